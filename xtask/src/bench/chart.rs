@@ -1,0 +1,190 @@
+//! An SVG bar chart of a suite's ratios, with a reference line at 1.0.
+
+use super::report::SuiteReport;
+use super::stats::Stat;
+use anyhow::{Result, anyhow};
+use plotters::coord::ranged1d::SegmentValue;
+use plotters::prelude::*;
+
+/// One horizontal bar: a label and a ratio stat.
+struct Bar {
+    label: String,
+    series: usize,
+    stat: Stat,
+}
+
+const SERIES: [(&str, RGBColor); 2] = [
+    ("ratio of the metric", RGBColor(0x3b, 0x6e, 0xc4)),
+    ("ratio per server CPU-second", RGBColor(0x3a, 0xa6, 0x5b)),
+];
+
+fn bars(r: &SuiteReport) -> Vec<Bar> {
+    let mut out = Vec::new();
+    for c in &r.cases {
+        let name = format!("{} vs {}", c.info.name, c.peer.name);
+        if c.ratio.median.is_some() {
+            out.push(Bar {
+                label: format!("{name}: {}", c.info.metric),
+                series: 0,
+                stat: c.ratio.clone(),
+            });
+        }
+        if c.ratio_per_cpu.median.is_some() {
+            out.push(Bar {
+                label: format!("{name}: per CPU-s"),
+                series: 1,
+                stat: c.ratio_per_cpu.clone(),
+            });
+        }
+    }
+    out
+}
+
+/// Renders the ratios as a horizontal bar chart (median bar, min–max whisker).
+pub fn svg(r: &SuiteReport) -> Result<String> {
+    let bars = bars(r);
+    let n = bars.len().max(1);
+    let longest = bars
+        .iter()
+        .map(|b| b.label.chars().count())
+        .max()
+        .unwrap_or(10);
+    let label_width = (longest as u32 * 7 + 16).clamp(120, 480);
+    let (width, height) = (label_width + 640, 110 + 34 * n as u32);
+    let xmax = bars
+        .iter()
+        .filter_map(|b| b.stat.max)
+        .fold(1.25_f64, f64::max)
+        * 1.15;
+    let mut out = String::new();
+    {
+        let root = SVGBackend::with_string(&mut out, (width, height)).into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        let kind = if r.quick { " (quick smoke run)" } else { "" };
+        let title = format!("{}{kind}: ours vs peer, > 1 means ours is better", r.suite);
+        let n = n as i32;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 18))
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(label_width)
+            .build_cartesian_2d(0f64..xmax, (0..n).into_segmented())
+            .map_err(err)?;
+        // Bar i is drawn at row n-1-i so the first case is on top.
+        let row = |i: usize| n - 1 - i as i32;
+        let labels: Vec<String> = bars.iter().map(|b| b.label.clone()).collect();
+        let formatter = |v: &SegmentValue<i32>| match v {
+            SegmentValue::CenterOf(y) | SegmentValue::Exact(y) => usize::try_from(n - 1 - y)
+                .ok()
+                .and_then(|i| labels.get(i).cloned())
+                .unwrap_or_default(),
+            SegmentValue::Last => String::new(),
+        };
+        chart
+            .configure_mesh()
+            .disable_y_mesh()
+            .y_labels(n as usize)
+            .y_label_formatter(&formatter)
+            .x_desc("ratio (median bar, min–max whisker)")
+            .draw()
+            .map_err(err)?;
+        if bars.is_empty() {
+            root.draw(&Text::new(
+                "no ratios measured",
+                (label_width as i32 + 40, 60),
+                ("sans-serif", 16),
+            ))
+            .map_err(err)?;
+        }
+        for (s, (name, color)) in SERIES.iter().enumerate() {
+            let mine: Vec<(usize, &Bar)> = bars
+                .iter()
+                .enumerate()
+                .filter(|(_, b)| b.series == s)
+                .collect();
+            if mine.is_empty() {
+                continue;
+            }
+            chart
+                .draw_series(mine.iter().map(|(i, b)| {
+                    let y = row(*i);
+                    let median = b.stat.median.unwrap_or(0.0);
+                    let mut rect = Rectangle::new(
+                        [
+                            (0.0, SegmentValue::Exact(y)),
+                            (median, SegmentValue::Exact(y + 1)),
+                        ],
+                        color.filled(),
+                    );
+                    rect.set_margin(5, 5, 0, 0);
+                    rect
+                }))
+                .map_err(err)?
+                .label(*name)
+                .legend(move |(x, y)| {
+                    Rectangle::new([(x, y - 5), (x + 14, y + 5)], color.filled())
+                });
+            chart
+                .draw_series(mine.iter().map(|(i, b)| {
+                    let y = SegmentValue::CenterOf(row(*i));
+                    let (lo, hi) = (b.stat.min.unwrap_or(0.0), b.stat.max.unwrap_or(0.0));
+                    PathElement::new([(lo, y.clone()), (hi, y)], BLACK.stroke_width(2))
+                }))
+                .map_err(err)?;
+            chart
+                .draw_series(mine.iter().map(|(i, b)| {
+                    let median = b.stat.median.unwrap_or(0.0);
+                    let at = (
+                        b.stat.max.unwrap_or(median).max(median),
+                        SegmentValue::CenterOf(row(*i)),
+                    );
+                    EmptyElement::at(at)
+                        + Text::new(format!("{median:.2}×"), (6, -7), ("sans-serif", 13))
+                }))
+                .map_err(err)?;
+        }
+        chart
+            .draw_series(std::iter::once(PathElement::new(
+                [(1.0, SegmentValue::Exact(0)), (1.0, SegmentValue::Last)],
+                RED.stroke_width(2),
+            )))
+            .map_err(err)?
+            .label("1.0 = same as the peer")
+            .legend(|(x, y)| PathElement::new([(x, y), (x + 14, y)], RED.stroke_width(2)));
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::LowerRight)
+            .background_style(WHITE.mix(0.9))
+            .border_style(BLACK)
+            .draw()
+            .map_err(err)?;
+        root.present().map_err(err)?;
+    }
+    Ok(out)
+}
+
+fn err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
+    anyhow!("chart: {e:?}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench::report::tests::sample;
+
+    #[test]
+    fn svg_has_bars_labels_and_reference_line() {
+        let svg = svg(&sample()).unwrap();
+        assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+        assert!(svg.contains("echo 64 B, 1 conn vs tokio: throughput"));
+        assert!(svg.contains("1.50×") && svg.contains("2.00×"));
+        assert!(svg.contains("same as the peer"));
+    }
+
+    #[test]
+    fn svg_without_ratios() {
+        let mut r = sample();
+        r.cases.clear();
+        assert!(svg(&r).unwrap().contains("no ratios measured"));
+    }
+}

@@ -1,0 +1,199 @@
+//! Suite `core`: seastar-core's criterion benches, as ratios against their anchors.
+//!
+//! Convention for bench authors: each criterion group is one operation
+//! (`spawn_await`, `yield`, ...) holding a function named `seastar` and one
+//! function per peer, named after it (`tokio`, `crossbeam`, ...). The ratio is
+//! peer time / seastar time, so above 1 means seastar is faster.
+
+use crate::bench::Ctx;
+use crate::bench::criterion::{self, Estimate};
+use crate::bench::peers;
+use crate::bench::report::{CaseInfo, CaseReport, SideReport};
+use crate::bench::stats::Stat;
+use crate::cmd;
+use anyhow::{Context, Result, bail};
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
+
+const PACKAGE: &str = "seastar-core";
+const OURS: &str = "seastar";
+
+/// criterion's arguments: short for `--quick`, its defaults otherwise.
+fn criterion_args(quick: bool) -> Vec<&'static str> {
+    if quick {
+        vec![
+            "--warm-up-time",
+            "0.5",
+            "--measurement-time",
+            "1",
+            "--sample-size",
+            "10",
+            "--noplot",
+        ]
+    } else {
+        vec![]
+    }
+}
+
+/// Median ns per (group, function), one map per run.
+type RunResults = Vec<BTreeMap<(String, String), f64>>;
+
+/// Runs the benches (pinned to CPU 0) `ctx.runs` times and reports each group's
+/// peers against `seastar`.
+pub fn run(ctx: &Ctx, notes: &mut Vec<String>) -> Result<Vec<CaseReport>> {
+    let pkg = ctx
+        .meta
+        .package(PACKAGE)
+        .context("no seastar-core package in the workspace")?;
+    let benches: Vec<&str> = pkg.targets_of("bench").collect();
+    if benches.is_empty() {
+        bail!(
+            "seastar-core has no bench targets yet (crates/seastar-core/benches/*.rs): nothing to measure"
+        );
+    }
+    peers::ensure_taskset()?;
+    // Build unpinned (both cores), then run pinned.
+    cmd::run(&mut cmd::cargo(["bench", "-p", PACKAGE, "--no-run"]))?;
+    let criterion_dir = ctx.meta.target_directory.join("criterion");
+    let mut runs: RunResults = Vec::new();
+    let mut commands: BTreeMap<String, String> = BTreeMap::new(); // group -> command
+    for run in 1..=ctx.runs {
+        eprintln!("=== core: run {run} of {} ===", ctx.runs);
+        let mut results = BTreeMap::new();
+        for bench in &benches {
+            // Coarse file timestamps may lag a little; the benches take far longer.
+            let since = SystemTime::now() - Duration::from_secs(1);
+            let mut c = cmd::cargo(["bench", "-p", PACKAGE, "--bench", bench, "--"]);
+            c.args(criterion_args(ctx.quick));
+            let mut c = cmd::pin("0", &c);
+            cmd::run(&mut c)?;
+            for Estimate {
+                group,
+                function,
+                median_ns,
+            } in criterion::collect(&criterion_dir, Some(since))?
+            {
+                commands
+                    .entry(group.clone())
+                    .or_insert_with(|| cmd::show(&c));
+                results.insert((group, function), median_ns);
+            }
+        }
+        runs.push(results);
+    }
+    if runs.iter().all(BTreeMap::is_empty) {
+        bail!(
+            "the benches {} wrote no criterion results under {} (expected \
+             <group>/<function>/new/estimates.json; are they criterion benches?)",
+            benches.join(", "),
+            criterion_dir.display()
+        );
+    }
+    let cases = cases(&runs, &commands, notes);
+    if cases.is_empty() {
+        bail!(
+            "criterion results found, but no group has both a `{OURS}` function and a peer \
+             function: name them `{OURS}` and `tokio` (etc.) inside one group per operation"
+        );
+    }
+    Ok(cases)
+}
+
+/// One case per (group, peer function), ratios = peer time / seastar time per run.
+fn cases(
+    runs: &RunResults,
+    commands: &BTreeMap<String, String>,
+    notes: &mut Vec<String>,
+) -> Vec<CaseReport> {
+    let mut groups: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (group, function) in runs.iter().flat_map(BTreeMap::keys) {
+        let fns = groups.entry(group).or_default();
+        if !fns.contains(&function.as_str()) {
+            fns.push(function);
+        }
+    }
+    let series = |group: &str, function: &str| -> Vec<f64> {
+        runs.iter()
+            .map(|r| {
+                r.get(&(group.to_string(), function.to_string()))
+                    .copied()
+                    .unwrap_or(f64::NAN)
+            })
+            .collect()
+    };
+    let mut out = Vec::new();
+    for (group, functions) in groups {
+        if !functions.contains(&OURS) {
+            notes.push(format!(
+                "group `{group}` has no `{OURS}` function ({}): skipped",
+                functions.join(", ")
+            ));
+            continue;
+        }
+        let peers: Vec<&str> = functions.iter().copied().filter(|f| *f != OURS).collect();
+        if peers.is_empty() {
+            notes.push(format!(
+                "group `{group}` has no peer function to compare with"
+            ));
+        }
+        for peer in peers {
+            let info = CaseInfo {
+                name: group.to_string(),
+                metric: "time per operation".into(),
+                unit: "ns".into(),
+                higher_is_better: false,
+                pinned: true,
+            };
+            let side = |name: &str| SideReport {
+                name: name.to_string(),
+                value: Stat::new(series(group, name)),
+                ..SideReport::default()
+            };
+            let commands = commands.get(group).cloned().into_iter().collect();
+            out.push(CaseReport::new(info, side(OURS), side(peer), commands));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(entries: &[(&str, &str, f64)]) -> BTreeMap<(String, String), f64> {
+        entries
+            .iter()
+            .map(|(g, f, v)| ((g.to_string(), f.to_string()), *v))
+            .collect()
+    }
+
+    #[test]
+    fn one_case_per_peer_with_peer_over_ours() {
+        let runs = vec![
+            run(&[
+                ("yield", "seastar", 20.0),
+                ("yield", "tokio", 440.0),
+                ("yield", "glommio", 25.0),
+            ]),
+            run(&[
+                ("yield", "seastar", 22.0),
+                ("yield", "tokio", 440.0),
+                ("odd", "tokio", 1.0),
+            ]),
+        ];
+        let mut notes = Vec::new();
+        let cases = cases(&runs, &BTreeMap::new(), &mut notes);
+        let names: Vec<_> = cases
+            .iter()
+            .map(|c| (c.info.name.as_str(), c.peer.name.as_str()))
+            .collect();
+        assert_eq!(names, [("yield", "glommio"), ("yield", "tokio")]);
+        let tokio = &cases[1];
+        assert_eq!(tokio.ratio.runs, [22.0, 20.0]);
+        assert_eq!(tokio.ratio.median, Some(21.0));
+        // glommio is missing from run 2: only one ratio.
+        assert_eq!(cases[0].ratio.runs, [1.25]);
+        assert_eq!(notes.len(), 1);
+        assert!(notes[0].contains("`odd`"));
+    }
+}

@@ -1,0 +1,44 @@
+//! The benchmark suites. Each issue that adds a subsystem adds its suite here.
+
+mod core;
+mod net;
+
+use super::Ctx;
+use super::report::CaseReport;
+use anyhow::{Result, bail};
+
+/// A suite: measures its cases, may add notes.
+#[derive(Debug)]
+pub struct Suite {
+    /// Name on the command line and in the outputs.
+    pub name: &'static str,
+    /// One line for `cargo xtask bench list`.
+    pub about: &'static str,
+    /// Runs the suite.
+    pub run: fn(&Ctx, &mut Vec<String>) -> Result<Vec<CaseReport>>,
+}
+
+/// All suites.
+pub const SUITES: &[Suite] = &[
+    Suite {
+        name: "core",
+        about: "runtime primitives: criterion benches of seastar-core, ratio vs tokio and other anchors",
+        run: core::run,
+    },
+    Suite {
+        name: "net",
+        about: "TCP echo, 64 B ping-pong, 1 and 64 connections: apps/echo vs tokio current_thread",
+        run: net::run,
+    },
+];
+
+/// The suite with this name; the error lists the suites.
+pub fn find(name: &str) -> Result<&'static Suite> {
+    match SUITES.iter().find(|s| s.name == name) {
+        Some(s) => Ok(s),
+        None => {
+            let names: Vec<&str> = SUITES.iter().map(|s| s.name).collect();
+            bail!("no suite `{name}`; suites: {}", names.join(", "))
+        }
+    }
+}

@@ -1,0 +1,154 @@
+//! Suite `net`: TCP echo, 64-byte ping-pong, 1 and 64 connections.
+//! Ours: apps/echo (`echo --port P --address 127.0.0.1 --smp 1`); peer: a tokio
+//! current_thread echo server (bench/peers `tokio-echo`); load: `echo-load`.
+
+use crate::bench::Ctx;
+use crate::bench::peers;
+use crate::bench::report::{CaseInfo, CaseReport};
+use crate::bench::runner::{LoadCmd, LoadSample, RunOpts, ServerCase, ServerCmd, run_case};
+use crate::cmd;
+use anyhow::{Context, Result, bail};
+use serde::Deserialize;
+use std::path::PathBuf;
+
+const CONNECTIONS: [u32; 2] = [1, 64];
+const SIZE: u32 = 64;
+
+fn strings(args: &[&str]) -> Vec<String> {
+    args.iter().map(|s| s.to_string()).collect()
+}
+
+/// Our echo server: the `--ours-cmd` override, or apps/echo built in release.
+fn ours(ctx: &Ctx) -> Result<ServerCmd> {
+    if let Some(argv) = &ctx.ours_cmd {
+        return Ok(ServerCmd {
+            name: "ours (override)".into(),
+            program: PathBuf::from(&argv[0]),
+            args: argv[1..].to_vec(),
+        });
+    }
+    let Some(pkg) = ctx
+        .meta
+        .packages_under("apps/echo")
+        .find(|p| p.targets_of("bin").any(|b| b == "echo"))
+    else {
+        bail!(
+            "apps/echo does not exist yet: the net suite measures the echo app (binary `echo`, \
+             flags --port <p> --address 127.0.0.1 --smp 1); nothing to compare"
+        );
+    };
+    cmd::run(&mut cmd::cargo([
+        "build",
+        "--release",
+        "-p",
+        &pkg.name,
+        "--bin",
+        "echo",
+    ]))?;
+    let args = strings(&["--port", "{port}", "--address", "127.0.0.1", "--smp", "1"]);
+    Ok(ServerCmd {
+        name: "seastar".into(),
+        program: ctx.meta.release_dir().join("echo"),
+        args,
+    })
+}
+
+/// Runs the echo cases.
+pub fn run(ctx: &Ctx, notes: &mut Vec<String>) -> Result<Vec<CaseReport>> {
+    let ours = ours(ctx)?;
+    peers::ensure_taskset()?;
+    let bin = peers::build(&ctx.meta)?;
+    let peer = ServerCmd {
+        name: "tokio".into(),
+        program: bin.join("tokio-echo"),
+        args: strings(&["--port", "{port}"]),
+    };
+    let opts = RunOpts {
+        runs: ctx.runs,
+        duration_s: if ctx.quick { 2.0 } else { 10.0 },
+        warmup_s: if ctx.quick { 0.5 } else { 2.0 },
+        log_dir: ctx.out_dir.join("logs"),
+    };
+    let mut out = Vec::new();
+    for conns in CONNECTIONS {
+        let load = LoadCmd {
+            program: bin.join("echo-load"),
+            args: vec![
+                "--addr".into(),
+                "{addr}".into(),
+                "--connections".into(),
+                conns.to_string(),
+                "--size".into(),
+                SIZE.to_string(),
+                "--duration".into(),
+                "{duration}".into(),
+                "--json".into(),
+            ],
+            parse: parse_echo_load,
+        };
+        let plural = if conns == 1 { "" } else { "s" };
+        let info = CaseInfo {
+            name: format!("echo {SIZE} B ping-pong, {conns} conn{plural}"),
+            metric: "throughput".into(),
+            unit: "msg/s".into(),
+            higher_is_better: true,
+            pinned: true,
+        };
+        let case = ServerCase {
+            info,
+            ours: ours.clone(),
+            peer: peer.clone(),
+            load,
+        };
+        out.push(run_case(&case, &opts, notes)?);
+    }
+    Ok(out)
+}
+
+#[derive(Deserialize)]
+struct EchoLoad {
+    messages: u64,
+    msgs_per_sec: f64,
+    p50_us: f64,
+    p99_us: f64,
+}
+
+/// Parses the last JSON line of `echo-load --json`.
+pub fn parse_echo_load(out: &str) -> Result<LoadSample> {
+    let line = out
+        .lines()
+        .rev()
+        .find(|l| l.trim_start().starts_with('{'))
+        .context("no JSON line")?;
+    let r: EchoLoad = serde_json::from_str(line).context("bad echo-load JSON")?;
+    if r.messages == 0 {
+        bail!("echo-load completed no message");
+    }
+    Ok(LoadSample {
+        throughput: r.msgs_per_sec,
+        ops: Some(r.messages as f64),
+        p50_us: Some(r.p50_us),
+        p99_us: Some(r.p99_us),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_load_output() {
+        let out = "connected 64\n{\"connections\":64,\"size\":64,\"duration_s\":2.0,\"messages\":200000,\
+                   \"msgs_per_sec\":100000.0,\"p50_us\":14.1,\"p99_us\":40.2,\"max_us\":900.0}\n";
+        let s = parse_echo_load(out).unwrap();
+        assert_eq!(s.throughput, 100_000.0);
+        assert_eq!(
+            (s.ops, s.p50_us, s.p99_us),
+            (Some(200_000.0), Some(14.1), Some(40.2))
+        );
+        assert!(parse_echo_load("nothing").is_err());
+        assert!(
+            parse_echo_load(r#"{"messages":0,"msgs_per_sec":0,"p50_us":0,"p99_us":0}"#).is_err()
+        );
+    }
+}
