@@ -1,0 +1,37 @@
+//! Completion-style I/O on file descriptors, on either backend.
+//!
+//! Every call takes its buffer by value and returns it with the result,
+//! `(io::Result<T>, B)`, because io_uring may write into a buffer after the
+//! future that started the operation was dropped (see [`buf`]). On io_uring
+//! a call is one submission; on epoll it is a non-blocking syscall retried
+//! on readiness. File descriptors handed to these calls must be
+//! non-blocking (`SOCK_NONBLOCK`/`O_NONBLOCK`) and must be closed through
+//! [`close`], which also forgets the epoll registration.
+//!
+//! This module is the floor the networking and file crates build on; apps
+//! normally use `seastar-net` streams instead.
+//!
+//! ```
+//! # seastar_core::block_on(async {
+//! use std::os::fd::AsRawFd;
+//! let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+//! a.set_nonblocking(true).unwrap();
+//! b.set_nonblocking(true).unwrap();
+//! let (n, _) = seastar_core::io::send(a.as_raw_fd(), b"ping".to_vec()).await;
+//! assert_eq!(n.unwrap(), 4);
+//! let (n, buf) = seastar_core::io::recv(b.as_raw_fd(), Vec::with_capacity(16)).await;
+//! assert_eq!(&buf[..n.unwrap()], b"ping");
+//! # });
+//! ```
+
+mod addr;
+mod blocking;
+pub mod buf;
+mod fd;
+pub(crate) mod op;
+mod socket;
+
+pub use blocking::spawn_blocking;
+pub use buf::{IoBuf, IoBufMut};
+pub use fd::{close, fdatasync, fsync, read, read_at, readable, writable, write, write_at, writev};
+pub use socket::{accept, connect, recv, recv_from, send, send_to};

@@ -1,0 +1,202 @@
+//! The two primitive futures every I/O call is built from: an io_uring
+//! operation ([`Op`]) and an epoll readiness wait ([`Ready`]).
+//!
+//! # The operation table invariant
+//!
+//! An [`Op`] owns the resources (buffers, iovecs, socket addresses) its
+//! submission entry points into. Those resources are heap memory owned by
+//! the `data` value, so moving `data` does not move them. Until the
+//! completion is reaped, the resources are owned either by the `Op` (while
+//! it is alive) or by the slot in the reactor's operation table (after the
+//! `Op` was dropped: `Slot::Abandoned`, freed only when the completion
+//! arrives, see `reactor::uring`). So the kernel never writes into freed
+//! memory, whatever the user does with the future.
+
+use std::future::Future;
+use std::io;
+use std::os::fd::RawFd;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use io_uring::{opcode, squeue, types};
+
+use crate::reactor::{self, Driver, Interest, Slot};
+
+/// An in-flight io_uring operation owning `T`.
+pub(crate) struct Op<T: 'static> {
+    key: usize,
+    data: Option<T>,
+}
+
+impl<T: 'static> Op<T> {
+    /// Submits `entry` (its user data is set here) with `data` owning every
+    /// resource it references.
+    ///
+    /// # Safety
+    ///
+    /// Every pointer in `entry` must point into heap memory owned by `data`
+    /// (stable across moves of `data`), or be valid for `'static`.
+    ///
+    /// # Panics
+    ///
+    /// Outside a shard, or on a shard not running io_uring.
+    pub(crate) unsafe fn submit(entry: squeue::Entry, data: T) -> Op<T> {
+        reactor::with(|cx| {
+            let mut driver = cx.driver.borrow_mut();
+            let Driver::Uring(ring) = &mut *driver else {
+                unreachable!("io_uring op on an epoll shard")
+            };
+            let key = ring.ops.insert(Slot::Waiting(None));
+            // SAFETY: forwarded from this function's contract; the slot
+            // keeps `data` alive if the Op is dropped (module invariant).
+            unsafe { ring.push(&entry.user_data(key as u64)) };
+            Op {
+                key,
+                data: Some(data),
+            }
+        })
+    }
+}
+
+// The data is never structurally pinned: it is moved out on completion.
+impl<T: 'static> Unpin for Op<T> {}
+
+impl<T: 'static> Future for Op<T> {
+    /// The completion's result (`-errno` on failure) and the resources.
+    type Output = (i32, T);
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        reactor::with(|shard| {
+            let mut driver = shard.driver.borrow_mut();
+            let Driver::Uring(ring) = &mut *driver else {
+                unreachable!()
+            };
+            match &mut ring.ops[this.key] {
+                Slot::Done { res, .. } => {
+                    let res = *res;
+                    ring.ops.remove(this.key);
+                    Poll::Ready((res, this.data.take().expect("Op polled after completion")))
+                }
+                Slot::Waiting(w) => {
+                    match w {
+                        Some(old) if old.will_wake(cx.waker()) => {}
+                        _ => *w = Some(cx.waker().clone()),
+                    }
+                    Poll::Pending
+                }
+                Slot::Abandoned(_) => unreachable!("live Op with an abandoned slot"),
+            }
+        })
+    }
+}
+
+impl<T: 'static> Drop for Op<T> {
+    fn drop(&mut self) {
+        let mut data = self.data.take();
+        if data.is_none() {
+            return;
+        }
+        let _ = reactor::try_with(|cx| {
+            let mut driver = cx.driver.borrow_mut();
+            let Driver::Uring(ring) = &mut *driver else {
+                return;
+            };
+            match ring.ops.get_mut(self.key) {
+                Some(Slot::Done { .. }) => {
+                    ring.ops.remove(self.key);
+                    drop(data.take());
+                }
+                Some(slot) => {
+                    *slot = Slot::Abandoned(Box::new(data.take()));
+                    ring.cancel(self.key);
+                }
+                None => {}
+            }
+        });
+        // No reactor left to own it (shutdown): the kernel may still use
+        // the memory, so leak it rather than free it.
+        if let Some(data) = data {
+            std::mem::forget(data);
+        }
+    }
+}
+
+/// Waits until `fd` is ready for `interest`: a one-shot poll on io_uring,
+/// the registration's edge on epoll.
+pub(crate) async fn ready(fd: RawFd, interest: Interest) -> io::Result<()> {
+    match reactor::backend() {
+        crate::BackendKind::IoUring => {
+            let mask = match interest {
+                Interest::Read => libc::POLLIN | libc::POLLRDHUP,
+                Interest::Write => libc::POLLOUT,
+            };
+            let entry = opcode::PollAdd::new(types::Fd(fd), mask as u32).build();
+            // SAFETY: a poll references no memory.
+            let (res, ()) = unsafe { Op::submit(entry, ()) }.await;
+            if res < 0 {
+                Err(io::Error::from_raw_os_error(-res))
+            } else {
+                Ok(())
+            }
+        }
+        crate::BackendKind::Epoll => Ready { fd, interest }.await,
+    }
+}
+
+/// An epoll readiness wait.
+struct Ready {
+    fd: RawFd,
+    interest: Interest,
+}
+
+impl Future for Ready {
+    type Output = io::Result<()>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        reactor::with(|shard| {
+            let mut driver = shard.driver.borrow_mut();
+            let Driver::Epoll(ep) = &mut *driver else {
+                unreachable!()
+            };
+            match ep.poll_ready(self.fd, self.interest, cx.waker()) {
+                Ok(true) => Poll::Ready(Ok(())),
+                Ok(false) => Poll::Pending,
+                Err(e) => Poll::Ready(Err(e)),
+            }
+        })
+    }
+}
+
+/// Runs a non-blocking syscall until it stops saying `EAGAIN`, waiting for
+/// readiness in between (both backends), retrying on `EINTR`.
+pub(crate) async fn retry(
+    fd: RawFd,
+    interest: Interest,
+    mut call: impl FnMut() -> isize,
+) -> io::Result<usize> {
+    loop {
+        let r = call();
+        if r >= 0 {
+            return Ok(r as usize);
+        }
+        let e = io::Error::last_os_error();
+        match e.raw_os_error() {
+            Some(libc::EAGAIN) => {
+                reactor::clear_ready(fd, interest);
+                ready(fd, interest).await?;
+            }
+            Some(libc::EINTR) => {}
+            _ => return Err(e),
+        }
+    }
+}
+
+/// Turns an io_uring result into an `io::Result`.
+pub(crate) fn cqe_result(res: i32) -> io::Result<usize> {
+    if res < 0 {
+        Err(io::Error::from_raw_os_error(-res))
+    } else {
+        Ok(res as usize)
+    }
+}

@@ -1,0 +1,51 @@
+//! `seastar-core`: a thread-per-core, shared-nothing async runtime.
+//!
+//! One reactor thread is pinned to each core ("shard"). Tasks spawned on a
+//! shard stay there for life and are scheduled without locks; I/O goes
+//! through the shard's own io_uring instance (or epoll, as a fallback);
+//! timers live in the shard's own timer queue. Shards share no mutable
+//! state: they talk by explicit messages.
+//!
+//! # Map of the crate
+//!
+//! | module | what it holds |
+//! |---|---|
+//! | [`runtime`] | [`Runtime`] and its builder, shard threads, CPU pinning, signals, the `cli` options |
+//! | [`reactor`] (private) | the per-shard loop, the backend trait, its io_uring and epoll implementations, the remote inbox and sleep/wake protocol |
+//! | [`task`] | [`spawn_local`], [`JoinHandle`], [`yield_now`], [`need_preempt`], [`maybe_yield`] |
+//! | [`promise`] | shard-local oneshot [`promise()`](promise::promise) and [`SharedFuture`](promise::SharedFuture) |
+//! | [`smp`] | cross-shard calls: [`submit_to`](smp::submit_to), [`invoke_on_all`](smp::invoke_on_all) |
+//! | [`timer`] | [`sleep`](timer::sleep), [`timeout`](timer::timeout), [`Timer`](timer::Timer), the low-resolution and manual clocks |
+//! | [`io`] | completion-style, owned-buffer I/O on file descriptors, the buffer traits, blocking-call offload |
+//!
+//! # Example
+//!
+//! ```
+//! use seastar_core::{Runtime, shard_count, shard_id};
+//!
+//! let sum = Runtime::builder()
+//!     .shards(1)
+//!     .build()
+//!     .unwrap()
+//!     .run(async {
+//!         let task = seastar_core::spawn_local(async { 40 + 2 });
+//!         task.await.unwrap() + shard_id() * shard_count()
+//!     });
+//! assert_eq!(sum, 42);
+//! ```
+
+pub mod io;
+pub mod promise;
+mod reactor;
+pub mod runtime;
+pub mod smp;
+mod sys;
+pub mod task;
+pub mod timer;
+
+pub use reactor::{BackendKind, NextTick, ParseBackendError};
+pub use runtime::{
+    Runtime, RuntimeBuilder, RuntimeError, StopSignal, block_on, request_stop, shard_count,
+    shard_id, stop_signal,
+};
+pub use task::{JoinError, JoinHandle, maybe_yield, need_preempt, spawn_local, yield_now};

@@ -1,0 +1,211 @@
+//! Shard-local promise/future pairs: Seastar's `promise<T>` in Rust.
+//!
+//! [`promise()`] returns a [`Promise`] (the producer) and a [`Future`] (the
+//! consumer). Both live on one shard, so the shared state is an `Rc` with a
+//! `RefCell` and no atomics: setting and awaiting cost a few plain loads and
+//! stores. Dropping the promise without a value resolves the future to
+//! [`BrokenPromise`] rather than leaving it pending forever. A future can be
+//! turned into a [`SharedFuture`] that any number of clones await, each
+//! receiving a clone of the value.
+//!
+//! ```
+//! # seastar_core::block_on(async {
+//! use seastar_core::promise::{promise, BrokenPromise};
+//!
+//! let (p, f) = promise::<u32>();
+//! seastar_core::spawn_local(async move { p.set_value(42) }).detach();
+//! assert_eq!(f.await, Ok(42));
+//!
+//! let (p, f) = promise::<u32>();
+//! drop(p);
+//! assert_eq!(f.await, Err(BrokenPromise));
+//! # });
+//! ```
+
+use std::cell::RefCell;
+use std::fmt;
+use std::future::Future as StdFuture;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+
+/// The error of a future whose promise was dropped without a value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("broken promise: dropped without a value")]
+pub struct BrokenPromise;
+
+enum State<T> {
+    Pending {
+        waker: Option<Waker>,
+        shared: Vec<Waker>,
+    },
+    Ready(T),
+    Taken,
+    Broken,
+}
+
+type Inner<T> = Rc<RefCell<State<T>>>;
+
+/// Creates a connected promise and future.
+pub fn promise<T>() -> (Promise<T>, Future<T>) {
+    let inner = Rc::new(RefCell::new(State::Pending {
+        waker: None,
+        shared: Vec::new(),
+    }));
+    (
+        Promise {
+            inner: Some(inner.clone()),
+        },
+        Future { inner },
+    )
+}
+
+/// The producing half: set a value once.
+pub struct Promise<T> {
+    inner: Option<Inner<T>>,
+}
+
+impl<T> fmt::Debug for Promise<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Promise { .. }")
+    }
+}
+
+impl<T> Promise<T> {
+    /// Resolves the future with `value`, waking its waiter(s).
+    pub fn set_value(mut self, value: T) {
+        if let Some(inner) = self.inner.take() {
+            resolve(&inner, State::Ready(value));
+        }
+    }
+
+    /// Whether the consuming side is gone (nobody will read a value).
+    pub fn is_abandoned(&self) -> bool {
+        self.inner.as_ref().is_none_or(|i| Rc::strong_count(i) == 1)
+    }
+}
+
+impl<T> Drop for Promise<T> {
+    fn drop(&mut self) {
+        if let Some(inner) = self.inner.take() {
+            resolve(&inner, State::Broken);
+        }
+    }
+}
+
+fn resolve<T>(inner: &Inner<T>, value: State<T>) {
+    let old = std::mem::replace(&mut *inner.borrow_mut(), value);
+    if let State::Pending { waker, shared } = old {
+        waker.into_iter().chain(shared).for_each(Waker::wake);
+    }
+}
+
+/// The consuming half: resolves to the value or [`BrokenPromise`].
+#[must_use = "futures do nothing unless awaited"]
+pub struct Future<T> {
+    inner: Inner<T>,
+}
+
+impl<T> fmt::Debug for Future<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Future")
+            .field("ready", &self.is_ready())
+            .finish()
+    }
+}
+
+impl<T> Future<T> {
+    /// Whether a value (or a broken promise) is available without waiting.
+    pub fn is_ready(&self) -> bool {
+        !matches!(&*self.inner.borrow(), State::Pending { .. })
+    }
+}
+
+impl<T: Clone> Future<T> {
+    /// Turns this future into one that many clones can await.
+    pub fn shared(self) -> SharedFuture<T> {
+        SharedFuture {
+            inner: self.inner.clone(),
+            registered: false,
+        }
+    }
+}
+
+impl<T> StdFuture for Future<T> {
+    type Output = Result<T, BrokenPromise>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut state = self.inner.borrow_mut();
+        match &mut *state {
+            State::Pending { waker, .. } => {
+                match waker {
+                    Some(w) if w.will_wake(cx.waker()) => {}
+                    _ => *waker = Some(cx.waker().clone()),
+                }
+                Poll::Pending
+            }
+            State::Broken => Poll::Ready(Err(BrokenPromise)),
+            State::Taken => panic!("promise future polled after completion"),
+            State::Ready(_) => match std::mem::replace(&mut *state, State::Taken) {
+                State::Ready(v) => Poll::Ready(Ok(v)),
+                _ => unreachable!(),
+            },
+        }
+    }
+}
+
+/// A promise's future that any number of clones can await; each gets a
+/// clone of the value.
+///
+/// ```
+/// # seastar_core::block_on(async {
+/// let (p, f) = seastar_core::promise::promise::<String>();
+/// let a = f.shared();
+/// let b = a.clone();
+/// p.set_value("hi".into());
+/// assert_eq!(a.await.unwrap(), "hi");
+/// assert_eq!(b.await.unwrap(), "hi");
+/// # });
+/// ```
+#[must_use = "futures do nothing unless awaited"]
+pub struct SharedFuture<T> {
+    inner: Inner<T>,
+    registered: bool,
+}
+
+impl<T> fmt::Debug for SharedFuture<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SharedFuture { .. }")
+    }
+}
+
+impl<T> Clone for SharedFuture<T> {
+    fn clone(&self) -> Self {
+        SharedFuture {
+            inner: self.inner.clone(),
+            registered: false,
+        }
+    }
+}
+
+impl<T: Clone> StdFuture for SharedFuture<T> {
+    type Output = Result<T, BrokenPromise>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let registered = self.registered;
+        let mut state = self.inner.borrow_mut();
+        match &mut *state {
+            State::Ready(v) => Poll::Ready(Ok(v.clone())),
+            State::Broken | State::Taken => Poll::Ready(Err(BrokenPromise)),
+            State::Pending { shared, .. } => {
+                // One entry per clone; a spurious re-poll just adds a wake.
+                if !registered || !shared.iter().any(|w| w.will_wake(cx.waker())) {
+                    shared.push(cx.waker().clone());
+                }
+                drop(state);
+                self.registered = true;
+                Poll::Pending
+            }
+        }
+    }
+}

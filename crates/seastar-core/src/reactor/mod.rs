@@ -1,0 +1,380 @@
+//! The per-shard reactor: its state, the thread-local that finds it, and
+//! the loop.
+//!
+//! # The loop
+//!
+//! Each iteration: read the clock; move tasks woken from other threads out
+//! of the remote inbox; fire due timers; run ready tasks until the queue is
+//! empty or the task quota is spent ([`need_preempt`](crate::need_preempt));
+//! then poll the backend: without blocking while work remains (or in poll
+//! mode, or within the idle-poll window), otherwise sleep in the kernel until
+//! the next timer deadline, an I/O completion, or a wake from another thread
+//! (see `remote.rs` for the handshake that loses no wake-up).
+//!
+//! # Wakers
+//!
+//! Tasks are `async-task` cells (a proven, Miri-tested task cell whose
+//! wakers are `Send + Sync`). Their schedule function checks whether the
+//! calling thread is the task's own shard: if so the wake is a plain push
+//! onto the shard's run queue (a `RefCell<VecDeque>`, no lock, no atomic);
+//! otherwise the task goes to the shard's remote inbox and the shard is
+//! woken if it sleeps. A task is only ever run and dropped on its shard.
+
+mod backend;
+mod epoll;
+mod remote;
+mod uring;
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::future::Future;
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::task::{Context as TaskContext, Poll, Waker};
+use std::time::{Duration, Instant};
+
+pub(crate) use backend::{Backend, Driver};
+pub use backend::{BackendKind, ParseBackendError};
+pub(crate) use epoll::Interest;
+pub(crate) use uring::Slot;
+
+use crate::timer::Clock;
+use crate::timer::queue::TimerQueue;
+
+/// A task ready to run.
+pub(crate) type Runnable = async_task::Runnable;
+
+/// The eventfd other threads write to wake a sleeping shard.
+pub(crate) struct EventFd(pub(crate) OwnedFd);
+
+impl remote::Notify for EventFd {
+    fn notify(&self) {
+        crate::sys::eventfd_write(self.0.as_raw_fd());
+    }
+}
+
+/// A shard's inbox, as seen from other threads.
+pub(crate) type ShardRemote = remote::Remote<Runnable, EventFd>;
+
+/// State shared by all shards of one runtime (read-mostly).
+pub(crate) struct Shared {
+    pub(crate) remotes: Vec<Arc<ShardRemote>>,
+    /// Bumped every task quota by the ticker thread; see `need_preempt`.
+    pub(crate) tick: AtomicU64,
+    pub(crate) stop_requested: AtomicBool,
+}
+
+impl Shared {
+    /// Wakes every shard (to re-check the clock or the stop flag).
+    pub(crate) fn signal_all(&self) {
+        self.remotes.iter().for_each(|r| r.signal());
+    }
+}
+
+/// Reactor options fixed at start.
+#[derive(Clone, Debug)]
+pub(crate) struct ReactorConfig {
+    pub(crate) poll_mode: bool,
+    pub(crate) idle_poll: Duration,
+    pub(crate) ring_entries: u32,
+}
+
+/// Everything one shard owns. Lives in a thread-local of its thread.
+pub(crate) struct Shard {
+    pub(crate) id: usize,
+    pub(crate) count: usize,
+    pub(crate) queue: RefCell<VecDeque<Runnable>>,
+    pub(crate) remote: Arc<ShardRemote>,
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) driver: RefCell<Driver>,
+    pub(crate) timers: RefCell<TimerQueue>,
+    pub(crate) clock: Clock,
+    /// Clock reading at the start of the current loop iteration.
+    pub(crate) now: Cell<u64>,
+    /// `shared.tick` when the current task batch started.
+    pub(crate) batch_tick: Cell<u64>,
+    pub(crate) tick_waiters: RefCell<Vec<Waker>>,
+    pub(crate) stop_waiters: RefCell<Vec<Waker>>,
+    config: ReactorConfig,
+    kind: BackendKind,
+}
+
+thread_local! {
+    static CURRENT: RefCell<Option<Rc<Shard>>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` with the calling thread's shard.
+///
+/// # Panics
+///
+/// If the thread is not a shard of a running runtime.
+#[inline]
+pub(crate) fn with<R>(f: impl FnOnce(&Shard) -> R) -> R {
+    CURRENT.with(|c| match &*c.borrow() {
+        Some(shard) => f(shard),
+        None => panic!("not on a seastar shard: call this from inside Runtime::run"),
+    })
+}
+
+/// Like [`with`], but `Err(())` outside a shard (or during its teardown).
+#[inline]
+pub(crate) fn try_with<R>(f: impl FnOnce(&Shard) -> R) -> Result<R, ()> {
+    CURRENT
+        .try_with(|c| match c.try_borrow().ok().as_deref() {
+            Some(Some(shard)) => Ok(f(shard)),
+            _ => Err(()),
+        })
+        .unwrap_or(Err(()))
+}
+
+/// The backend of the calling thread's shard.
+#[inline]
+pub(crate) fn backend() -> BackendKind {
+    with(|s| s.kind)
+}
+
+/// Epoll only: records that `fd` returned `EAGAIN` for `interest`.
+pub(crate) fn clear_ready(fd: std::os::fd::RawFd, interest: Interest) {
+    with(|s| {
+        if let Driver::Epoll(ep) = &mut *s.driver.borrow_mut() {
+            ep.clear_ready(fd, interest);
+        }
+    })
+}
+
+/// The schedule function of every task spawned on the shard owning `remote`.
+pub(crate) fn schedule(runnable: Runnable, remote: &Arc<ShardRemote>) {
+    let mut runnable = Some(runnable);
+    let _ = CURRENT.try_with(|c| {
+        if let Ok(cur) = c.try_borrow() {
+            if let Some(shard) = cur.as_ref() {
+                if Arc::ptr_eq(&shard.remote, remote) {
+                    shard
+                        .queue
+                        .borrow_mut()
+                        .push_back(runnable.take().expect("present"));
+                }
+            }
+        }
+    });
+    if let Some(r) = runnable {
+        if let Err(r) = remote.push(r) {
+            // The shard is gone: its task may only be dropped on its own
+            // thread, so leak it.
+            std::mem::forget(r);
+        }
+    }
+}
+
+impl Shard {
+    pub(crate) fn new(
+        id: usize,
+        count: usize,
+        remote: Arc<ShardRemote>,
+        shared: Arc<Shared>,
+        want: Option<BackendKind>,
+        clock: Clock,
+        config: ReactorConfig,
+    ) -> io::Result<Shard> {
+        let driver = Driver::new(want, remote.notifier().0.as_raw_fd(), config.ring_entries)?;
+        let kind = driver.kind();
+        Ok(Shard {
+            id,
+            count,
+            queue: RefCell::new(VecDeque::with_capacity(1024)),
+            remote,
+            shared,
+            driver: RefCell::new(driver),
+            timers: RefCell::new(TimerQueue::default()),
+            now: Cell::new(clock.now_ns()),
+            clock,
+            batch_tick: Cell::new(0),
+            tick_waiters: RefCell::new(Vec::new()),
+            stop_waiters: RefCell::new(Vec::new()),
+            config,
+            kind,
+        })
+    }
+
+    /// Installs `shard` as the calling thread's shard.
+    pub(crate) fn enter(shard: Shard) -> Rc<Shard> {
+        let rc = Rc::new(shard);
+        CURRENT.with(|c| *c.borrow_mut() = Some(rc.clone()));
+        rc
+    }
+
+    pub(crate) fn backend_kind(&self) -> BackendKind {
+        self.kind
+    }
+
+    /// Whether the current task batch has used up its quota.
+    #[inline]
+    pub(crate) fn need_preempt(&self) -> bool {
+        self.shared.tick.load(Ordering::Relaxed) != self.batch_tick.get()
+    }
+
+    fn run_tasks(&self) -> usize {
+        self.batch_tick
+            .set(self.shared.tick.load(Ordering::Relaxed));
+        let mut ran = 0;
+        loop {
+            let next = self.queue.borrow_mut().pop_front();
+            let Some(task) = next else { break };
+            task.run();
+            ran += 1;
+            if self.need_preempt() {
+                break;
+            }
+        }
+        ran
+    }
+
+    fn fire_timers(&self) {
+        let mut callbacks = Vec::new();
+        // Periodic callbacks re-arm while firing: repeat until nothing is due.
+        for _ in 0..1024 {
+            self.timers
+                .borrow_mut()
+                .expire(self.now.get(), &mut callbacks);
+            if callbacks.is_empty() {
+                break;
+            }
+            callbacks.drain(..).for_each(|t| t.fire());
+        }
+        let waiters = std::mem::take(&mut *self.tick_waiters.borrow_mut());
+        waiters.into_iter().for_each(Waker::wake);
+    }
+
+    fn drain_remote(&self) {
+        if self.remote.drain(&mut *self.queue.borrow_mut())
+            && self.shared.stop_requested.load(Ordering::Acquire)
+        {
+            let waiters = std::mem::take(&mut *self.stop_waiters.borrow_mut());
+            waiters.into_iter().for_each(Waker::wake);
+        }
+    }
+
+    /// How long the shard may sleep: until the next timer (`None`: no
+    /// timer, or a manual clock, which only moves with a cross-shard wake).
+    fn sleep_timeout(&self) -> Option<Duration> {
+        let next = self.timers.borrow_mut().next_deadline()?;
+        if self.clock.is_manual() {
+            return if next <= self.clock.now_ns() {
+                Some(Duration::ZERO)
+            } else {
+                None
+            };
+        }
+        Some(Duration::from_nanos(
+            next.saturating_sub(self.clock.now_ns()),
+        ))
+    }
+
+    /// Runs the loop until `done()` or a stop request.
+    pub(crate) fn run_until(&self, done: &dyn Fn() -> bool) {
+        let mut idle_since: Option<Instant> = None;
+        loop {
+            self.now.set(self.clock.now_ns());
+            self.drain_remote();
+            self.fire_timers();
+            let ran = self.run_tasks();
+            if done() || self.remote.stop_requested() {
+                return;
+            }
+            let busy = !self.queue.borrow().is_empty()
+                || self.remote.is_pending()
+                || !self.tick_waiters.borrow().is_empty();
+            if ran > 0 || busy {
+                idle_since = None;
+            }
+            let spin = busy || self.config.poll_mode || {
+                let since = *idle_since.get_or_insert_with(Instant::now);
+                since.elapsed() < self.config.idle_poll
+            };
+            let result = if spin {
+                self.driver.borrow_mut().poll(Some(Duration::ZERO))
+            } else {
+                let timeout = self.sleep_timeout();
+                if timeout == Some(Duration::ZERO) || !self.remote.prepare_sleep() {
+                    continue;
+                }
+                let r = self.driver.borrow_mut().poll(timeout);
+                self.remote.woke();
+                idle_since = None;
+                r
+            };
+            if let Err(e) = result {
+                tracing::error!(shard = self.id, error = %e, "reactor backend poll failed");
+            }
+        }
+    }
+
+    /// Drops every task this shard still holds, on this thread, then the
+    /// backend. Called once the loop has exited.
+    pub(crate) fn shutdown(&self) {
+        for _ in 0..16 {
+            let mut tasks: Vec<Runnable> = self.remote.close();
+            tasks.extend(self.queue.borrow_mut().drain(..));
+            let timers = self.timers.borrow_mut().clear();
+            let wakers = self.take_io_wakers();
+            let idle = tasks.is_empty() && timers.is_empty() && wakers.is_empty();
+            // Dropping a Runnable drops its future; dropping the last waker
+            // of a pending task reschedules it here, so loop.
+            drop(tasks);
+            drop(timers);
+            drop(wakers);
+            self.tick_waiters.borrow_mut().clear();
+            self.stop_waiters.borrow_mut().clear();
+            if idle && self.queue.borrow().is_empty() {
+                break;
+            }
+        }
+    }
+
+    fn take_io_wakers(&self) -> Vec<Waker> {
+        match &mut *self.driver.borrow_mut() {
+            Driver::Uring(u) => u
+                .ops
+                .iter_mut()
+                .filter_map(|(_, s)| match s {
+                    Slot::Waiting(w) => w.take(),
+                    _ => None,
+                })
+                .collect(),
+            Driver::Epoll(_) => Vec::new(),
+        }
+    }
+}
+
+/// Removes the calling thread's shard (after [`Shard::shutdown`]).
+pub(crate) fn leave() -> Option<Rc<Shard>> {
+    CURRENT.with(|c| c.borrow_mut().take())
+}
+
+/// Completes after the shard's reactor has next fired its due timers.
+/// Returned by [`ManualClock::advance`](crate::timer::ManualClock::advance).
+#[derive(Debug)]
+#[must_use = "futures do nothing unless awaited"]
+pub struct NextTick {
+    registered: bool,
+}
+
+pub(crate) fn next_tick() -> NextTick {
+    NextTick { registered: false }
+}
+
+impl Future for NextTick {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<()> {
+        if self.registered {
+            return Poll::Ready(());
+        }
+        self.registered = true;
+        with(|s| s.tick_waiters.borrow_mut().push(cx.waker().clone()));
+        Poll::Pending
+    }
+}

@@ -1,0 +1,212 @@
+//! Runtime options and their validation.
+
+use std::time::Duration;
+
+use super::Runtime;
+use crate::BackendKind;
+
+/// Why a runtime could not be built or started.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// The requested shard count was zero.
+    #[error("shard count must be at least 1")]
+    NoShards,
+    /// A cpuset could not be parsed or names no CPU.
+    #[error("invalid cpuset `{0}`")]
+    BadCpuset(String),
+    /// `SEASTAR_REACTOR_BACKEND` names no backend.
+    #[error("SEASTAR_REACTOR_BACKEND: {0}")]
+    BadBackend(#[from] crate::ParseBackendError),
+    /// A system call failed while reading the CPU affinity.
+    #[error("reading CPU affinity: {0}")]
+    Affinity(std::io::Error),
+}
+
+/// Resolved options.
+#[derive(Clone, Debug)]
+pub(crate) struct Config {
+    pub(crate) cpus: Vec<usize>,
+    pub(crate) pin: bool,
+    pub(crate) backend: Option<BackendKind>,
+    pub(crate) poll_mode: bool,
+    pub(crate) idle_poll: Duration,
+    pub(crate) task_quota: Duration,
+    pub(crate) manual_clock: bool,
+    pub(crate) handle_signals: bool,
+    pub(crate) ring_entries: u32,
+}
+
+/// Builds a [`Runtime`]. See [`Runtime::builder`] for the defaults.
+///
+/// ```
+/// use std::time::Duration;
+/// use seastar_core::{BackendKind, Runtime};
+///
+/// let rt = Runtime::builder()
+///     .shards(2)
+///     .backend(BackendKind::Epoll)
+///     .task_quota(Duration::from_micros(500))
+///     .idle_poll(Duration::from_micros(200))
+///     .build()
+///     .unwrap();
+/// assert_eq!(rt.shards(), 2);
+/// ```
+#[derive(Clone, Debug)]
+pub struct RuntimeBuilder {
+    shards: Option<usize>,
+    cpuset: Option<Vec<usize>>,
+    pin: bool,
+    backend: Option<BackendKind>,
+    poll_mode: bool,
+    idle_poll: Duration,
+    task_quota: Duration,
+    manual_clock: bool,
+    handle_signals: bool,
+    ring_entries: u32,
+}
+
+impl Default for RuntimeBuilder {
+    fn default() -> Self {
+        RuntimeBuilder {
+            shards: None,
+            cpuset: None,
+            pin: true,
+            backend: None,
+            poll_mode: false,
+            idle_poll: Duration::ZERO,
+            task_quota: Duration::from_micros(500),
+            manual_clock: false,
+            handle_signals: true,
+            ring_entries: 1024,
+        }
+    }
+}
+
+impl RuntimeBuilder {
+    /// Number of shards (`--smp`). Default: one per CPU of the cpuset (or of
+    /// the process affinity mask). More shards than CPUs share CPUs.
+    pub fn shards(mut self, n: usize) -> Self {
+        self.shards = Some(n);
+        self
+    }
+
+    /// CPUs to run on (`--cpuset`), shard `i` pinned to the `i`-th.
+    pub fn cpuset(mut self, cpus: impl IntoIterator<Item = usize>) -> Self {
+        self.cpuset = Some(cpus.into_iter().collect());
+        self
+    }
+
+    /// Whether to pin each shard thread to its CPU (default true).
+    pub fn pin(mut self, pin: bool) -> Self {
+        self.pin = pin;
+        self
+    }
+
+    /// Forces a backend (`--reactor-backend`); `None` is `auto`.
+    pub fn backend(mut self, backend: impl Into<Option<BackendKind>>) -> Self {
+        self.backend = backend.into();
+        self
+    }
+
+    /// Never sleep in the kernel (`--poll-mode`): lowest latency, a full core.
+    pub fn poll_mode(mut self, on: bool) -> Self {
+        self.poll_mode = on;
+        self
+    }
+
+    /// Keep polling this long after the shard runs out of work before
+    /// sleeping (`--idle-poll-time-us`; default 0: sleep at once, which
+    /// spends the least CPU per request).
+    pub fn idle_poll(mut self, d: Duration) -> Self {
+        self.idle_poll = d;
+        self
+    }
+
+    /// How long a batch of tasks runs before `need_preempt()` turns true
+    /// (`--task-quota-ms`, default 0.5 ms).
+    pub fn task_quota(mut self, d: Duration) -> Self {
+        self.task_quota = d;
+        self
+    }
+
+    /// Use a [`ManualClock`](crate::timer::ManualClock) instead of the real
+    /// one: time moves only when a test advances it.
+    pub fn manual_clock(mut self) -> Self {
+        self.manual_clock = true;
+        self
+    }
+
+    /// Turn SIGINT/SIGTERM into a graceful stop request (default true).
+    pub fn handle_signals(mut self, on: bool) -> Self {
+        self.handle_signals = on;
+        self
+    }
+
+    /// io_uring submission queue size (default 1024).
+    pub fn ring_entries(mut self, n: u32) -> Self {
+        self.ring_entries = n.max(8);
+        self
+    }
+
+    /// Validates the options. `SEASTAR_REACTOR_BACKEND=io_uring|epoll`
+    /// overrides the backend.
+    pub fn build(self) -> Result<Runtime, RuntimeError> {
+        let base = match self.cpuset {
+            Some(c) if c.is_empty() => return Err(RuntimeError::BadCpuset(String::new())),
+            Some(c) => c,
+            None => crate::sys::affinity().map_err(RuntimeError::Affinity)?,
+        };
+        let n = self.shards.unwrap_or(base.len());
+        if n == 0 {
+            return Err(RuntimeError::NoShards);
+        }
+        let cpus = (0..n).map(|i| base[i % base.len()]).collect();
+        let backend = match std::env::var("SEASTAR_REACTOR_BACKEND") {
+            Ok(v) if !v.is_empty() && v != "auto" => Some(v.parse()?),
+            _ => self.backend,
+        };
+        Ok(Runtime {
+            config: Config {
+                cpus,
+                pin: self.pin,
+                backend,
+                poll_mode: self.poll_mode,
+                idle_poll: self.idle_poll,
+                task_quota: self.task_quota.max(Duration::from_micros(10)),
+                manual_clock: self.manual_clock,
+                handle_signals: self.handle_signals,
+                ring_entries: self.ring_entries,
+            },
+        })
+    }
+}
+
+/// Parses a cpuset such as `0-3,6,8-9`.
+///
+/// ```
+/// assert_eq!(seastar_core::runtime::parse_cpuset("0-2,5").unwrap(), vec![0, 1, 2, 5]);
+/// assert!(seastar_core::runtime::parse_cpuset("3-1").is_err());
+/// ```
+pub fn parse_cpuset(s: &str) -> Result<Vec<usize>, RuntimeError> {
+    let bad = || RuntimeError::BadCpuset(s.to_owned());
+    let mut cpus = Vec::new();
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b): (usize, usize) =
+                    (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
+                if a > b || b >= libc::CPU_SETSIZE as usize {
+                    return Err(bad());
+                }
+                cpus.extend(a..=b);
+            }
+            None => cpus.push(part.parse().map_err(|_| bad())?),
+        }
+    }
+    if cpus.is_empty() {
+        return Err(bad());
+    }
+    cpus.sort_unstable();
+    cpus.dedup();
+    Ok(cpus)
+}

@@ -1,0 +1,153 @@
+//! Sleeping and timeouts.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use super::queue::{Action, TimerKey};
+use crate::reactor;
+
+/// A future that completes at a deadline. Created by [`sleep`] and
+/// [`sleep_until`]. Dropping it cancels the timer in O(1).
+#[derive(Debug)]
+#[must_use = "futures do nothing unless awaited"]
+pub struct Sleep {
+    deadline: Instant,
+    key: Option<TimerKey>,
+}
+
+/// Waits for `duration` on the shard's clock.
+///
+/// ```
+/// # seastar_core::block_on(async {
+/// seastar_core::timer::sleep(std::time::Duration::from_micros(50)).await;
+/// # });
+/// ```
+pub fn sleep(duration: Duration) -> Sleep {
+    let now = super::now();
+    Sleep {
+        deadline: now
+            .checked_add(duration)
+            .unwrap_or(now + Duration::from_secs(86400 * 365 * 30)),
+        key: None,
+    }
+}
+
+/// Waits until `deadline` on the shard's clock.
+///
+/// ```
+/// # seastar_core::block_on(async {
+/// use seastar_core::timer;
+/// timer::sleep_until(timer::now() + std::time::Duration::from_micros(50)).await;
+/// # });
+/// ```
+pub fn sleep_until(deadline: Instant) -> Sleep {
+    Sleep {
+        deadline,
+        key: None,
+    }
+}
+
+impl Sleep {
+    /// The instant this sleep completes at.
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    /// Moves the deadline (the timer is re-armed on the next poll).
+    pub fn reset(&mut self, deadline: Instant) {
+        self.cancel();
+        self.deadline = deadline;
+    }
+
+    fn cancel(&mut self) {
+        if let Some(key) = self.key.take() {
+            let _ = reactor::try_with(|cx| cx.timers.borrow_mut().remove(key));
+        }
+    }
+}
+
+impl Future for Sleep {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        reactor::with(|shard| {
+            let deadline = shard.clock.to_ns(this.deadline);
+            let mut timers = shard.timers.borrow_mut();
+            match this.key {
+                Some(key) => {
+                    if timers.poll_fired(key, cx.waker()) {
+                        timers.remove(key);
+                        this.key = None;
+                        return Poll::Ready(());
+                    }
+                    Poll::Pending
+                }
+                None => {
+                    if deadline <= shard.clock.now_ns() {
+                        return Poll::Ready(());
+                    }
+                    let action = Action::Wake {
+                        waker: Some(cx.waker().clone()),
+                        fired: false,
+                    };
+                    this.key = Some(timers.insert(deadline, action));
+                    Poll::Pending
+                }
+            }
+        })
+    }
+}
+
+impl Drop for Sleep {
+    fn drop(&mut self) {
+        self.cancel();
+    }
+}
+
+/// The error of a [`timeout`] whose deadline passed first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("deadline elapsed")]
+pub struct Elapsed;
+
+pin_project_lite::pin_project! {
+    /// A future bounded by a deadline. Created by [`timeout`].
+    #[derive(Debug)]
+    #[must_use = "futures do nothing unless awaited"]
+    pub struct Timeout<F> {
+        #[pin]
+        future: F,
+        sleep: Sleep,
+    }
+}
+
+/// Runs `future` for at most `duration`: its output, or [`Elapsed`].
+///
+/// ```
+/// # seastar_core::block_on(async {
+/// use std::time::Duration;
+/// use seastar_core::timer::{timeout, Elapsed};
+/// assert_eq!(timeout(Duration::from_millis(1), std::future::pending::<u8>()).await, Err(Elapsed));
+/// assert_eq!(timeout(Duration::from_secs(1), async { 7 }).await, Ok(7));
+/// # });
+/// ```
+pub fn timeout<F: Future>(duration: Duration, future: F) -> Timeout<F> {
+    Timeout {
+        future,
+        sleep: sleep(duration),
+    }
+}
+
+impl<F: Future> Future for Timeout<F> {
+    type Output = Result<F::Output, Elapsed>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        if let Poll::Ready(v) = this.future.poll(cx) {
+            return Poll::Ready(Ok(v));
+        }
+        Pin::new(this.sleep).poll(cx).map(|()| Err(Elapsed))
+    }
+}
