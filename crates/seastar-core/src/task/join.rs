@@ -16,7 +16,7 @@ pub enum JoinError {
     #[error("task was cancelled")]
     Cancelled,
     /// The task panicked; the payload is kept for `resume_unwind`.
-    #[error("task panicked: {}", panic_message(.0))]
+    #[error("task panicked: {}", panic_message(&**.0))]
     Panicked(Box<dyn Any + Send>),
 }
 
@@ -24,7 +24,7 @@ impl fmt::Debug for JoinError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             JoinError::Cancelled => f.write_str("Cancelled"),
-            JoinError::Panicked(p) => write!(f, "Panicked({:?})", panic_message(p)),
+            JoinError::Panicked(p) => write!(f, "Panicked({:?})", panic_message(&**p)),
         }
     }
 }
