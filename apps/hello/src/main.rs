@@ -10,7 +10,7 @@ use std::time::Duration;
 use clap::Parser;
 use futures_lite_select::select_stop;
 use seastar_core::runtime::RuntimeArgs;
-use seastar_core::{Runtime, shard_id, smp, timer};
+use seastar_core::{shard_id, smp, timer};
 
 #[derive(Parser, Debug)]
 #[command(about = "A multi-shard hello from seastar-core")]

@@ -66,6 +66,7 @@ pub(crate) trait Backend {
 
 /// The backend a shard runs, as an enum so that the I/O layer can match on
 /// it without virtual calls.
+#[allow(clippy::large_enum_variant)] // one per shard, never moved after start
 pub(crate) enum Driver {
     Uring(Uring),
     Epoll(Epoll),
