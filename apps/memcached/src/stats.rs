@@ -1,1 +1,247 @@
-//! Stats.
+//! Counters under memcached's `stats` names.
+//!
+//! Each shard keeps one [`Stats`]; the store updates the item counters
+//! (`curr_items`, `bytes`, `evictions`, ...), the handler the command
+//! counters (`cmd_get`, `get_hits`, ...), the connection loop the connection
+//! and byte counters. `stats` merges the shards with `+=` (gauges such as
+//! `curr_items` add up too, since shards hold disjoint keys) and renders the
+//! sum with [`Stats::render`], in the order memcached prints them.
+
+use std::ops::AddAssign;
+use std::time::Duration;
+
+use bytes::{BufMut, BytesMut};
+
+use crate::protocol::encode;
+
+macro_rules! counters {
+    ($($(#[$doc:meta])* $name:ident),* $(,)?) => {
+        /// One shard's counters (see the module doc).
+        #[derive(Debug, Clone, Default, PartialEq, Eq)]
+        pub struct Stats {
+            $($(#[$doc])* pub $name: u64,)*
+        }
+
+        impl AddAssign<&Stats> for Stats {
+            fn add_assign(&mut self, rhs: &Stats) {
+                $(self.$name = self.$name.wrapping_add(rhs.$name);)*
+            }
+        }
+
+        impl Stats {
+            /// Every counter as `(name, value)`, in declaration order.
+            pub fn counters(&self) -> impl Iterator<Item = (&'static str, u64)> {
+                [$((stringify!($name), self.$name)),*].into_iter()
+            }
+        }
+    };
+}
+
+counters! {
+    /// Open connections.
+    curr_connections,
+    /// Connections accepted since start.
+    total_connections,
+    /// Connections refused (over `-c`).
+    rejected_connections,
+    /// Retrieval requests (per key for `get`, per `mg`).
+    cmd_get,
+    /// Storage requests that reached the store.
+    cmd_set,
+    /// `flush_all` requests.
+    cmd_flush,
+    /// `touch`, `gat` and `mg T` requests (per key).
+    cmd_touch,
+    /// Meta commands.
+    cmd_meta,
+    /// Keys found by retrievals.
+    get_hits,
+    /// Keys not found by retrievals.
+    get_misses,
+    /// Keys found but already expired.
+    get_expired,
+    /// Keys found but invalidated by `flush_all`.
+    get_flushed,
+    /// `delete` of a missing key.
+    delete_misses,
+    /// `delete` that removed an item.
+    delete_hits,
+    /// `incr` of a missing key.
+    incr_misses,
+    /// Successful `incr`.
+    incr_hits,
+    /// `decr` of a missing key.
+    decr_misses,
+    /// Successful `decr`.
+    decr_hits,
+    /// `cas` of a missing key.
+    cas_misses,
+    /// Successful `cas`.
+    cas_hits,
+    /// `cas` refused because the item changed.
+    cas_badval,
+    /// Touches that found the key.
+    touch_hits,
+    /// Touches of a missing key.
+    touch_misses,
+    /// Stores refused for exceeding the item size limit.
+    store_too_large,
+    /// Stores refused because the item cannot fit in memory at all.
+    store_no_memory,
+    /// Bytes read from clients.
+    bytes_read,
+    /// Bytes written to clients.
+    bytes_written,
+    /// Bytes held by items (key + value + per-item overhead).
+    bytes,
+    /// Items currently stored.
+    curr_items,
+    /// Items stored since start.
+    total_items,
+    /// Expired items reclaimed that were never fetched.
+    expired_unfetched,
+    /// Evicted items that were never fetched.
+    evicted_unfetched,
+    /// Live items evicted to make room.
+    evictions,
+    /// Expired or flushed items whose memory was reused or swept.
+    reclaimed,
+}
+
+/// Process-wide facts printed by `stats` next to the counters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerInfo {
+    /// Process id.
+    pub pid: u32,
+    /// Seconds since start.
+    pub uptime: u64,
+    /// Current Unix time.
+    pub time: i64,
+    /// Version string (as in `VERSION`).
+    pub version: String,
+    /// CPU time in user mode.
+    pub rusage_user: Duration,
+    /// CPU time in kernel mode.
+    pub rusage_system: Duration,
+    /// Connection limit (`-c`).
+    pub max_connections: u64,
+    /// Memory limit in bytes (`-m`).
+    pub limit_maxbytes: u64,
+    /// Worker threads (our shards, `-t`).
+    pub threads: u32,
+}
+
+impl Default for ServerInfo {
+    fn default() -> Self {
+        ServerInfo {
+            pid: 0,
+            uptime: 0,
+            time: 0,
+            version: crate::handler::DEFAULT_VERSION.to_string(),
+            rusage_user: Duration::ZERO,
+            rusage_system: Duration::ZERO,
+            max_connections: 1024,
+            limit_maxbytes: 64 << 20,
+            threads: 1,
+        }
+    }
+}
+
+fn rusage(out: &mut BytesMut, name: &str, d: Duration) {
+    out.put_slice(b"STAT ");
+    out.put_slice(name.as_bytes());
+    out.put_u8(b' ');
+    encode::put_u64(out, d.as_secs());
+    out.put_u8(b'.');
+    let micros = d.subsec_micros();
+    let text = format!("{micros:06}");
+    out.put_slice(text.as_bytes());
+    encode::crlf(out);
+}
+
+impl Stats {
+    /// Renders the general-purpose `stats` reply, `END` included.
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    /// use memcached::stats::{ServerInfo, Stats};
+    /// let mut a = Stats::default();
+    /// a.get_hits = 2;
+    /// let mut b = Stats::default();
+    /// b.get_hits = 3;
+    /// a += &b;
+    /// let mut out = BytesMut::new();
+    /// a.render(&ServerInfo::default(), &mut out);
+    /// let text = String::from_utf8(out.to_vec()).unwrap();
+    /// assert!(text.contains("STAT get_hits 5\r\n"));
+    /// assert!(text.ends_with("END\r\n"));
+    /// ```
+    pub fn render(&self, info: &ServerInfo, out: &mut BytesMut) {
+        use encode::{stat, stat_str};
+        stat(out, "pid", u64::from(info.pid));
+        stat(out, "uptime", info.uptime);
+        stat(out, "time", info.time.max(0) as u64);
+        stat_str(out, "version", &info.version);
+        stat(out, "pointer_size", 8 * std::mem::size_of::<usize>() as u64);
+        rusage(out, "rusage_user", info.rusage_user);
+        rusage(out, "rusage_system", info.rusage_system);
+        stat(out, "max_connections", info.max_connections);
+        for (name, value) in self.counters() {
+            match name {
+                "bytes" => {
+                    stat(out, "limit_maxbytes", info.limit_maxbytes);
+                    stat(out, "threads", u64::from(info.threads));
+                    stat(out, name, value);
+                }
+                _ => stat(out, name, value),
+            }
+        }
+        encode::end(out);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merge_adds_every_counter() {
+        let mut a = Stats {
+            cmd_get: 1,
+            evictions: 2,
+            ..Stats::default()
+        };
+        let b = Stats {
+            cmd_get: 10,
+            curr_items: 5,
+            ..Stats::default()
+        };
+        a += &b;
+        assert_eq!((a.cmd_get, a.evictions, a.curr_items), (11, 2, 5));
+    }
+
+    #[test]
+    fn render_uses_memcached_names_and_order() {
+        let s = Stats {
+            cmd_get: 3,
+            ..Stats::default()
+        };
+        let info = ServerInfo {
+            pid: 42,
+            rusage_user: Duration::from_micros(1_000_005),
+            ..ServerInfo::default()
+        };
+        let mut out = BytesMut::new();
+        s.render(&info, &mut out);
+        let text = String::from_utf8(out.to_vec()).unwrap();
+        assert!(text.starts_with("STAT pid 42\r\nSTAT uptime 0\r\n"));
+        assert!(text.contains("STAT rusage_user 1.000005\r\n"));
+        assert!(text.contains("STAT cmd_get 3\r\n"));
+        let pos = |n: &str| text.find(n).unwrap();
+        assert!(pos("cmd_get") < pos("get_hits"));
+        assert!(pos("bytes_written") < pos("limit_maxbytes"));
+        assert!(pos("threads") < pos("STAT bytes "));
+        assert!(pos("curr_items") < pos("evictions"));
+        assert!(text.ends_with("STAT reclaimed 0\r\nEND\r\n"));
+    }
+}

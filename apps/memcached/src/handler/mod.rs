@@ -1,1 +1,3 @@
 //! Handler.
+/// x
+pub const DEFAULT_VERSION: &str = "1.6.21";
