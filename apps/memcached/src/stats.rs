@@ -129,6 +129,12 @@ pub struct ServerInfo {
     pub limit_maxbytes: u64,
     /// Worker threads (our shards, `-t`).
     pub threads: u32,
+    /// TCP port (`-p`), for `stats settings`.
+    pub tcp_port: u16,
+    /// UDP port (`-U`, 0 = off), for `stats settings`.
+    pub udp_port: u16,
+    /// Item size limit (`-I`), for `stats settings`.
+    pub item_size_max: u64,
 }
 
 impl Default for ServerInfo {
@@ -143,6 +149,9 @@ impl Default for ServerInfo {
             max_connections: 1024,
             limit_maxbytes: 64 << 20,
             threads: 1,
+            tcp_port: 11211,
+            udp_port: 0,
+            item_size_max: 1 << 20,
         }
     }
 }

@@ -280,10 +280,19 @@ mod tests {
         assert_eq!(&run(error)[..], b"ERROR\r\n");
         assert_eq!(&run(end)[..], b"END\r\n");
         assert_eq!(&run(|o| version(o, "1.6.21"))[..], b"VERSION 1.6.21\r\n");
-        assert_eq!(&run(|o| client_error(o, "x y"))[..], b"CLIENT_ERROR x y\r\n");
-        assert_eq!(&run(|o| server_error(o, "oops"))[..], b"SERVER_ERROR oops\r\n");
+        assert_eq!(
+            &run(|o| client_error(o, "x y"))[..],
+            b"CLIENT_ERROR x y\r\n"
+        );
+        assert_eq!(
+            &run(|o| server_error(o, "oops"))[..],
+            b"SERVER_ERROR oops\r\n"
+        );
         assert_eq!(&run(|o| stat(o, "pid", 7))[..], b"STAT pid 7\r\n");
-        assert_eq!(&run(|o| stat_str(o, "version", "1"))[..], b"STAT version 1\r\n");
+        assert_eq!(
+            &run(|o| stat_str(o, "version", "1"))[..],
+            b"STAT version 1\r\n"
+        );
     }
 
     #[test]

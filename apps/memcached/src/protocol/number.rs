@@ -26,7 +26,10 @@ fn prefix(s: &[u8]) -> (bool, &[u8]) {
 /// Accumulates decimal digits; None on overflow or when there are none or
 /// when something other than whitespace follows them.
 fn digits(s: &[u8]) -> Option<u64> {
-    let n = s.iter().position(|b| !b.is_ascii_digit()).unwrap_or(s.len());
+    let n = s
+        .iter()
+        .position(|b| !b.is_ascii_digit())
+        .unwrap_or(s.len());
     if n == 0 {
         return None;
     }

@@ -36,8 +36,14 @@ fn get_with_many_keys_borrows_them() {
 
 #[test]
 fn gets_and_bget_are_gets() {
-    assert!(matches!(ok(b"gets a\r\n").0, Request::Get { cas: true, .. }));
-    assert!(matches!(ok(b"bget a\r\n").0, Request::Get { cas: false, .. }));
+    assert!(matches!(
+        ok(b"gets a\r\n").0,
+        Request::Get { cas: true, .. }
+    ));
+    assert!(matches!(
+        ok(b"bget a\r\n").0,
+        Request::Get { cas: false, .. }
+    ));
 }
 
 #[test]
@@ -72,7 +78,10 @@ fn gat_parses_exptime_then_keys() {
     };
     assert_eq!((exptime, cas), (100, true));
     assert_eq!(keys.iter().count(), 2);
-    assert_eq!(reply(b"gat x a\r\n"), "CLIENT_ERROR invalid exptime argument");
+    assert_eq!(
+        reply(b"gat x a\r\n"),
+        "CLIENT_ERROR invalid exptime argument"
+    );
     assert_eq!(reply(b"gat\r\n"), "ERROR");
     // memcached answers a key-less gat with a bare END.
     let (req, _) = ok(b"gat 10\r\n");
@@ -159,7 +168,10 @@ fn data_block_must_end_with_crlf() {
     assert_eq!(r.reply, Reject::BadDataChunk);
     // Exactly the announced bytes plus two are consumed, as in memcached.
     assert_eq!(r.consumed, 13 + 4);
-    assert_eq!(reply(b"set k 0 0 2\r\nab\n\n"), "CLIENT_ERROR bad data chunk");
+    assert_eq!(
+        reply(b"set k 0 0 2\r\nab\n\n"),
+        "CLIENT_ERROR bad data chunk"
+    );
 }
 
 #[test]
@@ -180,7 +192,9 @@ fn oversized_item_is_answered_before_its_data() {
         }
     );
     assert_eq!(req.swallow(), 1002);
-    let (req, _) = parse(b"add k 0 0 1000 noreply\r\n", &limits).unwrap().unwrap();
+    let (req, _) = parse(b"add k 0 0 1000 noreply\r\n", &limits)
+        .unwrap()
+        .unwrap();
     assert!(matches!(
         req,
         Request::TooLarge {
@@ -197,7 +211,11 @@ fn item_at_the_limit_is_accepted() {
         max_item_size: item_size(1, 4),
         ..Limits::default()
     };
-    assert!(parse(b"set k 0 0 4\r\nabcd\r\n", &limits).unwrap().is_some());
+    assert!(
+        parse(b"set k 0 0 4\r\nabcd\r\n", &limits)
+            .unwrap()
+            .is_some()
+    );
     let (req, _) = parse(b"set k 0 0 5\r\n", &limits).unwrap().unwrap();
     assert!(matches!(req, Request::TooLarge { .. }));
 }
@@ -211,9 +229,18 @@ fn delete_accepts_legacy_zero_and_noreply() {
             noreply: false
         }
     );
-    assert!(matches!(ok(b"delete k 0\r\n").0, Request::Delete { noreply: false, .. }));
-    assert!(matches!(ok(b"delete k noreply\r\n").0, Request::Delete { noreply: true, .. }));
-    assert!(matches!(ok(b"delete k 0 noreply\r\n").0, Request::Delete { noreply: true, .. }));
+    assert!(matches!(
+        ok(b"delete k 0\r\n").0,
+        Request::Delete { noreply: false, .. }
+    ));
+    assert!(matches!(
+        ok(b"delete k noreply\r\n").0,
+        Request::Delete { noreply: true, .. }
+    ));
+    assert!(matches!(
+        ok(b"delete k 0 noreply\r\n").0,
+        Request::Delete { noreply: true, .. }
+    ));
     assert_eq!(
         reply(b"delete k 5\r\n"),
         "CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]"
@@ -233,26 +260,72 @@ fn incr_decr_need_a_decimal_delta() {
             noreply: false
         }
     );
-    assert!(matches!(ok(b"decr n 1 noreply\r\n").0, Request::Arith { incr: false, noreply: true, .. }));
-    assert_eq!(reply(b"incr n abc\r\n"), "CLIENT_ERROR invalid numeric delta argument");
-    assert_eq!(reply(b"incr n -1\r\n"), "CLIENT_ERROR invalid numeric delta argument");
+    assert!(matches!(
+        ok(b"decr n 1 noreply\r\n").0,
+        Request::Arith {
+            incr: false,
+            noreply: true,
+            ..
+        }
+    ));
+    assert_eq!(
+        reply(b"incr n abc\r\n"),
+        "CLIENT_ERROR invalid numeric delta argument"
+    );
+    assert_eq!(
+        reply(b"incr n -1\r\n"),
+        "CLIENT_ERROR invalid numeric delta argument"
+    );
     assert_eq!(reply(b"incr n\r\n"), "ERROR");
 }
 
 #[test]
 fn touch_needs_an_exptime() {
-    assert!(matches!(ok(b"touch k 10\r\n").0, Request::Touch { exptime: 10, .. }));
-    assert_eq!(reply(b"touch k x\r\n"), "CLIENT_ERROR invalid exptime argument");
+    assert!(matches!(
+        ok(b"touch k 10\r\n").0,
+        Request::Touch { exptime: 10, .. }
+    ));
+    assert_eq!(
+        reply(b"touch k x\r\n"),
+        "CLIENT_ERROR invalid exptime argument"
+    );
     assert_eq!(reply(b"touch k\r\n"), "ERROR");
 }
 
 #[test]
 fn flush_all_forms() {
-    assert_eq!(ok(b"flush_all\r\n").0, Request::FlushAll { delay: 0, noreply: false });
-    assert_eq!(ok(b"flush_all 5\r\n").0, Request::FlushAll { delay: 5, noreply: false });
-    assert_eq!(ok(b"flush_all noreply\r\n").0, Request::FlushAll { delay: 0, noreply: true });
-    assert_eq!(ok(b"flush_all 7 noreply\r\n").0, Request::FlushAll { delay: 7, noreply: true });
-    assert_eq!(reply(b"flush_all x\r\n"), "CLIENT_ERROR invalid exptime argument");
+    assert_eq!(
+        ok(b"flush_all\r\n").0,
+        Request::FlushAll {
+            delay: 0,
+            noreply: false
+        }
+    );
+    assert_eq!(
+        ok(b"flush_all 5\r\n").0,
+        Request::FlushAll {
+            delay: 5,
+            noreply: false
+        }
+    );
+    assert_eq!(
+        ok(b"flush_all noreply\r\n").0,
+        Request::FlushAll {
+            delay: 0,
+            noreply: true
+        }
+    );
+    assert_eq!(
+        ok(b"flush_all 7 noreply\r\n").0,
+        Request::FlushAll {
+            delay: 7,
+            noreply: true
+        }
+    );
+    assert_eq!(
+        reply(b"flush_all x\r\n"),
+        "CLIENT_ERROR invalid exptime argument"
+    );
     assert_eq!(reply(b"flush_all 1 2 3\r\n"), "ERROR");
 }
 
@@ -262,10 +335,19 @@ fn misc_commands() {
     assert_eq!(ok(b"quit\r\n").0, Request::Quit);
     assert_eq!(ok(b"shutdown\r\n").0, Request::Shutdown);
     assert_eq!(ok(b"stats\r\n").0, Request::Stats { args: b"" });
-    assert_eq!(ok(b"stats  items  \r\n").0, Request::Stats { args: b"items" });
-    assert_eq!(ok(b"verbosity 1\r\n").0, Request::Verbosity { noreply: false });
+    assert_eq!(
+        ok(b"stats  items  \r\n").0,
+        Request::Stats { args: b"items" }
+    );
+    assert_eq!(
+        ok(b"verbosity 1\r\n").0,
+        Request::Verbosity { noreply: false }
+    );
     assert_eq!(reply(b"verbosity\r\n"), "ERROR");
-    assert_eq!(reply(b"verbosity x\r\n"), "CLIENT_ERROR bad command line format");
+    assert_eq!(
+        reply(b"verbosity x\r\n"),
+        "CLIENT_ERROR bad command line format"
+    );
 }
 
 #[test]
@@ -386,15 +468,36 @@ mod meta_cmds {
         assert_eq!(reply(b"mg k v v\r\n"), "CLIENT_ERROR duplicate flag");
         assert_eq!(reply(b"mg k \xff\r\n"), "CLIENT_ERROR duplicate flag");
         assert_eq!(reply(b"mg k z\r\n"), "CLIENT_ERROR invalid flag");
-        assert_eq!(reply(b"mg k Tx\r\n"), "CLIENT_ERROR bad token in command line format");
-        assert_eq!(reply(b"mg k N\r\n"), "CLIENT_ERROR bad token in command line format");
+        assert_eq!(
+            reply(b"mg k Tx\r\n"),
+            "CLIENT_ERROR bad token in command line format"
+        );
+        assert_eq!(
+            reply(b"mg k N\r\n"),
+            "CLIENT_ERROR bad token in command line format"
+        );
         assert_eq!(reply(b"mg k! b\r\n"), "CLIENT_ERROR error decoding key");
-        assert_eq!(reply(b"md k v v\r\n"), "CLIENT_ERROR invalid or duplicate flag");
-        assert_eq!(reply(b"ma k Dx\r\n"), "CLIENT_ERROR invalid or duplicate flag");
-        assert_eq!(reply(b"ma k MX\r\n"), "CLIENT_ERROR invalid mode for ma M token");
-        assert_eq!(reply(b"mg k MAB\r\n"), "CLIENT_ERROR incorrect length for M token");
+        assert_eq!(
+            reply(b"md k v v\r\n"),
+            "CLIENT_ERROR invalid or duplicate flag"
+        );
+        assert_eq!(
+            reply(b"ma k Dx\r\n"),
+            "CLIENT_ERROR invalid or duplicate flag"
+        );
+        assert_eq!(
+            reply(b"ma k MX\r\n"),
+            "CLIENT_ERROR invalid mode for ma M token"
+        );
+        assert_eq!(
+            reply(b"mg k MAB\r\n"),
+            "CLIENT_ERROR incorrect length for M token"
+        );
         let long_opaque = format!("mg k O{}\r\n", "x".repeat(32));
-        assert_eq!(reply(long_opaque.as_bytes()), "CLIENT_ERROR opaque token too long");
+        assert_eq!(
+            reply(long_opaque.as_bytes()),
+            "CLIENT_ERROR opaque token too long"
+        );
     }
 
     #[test]
@@ -406,27 +509,44 @@ mod meta_cmds {
     fn too_many_flags_are_refused() {
         let flags = "a ".repeat(18);
         let line = format!("mg k {flags}\r\n");
-        assert_eq!(reply(line.as_bytes()), "CLIENT_ERROR options flags are too long");
+        assert_eq!(
+            reply(line.as_bytes()),
+            "CLIENT_ERROR options flags are too long"
+        );
         let line = format!("md k {flags}\r\n");
-        assert_eq!(reply(line.as_bytes()), "CLIENT_ERROR options flags too long");
+        assert_eq!(
+            reply(line.as_bytes()),
+            "CLIENT_ERROR options flags too long"
+        );
         // Key + 17 flags: memcached's ntokens is 20, the most it accepts.
         let ok_flags = "v c t k s f h l u q O1 T1 N1 R1 E1 P L";
-        assert!(matches!(ok(format!("mg k {ok_flags}\r\n").as_bytes()).0, Request::MetaGet(_)));
+        assert!(matches!(
+            ok(format!("mg k {ok_flags}\r\n").as_bytes()).0,
+            Request::MetaGet(_)
+        ));
     }
 
     #[test]
     fn ms_reads_its_data_block() {
         let (req, used) = ok(b"ms k 2 T10 F3 MA\r\nhi\r\n");
         assert_eq!(used, 22);
-        let Request::MetaSet { meta, data } = req else { panic!() };
+        let Request::MetaSet { meta, data } = req else {
+            panic!()
+        };
         assert_eq!(data, b"hi");
-        assert_eq!((meta.ttl, meta.client_flags, meta.mode), (Some(10), 3, Some(b'A')));
+        assert_eq!(
+            (meta.ttl, meta.client_flags, meta.mode),
+            (Some(10), 3, Some(b'A'))
+        );
     }
 
     #[test]
     fn ms_errors_swallow_the_announced_data() {
         let r = rejected(b"ms k 5 zz\r\nhello\r\n");
-        assert_eq!((r.reply, r.consumed, r.swallow), (Reject::InvalidFlag, 11, 7));
+        assert_eq!(
+            (r.reply, r.consumed, r.swallow),
+            (Reject::InvalidFlag, 11, 7)
+        );
         let r = rejected(b"ms k 5 MZ\r\nhello\r\n");
         assert_eq!((r.reply, r.swallow), (Reject::MsMode, 7));
         let r = rejected(b"ms k 5 Fx\r\n");
@@ -471,9 +591,16 @@ mod meta_cmds {
 
     #[test]
     fn ma_defaults() {
-        let Request::MetaArith(m) = ok(b"ma n\r\n").0 else { panic!() };
+        let Request::MetaArith(m) = ok(b"ma n\r\n").0 else {
+            panic!()
+        };
         assert_eq!((m.delta, m.initial, m.mode), (1, 0, None));
-        let Request::MetaArith(m) = ok(b"ma n D5 J9 N0 MD\r\n").0 else { panic!() };
-        assert_eq!((m.delta, m.initial, m.vivify, m.mode), (5, 9, Some(0), Some(b'D')));
+        let Request::MetaArith(m) = ok(b"ma n D5 J9 N0 MD\r\n").0 else {
+            panic!()
+        };
+        assert_eq!(
+            (m.delta, m.initial, m.vivify, m.mode),
+            (5, 9, Some(0), Some(b'D'))
+        );
     }
 }

@@ -70,8 +70,8 @@ pub(super) fn parse<'a>(
                 // The historical `delete <key> 0` form is still accepted.
                 let hold_is_zero = line.args[1] == b"0";
                 noreply = line.noreply();
-                let valid = (n == 2 && (hold_is_zero || noreply))
-                    || (n == 3 && hold_is_zero && noreply);
+                let valid =
+                    (n == 2 && (hold_is_zero || noreply)) || (n == 3 && hold_is_zero && noreply);
                 if !valid {
                     return err(Reject::DeleteUsage, noreply);
                 }

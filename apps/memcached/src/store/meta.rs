@@ -109,11 +109,7 @@ impl Store {
         item.fetched = fetched;
         item.idle = idle;
         item.token_sent = token_sent;
-        Some(MgHit {
-            item,
-            won,
-            created,
-        })
+        Some(MgHit { item, won, created })
     }
 
     /// `md`: deletes, invalidates (`I`) or empties (`x`) `key`.

@@ -94,6 +94,13 @@ impl Store {
         &self.config
     }
 
+    /// Seconds since the least recently used item was last accessed
+    /// (`stats items` `age`), `None` when empty.
+    pub fn oldest_age(&self, now: u32) -> Option<u64> {
+        let e = self.table.get(self.table.tail()?)?;
+        Some((i64::from(now) - e.time).max(0) as u64)
+    }
+
     /// Converts a client exptime into a deadline at `now`.
     pub fn deadline(&self, exptime: i64, now: u32) -> i64 {
         time::deadline(exptime, now, self.config.epoch)

@@ -215,10 +215,19 @@ fn item_bigger_than_memory_is_refused_and_set_drops_the_old_value() {
 fn incr_wraps_at_64_bits_and_decr_floors_at_zero() {
     let mut s = store();
     set(&mut s, "n", "18446744073709551615", 0, 0);
-    assert!(matches!(s.arith(b"n", &ArithOp::incr(2), 0), Arith::Done { value: 1, .. }));
-    assert!(matches!(s.arith(b"n", &ArithOp::decr(5), 0), Arith::Done { value: 0, .. }));
+    assert!(matches!(
+        s.arith(b"n", &ArithOp::incr(2), 0),
+        Arith::Done { value: 1, .. }
+    ));
+    assert!(matches!(
+        s.arith(b"n", &ArithOp::decr(5), 0),
+        Arith::Done { value: 0, .. }
+    ));
     set(&mut s, "n", "10", 0, 0);
-    assert!(matches!(s.arith(b"n", &ArithOp::decr(1), 0), Arith::Done { value: 9, .. }));
+    assert!(matches!(
+        s.arith(b"n", &ArithOp::decr(1), 0),
+        Arith::Done { value: 9, .. }
+    ));
     assert_eq!(value(&mut s, "n", 0).unwrap(), "9");
     assert_eq!((s.stats().incr_hits, s.stats().decr_hits), (1, 2));
 }
@@ -244,7 +253,10 @@ fn arith_on_non_numbers_and_missing_keys() {
     set(&mut s, "sp", "12 ", 0, 0);
     assert_eq!(s.arith(b"t", &ArithOp::incr(1), 0), Arith::NonNumeric);
     assert_eq!(s.arith(b"e", &ArithOp::incr(1), 0), Arith::NonNumeric);
-    assert!(matches!(s.arith(b"sp", &ArithOp::incr(1), 0), Arith::Done { value: 13, .. }));
+    assert!(matches!(
+        s.arith(b"sp", &ArithOp::incr(1), 0),
+        Arith::Done { value: 13, .. }
+    ));
     assert_eq!(s.arith(b"none", &ArithOp::incr(1), 0), Arith::NotFound);
     let mut op = ArithOp::incr(1);
     op.compare_cas = 999;
@@ -255,7 +267,13 @@ fn arith_on_non_numbers_and_missing_keys() {
 fn sweep_reclaims_expired_items_within_its_budget() {
     let mut s = store();
     for i in 0..10 {
-        set(&mut s, &format!("k{i}"), "v", if i % 2 == 0 { 5 } else { 0 }, 0);
+        set(
+            &mut s,
+            &format!("k{i}"),
+            "v",
+            if i % 2 == 0 { 5 } else { 0 },
+            0,
+        );
     }
     assert_eq!(s.sweep(10, 4), 2);
     assert_eq!(s.sweep(10, 100), 3);
@@ -324,8 +342,14 @@ fn md_with_wrong_cas_is_exists() {
         ..MdOpts::default()
     };
     assert_eq!(s.meta_delete(b"k", 0, &o), MdOutcome::Exists);
-    assert_eq!(s.meta_delete(b"k", 0, &MdOpts::default()), MdOutcome::Deleted);
-    assert_eq!(s.meta_delete(b"k", 0, &MdOpts::default()), MdOutcome::NotFound);
+    assert_eq!(
+        s.meta_delete(b"k", 0, &MdOpts::default()),
+        MdOutcome::Deleted
+    );
+    assert_eq!(
+        s.meta_delete(b"k", 0, &MdOpts::default()),
+        MdOutcome::NotFound
+    );
 }
 
 #[test]
