@@ -174,3 +174,17 @@ fn mn_flushes_a_quiet_pipeline() {
         "VA 1 ka\r\n1\r\nVA 1 kb\r\n2\r\nMN\r\n",
     );
 }
+
+#[test]
+fn too_large_ms_reports_even_when_quiet_and_unlinks_the_decoded_key() {
+    let limits = memcached::protocol::Limits {
+        max_item_size: 200,
+        ..Default::default()
+    };
+    let mut s = Harness::with(1 << 20, limits);
+    s.expect("ms Zm9v 1 b\r\na\r\n", "HD\r\n");
+    s.expect(
+        &format!("ms Zm9v 300 b q\r\n{}\r\nget foo\r\n", "x".repeat(300)),
+        "SERVER_ERROR object too large for cache\r\nEND\r\n",
+    );
+}

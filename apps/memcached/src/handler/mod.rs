@@ -21,7 +21,7 @@ pub use conn::{Connection, Feed};
 
 use bytes::BytesMut;
 
-use crate::protocol::{Keys, Rejection, Request, StoreMode, encode};
+use crate::protocol::{Keys, Meta, Rejection, Request, StoreMode, encode};
 use crate::stats::ServerInfo;
 use crate::store::{Arith, ArithOp, Store, StoreConfig, StoreOutcome, Update};
 
@@ -134,11 +134,15 @@ impl Handler {
                 key,
                 unlink,
                 noreply,
+                base64,
                 ..
             } => {
                 self.store.stats_mut().store_too_large += 1;
                 if unlink {
-                    self.store.remove_key(key, now);
+                    let mut m = Meta::new(key);
+                    m.base64 = base64;
+                    let mut buf = [0u8; 256];
+                    self.store.remove_key(m.lookup_key(&mut buf), now);
                 }
                 if !noreply {
                     encode::server_error(out, "object too large for cache");

@@ -116,6 +116,7 @@ pub(super) fn parse<'a>(
                     swallow,
                     unlink: true,
                     noreply: false,
+                    base64: meta.base64,
                 };
                 return Ok(Some((req, consumed)));
             }

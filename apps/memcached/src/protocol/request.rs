@@ -110,6 +110,8 @@ pub enum Request<'a> {
         unlink: bool,
         /// Suppress the error reply (text `noreply`; never for `ms`).
         noreply: bool,
+        /// The key is base64 (`ms ... b`); decode it before unlinking.
+        base64: bool,
     },
     /// `delete <key> [0] [noreply]`.
     Delete {

@@ -208,6 +208,7 @@ fn storage<'a>(
             // memcached unlinks the old value only for a failed `set`.
             unlink: mode == StoreMode::Set,
             noreply,
+            base64: false,
         };
         return Ok(Some((req, consumed)));
     }

@@ -8,6 +8,7 @@
 
 use super::table::Entry;
 use super::{Item, Store, time};
+use crate::protocol::KEY_MAX_LENGTH;
 
 /// Options of an `mg` lookup.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -73,7 +74,7 @@ impl Store {
         let i = match self.lookup(key, now) {
             Some(i) => i,
             None => {
-                let ttl = o.vivify?;
+                let ttl = o.vivify.filter(|_| key.len() <= KEY_MAX_LENGTH)?;
                 let deadline = self.deadline(ttl, now);
                 let cas = self.take_cas(o.new_cas);
                 let e = Entry::new(key, b"", 0, deadline, cas, i64::from(now));

@@ -3,8 +3,8 @@
 
 use super::table::Entry;
 use super::{Arith, ArithOp, Store, StoreOutcome, StoreResult, Update, time};
-use crate::protocol::StoreMode;
 use crate::protocol::number::parse_u64;
+use crate::protocol::{KEY_MAX_LENGTH, StoreMode};
 
 impl Store {
     fn refused(outcome: StoreOutcome) -> StoreResult {
@@ -16,7 +16,13 @@ impl Store {
     }
 
     /// Executes a storage command (memcached's `do_store_item`).
+    ///
+    /// Keys longer than [`KEY_MAX_LENGTH`] are refused with `NotStored`
+    /// (the parser never produces them).
     pub fn store(&mut self, u: &Update<'_>, now: u32) -> StoreResult {
+        if u.key.len() > KEY_MAX_LENGTH {
+            return Self::refused(StoreOutcome::NotStored);
+        }
         let old = self.lookup(u.key, now);
         let old_entry = old.and_then(|i| self.table.get(i));
         let old_cas = old_entry.map_or(0, |e| e.cas);
