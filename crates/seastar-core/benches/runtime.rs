@@ -12,12 +12,27 @@ where
     F: FnOnce(u64) -> Fut + 'static,
     Fut: std::future::Future<Output = Duration> + 'static,
 {
-    Runtime::builder()
-        .shards(shards)
+    seastar_with(Runtime::builder().shards(shards), iters, body)
+}
+
+fn seastar_with<F, Fut>(builder: seastar_core::RuntimeBuilder, iters: u64, body: F) -> Duration
+where
+    F: FnOnce(u64) -> Fut + 'static,
+    Fut: std::future::Future<Output = Duration> + 'static,
+{
+    builder
         .handle_signals(false)
         .build()
         .unwrap()
         .run(async move { body(iters).await })
+}
+
+async fn submit_round_trips(n: u64) -> Duration {
+    let t = Instant::now();
+    for i in 0..n {
+        std::hint::black_box(smp::submit_to(1, move || async move { i }).await.unwrap());
+    }
+    t.elapsed()
 }
 
 fn tokio_local<F, Fut>(iters: u64, body: F) -> Duration
@@ -176,17 +191,29 @@ fn timer_arm_cancel(c: &mut Criterion) {
 
 fn cross_thread_round_trip(c: &mut Criterion) {
     let mut g = c.benchmark_group("cross_thread_round_trip");
+    // Both sides sleep in the kernel between messages: each hop wakes an
+    // idle (halted) vCPU on the other core.
     g.bench_function("seastar", |b| {
+        b.iter_custom(|n| seastar(n, 2, submit_round_trips))
+    });
+    // Unpinned, as tokio's threads are: the kernel may run both sides on
+    // one core, avoiding the cross-core wake-up.
+    g.bench_function("seastar_unpinned", |b| {
         b.iter_custom(|n| {
-            seastar(n, 2, |n| async move {
-                let t = Instant::now();
-                for i in 0..n {
-                    std::hint::black_box(
-                        smp::submit_to(1, move || async move { i }).await.unwrap(),
-                    );
-                }
-                t.elapsed()
-            })
+            seastar_with(
+                Runtime::builder().shards(2).pin(false),
+                n,
+                submit_round_trips,
+            )
+        })
+    });
+    // The same with 200 us of idle polling: the receiver is still awake.
+    g.bench_function("seastar_idle_poll", |b| {
+        b.iter_custom(|n| {
+            let builder = Runtime::builder()
+                .shards(2)
+                .idle_poll(Duration::from_micros(200));
+            seastar_with(builder, n, submit_round_trips)
         })
     });
     g.bench_function("tokio", |b| {

@@ -22,7 +22,7 @@
 //! # });
 //! ```
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::future::Future as StdFuture;
 use std::pin::Pin;
@@ -34,24 +34,25 @@ use std::task::{Context, Poll, Waker};
 #[error("broken promise: dropped without a value")]
 pub struct BrokenPromise;
 
-enum State<T> {
-    Pending {
-        waker: Option<Waker>,
-        shared: Vec<Waker>,
-    },
-    Ready(T),
-    Taken,
-    Broken,
+/// The shared state. `value` is `Some` from `set_value` until the future
+/// takes it; `done` is set when the promise resolved (with a value or
+/// broken); `waker` is the single future's waiter and `shared` the waiters
+/// of [`SharedFuture`] clones. Plain `Cell`s: one shard, no atomics.
+struct Inner<T> {
+    value: Cell<Option<T>>,
+    done: Cell<bool>,
+    waker: Cell<Option<Waker>>,
+    shared: RefCell<Vec<Waker>>,
 }
-
-type Inner<T> = Rc<RefCell<State<T>>>;
 
 /// Creates a connected promise and future.
 pub fn promise<T>() -> (Promise<T>, Future<T>) {
-    let inner = Rc::new(RefCell::new(State::Pending {
-        waker: None,
-        shared: Vec::new(),
-    }));
+    let inner = Rc::new(Inner {
+        value: Cell::new(None),
+        done: Cell::new(false),
+        waker: Cell::new(None),
+        shared: RefCell::new(Vec::new()),
+    });
     (
         Promise {
             inner: Some(inner.clone()),
@@ -62,7 +63,7 @@ pub fn promise<T>() -> (Promise<T>, Future<T>) {
 
 /// The producing half: set a value once.
 pub struct Promise<T> {
-    inner: Option<Inner<T>>,
+    inner: Option<Rc<Inner<T>>>,
 }
 
 impl<T> fmt::Debug for Promise<T> {
@@ -75,7 +76,8 @@ impl<T> Promise<T> {
     /// Resolves the future with `value`, waking its waiter(s).
     pub fn set_value(mut self, value: T) {
         if let Some(inner) = self.inner.take() {
-            resolve(&inner, State::Ready(value));
+            inner.value.set(Some(value));
+            resolve(&inner);
         }
     }
 
@@ -88,22 +90,29 @@ impl<T> Promise<T> {
 impl<T> Drop for Promise<T> {
     fn drop(&mut self) {
         if let Some(inner) = self.inner.take() {
-            resolve(&inner, State::Broken);
+            resolve(&inner);
         }
     }
 }
 
-fn resolve<T>(inner: &Inner<T>, value: State<T>) {
-    let old = std::mem::replace(&mut *inner.borrow_mut(), value);
-    if let State::Pending { waker, shared } = old {
-        waker.into_iter().chain(shared).for_each(Waker::wake);
+fn resolve<T>(inner: &Inner<T>) {
+    inner.done.set(true);
+    if let Some(w) = inner.waker.take() {
+        w.wake();
+    }
+    if let Ok(mut shared) = inner.shared.try_borrow_mut() {
+        if !shared.is_empty() {
+            std::mem::take(&mut *shared)
+                .into_iter()
+                .for_each(Waker::wake);
+        }
     }
 }
 
 /// The consuming half: resolves to the value or [`BrokenPromise`].
 #[must_use = "futures do nothing unless awaited"]
 pub struct Future<T> {
-    inner: Inner<T>,
+    inner: Rc<Inner<T>>,
 }
 
 impl<T> fmt::Debug for Future<T> {
@@ -117,7 +126,7 @@ impl<T> fmt::Debug for Future<T> {
 impl<T> Future<T> {
     /// Whether a value (or a broken promise) is available without waiting.
     pub fn is_ready(&self) -> bool {
-        !matches!(&*self.inner.borrow(), State::Pending { .. })
+        self.inner.done.get()
     }
 }
 
@@ -134,23 +143,18 @@ impl<T: Clone> Future<T> {
 impl<T> StdFuture for Future<T> {
     type Output = Result<T, BrokenPromise>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut state = self.inner.borrow_mut();
-        match &mut *state {
-            State::Pending { waker, .. } => {
-                match waker {
-                    Some(w) if w.will_wake(cx.waker()) => {}
-                    _ => *waker = Some(cx.waker().clone()),
-                }
-                Poll::Pending
-            }
-            State::Broken => Poll::Ready(Err(BrokenPromise)),
-            State::Taken => panic!("promise future polled after completion"),
-            State::Ready(_) => match std::mem::replace(&mut *state, State::Taken) {
-                State::Ready(v) => Poll::Ready(Ok(v)),
-                _ => unreachable!(),
-            },
+        let inner = &*self.inner;
+        if inner.done.get() {
+            return Poll::Ready(inner.value.take().ok_or(BrokenPromise));
         }
+        let w = inner.waker.take();
+        match w {
+            Some(w) if w.will_wake(cx.waker()) => inner.waker.set(Some(w)),
+            _ => inner.waker.set(Some(cx.waker().clone())),
+        }
+        Poll::Pending
     }
 }
 
@@ -169,7 +173,7 @@ impl<T> StdFuture for Future<T> {
 /// ```
 #[must_use = "futures do nothing unless awaited"]
 pub struct SharedFuture<T> {
-    inner: Inner<T>,
+    inner: Rc<Inner<T>>,
     registered: bool,
 }
 
@@ -192,20 +196,20 @@ impl<T: Clone> StdFuture for SharedFuture<T> {
     type Output = Result<T, BrokenPromise>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let registered = self.registered;
-        let mut state = self.inner.borrow_mut();
-        match &mut *state {
-            State::Ready(v) => Poll::Ready(Ok(v.clone())),
-            State::Broken | State::Taken => Poll::Ready(Err(BrokenPromise)),
-            State::Pending { shared, .. } => {
-                // One entry per clone; a spurious re-poll just adds a wake.
-                if !registered || !shared.iter().any(|w| w.will_wake(cx.waker())) {
-                    shared.push(cx.waker().clone());
-                }
-                drop(state);
-                self.registered = true;
-                Poll::Pending
-            }
+        let inner = &*self.inner;
+        if inner.done.get() {
+            let v = inner.value.take();
+            let out = v.clone().ok_or(BrokenPromise);
+            inner.value.set(v);
+            return Poll::Ready(out);
         }
+        let mut shared = inner.shared.borrow_mut();
+        // One entry per clone; a spurious re-poll just adds a wake.
+        if !self.registered || !shared.iter().any(|w| w.will_wake(cx.waker())) {
+            shared.push(cx.waker().clone());
+        }
+        drop(shared);
+        self.registered = true;
+        Poll::Pending
     }
 }
