@@ -15,6 +15,7 @@
 //! | [`task`] | [`spawn_local`], [`JoinHandle`], [`yield_now`], [`need_preempt`], [`maybe_yield`] |
 //! | [`promise`] | shard-local oneshot [`promise()`](promise::promise) and [`SharedFuture`](promise::SharedFuture) |
 //! | [`smp`] | cross-shard calls: [`submit_to`](smp::submit_to), [`invoke_on_all`](smp::invoke_on_all) |
+//! | [`sync`] | shard-local [`Semaphore`](sync::Semaphore), [`Gate`](sync::Gate), [`ConditionVariable`](sync::ConditionVariable), bounded [`Queue`](sync::Queue), [`AbortSource`](sync::AbortSource) |
 //! | [`timer`] | [`sleep`](timer::sleep), [`timeout`](timer::timeout), [`Timer`](timer::Timer), the low-resolution and manual clocks |
 //! | [`io`] | completion-style, owned-buffer I/O on file descriptors, the buffer traits, blocking-call offload |
 //!
@@ -39,6 +40,7 @@ pub mod promise;
 mod reactor;
 pub mod runtime;
 pub mod smp;
+pub mod sync;
 mod sys;
 pub mod task;
 pub mod timer;
