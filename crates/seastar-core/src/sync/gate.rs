@@ -188,7 +188,7 @@ impl Gate {
 pub fn with_gate<F: Future>(
     gate: &Gate,
     future: F,
-) -> impl Future<Output = Result<F::Output, GateClosed>> {
+) -> impl Future<Output = Result<F::Output, GateClosed>> + use<F> {
     let guard = gate.enter();
     async move {
         let _guard = guard?;

@@ -171,7 +171,7 @@ impl Semaphore {
         &self,
         units: usize,
         timeout: Duration,
-    ) -> impl Future<Output = Result<SemaphoreUnits, Error>> + 'static {
+    ) -> impl Future<Output = Result<SemaphoreUnits, Error>> + use<> {
         let wait = timer::timeout(timeout, self.acquire(units));
         async move { wait.await.map_err(|_| Error::Timeout)? }
     }
