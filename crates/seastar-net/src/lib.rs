@@ -1,0 +1,88 @@
+//! `seastar-net`: sockets for the seastar-rs thread-per-core runtime.
+//!
+//! Every socket belongs to the shard that made it and does its I/O through
+//! that shard's reactor (io_uring, or epoll as the fallback). I/O is
+//! completion-style with owned buffers: a call moves its buffer in and
+//! returns it with the result, `(io::Result<T>, B)` ([`BufResult`]),
+//! because on io_uring the kernel may still write into a buffer after the
+//! future that started the operation was dropped.
+//!
+//! # Map of the crate
+//!
+//! | module | what it holds |
+//! |---|---|
+//! | [`tcp`] | [`TcpStream`], [`TcpListener`] with the per-shard or distributing [`Policy`], [`ListenerStats`] |
+//! | [`stream`] | [`DataSource`](stream::DataSource)/[`DataSink`](stream::DataSink), buffered [`InputStream`](stream::InputStream) and [`OutputStream`](stream::OutputStream) |
+//! | [`udp`] | [`UdpSocket`] |
+//! | [`unix`] | [`UnixListener`], [`UnixStream`] |
+//! | [`buf`] | [`Slice`](buf::Slice), a window into an owned buffer |
+//! | `fd` (private) | socket ownership (closed through the reactor) and the shared I/O loops |
+//! | `poll` (private) | poll-style reads and writes over completion I/O, for the adapters |
+//! | `sys` (private) | the few libc calls the standard library lacks; the only `unsafe` besides `buf` |
+//! | `hyper` (feature `hyper`) | `hyper::rt::{Read, Write}` for the stream sockets |
+//! | `futures_io` (feature `futures-io`) | `futures::io::{AsyncRead, AsyncWrite}` for the stream sockets |
+//!
+//! # Example: an echo server on every shard
+//!
+//! ```
+//! use seastar_core::{Runtime, smp, spawn_local};
+//! use seastar_net::{ListenOptions, TcpListener, TcpStream};
+//!
+//! Runtime::builder().shards(2).handle_signals(false).build().unwrap().run(async {
+//!     let addr = smp::invoke_on_all(|| async {
+//!         let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap(), ListenOptions::default())
+//!             .await
+//!             .unwrap();
+//!         let addr = listener.local_addr().unwrap();
+//!         spawn_local(async move {
+//!             while let Ok((conn, _peer)) = listener.accept().await {
+//!                 spawn_local(async move {
+//!                     let mut buf = Vec::with_capacity(4096);
+//!                     loop {
+//!                         let (n, b) = conn.read(buf).await;
+//!                         match n {
+//!                             Ok(0) | Err(_) => break,
+//!                             Ok(n) => {
+//!                                 let (r, b) = conn.write_all(b[..n].to_vec()).await;
+//!                                 if r.is_err() { break; }
+//!                                 buf = b;
+//!                             }
+//!                         }
+//!                     }
+//!                 })
+//!                 .detach();
+//!             }
+//!         })
+//!         .detach();
+//!         addr
+//!     })
+//!     .await
+//!     .unwrap()[0];
+//!
+//!     let client = TcpStream::connect(addr).await.unwrap();
+//!     client.write_all(b"hi".to_vec()).await.0.unwrap();
+//!     let (n, buf) = client.read(vec![0; 16]).await;
+//!     assert_eq!(&buf[..n.unwrap()], b"hi");
+//! });
+//! ```
+
+#![deny(unsafe_code)]
+
+#[allow(unsafe_code)]
+pub mod buf;
+mod fd;
+mod poll;
+pub mod stream;
+#[allow(unsafe_code)]
+mod sys;
+pub mod tcp;
+pub mod udp;
+pub mod unix;
+
+pub use seastar_core::io::{IoBuf, IoBufMut};
+pub use tcp::{Balance, ListenOptions, ListenerStats, Policy, TcpListener, TcpStream};
+pub use udp::UdpSocket;
+pub use unix::{UnixListener, UnixStream};
+
+/// The result of an owned-buffer operation: the outcome and the buffer back.
+pub type BufResult<T, B> = (std::io::Result<T>, B);

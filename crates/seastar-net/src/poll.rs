@@ -1,0 +1,194 @@
+//! Poll-style reads and writes on top of completion-style I/O, for the
+//! ecosystem's `poll_read`/`poll_write` traits (hyper, futures-io).
+//!
+//! A completion-based socket cannot read straight into a caller's borrowed
+//! buffer: the buffer must outlive a future the caller may drop. So reads go
+//! into an internal buffer (one copy out to the caller), and writes copy
+//! the caller's bytes into an internal buffer and report them accepted at
+//! once while the send runs behind (write-behind). A failed background
+//! write is reported by the next `poll_write`, `poll_flush` or
+//! `poll_shutdown`; `poll_flush` completes when every accepted byte is sent.
+//!
+//! The state is allocated on first use, so streams that only use the
+//! owned-buffer API pay one pointer for it.
+
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::os::fd::RawFd;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use crate::fd;
+
+/// Size of the internal read buffer.
+const READ_BUF: usize = 16 * 1024;
+/// Most bytes accepted by one `poll_write` while a send runs behind.
+const WRITE_MAX: usize = 64 * 1024;
+
+type ReadOp = Pin<Box<dyn Future<Output = (io::Result<usize>, Vec<u8>)>>>;
+type WriteOp = Pin<Box<dyn Future<Output = (io::Result<()>, Vec<u8>)>>>;
+
+/// Poll-style state of one socket.
+#[derive(Default)]
+pub(crate) struct PollIo {
+    state: Option<Box<State>>,
+}
+
+impl fmt::Debug for PollIo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PollIo")
+            .field("active", &self.state.is_some())
+            .finish()
+    }
+}
+
+#[derive(Default)]
+struct State {
+    /// Received bytes not yet handed out are `rbuf[rpos..]`.
+    rbuf: Option<Vec<u8>>,
+    rpos: usize,
+    reading: Option<ReadOp>,
+    /// The spare write buffer while no send runs.
+    wbuf: Option<Vec<u8>>,
+    writing: Option<WriteOp>,
+    shut: bool,
+}
+
+impl PollIo {
+    fn state(&mut self) -> &mut State {
+        self.state.get_or_insert_with(Box::default)
+    }
+
+    /// The buffered received bytes, reading more if there are none; an
+    /// empty slice is end of stream. Follow with [`consume`](Self::consume).
+    pub(crate) fn poll_fill(&mut self, fd: RawFd, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
+        let st = self.state();
+        let buffered = st.rbuf.as_ref().map_or(0, |b| b.len() - st.rpos);
+        if buffered == 0 {
+            if st.reading.is_none() {
+                let mut buf = st.rbuf.take().unwrap_or_default();
+                buf.clear();
+                buf.reserve(READ_BUF);
+                st.rpos = 0;
+                st.reading = Some(Box::pin(fd::recv(fd, buf)));
+            }
+            let op = st.reading.as_mut().expect("read in flight");
+            let (res, buf) = ready!(op.as_mut().poll(cx));
+            st.reading = None;
+            st.rbuf = Some(buf);
+            st.rpos = 0;
+            let n = res?;
+            let b = st.rbuf.as_mut().expect("just stored");
+            b.truncate(n);
+        }
+        let b = st.rbuf.as_ref().expect("read buffer");
+        Poll::Ready(Ok(&b[st.rpos..]))
+    }
+
+    /// Marks `n` bytes returned by [`poll_fill`](Self::poll_fill) as used.
+    pub(crate) fn consume(&mut self, n: usize) {
+        let st = self.state();
+        let len = st.rbuf.as_ref().map_or(0, Vec::len);
+        st.rpos = (st.rpos + n).min(len);
+    }
+
+    /// Copies into `dst` (one copy from the internal buffer).
+    pub(crate) fn poll_read(
+        &mut self,
+        fd: RawFd,
+        cx: &mut Context<'_>,
+        dst: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        if dst.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
+        let data = ready!(self.poll_fill(fd, cx))?;
+        let n = data.len().min(dst.len());
+        dst[..n].copy_from_slice(&data[..n]);
+        self.consume(n);
+        Poll::Ready(Ok(n))
+    }
+
+    /// Waits for the background send, if any; its error, if it failed.
+    fn poll_idle(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let st = self.state();
+        if let Some(op) = st.writing.as_mut() {
+            let (res, buf) = ready!(op.as_mut().poll(cx));
+            st.writing = None;
+            st.wbuf = Some(buf);
+            res?;
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// Accepts up to 64 KiB of `bufs` (copied) and starts sending them.
+    pub(crate) fn poll_write_vectored(
+        &mut self,
+        fd: RawFd,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        ready!(self.poll_idle(cx))?;
+        let st = self.state();
+        if st.shut {
+            return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
+        }
+        let mut buf = st.wbuf.take().unwrap_or_default();
+        buf.clear();
+        for b in bufs {
+            let room = WRITE_MAX - buf.len();
+            if room == 0 {
+                break;
+            }
+            buf.extend_from_slice(&b[..b.len().min(room)]);
+        }
+        let n = buf.len();
+        if n == 0 {
+            st.wbuf = Some(buf);
+            return Poll::Ready(Ok(0));
+        }
+        let mut op: WriteOp = Box::pin(fd::write_all(fd, buf));
+        // Poll once so the send starts now rather than at the next flush.
+        match op.as_mut().poll(cx) {
+            Poll::Ready((res, buf)) => {
+                st.wbuf = Some(buf);
+                res?;
+            }
+            Poll::Pending => st.writing = Some(op),
+        }
+        Poll::Ready(Ok(n))
+    }
+
+    pub(crate) fn poll_write(
+        &mut self,
+        fd: RawFd,
+        cx: &mut Context<'_>,
+        src: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.poll_write_vectored(fd, cx, &[io::IoSlice::new(src)])
+    }
+
+    /// Completes once every accepted byte is sent.
+    pub(crate) fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.poll_idle(cx)
+    }
+
+    /// Flushes, then shuts the write side down (the peer reads end of stream).
+    pub(crate) fn poll_shutdown(
+        &mut self,
+        fd: RawFd,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<()>> {
+        ready!(self.poll_idle(cx))?;
+        let st = self.state();
+        if !st.shut {
+            st.shut = true;
+            match crate::sys::shutdown(fd, libc::SHUT_WR) {
+                Err(e) if e.raw_os_error() != Some(libc::ENOTCONN) => return Poll::Ready(Err(e)),
+                _ => {}
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+}

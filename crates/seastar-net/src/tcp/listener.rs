@@ -1,0 +1,451 @@
+//! [`TcpListener`]: per-shard listening sockets, or one distributing
+//! acceptor, with connection counters and an accept loop that survives
+//! running out of file descriptors.
+
+use std::cell::Cell;
+use std::fmt;
+use std::future::poll_fn;
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use seastar_core::{JoinHandle, shard_count, shard_id, smp};
+
+use super::TcpStream;
+use super::group::{self, DistGroup, Mailbox};
+use super::options::{ListenOptions, Policy};
+use crate::fd::Socket;
+use crate::sys;
+
+/// First pause after `accept` ran out of file descriptors; doubles up to
+/// [`BACKOFF_MAX`] while the shortage lasts.
+const BACKOFF_MIN: Duration = Duration::from_millis(5);
+const BACKOFF_MAX: Duration = Duration::from_millis(500);
+
+/// Connection counters of one shard's listener.
+///
+/// ```
+/// # seastar_core::block_on(async {
+/// use seastar_net::{ListenOptions, TcpListener, TcpStream};
+/// let l = TcpListener::bind("127.0.0.1:0".parse().unwrap(), ListenOptions::default()).await.unwrap();
+/// let _client = TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
+/// let (conn, _) = l.accept().await.unwrap();
+/// assert_eq!(l.stats().accepted, 1);
+/// assert_eq!(l.stats().open, 1);
+/// drop(conn);
+/// assert_eq!(l.stats().open, 0);
+/// # });
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ListenerStats {
+    /// Connections accepted by this shard's listener so far.
+    pub accepted: u64,
+    /// Connections accepted by it that are still open.
+    pub open: u64,
+    /// Times `accept` paused because the process or the system ran out of
+    /// file descriptors (`EMFILE`/`ENFILE`) or memory.
+    pub backoffs: u64,
+}
+
+#[derive(Default)]
+pub(crate) struct LocalStats {
+    accepted: Cell<u64>,
+    open: Cell<u64>,
+    backoffs: Cell<u64>,
+    /// Inside an fd shortage (logged once per shortage).
+    starved: Cell<bool>,
+}
+
+/// Keeps a connection counted as open until the stream drops.
+pub(crate) struct ConnGuard {
+    stats: Rc<LocalStats>,
+    dist: Option<(Arc<DistGroup>, usize)>,
+}
+
+impl fmt::Debug for ConnGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConnGuard").finish_non_exhaustive()
+    }
+}
+
+impl Drop for ConnGuard {
+    fn drop(&mut self) {
+        self.stats.open.set(self.stats.open.get() - 1);
+        if let Some((g, shard)) = &self.dist {
+            g.close(*shard);
+        }
+    }
+}
+
+/// A listening socket, shut down and closed on drop.
+struct ListenSocket {
+    sock: Socket<std::net::TcpListener>,
+}
+
+impl ListenSocket {
+    fn fd(&self) -> RawFd {
+        self.sock.fd()
+    }
+}
+
+impl Drop for ListenSocket {
+    fn drop(&mut self) {
+        // Ends accepts still pending in the kernel (an io_uring accept keeps
+        // the port bound until the ring is torn down otherwise).
+        let _ = sys::shutdown(self.fd(), libc::SHUT_RDWR);
+    }
+}
+
+enum Source {
+    /// This shard's own listening socket.
+    Socket(Rc<ListenSocket>),
+    /// Connections handed over by shard 0's acceptor.
+    Mailbox {
+        group: Arc<DistGroup>,
+        mailbox: Rc<Mailbox>,
+        /// Shard 0 only: the acceptor task.
+        acceptor: Option<JoinHandle<()>>,
+    },
+}
+
+/// A TCP listener: one per shard, all on the same address.
+///
+/// Call [`bind`](Self::bind) on every shard that should serve (the usual
+/// way is [`invoke_on_all`](seastar_core::smp::invoke_on_all)), then
+/// [`accept`](Self::accept) in a loop on each. See [`Policy`] for how
+/// connections reach the shards. Port 0 picks one free port for all shards.
+///
+/// ```
+/// use seastar_core::{Runtime, smp};
+/// use seastar_net::{ListenOptions, TcpListener, TcpStream};
+///
+/// Runtime::builder().shards(2).handle_signals(false).build().unwrap().run(async {
+///     let addrs = smp::invoke_on_all(|| async {
+///         let l = TcpListener::bind("127.0.0.1:0".parse().unwrap(), ListenOptions::default())
+///             .await
+///             .unwrap();
+///         let addr = l.local_addr().unwrap();
+///         seastar_core::spawn_local(async move {
+///             while let Ok((conn, _)) = l.accept().await {
+///                 drop(conn);
+///             }
+///         })
+///         .detach();
+///         addr
+///     })
+///     .await
+///     .unwrap();
+///     assert_eq!(addrs[0], addrs[1]); // one port for all shards
+///     let _c = TcpStream::connect(addrs[0]).await.unwrap();
+/// });
+/// ```
+pub struct TcpListener {
+    source: Source,
+    addr: SocketAddr,
+    stats: Rc<LocalStats>,
+    nodelay: bool,
+}
+
+impl fmt::Debug for TcpListener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TcpListener")
+            .field("addr", &self.addr)
+            .field("shard", &shard_id())
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+/// A socket bound to `addr` (not listening yet), with the options set.
+fn bound_socket(addr: SocketAddr, opts: &ListenOptions) -> io::Result<OwnedFd> {
+    let fd = sys::socket(sys::domain_of(&addr), libc::SOCK_STREAM)?;
+    let raw = fd.as_raw_fd();
+    if opts.reuse_address {
+        sys::set_int(raw, libc::SOL_SOCKET, libc::SO_REUSEADDR, 1)?;
+    }
+    sys::set_int(raw, libc::SOL_SOCKET, libc::SO_REUSEPORT, 1)?;
+    if addr.is_ipv6() {
+        sys::set_int(raw, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, 1)?;
+    }
+    sys::bind(&fd, &addr)?;
+    Ok(fd)
+}
+
+fn listening(fd: OwnedFd, opts: &ListenOptions) -> io::Result<Rc<ListenSocket>> {
+    sys::listen(&fd, opts.backlog.min(i32::MAX as u32) as i32)?;
+    Ok(Rc::new(ListenSocket {
+        sock: Socket::new(std::net::TcpListener::from(fd)),
+    }))
+}
+
+/// The address `fd` is bound to.
+fn local_addr_of(fd: OwnedFd) -> io::Result<(OwnedFd, SocketAddr)> {
+    let l = std::net::TcpListener::from(fd);
+    let addr = l.local_addr()?;
+    Ok((l.into(), addr))
+}
+
+/// Joins the group for (`addr`, `policy`) from any shard.
+async fn join(addr: SocketAddr, opts: &ListenOptions) -> io::Result<group::Joined> {
+    let shard = shard_id();
+    let policy = opts.policy;
+    let o = opts.clone();
+    let bind_new = move || local_addr_of(bound_socket(addr, &o)?);
+    if shard == 0 {
+        return group::join_on_shard0(addr, policy, 0, bind_new);
+    }
+    smp::submit_to(0, move || async move {
+        group::join_on_shard0(addr, policy, shard, bind_new)
+    })
+    .await
+    .map_err(|e| io::Error::other(format!("joining the listener group on shard 0: {e}")))?
+}
+
+impl TcpListener {
+    /// Binds this shard's listener to `addr` (see [`Policy`]).
+    ///
+    /// Sets `SO_REUSEADDR` (unless turned off) and `SO_REUSEPORT`. With port
+    /// 0, every shard's listener ends up on the port shard 0 got: the n-th
+    /// `bind` of an address on one shard pairs with the n-th on the others
+    /// (including shard 0, which must bind too).
+    pub async fn bind(addr: SocketAddr, opts: ListenOptions) -> io::Result<TcpListener> {
+        let stats = Rc::new(LocalStats::default());
+        let nodelay = opts.nodelay;
+        match opts.policy {
+            Policy::PerShard if addr.port() != 0 || shard_count() == 1 => {
+                let sock = listening(bound_socket(addr, &opts)?, &opts)?;
+                let addr = sock.sock.get().local_addr()?;
+                tracing::debug!(shard = shard_id(), %addr, "listening (per shard)");
+                Ok(TcpListener {
+                    source: Source::Socket(sock),
+                    addr,
+                    stats,
+                    nodelay,
+                })
+            }
+            Policy::PerShard => {
+                let joined = join(addr, &opts).await?;
+                let fd = match joined.socket {
+                    Some(fd) => fd,
+                    None => bound_socket(joined.addr, &opts)?,
+                };
+                let sock = listening(fd, &opts)?;
+                tracing::debug!(shard = shard_id(), addr = %joined.addr, "listening (per shard)");
+                Ok(TcpListener {
+                    source: Source::Socket(sock),
+                    addr: joined.addr,
+                    stats,
+                    nodelay,
+                })
+            }
+            Policy::Distribute(_) => {
+                let joined = join(addr, &opts).await?;
+                let group = joined.dist.expect("distributing group");
+                let shard = shard_id();
+                let mailbox = group::register_mailbox(group.id);
+                group.set_alive(shard, true);
+                let acceptor = match joined.socket {
+                    Some(fd) => {
+                        let sock = listening(fd, &opts)?;
+                        tracing::debug!(shard, addr = %joined.addr, "listening (distributing)");
+                        Some(seastar_core::spawn_local(acceptor(
+                            sock,
+                            group.clone(),
+                            stats.clone(),
+                            mailbox.clone(),
+                        )))
+                    }
+                    None => None,
+                };
+                Ok(TcpListener {
+                    source: Source::Mailbox {
+                        group,
+                        mailbox,
+                        acceptor,
+                    },
+                    addr: joined.addr,
+                    stats,
+                    nodelay,
+                })
+            }
+        }
+    }
+
+    /// Waits for the next connection to this shard.
+    ///
+    /// Running out of file descriptors (`EMFILE`, `ENFILE`) or socket memory
+    /// does not end the accept loop: the listener logs a warning once per
+    /// shortage, pauses on a timer (5 ms, doubling up to 500 ms), and
+    /// retries; the connection waits in the kernel's backlog meanwhile.
+    /// Errors about a single aborted connection are skipped.
+    pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
+        let (fd, peer, dist) = match &self.source {
+            Source::Socket(sock) => {
+                let (fd, peer) = accept_fd(sock, &self.stats).await?;
+                (fd, peer, None)
+            }
+            Source::Mailbox { group, mailbox, .. } => {
+                let (fd, peer) = poll_fn(|cx| mailbox.poll_pop(cx)).await?;
+                (fd, peer, Some((group.clone(), shard_id())))
+            }
+        };
+        self.stats.accepted.set(self.stats.accepted.get() + 1);
+        self.stats.open.set(self.stats.open.get() + 1);
+        let guard = ConnGuard {
+            stats: self.stats.clone(),
+            dist,
+        };
+        let stream = TcpStream::from_owned(fd, Some(guard));
+        if self.nodelay {
+            stream.set_nodelay(true)?;
+        }
+        Ok((stream, peer))
+    }
+
+    /// The address every shard's listener of this group is bound to.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        Ok(self.addr)
+    }
+
+    /// This shard's connection counters. Gather all shards' with
+    /// [`invoke_on_all`](seastar_core::smp::invoke_on_all).
+    pub fn stats(&self) -> ListenerStats {
+        ListenerStats {
+            accepted: self.stats.accepted.get(),
+            open: self.stats.open.get(),
+            backoffs: self.stats.backoffs.get(),
+        }
+    }
+}
+
+impl Drop for TcpListener {
+    fn drop(&mut self) {
+        if let Source::Mailbox {
+            group,
+            mailbox,
+            acceptor,
+        } = &mut self.source
+        {
+            let shard = shard_id();
+            group.set_alive(shard, false);
+            group::unregister_mailbox(group.id);
+            for (fd, _) in mailbox.drain() {
+                group.close(shard);
+                seastar_core::io::close(fd);
+            }
+            if let Some(task) = acceptor.take() {
+                task.abort();
+                // Wake the other shards' listeners: no more connections come.
+                for s in 1..shard_count() {
+                    let id = group.id;
+                    seastar_core::spawn_local(async move {
+                        let _ = smp::submit_to(s, move || async move { group::close_mailbox(id) })
+                            .await;
+                    })
+                    .detach();
+                }
+            }
+        }
+    }
+}
+
+/// Whether `accept` failed for want of descriptors or memory.
+fn is_starvation(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+    )
+}
+
+/// Whether `accept` failed because of one connection, not the listener.
+fn is_transient(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(
+            libc::ECONNABORTED
+                | libc::EINTR
+                | libc::EPROTO
+                | libc::EPERM
+                | libc::ENETDOWN
+                | libc::ENOPROTOOPT
+                | libc::EHOSTDOWN
+                | libc::ENONET
+                | libc::EHOSTUNREACH
+                | libc::EOPNOTSUPP
+                | libc::ENETUNREACH
+        )
+    )
+}
+
+/// Accepts one connection, riding out descriptor shortages.
+async fn accept_fd(sock: &ListenSocket, stats: &LocalStats) -> io::Result<(OwnedFd, SocketAddr)> {
+    let mut backoff = BACKOFF_MIN;
+    loop {
+        match seastar_core::io::accept(sock.fd()).await {
+            Ok(conn) => {
+                if stats.starved.replace(false) {
+                    tracing::info!(
+                        shard = shard_id(),
+                        "accepting again after a descriptor shortage"
+                    );
+                }
+                return Ok(conn);
+            }
+            Err(e) if is_starvation(&e) => {
+                stats.backoffs.set(stats.backoffs.get() + 1);
+                if !stats.starved.replace(true) {
+                    tracing::warn!(
+                        shard = shard_id(),
+                        error = %e,
+                        "accept is out of file descriptors or memory; backing off until some are freed"
+                    );
+                }
+                seastar_core::timer::sleep(backoff).await;
+                backoff = (backoff * 2).min(BACKOFF_MAX);
+            }
+            Err(e) if is_transient(&e) => {
+                tracing::debug!(shard = shard_id(), error = %e, "accept: connection failed early; skipped");
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Shard 0's acceptor of a distributing listener.
+async fn acceptor(
+    sock: Rc<ListenSocket>,
+    group: Arc<DistGroup>,
+    stats: Rc<LocalStats>,
+    mine: Rc<Mailbox>,
+) {
+    let mut cursor = 0;
+    loop {
+        let (fd, peer) = match accept_fd(&sock, &stats).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(shard = 0, error = %e, addr = %group.addr, "acceptor stopped");
+                mine.close();
+                return;
+            }
+        };
+        let target = group.choose(&mut cursor);
+        group.open(target);
+        if target == 0 {
+            mine.push(fd, peer);
+            continue;
+        }
+        let g = group.clone();
+        let call = smp::submit_to(target, move || async move {
+            group::deliver(&g, target, fd, peer);
+        });
+        seastar_core::spawn_local(async move {
+            if let Err(e) = call.await {
+                tracing::warn!(shard = 0, target, error = %e, "handing a connection over failed");
+            }
+        })
+        .detach();
+    }
+}

@@ -1,0 +1,10 @@
+//! TCP: [`TcpStream`], [`TcpListener`] and the listening [`Policy`].
+
+mod group;
+mod listener;
+mod options;
+mod stream;
+
+pub use listener::{ListenerStats, TcpListener};
+pub use options::{Balance, ListenOptions, Policy};
+pub use stream::TcpStream;
