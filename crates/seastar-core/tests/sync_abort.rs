@@ -79,7 +79,9 @@ fn abort_callback_may_drop_a_later_subscription() {
         let hit = Rc::new(Cell::new(false));
         let later: Rc<RefCell<Option<_>>> = Rc::new(RefCell::new(None));
         let l = later.clone();
-        let _first = abort.subscribe(move || drop(l.borrow_mut().take())).unwrap();
+        let _first = abort
+            .subscribe(move || drop(l.borrow_mut().take()))
+            .unwrap();
         let h = hit.clone();
         *later.borrow_mut() = abort.subscribe(move || h.set(true));
         abort.request_abort();

@@ -104,7 +104,10 @@ fn condvar_wait_until_rechecks_the_predicate_after_each_wakeup() {
         });
         for i in 1..=3 {
             settle().await;
-            assert!(!waiter.is_finished(), "returned while the predicate was false");
+            assert!(
+                !waiter.is_finished(),
+                "returned while the predicate was false"
+            );
             value.set(i);
             cv.broadcast();
         }
@@ -119,7 +122,10 @@ fn condvar_wait_until_with_true_predicate_keeps_the_pending_signal() {
         let cv = ConditionVariable::new();
         cv.signal();
         cv.wait_until(|| true).await.unwrap();
-        assert!(poll!(cv.wait()).is_ready(), "the pending signal was consumed");
+        assert!(
+            poll!(cv.wait()).is_ready(),
+            "the pending signal was consumed"
+        );
     });
 }
 
@@ -157,15 +163,20 @@ fn condvar_wait_until_timeout_keeps_one_deadline_across_wakeups() {
     manual().run(async {
         let cv = ConditionVariable::new();
         let c = cv.clone();
-        let waiter =
-            spawn_local(async move { c.wait_until_timeout(|| false, Duration::from_secs(10)).await });
+        let waiter = spawn_local(async move {
+            c.wait_until_timeout(|| false, Duration::from_secs(10))
+                .await
+        });
         settle().await;
         ManualClock::advance(Duration::from_secs(6)).await;
         cv.broadcast(); // a wake-up with the predicate still false
         settle().await;
         assert!(!waiter.is_finished());
         ManualClock::advance(Duration::from_secs(4)).await;
-        assert!(matches!(waiter.await.unwrap(), Err(Error::Timeout)), "deadline restarted");
+        assert!(
+            matches!(waiter.await.unwrap(), Err(Error::Timeout)),
+            "deadline restarted"
+        );
     });
 }
 
@@ -175,8 +186,10 @@ fn condvar_wait_until_timeout_succeeds_when_predicate_turns_true() {
         let cv = ConditionVariable::new();
         let flag = Rc::new(Cell::new(false));
         let (c, f) = (cv.clone(), flag.clone());
-        let waiter =
-            spawn_local(async move { c.wait_until_timeout(|| f.get(), Duration::from_secs(10)).await });
+        let waiter = spawn_local(async move {
+            c.wait_until_timeout(|| f.get(), Duration::from_secs(10))
+                .await
+        });
         settle().await;
         flag.set(true);
         cv.signal();
@@ -195,7 +208,10 @@ fn condvar_broken_fails_current_and_future_waiters() {
         cv.broken();
         assert_eq!(cv.waiters(), 0);
         for r in [w.await, cv.wait().await, cv.wait_until(|| false).await] {
-            assert_eq!(r.unwrap_err().to_string(), "broken: condition variable broken");
+            assert_eq!(
+                r.unwrap_err().to_string(),
+                "broken: condition variable broken"
+            );
         }
     });
 }
@@ -210,7 +226,10 @@ fn condvar_signalled_waiter_cancelled_before_running_passes_the_signal_on() {
         assert!(poll!(&mut b).is_pending());
         cv.signal();
         drop(a);
-        assert!(poll!(&mut b).is_ready(), "the signal was lost with the dropped waiter");
+        assert!(
+            poll!(&mut b).is_ready(),
+            "the signal was lost with the dropped waiter"
+        );
         // With nobody left, a dropped signalled waiter's signal is kept.
         let mut c = cv.wait();
         assert!(poll!(&mut c).is_pending());

@@ -26,7 +26,10 @@ fn gate_close_waits_for_every_holder() {
         let mut closing = gate.close();
         assert!(poll!(&mut closing).is_pending());
         drop(a);
-        assert!(poll!(&mut closing).is_pending(), "closed with a holder left");
+        assert!(
+            poll!(&mut closing).is_pending(),
+            "closed with a holder left"
+        );
         drop(b);
         assert!(poll!(&mut closing).is_ready());
     });
@@ -94,7 +97,10 @@ fn gate_with_gate_enters_when_called_not_when_polled() {
         let gate = Gate::new();
         let pending = with_gate(&gate, async { 7 });
         let mut closing = gate.close();
-        assert!(poll!(&mut closing).is_pending(), "call-time entry not counted");
+        assert!(
+            poll!(&mut closing).is_pending(),
+            "call-time entry not counted"
+        );
         assert_eq!(pending.await, Ok(7));
         assert!(poll!(&mut closing).is_ready());
     });

@@ -34,7 +34,10 @@ fn queue_pop_waits_for_a_push() {
         let mut pop = q.pop();
         assert!(poll!(&mut pop).is_pending());
         q.push(7).await.unwrap();
-        assert!(q.is_empty(), "the item went to the buffer, not the waiting consumer");
+        assert!(
+            q.is_empty(),
+            "the item went to the buffer, not the waiting consumer"
+        );
         assert!(matches!(poll!(&mut pop), Poll::Ready(Ok(7))));
     });
 }
@@ -69,7 +72,11 @@ fn queue_slow_consumer_bounds_a_fast_producer() {
         let mut got = Vec::new();
         while got.len() < 20 {
             settle().await; // the producer runs as far as it can
-            assert_eq!(q.len(), (20 - got.len()).min(3), "producer not held at capacity");
+            assert_eq!(
+                q.len(),
+                (20 - got.len()).min(3),
+                "producer not held at capacity"
+            );
             got.push(q.pop().await.unwrap());
         }
         producer.await.unwrap();
@@ -117,7 +124,9 @@ fn queue_try_push_on_full_queue_gives_the_item_back() {
     manual().run(async {
         let q = Queue::new(1);
         q.try_push(String::from("a")).unwrap();
-        let Err(PushError::Full(item)) = q.try_push(String::from("b")) else { panic!() };
+        let Err(PushError::Full(item)) = q.try_push(String::from("b")) else {
+            panic!()
+        };
         assert_eq!(item, "b");
     });
 }
@@ -152,7 +161,9 @@ fn queue_abort_fails_waiting_pushes_and_pops() {
         let mut push = full.push(2);
         assert!(poll!(&mut push).is_pending());
         full.abort(Cause::msg("consumer gone"));
-        let Err(PushError::Aborted(item, cause)) = push.await else { panic!("push not failed") };
+        let Err(PushError::Aborted(item, cause)) = push.await else {
+            panic!("push not failed")
+        };
         assert_eq!((item, cause.to_string()), (2, "consumer gone".to_string()));
 
         let empty = Queue::<u8>::new(1);
@@ -174,7 +185,10 @@ fn queue_abort_drops_buffered_items_and_refuses_new_work() {
         q.abort(Cause::msg("stop"));
         assert_eq!(Rc::strong_count(&item), 1, "buffered item not dropped");
         assert!(q.is_empty());
-        assert!(matches!(q.try_push(item.clone()), Err(PushError::Aborted(..))));
+        assert!(matches!(
+            q.try_push(item.clone()),
+            Err(PushError::Aborted(..))
+        ));
         assert!(q.push(item.clone()).await.is_err());
         assert!(q.try_pop().is_err());
         assert!(q.pop().await.is_err());

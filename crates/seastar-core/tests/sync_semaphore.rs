@@ -45,13 +45,20 @@ fn semaphore_is_fifo_even_when_later_waiter_fits() {
         let mut big = sem.acquire(3);
         let mut small = sem.acquire(1);
         assert!(poll!(&mut big).is_pending());
-        assert!(poll!(&mut small).is_pending(), "small request overtook the head");
+        assert!(
+            poll!(&mut small).is_pending(),
+            "small request overtook the head"
+        );
         assert_eq!((sem.waiters(), sem.available_units()), (2, 1));
         sem.signal(2);
-        let Poll::Ready(Ok(big_units)) = poll!(&mut big) else { panic!("head not served") };
+        let Poll::Ready(Ok(big_units)) = poll!(&mut big) else {
+            panic!("head not served")
+        };
         assert!(poll!(&mut small).is_pending());
         drop(big_units);
-        let Poll::Ready(Ok(small_units)) = poll!(&mut small) else { panic!("not served") };
+        let Poll::Ready(Ok(small_units)) = poll!(&mut small) else {
+            panic!("not served")
+        };
         assert_eq!((small_units.count(), sem.available_units()), (1, 2));
     });
 }
@@ -90,7 +97,10 @@ fn semaphore_try_acquire_does_not_jump_the_queue() {
         let sem = Semaphore::new(1);
         let mut head = sem.acquire(2);
         assert!(poll!(&mut head).is_pending());
-        assert!(sem.try_acquire(1).is_none(), "try_acquire overtook a waiter");
+        assert!(
+            sem.try_acquire(1).is_none(),
+            "try_acquire overtook a waiter"
+        );
         drop(head);
         assert!(sem.try_acquire(1).is_some());
     });
@@ -101,7 +111,8 @@ fn semaphore_acquire_timeout_fails_and_leaves_the_line() {
     manual().run(async {
         let sem = Semaphore::new(0);
         let s = sem.clone();
-        let waiter = spawn_local(async move { s.acquire_timeout(1, Duration::from_secs(10)).await });
+        let waiter =
+            spawn_local(async move { s.acquire_timeout(1, Duration::from_secs(10)).await });
         settle().await;
         assert_eq!(sem.waiters(), 1);
         ManualClock::advance(Duration::from_secs(9)).await;
@@ -111,7 +122,10 @@ fn semaphore_acquire_timeout_fails_and_leaves_the_line() {
         assert!(matches!(waiter.await.unwrap(), Err(Error::Timeout)));
         assert_eq!((sem.waiters(), sem.available_units()), (0, 0));
         sem.signal(1);
-        assert!(sem.try_acquire(1).is_some(), "timed-out waiter kept the unit");
+        assert!(
+            sem.try_acquire(1).is_some(),
+            "timed-out waiter kept the unit"
+        );
     });
 }
 
@@ -120,7 +134,8 @@ fn semaphore_acquire_timeout_succeeds_when_units_come_in_time() {
     manual().run(async {
         let sem = Semaphore::new(0);
         let s = sem.clone();
-        let waiter = spawn_local(async move { s.acquire_timeout(2, Duration::from_secs(10)).await });
+        let waiter =
+            spawn_local(async move { s.acquire_timeout(2, Duration::from_secs(10)).await });
         settle().await;
         ManualClock::advance(Duration::from_secs(5)).await;
         sem.signal(2);
@@ -175,7 +190,9 @@ fn semaphore_waiter_cancelled_after_grant_passes_units_to_next() {
         sem.signal(2); // granted to `a`, which is dropped before it runs
         assert_eq!((sem.waiters(), sem.available_units()), (1, 0));
         drop(a);
-        let Poll::Ready(Ok(units)) = poll!(&mut b) else { panic!("units leaked") };
+        let Poll::Ready(Ok(units)) = poll!(&mut b) else {
+            panic!("units leaked")
+        };
         drop(units);
         assert_eq!(sem.available_units(), 2);
     });
@@ -227,8 +244,13 @@ fn semaphore_broken_cause_keeps_its_type() {
     manual().run(async {
         let sem = Semaphore::new(0);
         sem.broken(std::io::Error::other("disk gone"));
-        let Err(Error::Broken(cause)) = sem.acquire(1).await else { panic!("not broken") };
-        assert_eq!(cause.downcast_ref::<std::io::Error>().unwrap().to_string(), "disk gone");
+        let Err(Error::Broken(cause)) = sem.acquire(1).await else {
+            panic!("not broken")
+        };
+        assert_eq!(
+            cause.downcast_ref::<std::io::Error>().unwrap().to_string(),
+            "disk gone"
+        );
         // The error crosses threads like any other.
         let boxed: Box<dyn std::error::Error + Send + Sync> = Error::Broken(cause).into();
         assert_eq!(boxed.to_string(), "broken: disk gone");

@@ -154,7 +154,11 @@ impl AbortSource {
         if self.abort_requested() {
             return None;
         }
-        let slot = self.inner.callbacks.borrow_mut().push_back(Some(Box::new(callback)));
+        let slot = self
+            .inner
+            .callbacks
+            .borrow_mut()
+            .push_back(Some(Box::new(callback)));
         Some(Subscription {
             source: self.clone(),
             slot,
@@ -191,15 +195,10 @@ impl AbortSource {
 /// assert!(!hit.get());
 /// ```
 #[must_use = "dropping the subscription unsubscribes at once"]
+#[derive(Debug)]
 pub struct Subscription {
     source: AbortSource,
     slot: usize,
-}
-
-impl fmt::Debug for Subscription {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Subscription").finish_non_exhaustive()
-    }
 }
 
 impl Drop for Subscription {
@@ -210,16 +209,20 @@ impl Drop for Subscription {
 }
 
 /// The future of [`AbortSource::aborted`].
+///
+/// ```
+/// # seastar_core::block_on(async {
+/// let abort = seastar_core::sync::AbortSource::new();
+/// let aborted: seastar_core::sync::Aborted = abort.aborted();
+/// abort.request_abort();
+/// aborted.await;
+/// # });
+/// ```
 #[must_use = "futures do nothing unless awaited"]
+#[derive(Debug)]
 pub struct Aborted {
     source: AbortSource,
     slot: Option<usize>,
-}
-
-impl fmt::Debug for Aborted {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Aborted").field("source", &self.source).finish()
-    }
 }
 
 impl Future for Aborted {
@@ -254,6 +257,15 @@ pin_project_lite::pin_project! {
     /// A future that fails with [`Error::Aborted`] when its
     /// [`AbortSource`] is triggered, dropping the inner future. Created by
     /// [`abortable`] and [`abortable_sleep`].
+    ///
+    /// ```
+    /// # seastar_core::block_on(async {
+    /// use seastar_core::sync::{AbortSource, Abortable, abortable};
+    /// let abort = AbortSource::new();
+    /// let f: Abortable<_> = abortable(std::future::ready(3), &abort);
+    /// assert_eq!(f.await.unwrap(), 3);
+    /// # });
+    /// ```
     #[must_use = "futures do nothing unless awaited"]
     pub struct Abortable<F> {
         #[pin]
@@ -264,7 +276,9 @@ pin_project_lite::pin_project! {
 
 impl<F> fmt::Debug for Abortable<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Abortable").field("aborted", &self.aborted).finish()
+        f.debug_struct("Abortable")
+            .field("aborted", &self.aborted)
+            .finish()
     }
 }
 
@@ -316,6 +330,8 @@ impl<F: Future> Future for Abortable<F> {
         if let Poll::Ready(out) = this.future.poll(cx) {
             return Poll::Ready(Ok(out));
         }
-        Pin::new(this.aborted).poll(cx).map(|()| Err(Error::Aborted))
+        Pin::new(this.aborted)
+            .poll(cx)
+            .map(|()| Err(Error::Aborted))
     }
 }

@@ -291,18 +291,20 @@ impl ConditionVariable {
 }
 
 /// The future of [`ConditionVariable::wait`].
+///
+/// ```
+/// # seastar_core::block_on(async {
+/// let cv = seastar_core::sync::ConditionVariable::new();
+/// let wait: seastar_core::sync::Wait = cv.wait();
+/// cv.signal();
+/// wait.await.unwrap();
+/// # });
+/// ```
 #[must_use = "futures do nothing unless awaited"]
+#[derive(Debug)]
 pub struct Wait {
     cv: ConditionVariable,
     slot: Option<usize>,
-}
-
-impl fmt::Debug for Wait {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Wait")
-            .field("queued", &self.slot.is_some())
-            .finish()
-    }
 }
 
 impl Future for Wait {

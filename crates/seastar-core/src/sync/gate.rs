@@ -92,9 +92,7 @@ impl Gate {
     pub fn enter(&self) -> Result<GateGuard, GateClosed> {
         self.check()?;
         self.inner.holders.set(self.inner.holders.get() + 1);
-        Ok(GateGuard {
-            gate: self.clone(),
-        })
+        Ok(GateGuard { gate: self.clone() })
     }
 
     /// Closes the gate *now* (later [`enter`](Self::enter)s fail) and
@@ -204,6 +202,7 @@ pub fn with_gate<F: Future>(
 /// assert_eq!(guard.gate().holders(), 1);
 /// ```
 #[must_use = "dropping the guard leaves the gate at once"]
+#[derive(Debug)]
 pub struct GateGuard {
     gate: Gate,
 }
@@ -220,12 +219,6 @@ impl GateGuard {
     }
 }
 
-impl fmt::Debug for GateGuard {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("GateGuard").finish_non_exhaustive()
-    }
-}
-
 impl Drop for GateGuard {
     fn drop(&mut self) {
         self.gate.leave();
@@ -233,18 +226,19 @@ impl Drop for GateGuard {
 }
 
 /// The future of [`Gate::close`]: resolves when the gate has no holders.
+///
+/// ```
+/// # seastar_core::block_on(async {
+/// let gate = seastar_core::sync::Gate::new();
+/// let closing: seastar_core::sync::Closing = gate.close();
+/// closing.await;
+/// # });
+/// ```
 #[must_use = "the gate is closed already; await this to wait for its holders"]
+#[derive(Debug)]
 pub struct Closing {
     gate: Gate,
     slot: Option<usize>,
-}
-
-impl fmt::Debug for Closing {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Closing")
-            .field("holders", &self.gate.holders())
-            .finish()
-    }
 }
 
 impl Future for Closing {

@@ -74,7 +74,7 @@ use std::error::Error as StdError;
 use std::fmt;
 use std::sync::Arc;
 
-pub use abort::{AbortSource, Aborted, Abortable, Subscription, abortable, abortable_sleep};
+pub use abort::{AbortSource, Abortable, Aborted, Subscription, abortable, abortable_sleep};
 pub use condvar::{ConditionVariable, Wait};
 pub use gate::{Closing, Gate, GateClosed, GateGuard, with_gate};
 pub use queue::{PushError, Queue};

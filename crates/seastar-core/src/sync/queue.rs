@@ -52,7 +52,9 @@ impl<T> State<T> {
     pub(super) fn take(&mut self, woken: &mut Vec<Waker>) -> Option<T> {
         let item = self.items.pop_front()?;
         while self.items.len() < self.capacity {
-            let Some(slot) = self.pushers.pop_front() else { break };
+            let Some(slot) = self.pushers.pop_front() else {
+                break;
+            };
             let node = self.pushers.get_mut(slot);
             woken.extend(node.waker.take());
             let pushed = node.item.take().expect("waiting push holds its item");

@@ -16,6 +16,14 @@ use super::wait_list::park;
 use super::{Error, PushError, wake_all};
 
 /// The future of [`Queue::push`].
+///
+/// ```
+/// # seastar_core::block_on(async {
+/// let q = seastar_core::sync::Queue::new(1);
+/// let push: seastar_core::sync::Push<u8> = q.push(1);
+/// push.await.unwrap();
+/// # });
+/// ```
 #[must_use = "futures do nothing unless awaited"]
 pub struct Push<T> {
     pub(super) queue: Queue<T>,
@@ -90,6 +98,15 @@ impl<T> Drop for Push<T> {
 }
 
 /// The future of [`Queue::pop`].
+///
+/// ```
+/// # seastar_core::block_on(async {
+/// let q = seastar_core::sync::Queue::new(1);
+/// q.try_push(1u8).unwrap();
+/// let pop: seastar_core::sync::Pop<u8> = q.pop();
+/// assert_eq!(pop.await.unwrap(), 1);
+/// # });
+/// ```
 #[must_use = "futures do nothing unless awaited"]
 pub struct Pop<T> {
     pub(super) queue: Queue<T>,

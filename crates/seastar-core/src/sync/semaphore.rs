@@ -278,22 +278,22 @@ impl Semaphore {
     }
 }
 
-/// The future of [`Semaphore::acquire`].
+/// The future of [`Semaphore::acquire`]: the units, or why not.
+///
+/// ```
+/// # seastar_core::block_on(async {
+/// let sem = seastar_core::sync::Semaphore::new(1);
+/// let acquire: seastar_core::sync::Acquire = sem.acquire(1);
+/// assert_eq!(acquire.await.unwrap().count(), 1);
+/// # });
+/// ```
 #[must_use = "futures do nothing unless awaited"]
+#[derive(Debug)]
 pub struct Acquire {
     sem: Semaphore,
     units: usize,
     slot: Option<usize>,
     done: bool,
-}
-
-impl fmt::Debug for Acquire {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Acquire")
-            .field("units", &self.units)
-            .field("queued", &self.slot.is_some())
-            .finish()
-    }
 }
 
 impl Future for Acquire {

@@ -78,7 +78,11 @@ impl SemaphoreUnits {
     ///
     /// If `units` exceeds [`count`](Self::count).
     pub fn return_units(&mut self, units: usize) {
-        assert!(units <= self.units, "return {units} of {} units", self.units);
+        assert!(
+            units <= self.units,
+            "return {units} of {} units",
+            self.units
+        );
         self.units -= units;
         self.sem.signal(units);
     }
