@@ -17,6 +17,7 @@
 //! | [`smp`] | cross-shard calls: [`submit_to`](smp::submit_to), [`invoke_on_all`](smp::invoke_on_all) |
 //! | [`sync`] | shard-local [`Semaphore`](sync::Semaphore), [`Gate`](sync::Gate), [`ConditionVariable`](sync::ConditionVariable), bounded [`Queue`](sync::Queue), [`AbortSource`](sync::AbortSource) |
 //! | [`timer`] | [`sleep`](timer::sleep), [`timeout`](timer::timeout), [`Timer`](timer::Timer), the low-resolution and manual clocks |
+//! | [`alloc`] (feature `alloc`) | [`ShardAllocator`](alloc::ShardAllocator), per-shard [`stats`](alloc::stats()), `--memory` limits, [`register_reclaimer`](alloc::register_reclaimer) |
 //! | [`io`] | completion-style, owned-buffer I/O on file descriptors, the buffer traits, blocking-call offload |
 //!
 //! # Example
@@ -35,6 +36,8 @@
 //! assert_eq!(sum, 42);
 //! ```
 
+#[cfg(feature = "alloc")]
+pub mod alloc;
 pub mod io;
 pub mod promise;
 mod reactor;

@@ -34,6 +34,8 @@ pub(crate) struct Config {
     pub(crate) manual_clock: bool,
     pub(crate) handle_signals: bool,
     pub(crate) ring_entries: u32,
+    #[cfg_attr(not(feature = "alloc"), allow(dead_code))]
+    pub(crate) memory: Option<u64>,
 }
 
 /// Builds a [`Runtime`]. See [`Runtime::builder`] for the defaults.
@@ -63,6 +65,7 @@ pub struct RuntimeBuilder {
     manual_clock: bool,
     handle_signals: bool,
     ring_entries: u32,
+    memory: Option<u64>,
 }
 
 impl Default for RuntimeBuilder {
@@ -78,6 +81,7 @@ impl Default for RuntimeBuilder {
             manual_clock: false,
             handle_signals: true,
             ring_entries: 1024,
+            memory: None,
         }
     }
 }
@@ -148,6 +152,20 @@ impl RuntimeBuilder {
         self
     }
 
+    /// Total memory budget in bytes (`--memory`), split evenly between the
+    /// shards as each one's soft limit. Takes effect with feature `alloc`
+    /// and `alloc::ShardAllocator` as the global allocator (see the `alloc`
+    /// module); ignored otherwise.
+    ///
+    /// ```
+    /// let rt = seastar_core::Runtime::builder().shards(2).memory(1 << 30).build();
+    /// assert!(rt.is_ok());
+    /// ```
+    pub fn memory(mut self, bytes: u64) -> Self {
+        self.memory = Some(bytes);
+        self
+    }
+
     /// Validates the options. `SEASTAR_REACTOR_BACKEND=io_uring|epoll`
     /// overrides the backend.
     pub fn build(self) -> Result<Runtime, RuntimeError> {
@@ -176,6 +194,7 @@ impl RuntimeBuilder {
                 manual_clock: self.manual_clock,
                 handle_signals: self.handle_signals,
                 ring_entries: self.ring_entries,
+                memory: self.memory,
             },
         })
     }

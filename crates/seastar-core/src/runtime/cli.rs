@@ -20,8 +20,11 @@ use crate::BackendKind;
 ///     runtime: RuntimeArgs,
 /// }
 ///
-/// let args = Args::parse_from(["app", "--smp", "2", "--reactor-backend", "epoll"]);
+/// let args = Args::parse_from([
+///     "app", "--smp", "2", "--reactor-backend", "epoll", "--memory", "512M",
+/// ]);
 /// assert_eq!(args.runtime.smp, Some(2));
+/// assert_eq!(args.runtime.memory, Some(512 << 20));
 /// let rt = args.runtime.builder().unwrap().build().unwrap();
 /// assert_eq!(rt.shards(), 2);
 /// ```
@@ -45,6 +48,36 @@ pub struct RuntimeArgs {
     /// Task quota in milliseconds before `need_preempt()` turns true.
     #[arg(long, default_value_t = 0.5)]
     pub task_quota_ms: f64,
+    /// Memory budget for all shards, e.g. `512M` or `2G` (K, M, G, T are
+    /// powers of 1024); needs feature `alloc` and its global allocator.
+    #[arg(long, value_parser = parse_size)]
+    pub memory: Option<u64>,
+}
+
+/// Parses `4096`, `64K`, `512M`, `2G`, `1T` (also `2GB`, `2GiB`; any case).
+fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let t = t.strip_suffix(['b', 'B']).unwrap_or(t);
+    let t = t.strip_suffix(['i', 'I']).unwrap_or(t);
+    let (digits, shift) = match t.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let shift = match c.to_ascii_uppercase() {
+                'K' => 10,
+                'M' => 20,
+                'G' => 30,
+                'T' => 40,
+                _ => return Err(format!("bad size `{s}`: unknown suffix `{c}`")),
+            };
+            (&t[..i], shift)
+        }
+        _ => (t, 0),
+    };
+    let n: u64 = digits
+        .trim()
+        .parse()
+        .map_err(|_| format!("bad size `{s}`"))?;
+    n.checked_mul(1 << shift)
+        .ok_or_else(|| format!("size `{s}` too large"))
 }
 
 impl RuntimeArgs {
@@ -56,6 +89,9 @@ impl RuntimeArgs {
             .task_quota(Duration::from_secs_f64(
                 self.task_quota_ms.max(0.01) / 1000.0,
             ));
+        if let Some(m) = self.memory {
+            b = b.memory(m);
+        }
         if let Some(n) = self.smp {
             b = b.shards(n);
         }

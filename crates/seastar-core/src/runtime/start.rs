@@ -97,6 +97,8 @@ where
             .expect("spawn ticker thread")
     };
 
+    #[cfg(feature = "alloc")]
+    let shard_limit = config.memory.map(|m| m / n as u64);
     let (ready_tx, ready_rx) = mpsc::channel::<Result<BackendKind, String>>();
     let threads: Vec<_> = (1..n)
         .map(|id| {
@@ -123,6 +125,8 @@ where
                     };
                     let _ = tx.send(Ok(shard.backend_kind()));
                     let shard = Shard::enter(shard);
+                    #[cfg(feature = "alloc")]
+                    crate::alloc::set_shard_limit(shard_limit);
                     shard.run_until(&|| false);
                     shard.shutdown();
                     drop(shard);
@@ -140,6 +144,8 @@ where
         }
     }
     let shard0 = Shard::enter(make_shard(0).expect("start shard 0 reactor"));
+    #[cfg(feature = "alloc")]
+    crate::alloc::set_shard_limit(shard_limit);
     let kind = shard0.backend_kind();
     let mut failures = Vec::new();
     for r in ready_rx.iter().take(n - 1) {
