@@ -1,0 +1,241 @@
+//! `echo`: a TCP echo server on every shard.
+//!
+//! Each shard accepts connections (its own `SO_REUSEPORT` listener, or
+//! connections handed over by shard 0 with `--listener distribute`) and
+//! echoes every byte back. On SIGINT/SIGTERM it stops accepting, ends each
+//! connection after the echo in progress (by shutting its read side), waits
+//! for them, and exits 0.
+//!
+//! ```text
+//! cargo xtask run echo -- --port 10001 --smp 2
+//! ```
+
+use std::cell::{Cell, RefCell};
+use std::future::poll_fn;
+use std::net::{IpAddr, Shutdown, SocketAddr};
+use std::rc::Rc;
+use std::task::{Poll, Waker};
+
+use clap::{Parser, ValueEnum};
+use futures::future::{Either, select};
+use seastar_core::runtime::RuntimeArgs;
+use seastar_core::{shard_count, shard_id, smp, spawn_local};
+use seastar_net::{Balance, ListenOptions, ListenerStats, Policy, TcpListener, TcpStream};
+
+#[derive(Parser, Debug)]
+#[command(about = "TCP echo server on every shard")]
+struct Args {
+    /// Port to listen on (0: any free port).
+    #[arg(long, default_value_t = 10001)]
+    port: u16,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    address: IpAddr,
+    /// How connections reach the shards.
+    #[arg(long, value_enum, default_value_t = ListenerKind::PerShard)]
+    listener: ListenerKind,
+    #[command(flatten)]
+    runtime: RuntimeArgs,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum ListenerKind {
+    /// One SO_REUSEPORT listener per shard; the kernel spreads connections.
+    PerShard,
+    /// Shard 0 accepts and hands each connection to the least-loaded shard.
+    Distribute,
+}
+
+/// Size of each connection's receive buffer.
+const BUF_SIZE: usize = 64 * 1024;
+
+/// The connections a shard is serving, so a stop can end them.
+#[derive(Default)]
+struct Connections {
+    open: RefCell<Vec<Option<Rc<TcpStream>>>>,
+    free: RefCell<Vec<usize>>,
+    count: Cell<usize>,
+    idle: RefCell<Option<Waker>>,
+}
+
+impl Connections {
+    fn insert(&self, c: Rc<TcpStream>) -> usize {
+        self.count.set(self.count.get() + 1);
+        let mut open = self.open.borrow_mut();
+        match self.free.borrow_mut().pop() {
+            Some(i) => {
+                open[i] = Some(c);
+                i
+            }
+            None => {
+                open.push(Some(c));
+                open.len() - 1
+            }
+        }
+    }
+
+    fn remove(&self, i: usize) {
+        self.open.borrow_mut()[i] = None;
+        self.free.borrow_mut().push(i);
+        self.count.set(self.count.get() - 1);
+        if self.count.get() == 0 {
+            if let Some(w) = self.idle.borrow_mut().take() {
+                w.wake();
+            }
+        }
+    }
+
+    /// Shuts every connection's read side: each ends after its current echo.
+    fn shutdown_all(&self) {
+        for c in self.open.borrow().iter().flatten() {
+            let _ = c.shutdown(Shutdown::Read);
+        }
+    }
+
+    async fn wait_idle(&self) {
+        poll_fn(|cx| {
+            if self.count.get() == 0 {
+                Poll::Ready(())
+            } else {
+                *self.idle.borrow_mut() = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        })
+        .await
+    }
+}
+
+thread_local! {
+    static LISTENER: RefCell<Option<TcpListener>> = const { RefCell::new(None) };
+}
+
+/// Echoes until end of stream or an error.
+async fn echo(conn: Rc<TcpStream>) {
+    let mut buf = Vec::with_capacity(BUF_SIZE);
+    loop {
+        buf.clear();
+        let (n, b) = conn.read(buf).await;
+        match n {
+            Ok(0) => return,
+            Ok(_) => {}
+            Err(e) => {
+                tracing::debug!(shard = shard_id(), error = %e, "read failed; closing");
+                return;
+            }
+        }
+        // The read set the buffer's length to the bytes received.
+        let (r, b) = conn.write_all(b).await;
+        if let Err(e) = r {
+            tracing::debug!(shard = shard_id(), error = %e, "write failed; closing");
+            return;
+        }
+        buf = b;
+    }
+}
+
+/// Accepts and echoes until a stop is requested; returns this shard's stats.
+async fn serve() -> ListenerStats {
+    let listener = LISTENER
+        .with(|l| l.borrow_mut().take())
+        .expect("bound before serving");
+    let conns = Rc::new(Connections::default());
+    let mut stop = std::pin::pin!(seastar_core::stop_signal());
+    loop {
+        let accept = std::pin::pin!(listener.accept());
+        match select(accept, stop.as_mut()).await {
+            Either::Left((Ok((conn, _peer)), _)) => {
+                if let Err(e) = conn.set_nodelay(true) {
+                    tracing::debug!(shard = shard_id(), error = %e, "TCP_NODELAY");
+                }
+                let conn = Rc::new(conn);
+                let id = conns.insert(conn.clone());
+                let conns = conns.clone();
+                spawn_local(async move {
+                    echo(conn).await;
+                    conns.remove(id);
+                })
+                .detach();
+            }
+            Either::Left((Err(e), _)) => {
+                if e.kind() == std::io::ErrorKind::NotConnected {
+                    // Distributing: shard 0's listener closed (it is stopping).
+                    tracing::debug!(shard = shard_id(), "listener closed");
+                } else {
+                    tracing::error!(shard = shard_id(), error = %e, "accept failed; no longer accepting");
+                }
+                break;
+            }
+            Either::Right(((), _)) => break,
+        }
+    }
+    let stats = listener.stats();
+    drop(listener);
+    conns.shutdown_all();
+    conns.wait_idle().await;
+    stats
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let args = Args::parse();
+    let runtime = args.runtime.builder()?.build()?;
+    let addr = SocketAddr::new(args.address, args.port);
+    let policy = match args.listener {
+        ListenerKind::PerShard => Policy::PerShard,
+        ListenerKind::Distribute => Policy::Distribute(Balance::LeastConnections),
+    };
+    let listener_name = args
+        .listener
+        .to_possible_value()
+        .map(|v| v.get_name().to_owned())
+        .unwrap_or_default();
+    let result: Result<Vec<ListenerStats>, String> = runtime.run(async move {
+        let opts = ListenOptions::default().policy(policy);
+        let bound = smp::invoke_on_all(move || {
+            let opts = opts.clone();
+            async move {
+                let l = TcpListener::bind(addr, opts).await?;
+                let local = l.local_addr()?;
+                LISTENER.with(|s| *s.borrow_mut() = Some(l));
+                Ok::<_, std::io::Error>(local)
+            }
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+        let local = match bound.into_iter().collect::<Result<Vec<_>, _>>() {
+            Ok(addrs) => addrs[0],
+            Err(e) => {
+                // Let the shards that did bind drop their listeners.
+                let _ = smp::invoke_on_all(|| async {
+                    LISTENER.with(|s| s.borrow_mut().take()).map(drop)
+                })
+                .await;
+                return Err(format!("cannot listen on {addr}: {e}"));
+            }
+        };
+        println!(
+            "echo: listening on {local}, {} shards, backend {}, listener {listener_name}",
+            shard_count(),
+            seastar_core::runtime::backend()
+        );
+        smp::invoke_on_all(serve).await.map_err(|e| e.to_string())
+    });
+    match result {
+        Ok(stats) => {
+            for (shard, s) in stats.iter().enumerate() {
+                println!("shard {shard}: accepted {} connections", s.accepted);
+            }
+            println!("echo: stopped cleanly");
+            Ok(())
+        }
+        Err(e) => {
+            eprintln!("echo: {e}");
+            std::process::exit(1);
+        }
+    }
+}
