@@ -22,7 +22,7 @@
 
 mod backend;
 mod epoll;
-mod remote;
+pub(crate) mod remote;
 mod uring;
 
 use std::cell::{Cell, RefCell};
@@ -42,6 +42,7 @@ pub use backend::{BackendKind, ParseBackendError};
 pub(crate) use epoll::Interest;
 pub(crate) use uring::Slot;
 
+use crate::smp::ring::Ring;
 use crate::timer::Clock;
 use crate::timer::queue::TimerQueue;
 
@@ -63,12 +64,30 @@ pub(crate) type ShardRemote = remote::Remote<Runnable, EventFd>;
 /// State shared by all shards of one runtime (read-mostly).
 pub(crate) struct Shared {
     pub(crate) remotes: Vec<Arc<ShardRemote>>,
+    /// `rings[from * n + to]`: tasks sent from shard `from` to shard `to`.
+    pub(crate) rings: Vec<Ring<Runnable>>,
+    pub(crate) ring_capacity: usize,
     /// Bumped every task quota by the ticker thread; see `need_preempt`.
     pub(crate) tick: AtomicU64,
     pub(crate) stop_requested: AtomicBool,
 }
 
 impl Shared {
+    pub(crate) fn new(remotes: Vec<Arc<ShardRemote>>, ring_capacity: usize) -> Shared {
+        let n = remotes.len();
+        Shared {
+            rings: (0..n * n).map(|_| Ring::new(ring_capacity)).collect(),
+            ring_capacity: ring_capacity.max(2).next_power_of_two(),
+            remotes,
+            tick: AtomicU64::new(0),
+            stop_requested: AtomicBool::new(false),
+        }
+    }
+
+    fn ring(&self, from: usize, to: usize) -> &Ring<Runnable> {
+        &self.rings[from * self.remotes.len() + to]
+    }
+
     /// Wakes every shard (to re-check the clock or the stop flag).
     pub(crate) fn signal_all(&self) {
         self.remotes.iter().for_each(|r| r.signal());
@@ -98,6 +117,12 @@ pub(crate) struct Shard {
     /// `shared.tick` when the current task batch started.
     pub(crate) batch_tick: Cell<u64>,
     pub(crate) tick_waiters: RefCell<Vec<Waker>>,
+    /// Tasks woken here for other shards, published once per loop
+    /// iteration (batched) into the rings; per destination shard.
+    outgoing: RefCell<Vec<VecDeque<Runnable>>>,
+    outgoing_dirty: Cell<bool>,
+    /// Tasks waiting for a destination's backlog to drain (back-pressure).
+    space_waiters: RefCell<Vec<Vec<Waker>>>,
     pub(crate) stop_waiters: RefCell<Vec<Waker>>,
     config: ReactorConfig,
     kind: BackendKind,
@@ -146,23 +171,30 @@ pub(crate) fn clear_ready(fd: std::os::fd::RawFd, interest: Interest) {
     })
 }
 
-/// The schedule function of every task spawned on the shard owning `remote`.
-pub(crate) fn schedule(runnable: Runnable, remote: &Arc<ShardRemote>) {
+/// The schedule function of every task of shard `target` of the runtime
+/// `shared`: on `target` itself a plain push onto its run queue; on another
+/// shard of the runtime, onto that shard's outgoing batch for `target`
+/// (published through their SPSC ring at the end of the task batch); from
+/// any other thread, through `target`'s remote inbox.
+pub(crate) fn schedule(runnable: Runnable, shared: &Arc<Shared>, target: usize) {
     let mut runnable = Some(runnable);
     let _ = CURRENT.try_with(|c| {
         if let Ok(cur) = c.try_borrow() {
             if let Some(shard) = cur.as_ref() {
-                if Arc::ptr_eq(&shard.remote, remote) {
-                    shard
-                        .queue
-                        .borrow_mut()
-                        .push_back(runnable.take().expect("present"));
+                if Arc::ptr_eq(&shard.shared, shared) {
+                    let r = runnable.take().expect("present");
+                    if shard.id == target {
+                        shard.queue.borrow_mut().push_back(r);
+                    } else {
+                        shard.outgoing.borrow_mut()[target].push_back(r);
+                        shard.outgoing_dirty.set(true);
+                    }
                 }
             }
         }
     });
     if let Some(r) = runnable {
-        if let Err(r) = remote.push(r) {
+        if let Err(r) = shared.remotes[target].push(r) {
             // The shard is gone: its task may only be dropped on its own
             // thread, so leak it.
             std::mem::forget(r);
@@ -194,6 +226,9 @@ impl Shard {
             clock,
             batch_tick: Cell::new(0),
             tick_waiters: RefCell::new(Vec::new()),
+            outgoing: RefCell::new((0..count).map(|_| VecDeque::new()).collect()),
+            outgoing_dirty: Cell::new(false),
+            space_waiters: RefCell::new((0..count).map(|_| Vec::new()).collect()),
             stop_waiters: RefCell::new(Vec::new()),
             config,
             kind,
@@ -250,12 +285,75 @@ impl Shard {
     }
 
     fn drain_remote(&self) {
-        if self.remote.drain(&mut *self.queue.borrow_mut())
-            && self.shared.stop_requested.load(Ordering::Acquire)
-        {
+        if !self.remote.drain(&mut *self.queue.borrow_mut()) {
+            return;
+        }
+        let n = self.count;
+        for from in (0..n).filter(|&f| f != self.id) {
+            let ring = self.shared.ring(from, self.id);
+            let mut queue = self.queue.borrow_mut();
+            while let Some(task) = ring.pop() {
+                queue.push_back(task);
+            }
+            drop(queue);
+            if ring.take_producer_waiting() {
+                self.shared.remotes[from].signal();
+            }
+        }
+        if self.shared.stop_requested.load(Ordering::Acquire) {
             let waiters = std::mem::take(&mut *self.stop_waiters.borrow_mut());
             waiters.into_iter().for_each(Waker::wake);
         }
+    }
+
+    /// Publishes the tasks woken here for other shards into their rings and
+    /// signals each destination once per batch. What does not fit stays
+    /// queued; the consumer signals back when it has made room.
+    fn flush_outgoing(&self) {
+        if !self.outgoing_dirty.replace(false) {
+            return;
+        }
+        let mut outgoing = self.outgoing.borrow_mut();
+        for (dest, pending) in outgoing.iter_mut().enumerate() {
+            if pending.is_empty() {
+                continue;
+            }
+            let ring = self.shared.ring(self.id, dest);
+            let mut sent = 0;
+            while let Some(task) = pending.pop_front() {
+                match ring.push(task) {
+                    Ok(()) => sent += 1,
+                    Err(task) => {
+                        ring.set_producer_waiting();
+                        match ring.push(task) {
+                            Ok(()) => sent += 1,
+                            Err(task) => {
+                                pending.push_front(task);
+                                self.outgoing_dirty.set(true);
+                                break;
+                            }
+                        }
+                    }
+                }
+            }
+            if sent > 0 {
+                self.shared.remotes[dest].signal();
+            }
+            if pending.len() < self.shared.ring_capacity {
+                let waiters = std::mem::take(&mut self.space_waiters.borrow_mut()[dest]);
+                waiters.into_iter().for_each(Waker::wake);
+            }
+        }
+    }
+
+    /// Back-pressure for cross-shard calls: whether `dest`'s backlog is
+    /// full; if so, `waker` is woken once it has room.
+    pub(crate) fn poll_space(&self, dest: usize, waker: &Waker) -> bool {
+        if self.outgoing.borrow()[dest].len() < self.shared.ring_capacity {
+            return true;
+        }
+        self.space_waiters.borrow_mut()[dest].push(waker.clone());
+        false
     }
 
     /// How long the shard may sleep: until the next timer (`None`: no
@@ -282,6 +380,7 @@ impl Shard {
             self.drain_remote();
             self.fire_timers();
             let ran = self.run_tasks();
+            self.flush_outgoing();
             if done() || self.remote.stop_requested() {
                 return;
             }
@@ -316,8 +415,18 @@ impl Shard {
     /// Drops every task this shard still holds, on this thread, then the
     /// backend. Called once the loop has exited.
     pub(crate) fn shutdown(&self) {
+        // Tasks bound for other shards may only be dropped there: leak them.
+        for pending in self.outgoing.borrow_mut().iter_mut() {
+            pending.drain(..).for_each(std::mem::forget);
+        }
         for _ in 0..16 {
             let mut tasks: Vec<Runnable> = self.remote.close();
+            for from in (0..self.count).filter(|&f| f != self.id) {
+                let ring = self.shared.ring(from, self.id);
+                while let Some(t) = ring.pop() {
+                    tasks.push(t);
+                }
+            }
             tasks.extend(self.queue.borrow_mut().drain(..));
             let timers = self.timers.borrow_mut().clear();
             let wakers = self.take_io_wakers();

@@ -7,35 +7,39 @@
 //!
 //! # Protocol
 //!
-//! Two flags, both accessed with `SeqCst` (a Dekker-style handshake):
+//! One atomic word holds two bits, so every step is a single
+//! read-modify-write on one location and their total (modification) order
+//! is the whole argument:
 //!
-//! * `pending`: set by a sender *after* publishing its work; cleared by the
-//!   owner *before* it drains.
-//! * `sleeping`: set by the owner before it blocks in the kernel; cleared by
-//!   the owner after it wakes, or by the one sender that takes the job of
-//!   waking it.
+//! * `PENDING`: set by a sender *after* publishing its work
+//!   (`fetch_or`); cleared by the owner *before* it drains (`fetch_and`).
+//! * `SLEEPING`: set by the owner only if nothing is pending
+//!   (`compare_exchange(0, SLEEPING)`), cleared when it wakes.
 //!
-//! The owner sleeps only after storing `sleeping = true` and then reading
-//! `pending == false`. A sender stores `pending = true` and then reads
-//! `sleeping`. Under sequential consistency at least one of them sees the
-//! other's store: either the owner sees `pending` and does not sleep, or the
-//! sender sees `sleeping` and writes the notifier (an eventfd the backend
-//! waits on). The notifier is level-triggered, so a write that lands before
-//! the owner actually enters the kernel is not lost. Only the sender that
-//! swaps `sleeping` from `true` to `false` writes it, so a burst of wakes
-//! costs one syscall. A loom model of exactly this handshake lives at the
-//! bottom of this file.
+//! If the owner's compare-exchange comes first in the word's order, the
+//! first later sender sees `SLEEPING` without `PENDING` and is the one (and
+//! only one) that writes the notifier (an eventfd the backend waits on).
+//! If a sender's `fetch_or` comes first, the compare-exchange fails and the
+//! owner does not sleep. The notifier is level-triggered, so a write that
+//! lands before the owner actually enters the kernel is not lost. Because
+//! the owner clears `PENDING` with a read-modify-write that reads the latest
+//! value, it synchronises with every sender that set it, and then sees all
+//! they published. Loom models of this handshake live at the bottom of this
+//! file (and of the smp ring in `smp/ring.rs`).
 
 #[cfg(loom)]
 use loom::sync::{
     Mutex,
-    atomic::{AtomicBool, Ordering::SeqCst},
+    atomic::{AtomicBool, AtomicU8, Ordering::SeqCst},
 };
 #[cfg(not(loom))]
 use std::sync::{
     Mutex,
-    atomic::{AtomicBool, Ordering::SeqCst},
+    atomic::{AtomicBool, AtomicU8, Ordering::SeqCst},
 };
+
+const PENDING: u8 = 1;
+const SLEEPING: u8 = 2;
 
 /// Wakes a sleeping owner thread.
 pub(crate) trait Notify: Send + Sync {
@@ -46,8 +50,8 @@ pub(crate) trait Notify: Send + Sync {
 /// A shard's inbox for items sent from other threads.
 pub(crate) struct Remote<T, N> {
     queue: Mutex<Inbox<T>>,
-    pending: AtomicBool,
-    sleeping: AtomicBool,
+    /// `PENDING | SLEEPING` bits; see the module doc.
+    state: AtomicU8,
     stop: AtomicBool,
     notifier: N,
 }
@@ -65,8 +69,7 @@ impl<T, N: Notify> Remote<T, N> {
                 items: Vec::new(),
                 closed: false,
             }),
-            pending: AtomicBool::new(false),
-            sleeping: AtomicBool::new(false),
+            state: AtomicU8::new(0),
             stop: AtomicBool::new(false),
             notifier,
         }
@@ -94,8 +97,7 @@ impl<T, N: Notify> Remote<T, N> {
     /// Tells the owner that cross-thread work is pending (its inbox, or any
     /// other queue it drains), waking it if it sleeps.
     pub(crate) fn signal(&self) {
-        self.pending.store(true, SeqCst);
-        if self.sleeping.load(SeqCst) && self.sleeping.swap(false, SeqCst) {
+        if self.state.fetch_or(PENDING, SeqCst) == SLEEPING {
             self.notifier.notify();
         }
     }
@@ -113,16 +115,18 @@ impl<T, N: Notify> Remote<T, N> {
 
     /// Owner only: whether anything was signalled since the last drain.
     pub(crate) fn is_pending(&self) -> bool {
-        self.pending.load(SeqCst)
+        self.state.load(SeqCst) & PENDING != 0
     }
 
     /// Owner only: moves every queued item into `out`. Returns whether any
     /// cross-thread work was signalled (even if the inbox itself was empty).
     pub(crate) fn drain(&self, out: &mut impl Extend<T>) -> bool {
-        if !self.pending.load(SeqCst) {
+        if !self.is_pending() {
             return false;
         }
-        self.pending.store(false, SeqCst);
+        // A read-modify-write: it reads the latest `PENDING` and so
+        // synchronises with every sender that set it.
+        self.state.fetch_and(!PENDING, SeqCst);
         let items = std::mem::take(&mut self.queue.lock().unwrap().items);
         out.extend(items);
         true
@@ -133,17 +137,14 @@ impl<T, N: Notify> Remote<T, N> {
     /// not block. After a `true`, the owner blocks and calls
     /// [`woke`](Self::woke) when it returns.
     pub(crate) fn prepare_sleep(&self) -> bool {
-        self.sleeping.store(true, SeqCst);
-        if self.pending.load(SeqCst) {
-            self.sleeping.store(false, SeqCst);
-            return false;
-        }
-        true
+        self.state
+            .compare_exchange(0, SLEEPING, SeqCst, SeqCst)
+            .is_ok()
     }
 
     /// Owner only: the blocking wait returned.
     pub(crate) fn woke(&self) {
-        self.sleeping.store(false, SeqCst);
+        self.state.fetch_and(!SLEEPING, SeqCst);
     }
 
     /// Owner only, at shutdown: refuses further items and returns those

@@ -36,6 +36,7 @@ pub(crate) struct Config {
     pub(crate) ring_entries: u32,
     #[cfg_attr(not(feature = "alloc"), allow(dead_code))]
     pub(crate) memory: Option<u64>,
+    pub(crate) ring_capacity: usize,
 }
 
 /// Builds a [`Runtime`]. See [`Runtime::builder`] for the defaults.
@@ -65,6 +66,7 @@ pub struct RuntimeBuilder {
     manual_clock: bool,
     handle_signals: bool,
     ring_entries: u32,
+    ring_capacity: usize,
     memory: Option<u64>,
 }
 
@@ -81,6 +83,7 @@ impl Default for RuntimeBuilder {
             manual_clock: false,
             handle_signals: true,
             ring_entries: 1024,
+            ring_capacity: 128,
             memory: None,
         }
     }
@@ -152,6 +155,13 @@ impl RuntimeBuilder {
         self
     }
 
+    /// Capacity of each cross-shard ring (default 128 tasks; rounded up to
+    /// a power of two). A full ring makes `submit_to` wait for room.
+    pub fn smp_ring_capacity(mut self, n: usize) -> Self {
+        self.ring_capacity = n.max(2);
+        self
+    }
+
     /// Total memory budget in bytes (`--memory`), split evenly between the
     /// shards as each one's soft limit. Takes effect with feature `alloc`
     /// and `alloc::ShardAllocator` as the global allocator (see the `alloc`
@@ -194,6 +204,7 @@ impl RuntimeBuilder {
                 manual_clock: self.manual_clock,
                 handle_signals: self.handle_signals,
                 ring_entries: self.ring_entries,
+                ring_capacity: self.ring_capacity,
                 memory: self.memory,
             },
         })

@@ -2,7 +2,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::task::{Context, Poll, Waker};
 use std::thread;
@@ -56,11 +56,7 @@ where
     let remotes: Vec<Arc<ShardRemote>> = (0..n)
         .map(|_| Arc::new(ShardRemote::new(EventFd(sys::eventfd().expect("eventfd")))))
         .collect();
-    let shared = Arc::new(Shared {
-        remotes: remotes.clone(),
-        tick: AtomicU64::new(0),
-        stop_requested: AtomicBool::new(false),
-    });
+    let shared = Arc::new(Shared::new(remotes.clone(), config.ring_capacity));
     let clock = Clock::new(config.manual_clock);
     let rconf = ReactorConfig {
         poll_mode: config.poll_mode,

@@ -5,9 +5,19 @@
 //! The result comes back through a oneshot channel. Submitting to the
 //! calling shard spawns locally, without crossing threads.
 //!
-//! Transport: the task travels through the target's remote inbox (a
-//! mutex-protected vector drained once per reactor iteration, with the
-//! wake-up handshake of `reactor/remote.rs`).
+//! # Transport
+//!
+//! Every ordered pair of shards has a bounded single-producer
+//! single-consumer ring (`ring.rs`). A task woken on shard A for shard B
+//! (the call itself when submitted, its wake-ups later, the reply's task
+//! on the way back) is appended to A's outgoing batch for B; the reactor
+//! publishes each batch into the ring once per loop iteration and signals B
+//! once, so a burst of calls costs one publication and at most one wake-up.
+//! B drains its incoming rings once per iteration. The reply returns the
+//! same way on the reverse ring. When B falls behind and A's backlog for B
+//! reaches the ring's capacity, `submit_to` waits for room: nothing is
+//! dropped and nobody spins (B signals A when it frees space). Threads that
+//! are not shards of the runtime fall back to B's mutex-protected inbox.
 //!
 //! ```
 //! use seastar_core::{Runtime, shard_id, smp};
@@ -18,10 +28,15 @@
 //! });
 //! ```
 
+mod foreign;
+pub(crate) mod ring;
+mod sharded;
+
 use std::any::Any;
 use std::fmt;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::task::Poll;
 
 use futures::FutureExt;
 use futures::channel::oneshot;
@@ -52,17 +67,38 @@ impl fmt::Debug for SubmitError {
     }
 }
 
+pub use foreign::ForeignPtr;
+pub use sharded::{Sharded, StopHook};
+
 /// Runs `f` on shard `shard` and resolves to the output of its future.
+///
+/// `f` is `Send` (it travels), its future need not be (it runs where it
+/// was built, on the target). Calling with the own shard spawns locally.
 ///
 /// # Panics
 ///
 /// Outside a shard.
-pub fn submit_to<F, Fut, T>(shard: usize, f: F) -> impl Future<Output = Result<T, SubmitError>>
+pub async fn submit_to<F, Fut, T>(shard: usize, f: F) -> Result<T, SubmitError>
 where
     F: FnOnce() -> Fut + Send + 'static,
     Fut: Future<Output = T> + 'static,
     T: Send + 'static,
 {
+    let (me, count) = reactor::with(|s| (s.id, s.count));
+    if shard >= count {
+        return Err(SubmitError::NoSuchShard(shard));
+    }
+    if shard != me {
+        // Back-pressure: wait while our backlog for `shard` is full.
+        std::future::poll_fn(|cx| {
+            if reactor::with(|s| s.poll_space(shard, cx.waker())) {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
+        .await;
+    }
     let (tx, rx) = oneshot::channel();
     let call = async move {
         let out = AssertUnwindSafe(async move { f().await })
@@ -70,36 +106,27 @@ where
             .await;
         let _ = tx.send(out);
     };
-    let sent = reactor::with(|me| {
-        if shard == me.id {
-            crate::spawn_local(call).detach();
-            return true;
-        }
-        let Some(remote) = me.shared.remotes.get(shard).cloned() else {
-            return false;
-        };
-        let schedule = move |r| reactor::schedule(r, &remote);
-        // SAFETY: `call` is `!Send` only because of the future `f` creates
-        // once polled; what it captures before its first poll (`f` and the
-        // sender) is `Send`. The schedule function routes every wake to the
-        // target shard (a local push only when already on it), shards run
-        // and drop tasks only on their own thread, and a closed inbox leaks
-        // the task instead of dropping it elsewhere. So the future is
-        // polled and dropped on the target thread only.
+    if shard == me {
+        crate::spawn_local(call).detach();
+    } else {
+        let shared = reactor::with(|s| s.shared.clone());
+        let schedule = move |r| reactor::schedule(r, &shared, shard);
+        // SAFETY: `call` is `!Send` only because of the future `f`
+        // creates once polled; what it holds before its first poll (`f`
+        // and the sender) is `Send`. The schedule function delivers
+        // every wake to the target shard (a local push only when already
+        // on it), shards run and drop tasks only on their own thread,
+        // and tasks stranded by a stopped shard are leaked, never
+        // dropped elsewhere. So the future is polled and dropped on the
+        // target thread only.
         let (runnable, task) = unsafe { async_task::spawn_unchecked(call, schedule) };
         task.detach();
         runnable.schedule();
-        true
-    });
-    async move {
-        if !sent {
-            return Err(SubmitError::NoSuchShard(shard));
-        }
-        match rx.await {
-            Ok(Ok(v)) => Ok(v),
-            Ok(Err(p)) => Err(SubmitError::Panicked(p)),
-            Err(_) => Err(SubmitError::Stopped),
-        }
+    }
+    match rx.await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(p)) => Err(SubmitError::Panicked(p)),
+        Err(_) => Err(SubmitError::Stopped),
     }
 }
 

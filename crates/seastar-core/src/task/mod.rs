@@ -45,10 +45,10 @@ where
     F::Output: 'static,
 {
     reactor::with(|shard| {
-        let remote = shard.remote.clone();
+        let (shared, id) = (shard.shared.clone(), shard.id);
         let (runnable, task) = async_task::Builder::new().spawn_local(
             move |_| AssertUnwindSafe(future).catch_unwind(),
-            move |r| reactor::schedule(r, &remote),
+            move |r| reactor::schedule(r, &shared, id),
         );
         shard.queue.borrow_mut().push_back(runnable);
         JoinHandle::new(task)

@@ -1,0 +1,283 @@
+//! The bounded single-producer single-consumer ring between two shards.
+//!
+//! One ring per ordered pair of shards carries tasks from the producer
+//! shard to the consumer shard. Exactly one thread pushes (the producer
+//! shard) and exactly one pops (the consumer shard), so two indices
+//! suffice: `tail`, written only by the producer, and `head`, written only
+//! by the consumer; each is read by the other side.
+//!
+//! Protocol: the producer writes a slot and then publishes it with a
+//! `Release` store of `tail`; the consumer reads `tail` with `Acquire`, so
+//! it sees the slot's contents, reads the slot, and frees it with a
+//! `Release` store of `head`; the producer reads `head` with `Acquire`
+//! before reusing a slot. A slot is therefore never read before it is
+//! written nor overwritten before it is read. The indices grow without
+//! bound (wrapping) and are masked to a power-of-two capacity.
+//!
+//! Waking the consumer is not the ring's job: after publishing a batch the
+//! producer signals the consumer's `Remote` (see `reactor/remote.rs`), whose
+//! handshake loses no wake-up. When the ring is full the producer sets
+//! `producer_waiting`; the consumer, after making room, clears it and
+//! signals the producer, so a blocked producer sleeps rather than spins.
+//! The loom models at the bottom check both handshakes together.
+
+#[cfg(loom)]
+use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
+#[cfg(not(loom))]
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
+
+use std::mem::MaybeUninit;
+
+#[cfg(loom)]
+use loom::cell::UnsafeCell;
+
+/// `std`'s cell with loom's `with_mut` shape, so one body serves both.
+#[cfg(not(loom))]
+struct UnsafeCell<T>(std::cell::UnsafeCell<T>);
+
+#[cfg(not(loom))]
+impl<T> UnsafeCell<T> {
+    fn new(v: T) -> Self {
+        UnsafeCell(std::cell::UnsafeCell::new(v))
+    }
+    fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+        f(self.0.get())
+    }
+}
+
+/// Keeps the two indices on separate cache lines.
+#[repr(align(128))]
+struct Padded<T>(T);
+
+/// A bounded SPSC ring. See the module doc for the protocol.
+pub(crate) struct Ring<T> {
+    slots: Box<[UnsafeCell<MaybeUninit<T>>]>,
+    mask: usize,
+    head: Padded<AtomicUsize>,
+    tail: Padded<AtomicUsize>,
+    /// Set by the producer when it found the ring full.
+    producer_waiting: AtomicBool,
+}
+
+// SAFETY: items move from the producer thread to the consumer thread, so
+// `T: Send` suffices; the slot protocol gives each slot one owner at a time.
+unsafe impl<T: Send> Send for Ring<T> {}
+// SAFETY: shared between exactly the two threads of the protocol above.
+unsafe impl<T: Send> Sync for Ring<T> {}
+
+impl<T> Ring<T> {
+    /// A ring holding at least `capacity` items (rounded up to a power of two).
+    pub(crate) fn new(capacity: usize) -> Ring<T> {
+        let cap = capacity.max(2).next_power_of_two();
+        Ring {
+            slots: (0..cap)
+                .map(|_| UnsafeCell::new(MaybeUninit::uninit()))
+                .collect(),
+            mask: cap - 1,
+            head: Padded(AtomicUsize::new(0)),
+            tail: Padded(AtomicUsize::new(0)),
+            producer_waiting: AtomicBool::new(false),
+        }
+    }
+
+    /// Producer only: appends `item`, or hands it back if the ring is full.
+    pub(crate) fn push(&self, item: T) -> Result<(), T> {
+        let tail = self.tail.0.load(Ordering::Relaxed);
+        let head = self.head.0.load(Ordering::Acquire);
+        if tail.wrapping_sub(head) > self.mask {
+            return Err(item);
+        }
+        // SAFETY: slot `tail` is free: the consumer released it (head moved
+        // past it, seen with Acquire) and only this producer writes slots.
+        self.slots[tail & self.mask].with_mut(|p| unsafe { (*p).write(item) });
+        self.tail.0.store(tail.wrapping_add(1), Ordering::Release);
+        Ok(())
+    }
+
+    /// Consumer only: removes the oldest item.
+    pub(crate) fn pop(&self) -> Option<T> {
+        let head = self.head.0.load(Ordering::Relaxed);
+        let tail = self.tail.0.load(Ordering::Acquire);
+        if head == tail {
+            return None;
+        }
+        // SAFETY: slot `head` was written and published (tail moved past it,
+        // seen with Acquire); only this consumer reads slots.
+        let item = self.slots[head & self.mask].with_mut(|p| unsafe { (*p).assume_init_read() });
+        self.head.0.store(head.wrapping_add(1), Ordering::Release);
+        Some(item)
+    }
+
+    /// Producer only, after a refused push: announces that it waits for
+    /// room. Retry the push afterwards before sleeping: the consumer may
+    /// have made room before it could see the flag.
+    pub(crate) fn set_producer_waiting(&self) {
+        self.producer_waiting.store(true, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+    }
+
+    /// Consumer only, after popping: whether the producer waits for room
+    /// (and must be signalled). Clears the flag.
+    pub(crate) fn take_producer_waiting(&self) -> bool {
+        fence(Ordering::SeqCst);
+        self.producer_waiting.load(Ordering::SeqCst)
+            && self.producer_waiting.swap(false, Ordering::SeqCst)
+    }
+
+    /// Either side: whether the ring looks empty right now.
+    #[cfg(any(test, loom))]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.head.0.load(Ordering::Acquire) == self.tail.0.load(Ordering::Acquire)
+    }
+}
+
+impl<T> Drop for Ring<T> {
+    fn drop(&mut self) {
+        // Items left behind belong to a shard that has stopped (tasks must
+        // only be dropped on their own shard): leak them.
+        while let Some(item) = self.pop() {
+            std::mem::forget(item);
+        }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fifo_until_full_then_refuses() {
+        let r = Ring::new(4);
+        for i in 0..4 {
+            r.push(i).unwrap();
+        }
+        assert_eq!(r.push(9), Err(9));
+        assert_eq!(r.pop(), Some(0));
+        r.push(4).unwrap();
+        assert_eq!(
+            (1..=4).map(|_| r.pop().unwrap()).collect::<Vec<_>>(),
+            vec![1, 2, 3, 4]
+        );
+        assert_eq!(r.pop(), None);
+        assert!(r.is_empty());
+    }
+
+    #[test]
+    fn two_threads_transfer_a_million_items_in_order() {
+        let r = std::sync::Arc::new(Ring::new(64));
+        let p = r.clone();
+        let producer = std::thread::spawn(move || {
+            for i in 0..1_000_000u64 {
+                let mut v = i;
+                while let Err(back) = p.push(v) {
+                    v = back;
+                    std::hint::spin_loop();
+                }
+            }
+        });
+        let mut next = 0;
+        while next < 1_000_000u64 {
+            if let Some(v) = r.pop() {
+                assert_eq!(v, next);
+                next += 1;
+            }
+        }
+        producer.join().unwrap();
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+    use crate::reactor::remote::{Notify, Remote};
+    use loom::sync::{Arc, Condvar, Mutex};
+    use loom::thread;
+
+    struct Counter {
+        count: Mutex<u64>,
+        cv: Condvar,
+    }
+
+    impl Notify for Counter {
+        fn notify(&self) {
+            *self.count.lock().unwrap() += 1;
+            self.cv.notify_one();
+        }
+    }
+
+    impl Counter {
+        fn new() -> Counter {
+            Counter {
+                count: Mutex::new(0),
+                cv: Condvar::new(),
+            }
+        }
+        fn wait(&self) {
+            let mut c = self.count.lock().unwrap();
+            while *c == 0 {
+                c = self.cv.wait(c).unwrap();
+            }
+            *c = 0;
+        }
+    }
+
+    /// One reactor-style wait: sleep unless something was signalled.
+    fn sleep(remote: &Remote<(), Counter>) {
+        if remote.prepare_sleep() {
+            remote.notifier().wait();
+            remote.woke();
+        }
+    }
+
+    /// Producer publishes items and signals; the consumer drains and sleeps
+    /// between: every item arrives, in order, and nobody sleeps forever.
+    /// The ring holds 2 items, so the producer also waits for space.
+    #[test]
+    fn loom_ring_with_sleep_flag_loses_nothing() {
+        loom::model(|| {
+            let ring = Arc::new(Ring::<u32>::new(2));
+            let consumer = Arc::new(Remote::new(Counter::new()));
+            let producer = Arc::new(Remote::new(Counter::new()));
+            let (r, c, p) = (ring.clone(), consumer.clone(), producer.clone());
+            let t = thread::spawn(move || {
+                for i in 0..3 {
+                    let mut v = i;
+                    // The producer's loop: publish, or announce it waits for
+                    // room, retry, and sleep until the consumer signals.
+                    loop {
+                        p.drain(&mut Vec::new());
+                        match r.push(v) {
+                            Ok(()) => break,
+                            Err(back) => v = back,
+                        }
+                        r.set_producer_waiting();
+                        match r.push(v) {
+                            Ok(()) => break,
+                            Err(back) => v = back,
+                        }
+                        sleep(&p);
+                    }
+                    c.signal();
+                }
+            });
+            // The consumer's loop, as the reactor runs it: clear the signal,
+            // drain the ring, signal a waiting producer, sleep.
+            let mut got = Vec::new();
+            loop {
+                consumer.drain(&mut Vec::new());
+                while let Some(v) = ring.pop() {
+                    got.push(v);
+                }
+                if ring.take_producer_waiting() {
+                    producer.signal();
+                }
+                if got.len() == 3 {
+                    break;
+                }
+                sleep(&consumer);
+            }
+            assert_eq!(got, vec![0, 1, 2]);
+            t.join().unwrap();
+        });
+    }
+}
