@@ -103,3 +103,15 @@ pub(crate) fn eventfd_drain_raw(fd: RawFd) {
     // SAFETY: reads at most 8 bytes into a live local.
     unsafe { libc::read(fd, (&raw mut v).cast(), 8) };
 }
+
+/// CPU time consumed by the calling thread, in nanoseconds. Unlike wall
+/// time it does not count time the thread was preempted.
+pub(crate) fn thread_cpu_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a live timespec the call fills in.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}

@@ -90,7 +90,7 @@ fn sharded_start_invoke_map_reduce_stop() {
             .map_reduce(|s| async move { s.items.get() }, |a, b| a + b, 0)
             .await
             .unwrap();
-        assert_eq!(sum, 0 + 1 + 100 + 1);
+        assert_eq!(sum, 1 + 101, "shard 0: 0 + 1, shard 1: 100 + 1");
         store.stop().await.unwrap();
         let after = store.invoke_on(1, |s| async move { s.items.get() }).await;
         assert!(matches!(after, Err(SubmitError::Stopped)));

@@ -23,6 +23,7 @@
 mod backend;
 mod epoll;
 pub(crate) mod remote;
+mod run_queue;
 mod uring;
 
 use std::cell::{Cell, RefCell};
@@ -46,8 +47,10 @@ use crate::smp::ring::Ring;
 use crate::timer::Clock;
 use crate::timer::queue::TimerQueue;
 
-/// A task ready to run.
-pub(crate) type Runnable = async_task::Runnable;
+/// A task ready to run; its metadata is its scheduling group.
+pub(crate) type Runnable = async_task::Runnable<usize>;
+
+use run_queue::{RunQueue, SLICE_TASKS};
 
 /// The eventfd other threads write to wake a sleeping shard.
 pub(crate) struct EventFd(pub(crate) OwnedFd);
@@ -61,8 +64,21 @@ impl remote::Notify for EventFd {
 /// A shard's inbox, as seen from other threads.
 pub(crate) type ShardRemote = remote::Remote<Runnable, EventFd>;
 
+/// `StallState::started` of a shard running no task.
+pub(crate) const IDLE: u64 = u64::MAX;
+
+/// What the ticker thread reads to detect a task stalling a shard.
+#[derive(Default)]
+pub(crate) struct StallState {
+    /// `Shared::tick` when the running task started, or [`IDLE`].
+    pub(crate) started: AtomicU64,
+    /// Its scheduling group.
+    pub(crate) group: std::sync::atomic::AtomicUsize,
+}
+
 /// State shared by all shards of one runtime (read-mostly).
 pub(crate) struct Shared {
+    pub(crate) stalls: Vec<StallState>,
     pub(crate) remotes: Vec<Arc<ShardRemote>>,
     /// `rings[from * n + to]`: tasks sent from shard `from` to shard `to`.
     pub(crate) rings: Vec<Ring<Runnable>>,
@@ -76,6 +92,12 @@ impl Shared {
     pub(crate) fn new(remotes: Vec<Arc<ShardRemote>>, ring_capacity: usize) -> Shared {
         let n = remotes.len();
         Shared {
+            stalls: (0..n)
+                .map(|_| StallState {
+                    started: AtomicU64::new(IDLE),
+                    ..Default::default()
+                })
+                .collect(),
             rings: (0..n * n).map(|_| Ring::new(ring_capacity)).collect(),
             ring_capacity: ring_capacity.max(2).next_power_of_two(),
             remotes,
@@ -106,7 +128,9 @@ pub(crate) struct ReactorConfig {
 pub(crate) struct Shard {
     pub(crate) id: usize,
     pub(crate) count: usize,
-    pub(crate) queue: RefCell<VecDeque<Runnable>>,
+    pub(crate) queue: RefCell<RunQueue>,
+    /// Scheduling group of the task running now.
+    pub(crate) current_group: Cell<usize>,
     pub(crate) remote: Arc<ShardRemote>,
     pub(crate) shared: Arc<Shared>,
     pub(crate) driver: RefCell<Driver>,
@@ -184,7 +208,7 @@ pub(crate) fn schedule(runnable: Runnable, shared: &Arc<Shared>, target: usize) 
                 if Arc::ptr_eq(&shard.shared, shared) {
                     let r = runnable.take().expect("present");
                     if shard.id == target {
-                        shard.queue.borrow_mut().push_back(r);
+                        shard.queue.borrow_mut().push(r);
                     } else {
                         shard.outgoing.borrow_mut()[target].push_back(r);
                         shard.outgoing_dirty.set(true);
@@ -217,7 +241,8 @@ impl Shard {
         Ok(Shard {
             id,
             count,
-            queue: RefCell::new(VecDeque::with_capacity(1024)),
+            queue: RefCell::new(RunQueue::new()),
+            current_group: Cell::new(0),
             remote,
             shared,
             driver: RefCell::new(driver),
@@ -253,18 +278,46 @@ impl Shard {
     }
 
     fn run_tasks(&self) -> usize {
-        self.batch_tick
-            .set(self.shared.tick.load(Ordering::Relaxed));
+        let tick = self.shared.tick.load(Ordering::Relaxed);
+        self.batch_tick.set(tick);
+        let stall = &self.shared.stalls[self.id];
         let mut ran = 0;
         loop {
-            let next = self.queue.borrow_mut().pop_front();
-            let Some(task) = next else { break };
-            task.run();
-            ran += 1;
+            let (group, timed) = {
+                let q = self.queue.borrow();
+                match q.pick() {
+                    Some(g) => (g, q.multi_group()),
+                    None => break,
+                }
+            };
+            let started = timed.then(crate::sys::thread_cpu_ns);
+            self.current_group.set(group);
+            stall.group.store(group, Ordering::Relaxed);
+            let mut slice = 0;
+            while slice < SLICE_TASKS {
+                let next = self.queue.borrow_mut().pop(group);
+                let Some(task) = next else { break };
+                stall
+                    .started
+                    .store(self.shared.tick.load(Ordering::Relaxed), Ordering::Relaxed);
+                task.run();
+                slice += 1;
+                if self.need_preempt() {
+                    break;
+                }
+            }
+            ran += slice;
+            if let Some(t) = started {
+                self.queue
+                    .borrow_mut()
+                    .charge(group, crate::sys::thread_cpu_ns().saturating_sub(t));
+            }
             if self.need_preempt() {
                 break;
             }
         }
+        stall.started.store(IDLE, Ordering::Relaxed);
+        self.current_group.set(0);
         ran
     }
 
@@ -293,7 +346,7 @@ impl Shard {
             let ring = self.shared.ring(from, self.id);
             let mut queue = self.queue.borrow_mut();
             while let Some(task) = ring.pop() {
-                queue.push_back(task);
+                queue.push(task);
             }
             drop(queue);
             if ring.take_producer_waiting() {
@@ -427,7 +480,7 @@ impl Shard {
                     tasks.push(t);
                 }
             }
-            tasks.extend(self.queue.borrow_mut().drain(..));
+            tasks.extend(self.queue.borrow_mut().drain_all());
             let timers = self.timers.borrow_mut().clear();
             let wakers = self.take_io_wakers();
             let idle = tasks.is_empty() && timers.is_empty() && wakers.is_empty();

@@ -37,6 +37,7 @@ pub(crate) struct Config {
     #[cfg_attr(not(feature = "alloc"), allow(dead_code))]
     pub(crate) memory: Option<u64>,
     pub(crate) ring_capacity: usize,
+    pub(crate) blocked_reactor_notify: Duration,
 }
 
 /// Builds a [`Runtime`]. See [`Runtime::builder`] for the defaults.
@@ -68,6 +69,7 @@ pub struct RuntimeBuilder {
     ring_entries: u32,
     ring_capacity: usize,
     memory: Option<u64>,
+    blocked_reactor_notify: Duration,
 }
 
 impl Default for RuntimeBuilder {
@@ -85,6 +87,7 @@ impl Default for RuntimeBuilder {
             ring_entries: 1024,
             ring_capacity: 128,
             memory: None,
+            blocked_reactor_notify: Duration::from_millis(25),
         }
     }
 }
@@ -176,6 +179,14 @@ impl RuntimeBuilder {
         self
     }
 
+    /// Report (a `tracing` warning naming the shard, the scheduling group
+    /// and the stall's length) any task that runs this long without
+    /// yielding (`--blocked-reactor-notify-ms`, default 25 ms).
+    pub fn blocked_reactor_notify(mut self, d: Duration) -> Self {
+        self.blocked_reactor_notify = d;
+        self
+    }
+
     /// Validates the options. `SEASTAR_REACTOR_BACKEND=io_uring|epoll`
     /// overrides the backend.
     pub fn build(self) -> Result<Runtime, RuntimeError> {
@@ -206,6 +217,7 @@ impl RuntimeBuilder {
                 ring_entries: self.ring_entries,
                 ring_capacity: self.ring_capacity,
                 memory: self.memory,
+                blocked_reactor_notify: self.blocked_reactor_notify,
             },
         })
     }

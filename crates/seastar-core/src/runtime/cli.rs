@@ -48,6 +48,9 @@ pub struct RuntimeArgs {
     /// Task quota in milliseconds before `need_preempt()` turns true.
     #[arg(long, default_value_t = 0.5)]
     pub task_quota_ms: f64,
+    /// Warn when a task runs this many milliseconds without yielding.
+    #[arg(long, default_value_t = 25)]
+    pub blocked_reactor_notify_ms: u64,
     /// Memory budget for all shards, e.g. `512M` or `2G` (K, M, G, T are
     /// powers of 1024); needs feature `alloc` and its global allocator.
     #[arg(long, value_parser = parse_size)]
@@ -88,7 +91,8 @@ impl RuntimeArgs {
             .idle_poll(Duration::from_micros(self.idle_poll_time_us))
             .task_quota(Duration::from_secs_f64(
                 self.task_quota_ms.max(0.01) / 1000.0,
-            ));
+            ))
+            .blocked_reactor_notify(Duration::from_millis(self.blocked_reactor_notify_ms));
         if let Some(m) = self.memory {
             b = b.memory(m);
         }

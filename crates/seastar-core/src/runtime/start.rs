@@ -8,7 +8,7 @@ use std::task::{Context, Poll, Waker};
 use std::thread;
 
 use super::builder::Config;
-use crate::reactor::{self, EventFd, ReactorConfig, Shard, ShardRemote, Shared};
+use crate::reactor::{self, EventFd, IDLE, ReactorConfig, Shard, ShardRemote, Shared};
 use crate::timer::Clock;
 use crate::{BackendKind, sys};
 
@@ -81,15 +81,11 @@ where
 
     let ticker_done = Arc::new(AtomicBool::new(false));
     let ticker = {
-        let (shared, done, quota) = (shared.clone(), ticker_done.clone(), config.task_quota);
+        let (shared, done) = (shared.clone(), ticker_done.clone());
+        let (quota, blocked) = (config.task_quota, config.blocked_reactor_notify);
         thread::Builder::new()
             .name("seastar-ticker".into())
-            .spawn(move || {
-                while !done.load(Ordering::Relaxed) {
-                    thread::sleep(quota);
-                    shared.tick.fetch_add(1, Ordering::Relaxed);
-                }
-            })
+            .spawn(move || tick_and_watch(&shared, &done, quota, blocked))
             .expect("spawn ticker thread")
     };
 
@@ -188,5 +184,39 @@ where
         Ok(v) => v,
         Err(crate::JoinError::Panicked(p)) => std::panic::resume_unwind(p),
         Err(crate::JoinError::Cancelled) => panic!("main task was cancelled"),
+    }
+}
+
+/// The ticker thread: bumps the preemption tick every task quota, and
+/// reports shards whose current task has run past `blocked` (the stall
+/// detector), again each time the stall doubles.
+fn tick_and_watch(
+    shared: &Shared,
+    done: &AtomicBool,
+    quota: std::time::Duration,
+    blocked: std::time::Duration,
+) {
+    let threshold = (blocked.as_nanos() / quota.as_nanos().max(1)).max(1) as u64;
+    // Per shard: the stall being tracked (its start tick) and when to report.
+    let mut tracked = vec![(IDLE, threshold); shared.stalls.len()];
+    while !done.load(Ordering::Relaxed) {
+        thread::sleep(quota);
+        let tick = shared.tick.fetch_add(1, Ordering::Relaxed) + 1;
+        for (shard, (state, track)) in shared.stalls.iter().zip(tracked.iter_mut()).enumerate() {
+            let started = state.started.load(Ordering::Relaxed);
+            if started == IDLE {
+                continue;
+            }
+            if track.0 != started {
+                *track = (started, threshold);
+            }
+            let stalled = tick.saturating_sub(started);
+            if stalled >= track.1 {
+                let group = crate::task::group::name_of(state.group.load(Ordering::Relaxed));
+                let ms = (quota * stalled as u32).as_secs_f64() * 1000.0;
+                tracing::warn!(shard, group = %group, stalled_ms = ms, "reactor stalled: a task ran for {ms:.1} ms without yielding (scheduling group {group})");
+                track.1 = stalled * 2;
+            }
+        }
     }
 }

@@ -73,7 +73,8 @@ pub use sharded::{Sharded, StopHook};
 /// Runs `f` on shard `shard` and resolves to the output of its future.
 ///
 /// `f` is `Send` (it travels), its future need not be (it runs where it
-/// was built, on the target). Calling with the own shard spawns locally.
+/// was built, on the target), in the caller's scheduling group. Calling
+/// with the own shard spawns locally.
 ///
 /// # Panics
 ///
@@ -109,7 +110,7 @@ where
     if shard == me {
         crate::spawn_local(call).detach();
     } else {
-        let shared = reactor::with(|s| s.shared.clone());
+        let (shared, group) = reactor::with(|s| (s.shared.clone(), s.current_group.get()));
         let schedule = move |r| reactor::schedule(r, &shared, shard);
         // SAFETY: `call` is `!Send` only because of the future `f`
         // creates once polled; what it holds before its first poll (`f`
@@ -119,7 +120,11 @@ where
         // and tasks stranded by a stopped shard are leaked, never
         // dropped elsewhere. So the future is polled and dropped on the
         // target thread only.
-        let (runnable, task) = unsafe { async_task::spawn_unchecked(call, schedule) };
+        let (runnable, task) = unsafe {
+            async_task::Builder::new()
+                .metadata(group)
+                .spawn_unchecked(|_| call, schedule)
+        };
         task.detach();
         runnable.schedule();
     }

@@ -63,7 +63,7 @@ fn panic_message(p: &(dyn Any + Send)) -> &str {
 /// # });
 /// ```
 pub struct JoinHandle<T> {
-    task: Cell<Option<async_task::Task<Output<T>>>>,
+    task: Cell<Option<async_task::Task<Output<T>, usize>>>,
 }
 
 impl<T> fmt::Debug for JoinHandle<T> {
@@ -75,7 +75,7 @@ impl<T> fmt::Debug for JoinHandle<T> {
 }
 
 impl<T> JoinHandle<T> {
-    pub(crate) fn new(task: async_task::Task<Output<T>>) -> Self {
+    pub(crate) fn new(task: async_task::Task<Output<T>, usize>) -> Self {
         JoinHandle {
             task: Cell::new(Some(task)),
         }

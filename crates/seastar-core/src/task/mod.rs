@@ -11,6 +11,7 @@
 //! had when the current batch of tasks started, one load and one compare.
 //! Long loops call [`maybe_yield`].
 
+pub mod group;
 mod join;
 
 use std::future::Future;
@@ -20,6 +21,7 @@ use std::task::{Context, Poll};
 
 use futures::FutureExt;
 
+pub use group::{GroupError, SchedulingGroup, current_scheduling_group, spawn_local_in};
 pub use join::{JoinError, JoinHandle};
 
 use crate::reactor;
@@ -44,13 +46,21 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
+    spawn_in(reactor::with(|s| s.current_group.get()), future)
+}
+
+pub(crate) fn spawn_in<F>(group: usize, future: F) -> JoinHandle<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
     reactor::with(|shard| {
         let (shared, id) = (shard.shared.clone(), shard.id);
-        let (runnable, task) = async_task::Builder::new().spawn_local(
+        let (runnable, task) = async_task::Builder::new().metadata(group).spawn_local(
             move |_| AssertUnwindSafe(future).catch_unwind(),
             move |r| reactor::schedule(r, &shared, id),
         );
-        shard.queue.borrow_mut().push_back(runnable);
+        shard.queue.borrow_mut().push(runnable);
         JoinHandle::new(task)
     })
 }
