@@ -71,6 +71,10 @@
 #[allow(unsafe_code)]
 pub mod buf;
 mod fd;
+#[cfg(feature = "futures-io")]
+pub mod futures_io;
+#[cfg(feature = "hyper")]
+pub mod hyper;
 mod poll;
 pub mod stream;
 #[allow(unsafe_code)]

@@ -1,0 +1,84 @@
+//! `futures::io` traits over seastar-net streams (feature `futures-io`),
+//! on the backend named by `SEASTAR_REACTOR_BACKEND`. The streams' own
+//! owned-buffer `write_all` shadows the extension trait's, hence the
+//! qualified calls.
+#![cfg(feature = "futures-io")]
+
+mod common;
+
+use common::{localhost0, rt};
+use futures::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use seastar_core::spawn_local;
+use seastar_net::{ListenOptions, TcpListener, TcpStream};
+
+#[test]
+fn futures_io_copies_a_large_stream_and_sees_eof_after_close() {
+    rt(1).run(async {
+        let l = TcpListener::bind(localhost0(), ListenOptions::default())
+            .await
+            .unwrap();
+        let addr = l.local_addr().unwrap();
+        const LEN: usize = 1 << 20;
+        let server = spawn_local(async move {
+            let (mut conn, _) = l.accept().await.unwrap();
+            let data: Vec<u8> = (0..LEN).map(|i| (i % 253) as u8).collect();
+            for chunk in data.chunks(10_000) {
+                AsyncWriteExt::write_all(&mut conn, chunk).await.unwrap();
+            }
+            conn.close().await.unwrap();
+            // After close the write side is shut: writes fail cleanly.
+            assert!(AsyncWriteExt::write_all(&mut conn, b"late").await.is_err());
+        });
+        let mut c = TcpStream::connect(addr).await.unwrap();
+        let mut got = Vec::new();
+        c.read_to_end(&mut got).await.unwrap();
+        assert_eq!(got.len(), LEN);
+        assert!(got.iter().enumerate().all(|(i, &b)| b == (i % 253) as u8));
+        server.await.unwrap();
+    });
+}
+
+#[test]
+fn futures_io_buffered_lines() {
+    rt(1).run(async {
+        let l = TcpListener::bind(localhost0(), ListenOptions::default())
+            .await
+            .unwrap();
+        let addr = l.local_addr().unwrap();
+        let server = spawn_local(async move {
+            let (conn, _) = l.accept().await.unwrap();
+            let mut lines = BufReader::new(conn).lines();
+            let mut n = 0;
+            while let Some(line) = futures::StreamExt::next(&mut lines).await {
+                assert_eq!(line.unwrap(), format!("line {n}"));
+                n += 1;
+            }
+            n
+        });
+        let mut c = TcpStream::connect(addr).await.unwrap();
+        for i in 0..500 {
+            AsyncWriteExt::write_all(&mut c, format!("line {i}\n").as_bytes())
+                .await
+                .unwrap();
+        }
+        c.close().await.unwrap();
+        assert_eq!(server.await.unwrap(), 500);
+    });
+}
+
+#[test]
+fn async_buf_read_lends_the_internal_buffer() {
+    rt(1).run(async {
+        let (mut a, mut b) = seastar_net::UnixStream::pair().unwrap();
+        AsyncWriteExt::write_all(&mut a, b"hello world")
+            .await
+            .unwrap();
+        a.flush().await.unwrap();
+        let mut word = Vec::new();
+        b.read_until(b' ', &mut word).await.unwrap();
+        assert_eq!(word, b"hello ");
+        let mut rest = [0u8; 5];
+        b.read_exact(&mut rest).await.unwrap();
+        assert_eq!(&rest, b"world");
+    });
+}
