@@ -346,3 +346,20 @@ fn dropping_a_listener_frees_its_port_even_with_an_accept_pending() {
         assert!(std_listener.is_ok(), "port still bound: {std_listener:?}");
     });
 }
+
+#[test]
+fn read_abandoned_by_a_timeout_leaves_the_stream_usable() {
+    rt(1).run(async {
+        let l = TcpListener::bind(localhost0(), ListenOptions::default())
+            .await
+            .unwrap();
+        let c = TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
+        let (s, _) = l.accept().await.unwrap();
+        // Nothing arrives: the read is abandoned when the timeout fires.
+        let r = seastar_core::timer::timeout(Duration::from_millis(5), c.read(vec![0u8; 16])).await;
+        assert!(r.is_err());
+        s.write_all(b"later".to_vec()).await.0.unwrap();
+        let (n, buf) = c.read(vec![0u8; 16]).await;
+        assert_eq!(&buf[..n.unwrap()], b"later");
+    });
+}

@@ -106,6 +106,7 @@ enum Source {
     Mailbox {
         group: Arc<DistGroup>,
         mailbox: Rc<Mailbox>,
+        shard: usize,
         /// Shard 0 only: the acceptor task.
         acceptor: Option<JoinHandle<()>>,
     },
@@ -153,7 +154,6 @@ impl fmt::Debug for TcpListener {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TcpListener")
             .field("addr", &self.addr)
-            .field("shard", &shard_id())
             .field("stats", &self.stats())
             .finish()
     }
@@ -264,6 +264,7 @@ impl TcpListener {
                     source: Source::Mailbox {
                         group,
                         mailbox,
+                        shard,
                         acceptor,
                     },
                     addr: joined.addr,
@@ -287,9 +288,14 @@ impl TcpListener {
                 let (fd, peer) = accept_fd(sock, &self.stats).await?;
                 (fd, peer, None)
             }
-            Source::Mailbox { group, mailbox, .. } => {
+            Source::Mailbox {
+                group,
+                mailbox,
+                shard,
+                ..
+            } => {
                 let (fd, peer) = poll_fn(|cx| mailbox.poll_pop(cx)).await?;
-                (fd, peer, Some((group.clone(), shard_id())))
+                (fd, peer, Some((group.clone(), *shard)))
             }
         };
         self.stats.accepted.set(self.stats.accepted.get() + 1);
@@ -321,33 +327,46 @@ impl TcpListener {
     }
 }
 
+// Runs wherever the listener is dropped, possibly outside a shard (e.g. a
+// thread-local destroyed after the runtime): no call here needs a shard.
 impl Drop for TcpListener {
     fn drop(&mut self) {
         if let Source::Mailbox {
             group,
             mailbox,
+            shard,
             acceptor,
         } = &mut self.source
         {
-            let shard = shard_id();
-            group.set_alive(shard, false);
+            group.set_alive(*shard, false);
             group::unregister_mailbox(group.id);
             for (fd, _) in mailbox.drain() {
-                group.close(shard);
+                group.close(*shard);
                 seastar_core::io::close(fd);
             }
+            // The acceptor tells the other shards when it is dropped.
             if let Some(task) = acceptor.take() {
                 task.abort();
-                // Wake the other shards' listeners: no more connections come.
-                for s in 1..shard_count() {
-                    let id = group.id;
-                    seastar_core::spawn_local(async move {
-                        let _ = smp::submit_to(s, move || async move { group::close_mailbox(id) })
-                            .await;
-                    })
-                    .detach();
-                }
             }
+        }
+    }
+}
+
+/// Owned by shard 0's acceptor task: when the task ends or is dropped (on
+/// its shard, also at runtime shutdown), wakes the other shards'
+/// listeners of the group, whose `accept` then fails with `NotConnected`.
+struct CloseOthers {
+    group: u64,
+}
+
+impl Drop for CloseOthers {
+    fn drop(&mut self) {
+        for s in 1..shard_count() {
+            let id = self.group;
+            seastar_core::spawn_local(async move {
+                let _ = smp::submit_to(s, move || async move { group::close_mailbox(id) }).await;
+            })
+            .detach();
         }
     }
 }
@@ -421,6 +440,7 @@ async fn acceptor(
     stats: Rc<LocalStats>,
     mine: Rc<Mailbox>,
 ) {
+    let _close_others = CloseOthers { group: group.id };
     let mut cursor = 0;
     loop {
         let (fd, peer) = match accept_fd(&sock, &stats).await {
