@@ -110,13 +110,21 @@ unsafe fn tag_of(ptr: *mut u8) -> Tag {
     unsafe { ptr.cast::<Tag>().sub(1).read() }
 }
 
+// The methods are never inlined. The header sits *before* the pointer
+// handed out, and the compiler treats what the global allocator returns as
+// the start of a fresh object: were `dealloc` inlined into a caller that
+// can see the allocation, reading `ptr - 8` would be out of bounds in the
+// optimizer's model, i.e. undefined behaviour (observed: release builds
+// with LTO crashing in unrelated code). Out of line, the pointer is just an
+// argument. The cost is one call per operation.
+//
 // SAFETY: every method forwards to `inner` with a layout that only grows
 // the block by the header and keeps its alignment, and hands the caller a
 // pointer `off` bytes into it, aligned to the caller's alignment and valid
 // for the caller's size. Nothing here unwinds: the accounting is plain
 // arithmetic on cells and atomics, and reclaimer panics are caught.
 unsafe impl<A: GlobalAlloc> GlobalAlloc for ShardAllocator<A> {
-    #[inline]
+    #[inline(never)]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         let Some((outer, off)) = outer(layout) else {
             return std::ptr::null_mut();
@@ -129,7 +137,7 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for ShardAllocator<A> {
         unsafe { finish(base, off, tag, outer.size()) }
     }
 
-    #[inline]
+    #[inline(never)]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         let Some((outer, off)) = outer(layout) else {
             return std::ptr::null_mut();
@@ -141,7 +149,7 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for ShardAllocator<A> {
         unsafe { finish(base, off, tag, outer.size()) }
     }
 
-    #[inline]
+    #[inline(never)]
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         // SAFETY: the caller passes a live block of ours with its layout.
         let (outer, off) = unsafe { outer_of_live(layout) };
@@ -153,7 +161,7 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for ShardAllocator<A> {
         account::credit(tag, outer.size());
     }
 
-    #[inline]
+    #[inline(never)]
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         // SAFETY: the caller passes a live block of ours with its layout.
         let (old, off) = unsafe { outer_of_live(layout) };
