@@ -85,7 +85,7 @@ impl Default for RuntimeBuilder {
             manual_clock: false,
             handle_signals: true,
             ring_entries: 1024,
-            ring_capacity: 128,
+            ring_capacity: 512,
             memory: None,
             blocked_reactor_notify: Duration::from_millis(25),
         }
@@ -158,7 +158,8 @@ impl RuntimeBuilder {
         self
     }
 
-    /// Capacity of each cross-shard ring (default 128 tasks; rounded up to
+    /// Capacity of each cross-shard ring (default 512 tasks, 4 KiB per
+    /// ordered pair of shards; rounded up to
     /// a power of two). A full ring makes `submit_to` wait for room.
     pub fn smp_ring_capacity(mut self, n: usize) -> Self {
         self.ring_capacity = n.max(2);

@@ -39,7 +39,6 @@ use std::panic::AssertUnwindSafe;
 use std::task::Poll;
 
 use futures::FutureExt;
-use futures::channel::oneshot;
 
 use crate::reactor;
 
@@ -100,39 +99,31 @@ where
         })
         .await;
     }
-    let (tx, rx) = oneshot::channel();
-    let call = async move {
-        let out = AssertUnwindSafe(async move { f().await })
-            .catch_unwind()
-            .await;
-        let _ = tx.send(out);
-    };
-    if shard == me {
-        crate::spawn_local(call).detach();
+    let call = AssertUnwindSafe(async move { f().await }).catch_unwind();
+    let out = if shard == me {
+        crate::spawn_local(call)
+            .await
+            .map_err(|_| SubmitError::Stopped)?
     } else {
         let (shared, group) = reactor::with(|s| (s.shared.clone(), s.current_group.get()));
         let schedule = move |r| reactor::schedule(r, &shared, shard);
-        // SAFETY: `call` is `!Send` only because of the future `f`
-        // creates once polled; what it holds before its first poll (`f`
-        // and the sender) is `Send`. The schedule function delivers
-        // every wake to the target shard (a local push only when already
-        // on it), shards run and drop tasks only on their own thread,
-        // and tasks stranded by a stopped shard are leaked, never
-        // dropped elsewhere. So the future is polled and dropped on the
-        // target thread only.
+        // SAFETY: `call` is `!Send` only because of the future `f` creates
+        // once polled; what it holds before its first poll (`f`) is `Send`.
+        // The schedule function delivers every wake to the target shard (a
+        // local push only when already on it), shards run and drop tasks
+        // only on their own thread, and tasks stranded by a stopped shard
+        // are leaked, never dropped elsewhere. So the future is polled and
+        // dropped on the target thread only. The output is `Send` and
+        // travels back through the task handle awaited here.
         let (runnable, task) = unsafe {
             async_task::Builder::new()
                 .metadata(group)
                 .spawn_unchecked(|_| call, schedule)
         };
-        task.detach();
         runnable.schedule();
-    }
-    match rx.await {
-        Ok(Ok(v)) => Ok(v),
-        Ok(Err(p)) => Err(SubmitError::Panicked(p)),
-        Err(_) => Err(SubmitError::Stopped),
-    }
+        task.fallible().await.ok_or(SubmitError::Stopped)?
+    };
+    out.map_err(SubmitError::Panicked)
 }
 
 /// Runs `f` on every shard concurrently; resolves to the results in shard
