@@ -11,10 +11,10 @@
 //! | module | what it holds |
 //! |---|---|
 //! | [`runtime`] | [`Runtime`] and its builder, shard threads, CPU pinning, signals, the `cli` options |
-//! | [`reactor`] (private) | the per-shard loop, the backend trait, its io_uring and epoll implementations, the remote inbox and sleep/wake protocol |
-//! | [`task`] | [`spawn_local`], [`JoinHandle`], [`yield_now`], [`need_preempt`], [`maybe_yield`] |
+//! | `reactor` (private) | the per-shard loop, the backend trait, its io_uring and epoll implementations, the run queue by scheduling group, the remote inbox and sleep/wake protocol |
+//! | [`task`] | [`spawn_local`], [`JoinHandle`], [`yield_now`], [`need_preempt`], [`maybe_yield`], [`SchedulingGroup`](task::SchedulingGroup) |
 //! | [`promise`] | shard-local oneshot [`promise()`](promise::promise) and [`SharedFuture`](promise::SharedFuture) |
-//! | [`smp`] | cross-shard calls: [`submit_to`](smp::submit_to), [`invoke_on_all`](smp::invoke_on_all) |
+//! | [`smp`] | cross-shard calls over SPSC rings: [`submit_to`](smp::submit_to), [`invoke_on_all`](smp::invoke_on_all), [`Sharded`](smp::Sharded), [`ForeignPtr`](smp::ForeignPtr) |
 //! | [`sync`] | shard-local [`Semaphore`](sync::Semaphore), [`Gate`](sync::Gate), [`ConditionVariable`](sync::ConditionVariable), bounded [`Queue`](sync::Queue), [`AbortSource`](sync::AbortSource) |
 //! | [`timer`] | [`sleep`](timer::sleep), [`timeout`](timer::timeout), [`Timer`](timer::Timer), the low-resolution and manual clocks |
 //! | [`alloc`] (feature `alloc`) | [`ShardAllocator`](alloc::ShardAllocator), per-shard [`stats`](alloc::stats()), `--memory` limits, [`register_reclaimer`](alloc::register_reclaimer) |
