@@ -192,3 +192,37 @@ fn block_on_runs_a_future() {
 fn need_preempt_is_false_outside_a_shard() {
     assert!(!seastar_core::need_preempt());
 }
+
+#[test]
+fn poll_mode_and_idle_poll_runtimes_run_timers_and_cross_shard_calls() {
+    for builder in [
+        Runtime::builder().poll_mode(true),
+        Runtime::builder().idle_poll(std::time::Duration::from_micros(100)),
+    ] {
+        let v = builder
+            .shards(2)
+            .handle_signals(false)
+            .build()
+            .unwrap()
+            .run(async {
+                seastar_core::timer::sleep(std::time::Duration::from_millis(1)).await;
+                seastar_core::smp::submit_to(1, || async { seastar_core::shard_id() })
+                    .await
+                    .unwrap()
+            });
+        assert_eq!(v, 1);
+    }
+}
+
+#[test]
+fn backend_env_override_is_honoured() {
+    // The suite runs once per backend with SEASTAR_REACTOR_BACKEND set;
+    // the runtime must really use the one asked for.
+    let want = std::env::var("SEASTAR_REACTOR_BACKEND").ok();
+    let got = rt(1).run(async { seastar_core::runtime::backend() });
+    match want.as_deref() {
+        Some("epoll") => assert_eq!(got, seastar_core::BackendKind::Epoll),
+        Some("io_uring") => assert_eq!(got, seastar_core::BackendKind::IoUring),
+        _ => {}
+    }
+}
