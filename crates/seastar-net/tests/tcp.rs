@@ -67,7 +67,7 @@ fn large_write_all_completes_despite_short_writes() {
         let c = TcpStream::connect(addr).await.unwrap();
         let (s, _) = l.accept().await.unwrap();
         s.set_send_buffer_size(4096).unwrap();
-        const LEN: usize = 8 << 20;
+        const LEN: usize = 2 << 20;
         let data: Vec<u8> = (0..LEN).map(|i| (i % 251) as u8).collect();
         let writer = spawn_local(async move {
             let (r, back) = s.write_all(data).await;
