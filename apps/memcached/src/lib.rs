@@ -13,8 +13,12 @@
 //!   and rendered as `STAT name value` lines.
 //! - [`handler`]: executes a request against a store and encodes the reply,
 //!   honouring `noreply` and the meta `q` flag.
+//! - [`server`]: the sharded TCP/UDP server on seastar-rs: one store per
+//!   shard, keys routed to their owner ([`shard_of`]) in one batch per
+//!   shard and read, all replies of a read sent with one write.
+//! - [`cli`]: memcached's command-line flags plus the runtime's.
 //!
-//! The connection loop (not in this crate yet) is then:
+//! The connection loop is then:
 //! read -> [`protocol::parse`] -> route to the owning shard
 //! ([`shard_of`]) -> [`handler::Handler::execute`] -> write.
 //!
@@ -36,8 +40,10 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod cli;
 pub mod handler;
 pub mod protocol;
+pub mod server;
 pub mod stats;
 pub mod store;
 

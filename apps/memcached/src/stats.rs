@@ -209,6 +209,72 @@ impl Stats {
     }
 }
 
+/// What `stats items` and `stats slabs` report about one shard's store, or
+/// about all of them merged with `+=` (sums, except `oldest_age`: the max).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoreSummary {
+    /// Items stored (expired ones not yet reclaimed included).
+    pub items: u64,
+    /// Seconds since the least recently used item was accessed; `None`
+    /// when the store is empty.
+    pub oldest_age: Option<u64>,
+    /// Bytes charged against the memory limit.
+    pub mem_used: u64,
+    /// The store's counters.
+    pub stats: Stats,
+}
+
+impl AddAssign<&StoreSummary> for StoreSummary {
+    fn add_assign(&mut self, rhs: &StoreSummary) {
+        self.items += rhs.items;
+        self.oldest_age = match (self.oldest_age, rhs.oldest_age) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        self.mem_used += rhs.mem_used;
+        self.stats += &rhs.stats;
+    }
+}
+
+impl StoreSummary {
+    /// Renders `stats items` (one slab class, `1`), `END` included.
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    /// use memcached::stats::StoreSummary;
+    /// let mut a = StoreSummary { items: 2, oldest_age: Some(3), ..Default::default() };
+    /// a += &StoreSummary { items: 1, oldest_age: Some(7), ..Default::default() };
+    /// let mut out = BytesMut::new();
+    /// a.render_items(&mut out);
+    /// assert!(out.starts_with(b"STAT items:1:number 3\r\nSTAT items:1:age 7\r\n"));
+    /// ```
+    pub fn render_items(&self, out: &mut BytesMut) {
+        use encode::stat;
+        if let Some(age) = self.oldest_age {
+            let s = &self.stats;
+            stat(out, "items:1:number", self.items);
+            stat(out, "items:1:age", age);
+            stat(out, "items:1:evicted", s.evictions);
+            stat(out, "items:1:outofmemory", s.store_no_memory);
+            stat(out, "items:1:reclaimed", s.reclaimed);
+            stat(out, "items:1:expired_unfetched", s.expired_unfetched);
+            stat(out, "items:1:evicted_unfetched", s.evicted_unfetched);
+        }
+        encode::end(out);
+    }
+
+    /// Renders `stats slabs`, `END` included.
+    pub fn render_slabs(&self, out: &mut BytesMut) {
+        use encode::stat;
+        if self.items > 0 {
+            stat(out, "1:used_chunks", self.items);
+        }
+        stat(out, "active_slabs", u64::from(self.items > 0));
+        stat(out, "total_malloced", self.mem_used);
+        encode::end(out);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -74,6 +74,11 @@ impl Handler {
     }
 
     /// Process facts rendered by `stats`.
+    pub fn server_info(&self) -> &ServerInfo {
+        &self.info
+    }
+
+    /// Process facts rendered by `stats`, for the loop to keep current.
     pub fn server_info_mut(&mut self) -> &mut ServerInfo {
         &mut self.info
     }
@@ -252,23 +257,37 @@ impl Handler {
         encode::end(out);
     }
 
+    /// One key of a `gat`/`gats`: sets the expiry of a hit, appends its
+    /// `VALUE` block and counts the touch. The caller writes the final `END`.
+    pub fn gat_one(
+        &mut self,
+        key: &[u8],
+        exptime: i64,
+        cas: bool,
+        now: u32,
+        out: &mut BytesMut,
+    ) -> bool {
+        let hit = match self.store.touch(key, exptime, now) {
+            Some(item) => {
+                let c = cas.then_some(item.cas);
+                encode::value(out, item.key, item.flags, item.value, c);
+                true
+            }
+            None => false,
+        };
+        let stats = self.store.stats_mut();
+        stats.cmd_touch += 1;
+        if hit {
+            stats.touch_hits += 1;
+        } else {
+            stats.touch_misses += 1;
+        }
+        hit
+    }
+
     fn gat(&mut self, exptime: i64, keys: Keys<'_>, cas: bool, now: u32, out: &mut BytesMut) {
         for key in keys.iter() {
-            let hit = match self.store.touch(key, exptime, now) {
-                Some(item) => {
-                    let c = cas.then_some(item.cas);
-                    encode::value(out, item.key, item.flags, item.value, c);
-                    true
-                }
-                None => false,
-            };
-            let stats = self.store.stats_mut();
-            stats.cmd_touch += 1;
-            if hit {
-                stats.touch_hits += 1;
-            } else {
-                stats.touch_misses += 1;
-            }
+            self.gat_one(key, exptime, cas, now, out);
         }
         encode::end(out);
     }

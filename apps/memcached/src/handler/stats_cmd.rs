@@ -22,15 +22,8 @@ impl Handler {
                 self.store.stats().render(&info, out);
             }
             b"settings" => self.stats_settings(out),
-            b"items" => self.stats_items(now, out),
-            b"slabs" => {
-                if !self.store.is_empty() {
-                    stat(out, "1:used_chunks", self.store.len() as u64);
-                }
-                stat(out, "active_slabs", u64::from(!self.store.is_empty()));
-                stat(out, "total_malloced", self.store.mem_used() as u64);
-                encode::end(out);
-            }
+            b"items" => self.store.summary(now).render_items(out),
+            b"slabs" => self.store.summary(now).render_slabs(out),
             b"reset" => {
                 let s = self.store.stats_mut();
                 // Gauges describe the present and survive a reset.
@@ -54,7 +47,8 @@ impl Handler {
 
     fn stats_settings(&self, out: &mut BytesMut) {
         let info = &self.info;
-        stat(out, "maxbytes", self.store.config().mem_limit as u64);
+        // The whole server's limit (`-m`), not this shard's share.
+        stat(out, "maxbytes", info.limit_maxbytes);
         stat(out, "maxconns", info.max_connections);
         stat(out, "tcpport", u64::from(info.tcp_port));
         stat(out, "udpport", u64::from(info.udp_port));
@@ -66,20 +60,6 @@ impl Handler {
         stat_str(out, "binding_protocol", "ascii");
         stat(out, "item_size_max", info.item_size_max);
         stat_str(out, "flush_enabled", "yes");
-        encode::end(out);
-    }
-
-    fn stats_items(&self, now: u32, out: &mut BytesMut) {
-        if let Some(age) = self.store.oldest_age(now) {
-            let s = self.store.stats();
-            stat(out, "items:1:number", self.store.len() as u64);
-            stat(out, "items:1:age", age);
-            stat(out, "items:1:evicted", s.evictions);
-            stat(out, "items:1:outofmemory", s.store_no_memory);
-            stat(out, "items:1:reclaimed", s.reclaimed);
-            stat(out, "items:1:expired_unfetched", s.expired_unfetched);
-            stat(out, "items:1:evicted_unfetched", s.evicted_unfetched);
-        }
         encode::end(out);
     }
 }

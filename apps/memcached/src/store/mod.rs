@@ -35,7 +35,7 @@ mod update;
 pub use meta::{MdOpts, MdOutcome, MgHit, MgOpts};
 pub use types::{Arith, ArithOp, Item, StoreConfig, StoreOutcome, StoreResult, Update};
 
-use crate::stats::Stats;
+use crate::stats::{Stats, StoreSummary};
 use table::{Entry, Table};
 
 /// A shard's items (see the module doc).
@@ -99,6 +99,16 @@ impl Store {
     pub fn oldest_age(&self, now: u32) -> Option<u64> {
         let e = self.table.get(self.table.tail()?)?;
         Some((i64::from(now) - e.time).max(0) as u64)
+    }
+
+    /// What `stats items` and `stats slabs` report about this store.
+    pub fn summary(&self, now: u32) -> StoreSummary {
+        StoreSummary {
+            items: self.len() as u64,
+            oldest_age: self.oldest_age(now),
+            mem_used: self.mem_used as u64,
+            stats: self.stats.clone(),
+        }
     }
 
     /// Converts a client exptime into a deadline at `now`.

@@ -1,0 +1,223 @@
+//! The command line: memcached's common flags plus the runtime's options.
+//!
+//! | flag | meaning | default |
+//! |---|---|---|
+//! | `-p`, `--port` | TCP port (0: any free port) | 11211 |
+//! | `-U`, `--udp-port` | UDP port, 0 = off | 0 |
+//! | `-l`, `--listen` | address to listen on | 127.0.0.1 |
+//! | `-m`, `--memory-limit` | item memory in MiB, split across shards | 64 |
+//! | `-c`, `--conn-limit` | simultaneous connections, split across shards | 1024 |
+//! | `-t`, `--threads` | threads, i.e. shards (same as `--smp`) | one per CPU |
+//! | `-I`, `--max-item-size` | largest item, `k`/`m` suffixes | 1m |
+//! | `-v` | more logging (`-vv`: even more) | |
+//!
+//! plus [`RuntimeArgs`] (`--smp`, `--cpuset`, `--reactor-backend`,
+//! `--poll-mode`, ...). `-t` and `--smp` name the same number: give either,
+//! or both with the same value.
+//!
+//! ```
+//! use clap::Parser;
+//! use memcached::cli::Args;
+//! let args = Args::parse_from(["memcached", "-p", "0", "-m", "8", "-t", "2", "-I", "2m"]);
+//! let (config, runtime) = args.resolve().unwrap();
+//! assert_eq!(config.memory_limit, 8 << 20);
+//! assert_eq!(config.item_size_max, 2 << 20);
+//! assert_eq!(runtime.smp, Some(2));
+//! ```
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use clap::Parser;
+use seastar_core::runtime::RuntimeArgs;
+
+use crate::server::Config;
+
+/// memcached's flags (see the module doc).
+#[derive(Parser, Debug, Clone)]
+#[command(
+    name = "memcached",
+    about = "A memcached-compatible cache server on seastar-rs: one shard per core, keys owned by the shard their hash picks",
+    disable_version_flag = true
+)]
+pub struct Args {
+    /// TCP port to listen on (0: any free port).
+    #[arg(short = 'p', long = "port", default_value_t = 11211)]
+    pub port: u16,
+    /// UDP port to listen on, 0 is off.
+    #[arg(short = 'U', long = "udp-port", default_value_t = 0)]
+    pub udp_port: u16,
+    /// Interface to listen on.
+    #[arg(short = 'l', long = "listen", default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
+    pub listen: IpAddr,
+    /// Item memory in megabytes, split evenly across the shards.
+    #[arg(short = 'm', long = "memory-limit", default_value_t = 64)]
+    pub memory_mb: u64,
+    /// Max simultaneous connections, split evenly across the shards.
+    #[arg(short = 'c', long = "conn-limit", default_value_t = 1024)]
+    pub conn_limit: usize,
+    /// Number of threads: the shard count (same as --smp).
+    #[arg(short = 't', long = "threads")]
+    pub threads: Option<usize>,
+    /// Largest item: bytes, or with a k/m suffix (min 1k, max 1024m).
+    #[arg(short = 'I', long = "max-item-size", default_value = "1m", value_parser = parse_item_size)]
+    pub max_item_size: usize,
+    /// Verbose logging; repeat for more.
+    #[arg(short = 'v', action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Runtime options.
+    #[command(flatten)]
+    pub runtime: RuntimeArgs,
+}
+
+/// Contradictory or out-of-range flags.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CliError {
+    /// `-t` and `--smp` given with different values.
+    #[error("-t {threads} and --smp {smp} disagree: they both set the number of shards")]
+    ThreadsVsSmp {
+        /// `-t`.
+        threads: usize,
+        /// `--smp`.
+        smp: usize,
+    },
+    /// `-t 0` or `--smp 0`.
+    #[error("the number of threads must be at least 1")]
+    NoThreads,
+    /// `-m 0`, or more memory than the address space.
+    #[error("-m {0}: the memory limit must be at least 1 megabyte")]
+    Memory(u64),
+    /// `-c 0`.
+    #[error("-c must be at least 1")]
+    Connections,
+}
+
+impl Args {
+    /// The server configuration and the runtime options, `-t` folded into
+    /// `--smp`.
+    pub fn resolve(self) -> Result<(Config, RuntimeArgs), CliError> {
+        let mut runtime = self.runtime;
+        runtime.smp = match (self.threads, runtime.smp) {
+            (Some(t), Some(s)) if t != s => {
+                return Err(CliError::ThreadsVsSmp { threads: t, smp: s });
+            }
+            (Some(n), _) | (None, Some(n)) if n == 0 => return Err(CliError::NoThreads),
+            (t, s) => t.or(s),
+        };
+        let memory_limit = usize::try_from(self.memory_mb)
+            .ok()
+            .and_then(|m| m.checked_mul(1 << 20))
+            .filter(|&m| m > 0)
+            .ok_or(CliError::Memory(self.memory_mb))?;
+        if self.conn_limit == 0 {
+            return Err(CliError::Connections);
+        }
+        let config = Config {
+            tcp: SocketAddr::new(self.listen, self.port),
+            udp: (self.udp_port != 0).then(|| SocketAddr::new(self.listen, self.udp_port)),
+            memory_limit,
+            max_connections: self.conn_limit,
+            item_size_max: self.max_item_size,
+        };
+        Ok((config, runtime))
+    }
+
+    /// The default log filter for `-v` (overridden by `RUST_LOG`).
+    pub fn log_filter(&self) -> &'static str {
+        match self.verbose {
+            0 => "info",
+            1 => "debug",
+            _ => "trace",
+        }
+    }
+}
+
+/// Parses memcached's `-I`: bytes, `k` or `m` suffix, 1k to 1024m.
+fn parse_item_size(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    let (digits, shift) = match t.as_bytes().last() {
+        Some(b'k' | b'K') => (&t[..t.len() - 1], 10),
+        Some(b'm' | b'M') => (&t[..t.len() - 1], 20),
+        _ => (t, 0),
+    };
+    let n: usize = digits.parse().map_err(|_| format!("bad item size `{s}`"))?;
+    let bytes = n
+        .checked_mul(1 << shift)
+        .ok_or_else(|| format!("item size `{s}` too large"))?;
+    if bytes < 1024 {
+        return Err(format!("item size `{s}` is below the minimum of 1k"));
+    }
+    if bytes > 1 << 30 {
+        return Err(format!("item size `{s}` is above the maximum of 1024m"));
+    }
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Args {
+        Args::try_parse_from(std::iter::once("memcached").chain(list.iter().copied())).unwrap()
+    }
+
+    #[test]
+    fn defaults_are_memcacheds() {
+        let (c, rt) = args(&[]).resolve().unwrap();
+        assert_eq!(c.tcp, "127.0.0.1:11211".parse().unwrap());
+        assert_eq!(c.udp, None);
+        assert_eq!(c.memory_limit, 64 << 20);
+        assert_eq!(c.max_connections, 1024);
+        assert_eq!(c.item_size_max, 1 << 20);
+        assert_eq!(rt.smp, None);
+    }
+
+    #[test]
+    fn threads_and_smp_must_agree() {
+        assert_eq!(args(&["-t", "3"]).resolve().unwrap().1.smp, Some(3));
+        assert_eq!(args(&["--smp", "3"]).resolve().unwrap().1.smp, Some(3));
+        assert_eq!(
+            args(&["-t", "2", "--smp", "2"]).resolve().unwrap().1.smp,
+            Some(2)
+        );
+        assert_eq!(
+            args(&["-t", "2", "--smp", "3"]).resolve().unwrap_err(),
+            CliError::ThreadsVsSmp { threads: 2, smp: 3 }
+        );
+        assert_eq!(
+            args(&["-t", "0"]).resolve().unwrap_err(),
+            CliError::NoThreads
+        );
+    }
+
+    #[test]
+    fn udp_port_zero_is_off() {
+        let (c, _) = args(&["-U", "0", "-l", "::1"]).resolve().unwrap();
+        assert_eq!(c.udp, None);
+        let (c, _) = args(&["-U", "11311", "-l", "::1"]).resolve().unwrap();
+        assert_eq!(c.udp, Some("[::1]:11311".parse().unwrap()));
+    }
+
+    #[test]
+    fn item_sizes_parse_like_memcached() {
+        assert_eq!(parse_item_size("1m"), Ok(1 << 20));
+        assert_eq!(parse_item_size("512k"), Ok(512 << 10));
+        assert_eq!(parse_item_size("4096"), Ok(4096));
+        assert!(parse_item_size("10").is_err());
+        assert!(parse_item_size("2048m").is_err());
+        assert!(parse_item_size("1g").is_err());
+    }
+
+    #[test]
+    fn verbosity_counts() {
+        assert_eq!(args(&["-v"]).log_filter(), "debug");
+        assert_eq!(args(&["-vv"]).log_filter(), "trace");
+    }
+
+    #[test]
+    fn zero_memory_is_refused() {
+        assert_eq!(
+            args(&["-m", "0"]).resolve().unwrap_err(),
+            CliError::Memory(0)
+        );
+    }
+}

@@ -1,0 +1,240 @@
+//! The sharded memcached server: TCP and UDP on every shard.
+//!
+//! # Shape
+//!
+//! [`serve`] runs on shard 0 of a running [`Runtime`](seastar_core::Runtime)
+//! and drives all shards:
+//!
+//! 1. A `Sharded<ShardState>` service gives every shard its own
+//!    [`Handler`](crate::handler::Handler): a store holding `-m / shards`
+//!    bytes and its stats. Nothing is shared between shards; the key's hash
+//!    ([`shard_of`](crate::shard_of)) names the shard that owns it.
+//! 2. Every shard binds its own TCP listener (`SO_REUSEPORT`, so the
+//!    kernel spreads connections) and, with `-U`, its own UDP socket.
+//! 3. Every shard accepts and serves its connections (`conn`), forwarding
+//!    requests for keys it does not own in one batch per owner and read
+//!    (`routing`); `stats` and `flush_all` go to all shards (`global`).
+//!    A periodic timer per shard sweeps a slice of the store for expired
+//!    items ([`SWEEP_PERIOD`], [`SWEEP_BUDGET`]).
+//! 4. On [`stop_signal`](seastar_core::stop_signal) (SIGINT/SIGTERM, or
+//!    [`request_stop`](seastar_core::request_stop)) every shard stops
+//!    accepting, lets each connection finish the read it is serving, waits
+//!    for them, and `serve` returns.
+//!
+//! ```no_run
+//! use memcached::server::{Config, serve};
+//! use seastar_core::Runtime;
+//!
+//! let report = Runtime::builder().shards(2).build().unwrap().run(async {
+//!     serve(Config::default(), |bound| println!("listening on {}", bound.tcp)).await
+//! });
+//! println!("{:?}", report.unwrap());
+//! ```
+
+mod conn;
+mod global;
+mod routing;
+mod shard;
+pub mod udp;
+
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use seastar_core::smp::{Sharded, SubmitError};
+use seastar_core::timer::{self, Timer};
+use seastar_core::{shard_count, shard_id, spawn_local};
+use seastar_net::{ListenOptions, TcpListener};
+
+pub use conn::ShardReport;
+use shard::{Settings, ShardState};
+
+/// How often each shard's sweeper runs.
+pub const SWEEP_PERIOD: Duration = Duration::from_secs(1);
+
+/// Table slots each sweep examines (a full pass over a million-slot table
+/// takes about a minute; lazy expiry covers the keys that are asked for).
+pub const SWEEP_BUDGET: usize = 16 * 1024;
+
+/// Server options (the memcached flags they come from in brackets).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// TCP address (`-l`, `-p`); port 0 picks a free port.
+    pub tcp: SocketAddr,
+    /// UDP address (`-l`, `-U`), `None` for no UDP; port 0 picks a free port.
+    pub udp: Option<SocketAddr>,
+    /// Item memory of the whole server in bytes (`-m`, in MiB there),
+    /// split evenly across shards.
+    pub memory_limit: usize,
+    /// Simultaneous connections (`-c`), split evenly across shards.
+    pub max_connections: usize,
+    /// Largest item (`-I`): key, value and per-item overhead.
+    pub item_size_max: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            tcp: SocketAddr::from((Ipv4Addr::LOCALHOST, 11211)),
+            udp: None,
+            memory_limit: 64 << 20,
+            max_connections: 1024,
+            item_size_max: 1 << 20,
+        }
+    }
+}
+
+/// Where the server listens, once bound (passed to `serve`'s `on_ready`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bound {
+    /// The TCP address (the real port when 0 was asked for).
+    pub tcp: SocketAddr,
+    /// The UDP address, if serving UDP.
+    pub udp: Option<SocketAddr>,
+    /// Shards serving.
+    pub shards: usize,
+}
+
+/// What the server did, per shard, returned after a stop.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Report {
+    /// One entry per shard, in shard order.
+    pub shards: Vec<ShardReport>,
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// A listening socket could not be bound.
+    #[error("cannot listen on {addr} ({proto}): {source}")]
+    Bind {
+        /// `tcp` or `udp`.
+        proto: &'static str,
+        /// The address asked for.
+        addr: SocketAddr,
+        /// The system's error.
+        source: io::Error,
+    },
+    /// A shard could not be reached.
+    #[error("shard unavailable: {0}")]
+    Shard(#[from] SubmitError),
+    /// `serve` was called on a shard other than 0.
+    #[error("serve must run on shard 0")]
+    NotShardZero,
+}
+
+/// Runs the server on every shard until a stop is requested (see the
+/// module doc). Call it on shard 0; `on_ready` runs once every socket is
+/// bound.
+pub async fn serve(config: Config, on_ready: impl FnOnce(&Bound)) -> Result<Report, ServeError> {
+    if shard_id() != 0 {
+        return Err(ServeError::NotShardZero);
+    }
+    let settings = Settings {
+        config: config.clone(),
+        start: timer::now(),
+        epoch: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64),
+        shards: shard_count(),
+    };
+    let service = Sharded::start(move |_| ShardState::new(&settings)).await?;
+    let result = run(&service, &config, on_ready).await;
+    if let Err(e) = service.stop().await {
+        tracing::warn!(error = %e, "stopping the shards");
+    }
+    result
+}
+
+async fn run(
+    service: &Sharded<ShardState>,
+    config: &Config,
+    on_ready: impl FnOnce(&Bound),
+) -> Result<Report, ServeError> {
+    let want = config.tcp;
+    let bound = service
+        .invoke_on_all(move |st| async move {
+            let l = TcpListener::bind(want, ListenOptions::default().nodelay(true)).await?;
+            let addr = l.local_addr()?;
+            *st.listener.borrow_mut() = Some(l);
+            Ok::<_, io::Error>(addr)
+        })
+        .await?;
+    let tcp = bound
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|source| ServeError::Bind {
+            proto: "tcp",
+            addr: want,
+            source,
+        })?[0];
+    let udp = match config.udp {
+        None => None,
+        Some(want) => {
+            let err = |source| ServeError::Bind {
+                proto: "udp",
+                addr: want,
+                source,
+            };
+            // Shard 0 first, so that port 0 becomes one port for all.
+            let first = udp::bind(want).map_err(err)?;
+            let addr = first.local_addr().map_err(err)?;
+            *service.local().udp.borrow_mut() = Some(first);
+            let rest = service
+                .invoke_on_all(move |st| async move {
+                    if shard_id() != 0 {
+                        *st.udp.borrow_mut() = Some(udp::bind(addr)?);
+                    }
+                    Ok::<_, io::Error>(())
+                })
+                .await?;
+            rest.into_iter()
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(err)?;
+            Some(addr)
+        }
+    };
+    let (tcp_port, udp_port) = (tcp.port(), udp.map_or(0, |a| a.port()));
+    service
+        .invoke_on_all(move |st| async move {
+            let mut h = st.handler.borrow_mut();
+            let info = h.server_info_mut();
+            info.tcp_port = tcp_port;
+            info.udp_port = udp_port;
+        })
+        .await?;
+    on_ready(&Bound {
+        tcp,
+        udp,
+        shards: shard_count(),
+    });
+    let svc = service.clone();
+    let shards = service
+        .invoke_on_all(move |st| serve_shard(st, svc.clone()))
+        .await?;
+    Ok(Report { shards })
+}
+
+/// One shard's part: sweeper, UDP loop, accept loop, until stopped.
+async fn serve_shard(st: std::rc::Rc<ShardState>, service: Sharded<ShardState>) -> ShardReport {
+    let sweeper = {
+        let st = st.clone();
+        Timer::new(move || {
+            let now = st.now();
+            st.handler.borrow_mut().store_mut().sweep(now, SWEEP_BUDGET);
+        })
+    };
+    sweeper.arm_periodic(SWEEP_PERIOD);
+    let sock = st.udp.borrow_mut().take();
+    let udp = sock.map(|s| spawn_local(udp::serve_udp(st.clone(), service.clone(), s)));
+    let listener = st.listener.borrow_mut().take();
+    let report = match listener {
+        Some(l) => conn::serve_tcp(st.clone(), service, l).await,
+        None => ShardReport::default(),
+    };
+    if let Some(u) = udp {
+        let _ = u.await;
+    }
+    drop(sweeper);
+    report
+}

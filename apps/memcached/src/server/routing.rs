@@ -1,0 +1,388 @@
+//! Routing the requests of one read to the shards that own their keys.
+//!
+//! # Protocol
+//!
+//! A connection (or a UDP datagram) is served on the shard that accepted
+//! it. [`Session::process`] takes everything one read delivered and walks
+//! it request by request:
+//!
+//! 1. A request whose key this shard owns ([`shard_of`]) runs at once, its
+//!    reply appended to `out`. So do key-less ones (`version`, `mn`, ...)
+//!    and errors.
+//! 2. A request owned by shard `s` is copied, raw bytes as received, into
+//!    the batch for `s`, and a *mark* records where in `out` its reply
+//!    belongs. `get`/`gat` are split per key: local keys are answered in
+//!    place, remote keys become one op each, and the `END` is written
+//!    locally after the last key's mark.
+//! 3. At the end of the read, every non-empty batch travels in one
+//!    [`submit_to`](seastar_core::smp::submit_to) (through
+//!    `Sharded::invoke_on`) to its owner, all destinations concurrently. The
+//!    owner re-parses each raw request with the same limits (so it sees the
+//!    same request), executes the ops in order and returns their replies
+//!    with the end offset of each.
+//! 4. The replies are spliced into `out` at the marks, in request order.
+//!    The caller then writes `out` with one write.
+//!
+//! `stats` and (with several shards) `flush_all` concern every shard: they
+//! are barriers. The batches planned so far are sent and spliced first,
+//! then the command runs on all shards, then planning resumes.
+//!
+//! # Ordering
+//!
+//! Replies always leave in request order. Execution order is preserved per
+//! key (one key, one owner, one FIFO batch per read, and a connection does
+//! not read again before its batches came back), and across all keys at a
+//! barrier. Between two keys owned by different shards, requests of one
+//! read may execute in either order; only another client racing this one
+//! could tell, and it could not rely on the interleaving anyway.
+
+use bytes::BytesMut;
+use futures::future::join_all;
+use seastar_core::smp::Sharded;
+use seastar_core::{shard_count, shard_id};
+use std::rc::Rc;
+
+use super::global::{self, Global};
+use super::shard::ShardState;
+use crate::protocol::{Meta, ProtocolError, Request, encode, parse};
+use crate::shard_of;
+
+/// What a forwarded op is: a whole request or one key of a multi-key one.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Op {
+    /// A complete request (command line and data block), `len` raw bytes.
+    Request { len: usize },
+    /// One key of a `get`/`gets`.
+    Get { len: usize, cas: bool },
+    /// One key of a `gat`/`gats`.
+    Gat { len: usize, cas: bool, exptime: i64 },
+}
+
+impl Op {
+    /// Bytes the op occupies in its batch.
+    pub fn len(&self) -> usize {
+        match *self {
+            Op::Request { len } | Op::Get { len, .. } | Op::Gat { len, .. } => len,
+        }
+    }
+}
+
+/// The ops one read sends to one shard: their bytes back to back.
+#[derive(Debug, Default)]
+pub(crate) struct Batch {
+    pub bytes: Vec<u8>,
+    pub ops: Vec<Op>,
+}
+
+impl Batch {
+    pub fn clear(&mut self) {
+        self.bytes.clear();
+        self.ops.clear();
+    }
+
+    fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+}
+
+/// A shard's answer to a [`Batch`]: the replies back to back, the end
+/// offset of each op's reply, and the batch's buffers for reuse.
+#[derive(Debug)]
+pub(crate) struct Replies {
+    pub out: BytesMut,
+    pub ends: Vec<usize>,
+    pub batch: Batch,
+}
+
+/// Where a forwarded op's reply goes in `out`.
+#[derive(Debug, Clone, Copy)]
+struct Mark {
+    at: usize,
+    shard: usize,
+    /// A whole request (its reply is never absent, unless `noreply`).
+    request: bool,
+}
+
+/// The batches and marks of the read being planned.
+#[derive(Debug, Default)]
+struct Pending {
+    batches: Vec<Batch>,
+    marks: Vec<Mark>,
+}
+
+impl Pending {
+    fn push(&mut self, shard: usize, bytes: &[u8], op: Op, at: usize) {
+        let b = &mut self.batches[shard];
+        b.bytes.extend_from_slice(bytes);
+        b.ops.push(op);
+        self.marks.push(Mark {
+            at,
+            shard,
+            request: matches!(op, Op::Request { .. }),
+        });
+    }
+}
+
+/// Result of [`Session::process`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Outcome {
+    /// Bytes of the input used (the rest is an incomplete request).
+    pub consumed: usize,
+    /// Close after writing the replies (`quit`, overlong line, HTTP).
+    pub close: bool,
+}
+
+/// Why planning stopped.
+enum Step {
+    /// The input is used up (or ends in an incomplete request).
+    More,
+    /// Close the connection after the replies so far.
+    Close,
+    /// A command for every shard.
+    Global(Global),
+}
+
+/// One connection's routing state: what a data block still to swallow,
+/// and reusable buffers (see the module doc).
+pub(crate) struct Session {
+    shard: Rc<ShardState>,
+    service: Sharded<ShardState>,
+    me: usize,
+    shards: usize,
+    swallow: usize,
+    pending: Pending,
+    replies: Vec<Option<Replies>>,
+    spare: BytesMut,
+}
+
+impl Session {
+    pub fn new(shard: Rc<ShardState>, service: Sharded<ShardState>) -> Self {
+        let shards = shard_count();
+        Session {
+            shard,
+            service,
+            me: shard_id(),
+            shards,
+            swallow: 0,
+            pending: Pending {
+                batches: (0..shards).map(|_| Batch::default()).collect(),
+                marks: Vec::new(),
+            },
+            replies: (0..shards).map(|_| None).collect(),
+            spare: BytesMut::new(),
+        }
+    }
+
+    /// Forgets a data block still to swallow (a new UDP datagram).
+    pub fn reset(&mut self) {
+        self.swallow = 0;
+    }
+
+    /// Executes every complete request in `buf` and appends all replies to
+    /// `out`, in request order (see the module doc).
+    pub async fn process(&mut self, buf: &[u8], out: &mut BytesMut) -> Outcome {
+        let mut pos = 0;
+        let close = loop {
+            match self.plan(buf, &mut pos, out) {
+                Step::More => break false,
+                Step::Close => break true,
+                Step::Global(g) => {
+                    self.forward(out).await;
+                    global::run(&self.shard, &self.service, g, out).await;
+                }
+            }
+        };
+        self.forward(out).await;
+        Outcome {
+            consumed: pos,
+            close,
+        }
+    }
+
+    /// Runs local requests and batches remote ones until the input ends or
+    /// a barrier; never awaits.
+    fn plan(&mut self, buf: &[u8], pos: &mut usize, out: &mut BytesMut) -> Step {
+        let now = self.shard.now();
+        let limits = self.shard.limits;
+        let multi = self.shards > 1;
+        let mut h = self.shard.handler.borrow_mut();
+        loop {
+            if self.swallow > 0 {
+                let n = self.swallow.min(buf.len() - *pos);
+                *pos += n;
+                self.swallow -= n;
+                if self.swallow > 0 {
+                    return Step::More;
+                }
+            }
+            let (req, used) = match parse(&buf[*pos..], &limits) {
+                Ok(Some(r)) => r,
+                Ok(None) => return Step::More,
+                Err(ProtocolError::Rejected(r)) => {
+                    h.reject(&r, out);
+                    *pos += r.consumed;
+                    self.swallow = r.swallow;
+                    continue;
+                }
+                Err(e) => {
+                    tracing::debug!(shard = self.me, error = %e, "closing connection");
+                    return Step::Close;
+                }
+            };
+            let raw = &buf[*pos..*pos + used];
+            *pos += used;
+            self.swallow = req.swallow();
+            match req {
+                Request::Quit => return Step::Close,
+                Request::Stats { args } => return Step::Global(Global::Stats(args.to_vec())),
+                Request::FlushAll { delay, noreply } if multi => {
+                    return Step::Global(Global::Flush { delay, noreply });
+                }
+                Request::Get { keys, cas } if multi => {
+                    for key in keys.iter() {
+                        let owner = shard_of(key, self.shards);
+                        if owner == self.me {
+                            h.get_one(key, cas, now, out);
+                        } else {
+                            let op = Op::Get {
+                                len: key.len(),
+                                cas,
+                            };
+                            self.pending.push(owner, key, op, out.len());
+                        }
+                    }
+                    encode::end(out);
+                }
+                Request::Gat { exptime, keys, cas } if multi => {
+                    for key in keys.iter() {
+                        let owner = shard_of(key, self.shards);
+                        if owner == self.me {
+                            h.gat_one(key, exptime, cas, now, out);
+                        } else {
+                            let op = Op::Gat {
+                                len: key.len(),
+                                cas,
+                                exptime,
+                            };
+                            self.pending.push(owner, key, op, out.len());
+                        }
+                    }
+                    encode::end(out);
+                }
+                _ => match owner(&req, self.shards) {
+                    Some(s) if s != self.me => {
+                        let op = Op::Request { len: raw.len() };
+                        self.pending.push(s, raw, op, out.len());
+                    }
+                    _ => {
+                        h.execute(&req, now, out);
+                    }
+                },
+            }
+        }
+    }
+
+    /// Sends the planned batches, awaits them all and splices their
+    /// replies into `out` at the marks.
+    async fn forward(&mut self, out: &mut BytesMut) {
+        if self.pending.marks.is_empty() {
+            return;
+        }
+        let calls = self
+            .pending
+            .batches
+            .iter_mut()
+            .enumerate()
+            .filter(|(_, b)| !b.is_empty())
+            .map(|(s, b)| {
+                let batch = std::mem::take(b);
+                let call = self
+                    .service
+                    .invoke_on(s, move |st| async move { st.run_batch(batch) });
+                async move { (s, call.await) }
+            })
+            .collect::<Vec<_>>();
+        let mut total = out.len();
+        for (s, r) in join_all(calls).await {
+            match r {
+                Ok(r) => {
+                    total += r.out.len();
+                    self.replies[s] = Some(r);
+                }
+                Err(e) => {
+                    tracing::warn!(shard = self.me, to = s, error = %e, "forwarding failed");
+                    self.replies[s] = None;
+                }
+            }
+        }
+        let mut merged = std::mem::take(&mut self.spare);
+        merged.clear();
+        merged.reserve(total);
+        let mut cursors = vec![(0usize, 0usize); self.shards];
+        let mut prev = 0;
+        for m in self.pending.marks.drain(..) {
+            merged.extend_from_slice(&out[prev..m.at]);
+            prev = m.at;
+            match &self.replies[m.shard] {
+                Some(r) => {
+                    let (i, start) = cursors[m.shard];
+                    let end = r.ends[i];
+                    merged.extend_from_slice(&r.out[start..end]);
+                    cursors[m.shard] = (i + 1, end);
+                }
+                None if m.request => encode::server_error(&mut merged, "shard unavailable"),
+                None => {}
+            }
+        }
+        merged.extend_from_slice(&out[prev..]);
+        std::mem::swap(out, &mut merged);
+        self.spare = merged;
+        for (s, slot) in self.replies.iter_mut().enumerate() {
+            if let Some(r) = slot.take() {
+                self.pending.batches[s] = r.batch;
+            }
+        }
+    }
+}
+
+/// The shard owning a single-key request's key (decoded, for base64 meta
+/// keys), or `None` for requests without a key.
+fn owner(req: &Request<'_>, shards: usize) -> Option<usize> {
+    let mut scratch = [0u8; 256];
+    match req {
+        Request::MetaGet(m)
+        | Request::MetaSet { meta: m, .. }
+        | Request::MetaDelete(m)
+        | Request::MetaArith(m) => Some(shard_of(m.lookup_key(&mut scratch), shards)),
+        Request::TooLarge {
+            key, base64: true, ..
+        } => {
+            let mut m = Meta::new(key);
+            m.base64 = true;
+            Some(shard_of(m.lookup_key(&mut scratch), shards))
+        }
+        _ => req.key().map(|k| shard_of(k, shards)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::Limits;
+
+    fn owner_of(line: &[u8], shards: usize) -> Option<usize> {
+        let (req, _) = parse(line, &Limits::default()).unwrap().unwrap();
+        owner(&req, shards)
+    }
+
+    #[test]
+    fn base64_meta_keys_route_like_their_decoded_form() {
+        for shards in [2, 3, 7] {
+            let plain = owner_of(b"mg foo v\r\n", shards);
+            assert_eq!(owner_of(b"mg Zm9v b v\r\n", shards), plain);
+            assert_eq!(owner_of(b"delete foo\r\n", shards), plain);
+            assert_eq!(owner_of(b"md Zm9v b\r\n", shards), plain);
+        }
+        assert_eq!(owner_of(b"version\r\n", 2), None);
+    }
+}

@@ -1,0 +1,223 @@
+//! The UDP side (`-U`): memcached's frame header, and each shard's loop.
+//!
+//! # Frames
+//!
+//! Every datagram, both ways, starts with an 8-byte header of four
+//! big-endian `u16`s: request id, sequence number, datagram count, and a
+//! reserved zero. A request must fit in one datagram (count 1; memcached
+//! drops any other request silently, and so do we); the text after the
+//! header is processed like one TCP read. The replies are split into
+//! datagrams of at most [`MAX_PAYLOAD`] bytes after the header, numbered
+//! `0..count`, each carrying the request's id and the total count. A
+//! request without any reply (`noreply`) gets no datagram.
+//!
+//! ```
+//! use memcached::server::udp::{FrameHeader, frames};
+//! let reply = vec![b'x'; 3000];
+//! let datagrams = frames(7, &reply);
+//! assert_eq!(datagrams.len(), 3);
+//! let h = FrameHeader::parse(&datagrams[2]).unwrap();
+//! assert_eq!((h.request_id, h.sequence, h.count), (7, 2, 3));
+//! assert_eq!(datagrams[2].len() - 8, 3000 - 2 * 1400);
+//! ```
+//!
+//! # Sockets
+//!
+//! Each shard binds its own socket on the `-U` port with `SO_REUSEPORT`
+//! (seastar-net's `UdpSocket::bind` does not set it, so the socket is made
+//! here with `socket2` and handed over with `UdpSocket::from_std`); the
+//! kernel spreads datagrams over the shards by source address, and keys
+//! are routed to their owners exactly as for TCP.
+
+use std::io;
+use std::net::SocketAddr;
+use std::rc::Rc;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use futures::future::{Either, select};
+use seastar_core::shard_id;
+use seastar_core::smp::Sharded;
+use seastar_net::UdpSocket;
+
+use super::routing::Session;
+use super::shard::ShardState;
+
+/// Bytes of the frame header.
+pub const HEADER_LEN: usize = 8;
+
+/// Most reply bytes per datagram, after the header (memcached's
+/// `UDP_MAX_PAYLOAD_SIZE`).
+pub const MAX_PAYLOAD: usize = 1400;
+
+/// Largest datagram read (memcached's `UDP_READ_BUFFER_SIZE`).
+const MAX_DATAGRAM: usize = 64 * 1024;
+
+/// The 8-byte header of a memcached UDP datagram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameHeader {
+    /// Chosen by the client, echoed in every reply datagram.
+    pub request_id: u16,
+    /// This datagram's index within the message.
+    pub sequence: u16,
+    /// Datagrams in the message.
+    pub count: u16,
+}
+
+impl FrameHeader {
+    /// The header at the front of `datagram`; `None` if it is too short.
+    pub fn parse(datagram: &[u8]) -> Option<FrameHeader> {
+        let h = datagram.get(..HEADER_LEN)?;
+        let word = |i: usize| u16::from_be_bytes([h[i], h[i + 1]]);
+        Some(FrameHeader {
+            request_id: word(0),
+            sequence: word(2),
+            count: word(4),
+        })
+    }
+
+    /// The header's wire form (reserved bytes zero).
+    pub fn encode(&self) -> [u8; HEADER_LEN] {
+        let mut b = [0u8; HEADER_LEN];
+        b[0..2].copy_from_slice(&self.request_id.to_be_bytes());
+        b[2..4].copy_from_slice(&self.sequence.to_be_bytes());
+        b[4..6].copy_from_slice(&self.count.to_be_bytes());
+        b
+    }
+}
+
+/// Splits `reply` into framed datagrams (none for an empty reply). A reply
+/// too long to number with a `u16` is replaced by a `SERVER_ERROR`.
+pub fn frames(request_id: u16, reply: &[u8]) -> Vec<Bytes> {
+    const TOO_LONG: &[u8] = b"SERVER_ERROR reply too long for UDP\r\n";
+    let reply = if reply.len().div_ceil(MAX_PAYLOAD) > usize::from(u16::MAX) {
+        TOO_LONG
+    } else {
+        reply
+    };
+    let count = reply.len().div_ceil(MAX_PAYLOAD);
+    let mut all = BytesMut::with_capacity(reply.len() + count * HEADER_LEN);
+    for (i, chunk) in reply.chunks(MAX_PAYLOAD).enumerate() {
+        let h = FrameHeader {
+            request_id,
+            sequence: i as u16,
+            count: count as u16,
+        };
+        all.put_slice(&h.encode());
+        all.put_slice(chunk);
+    }
+    let all = all.freeze();
+    let mut start = 0;
+    reply
+        .chunks(MAX_PAYLOAD)
+        .map(|chunk| {
+            let end = start + HEADER_LEN + chunk.len();
+            let d = all.slice(start..end);
+            start = end;
+            d
+        })
+        .collect()
+}
+
+/// A UDP socket on `addr` that shares its port with the other shards'.
+pub(crate) fn bind(addr: SocketAddr) -> io::Result<UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    s.set_reuse_port(true)?;
+    if addr.is_ipv6() {
+        s.set_only_v6(true)?;
+    }
+    s.bind(&addr.into())?;
+    UdpSocket::from_std(s.into())
+}
+
+/// Serves datagrams until a stop is requested.
+pub(crate) async fn serve_udp(st: Rc<ShardState>, service: Sharded<ShardState>, sock: UdpSocket) {
+    let mut session = Session::new(st.clone(), service);
+    let mut buf = Vec::with_capacity(MAX_DATAGRAM);
+    let mut out = BytesMut::new();
+    let mut stop = std::pin::pin!(seastar_core::stop_signal());
+    loop {
+        let recv = std::pin::pin!(sock.recv_from(buf));
+        let (r, b) = match select(recv, stop.as_mut()).await {
+            Either::Left((res, _)) => res,
+            // The read in flight is abandoned: we are stopping.
+            Either::Right(((), _)) => return,
+        };
+        buf = b;
+        let (n, peer) = match r {
+            Ok(v) => v,
+            Err(e) if transient(&e) => continue,
+            Err(e) => {
+                tracing::error!(shard = shard_id(), error = %e, "UDP receive failed; no longer serving UDP");
+                return;
+            }
+        };
+        let Some(h) = FrameHeader::parse(&buf[..n]) else {
+            continue;
+        };
+        if n == HEADER_LEN || h.count != 1 {
+            // memcached ignores empty and multi-datagram requests.
+            continue;
+        }
+        session.reset();
+        out.clear();
+        session.process(&buf[HEADER_LEN..n], &mut out).await;
+        let mut written = 0;
+        for d in frames(h.request_id, &out) {
+            written += d.len();
+            let (r, _) = sock.send_to(d, peer).await;
+            if let Err(e) = r {
+                tracing::debug!(shard = shard_id(), %peer, error = %e, "UDP send failed");
+                break;
+            }
+        }
+        let mut hd = st.handler.borrow_mut();
+        let s = hd.store_mut().stats_mut();
+        s.bytes_read += n as u64;
+        s.bytes_written += written as u64;
+    }
+}
+
+fn transient(e: &io::Error) -> bool {
+    use io::ErrorKind::*;
+    matches!(
+        e.kind(),
+        Interrupted | WouldBlock | ConnectionRefused | ConnectionReset
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_round_trips() {
+        let h = FrameHeader {
+            request_id: 0x1234,
+            sequence: 2,
+            count: 5,
+        };
+        assert_eq!(h.encode(), [0x12, 0x34, 0, 2, 0, 5, 0, 0]);
+        assert_eq!(FrameHeader::parse(&h.encode()), Some(h));
+        assert_eq!(FrameHeader::parse(&[0; 7]), None);
+    }
+
+    #[test]
+    fn replies_split_at_max_payload() {
+        assert!(frames(1, b"").is_empty());
+        let one = frames(9, b"END\r\n");
+        assert_eq!(&one[0][..], b"\x00\x09\x00\x00\x00\x01\x00\x00END\r\n");
+        let exact = frames(1, &[b'a'; MAX_PAYLOAD]);
+        assert_eq!(exact.len(), 1);
+        let body: Vec<u8> = (0..MAX_PAYLOAD * 2 + 1).map(|i| i as u8).collect();
+        let d = frames(3, &body);
+        assert_eq!(d.len(), 3);
+        let mut joined = Vec::new();
+        for (i, x) in d.iter().enumerate() {
+            let h = FrameHeader::parse(x).unwrap();
+            assert_eq!((h.request_id, h.sequence, h.count), (3, i as u16, 3));
+            joined.extend_from_slice(&x[HEADER_LEN..]);
+        }
+        assert_eq!(joined, body);
+    }
+}
