@@ -26,6 +26,9 @@ use crate::reactor::{self, Driver, Interest, Slot};
 pub(crate) struct Op<T: 'static> {
     key: usize,
     data: Option<T>,
+    /// Called with the result if the completion arrives after the Op was
+    /// dropped (e.g. closes the fd an abandoned accept produced).
+    on_orphan: Option<fn(i32)>,
 }
 
 impl<T: 'static> Op<T> {
@@ -53,8 +56,16 @@ impl<T: 'static> Op<T> {
             Op {
                 key,
                 data: Some(data),
+                on_orphan: None,
             }
         })
+    }
+
+    /// Sets the hook run on a completion that arrives after this Op was
+    /// dropped.
+    pub(crate) fn on_orphan(mut self, release: fn(i32)) -> Self {
+        self.on_orphan = Some(release);
+        self
     }
 }
 
@@ -85,7 +96,7 @@ impl<T: 'static> Future for Op<T> {
                     }
                     Poll::Pending
                 }
-                Slot::Abandoned(_) => unreachable!("live Op with an abandoned slot"),
+                Slot::Abandoned(..) => unreachable!("live Op with an abandoned slot"),
             }
         })
     }
@@ -103,12 +114,16 @@ impl<T: 'static> Drop for Op<T> {
                 return;
             };
             match ring.ops.get_mut(self.key) {
-                Some(Slot::Done { .. }) => {
+                Some(Slot::Done { res }) => {
+                    let res = *res;
                     ring.ops.remove(self.key);
                     drop(data.take());
+                    if let Some(release) = self.on_orphan {
+                        release(res);
+                    }
                 }
                 Some(slot) => {
-                    *slot = Slot::Abandoned(Box::new(data.take()));
+                    *slot = Slot::Abandoned(Box::new(data.take()), self.on_orphan);
                     ring.cancel(self.key);
                 }
                 None => {}

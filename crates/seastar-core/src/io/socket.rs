@@ -16,13 +16,19 @@ use crate::reactor::{self, Interest};
 pub async fn recv<B: IoBufMut>(fd: RawFd, mut buf: B) -> (io::Result<usize>, B) {
     let (ptr, len) = (buf.stable_mut_ptr(), buf.bytes_total());
     let res = match reactor::backend() {
-        BackendKind::IoUring => {
+        BackendKind::IoUring => loop {
             let entry = opcode::Recv::new(types::Fd(fd), ptr, len as u32).build();
             // SAFETY: `ptr..ptr+len` is heap memory owned by `buf`, which the Op owns.
             let (res, b) = unsafe { Op::submit(entry, buf) }.await;
             buf = b;
-            cqe_result(res)
-        }
+            if res == -libc::EAGAIN {
+                if let Err(e) = ready(fd, Interest::Read).await {
+                    break Err(e);
+                }
+                continue;
+            }
+            break cqe_result(res);
+        },
         BackendKind::Epoll => {
             retry(fd, Interest::Read, || {
                 // SAFETY: `ptr` has `len` writable bytes owned by `buf`.
@@ -44,12 +50,22 @@ pub async fn send<B: IoBuf>(fd: RawFd, buf: B) -> (io::Result<usize>, B) {
     let (ptr, len) = (buf.stable_ptr(), buf.bytes_init());
     match reactor::backend() {
         BackendKind::IoUring => {
-            let entry = opcode::Send::new(types::Fd(fd), ptr, len as u32)
-                .flags(libc::MSG_NOSIGNAL)
-                .build();
-            // SAFETY: `ptr..ptr+len` is heap memory owned by `buf`, which the Op owns.
-            let (res, buf) = unsafe { Op::submit(entry, buf) }.await;
-            (cqe_result(res), buf)
+            let mut buf = buf;
+            loop {
+                let entry = opcode::Send::new(types::Fd(fd), ptr, len as u32)
+                    .flags(libc::MSG_NOSIGNAL)
+                    .build();
+                // SAFETY: `ptr..ptr+len` is heap memory owned by `buf`, which the Op owns.
+                let (res, b) = unsafe { Op::submit(entry, buf) }.await;
+                buf = b;
+                if res == -libc::EAGAIN {
+                    if let Err(e) = ready(fd, Interest::Write).await {
+                        return (Err(e), buf);
+                    }
+                    continue;
+                }
+                return (cqe_result(res), buf);
+            }
         }
         BackendKind::Epoll => {
             let res = retry(fd, Interest::Write, || {
@@ -73,7 +89,8 @@ pub async fn accept(fd: RawFd) -> io::Result<(OwnedFd, SocketAddr)> {
                 .flags(flags)
                 .build();
             // SAFETY: the address and its length live in the box the Op owns.
-            let (res, addr) = unsafe { Op::submit(entry, addr) }.await;
+            let op = unsafe { Op::submit(entry, addr) }.on_orphan(close_orphan);
+            let (res, addr) = op.await;
             if res == -libc::EAGAIN {
                 ready(fd, Interest::Read).await?;
                 continue;
@@ -98,6 +115,14 @@ pub async fn accept(fd: RawFd) -> io::Result<(OwnedFd, SocketAddr)> {
         .to_std()
         .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
     Ok((owned, peer))
+}
+
+/// Closes the connection an abandoned accept produced.
+fn close_orphan(res: i32) {
+    if res >= 0 {
+        // SAFETY: the kernel handed us this new fd and nobody else knows it.
+        unsafe { libc::close(res) };
+    }
 }
 
 /// Connects a non-blocking socket to `addr`.

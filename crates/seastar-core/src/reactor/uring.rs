@@ -44,7 +44,9 @@ pub(crate) enum Slot {
     Done { res: i32 },
     /// The waiting future was dropped; these are its buffers, kept until
     /// the completion arrives.
-    Abandoned(#[allow(dead_code)] Box<dyn Any>),
+    /// The optional hook releases what a completion created after its
+    /// waiter was gone (the fd of an accepted connection).
+    Abandoned(#[allow(dead_code)] Box<dyn Any>, Option<fn(i32)>),
 }
 
 /// An io_uring instance and the operations in flight on it.
@@ -174,7 +176,10 @@ impl Uring {
                     };
                     let more = io_uring::cqueue::more(cqe.flags());
                     match slot {
-                        Slot::Abandoned(_) => {
+                        Slot::Abandoned(_, on_orphan) => {
+                            if let Some(release) = on_orphan {
+                                release(cqe.result());
+                            }
                             if !more {
                                 self.ops.remove(key);
                             }
