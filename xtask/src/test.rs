@@ -90,7 +90,10 @@ fn plan(args: &TestArgs, nextest: bool, loom: bool) -> Vec<Step> {
     }
     if loom {
         let mut c = cmd::cargo(["test", "-p", "seastar-core", "--release", "--lib", "loom"]);
+        // Bounded preemptions keep the models to seconds; the handshakes
+        // they check need at most three preemptions to go wrong.
         c.env("RUSTFLAGS", "--cfg loom")
+            .env("LOOM_MAX_PREEMPTIONS", "3")
             .env("CARGO_TARGET_DIR", cmd::root().join("target/loom"));
         steps.push(step("loom", c));
     }
