@@ -7,9 +7,12 @@
 //! reserved zero. A request must fit in one datagram (count 1; memcached
 //! drops any other request silently, and so do we); the text after the
 //! header is processed like one TCP read. The replies are split into
-//! datagrams of at most [`MAX_PAYLOAD`] bytes after the header, numbered
-//! `0..count`, each carrying the request's id and the total count. A
-//! request without any reply (`noreply`) gets no datagram.
+//! datagrams of at most [`MAX_DATAGRAM`] bytes, header included (so at most
+//! [`MAX_PAYLOAD`] reply bytes each), numbered `0..count`, each carrying
+//! the request's id and the total count. That is memcached's
+//! `UDP_MAX_PAYLOAD_SIZE` of 1400, which its `add_iov` counts with the
+//! header; clients read replies into 1400-byte buffers. A request without
+//! any reply (`noreply`) gets no datagram.
 //!
 //! ```
 //! use memcached::server::udp::{FrameHeader, frames};
@@ -18,7 +21,8 @@
 //! assert_eq!(datagrams.len(), 3);
 //! let h = FrameHeader::parse(&datagrams[2]).unwrap();
 //! assert_eq!((h.request_id, h.sequence, h.count), (7, 2, 3));
-//! assert_eq!(datagrams[2].len() - 8, 3000 - 2 * 1400);
+//! assert_eq!(datagrams[0].len(), 1400);
+//! assert_eq!(datagrams[2].len() - 8, 3000 - 2 * 1392);
 //! ```
 //!
 //! # Sockets
@@ -45,12 +49,15 @@ use super::shard::ShardState;
 /// Bytes of the frame header.
 pub const HEADER_LEN: usize = 8;
 
-/// Most reply bytes per datagram, after the header (memcached's
+/// Largest reply datagram, header included (memcached's
 /// `UDP_MAX_PAYLOAD_SIZE`).
-pub const MAX_PAYLOAD: usize = 1400;
+pub const MAX_DATAGRAM: usize = 1400;
 
-/// Largest datagram read (memcached's `UDP_READ_BUFFER_SIZE`).
-const MAX_DATAGRAM: usize = 64 * 1024;
+/// Most reply bytes per datagram, after the header.
+pub const MAX_PAYLOAD: usize = MAX_DATAGRAM - HEADER_LEN;
+
+/// Largest request datagram read (memcached's `UDP_READ_BUFFER_SIZE`).
+const READ_SIZE: usize = 64 * 1024;
 
 /// The 8-byte header of a memcached UDP datagram.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,7 +140,7 @@ pub(crate) fn bind(addr: SocketAddr) -> io::Result<UdpSocket> {
 /// Serves datagrams until a stop is requested.
 pub(crate) async fn serve_udp(st: Rc<ShardState>, service: Sharded<ShardState>, sock: UdpSocket) {
     let mut session = Session::new(st.clone(), service);
-    let mut buf = Vec::with_capacity(MAX_DATAGRAM);
+    let mut buf = Vec::with_capacity(READ_SIZE);
     let mut out = BytesMut::new();
     let mut stop = std::pin::pin!(seastar_core::stop_signal());
     loop {
