@@ -392,17 +392,30 @@ impl Shard {
             if sent > 0 {
                 self.shared.remotes[dest].signal();
             }
-            if pending.len() < self.shared.ring_capacity {
+            if pending.len() < self.backlog_limit() {
                 let waiters = std::mem::take(&mut self.space_waiters.borrow_mut()[dest]);
                 waiters.into_iter().for_each(Waker::wake);
             }
         }
     }
 
-    /// Back-pressure for cross-shard calls: whether `dest`'s backlog is
-    /// full; if so, `waker` is woken once it has room.
+    /// Whether the backlog towards `dest` has room for another call.
+    pub(crate) fn has_space(&self, dest: usize) -> bool {
+        self.outgoing.borrow()[dest].len() < self.backlog_limit()
+    }
+
+    /// Calls queued towards one shard beyond what its ring holds, before
+    /// `submit_to` makes callers wait: a few rings' worth, so a burst keeps
+    /// flowing while the target drains, yet memory stays bounded when the
+    /// target falls behind.
+    fn backlog_limit(&self) -> usize {
+        self.shared.ring_capacity * 8
+    }
+
+    /// Back-pressure for cross-shard calls: whether `dest`'s backlog has
+    /// room; if not, `waker` is woken once it has.
     pub(crate) fn poll_space(&self, dest: usize, waker: &Waker) -> bool {
-        if self.outgoing.borrow()[dest].len() < self.shared.ring_capacity {
+        if self.has_space(dest) {
             return true;
         }
         self.space_waiters.borrow_mut()[dest].push(waker.clone());

@@ -36,7 +36,8 @@ use std::any::Any;
 use std::fmt;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::task::Poll;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use futures::FutureExt;
 
@@ -75,55 +76,127 @@ pub use sharded::{Sharded, StopHook};
 /// was built, on the target), in the caller's scheduling group. Calling
 /// with the own shard spawns locally.
 ///
+/// The call starts at once (as in Seastar), not when the returned future is
+/// first polled: issue many calls, then await them, to keep many in flight.
+/// Only when the backlog towards `shard` is full (eight rings' worth of
+/// calls not yet taken by the target) does the call wait, inside the
+/// returned future, for room. Dropping the future cancels the call.
+///
 /// # Panics
 ///
 /// Outside a shard.
-pub async fn submit_to<F, Fut, T>(shard: usize, f: F) -> Result<T, SubmitError>
+pub fn submit_to<F, Fut, T>(shard: usize, f: F) -> Submit<T>
 where
     F: FnOnce() -> Fut + Send + 'static,
     Fut: Future<Output = T> + 'static,
     T: Send + 'static,
 {
-    let (me, count) = reactor::with(|s| (s.id, s.count));
+    let (me, count, has_room) = reactor::with(|s| {
+        (
+            s.id,
+            s.count,
+            shard >= s.count || shard == s.id || s.has_space(shard),
+        )
+    });
     if shard >= count {
-        return Err(SubmitError::NoSuchShard(shard));
-    }
-    if shard != me {
-        // Back-pressure: wait while our backlog for `shard` is full.
-        std::future::poll_fn(|cx| {
-            if reactor::with(|s| s.poll_space(shard, cx.waker())) {
-                Poll::Ready(())
-            } else {
-                Poll::Pending
-            }
-        })
-        .await;
-    }
-    let call = AssertUnwindSafe(async move { f().await }).catch_unwind();
-    let out = if shard == me {
-        crate::spawn_local(call)
-            .await
-            .map_err(|_| SubmitError::Stopped)?
-    } else {
-        let (shared, group) = reactor::with(|s| (s.shared.clone(), s.current_group.get()));
-        let schedule = move |r| reactor::schedule(r, &shared, shard);
-        // SAFETY: `call` is `!Send` only because of the future `f` creates
-        // once polled; what it holds before its first poll (`f`) is `Send`.
-        // The schedule function delivers every wake to the target shard (a
-        // local push only when already on it), shards run and drop tasks
-        // only on their own thread, and tasks stranded by a stopped shard
-        // are leaked, never dropped elsewhere. So the future is polled and
-        // dropped on the target thread only. The output is `Send` and
-        // travels back through the task handle awaited here.
-        let (runnable, task) = unsafe {
-            async_task::Builder::new()
-                .metadata(group)
-                .spawn_unchecked(|_| call, schedule)
+        return Submit {
+            state: State::Failed(Some(SubmitError::NoSuchShard(shard))),
         };
-        runnable.schedule();
-        task.fallible().await.ok_or(SubmitError::Stopped)?
+    }
+    let state = if has_room {
+        State::Running(start(me, shard, f))
+    } else {
+        State::WaitingForRoom(shard, Some(Box::new(move || start(me, shard, f))))
     };
-    out.map_err(SubmitError::Panicked)
+    Submit { state }
+}
+
+fn start<F, Fut, T>(me: usize, shard: usize, f: F) -> Running<T>
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = T> + 'static,
+    T: Send + 'static,
+{
+    let call = AssertUnwindSafe(async move { f().await }).catch_unwind();
+    if shard == me {
+        return Running::Local(crate::spawn_local(call));
+    }
+    let (shared, group) = reactor::with(|s| (s.shared.clone(), s.current_group.get()));
+    let schedule = move |r| reactor::schedule(r, &shared, shard);
+    // SAFETY: `call` is `!Send` only because of the future `f` creates once
+    // polled; what it holds before its first poll (`f`) is `Send`. The
+    // schedule function delivers every wake to the target shard (a local
+    // push only when already on it), shards run and drop tasks only on their
+    // own thread, and tasks stranded by a stopped shard are leaked, never
+    // dropped elsewhere. So the future is polled and dropped on the target
+    // thread only. The output is `Send` and travels back through the task
+    // handle awaited by `Submit`.
+    let (runnable, task) = unsafe {
+        async_task::Builder::new()
+            .metadata(group)
+            .spawn_unchecked(|_| call, schedule)
+    };
+    runnable.schedule();
+    Running::Remote(task.fallible())
+}
+
+type Output<T> = std::thread::Result<T>;
+
+enum Running<T> {
+    Local(crate::JoinHandle<Output<T>>),
+    Remote(async_task::FallibleTask<Output<T>, usize>),
+}
+
+enum State<T> {
+    WaitingForRoom(usize, Option<Box<dyn FnOnce() -> Running<T>>>),
+    Running(Running<T>),
+    Failed(Option<SubmitError>),
+}
+
+/// The future of [`submit_to`]: the call's output, or why there is none.
+#[must_use = "dropping a Submit cancels the call"]
+pub struct Submit<T> {
+    state: State<T>,
+}
+
+impl<T> fmt::Debug for Submit<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Submit { .. }")
+    }
+}
+
+impl<T> Unpin for Submit<T> {}
+
+impl<T: Send + 'static> Future for Submit<T> {
+    type Output = Result<T, SubmitError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        loop {
+            let out = match &mut self.state {
+                State::Failed(e) => {
+                    return Poll::Ready(Err(e.take().unwrap_or(SubmitError::Stopped)));
+                }
+                State::WaitingForRoom(shard, start) => {
+                    if !reactor::with(|s| s.poll_space(*shard, cx.waker())) {
+                        return Poll::Pending;
+                    }
+                    let start = start.take().expect("started once");
+                    self.state = State::Running(start());
+                    continue;
+                }
+                State::Running(Running::Local(h)) => match Pin::new(h).poll(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(r) => r.map_err(|_| SubmitError::Stopped),
+                },
+                State::Running(Running::Remote(t)) => match Pin::new(t).poll(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(r) => r.ok_or(SubmitError::Stopped),
+                },
+            };
+            self.state = State::Failed(None);
+            return Poll::Ready(out.and_then(|r| r.map_err(SubmitError::Panicked)));
+        }
+    }
 }
 
 /// Runs `f` on every shard concurrently; resolves to the results in shard
