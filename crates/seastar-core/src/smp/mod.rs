@@ -220,3 +220,52 @@ where
     let calls = (0..n).map(|s| submit_to(s, f.clone()));
     futures::future::join_all(calls).await.into_iter().collect()
 }
+
+/// Runs `f` on every shard except the calling one, concurrently; results
+/// in shard order (the caller's slot skipped).
+///
+/// ```
+/// use seastar_core::{Runtime, shard_id, smp};
+///
+/// Runtime::builder().shards(2).build().unwrap().run(async {
+///     let others = smp::invoke_on_others(|| async { shard_id() }).await.unwrap();
+///     assert_eq!(others, vec![1]);
+/// });
+/// ```
+pub async fn invoke_on_others<F, Fut, T>(f: F) -> Result<Vec<T>, SubmitError>
+where
+    F: Fn() -> Fut + Send + Clone + 'static,
+    Fut: Future<Output = T> + 'static,
+    T: Send + 'static,
+{
+    let me = crate::shard_id();
+    let calls: Vec<_> = (0..crate::shard_count())
+        .filter(|&s| s != me)
+        .map(|s| submit_to(s, f.clone()))
+        .collect();
+    futures::future::join_all(calls).await.into_iter().collect()
+}
+
+/// Delivers `f` to every shard (the caller's included) for its side
+/// effects, and resolves once every shard has run it: the way to push a
+/// configuration change or a cache invalidation everywhere.
+///
+/// ```
+/// use std::cell::Cell;
+/// use seastar_core::{Runtime, smp};
+///
+/// thread_local!(static LIMIT: Cell<u32> = const { Cell::new(0) });
+///
+/// Runtime::builder().shards(2).build().unwrap().run(async {
+///     smp::broadcast(|| async { LIMIT.with(|l| l.set(64)) }).await.unwrap();
+///     let limits = smp::invoke_on_all(|| async { LIMIT.with(Cell::get) }).await.unwrap();
+///     assert_eq!(limits, vec![64, 64]);
+/// });
+/// ```
+pub async fn broadcast<F, Fut>(f: F) -> Result<(), SubmitError>
+where
+    F: Fn() -> Fut + Send + Clone + 'static,
+    Fut: Future<Output = ()> + 'static,
+{
+    invoke_on_all(f).await.map(drop)
+}
