@@ -1,6 +1,7 @@
 //! The benchmark suites. Each issue that adds a subsystem adds its suite here.
 
 mod core;
+mod memcached;
 mod net;
 
 use super::Ctx;
@@ -29,6 +30,11 @@ pub const SUITES: &[Suite] = &[
         name: "net",
         about: "TCP echo, 64 B ping-pong, 1 and 64 connections: apps/echo vs tokio current_thread",
         run: net::run,
+    },
+    Suite {
+        name: "memcached",
+        about: "apps/memcached vs stock memcached under memaslap: 90% get, 1 and 2 cores, multi-get",
+        run: memcached::run,
     },
 ];
 
