@@ -86,6 +86,10 @@ pub(crate) struct Shared {
     /// Bumped every task quota by the ticker thread; see `need_preempt`.
     pub(crate) tick: AtomicU64,
     pub(crate) stop_requested: AtomicBool,
+    /// Set while the ticker thread is parked because every shard slept for
+    /// a while; a shard that wakes unparks it (see `wake_ticker`).
+    pub(crate) ticker_parked: AtomicBool,
+    pub(crate) ticker: std::sync::OnceLock<std::thread::Thread>,
 }
 
 impl Shared {
@@ -103,11 +107,25 @@ impl Shared {
             remotes,
             tick: AtomicU64::new(0),
             stop_requested: AtomicBool::new(false),
+            ticker_parked: AtomicBool::new(false),
+            ticker: std::sync::OnceLock::new(),
         }
     }
 
     fn ring(&self, from: usize, to: usize) -> &Ring<Runnable> {
         &self.rings[from * self.remotes.len() + to]
+    }
+
+    /// Unparks the ticker thread if it parked while all shards slept. One
+    /// relaxed load when it did not (the common case under load).
+    pub(crate) fn wake_ticker(&self) {
+        if self.ticker_parked.load(Ordering::Relaxed)
+            && self.ticker_parked.swap(false, Ordering::SeqCst)
+        {
+            if let Some(t) = self.ticker.get() {
+                t.unpark();
+            }
+        }
     }
 
     /// Wakes every shard (to re-check the clock or the stop flag).
@@ -469,6 +487,7 @@ impl Shard {
                 }
                 let r = self.driver.borrow_mut().poll(timeout);
                 self.remote.woke();
+                self.shared.wake_ticker();
                 idle_since = None;
                 r
             };

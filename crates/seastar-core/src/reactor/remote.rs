@@ -142,6 +142,11 @@ impl<T, N: Notify> Remote<T, N> {
             .is_ok()
     }
 
+    /// Whether the owner is (about to be) blocked in the kernel.
+    pub(crate) fn is_sleeping(&self) -> bool {
+        self.state.load(SeqCst) & SLEEPING != 0
+    }
+
     /// Owner only: the blocking wait returned.
     pub(crate) fn woke(&self) {
         self.state.fetch_and(!SLEEPING, SeqCst);

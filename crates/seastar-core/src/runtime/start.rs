@@ -88,6 +88,7 @@ where
             .spawn(move || tick_and_watch(&shared, &done, quota, blocked))
             .expect("spawn ticker thread")
     };
+    let _ = shared.ticker.set(ticker.thread().clone());
 
     #[cfg(feature = "alloc")]
     let shard_limit = config.memory.map(|m| m / n as u64);
@@ -174,6 +175,7 @@ where
     drop(shard0);
     drop(reactor::leave());
     ticker_done.store(true, Ordering::Relaxed);
+    ticker.thread().unpark();
     let _ = ticker.join();
     drop(restore);
 
@@ -187,6 +189,9 @@ where
     }
 }
 
+/// Ticks with every shard asleep before the ticker parks.
+const PARK_AFTER: u32 = 20;
+
 /// The ticker thread: bumps the preemption tick every task quota, and
 /// reports shards whose current task has run past `blocked` (the stall
 /// detector), again each time the stall doubles.
@@ -199,8 +204,21 @@ fn tick_and_watch(
     let threshold = (blocked.as_nanos() / quota.as_nanos().max(1)).max(1) as u64;
     // Per shard: the stall being tracked (its start tick) and when to report.
     let mut tracked = vec![(IDLE, threshold); shared.stalls.len()];
+    let mut idle_ticks = 0u32;
     while !done.load(Ordering::Relaxed) {
         thread::sleep(quota);
+        // An idle runtime costs no wake-ups: once every shard has slept for
+        // PARK_AFTER ticks, park until a shard wakes (`Shared::wake_ticker`).
+        let all_asleep = || shared.remotes.iter().all(|r| r.is_sleeping());
+        idle_ticks = if all_asleep() { idle_ticks + 1 } else { 0 };
+        if idle_ticks >= PARK_AFTER {
+            shared.ticker_parked.store(true, Ordering::SeqCst);
+            if all_asleep() && !done.load(Ordering::Relaxed) {
+                thread::park();
+            }
+            shared.ticker_parked.store(false, Ordering::SeqCst);
+            idle_ticks = 0;
+        }
         let tick = shared.tick.fetch_add(1, Ordering::Relaxed) + 1;
         for (shard, (state, track)) in shared.stalls.iter().zip(tracked.iter_mut()).enumerate() {
             let started = state.started.load(Ordering::Relaxed);
