@@ -186,3 +186,36 @@ fn a_taken_port_is_a_clear_error() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("cannot listen on 127.0.0.1:"), "{err}");
 }
+
+/// libmemcached's conformance checker (`memcapable`, Debian's
+/// `libmemcached-tools` ships it as `memccapable`), ASCII tests, when it is
+/// installed; the test says so and passes when it is not.
+#[test]
+fn memcapable_ascii_suite_passes_when_installed() {
+    let Some(tool) = ["memccapable", "memcapable"].into_iter().find(|t| {
+        Command::new(t)
+            .arg("--help")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok()
+    }) else {
+        eprintln!("memcapable not installed (apt-get install libmemcached-tools); skipped");
+        return;
+    };
+    let m = start(&["-t", "2"]);
+    let port = m.addr.port().to_string();
+    // `timeout` bounds a hang; the checker itself takes well under a second.
+    let out = Command::new("timeout")
+        .args(["120", tool, "-a", "-h", "127.0.0.1", "-p", &port])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("All tests passed"),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (status, _, err) = m.stop();
+    assert!(status.success(), "{err}");
+}
