@@ -10,7 +10,11 @@
 //!   request are written together, the server rather than the client is
 //!   the bound;
 //! - both cores: two shards vs `-t 2`, server and load unpinned (sharing
-//!   the two cores).
+//!   the two cores);
+//! - pipelined: 16 requests per write on each of the 50 connections (same
+//!   mix, 10k keys), one core, loaded by `memcached-load` (apps/memcached's
+//!   pipelining load generator; memaslap cannot pipeline). Stock memcached
+//!   answers a pipelined read reply by reply; ours with one write.
 //!
 //! The headline is operations per server CPU-second (utime + stime from
 //! /proc/PID/stat over the measured window): the load tool saturates its
@@ -51,13 +55,13 @@ fn ours(ctx: &Ctx, threads: u32) -> Result<ServerCmd> {
     else {
         bail!("apps/memcached has no `memcached` binary; nothing to compare");
     };
+    // Both binaries: the server and the pipelining load generator.
     cmd::run(&mut cmd::cargo([
         "build",
         "--release",
         "-p",
         &pkg.name,
-        "--bin",
-        "memcached",
+        "--bins",
     ]))?;
     let t = threads.to_string();
     Ok(ServerCmd {
@@ -167,7 +171,61 @@ pub fn run(ctx: &Ctx, notes: &mut Vec<String>) -> Result<Vec<CaseReport>> {
         };
         out.push(run_case(&case, &opts, notes)?);
     }
+    let pipelining = LoadCmd {
+        program: ctx.meta.release_dir().join("memcached-load"),
+        args: strings(&[
+            "--addr",
+            "{addr}",
+            "--connections",
+            &CONNECTIONS.to_string(),
+            "--depth",
+            "16",
+            "--duration",
+            "{duration}",
+        ]),
+        parse: parse_memcached_load,
+    };
+    let case = ServerCase {
+        info: CaseInfo {
+            name: "memcached pipelined 16 per write, 1 core".into(),
+            metric: "throughput".into(),
+            unit: "ops/s".into(),
+            higher_is_better: true,
+            pinned: true,
+        },
+        ours: ours(ctx, 1)?,
+        peer: stock(1)?,
+        load: pipelining,
+    };
+    out.push(run_case(&case, &opts, notes)?);
     Ok(out)
+}
+
+#[derive(serde::Deserialize)]
+struct MemcachedLoad {
+    ops: u64,
+    ops_per_sec: f64,
+    p50_us: f64,
+    p99_us: f64,
+}
+
+/// Parses the JSON line of `memcached-load` (latency: a batch's round trip).
+pub fn parse_memcached_load(out: &str) -> Result<LoadSample> {
+    let line = out
+        .lines()
+        .rev()
+        .find(|l| l.trim_start().starts_with('{'))
+        .context("no JSON line")?;
+    let r: MemcachedLoad = serde_json::from_str(line).context("bad memcached-load JSON")?;
+    if r.ops == 0 {
+        bail!("memcached-load completed no operation");
+    }
+    Ok(LoadSample {
+        throughput: r.ops_per_sec,
+        ops: Some(r.ops as f64),
+        p50_us: Some(r.p50_us),
+        p99_us: Some(r.p99_us),
+    })
 }
 
 /// Parses memaslap's output: `Run time: 10.0s Ops: N TPS: T ...` and the
@@ -277,6 +335,18 @@ Run time: 4.2s Ops: 182728 TPS: 43681 Net_rate: 6.5M/s
         assert_eq!(s.p99_us, Some(8192.0));
         assert!(parse_memaslap("nothing").is_err());
         assert!(parse_memaslap("Run time: 1.0s Ops: 0 TPS: 0 Net_rate: 0").is_err());
+    }
+
+    #[test]
+    fn parses_memcached_load_output() {
+        let out = "{\"connections\":50,\"depth\":16,\"duration_s\":5.0,\"ops\":5584800,\
+                   \"ops_per_sec\":1116322.8,\"p50_us\":396,\"p99_us\":1784}\n";
+        let s = parse_memcached_load(out).unwrap();
+        assert_eq!((s.ops, s.p99_us), (Some(5_584_800.0), Some(1784.0)));
+        assert!(
+            parse_memcached_load("{\"ops\":0,\"ops_per_sec\":0,\"p50_us\":0,\"p99_us\":0}")
+                .is_err()
+        );
     }
 
     #[test]

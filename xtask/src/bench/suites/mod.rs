@@ -33,7 +33,7 @@ pub const SUITES: &[Suite] = &[
     },
     Suite {
         name: "memcached",
-        about: "apps/memcached vs stock memcached under memaslap: 90% get, 1 and 2 cores, multi-get",
+        about: "apps/memcached vs stock memcached: 90% get under memaslap (1 and 2 cores, multi-get), 16-deep pipelining",
         run: memcached::run,
     },
 ];
