@@ -6,7 +6,7 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use io_uring::{opcode, types};
 
 use super::buf::{IoBuf, IoBufMut};
-use super::op::{Op, cqe_result, ready, retry};
+use super::op::{Op, cqe_result, ready, retry, submit_ready};
 use crate::BackendKind;
 use crate::reactor::{self, Interest};
 
@@ -26,21 +26,17 @@ pub async fn read_at<B: IoBufMut>(fd: RawFd, buf: B, pos: u64) -> (io::Result<us
 async fn read_impl<B: IoBufMut>(fd: RawFd, mut buf: B, pos: u64) -> (io::Result<usize>, B) {
     let (ptr, len) = (buf.stable_mut_ptr(), buf.bytes_total());
     let res = match reactor::backend() {
-        BackendKind::IoUring => loop {
-            let entry = opcode::Read::new(types::Fd(fd), ptr, len as u32)
-                .offset(pos)
-                .build();
+        BackendKind::IoUring => {
             // SAFETY: `ptr..ptr+len` is heap memory owned by `buf`, which the Op owns.
-            let (res, b) = unsafe { Op::submit(entry, buf) }.await;
-            buf = b;
-            if res == -libc::EAGAIN {
-                if let Err(e) = ready(fd, Interest::Read).await {
-                    break Err(e);
-                }
-                continue;
-            }
-            break cqe_result(res);
-        },
+            let entry = || {
+                opcode::Read::new(types::Fd(fd), ptr, len as u32)
+                    .offset(pos)
+                    .build()
+            };
+            let (res, back) = unsafe { submit_ready(fd, Interest::Read, buf, entry) }.await;
+            buf = back;
+            res
+        }
         BackendKind::Epoll => {
             retry(fd, Interest::Read, || {
                 // SAFETY: `ptr` has `len` writable bytes owned by `buf`, alive across this call.
@@ -75,21 +71,17 @@ pub async fn write_at<B: IoBuf>(fd: RawFd, buf: B, pos: u64) -> (io::Result<usiz
 async fn write_impl<B: IoBuf>(fd: RawFd, mut buf: B, pos: u64) -> (io::Result<usize>, B) {
     let (ptr, len) = (buf.stable_ptr(), buf.bytes_init());
     let res = match reactor::backend() {
-        BackendKind::IoUring => loop {
-            let entry = opcode::Write::new(types::Fd(fd), ptr, len as u32)
-                .offset(pos)
-                .build();
+        BackendKind::IoUring => {
             // SAFETY: `ptr..ptr+len` is heap memory owned by `buf`, which the Op owns.
-            let (res, b) = unsafe { Op::submit(entry, buf) }.await;
-            buf = b;
-            if res == -libc::EAGAIN {
-                if let Err(e) = ready(fd, Interest::Write).await {
-                    break Err(e);
-                }
-                continue;
-            }
-            break cqe_result(res);
-        },
+            let entry = || {
+                opcode::Write::new(types::Fd(fd), ptr, len as u32)
+                    .offset(pos)
+                    .build()
+            };
+            let (res, back) = unsafe { submit_ready(fd, Interest::Write, buf, entry) }.await;
+            buf = back;
+            res
+        }
         BackendKind::Epoll => {
             retry(fd, Interest::Write, || {
                 // SAFETY: `ptr` has `len` initialised bytes owned by `buf`.
@@ -135,21 +127,17 @@ pub async fn writev<B: IoBuf>(fd: RawFd, bufs: Vec<B>) -> (io::Result<usize>, Ve
         v.iovecs.len().min(libc::UIO_MAXIOV as usize),
     );
     let res = match reactor::backend() {
-        BackendKind::IoUring => loop {
-            let entry = opcode::Writev::new(types::Fd(fd), ptr, cnt as u32)
-                .offset(CURRENT)
-                .build();
+        BackendKind::IoUring => {
             // SAFETY: the iovecs and the memory they point at are heap memory owned by `v`.
-            let (res, back) = unsafe { Op::submit(entry, v) }.await;
+            let entry = || {
+                opcode::Writev::new(types::Fd(fd), ptr, cnt as u32)
+                    .offset(CURRENT)
+                    .build()
+            };
+            let (res, back) = unsafe { submit_ready(fd, Interest::Write, v, entry) }.await;
             v = back;
-            if res == -libc::EAGAIN {
-                if let Err(e) = ready(fd, Interest::Write).await {
-                    break Err(e);
-                }
-                continue;
-            }
-            break cqe_result(res);
-        },
+            res
+        }
         BackendKind::Epoll => {
             retry(fd, Interest::Write, || {
                 // SAFETY: `cnt` iovecs owned by `v` point at initialised bytes owned by `v`.

@@ -183,6 +183,33 @@ impl Future for Ready {
     }
 }
 
+/// Submits the entry `entry()` builds and, while the kernel answers
+/// `EAGAIN` (a non-blocking fd with nothing ready), waits for readiness and
+/// submits again. Returns the result as an `io::Result` and the resources.
+///
+/// # Safety
+///
+/// As [`Op::submit`]: every entry `entry` builds must point only into heap
+/// memory owned by `data` (or `'static` memory).
+pub(crate) async unsafe fn submit_ready<T: 'static>(
+    fd: RawFd,
+    interest: Interest,
+    mut data: T,
+    entry: impl Fn() -> squeue::Entry,
+) -> (io::Result<usize>, T) {
+    loop {
+        // SAFETY: forwarded from this function's contract.
+        let (res, back) = unsafe { Op::submit(entry(), data) }.await;
+        data = back;
+        if res != -libc::EAGAIN {
+            return (cqe_result(res), data);
+        }
+        if let Err(e) = ready(fd, interest).await {
+            return (Err(e), data);
+        }
+    }
+}
+
 /// Runs a non-blocking syscall until it stops saying `EAGAIN`, waiting for
 /// readiness in between (both backends), retrying on `EINTR`.
 pub(crate) async fn retry(

@@ -8,7 +8,7 @@ use io_uring::{opcode, types};
 
 use super::addr::RawAddr;
 use super::buf::{IoBuf, IoBufMut};
-use super::op::{Op, cqe_result, ready, retry};
+use super::op::{Op, cqe_result, ready, retry, submit_ready};
 use crate::BackendKind;
 use crate::reactor::{self, Interest};
 
@@ -16,19 +16,13 @@ use crate::reactor::{self, Interest};
 pub async fn recv<B: IoBufMut>(fd: RawFd, mut buf: B) -> (io::Result<usize>, B) {
     let (ptr, len) = (buf.stable_mut_ptr(), buf.bytes_total());
     let res = match reactor::backend() {
-        BackendKind::IoUring => loop {
-            let entry = opcode::Recv::new(types::Fd(fd), ptr, len as u32).build();
+        BackendKind::IoUring => {
             // SAFETY: `ptr..ptr+len` is heap memory owned by `buf`, which the Op owns.
-            let (res, b) = unsafe { Op::submit(entry, buf) }.await;
-            buf = b;
-            if res == -libc::EAGAIN {
-                if let Err(e) = ready(fd, Interest::Read).await {
-                    break Err(e);
-                }
-                continue;
-            }
-            break cqe_result(res);
-        },
+            let entry = || opcode::Recv::new(types::Fd(fd), ptr, len as u32).build();
+            let (res, back) = unsafe { submit_ready(fd, Interest::Read, buf, entry) }.await;
+            buf = back;
+            res
+        }
         BackendKind::Epoll => {
             retry(fd, Interest::Read, || {
                 // SAFETY: `ptr` has `len` writable bytes owned by `buf`.
@@ -50,22 +44,13 @@ pub async fn send<B: IoBuf>(fd: RawFd, buf: B) -> (io::Result<usize>, B) {
     let (ptr, len) = (buf.stable_ptr(), buf.bytes_init());
     match reactor::backend() {
         BackendKind::IoUring => {
-            let mut buf = buf;
-            loop {
-                let entry = opcode::Send::new(types::Fd(fd), ptr, len as u32)
+            let entry = || {
+                opcode::Send::new(types::Fd(fd), ptr, len as u32)
                     .flags(libc::MSG_NOSIGNAL)
-                    .build();
-                // SAFETY: `ptr..ptr+len` is heap memory owned by `buf`, which the Op owns.
-                let (res, b) = unsafe { Op::submit(entry, buf) }.await;
-                buf = b;
-                if res == -libc::EAGAIN {
-                    if let Err(e) = ready(fd, Interest::Write).await {
-                        return (Err(e), buf);
-                    }
-                    continue;
-                }
-                return (cqe_result(res), buf);
-            }
+                    .build()
+            };
+            // SAFETY: `ptr..ptr+len` is heap memory owned by `buf`, which the Op owns.
+            unsafe { submit_ready(fd, Interest::Write, buf, entry) }.await
         }
         BackendKind::Epoll => {
             let res = retry(fd, Interest::Write, || {

@@ -162,13 +162,14 @@ impl<T, N: Notify> Remote<T, N> {
 }
 
 #[cfg(all(test, loom))]
-mod loom_tests {
+pub(crate) mod loom_tests {
     use super::*;
     use loom::sync::{Arc, Condvar, Mutex};
     use loom::thread;
 
     /// The eventfd, modelled: a counter the owner blocks on until non-zero.
-    struct Counter {
+    /// Shared with the smp ring's model.
+    pub(crate) struct Counter {
         count: Mutex<u64>,
         cv: Condvar,
     }
@@ -181,7 +182,14 @@ mod loom_tests {
     }
 
     impl Counter {
-        fn wait(&self) {
+        pub(crate) fn new() -> Counter {
+            Counter {
+                count: Mutex::new(0),
+                cv: Condvar::new(),
+            }
+        }
+
+        pub(crate) fn wait(&self) {
             let mut c = self.count.lock().unwrap();
             while *c == 0 {
                 c = self.cv.wait(c).unwrap();
@@ -204,10 +212,7 @@ mod loom_tests {
     #[test]
     fn loom_wake_is_never_lost() {
         loom::model(|| {
-            let remote = Arc::new(Remote::new(Counter {
-                count: Mutex::new(0),
-                cv: Condvar::new(),
-            }));
+            let remote = Arc::new(Remote::new(Counter::new()));
             let sender = remote.clone();
             let t = thread::spawn(move || sender.push(7).unwrap());
             owner_receives(&remote, 1);
@@ -218,10 +223,7 @@ mod loom_tests {
     #[test]
     fn loom_two_senders_both_delivered() {
         loom::model(|| {
-            let remote = Arc::new(Remote::new(Counter {
-                count: Mutex::new(0),
-                cv: Condvar::new(),
-            }));
+            let remote = Arc::new(Remote::new(Counter::new()));
             let (a, b) = (remote.clone(), remote.clone());
             let ta = thread::spawn(move || a.push(1).unwrap());
             let tb = thread::spawn(move || b.push(2).unwrap());

@@ -194,37 +194,10 @@ mod tests {
 #[cfg(all(test, loom))]
 mod loom_tests {
     use super::*;
-    use crate::reactor::remote::{Notify, Remote};
-    use loom::sync::{Arc, Condvar, Mutex};
+    use crate::reactor::remote::Remote;
+    use crate::reactor::remote::loom_tests::Counter;
+    use loom::sync::Arc;
     use loom::thread;
-
-    struct Counter {
-        count: Mutex<u64>,
-        cv: Condvar,
-    }
-
-    impl Notify for Counter {
-        fn notify(&self) {
-            *self.count.lock().unwrap() += 1;
-            self.cv.notify_one();
-        }
-    }
-
-    impl Counter {
-        fn new() -> Counter {
-            Counter {
-                count: Mutex::new(0),
-                cv: Condvar::new(),
-            }
-        }
-        fn wait(&self) {
-            let mut c = self.count.lock().unwrap();
-            while *c == 0 {
-                c = self.cv.wait(c).unwrap();
-            }
-            *c = 0;
-        }
-    }
 
     /// One reactor-style wait: sleep unless something was signalled.
     fn sleep(remote: &Remote<(), Counter>) {
