@@ -27,12 +27,12 @@ async fn read_impl<B: IoBufMut>(fd: RawFd, mut buf: B, pos: u64) -> (io::Result<
     let (ptr, len) = (buf.stable_mut_ptr(), buf.bytes_total());
     let res = match reactor::backend() {
         BackendKind::IoUring => {
-            // SAFETY: `ptr..ptr+len` is heap memory owned by `buf`, which the Op owns.
             let entry = || {
                 opcode::Read::new(types::Fd(fd), ptr, len as u32)
                     .offset(pos)
                     .build()
             };
+            // SAFETY: `ptr..ptr+len` is heap memory owned by `buf`, which the Op owns.
             let (res, back) = unsafe { submit_ready(fd, Interest::Read, buf, entry) }.await;
             buf = back;
             res
@@ -72,12 +72,12 @@ async fn write_impl<B: IoBuf>(fd: RawFd, mut buf: B, pos: u64) -> (io::Result<us
     let (ptr, len) = (buf.stable_ptr(), buf.bytes_init());
     let res = match reactor::backend() {
         BackendKind::IoUring => {
-            // SAFETY: `ptr..ptr+len` is heap memory owned by `buf`, which the Op owns.
             let entry = || {
                 opcode::Write::new(types::Fd(fd), ptr, len as u32)
                     .offset(pos)
                     .build()
             };
+            // SAFETY: `ptr..ptr+len` is heap memory owned by `buf`, which the Op owns.
             let (res, back) = unsafe { submit_ready(fd, Interest::Write, buf, entry) }.await;
             buf = back;
             res
@@ -128,12 +128,12 @@ pub async fn writev<B: IoBuf>(fd: RawFd, bufs: Vec<B>) -> (io::Result<usize>, Ve
     );
     let res = match reactor::backend() {
         BackendKind::IoUring => {
-            // SAFETY: the iovecs and the memory they point at are heap memory owned by `v`.
             let entry = || {
                 opcode::Writev::new(types::Fd(fd), ptr, cnt as u32)
                     .offset(CURRENT)
                     .build()
             };
+            // SAFETY: the iovecs and the memory they point at are heap memory owned by `v`.
             let (res, back) = unsafe { submit_ready(fd, Interest::Write, v, entry) }.await;
             v = back;
             res

@@ -17,8 +17,8 @@ pub async fn recv<B: IoBufMut>(fd: RawFd, mut buf: B) -> (io::Result<usize>, B) 
     let (ptr, len) = (buf.stable_mut_ptr(), buf.bytes_total());
     let res = match reactor::backend() {
         BackendKind::IoUring => {
-            // SAFETY: `ptr..ptr+len` is heap memory owned by `buf`, which the Op owns.
             let entry = || opcode::Recv::new(types::Fd(fd), ptr, len as u32).build();
+            // SAFETY: `ptr..ptr+len` is heap memory owned by `buf`, which the Op owns.
             let (res, back) = unsafe { submit_ready(fd, Interest::Read, buf, entry) }.await;
             buf = back;
             res
