@@ -154,6 +154,17 @@ pub fn run(ctx: &Ctx, notes: &mut Vec<String>) -> Result<Vec<CaseReport>> {
         ("16-key multi-get/set, 1 core", 1, 1, 16, true),
         ("get/set, 2 cores", 2, 2, 1, false),
     ];
+    // Built once: a rebuild between cases could pick up a half-edited tree.
+    let ours1 = ours(ctx, 1)?;
+    let with_threads = |t: u32| {
+        let mut c = ours1.clone();
+        if ctx.ours_cmd.is_none() {
+            if let Some(last) = c.args.last_mut() {
+                *last = t.to_string();
+            }
+        }
+        c
+    };
     let mut out = Vec::new();
     for (name, threads, load_threads, division, pinned) in cases {
         let info = CaseInfo {
@@ -165,7 +176,7 @@ pub fn run(ctx: &Ctx, notes: &mut Vec<String>) -> Result<Vec<CaseReport>> {
         };
         let case = ServerCase {
             info,
-            ours: ours(ctx, threads)?,
+            ours: with_threads(threads),
             peer: stock(threads)?,
             load: memaslap(&load, &config, load_threads, division),
         };
@@ -193,7 +204,7 @@ pub fn run(ctx: &Ctx, notes: &mut Vec<String>) -> Result<Vec<CaseReport>> {
             higher_is_better: true,
             pinned: true,
         },
-        ours: ours(ctx, 1)?,
+        ours: with_threads(1),
         peer: stock(1)?,
         load: pipelining,
     };
