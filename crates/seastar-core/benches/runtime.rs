@@ -1,11 +1,12 @@
 //! Runtime primitives, ours (`seastar`) against tokio's current_thread
 //! runtime with a `LocalSet` (`tokio`), in one run. Group = operation;
 //! function = implementation (the convention `cargo xtask bench core` reads).
+//! Cross-thread wake round trips are in `smp.rs`.
 
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use seastar_core::{Runtime, promise, smp, spawn_local, timer};
+use seastar_core::{Runtime, promise, spawn_local, timer};
 
 fn seastar<F, Fut>(iters: u64, shards: usize, body: F) -> Duration
 where
@@ -25,14 +26,6 @@ where
         .build()
         .unwrap()
         .run(async move { body(iters).await })
-}
-
-async fn submit_round_trips(n: u64) -> Duration {
-    let t = Instant::now();
-    for i in 0..n {
-        std::hint::black_box(smp::submit_to(1, move || async move { i }).await.unwrap());
-    }
-    t.elapsed()
 }
 
 fn tokio_local<F, Fut>(iters: u64, body: F) -> Duration
@@ -189,70 +182,12 @@ fn timer_arm_cancel(c: &mut Criterion) {
     g.finish();
 }
 
-fn cross_thread_round_trip(c: &mut Criterion) {
-    let mut g = c.benchmark_group("cross_thread_round_trip");
-    // Both sides sleep in the kernel between messages: each hop wakes an
-    // idle (halted) vCPU on the other core.
-    g.bench_function("seastar", |b| {
-        b.iter_custom(|n| seastar(n, 2, submit_round_trips))
-    });
-    // Unpinned, as tokio's threads are: the kernel may run both sides on
-    // one core, avoiding the cross-core wake-up.
-    g.bench_function("seastar_unpinned", |b| {
-        b.iter_custom(|n| {
-            seastar_with(
-                Runtime::builder().shards(2).pin(false),
-                n,
-                submit_round_trips,
-            )
-        })
-    });
-    // The same with 200 us of idle polling: the receiver is still awake.
-    g.bench_function("seastar_idle_poll", |b| {
-        b.iter_custom(|n| {
-            let builder = Runtime::builder()
-                .shards(2)
-                .idle_poll(Duration::from_micros(200));
-            seastar_with(builder, n, submit_round_trips)
-        })
-    });
-    g.bench_function("tokio", |b| {
-        b.iter_custom(|n| {
-            let (tx, mut rx) =
-                tokio::sync::mpsc::channel::<(u64, tokio::sync::oneshot::Sender<u64>)>(1024);
-            let server = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .build()
-                    .unwrap();
-                rt.block_on(async move {
-                    while let Some((i, reply)) = rx.recv().await {
-                        let _ = reply.send(i);
-                    }
-                })
-            });
-            let elapsed = tokio_local(n, |n| async move {
-                let t = Instant::now();
-                for i in 0..n {
-                    let (rtx, rrx) = tokio::sync::oneshot::channel();
-                    tx.send((i, rtx)).await.unwrap();
-                    std::hint::black_box(rrx.await.unwrap());
-                }
-                t.elapsed()
-            });
-            server.join().unwrap();
-            elapsed
-        })
-    });
-    g.finish();
-}
-
 criterion_group!(
     benches,
     spawn_await,
     promise_set_await,
     yield_round_trip,
     timer_arm_fire,
-    timer_arm_cancel,
-    cross_thread_round_trip
+    timer_arm_cancel
 );
 criterion_main!(benches);

@@ -107,19 +107,39 @@ fn crossbeam_pair(n: u64, in_flight: u64) -> Duration {
     elapsed
 }
 
-fn submit_to_pipelined(c: &mut Criterion) {
-    let mut g = c.benchmark_group("submit_to_1024_in_flight");
+/// One group per configuration of ours, each against the same anchors, so
+/// every ratio compares one configuration with the peers.
+fn pipelined_group(c: &mut Criterion, name: &str, ours: fn() -> seastar_core::RuntimeBuilder) {
+    let mut g = c.benchmark_group(name);
     g.bench_function("seastar", |b| {
-        b.iter_custom(|n| seastar(Runtime::builder().shards(2), move || seastar_pipelined(n)))
-    });
-    g.bench_function("seastar_idle_poll", |b| {
-        b.iter_custom(|n| seastar(polling(), move || seastar_pipelined(n)))
+        b.iter_custom(|n| seastar(ours(), move || seastar_pipelined(n)))
     });
     g.bench_function("tokio", |b| b.iter_custom(|n| tokio_pair(n, IN_FLIGHT)));
     g.bench_function("crossbeam", |b| {
         b.iter_custom(|n| crossbeam_pair(n, IN_FLIGHT))
     });
     g.finish();
+}
+
+fn round_trip_group(c: &mut Criterion, name: &str, ours: fn() -> seastar_core::RuntimeBuilder) {
+    let mut g = c.benchmark_group(name);
+    g.bench_function("seastar", |b| {
+        b.iter_custom(|n| seastar(ours(), move || seastar_one_at_a_time(n)))
+    });
+    g.bench_function("tokio", |b| b.iter_custom(|n| tokio_pair(n, 1)));
+    g.bench_function("crossbeam", |b| b.iter_custom(|n| crossbeam_pair(n, 1)));
+    g.finish();
+}
+
+/// Two pinned shards that sleep in the kernel when idle (the default).
+fn pinned() -> seastar_core::RuntimeBuilder {
+    Runtime::builder().shards(2)
+}
+
+/// Unpinned, as tokio's threads are: the kernel may run both sides on one
+/// core and skip the cross-core wake-up of an idle vCPU.
+fn unpinned() -> seastar_core::RuntimeBuilder {
+    Runtime::builder().shards(2).pin(false)
 }
 
 /// Two shards that poll for 200 us before sleeping (Seastar's default).
@@ -137,21 +157,12 @@ async fn seastar_one_at_a_time(n: u64) -> Duration {
     t.elapsed()
 }
 
-fn submit_to_one(c: &mut Criterion) {
-    let mut g = c.benchmark_group("submit_to_1_in_flight");
-    g.bench_function("seastar", |b| {
-        b.iter_custom(|n| {
-            seastar(Runtime::builder().shards(2), move || {
-                seastar_one_at_a_time(n)
-            })
-        })
-    });
-    g.bench_function("seastar_idle_poll", |b| {
-        b.iter_custom(|n| seastar(polling(), move || seastar_one_at_a_time(n)))
-    });
-    g.bench_function("tokio", |b| b.iter_custom(|n| tokio_pair(n, 1)));
-    g.bench_function("crossbeam", |b| b.iter_custom(|n| crossbeam_pair(n, 1)));
-    g.finish();
+fn submit_to(c: &mut Criterion) {
+    round_trip_group(c, "cross_shard_round_trip", pinned);
+    round_trip_group(c, "cross_shard_round_trip_unpinned", unpinned);
+    round_trip_group(c, "cross_shard_round_trip_idle_poll", polling);
+    pipelined_group(c, "submit_to_1024_in_flight", pinned);
+    pipelined_group(c, "submit_to_1024_in_flight_idle_poll", polling);
 }
 
 fn semaphore(c: &mut Criterion) {
@@ -217,11 +228,5 @@ fn group_switch(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(
-    benches,
-    submit_to_one,
-    submit_to_pipelined,
-    semaphore,
-    group_switch
-);
+criterion_group!(benches, submit_to, semaphore, group_switch);
 criterion_main!(benches);
