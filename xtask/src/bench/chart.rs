@@ -58,8 +58,9 @@ pub fn svg(r: &SuiteReport) -> Result<String> {
         * 1.15;
     let mut out = String::new();
     {
-        let root = SVGBackend::with_string(&mut out, (width, height)).into_drawing_area();
-        root.fill(&WHITE).map_err(err)?;
+        let whole = SVGBackend::with_string(&mut out, (width, height)).into_drawing_area();
+        whole.fill(&WHITE).map_err(err)?;
+        let (root, legend) = whole.split_vertically(height - 30);
         let kind = if r.quick { " (quick smoke run)" } else { "" };
         let title = format!("{}{kind}: ours vs peer, > 1 means ours is better", r.suite);
         let n = n as i32;
@@ -68,7 +69,8 @@ pub fn svg(r: &SuiteReport) -> Result<String> {
             .margin(12)
             .x_label_area_size(36)
             .y_label_area_size(label_width)
-            .build_cartesian_2d(0f64..xmax, (0..n).into_segmented())
+            // Integer ranges are inclusive in plotters: 0..n-1 gives n rows.
+            .build_cartesian_2d(0f64..xmax, (0..n - 1).into_segmented())
             .map_err(err)?;
         // Bar i is drawn at row n-1-i so the first case is on top.
         let row = |i: usize| n - 1 - i as i32;
@@ -148,19 +150,35 @@ pub fn svg(r: &SuiteReport) -> Result<String> {
                 [(1.0, SegmentValue::Exact(0)), (1.0, SegmentValue::Last)],
                 RED.stroke_width(2),
             )))
-            .map_err(err)?
-            .label("1.0 = same as the peer")
-            .legend(|(x, y)| PathElement::new([(x, y), (x + 14, y)], RED.stroke_width(2)));
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK)
-            .draw()
             .map_err(err)?;
-        root.present().map_err(err)?;
+        draw_legend(&legend, label_width as i32)?;
+        whole.present().map_err(err)?;
     }
     Ok(out)
+}
+
+/// The legend, in a strip under the chart so it never hides a bar.
+fn draw_legend<DB: DrawingBackend>(
+    area: &DrawingArea<DB, plotters::coord::Shift>,
+    x0: i32,
+) -> Result<()> {
+    let font = ("sans-serif", 13);
+    let mut x = x0;
+    for (name, color) in SERIES {
+        area.draw(&Rectangle::new([(x, 8), (x + 14, 20)], color.filled()))
+            .map_err(err)?;
+        area.draw(&Text::new(name, (x + 20, 8), font))
+            .map_err(err)?;
+        x += 40 + 7 * name.len() as i32;
+    }
+    area.draw(&PathElement::new(
+        [(x, 14), (x + 14, 14)],
+        RED.stroke_width(2),
+    ))
+    .map_err(err)?;
+    area.draw(&Text::new("1.0 = same as the peer", (x + 20, 8), font))
+        .map_err(err)?;
+    Ok(())
 }
 
 fn err<E: std::fmt::Debug>(e: E) -> anyhow::Error {

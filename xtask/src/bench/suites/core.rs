@@ -54,7 +54,13 @@ pub fn run(ctx: &Ctx, notes: &mut Vec<String>) -> Result<Vec<CaseReport>> {
     peers::ensure_taskset()?;
     // Build unpinned (both cores), then run pinned.
     // All features: some benches (alloc) need theirs.
-    cmd::run(&mut cmd::cargo(["bench", "-p", PACKAGE, "--all-features", "--no-run"]))?;
+    cmd::run(&mut cmd::cargo([
+        "bench",
+        "-p",
+        PACKAGE,
+        "--all-features",
+        "--no-run",
+    ]))?;
     let criterion_dir = ctx.meta.target_directory.join("criterion");
     let mut runs: RunResults = Vec::new();
     let mut commands: BTreeMap<String, String> = BTreeMap::new(); // group -> command
@@ -64,7 +70,15 @@ pub fn run(ctx: &Ctx, notes: &mut Vec<String>) -> Result<Vec<CaseReport>> {
         for bench in &benches {
             // Coarse file timestamps may lag a little; the benches take far longer.
             let since = SystemTime::now() - Duration::from_secs(1);
-            let mut c = cmd::cargo(["bench", "-p", PACKAGE, "--all-features", "--bench", bench, "--"]);
+            let mut c = cmd::cargo([
+                "bench",
+                "-p",
+                PACKAGE,
+                "--all-features",
+                "--bench",
+                bench,
+                "--",
+            ]);
             c.args(criterion_args(ctx.quick));
             let mut c = cmd::pin("0", &c);
             cmd::run(&mut c)?;
