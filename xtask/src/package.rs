@@ -72,7 +72,6 @@ pub fn run() -> Result<()> {
                 siblings.join(", ")
             );
         }
-        println!("{}: files in the package:", p.name);
         let list = cmd::output(&mut cmd::cargo([
             "package",
             "--list",
@@ -80,6 +79,7 @@ pub fn run() -> Result<()> {
             "-p",
             &p.name,
         ]))?;
+        println!("{}: {} files in the package:", p.name, list.lines().count());
         for file in list.lines() {
             println!("    {file}");
         }

@@ -138,7 +138,12 @@ pub fn run(args: &TestArgs) -> Result<()> {
             Some(false) => "FAIL",
             None => "skipped",
         };
-        eprintln!("  {status:<8} {took:>8.1?}  {name}");
+        let took = if ok.is_some() {
+            format!("{:.1} s", took.as_secs_f64())
+        } else {
+            String::new()
+        };
+        eprintln!("  {status:<8} {took:>9}  {name}");
     }
     match failed {
         Some(msg) => bail!(msg),
