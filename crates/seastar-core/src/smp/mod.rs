@@ -123,14 +123,15 @@ where
     }
     let (shared, group) = reactor::with(|s| (s.shared.clone(), s.current_group.get()));
     let schedule = move |r| reactor::schedule(r, &shared, shard);
-    // SAFETY: `call` is `!Send` only because of the future `f` creates once
-    // polled; what it holds before its first poll (`f`) is `Send`. The
-    // schedule function delivers every wake to the target shard (a local
-    // push only when already on it), shards run and drop tasks only on their
-    // own thread, and tasks stranded by a stopped shard are leaked, never
-    // dropped elsewhere. So the future is polled and dropped on the target
-    // thread only. The output is `Send` and travels back through the task
-    // handle awaited by `Submit`.
+    // Why the unchecked spawn is sound: `call` is `!Send` only because of the
+    // future `f` creates once polled; before its first poll it holds only
+    // `f`, which is `Send`. The schedule function delivers every wake to the
+    // target shard (a local push only when already on it), shards run and
+    // drop tasks only on their own thread, and tasks stranded by a stopped
+    // shard are leaked, never dropped elsewhere. The output is `Send` and
+    // travels back through the task handle awaited by `Submit`.
+    // SAFETY: per the paragraph above, the future is polled and dropped on
+    // the target shard's thread only.
     let (runnable, task) = unsafe {
         async_task::Builder::new()
             .metadata(group)
