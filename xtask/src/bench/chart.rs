@@ -20,11 +20,17 @@ const SERIES: [(&str, RGBColor); 2] = [
 
 fn bars(r: &SuiteReport) -> Vec<Bar> {
     let mut out = Vec::new();
+    // Name the metric only when there are two bars per case to tell apart.
+    let two = r.cases.iter().any(|c| c.ratio_per_cpu.median.is_some());
     for c in &r.cases {
         let name = format!("{} vs {}", c.info.name, c.peer.name);
         if c.ratio.median.is_some() {
             out.push(Bar {
-                label: format!("{name}: {}", c.info.metric),
+                label: if two {
+                    format!("{name}: {}", c.info.metric)
+                } else {
+                    name.clone()
+                },
                 series: 0,
                 stat: c.ratio.clone(),
             });
@@ -40,6 +46,72 @@ fn bars(r: &SuiteReport) -> Vec<Bar> {
     out
 }
 
+/// The x axis: linear from 0, or log10 when the ratios span more than 20x.
+struct Axis {
+    log: bool,
+    /// Low end, in axis units (log10 of the ratio when `log`).
+    lo: f64,
+    /// High end, in axis units.
+    hi: f64,
+}
+
+impl Axis {
+    fn fit(bars: &[Bar]) -> Self {
+        let values = bars
+            .iter()
+            .flat_map(|b| [b.stat.min, b.stat.median, b.stat.max])
+            .flatten();
+        let (min, max) = values
+            .filter(|v| *v > 0.0)
+            .fold((1.0_f64, 1.0_f64), |(lo, hi), v| (lo.min(v), hi.max(v)));
+        if max / min > 20.0 {
+            let (lo, hi) = ((min / 1.5).min(0.5), (max * 10.0).max(2.0));
+            Axis {
+                log: true,
+                lo: lo.log10(),
+                hi: hi.log10(),
+            }
+        } else {
+            Axis {
+                log: false,
+                lo: 0.0,
+                hi: max.max(1.25) * 1.15,
+            }
+        }
+    }
+
+    /// A ratio in axis units.
+    fn t(&self, ratio: f64) -> f64 {
+        if !self.log {
+            ratio
+        } else if ratio > 0.0 {
+            ratio.log10().max(self.lo)
+        } else {
+            self.lo
+        }
+    }
+
+    /// The tick label at axis position `x`.
+    fn label(&self, x: f64) -> String {
+        let ratio = if self.log { 10f64.powf(x) } else { x };
+        format!("{}×", short(ratio))
+    }
+}
+
+/// A ratio with about three significant digits: 0.0123, 0.98, 12.3, 17247.
+fn short(x: f64) -> String {
+    let digits = if x >= 100.0 {
+        0
+    } else if x >= 10.0 {
+        1
+    } else if x >= 0.1 {
+        2
+    } else {
+        4
+    };
+    format!("{x:.digits$}")
+}
+
 /// Renders the ratios as a horizontal bar chart (median bar, min–max whisker).
 pub fn svg(r: &SuiteReport) -> Result<String> {
     let bars = bars(r);
@@ -51,11 +123,7 @@ pub fn svg(r: &SuiteReport) -> Result<String> {
         .unwrap_or(10);
     let label_width = (longest as u32 * 7 + 16).clamp(120, 480);
     let (width, height) = (label_width + 640, 110 + 34 * n as u32);
-    let xmax = bars
-        .iter()
-        .filter_map(|b| b.stat.max)
-        .fold(1.25_f64, f64::max)
-        * 1.15;
+    let axis = Axis::fit(&bars);
     let mut out = String::new();
     {
         let whole = SVGBackend::with_string(&mut out, (width, height)).into_drawing_area();
@@ -70,7 +138,7 @@ pub fn svg(r: &SuiteReport) -> Result<String> {
             .x_label_area_size(36)
             .y_label_area_size(label_width)
             // Integer ranges are inclusive in plotters: 0..n-1 gives n rows.
-            .build_cartesian_2d(0f64..xmax, (0..n - 1).into_segmented())
+            .build_cartesian_2d(axis.lo..axis.hi, (0..n - 1).into_segmented())
             .map_err(err)?;
         // Bar i is drawn at row n-1-i so the first case is on top.
         let row = |i: usize| n - 1 - i as i32;
@@ -87,7 +155,12 @@ pub fn svg(r: &SuiteReport) -> Result<String> {
             .disable_y_mesh()
             .y_labels(n as usize)
             .y_label_formatter(&formatter)
-            .x_desc("ratio (median bar, min–max whisker)")
+            .x_label_formatter(&|x| axis.label(*x))
+            .x_desc(if axis.log {
+                "ratio, log scale (median bar, min–max whisker)"
+            } else {
+                "ratio (median bar, min–max whisker)"
+            })
             .draw()
             .map_err(err)?;
         if bars.is_empty() {
@@ -98,7 +171,7 @@ pub fn svg(r: &SuiteReport) -> Result<String> {
             ))
             .map_err(err)?;
         }
-        for (s, (name, color)) in SERIES.iter().enumerate() {
+        for (s, (_, color)) in SERIES.iter().enumerate() {
             let mine: Vec<(usize, &Bar)> = bars
                 .iter()
                 .enumerate()
@@ -110,10 +183,10 @@ pub fn svg(r: &SuiteReport) -> Result<String> {
             chart
                 .draw_series(mine.iter().map(|(i, b)| {
                     let y = row(*i);
-                    let median = b.stat.median.unwrap_or(0.0);
+                    let median = axis.t(b.stat.median.unwrap_or(0.0));
                     let mut rect = Rectangle::new(
                         [
-                            (0.0, SegmentValue::Exact(y)),
+                            (axis.lo, SegmentValue::Exact(y)),
                             (median, SegmentValue::Exact(y + 1)),
                         ],
                         color.filled(),
@@ -121,37 +194,36 @@ pub fn svg(r: &SuiteReport) -> Result<String> {
                     rect.set_margin(5, 5, 0, 0);
                     rect
                 }))
-                .map_err(err)?
-                .label(*name)
-                .legend(move |(x, y)| {
-                    Rectangle::new([(x, y - 5), (x + 14, y + 5)], color.filled())
-                });
+                .map_err(err)?;
             chart
                 .draw_series(mine.iter().map(|(i, b)| {
                     let y = SegmentValue::CenterOf(row(*i));
                     let (lo, hi) = (b.stat.min.unwrap_or(0.0), b.stat.max.unwrap_or(0.0));
-                    PathElement::new([(lo, y.clone()), (hi, y)], BLACK.stroke_width(2))
+                    PathElement::new(
+                        [(axis.t(lo), y.clone()), (axis.t(hi), y)],
+                        BLACK.stroke_width(2),
+                    )
                 }))
                 .map_err(err)?;
             chart
                 .draw_series(mine.iter().map(|(i, b)| {
                     let median = b.stat.median.unwrap_or(0.0);
-                    let at = (
-                        b.stat.max.unwrap_or(median).max(median),
-                        SegmentValue::CenterOf(row(*i)),
-                    );
-                    EmptyElement::at(at)
-                        + Text::new(format!("{median:.2}×"), (6, -7), ("sans-serif", 13))
+                    let right = axis.t(b.stat.max.unwrap_or(median).max(median));
+                    EmptyElement::at((right, SegmentValue::CenterOf(row(*i))))
+                        + Text::new(format!("{}×", short(median)), (6, -7), ("sans-serif", 13))
                 }))
                 .map_err(err)?;
         }
         chart
             .draw_series(std::iter::once(PathElement::new(
-                [(1.0, SegmentValue::Exact(0)), (1.0, SegmentValue::Last)],
+                [
+                    (axis.t(1.0), SegmentValue::Exact(0)),
+                    (axis.t(1.0), SegmentValue::Last),
+                ],
                 RED.stroke_width(2),
             )))
             .map_err(err)?;
-        draw_legend(&legend, label_width as i32)?;
+        draw_legend(&legend, label_width as i32, &bars)?;
         whole.present().map_err(err)?;
     }
     Ok(out)
@@ -161,13 +233,17 @@ pub fn svg(r: &SuiteReport) -> Result<String> {
 fn draw_legend<DB: DrawingBackend>(
     area: &DrawingArea<DB, plotters::coord::Shift>,
     x0: i32,
+    bars: &[Bar],
 ) -> Result<()> {
     let font = ("sans-serif", 13);
     let mut x = x0;
-    for (name, color) in SERIES {
+    for (s, (name, color)) in SERIES.iter().enumerate() {
+        if !bars.iter().any(|b| b.series == s) {
+            continue;
+        }
         area.draw(&Rectangle::new([(x, 8), (x + 14, 20)], color.filled()))
             .map_err(err)?;
-        area.draw(&Text::new(name, (x + 20, 8), font))
+        area.draw(&Text::new(*name, (x + 20, 8), font))
             .map_err(err)?;
         x += 40 + 7 * name.len() as i32;
     }
@@ -196,7 +272,18 @@ mod tests {
         assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
         assert!(svg.contains("echo 64 B, 1 conn vs tokio: throughput"));
         assert!(svg.contains("1.50×") && svg.contains("2.00×"));
+        assert!(!svg.contains("log scale"));
         assert!(svg.contains("same as the peer"));
+    }
+
+    #[test]
+    fn wide_spread_uses_log_scale() {
+        let mut r = sample();
+        r.cases[0].ratio = Stat::new(vec![17_000.0]);
+        r.cases[0].ratio_per_cpu = Stat::new(vec![0.02]);
+        let svg = svg(&r).unwrap();
+        assert!(svg.contains("log scale") && svg.contains("17000×") && svg.contains("0.0200×"));
+        assert_eq!(short(0.98), "0.98");
     }
 
     #[test]

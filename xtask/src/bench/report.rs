@@ -143,11 +143,7 @@ pub fn markdown(r: &SuiteReport) -> String {
     } else {
         "full run"
     };
-    let _ = writeln!(
-        s,
-        "{} UTC, {kind}, {} run(s) per side, interleaved.  ",
-        r.date, r.runs
-    );
+    let _ = writeln!(s, "{} UTC, {kind}, {} run(s) per side.  ", r.date, r.runs);
     let _ = writeln!(
         s,
         "Machine: {} cores, {}, Linux {}.\n",

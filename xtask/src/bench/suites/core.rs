@@ -104,6 +104,11 @@ pub fn run(ctx: &Ctx, notes: &mut Vec<String>) -> Result<Vec<CaseReport>> {
             criterion_dir.display()
         );
     }
+    notes.push(format!(
+        "criterion, pinned to CPU 0 (`taskset -c 0`); each group runs its `{OURS}` and peer \
+         functions back to back in one process; value = median time per operation; \
+         ratio = peer time / {OURS} time, per run"
+    ));
     let cases = cases(&runs, &commands, notes);
     if cases.is_empty() {
         bail!(
