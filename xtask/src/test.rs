@@ -15,7 +15,9 @@ pub struct TestArgs {
     /// Skip `cargo fmt --check` and `cargo clippy`.
     #[arg(long)]
     no_lint: bool,
-    /// Extra arguments for the test runner (`cargo nextest run` or `cargo test`).
+    /// Extra arguments for the test runner (`cargo nextest run` or `cargo test`),
+    /// e.g. a name filter or nextest's `-E 'package(xtask)'`; `-p` does not
+    /// narrow the run, which always has `--workspace`.
     #[arg(last = true)]
     extra: Vec<String>,
 }
