@@ -10,17 +10,17 @@
 //! cargo xtask run echo -- --port 10001 --smp 2
 //! ```
 
-use std::cell::{Cell, RefCell};
-use std::future::poll_fn;
-use std::net::{IpAddr, Shutdown, SocketAddr};
+use std::cell::RefCell;
+use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
-use std::task::{Poll, Waker};
 
 use clap::{Parser, ValueEnum};
 use futures::future::{Either, select};
 use seastar_core::runtime::RuntimeArgs;
 use seastar_core::{shard_count, shard_id, smp, spawn_local};
-use seastar_net::{Balance, ListenOptions, ListenerStats, Policy, TcpListener, TcpStream};
+use seastar_net::{
+    Balance, Connections, ListenOptions, ListenerStats, Policy, TcpListener, TcpStream,
+};
 
 #[derive(Parser, Debug)]
 #[command(about = "TCP echo server on every shard")]
@@ -48,62 +48,6 @@ enum ListenerKind {
 
 /// Size of each connection's receive buffer.
 const BUF_SIZE: usize = 64 * 1024;
-
-/// The connections a shard is serving, so a stop can end them.
-#[derive(Default)]
-struct Connections {
-    open: RefCell<Vec<Option<Rc<TcpStream>>>>,
-    free: RefCell<Vec<usize>>,
-    count: Cell<usize>,
-    idle: RefCell<Option<Waker>>,
-}
-
-impl Connections {
-    fn insert(&self, c: Rc<TcpStream>) -> usize {
-        self.count.set(self.count.get() + 1);
-        let mut open = self.open.borrow_mut();
-        match self.free.borrow_mut().pop() {
-            Some(i) => {
-                open[i] = Some(c);
-                i
-            }
-            None => {
-                open.push(Some(c));
-                open.len() - 1
-            }
-        }
-    }
-
-    fn remove(&self, i: usize) {
-        self.open.borrow_mut()[i] = None;
-        self.free.borrow_mut().push(i);
-        self.count.set(self.count.get() - 1);
-        if self.count.get() == 0 {
-            if let Some(w) = self.idle.borrow_mut().take() {
-                w.wake();
-            }
-        }
-    }
-
-    /// Shuts every connection's read side: each ends after its current echo.
-    fn shutdown_all(&self) {
-        for c in self.open.borrow().iter().flatten() {
-            let _ = c.shutdown(Shutdown::Read);
-        }
-    }
-
-    async fn wait_idle(&self) {
-        poll_fn(|cx| {
-            if self.count.get() == 0 {
-                Poll::Ready(())
-            } else {
-                *self.idle.borrow_mut() = Some(cx.waker().clone());
-                Poll::Pending
-            }
-        })
-        .await
-    }
-}
 
 thread_local! {
     static LISTENER: RefCell<Option<TcpListener>> = const { RefCell::new(None) };

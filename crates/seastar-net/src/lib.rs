@@ -11,6 +11,7 @@
 //!
 //! | module | what it holds |
 //! |---|---|
+//! | [`connections`] | [`Connections`]: a shard's open connections, for a graceful stop |
 //! | [`tcp`] | [`TcpStream`], [`TcpListener`] with the per-shard or distributing [`Policy`], [`ListenerStats`] |
 //! | [`stream`] | [`DataSource`](stream::DataSource)/[`DataSink`](stream::DataSink), buffered [`InputStream`](stream::InputStream) and [`OutputStream`](stream::OutputStream) |
 //! | [`udp`] | [`UdpSocket`] |
@@ -70,6 +71,7 @@
 
 #[allow(unsafe_code)]
 pub mod buf;
+pub mod connections;
 mod fd;
 #[cfg(feature = "futures-io")]
 pub mod futures_io;
@@ -83,6 +85,7 @@ pub mod tcp;
 pub mod udp;
 pub mod unix;
 
+pub use connections::Connections;
 pub use seastar_core::io::{IoBuf, IoBufMut};
 pub use tcp::{Balance, ListenOptions, ListenerStats, Policy, TcpListener, TcpStream};
 pub use udp::UdpSocket;

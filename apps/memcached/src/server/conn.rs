@@ -14,17 +14,13 @@
 //! loop ends, every connection's read side is shut (each finishes the read
 //! it is serving and writes its replies), and the loop waits for them.
 
-use std::cell::{Cell, RefCell};
-use std::future::poll_fn;
-use std::net::Shutdown;
 use std::rc::Rc;
-use std::task::{Poll, Waker};
 
 use bytes::{Buf, BytesMut};
 use futures::future::{Either, select};
 use seastar_core::smp::Sharded;
 use seastar_core::{shard_id, spawn_local};
-use seastar_net::{TcpListener, TcpStream};
+use seastar_net::{Connections, TcpListener, TcpStream};
 
 use super::routing::Session;
 use super::shard::ShardState;
@@ -44,62 +40,6 @@ pub struct ShardReport {
     pub rejected: u64,
 }
 
-/// The connections a shard is serving, so a stop can end them.
-#[derive(Default)]
-struct Connections {
-    open: RefCell<Vec<Option<Rc<TcpStream>>>>,
-    free: RefCell<Vec<usize>>,
-    count: Cell<usize>,
-    idle: RefCell<Option<Waker>>,
-}
-
-impl Connections {
-    fn insert(&self, c: Rc<TcpStream>) -> usize {
-        self.count.set(self.count.get() + 1);
-        let mut open = self.open.borrow_mut();
-        match self.free.borrow_mut().pop() {
-            Some(i) => {
-                open[i] = Some(c);
-                i
-            }
-            None => {
-                open.push(Some(c));
-                open.len() - 1
-            }
-        }
-    }
-
-    fn remove(&self, i: usize) {
-        self.open.borrow_mut()[i] = None;
-        self.free.borrow_mut().push(i);
-        self.count.set(self.count.get() - 1);
-        if self.count.get() == 0 {
-            if let Some(w) = self.idle.borrow_mut().take() {
-                w.wake();
-            }
-        }
-    }
-
-    /// Shuts every connection's read side: each ends after its current read.
-    fn shutdown_all(&self) {
-        for c in self.open.borrow().iter().flatten() {
-            let _ = c.shutdown(Shutdown::Read);
-        }
-    }
-
-    async fn wait_idle(&self) {
-        poll_fn(|cx| {
-            if self.count.get() == 0 {
-                Poll::Ready(())
-            } else {
-                *self.idle.borrow_mut() = Some(cx.waker().clone());
-                Poll::Pending
-            }
-        })
-        .await
-    }
-}
-
 /// Accepts and serves until a stop is requested, then ends the
 /// connections and waits for them.
 pub(crate) async fn serve_tcp(
@@ -114,7 +54,7 @@ pub(crate) async fn serve_tcp(
         let accept = std::pin::pin!(listener.accept());
         match select(accept, stop.as_mut()).await {
             Either::Left((Ok((conn, peer)), _)) => {
-                if conns.count.get() >= st.max_conns {
+                if conns.len() >= st.max_conns {
                     report.rejected += 1;
                     st.handler
                         .borrow_mut()
