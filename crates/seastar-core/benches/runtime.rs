@@ -13,19 +13,12 @@ where
     F: FnOnce(u64) -> Fut + 'static,
     Fut: std::future::Future<Output = Duration> + 'static,
 {
-    seastar_with(Runtime::builder().shards(shards), iters, body)
-}
-
-fn seastar_with<F, Fut>(builder: seastar_core::RuntimeBuilder, iters: u64, body: F) -> Duration
-where
-    F: FnOnce(u64) -> Fut + 'static,
-    Fut: std::future::Future<Output = Duration> + 'static,
-{
-    builder
+    let rt = Runtime::builder()
+        .shards(shards)
         .handle_signals(false)
         .build()
-        .unwrap()
-        .run(async move { body(iters).await })
+        .unwrap();
+    rt.run(async move { body(iters).await })
 }
 
 fn tokio_local<F, Fut>(iters: u64, body: F) -> Duration
