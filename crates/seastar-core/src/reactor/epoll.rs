@@ -81,11 +81,10 @@ impl Epoll {
             let r =
                 unsafe { libc::epoll_ctl(self.epfd.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, &mut ev) };
             if r < 0 {
+                // EEXIST: registered behind our back, keep it. Anything else
+                // (EPERM for a regular file, EBADF) is the caller's error;
+                // file reads never wait for readiness anyway.
                 let e = io::Error::last_os_error();
-                // A regular file cannot be polled: it is always ready.
-                if e.raw_os_error() == Some(libc::EPERM) {
-                    return Err(e);
-                }
                 if e.raw_os_error() != Some(libc::EEXIST) {
                     return Err(e);
                 }
