@@ -20,7 +20,7 @@
 //! | `fd` (private) | socket ownership (closed through the reactor) and the shared I/O loops |
 //! | `poll` (private) | poll-style reads and writes over completion I/O, for the adapters |
 //! | `sys` (private) | the few libc calls the standard library lacks; the only `unsafe` besides `buf` |
-//! | `hyper` (feature `hyper`) | `hyper::rt::{Read, Write}` for the stream sockets |
+//! | [`hyper`] (feature `hyper`) | `hyper::rt::{Read, Write}` for the stream sockets; `ShardExecutor` and `ShardTimer` for hyper without tokio |
 //! | `futures_io` (feature `futures-io`) | `futures::io::{AsyncRead, AsyncWrite}` for the stream sockets |
 //!
 //! # Example: an echo server on every shard

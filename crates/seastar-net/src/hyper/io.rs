@@ -1,5 +1,5 @@
-//! `hyper::rt::{Read, Write}` for [`TcpStream`] and [`UnixStream`]
-//! (feature `hyper`), so hyper's connections run on a shard directly.
+//! `hyper::rt::{Read, Write}` for [`TcpStream`] and [`UnixStream`], so
+//! hyper's connections run on a shard directly.
 //!
 //! hyper reads through a `ReadBufCursor` it owns, which a completion-based
 //! socket cannot hand to the kernel (the kernel may write after the future
