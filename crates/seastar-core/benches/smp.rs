@@ -44,9 +44,60 @@ async fn seastar_pipelined(n: u64) -> Duration {
 
 type Req = (u64, tokio::sync::oneshot::Sender<u64>);
 
-fn tokio_pair(n: u64, in_flight: u64) -> Duration {
+/// Where the anchors' two threads run, matching the shard placement of the
+/// group's `seastar` configuration. The suite runs this process under
+/// `taskset -c 0`, so the anchors set their threads' affinity explicitly
+/// (as our shards do) instead of inheriting CPU 0.
+#[derive(Clone, Copy)]
+enum Placement {
+    /// Client on CPU 0, server on CPU 1 (as pinned shards 0 and 1).
+    Pinned,
+    /// Both threads may run on CPU 0 or 1 (as unpinned shards).
+    Floating,
+}
+
+impl Placement {
+    fn apply(self, role: usize) {
+        let cpus: &[usize] = match (self, role) {
+            (Placement::Pinned, 0) => &[0],
+            (Placement::Pinned, _) => &[1],
+            (Placement::Floating, _) => &[0, 1],
+        };
+        // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET writes
+        // inside it; sched_setaffinity reads `size_of` bytes of it.
+        unsafe {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            for &c in cpus {
+                libc::CPU_SET(c, &mut set);
+            }
+            libc::sched_setaffinity(0, std::mem::size_of_val(&set), &set);
+        }
+    }
+}
+
+/// Runs `client` on this thread placed as role 0, restoring its affinity.
+fn placed<T>(placement: Placement, client: impl FnOnce() -> T) -> T {
+    // SAFETY: as in `Placement::apply`; `saved` is written by the kernel.
+    let saved = unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::sched_getaffinity(0, std::mem::size_of_val(&set), &mut set);
+        set
+    };
+    placement.apply(0);
+    let out = client();
+    // SAFETY: restores the set read above.
+    unsafe { libc::sched_setaffinity(0, std::mem::size_of_val(&saved), &saved) };
+    out
+}
+
+fn tokio_pair(n: u64, in_flight: u64, placement: Placement) -> Duration {
+    placed(placement, || tokio_pair_placed(n, in_flight, placement))
+}
+
+fn tokio_pair_placed(n: u64, in_flight: u64, placement: Placement) -> Duration {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Req>(IN_FLIGHT as usize);
     let server = std::thread::spawn(move || {
+        placement.apply(1);
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
@@ -81,10 +132,15 @@ fn tokio_pair(n: u64, in_flight: u64) -> Duration {
     elapsed
 }
 
-fn crossbeam_pair(n: u64, in_flight: u64) -> Duration {
+fn crossbeam_pair(n: u64, in_flight: u64, placement: Placement) -> Duration {
+    placed(placement, || crossbeam_pair_placed(n, in_flight, placement))
+}
+
+fn crossbeam_pair_placed(n: u64, in_flight: u64, placement: Placement) -> Duration {
     let (req_tx, req_rx) = crossbeam_channel::bounded::<u64>(IN_FLIGHT as usize);
     let (rep_tx, rep_rx) = crossbeam_channel::bounded::<u64>(IN_FLIGHT as usize);
     let server = std::thread::spawn(move || {
+        placement.apply(1);
         for i in req_rx {
             rep_tx.send(i).unwrap();
         }
@@ -109,25 +165,43 @@ fn crossbeam_pair(n: u64, in_flight: u64) -> Duration {
 
 /// One group per configuration of ours, each against the same anchors, so
 /// every ratio compares one configuration with the peers.
-fn pipelined_group(c: &mut Criterion, name: &str, ours: fn() -> seastar_core::RuntimeBuilder) {
+fn pipelined_group(
+    c: &mut Criterion,
+    name: &str,
+    ours: fn() -> seastar_core::RuntimeBuilder,
+    placement: Placement,
+) {
     let mut g = c.benchmark_group(name);
     g.bench_function("seastar", |b| {
-        b.iter_custom(|n| seastar(ours(), move || seastar_pipelined(n)))
+        b.iter_custom(|n| placed(placement, || seastar(ours(), move || seastar_pipelined(n))))
     });
-    g.bench_function("tokio", |b| b.iter_custom(|n| tokio_pair(n, IN_FLIGHT)));
+    g.bench_function("tokio", |b| {
+        b.iter_custom(|n| tokio_pair(n, IN_FLIGHT, placement))
+    });
     g.bench_function("crossbeam", |b| {
-        b.iter_custom(|n| crossbeam_pair(n, IN_FLIGHT))
+        b.iter_custom(|n| crossbeam_pair(n, IN_FLIGHT, placement))
     });
     g.finish();
 }
 
-fn round_trip_group(c: &mut Criterion, name: &str, ours: fn() -> seastar_core::RuntimeBuilder) {
+fn round_trip_group(
+    c: &mut Criterion,
+    name: &str,
+    ours: fn() -> seastar_core::RuntimeBuilder,
+    placement: Placement,
+) {
     let mut g = c.benchmark_group(name);
     g.bench_function("seastar", |b| {
-        b.iter_custom(|n| seastar(ours(), move || seastar_one_at_a_time(n)))
+        b.iter_custom(|n| {
+            placed(placement, || {
+                seastar(ours(), move || seastar_one_at_a_time(n))
+            })
+        })
     });
-    g.bench_function("tokio", |b| b.iter_custom(|n| tokio_pair(n, 1)));
-    g.bench_function("crossbeam", |b| b.iter_custom(|n| crossbeam_pair(n, 1)));
+    g.bench_function("tokio", |b| b.iter_custom(|n| tokio_pair(n, 1, placement)));
+    g.bench_function("crossbeam", |b| {
+        b.iter_custom(|n| crossbeam_pair(n, 1, placement))
+    });
     g.finish();
 }
 
@@ -136,8 +210,9 @@ fn pinned() -> seastar_core::RuntimeBuilder {
     Runtime::builder().shards(2)
 }
 
-/// Unpinned, as tokio's threads are: the kernel may run both sides on one
-/// core and skip the cross-core wake-up of an idle vCPU.
+/// Unpinned shards floating over CPUs 0 and 1 (as the anchors' threads in
+/// this group): the kernel may run both sides on one core and skip the
+/// cross-core wake-up of an idle vCPU.
 fn unpinned() -> seastar_core::RuntimeBuilder {
     Runtime::builder().shards(2).pin(false)
 }
@@ -158,11 +233,12 @@ async fn seastar_one_at_a_time(n: u64) -> Duration {
 }
 
 fn submit_to(c: &mut Criterion) {
-    round_trip_group(c, "cross_shard_round_trip", pinned);
-    round_trip_group(c, "cross_shard_round_trip_unpinned", unpinned);
-    round_trip_group(c, "cross_shard_round_trip_idle_poll", polling);
-    pipelined_group(c, "submit_to_1024_in_flight", pinned);
-    pipelined_group(c, "submit_to_1024_in_flight_idle_poll", polling);
+    use Placement::{Floating, Pinned};
+    round_trip_group(c, "cross_shard_round_trip", pinned, Pinned);
+    round_trip_group(c, "cross_shard_round_trip_unpinned", unpinned, Floating);
+    round_trip_group(c, "cross_shard_round_trip_idle_poll", polling, Pinned);
+    pipelined_group(c, "submit_to_1024_in_flight", pinned, Pinned);
+    pipelined_group(c, "submit_to_1024_in_flight_idle_poll", polling, Pinned);
 }
 
 fn semaphore(c: &mut Criterion) {

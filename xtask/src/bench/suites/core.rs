@@ -105,9 +105,11 @@ pub fn run(ctx: &Ctx, notes: &mut Vec<String>) -> Result<Vec<CaseReport>> {
         );
     }
     notes.push(format!(
-        "criterion, pinned to CPU 0 (`taskset -c 0`); each group runs its `{OURS}` and peer \
-         functions back to back in one process; value = median time per operation; \
-         ratio = peer time / {OURS} time, per run"
+        "criterion, process pinned to CPU 0 (`taskset -c 0`); two-thread benches place \
+         both sides explicitly (ours: shards 0 and 1 on CPUs 0 and 1; anchors: client thread \
+         on CPU 0, server thread on CPU 1; `unpinned` groups: both sides float over CPUs 0-1); \
+         each group runs its `{OURS}` and peer functions back to back in one process; value = \
+         median time per operation; ratio = peer time / {OURS} time, per run"
     ));
     let cases = cases(&runs, &commands, notes);
     if cases.is_empty() {
