@@ -1,7 +1,8 @@
 //! Benchmark peers and load clients for `cargo xtask bench`.
 //!
 //! Binaries: `tokio-echo` (the peer of apps/echo: a tokio current_thread TCP
-//! echo server) and `echo-load` (ping-pong echo load with an HDR histogram).
+//! echo server), `epoll-echo` (a bare hand-written epoll echo: the floor) and
+//! `echo-load` (ping-pong echo load with an HDR histogram).
 //! This package is never published; it exists only to be measured against.
 
 use std::net::SocketAddr;

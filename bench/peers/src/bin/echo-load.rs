@@ -1,6 +1,8 @@
 //! Echo load client: N connections, each sends a message and waits for the
 //! whole echo before sending the next (ping-pong). Reports messages per second
-//! and round-trip latency percentiles from an HDR histogram.
+//! and round-trip latency percentiles from an HDR histogram. With
+//! `--reconnect`, every message travels on a new connection (accept-heavy
+//! load for comparing listener policies).
 
 use bench_peers::{current_thread_runtime, parse_addr};
 use clap::Parser;
@@ -28,6 +30,37 @@ struct Args {
     /// Print one JSON line instead of text.
     #[arg(long)]
     json: bool,
+    /// Short-lived connections: each message on a new connection (connect,
+    /// one round trip, close with a reset so no TIME_WAIT piles up); the
+    /// latency then includes the connect.
+    #[arg(long)]
+    reconnect: bool,
+}
+
+/// One connection per round trip until `deadline`; latencies in ns.
+async fn reconnecting(
+    addr: SocketAddr,
+    size: usize,
+    deadline: Instant,
+) -> std::io::Result<Histogram<u64>> {
+    let mut hist =
+        Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("valid histogram bounds");
+    let msg = vec![0x5au8; size];
+    let mut buf = vec![0u8; size];
+    loop {
+        let start = Instant::now();
+        if start >= deadline {
+            return Ok(hist);
+        }
+        let mut stream = TcpStream::connect(addr).await?;
+        stream.set_nodelay(true)?;
+        stream.set_zero_linger()?;
+        stream.write_all(&msg).await?;
+        stream.read_exact(&mut buf).await?;
+        drop(stream);
+        let ns = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        hist.saturating_record(ns.max(1));
+    }
 }
 
 /// Round trips on one connection until `deadline`; latencies in ns.
@@ -60,6 +93,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let rt = current_thread_runtime()?;
     let local = tokio::task::LocalSet::new();
     let (hist, elapsed) = local.block_on(&rt, async {
+        if args.reconnect {
+            let start = Instant::now();
+            let deadline = start + Duration::from_secs_f64(args.duration);
+            let tasks: Vec<_> = (0..args.connections)
+                .map(|_| tokio::task::spawn_local(reconnecting(args.addr, args.size, deadline)))
+                .collect();
+            let mut total = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3)?;
+            for t in tasks {
+                total.add(t.await??)?;
+            }
+            return Ok((total, start.elapsed()));
+        }
         // Connect everything first, so setup is not measured.
         let mut streams = Vec::new();
         for _ in 0..args.connections {

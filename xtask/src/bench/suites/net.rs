@@ -1,6 +1,9 @@
 //! Suite `net`: TCP echo, 64-byte ping-pong, 1 and 64 connections.
-//! Ours: apps/echo (`echo --port P --address 127.0.0.1 --smp 1`); peer: a tokio
-//! current_thread echo server (bench/peers `tokio-echo`); load: `echo-load`.
+//! Ours: apps/echo (`echo --port P --address 127.0.0.1 --smp 1`); peers: a
+//! tokio current_thread echo server (bench/peers `tokio-echo`, what a user
+//! would otherwise pick) and a bare hand-written epoll echo (`epoll-echo`,
+//! the floor: what is left above it is framework overhead); load:
+//! `echo-load`.
 
 use crate::bench::Ctx;
 use crate::bench::peers;
@@ -58,11 +61,12 @@ pub fn run(ctx: &Ctx, notes: &mut Vec<String>) -> Result<Vec<CaseReport>> {
     let ours = ours(ctx)?;
     peers::ensure_taskset()?;
     let bin = peers::build(&ctx.meta)?;
-    let peer = ServerCmd {
-        name: "tokio".into(),
-        program: bin.join("tokio-echo"),
-        args: strings(&["--port", "{port}"]),
-    };
+    let peers =
+        [("tokio", "tokio-echo"), ("bare epoll", "epoll-echo")].map(|(name, b)| ServerCmd {
+            name: name.into(),
+            program: bin.join(b),
+            args: strings(&["--port", "{port}"]),
+        });
     let opts = RunOpts {
         runs: ctx.runs,
         duration_s: if ctx.quick { 2.0 } else { 10.0 },
@@ -87,22 +91,75 @@ pub fn run(ctx: &Ctx, notes: &mut Vec<String>) -> Result<Vec<CaseReport>> {
             parse: parse_echo_load,
         };
         let plural = if conns == 1 { "" } else { "s" };
-        let info = CaseInfo {
-            name: format!("echo {SIZE} B ping-pong, {conns} conn{plural}"),
-            metric: "throughput".into(),
-            unit: "msg/s".into(),
-            higher_is_better: true,
-            pinned: true,
-        };
-        let case = ServerCase {
-            info,
-            ours: ours.clone(),
-            peer: peer.clone(),
-            load,
-        };
-        out.push(run_case(&case, &opts, notes)?);
+        for peer in &peers {
+            let info = CaseInfo {
+                name: format!(
+                    "echo {SIZE} B ping-pong, {conns} conn{plural}, vs {}",
+                    peer.name
+                ),
+                metric: "throughput".into(),
+                unit: "msg/s".into(),
+                higher_is_better: true,
+                pinned: true,
+            };
+            let case = ServerCase {
+                info,
+                ours: ours.clone(),
+                peer: peer.clone(),
+                load: load.clone(),
+            };
+            out.push(run_case(&case, &opts, notes)?);
+        }
     }
+    out.push(run_case(&listener_policies(&ours, &bin), &opts, notes)?);
     Ok(out)
+}
+
+/// Short-lived connections (one message each) against two shards: the
+/// default `per-shard` listener (ours) against `distribute` (in the peer
+/// column). Unpinned: both servers use both cores, as does the load.
+fn listener_policies(ours: &ServerCmd, bin: &std::path::Path) -> ServerCase {
+    let with = |name: &str, policy: &str| {
+        let mut args = ours.args.clone();
+        if let Some(i) = args.iter().position(|a| a == "--smp") {
+            args[i + 1] = "2".into();
+        }
+        args.extend(strings(&["--listener", policy]));
+        ServerCmd {
+            name: name.into(),
+            program: ours.program.clone(),
+            args,
+        }
+    };
+    ServerCase {
+        info: CaseInfo {
+            name: "short connections (one 64 B echo each, 16 at a time), 2 shards: \
+                   per-shard vs distribute listener"
+                .into(),
+            metric: "throughput".into(),
+            unit: "conn/s".into(),
+            higher_is_better: true,
+            pinned: false,
+        },
+        ours: with("per-shard", "per-shard"),
+        peer: with("distribute", "distribute"),
+        load: LoadCmd {
+            program: bin.join("echo-load"),
+            args: strings(&[
+                "--addr",
+                "{addr}",
+                "--connections",
+                "16",
+                "--size",
+                "64",
+                "--reconnect",
+                "--duration",
+                "{duration}",
+                "--json",
+            ]),
+            parse: parse_echo_load,
+        },
+    }
 }
 
 #[derive(Deserialize)]
