@@ -28,6 +28,7 @@ mod addr;
 mod blocking;
 pub mod buf;
 mod fd;
+pub mod file;
 pub(crate) mod op;
 mod socket;
 
