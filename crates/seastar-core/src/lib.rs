@@ -18,6 +18,7 @@
 //! | [`sync`] | shard-local [`Semaphore`](sync::Semaphore), [`Gate`](sync::Gate), [`ConditionVariable`](sync::ConditionVariable), bounded [`Queue`](sync::Queue), [`AbortSource`](sync::AbortSource) |
 //! | [`timer`] | [`sleep`](timer::sleep), [`timeout`](timer::timeout), [`Timer`](timer::Timer), the low-resolution and manual clocks |
 //! | [`alloc`] (feature `alloc`) | [`ShardAllocator`](alloc::ShardAllocator), per-shard [`stats`](alloc::stats()), `--memory` limits, [`register_reclaimer`](alloc::register_reclaimer) |
+//! | [`metrics`] (feature `metrics`) | a per-shard recorder for the `metrics` facade, built-in reactor/smp/memory metrics, [`gather`](metrics::gather) across shards, the Prometheus text format |
 //! | [`io`] | completion-style, owned-buffer I/O on file descriptors, the buffer traits, blocking-call offload |
 //!
 //! # Example
@@ -39,6 +40,8 @@
 #[cfg(feature = "alloc")]
 pub mod alloc;
 pub mod io;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 pub mod promise;
 mod reactor;
 pub mod runtime;

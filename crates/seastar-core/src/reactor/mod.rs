@@ -24,6 +24,7 @@ mod backend;
 mod epoll;
 pub(crate) mod remote;
 mod run_queue;
+pub(crate) mod stats;
 mod uring;
 
 use std::cell::{Cell, RefCell};
@@ -74,6 +75,8 @@ pub(crate) struct StallState {
     pub(crate) started: AtomicU64,
     /// Its scheduling group.
     pub(crate) group: std::sync::atomic::AtomicUsize,
+    /// Stalls detected (bumped by the ticker thread).
+    pub(crate) count: AtomicU64,
 }
 
 /// State shared by all shards of one runtime (read-mostly).
@@ -166,6 +169,9 @@ pub(crate) struct Shard {
     /// Tasks waiting for a destination's backlog to drain (back-pressure).
     space_waiters: RefCell<Vec<Vec<Waker>>>,
     pub(crate) stop_waiters: RefCell<Vec<Waker>>,
+    pub(crate) stats: stats::ReactorStats,
+    #[cfg(feature = "metrics")]
+    pub(crate) metrics: crate::metrics::Registry,
     config: ReactorConfig,
     kind: BackendKind,
 }
@@ -273,6 +279,9 @@ impl Shard {
             outgoing_dirty: Cell::new(false),
             space_waiters: RefCell::new((0..count).map(|_| Vec::new()).collect()),
             stop_waiters: RefCell::new(Vec::new()),
+            stats: stats::ReactorStats::new(count),
+            #[cfg(feature = "metrics")]
+            metrics: crate::metrics::Registry::new(id),
             config,
             kind,
         })
@@ -395,6 +404,7 @@ impl Shard {
                 match ring.push(task) {
                     Ok(()) => sent += 1,
                     Err(task) => {
+                        stats::add(&self.stats.ring_full[dest], 1);
                         ring.set_producer_waiting();
                         match ring.push(task) {
                             Ok(()) => sent += 1,
@@ -408,6 +418,7 @@ impl Shard {
                 }
             }
             if sent > 0 {
+                stats::add(&self.stats.sent[dest], sent);
                 self.shared.remotes[dest].signal();
             }
             if pending.len() < self.backlog_limit() {
@@ -436,6 +447,7 @@ impl Shard {
         if self.has_space(dest) {
             return true;
         }
+        stats::add(&self.stats.space_waits, 1);
         self.space_waiters.borrow_mut()[dest].push(waker.clone());
         false
     }
@@ -461,9 +473,11 @@ impl Shard {
         let mut idle_since: Option<Instant> = None;
         loop {
             self.now.set(self.clock.now_ns());
+            let started = self.stats.iteration_start();
             self.drain_remote();
             self.fire_timers();
             let ran = self.run_tasks();
+            self.stats.iteration_ran(started, ran);
             self.flush_outgoing();
             if done() || self.remote.stop_requested() {
                 return;
@@ -487,10 +501,12 @@ impl Shard {
                 }
                 let r = self.driver.borrow_mut().poll(timeout);
                 self.remote.woke();
+                stats::add(&self.stats.sleeps, 1);
                 self.shared.wake_ticker();
                 idle_since = None;
                 r
             };
+            stats::add(&self.stats.polls, 1);
             if let Err(e) = result {
                 tracing::error!(shard = self.id, error = %e, "reactor backend poll failed");
             }

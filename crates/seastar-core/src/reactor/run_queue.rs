@@ -20,6 +20,8 @@ struct GroupQueue {
     /// Nanoseconds of runtime scaled by `1000 / shares`.
     vruntime: u64,
     shares: u64,
+    /// CPU nanoseconds charged (timed slices only; see `charge`).
+    runtime_ns: u64,
 }
 
 impl GroupQueue {
@@ -27,6 +29,7 @@ impl GroupQueue {
         GroupQueue {
             tasks: VecDeque::new(),
             vruntime: 0,
+            runtime_ns: 0,
             shares: u64::from(group::shares_of(id).max(1)),
         }
     }
@@ -116,9 +119,15 @@ impl RunQueue {
     /// Charges `nanos` of runtime to group `g`.
     pub(crate) fn charge(&mut self, g: usize, nanos: u64) {
         let q = &mut self.groups[g];
+        q.runtime_ns = q.runtime_ns.saturating_add(nanos);
         q.vruntime = q
             .vruntime
             .saturating_add(nanos.saturating_mul(1000) / q.shares);
+    }
+
+    /// Per group in use: its id, ready tasks and CPU nanoseconds charged.
+    pub(crate) fn groups(&self) -> impl Iterator<Item = (usize, usize, u64)> + '_ {
+        (self.groups.iter().enumerate()).map(|(i, q)| (i, q.tasks.len(), q.runtime_ns))
     }
 
     pub(crate) fn is_empty(&self) -> bool {

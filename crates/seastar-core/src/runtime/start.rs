@@ -230,6 +230,9 @@ fn tick_and_watch(
             }
             let stalled = tick.saturating_sub(started);
             if stalled >= track.1 {
+                if track.1 == threshold {
+                    state.count.fetch_add(1, Ordering::Relaxed);
+                }
                 let group = crate::task::group::name_of(state.group.load(Ordering::Relaxed));
                 let ms = (quota * stalled as u32).as_secs_f64() * 1000.0;
                 tracing::warn!(shard, group = %group, stalled_ms = ms, "reactor stalled: a task ran for {ms:.1} ms without yielding (scheduling group {group})");
