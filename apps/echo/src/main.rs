@@ -165,7 +165,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!(
             "echo: listening on {local}, {} shards, backend {}, listener {listener_name}",
             shard_count(),
-            seastar_core::runtime::backend()
+            seastar_core::runtime::backend_summary()
         );
         smp::invoke_on_all(serve).await.map_err(|e| e.to_string())
     });

@@ -36,7 +36,7 @@ fn main() {
             "memcached: listening on {} (tcp), udp {udp}, {} shards, backend {}",
             b.tcp,
             b.shards,
-            seastar_core::runtime::backend()
+            seastar_core::runtime::backend_summary()
         );
     }));
     match result {

@@ -24,15 +24,19 @@
 //! # });
 //! ```
 
+mod accept;
 mod addr;
 mod blocking;
 pub mod buf;
 mod fd;
 pub mod file;
+mod multi;
 pub(crate) mod op;
 mod socket;
 
+pub use crate::reactor::UringFeatures;
+pub use accept::{Acceptor, accept, uring_features};
 pub use blocking::spawn_blocking;
 pub use buf::{IoBuf, IoBufMut};
 pub use fd::{close, fdatasync, fsync, read, read_at, readable, writable, write, write_at, writev};
-pub use socket::{accept, connect, recv, recv_from, send, send_to};
+pub use socket::{connect, recv, recv_from, send, send_to};

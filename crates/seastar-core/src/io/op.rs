@@ -96,7 +96,7 @@ impl<T: 'static> Future for Op<T> {
                     }
                     Poll::Pending
                 }
-                Slot::Abandoned(..) => unreachable!("live Op with an abandoned slot"),
+                Slot::Abandoned(..) | Slot::Multi(_) => unreachable!("live Op with a foreign slot"),
             }
         })
     }

@@ -1,8 +1,8 @@
-//! Socket operations: receive, send, accept, connect, datagrams.
+//! Socket operations: receive, send, connect, datagrams (accept: `accept.rs`).
 
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::os::fd::RawFd;
 
 use io_uring::{opcode, types};
 
@@ -60,53 +60,6 @@ pub async fn send<B: IoBuf>(fd: RawFd, buf: B) -> (io::Result<usize>, B) {
             .await;
             (res, buf)
         }
-    }
-}
-
-/// Accepts a connection on a listening socket. The new socket is
-/// non-blocking and close-on-exec.
-pub async fn accept(fd: RawFd) -> io::Result<(OwnedFd, SocketAddr)> {
-    let flags = libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
-    let (res, addr) = match reactor::backend() {
-        BackendKind::IoUring => loop {
-            let mut addr = Box::new(RawAddr::empty());
-            let entry = opcode::Accept::new(types::Fd(fd), addr.as_mut_ptr(), &raw mut addr.len)
-                .flags(flags)
-                .build();
-            // SAFETY: the address and its length live in the box the Op owns.
-            let op = unsafe { Op::submit(entry, addr) }.on_orphan(close_orphan);
-            let (res, addr) = op.await;
-            if res == -libc::EAGAIN {
-                ready(fd, Interest::Read).await?;
-                continue;
-            }
-            break (cqe_result(res), addr);
-        },
-        BackendKind::Epoll => {
-            let mut addr = Box::new(RawAddr::empty());
-            let (p, l) = (addr.as_mut_ptr(), &raw mut addr.len);
-            let res = retry(fd, Interest::Read, || {
-                // SAFETY: `p` and `l` point into the live box `addr`.
-                unsafe { libc::accept4(fd, p, l, flags) as isize }
-            })
-            .await;
-            (res, addr)
-        }
-    };
-    let newfd = res? as RawFd;
-    // SAFETY: the kernel returned a new fd that nobody else owns.
-    let owned = unsafe { OwnedFd::from_raw_fd(newfd) };
-    let peer = addr
-        .to_std()
-        .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
-    Ok((owned, peer))
-}
-
-/// Closes the connection an abandoned accept produced.
-fn close_orphan(res: i32) {
-    if res >= 0 {
-        // SAFETY: the kernel handed us this new fd and nobody else knows it.
-        unsafe { libc::close(res) };
     }
 }
 

@@ -42,7 +42,8 @@ use std::time::{Duration, Instant};
 pub(crate) use backend::{Backend, Driver};
 pub use backend::{BackendKind, ParseBackendError};
 pub(crate) use epoll::Interest;
-pub(crate) use uring::Slot;
+pub(crate) use uring::{Multi, Slot};
+pub use uring::UringFeatures;
 
 use crate::smp::ring::Ring;
 use crate::timer::Clock;
@@ -550,9 +551,10 @@ impl Shard {
             Driver::Uring(u) => u
                 .ops
                 .iter_mut()
-                .filter_map(|(_, s)| match s {
-                    Slot::Waiting(w) => w.take(),
-                    _ => None,
+                .flat_map(|(_, s)| match s {
+                    Slot::Waiting(w) => w.take().into_iter().collect(),
+                    Slot::Multi(m) => std::mem::take(&mut m.wakers),
+                    _ => Vec::new(),
                 })
                 .collect(),
             Driver::Epoll(_) => Vec::new(),

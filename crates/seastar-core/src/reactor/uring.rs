@@ -19,6 +19,7 @@
 //! with a one-shot poll armed before each blocking wait.
 
 use std::any::Any;
+use std::collections::VecDeque;
 use std::io;
 use std::os::fd::RawFd;
 use std::task::Waker;
@@ -36,6 +37,26 @@ const CANCEL_TOKEN: u64 = u64::MAX - 1;
 /// `io_uring_enter` flag: wait for (and with DEFER_TASKRUN, post) completions.
 const IORING_ENTER_GETEVENTS: u32 = 1;
 
+impl std::fmt::Display for UringFeatures {
+    /// The features that are on, joined by `+` (`none` if none).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let on: Vec<&str> = [
+            (self.defer_taskrun, "defer_taskrun"),
+            (self.coop_taskrun, "coop_taskrun"),
+            (self.registered_ring_fd, "registered_ring_fd"),
+            (self.multishot_accept, "multishot_accept"),
+        ]
+        .into_iter()
+        .filter_map(|(on, name)| on.then_some(name))
+        .collect();
+        if on.is_empty() {
+            f.write_str("none")
+        } else {
+            f.write_str(&on.join("+"))
+        }
+    }
+}
+
 /// The state of one in-flight operation.
 pub(crate) enum Slot {
     /// Submitted; the task to wake on completion, once polled.
@@ -47,18 +68,58 @@ pub(crate) enum Slot {
     /// The optional hook releases what a completion created after its
     /// waiter was gone (the fd of an accepted connection).
     Abandoned(#[allow(dead_code)] Box<dyn Any>, Option<fn(i32)>),
+    /// A multishot operation: many completions for one submission.
+    Multi(Multi),
+}
+
+/// The completions of a multishot operation not yet taken by its owner.
+#[derive(Default)]
+pub(crate) struct Multi {
+    /// Results in arrival order (`-errno` on failure).
+    pub(crate) results: VecDeque<i32>,
+    /// Tasks to wake on the next completion.
+    pub(crate) wakers: Vec<Waker>,
+    /// The kernel posted the last completion (no `IORING_CQE_F_MORE`).
+    pub(crate) ended: bool,
+}
+
+/// What this shard's ring got from the kernel: the setup flags that took
+/// and the per-operation features found in use. Logged at start and
+/// returned by [`crate::io::uring_features`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UringFeatures {
+    /// `IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN`: completions
+    /// are posted only when the shard enters the kernel (no interrupts of
+    /// the busy core by arriving segments).
+    pub defer_taskrun: bool,
+    /// `IORING_SETUP_COOP_TASKRUN`.
+    pub coop_taskrun: bool,
+    /// The ring fd is registered (cheaper `io_uring_enter`).
+    pub registered_ring_fd: bool,
+    /// Multishot accept (one submission per listener, a completion per
+    /// connection). Turned off for the shard if the kernel rejects it.
+    pub multishot_accept: bool,
 }
 
 /// An io_uring instance and the operations in flight on it.
 pub(crate) struct Uring {
     ring: IoUring,
     pub(crate) ops: Slab<Slot>,
+    pub(crate) features: UringFeatures,
     wake_fd: RawFd,
     wake_armed: bool,
 }
 
 impl Uring {
     pub(crate) fn new(wake_fd: RawFd, entries: u32) -> io::Result<Uring> {
+        let mut features = UringFeatures {
+            defer_taskrun: true,
+            coop_taskrun: true,
+            // Multishot accept arrived in Linux 5.19, with DEFER_TASKRUN's
+            // 6.1 after it; the first use falls back if it is refused.
+            multishot_accept: true,
+            ..UringFeatures::default()
+        };
         let ring = IoUring::builder()
             .setup_single_issuer()
             .setup_defer_taskrun()
@@ -67,15 +128,23 @@ impl Uring {
             .build(entries)
             .or_else(|e| {
                 tracing::debug!(error = %e, "io_uring without DEFER_TASKRUN");
+                features.defer_taskrun = false;
                 IoUring::builder().setup_coop_taskrun().build(entries)
             })
-            .or_else(|_| IoUring::new(entries))?;
-        if let Err(e) = ring.submitter().register_ring_fd() {
-            tracing::debug!(error = %e, "io_uring ring fd not registered");
+            .or_else(|_| {
+                features.coop_taskrun = false;
+                features.multishot_accept = false;
+                IoUring::new(entries)
+            })?;
+        match ring.submitter().register_ring_fd() {
+            Ok(_) => features.registered_ring_fd = true,
+            Err(e) => tracing::debug!(error = %e, "io_uring ring fd not registered"),
         }
+        tracing::debug!(?features, "io_uring ring ready");
         Ok(Uring {
             ring,
             ops: Slab::with_capacity(256),
+            features,
             wake_fd,
             wake_armed: false,
         })
@@ -193,6 +262,11 @@ impl Uring {
                         Slot::Done { .. } => {
                             *slot = Slot::Done { res: cqe.result() };
                         }
+                        Slot::Multi(m) => {
+                            m.results.push_back(cqe.result());
+                            m.ended |= !more;
+                            woken.append(&mut m.wakers);
+                        }
                     }
                 }
             }
@@ -222,12 +296,20 @@ impl Drop for Uring {
         // rather than free memory the kernel may touch.
         let keys: Vec<usize> = self.ops.iter().map(|(k, _)| k).collect();
         for key in keys {
-            if let Some(Slot::Waiting(_)) = self.ops.get(key) {
+            if let Some(Slot::Waiting(_) | Slot::Multi(Multi { ended: false, .. })) =
+                self.ops.get(key)
+            {
                 self.cancel(key);
             }
         }
+        let finished = |s: &Slot| {
+            matches!(
+                s,
+                Slot::Done { .. } | Slot::Multi(Multi { ended: true, .. })
+            )
+        };
         for _ in 0..100 {
-            if self.ops.iter().all(|(_, s)| matches!(s, Slot::Done { .. })) {
+            if self.ops.iter().all(|(_, s)| finished(s)) {
                 return;
             }
             let _ = self.enter(Some(Duration::from_millis(10)));
@@ -235,7 +317,7 @@ impl Drop for Uring {
             let done: Vec<usize> = self
                 .ops
                 .iter()
-                .filter(|(_, s)| matches!(s, Slot::Done { .. }))
+                .filter(|(_, s)| finished(s))
                 .map(|(k, _)| k)
                 .collect();
             for k in done {

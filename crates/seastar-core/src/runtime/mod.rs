@@ -116,3 +116,24 @@ pub fn shard_count() -> usize {
 pub fn backend() -> crate::BackendKind {
     reactor::with(|s| s.backend_kind())
 }
+
+/// The calling shard's backend with its io_uring features, for start-up
+/// lines: `io_uring (defer_taskrun+coop_taskrun+registered_ring_fd+multishot_accept)`
+/// or `epoll`.
+///
+/// ```
+/// # seastar_core::block_on(async {
+/// let b = seastar_core::runtime::backend_summary();
+/// assert!(b.starts_with("io_uring") || b == "epoll");
+/// # });
+/// ```
+///
+/// # Panics
+///
+/// Outside a shard.
+pub fn backend_summary() -> String {
+    match crate::io::uring_features() {
+        Some(f) => format!("{} ({f})", backend()),
+        None => backend().to_string(),
+    }
+}

@@ -82,10 +82,20 @@ impl Drop for ConnGuard {
 
 /// A listening socket, shut down and closed on drop.
 struct ListenSocket {
+    /// Keeps a multishot accept armed on io_uring; dropped (cancelling it)
+    /// before the socket closes.
+    acceptor: seastar_core::io::Acceptor,
     sock: Socket<std::net::TcpListener>,
 }
 
 impl ListenSocket {
+    fn new(sock: Socket<std::net::TcpListener>) -> ListenSocket {
+        ListenSocket {
+            acceptor: seastar_core::io::Acceptor::new(sock.fd()),
+            sock,
+        }
+    }
+
     fn fd(&self) -> RawFd {
         self.sock.fd()
     }
@@ -176,9 +186,9 @@ fn bound_socket(addr: SocketAddr, opts: &ListenOptions) -> io::Result<OwnedFd> {
 
 fn listening(fd: OwnedFd, opts: &ListenOptions) -> io::Result<Rc<ListenSocket>> {
     sys::listen(&fd, opts.backlog.min(i32::MAX as u32) as i32)?;
-    Ok(Rc::new(ListenSocket {
-        sock: Socket::new(std::net::TcpListener::from(fd)),
-    }))
+    Ok(Rc::new(ListenSocket::new(Socket::new(
+        std::net::TcpListener::from(fd),
+    ))))
 }
 
 /// The address `fd` is bound to.
@@ -403,7 +413,7 @@ fn is_transient(e: &io::Error) -> bool {
 async fn accept_fd(sock: &ListenSocket, stats: &LocalStats) -> io::Result<(OwnedFd, SocketAddr)> {
     let mut backoff = BACKOFF_MIN;
     loop {
-        match seastar_core::io::accept(sock.fd()).await {
+        match sock.acceptor.accept().await {
             Ok(conn) => {
                 if stats.starved.replace(false) {
                     tracing::info!(
