@@ -1,0 +1,102 @@
+//! A connection's outgoing bytes: frames are appended to one buffer and a
+//! writer task sends whatever accumulated while its previous write was in
+//! flight, so concurrent calls share writes (one `send` for many frames
+//! under load, one per frame when idle).
+
+use std::cell::{Cell, RefCell};
+use std::future::poll_fn;
+use std::rc::Rc;
+use std::task::{Poll, Waker};
+
+use seastar_net::TcpStream;
+
+use crate::frame::Header;
+
+/// Above this many unsent bytes, [`Outbox::ready`] makes senders wait.
+pub(crate) const HIGH_WATER: usize = 1 << 20;
+
+#[derive(Default)]
+pub(crate) struct Outbox {
+    buf: RefCell<Vec<u8>>,
+    writer: RefCell<Option<Waker>>,
+    space: RefCell<Vec<Waker>>,
+    closed: Cell<bool>,
+}
+
+impl Outbox {
+    /// Appends one frame (header, then payload) and wakes the writer.
+    /// After [`close`](Self::close) the frame is dropped.
+    pub(crate) fn push(&self, header: &Header, payload: &[u8]) {
+        if self.closed.get() {
+            return;
+        }
+        let mut b = self.buf.borrow_mut();
+        header.encode(&mut b);
+        b.extend_from_slice(payload);
+        drop(b);
+        if let Some(w) = self.writer.borrow_mut().take() {
+            w.wake();
+        }
+    }
+
+    /// Waits until the unsent bytes are under [`HIGH_WATER`]; false once closed.
+    pub(crate) async fn ready(&self) -> bool {
+        poll_fn(|cx| {
+            if self.closed.get() {
+                Poll::Ready(false)
+            } else if self.buf.borrow().len() < HIGH_WATER {
+                Poll::Ready(true)
+            } else {
+                self.space.borrow_mut().push(cx.waker().clone());
+                Poll::Pending
+            }
+        })
+        .await
+    }
+
+    /// Whether [`close`](Self::close) was called.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.get()
+    }
+
+    /// No more frames: the writer sends what is buffered, then ends.
+    pub(crate) fn close(&self) {
+        self.closed.set(true);
+        if let Some(w) = self.writer.borrow_mut().take() {
+            w.wake();
+        }
+        self.space.take().into_iter().for_each(Waker::wake);
+    }
+
+    /// The writer task: sends until closed and drained, or a write fails
+    /// (then the outbox closes, so senders stop waiting).
+    pub(crate) async fn run_writer(self: Rc<Self>, sock: Rc<TcpStream>) -> std::io::Result<()> {
+        let mut spare: Vec<u8> = Vec::with_capacity(64 * 1024);
+        loop {
+            let next = poll_fn(|cx| {
+                let mut b = self.buf.borrow_mut();
+                if !b.is_empty() {
+                    spare.clear();
+                    return Poll::Ready(Some(std::mem::replace(
+                        &mut *b,
+                        std::mem::take(&mut spare),
+                    )));
+                }
+                if self.closed.get() {
+                    return Poll::Ready(None);
+                }
+                *self.writer.borrow_mut() = Some(cx.waker().clone());
+                Poll::Pending
+            })
+            .await;
+            let Some(data) = next else { return Ok(()) };
+            self.space.take().into_iter().for_each(Waker::wake);
+            let (r, data) = sock.write_all(data).await;
+            if let Err(e) = r {
+                self.close();
+                return Err(e);
+            }
+            spare = data;
+        }
+    }
+}
