@@ -409,17 +409,19 @@ async fn serve_connection(inner: &Rc<Inner>, sock: Rc<TcpStream>) -> Result<(), 
                     .timeout
                     .filter(|_| features.contains(Features::TIMEOUTS))
                     .map(|t| timer::now() + t);
+                // The stream is registered before the next frame is read:
+                // the client's credit for it follows the request at once.
+                let (work, state) = match handler {
+                    Either::Left(f) => (f(frame.payload), None),
+                    Either::Right(f) => {
+                        let state = StreamState::new(h.id, false);
+                        core.streams.borrow_mut().insert(h.id, state.clone());
+                        (f(frame.payload, core.clone(), state.clone()), Some(state))
+                    }
+                };
                 let (core, calls) = (core.clone(), calls.clone());
                 spawn_local(async move {
                     let _permit = permit;
-                    let (work, state) = match handler {
-                        Either::Left(f) => (f(frame.payload), None),
-                        Either::Right(f) => {
-                            let state = StreamState::new(h.id, false);
-                            core.streams.borrow_mut().insert(h.id, state.clone());
-                            (f(frame.payload, core.clone(), state.clone()), Some(state))
-                        }
-                    };
                     let expiry = async move {
                         match deadline {
                             Some(d) => timer::sleep_until(d).await,
