@@ -1,6 +1,7 @@
 //! The benchmark suites. Each issue that adds a subsystem adds its suite here.
 
 mod core;
+mod io;
 mod memcached;
 mod net;
 
@@ -35,6 +36,11 @@ pub const SUITES: &[Suite] = &[
         name: "memcached",
         about: "apps/memcached vs stock memcached: 90% get under memaslap (1 and 2 cores, multi-get), 16-deep pipelining",
         run: memcached::run,
+    },
+    Suite {
+        name: "io",
+        about: "4 KiB O_DIRECT random reads at depth 1/32/128: apps/io_tester vs fio (io_uring); I/O scheduler fairness",
+        run: io::run,
     },
 ];
 
