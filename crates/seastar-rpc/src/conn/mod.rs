@@ -112,6 +112,11 @@ impl Core {
     /// Reads the next frame; `Ok(None)` at a clean end of stream between
     /// frames.
     pub(crate) async fn read_frame(&self, input: &mut Input) -> Result<Option<Frame>, ReadError> {
+        // Frames already buffered are parsed without waiting: yield when
+        // the task quota is spent so a busy connection cannot stall the shard.
+        if seastar_core::need_preempt() {
+            seastar_core::yield_now().await;
+        }
         if input.fill_buf().await.map_err(ReadError::Io)?.is_empty() {
             return Ok(None);
         }

@@ -57,7 +57,7 @@ async fn handshake(addr: SocketAddr) -> Result<SendRequest<tonic::body::Body>, B
     let _ = stream.set_nodelay(true);
     let (sender, conn) = hyper::client::conn::http2::Builder::new(ShardExecutor)
         .timer(ShardTimer)
-        .handshake(stream)
+        .handshake(super::io::Cooperative(stream))
         .await?;
     spawn_local(async move {
         if let Err(e) = conn.await {

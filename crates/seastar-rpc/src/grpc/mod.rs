@@ -5,6 +5,7 @@
 //! | [`server`] | [`GrpcServer`]: tonic [`Routes`](tonic::service::Routes) served through hyper's HTTP/2 server connection on every shard; [`serve_connection`] |
 //! | [`timeout`] | [`GrpcTimeout`]: the `grpc-timeout` header enforced on the shard's timers; [`parse_grpc_timeout`] |
 //! | [`client`] | [`GrpcChannel`]: a tonic client transport over a seastar-net connection and hyper's HTTP/2 client |
+//! | `io` (private) | a socket wrapper that makes hyper yield when the shard's task quota is spent |
 //!
 //! **No tokio runtime.** tonic is built with `default-features = false`
 //! and only `codegen` and `router`: its `transport` module (the only part
@@ -29,6 +30,7 @@
 //! `Code::Unknown` with the h2 error in the message.
 
 pub mod client;
+mod io;
 pub mod server;
 pub mod timeout;
 

@@ -55,7 +55,7 @@ where
     let svc = Hyperized(GrpcTimeout::new(service));
     let conn = hyper::server::conn::http2::Builder::new(ShardExecutor)
         .timer(ShardTimer)
-        .serve_connection(stream, svc);
+        .serve_connection(super::io::Cooperative(stream), svc);
     let mut conn = pin!(conn);
     match select(conn.as_mut(), pin!(stop)).await {
         Either::Left((r, _)) => r,

@@ -4,6 +4,7 @@ mod core;
 mod io;
 mod memcached;
 mod net;
+mod rpc;
 
 use super::Ctx;
 use super::report::CaseReport;
@@ -41,6 +42,11 @@ pub const SUITES: &[Suite] = &[
         name: "io",
         about: "4 KiB O_DIRECT random reads at depth 1/32/128: apps/io_tester vs fio (io_uring); I/O scheduler fairness",
         run: io::run,
+    },
+    Suite {
+        name: "rpc",
+        about: "64 B echo calls, 1 and 128 in flight: apps/rpc native protocol and our gRPC vs tonic on tokio",
+        run: rpc::run,
     },
 ];
 
