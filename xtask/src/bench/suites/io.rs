@@ -6,7 +6,10 @@
 //! against `fio` (Debian's, io_uring engine), interleaved (ours, fio, ours,
 //! fio, ...), both pinned to the same CPU. The headline is IOPS; CPU per
 //! I/O is the whole process's user + system time (reaped-children rusage)
-//! divided by the I/Os done. fio's latencies are its completion latencies
+//! divided by the I/Os done. One more case repeats depth 32 with our
+//! reactor in poll mode (`--poll-mode`: it spins instead of sleeping
+//! between completions), to show what the sleep/wake cycle costs in IOPS
+//! and what polling costs in CPU. fio's latencies are its completion latencies
 //! (`clat`, from submission to completion); ours are measured by the
 //! workers around each request, so they include the queueing in the
 //! scheduler and the task wake-up.
@@ -200,12 +203,18 @@ impl Setup {
     }
 }
 
-fn depth_case(s: &Setup, depth: usize, runs: usize, notes: &mut Vec<String>) -> Result<CaseReport> {
+fn depth_case(
+    s: &Setup,
+    depth: usize,
+    extra: &[&str],
+    runs: usize,
+    notes: &mut Vec<String>,
+) -> Result<CaseReport> {
     let (mut ours, mut peer) = (Side::default(), Side::default());
     let job = format!("name=randread,op=randread,size=4k,depth={depth}");
     let mut commands = Vec::new();
     for run in 0..runs {
-        let mut c = s.tester(s.secs, std::slice::from_ref(&job), &[]);
+        let mut c = s.tester(s.secs, std::slice::from_ref(&job), extra);
         if run == 0 {
             commands.push(cmd::show(&c));
         }
@@ -241,8 +250,13 @@ fn depth_case(s: &Setup, depth: usize, runs: usize, notes: &mut Vec<String>) -> 
             p99_us,
         });
     }
+    let mode = if extra.contains(&"--poll-mode") {
+        ", ours polling"
+    } else {
+        ""
+    };
     let info = CaseInfo {
-        name: format!("4 KiB random read, O_DIRECT, depth {depth}"),
+        name: format!("4 KiB random read, O_DIRECT, depth {depth}{mode}"),
         metric: "throughput".into(),
         unit: "IOPS".into(),
         higher_is_better: true,
@@ -296,7 +310,7 @@ fn fairness(s: &Setup, runs: usize, notes: &mut Vec<String>) -> Result<()> {
     let bg = "name=bg,shares=100,op=randread,size=4k,depth=64".to_string();
     for (label, extra) in [
         ("default latency goal (0.75 ms)", vec![]),
-        ("latency goal 100 us", vec!["--latency-goal-us", "100"]),
+        ("latency goal 60 us", vec!["--latency-goal-us", "60"]),
     ] {
         let (mut solo, mut mixed, mut bg_iops) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..runs {
@@ -398,8 +412,11 @@ pub fn run(ctx: &Ctx, notes: &mut Vec<String>) -> Result<Vec<CaseReport>> {
     let started = Instant::now();
     let mut cases = Vec::new();
     for depth in DEPTHS {
-        cases.push(depth_case(&setup, depth, ctx.runs, notes)?);
+        cases.push(depth_case(&setup, depth, &[], ctx.runs, notes)?);
     }
+    // The same at depth 32 with our reactor polling instead of sleeping
+    // between completions: what the wake-ups cost, paid for in CPU.
+    cases.push(depth_case(&setup, 32, &["--poll-mode"], ctx.runs, notes)?);
     for c in &cases {
         let us = |s: &SideReport| s.per_cpu_second.median.map_or(f64::NAN, |v| 1e6 / v);
         notes.push(format!(
