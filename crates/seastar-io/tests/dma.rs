@@ -280,3 +280,59 @@ fn epoll_backend_runs_file_io_on_the_blocking_pool() {
         });
     assert_eq!(backend, seastar_core::BackendKind::Epoll);
 }
+
+#[test]
+fn falls_back_to_buffered_io_where_o_direct_is_refused() {
+    // ramfs has no direct I/O: open(O_DIRECT) fails with EINVAL.
+    let fs = match common::SmallFs::mount_fs("ramfs", "ramfs", "mode=0755") {
+        Ok(m) => m,
+        Err(reason) => {
+            println!("skipped: cannot mount a ramfs: {reason}");
+            return;
+        }
+    };
+    let path = fs.0.join("f");
+    run(async move {
+        let f = DmaFile::open(&path, &rw().create_new(true)).await.unwrap();
+        assert!(!f.is_direct(), "ramfs refuses O_DIRECT");
+        assert_eq!(f.alignment().read, 1);
+        let (n, _) = f.write_at(5, AlignedBuf::from_slice(b"hello", 512)).await;
+        assert_eq!(n.unwrap(), 5);
+        assert_eq!(&f.read_at(4, 100).await.unwrap()[..], b"\0hello");
+        assert_eq!(f.stat().await.unwrap().dio_alignment(), None);
+    });
+}
+
+#[test]
+fn permission_errors_name_the_file() {
+    let dir = TestDir::new("perm");
+    let path = dir.path("immutable");
+    std::fs::write(&path, b"x").unwrap();
+    // Root bypasses permission bits, but not the immutable attribute.
+    let ok = std::process::Command::new("chattr")
+        .arg("+i")
+        .arg(&path)
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        println!("skipped: chattr +i is not possible here");
+        return;
+    }
+    let p = path.clone();
+    let res = run(async move {
+        DmaFile::open(&p, &OpenOptions::new().write(true))
+            .await
+            .map(drop)
+    });
+    let _ = std::process::Command::new("chattr")
+        .arg("-i")
+        .arg(&path)
+        .status();
+    let e = res.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::PermissionDenied);
+    let fe = FileError::of(&e).unwrap();
+    assert_eq!(
+        (fe.op(), fe.path(), fe.raw_os_error()),
+        ("open", path.as_path(), Some(libc::EPERM))
+    );
+}

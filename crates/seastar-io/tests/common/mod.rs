@@ -51,17 +51,22 @@ pub fn pattern(at: u64, n: usize) -> Vec<u8> {
         .collect()
 }
 
-/// A small tmpfs mounted for a test, unmounted on drop.
+/// A small file system (tmpfs, ramfs) mounted for a test, unmounted on drop.
 pub struct SmallFs(pub PathBuf);
 
 impl SmallFs {
     /// Mounts a tmpfs of `size` (e.g. "256k"); `Err(reason)` where mounting
     /// is impossible (not root, no mount namespace permission).
     pub fn mount(name: &str, size: &str) -> Result<SmallFs, String> {
+        Self::mount_fs(name, "tmpfs", &format!("size={size}"))
+    }
+
+    /// Mounts a file system of type `fstype` with `options`.
+    pub fn mount_fs(name: &str, fstype: &str, options: &str) -> Result<SmallFs, String> {
         let dir = std::env::temp_dir().join(format!("seastar-io-fs-{name}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
         let out = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .args(["-t", fstype, "-o", options, fstype])
             .arg(&dir)
             .output()
             .map_err(|e| format!("cannot run mount: {e}"))?;
