@@ -6,7 +6,7 @@
 //! not know, before Linux 6.9, is retried on the blocking pool). On epoll,
 //! readiness means nothing for regular files (a `pread` on a cold page
 //! blocks whatever `O_NONBLOCK` says), so every call runs on the runtime's
-//! small blocking pool ([`spawn_blocking`](super::spawn_blocking)): at most
+//! small blocking pool ([`spawn_blocking`]): at most
 //! that pool's threads (four) are in flight at once.
 //!
 //! Descriptors are passed as [`SharedFd`] (`Arc<OwnedFd>`): an operation
