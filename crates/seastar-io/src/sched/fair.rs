@@ -115,17 +115,23 @@ impl<T> FairQueue<T> {
                 })
                 .min_by(|a, b| a.1.total_cmp(&b.1))
                 .map(|(i, _, cost)| (i, cost))?;
-            let c = self.classes[id].as_mut().expect("class with a queued item");
-            if !alive(&c.queue.front().expect("non-empty").1) {
-                c.queue.pop_front();
+            let head_alive = {
+                let c = self.classes[id].as_ref().expect("class with a queued item");
+                alive(&c.queue.front().expect("non-empty").1)
+            };
+            if !head_alive {
+                self.classes[id]
+                    .as_mut()
+                    .expect("checked")
+                    .queue
+                    .pop_front();
                 self.queued -= 1;
                 continue;
             }
-            if !(self.requests == 0
-                || (self.in_flight + cost <= self.capacity && self.requests < self.max_requests))
-            {
+            if !self.fits(cost) {
                 return None;
             }
+            let c = self.classes[id].as_mut().expect("checked");
             let (cost, item) = c.queue.pop_front().expect("non-empty");
             self.vclock = c.vtime;
             c.vtime += cost / c.shares;
