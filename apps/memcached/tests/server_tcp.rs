@@ -257,6 +257,43 @@ fn keys_written_through_one_shard_are_read_through_the_other() {
     assert_eq!(stat_in(&stats, "items:1:number"), 50);
 }
 
+/// Many connections forwarding in the same reactor tick share one
+/// cross-shard call per owner (`coalesce.rs`); each must still get exactly
+/// its own replies. Clients run at once, so their requests land together.
+#[test]
+fn concurrent_connections_forwarding_together_get_their_own_replies() {
+    const CLIENTS: usize = 12;
+    const ROUNDS: usize = 40;
+    let server = Server::start(2, config());
+    std::thread::scope(|scope| {
+        for c in 0..CLIENTS {
+            let mut client = server.client();
+            scope.spawn(move || {
+                let keys = [
+                    key_on(0, 2, &format!("c{c}-")),
+                    key_on(1, 2, &format!("c{c}-")),
+                ];
+                for round in 0..ROUNDS {
+                    let v = format!("{c}:{round}");
+                    let mut req = String::new();
+                    for k in &keys {
+                        req += &format!("set {k} {c} 0 {}\r\n{v}\r\n", v.len());
+                    }
+                    client.expect(&req, "STORED\r\nSTORED\r\n");
+                    let [k0, k1] = &keys;
+                    client.expect(
+                        &format!("get {k0} {k1}\r\n"),
+                        &format!(
+                            "VALUE {k0} {c} {n}\r\n{v}\r\nVALUE {k1} {c} {n}\r\n{v}\r\nEND\r\n",
+                            n = v.len()
+                        ),
+                    );
+                }
+            });
+        }
+    });
+}
+
 #[test]
 fn multi_get_splits_across_owners_with_one_end() {
     let server = Server::start(2, config());

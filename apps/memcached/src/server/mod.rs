@@ -31,6 +31,7 @@
 //! println!("{:?}", report.unwrap());
 //! ```
 
+mod coalesce;
 mod conn;
 mod global;
 mod routing;

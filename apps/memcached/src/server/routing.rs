@@ -14,9 +14,10 @@
 //!    belongs. `get`/`gat` are split per key: local keys are answered in
 //!    place, remote keys become one op each, and the `END` is written
 //!    locally after the last key's mark.
-//! 3. At the end of the read, every non-empty batch travels in one
-//!    [`submit_to`](seastar_core::smp::submit_to) (through
-//!    `Sharded::invoke_on`) to its owner, all destinations concurrently. The
+//! 3. At the end of the read, every non-empty batch goes to its owner, all
+//!    destinations concurrently, coalesced with the batches other
+//!    connections of this shard send in the same reactor tick into one
+//!    [`submit_to`](seastar_core::smp::submit_to) per owner (`coalesce.rs`). The
 //!    owner re-parses each raw request with the same limits (so it sees the
 //!    same request), executes the ops in order and returns their replies
 //!    with the end offset of each.
@@ -42,6 +43,7 @@ use seastar_core::smp::Sharded;
 use seastar_core::{shard_count, shard_id};
 use std::rc::Rc;
 
+use super::coalesce::Coalescer;
 use super::global::{self, Global};
 use super::shard::ShardState;
 use crate::protocol::{Meta, ProtocolError, Request, encode, parse};
@@ -295,25 +297,16 @@ impl Session {
             .enumerate()
             .filter(|(_, b)| !b.is_empty())
             .map(|(s, b)| {
-                let batch = std::mem::take(b);
-                let call = self
-                    .service
-                    .invoke_on(s, move |st| async move { st.run_batch(batch) });
+                let call = Coalescer::forward(&self.shard, &self.service, s, std::mem::take(b));
                 async move { (s, call.await) }
             })
             .collect::<Vec<_>>();
         let mut total = out.len();
         for (s, r) in join_all(calls).await {
-            match r {
-                Ok(r) => {
-                    total += r.out.len();
-                    self.replies[s] = Some(r);
-                }
-                Err(e) => {
-                    tracing::warn!(shard = self.me, to = s, error = %e, "forwarding failed");
-                    self.replies[s] = None;
-                }
+            if let Some(r) = &r {
+                total += r.out.len();
             }
+            self.replies[s] = r;
         }
         let mut merged = std::mem::take(&mut self.spare);
         merged.clear();

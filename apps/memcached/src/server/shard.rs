@@ -16,6 +16,7 @@ use seastar_core::timer;
 use seastar_net::{TcpListener, UdpSocket};
 
 use super::Config;
+use super::coalesce::Coalescer;
 use super::routing::{Batch, Op, Replies};
 use crate::handler::{DEFAULT_VERSION, Handler, HandlerConfig};
 use crate::protocol::{Limits, encode, parse};
@@ -45,6 +46,8 @@ pub(crate) struct ShardState {
     pub listener: RefCell<Option<TcpListener>>,
     /// Bound by `serve` with `-U`, taken by the shard's UDP loop.
     pub udp: RefCell<Option<UdpSocket>>,
+    /// This shard's batches for other shards, sent once per tick.
+    pub coalescer: Coalescer,
 }
 
 impl StopHook for ShardState {}
@@ -82,6 +85,7 @@ impl ShardState {
             max_conns: c.max_connections.div_ceil(shards).max(1),
             listener: RefCell::new(None),
             udp: RefCell::new(None),
+            coalescer: Coalescer::default(),
         }
     }
 
