@@ -8,6 +8,9 @@
 //! non-blocking (`SOCK_NONBLOCK`/`O_NONBLOCK`) and must be closed through
 //! [`close`], which also forgets the epoll registration.
 //!
+//! Regular files and paths are served by [`file`](mod@file) instead (readiness means
+//! nothing for them: on epoll those calls run on the blocking pool).
+//!
 //! This module is the floor the networking and file crates build on; apps
 //! normally use `seastar-net` streams instead.
 //!
