@@ -123,6 +123,15 @@ pub async fn prepare(path: &PathBuf, size: u64, direct: bool) -> std::io::Result
 struct Rng(u64);
 
 impl Rng {
+    /// A generator whose stream is independent of its neighbours' (the
+    /// seed goes through splitmix64; xorshift never starts from 0).
+    fn seeded(seed: u64) -> Rng {
+        let mut z = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        Rng((z ^ (z >> 31)) | 1)
+    }
+
     fn next(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
@@ -159,8 +168,7 @@ async fn run_shard(
             let (file, job, seq, progress) =
                 (file.clone(), job.clone(), seq.clone(), progress.clone());
             tasks.push(spawn_local(async move {
-                let mut rng =
-                    Rng(0x9e37_79b9_7f4a_7c15 ^ (shard << 40) ^ ((j as u64) << 20) ^ w as u64 | 1);
+                let mut rng = Rng::seeded((shard << 40) | ((j as u64) << 20) | w as u64);
                 let mut hist = histogram();
                 let (mut n, mut bytes, mut errors) = (0u64, 0u64, 0u64);
                 let mut buf: AlignedBuf = file.alloc_buf(size as usize);
@@ -352,5 +360,21 @@ impl Report {
             );
         }
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Rng;
+
+    #[test]
+    fn neighbouring_workers_read_different_blocks() {
+        let firsts: std::collections::HashSet<u64> =
+            (0..1024).map(|w| Rng::seeded(w).next() % 262_144).collect();
+        assert!(
+            firsts.len() > 1000,
+            "{} distinct first blocks of 1024",
+            firsts.len()
+        );
     }
 }
