@@ -1,0 +1,296 @@
+//! [`Body`]: the one body type of requests and responses.
+//!
+//! A request's body is hyper's incoming stream with the server's size limit
+//! applied as it is read; a response's body is usually a single buffer
+//! (sent with `Content-Length`, no allocation beyond it) and may be any
+//! [`http_body::Body`] of [`Bytes`], boxed, `!Send` allowed (a shard never
+//! moves its connections).
+
+use std::fmt;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use bytes::Bytes;
+use http_body::{Frame, SizeHint};
+use http_body_util::BodyExt;
+
+/// A boxed error from a body, a service or a handler.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Why a body could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    /// The request body is larger than the server's limit
+    /// ([`Server::max_body_size`](crate::Server::max_body_size)); answered with 413.
+    #[error("request body larger than {limit} bytes")]
+    TooLarge {
+        /// The limit in bytes.
+        limit: u64,
+    },
+    /// The connection failed while the body was read (client gone, bad
+    /// chunked encoding).
+    #[error("reading the body: {0}")]
+    Hyper(#[from] hyper::Error),
+    /// An error from a streaming body.
+    #[error("{0}")]
+    Other(BoxError),
+}
+
+enum Kind {
+    Empty,
+    Full(Option<Bytes>),
+    Incoming {
+        body: hyper::body::Incoming,
+        /// Bytes still allowed, when limited.
+        remaining: Option<u64>,
+        limit: u64,
+    },
+    Boxed(Pin<Box<dyn http_body::Body<Data = Bytes, Error = BoxError>>>),
+}
+
+/// A request or response body.
+///
+/// ```
+/// use http_body::Body as _;
+/// use seastar_http::Body;
+///
+/// assert_eq!(Body::from("hello").size_hint().exact(), Some(5));
+/// assert!(Body::empty().is_end_stream());
+/// ```
+pub struct Body {
+    kind: Kind,
+}
+
+impl fmt::Debug for Body {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = match &self.kind {
+            Kind::Empty => "empty",
+            Kind::Full(_) => "full",
+            Kind::Incoming { .. } => "incoming",
+            Kind::Boxed(_) => "stream",
+        };
+        f.debug_tuple("Body").field(&kind).finish()
+    }
+}
+
+impl Default for Body {
+    fn default() -> Self {
+        Body::empty()
+    }
+}
+
+impl Body {
+    /// No bytes.
+    pub fn empty() -> Body {
+        Body { kind: Kind::Empty }
+    }
+
+    /// Any body of [`Bytes`] frames: a stream, a [`JsonBody`](seastar_json::JsonBody),
+    /// another service's response body.
+    ///
+    /// ```
+    /// use http_body_util::{BodyExt, StreamBody};
+    /// use http_body::Frame;
+    /// use bytes::Bytes;
+    ///
+    /// let chunks = futures::stream::iter(["a", "b"].map(|s| {
+    ///     Ok::<_, std::io::Error>(Frame::data(Bytes::from(s)))
+    /// }));
+    /// let body = seastar_http::Body::new(StreamBody::new(chunks));
+    /// let all = futures::executor::block_on(body.collect()).unwrap().to_bytes();
+    /// assert_eq!(&all[..], b"ab");
+    /// ```
+    pub fn new<B>(body: B) -> Body
+    where
+        B: http_body::Body<Data = Bytes> + 'static,
+        B::Error: Into<BoxError>,
+    {
+        Body {
+            kind: Kind::Boxed(Box::pin(ErrInto { inner: body })),
+        }
+    }
+
+    /// A request body from hyper, limited to `limit` bytes if given.
+    pub(crate) fn incoming(body: hyper::body::Incoming, limit: Option<u64>) -> Body {
+        Body {
+            kind: Kind::Incoming {
+                body,
+                remaining: limit,
+                limit: limit.unwrap_or(u64::MAX),
+            },
+        }
+    }
+
+    /// Reads the whole body into one buffer.
+    ///
+    /// ```
+    /// let b = futures::executor::block_on(seastar_http::Body::from("abc").to_bytes()).unwrap();
+    /// assert_eq!(&b[..], b"abc");
+    /// ```
+    pub async fn to_bytes(self) -> Result<Bytes, BodyError> {
+        if let Kind::Full(b) = self.kind {
+            return Ok(b.unwrap_or_default());
+        }
+        Ok(self.collect().await?.to_bytes())
+    }
+}
+
+impl From<Bytes> for Body {
+    fn from(b: Bytes) -> Self {
+        if b.is_empty() {
+            return Body::empty();
+        }
+        Body {
+            kind: Kind::Full(Some(b)),
+        }
+    }
+}
+
+impl From<&'static str> for Body {
+    fn from(s: &'static str) -> Self {
+        Bytes::from_static(s.as_bytes()).into()
+    }
+}
+
+impl From<&'static [u8]> for Body {
+    fn from(s: &'static [u8]) -> Self {
+        Bytes::from_static(s).into()
+    }
+}
+
+impl From<String> for Body {
+    fn from(s: String) -> Self {
+        Bytes::from(s).into()
+    }
+}
+
+impl From<Vec<u8>> for Body {
+    fn from(v: Vec<u8>) -> Self {
+        Bytes::from(v).into()
+    }
+}
+
+impl From<()> for Body {
+    fn from(_: ()) -> Self {
+        Body::empty()
+    }
+}
+
+impl http_body::Body for Body {
+    type Data = Bytes;
+    type Error = BodyError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        match &mut self.get_mut().kind {
+            Kind::Empty => Poll::Ready(None),
+            Kind::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
+            Kind::Incoming {
+                body,
+                remaining,
+                limit,
+            } => {
+                let frame = ready!(Pin::new(body).poll_frame(cx));
+                if let (Some(Ok(f)), Some(left)) = (&frame, remaining.as_mut()) {
+                    if let Some(d) = f.data_ref() {
+                        let n = d.len() as u64;
+                        if n > *left {
+                            return Poll::Ready(Some(Err(BodyError::TooLarge { limit: *limit })));
+                        }
+                        *left -= n;
+                    }
+                }
+                Poll::Ready(frame.map(|r| r.map_err(BodyError::Hyper)))
+            }
+            Kind::Boxed(b) => b
+                .as_mut()
+                .poll_frame(cx)
+                .map(|f| f.map(|r| r.map_err(BodyError::Other))),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.kind {
+            Kind::Empty => true,
+            Kind::Full(b) => b.is_none(),
+            Kind::Incoming { body, .. } => body.is_end_stream(),
+            Kind::Boxed(b) => b.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.kind {
+            Kind::Empty => SizeHint::with_exact(0),
+            Kind::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
+            Kind::Incoming { body, .. } => body.size_hint(),
+            Kind::Boxed(b) => b.size_hint(),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A body whose error is boxed.
+    struct ErrInto<B> {
+        #[pin]
+        inner: B,
+    }
+}
+
+impl<B> http_body::Body for ErrInto<B>
+where
+    B: http_body::Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        self.project()
+            .inner
+            .poll_frame(cx)
+            .map(|f| f.map(|r| r.map_err(Into::into)))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body::Body as _;
+
+    #[test]
+    fn full_bodies_have_exact_sizes_and_end() {
+        let mut b = Body::from(String::from("hello"));
+        assert_eq!(b.size_hint().exact(), Some(5));
+        assert!(!b.is_end_stream());
+        let f = futures::executor::block_on(b.frame()).unwrap().unwrap();
+        assert_eq!(f.into_data().unwrap(), "hello");
+        assert!(b.is_end_stream());
+        assert!(Body::from(Bytes::new()).is_end_stream());
+        assert_eq!(Body::from(()).size_hint().exact(), Some(0));
+    }
+
+    #[test]
+    fn stream_errors_surface_as_other() {
+        let s = futures::stream::iter([
+            Ok(Frame::data(Bytes::from("a"))),
+            Err(std::io::Error::other("boom")),
+        ]);
+        let body = Body::new(http_body_util::StreamBody::new(s));
+        let err = futures::executor::block_on(body.to_bytes()).unwrap_err();
+        assert!(matches!(err, BodyError::Other(_)));
+        assert_eq!(err.to_string(), "boom");
+    }
+}

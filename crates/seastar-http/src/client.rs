@@ -1,0 +1,343 @@
+//! [`Client`]: HTTP/1.1 requests from a shard, over a per-shard pool of
+//! keep-alive connections.
+//!
+//! A `Client` is shard-local (`Rc` inside, `!Send`): make one per shard
+//! (cloning shares the pool), or use [`Client::shard_local`], which every
+//! caller on a shard shares. Connections are keyed by `host:port`; after a
+//! response's head arrives its connection goes back to the pool and is
+//! reused once the response body has been read to the end (a body dropped
+//! early closes the connection). Idle connections beyond
+//! [`max_idle_per_host`](ClientBuilder::max_idle_per_host) or older than
+//! [`idle_timeout`](ClientBuilder::idle_timeout) are closed. Bodies stream
+//! both ways: the request body is any [`Body`], the response body is
+//! hyper's [`Incoming`](hyper::body::Incoming).
+//!
+//! Plain `http://` only (no TLS); a host name is resolved on the blocking
+//! helper thread, an IP literal is not.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::fmt;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use http::header::{HOST, HeaderValue};
+use http::uri::{Authority, PathAndQuery, Scheme};
+use http::{Method, Uri};
+use hyper::body::Incoming;
+use hyper::client::conn::http1::SendRequest;
+use seastar_net::TcpStream;
+
+use crate::{Body, Request};
+
+/// A response as the client returns it: the body streams from the connection.
+pub type ClientResponse = http::Response<Incoming>;
+
+/// Why a request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The URI has no host, or a scheme other than `http`.
+    #[error("unsupported URI `{0}`: need http://host[:port]/...")]
+    BadUri(String),
+    /// The host name did not resolve.
+    #[error("cannot resolve {host}: {source}")]
+    Resolve {
+        /// The host.
+        host: String,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The TCP connection failed.
+    #[error("cannot connect to {addr}: {source}")]
+    Connect {
+        /// The address.
+        addr: SocketAddr,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The connection did not open within the connect timeout.
+    #[error("connecting to {0} timed out")]
+    ConnectTimeout(SocketAddr),
+    /// No response head arrived within the request timeout.
+    #[error("request timed out")]
+    Timeout,
+    /// The HTTP exchange failed (connection closed, malformed response).
+    #[error("HTTP error: {0}")]
+    Http(#[from] hyper::Error),
+}
+
+#[derive(Debug, Clone)]
+struct Config {
+    connect_timeout: Duration,
+    request_timeout: Option<Duration>,
+    max_idle_per_host: usize,
+    idle_timeout: Duration,
+}
+
+struct Pooled {
+    sender: SendRequest<Body>,
+    since: Instant,
+}
+
+struct Inner {
+    config: Config,
+    pool: RefCell<HashMap<String, Vec<Pooled>>>,
+}
+
+/// An HTTP/1.1 client with a connection pool; see the [module docs](self).
+///
+/// ```
+/// seastar_core::block_on(async {
+///     let client = seastar_http::Client::builder()
+///         .connect_timeout(std::time::Duration::from_millis(500))
+///         .build();
+///     // Nothing listens on port 1.
+///     assert!(client.get("http://127.0.0.1:1/").await.is_err());
+/// });
+/// ```
+#[derive(Clone)]
+pub struct Client {
+    inner: Rc<Inner>,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let idle: usize = self.inner.pool.borrow().values().map(Vec::len).sum();
+        f.debug_struct("Client")
+            .field("config", &self.inner.config)
+            .field("pooled", &idle)
+            .finish()
+    }
+}
+
+/// Options of a [`Client`].
+#[derive(Debug, Clone)]
+pub struct ClientBuilder {
+    config: Config,
+}
+
+impl ClientBuilder {
+    /// How long a TCP connect may take (default 10 s).
+    pub fn connect_timeout(mut self, t: Duration) -> Self {
+        self.config.connect_timeout = t;
+        self
+    }
+
+    /// How long until the response head arrives, from sending (default 30 s; `None`: no limit).
+    pub fn request_timeout(mut self, t: impl Into<Option<Duration>>) -> Self {
+        self.config.request_timeout = t.into();
+        self
+    }
+
+    /// Idle connections kept per host (default 32).
+    pub fn max_idle_per_host(mut self, n: usize) -> Self {
+        self.config.max_idle_per_host = n;
+        self
+    }
+
+    /// Idle connections older than this are closed instead of reused (default 90 s).
+    pub fn idle_timeout(mut self, t: Duration) -> Self {
+        self.config.idle_timeout = t;
+        self
+    }
+
+    /// The client.
+    pub fn build(self) -> Client {
+        Client {
+            inner: Rc::new(Inner {
+                config: self.config,
+                pool: RefCell::new(HashMap::new()),
+            }),
+        }
+    }
+}
+
+thread_local! {
+    static SHARD_CLIENT: RefCell<Option<Client>> = const { RefCell::new(None) };
+}
+
+impl Default for Client {
+    fn default() -> Self {
+        Client::new()
+    }
+}
+
+impl Client {
+    /// A client with the default options.
+    pub fn new() -> Client {
+        Client::builder().build()
+    }
+
+    /// Options for a client.
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder {
+            config: Config {
+                connect_timeout: Duration::from_secs(10),
+                request_timeout: Some(Duration::from_secs(30)),
+                max_idle_per_host: 32,
+                idle_timeout: Duration::from_secs(90),
+            },
+        }
+    }
+
+    /// This shard's shared client (default options), made on first use.
+    ///
+    /// ```
+    /// seastar_core::block_on(async {
+    ///     let a = seastar_http::Client::shard_local();
+    ///     let b = seastar_http::Client::shard_local();
+    ///     assert!(a.same_pool(&b));
+    /// });
+    /// ```
+    pub fn shard_local() -> Client {
+        SHARD_CLIENT.with(|c| c.borrow_mut().get_or_insert_with(Client::new).clone())
+    }
+
+    /// Whether two handles share one pool.
+    pub fn same_pool(&self, other: &Client) -> bool {
+        Rc::ptr_eq(&self.inner, &other.inner)
+    }
+
+    /// Idle (pooled) connections to all hosts.
+    pub fn idle_connections(&self) -> usize {
+        self.inner.pool.borrow().values().map(Vec::len).sum()
+    }
+
+    /// `GET uri`.
+    pub async fn get(&self, uri: &str) -> Result<ClientResponse, ClientError> {
+        let uri: Uri = uri
+            .parse()
+            .map_err(|_| ClientError::BadUri(uri.to_owned()))?;
+        let req = http::Request::builder()
+            .method(Method::GET)
+            .uri(uri)
+            .body(Body::empty())
+            .expect("valid parts");
+        self.request(req).await
+    }
+
+    /// Sends `req` (absolute `http://` URI) and returns the response once
+    /// its head has arrived; the body streams after.
+    pub async fn request(&self, mut req: Request) -> Result<ClientResponse, ClientError> {
+        let uri = req.uri().clone();
+        if uri.scheme().is_some_and(|s| *s != Scheme::HTTP) {
+            return Err(ClientError::BadUri(uri.to_string()));
+        }
+        let Some(authority) = uri.authority().cloned() else {
+            return Err(ClientError::BadUri(uri.to_string()));
+        };
+        let key = key(&authority);
+        // Origin form on the wire, with a Host header.
+        if !req.headers().contains_key(HOST) {
+            let host = HeaderValue::from_str(authority.as_str())
+                .map_err(|_| ClientError::BadUri(uri.to_string()))?;
+            req.headers_mut().insert(HOST, host);
+        }
+        let pq = uri
+            .path_and_query()
+            .cloned()
+            .unwrap_or_else(|| PathAndQuery::from_static("/"));
+        *req.uri_mut() = Uri::from(pq);
+
+        let mut sender = match self.checkout(&key).await {
+            Some(s) => s,
+            None => self.connect(&authority).await?,
+        };
+        let send = sender.send_request(req);
+        let resp = match self.inner.config.request_timeout {
+            Some(t) => seastar_core::timer::timeout(t, send)
+                .await
+                .map_err(|_| ClientError::Timeout)??,
+            None => send.await?,
+        };
+        self.checkin(key, sender);
+        Ok(resp)
+    }
+
+    async fn checkout(&self, key: &str) -> Option<SendRequest<Body>> {
+        let idle_timeout = self.inner.config.idle_timeout;
+        for attempt in 0..2 {
+            let mut waiting = false;
+            {
+                let mut pool = self.inner.pool.borrow_mut();
+                let list = pool.get_mut(key)?;
+                let now = Instant::now();
+                list.retain(|p| !p.sender.is_closed() && now - p.since < idle_timeout);
+                if let Some(i) = list.iter().rposition(|p| p.sender.is_ready()) {
+                    return Some(list.swap_remove(i).sender);
+                }
+                waiting |= !list.is_empty();
+            }
+            // A connection whose last body was just read becomes ready once
+            // its task runs: give it that chance once.
+            if !waiting || attempt == 1 {
+                return None;
+            }
+            seastar_core::yield_now().await;
+        }
+        None
+    }
+
+    fn checkin(&self, key: String, sender: SendRequest<Body>) {
+        let max = self.inner.config.max_idle_per_host;
+        let mut pool = self.inner.pool.borrow_mut();
+        let list = pool.entry(key).or_default();
+        if list.len() < max {
+            list.push(Pooled {
+                sender,
+                since: Instant::now(),
+            });
+        }
+    }
+
+    async fn connect(&self, authority: &Authority) -> Result<SendRequest<Body>, ClientError> {
+        let addr = resolve(authority).await?;
+        let t = self.inner.config.connect_timeout;
+        let stream = match seastar_core::timer::timeout(t, TcpStream::connect(addr)).await {
+            Ok(Ok(s)) => s,
+            Ok(Err(source)) => return Err(ClientError::Connect { addr, source }),
+            Err(_) => return Err(ClientError::ConnectTimeout(addr)),
+        };
+        let _ = stream.set_nodelay(true);
+        let (sender, conn) = hyper::client::conn::http1::Builder::new()
+            .handshake(stream)
+            .await?;
+        seastar_core::spawn_local(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "client connection ended");
+            }
+        })
+        .detach();
+        Ok(sender)
+    }
+}
+
+fn key(a: &Authority) -> String {
+    format!("{}:{}", a.host(), a.port_u16().unwrap_or(80))
+}
+
+async fn resolve(a: &Authority) -> Result<SocketAddr, ClientError> {
+    let host = a
+        .host()
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
+    let port = a.port_u16().unwrap_or(80);
+    if let Ok(ip) = host.parse::<std::net::IpAddr>() {
+        return Ok(SocketAddr::new(ip, port));
+    }
+    let h = host.clone();
+    let found = seastar_core::io::spawn_blocking(move || {
+        (h.as_str(), port).to_socket_addrs().map(|mut a| a.next())
+    })
+    .await;
+    match found {
+        Ok(Some(addr)) => Ok(addr),
+        Ok(None) => Err(ClientError::Resolve {
+            host,
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no address"),
+        }),
+        Err(source) => Err(ClientError::Resolve { host, source }),
+    }
+}

@@ -1,0 +1,156 @@
+//! Coalesced HTTP/1 writes: every byte hyper writes during one poll of a
+//! connection task leaves in one send, and nothing hyper wrote is lost
+//! when the connection ends.
+//!
+//! hyper's own `pipeline_flush` skips a flush while its read buffer holds
+//! unread bytes, and also skips it on the way to shutting the connection
+//! down: with a pipelined request behind a `Connection: close` response, or
+//! bytes after a malformed request, the already-written responses (the 400
+//! itself) are dropped with the connection (hyper 1.12, `Buffered::poll_flush`).
+//! So hyper runs with flushing per response, and this wrapper makes the
+//! flush cheap instead: [`Coalesce`] keeps written bytes in its buffer and
+//! reports them flushed; the connection driver calls [`Pending::push`]
+//! after each poll of the connection, which hands the buffer to the socket
+//! (one send for all the responses to one read, however many), and
+//! [`Pending::finish`] once the connection future is done, which sends what
+//! is left before the socket closes. A buffer past 256 KiB is pushed from
+//! `poll_write` itself, waiting for the socket (backpressure).
+
+use std::cell::RefCell;
+use std::io;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll, ready};
+
+use hyper::rt::{Read, ReadBufCursor, Write};
+
+/// Past this many buffered bytes, `poll_write` sends before accepting more.
+const HIGH_WATER: usize = 256 * 1024;
+
+struct State<I> {
+    io: I,
+    buf: Vec<u8>,
+    /// Bytes of `buf` already handed to `io`.
+    sent: usize,
+    /// Whether flushes wait for the driver (else they send at once).
+    coalesce: bool,
+}
+
+impl<I: Write + Unpin> State<I> {
+    /// Hands buffered bytes to `io` until it is empty or `io` is busy.
+    fn poll_push(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while self.sent < self.buf.len() {
+            let n = ready!(Pin::new(&mut self.io).poll_write(cx, &self.buf[self.sent..]))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            self.sent += n;
+        }
+        self.buf.clear();
+        self.sent = 0;
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// The I/O hyper sees; see the [module docs](self).
+pub(crate) struct Coalesce<I> {
+    state: Rc<RefCell<State<I>>>,
+}
+
+/// The driver's handle on the same buffer.
+pub(crate) struct Pending<I> {
+    state: Rc<RefCell<State<I>>>,
+}
+
+pub(crate) fn wrap<I>(io: I, coalesce: bool) -> (Coalesce<I>, Pending<I>) {
+    let state = Rc::new(RefCell::new(State {
+        io,
+        buf: Vec::with_capacity(4096),
+        sent: 0,
+        coalesce,
+    }));
+    (
+        Coalesce {
+            state: state.clone(),
+        },
+        Pending { state },
+    )
+}
+
+impl<I: Write + Unpin> Pending<I> {
+    /// Starts sending what hyper wrote; a busy socket wakes the task later.
+    pub(crate) fn push(&self, cx: &mut Context<'_>) -> io::Result<()> {
+        match self.state.borrow_mut().poll_push(cx) {
+            Poll::Ready(r) => r,
+            Poll::Pending => Ok(()),
+        }
+    }
+
+    /// Sends everything left and waits for the socket to take it.
+    pub(crate) async fn finish(self) -> io::Result<()> {
+        std::future::poll_fn(|cx| {
+            let mut st = self.state.borrow_mut();
+            ready!(st.poll_push(cx))?;
+            Pin::new(&mut st.io).poll_flush(cx)
+        })
+        .await
+    }
+}
+
+impl<I: Read + Unpin> Read for Coalesce<I> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: ReadBufCursor<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.state.borrow_mut().io).poll_read(cx, buf)
+    }
+}
+
+impl<I: Write + Unpin> Write for Coalesce<I> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        src: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.poll_write_vectored(cx, &[io::IoSlice::new(src)])
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let mut st = self.state.borrow_mut();
+        if st.buf.len() >= HIGH_WATER {
+            ready!(st.poll_push(cx))?;
+        }
+        let mut n = 0;
+        for b in bufs {
+            st.buf.extend_from_slice(b);
+            n += b.len();
+        }
+        Poll::Ready(Ok(n))
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let mut st = self.state.borrow_mut();
+        if st.coalesce {
+            // Sent by the driver after this poll of the connection.
+            return Poll::Ready(Ok(()));
+        }
+        ready!(st.poll_push(cx))?;
+        Pin::new(&mut st.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let mut st = self.state.borrow_mut();
+        ready!(st.poll_push(cx))?;
+        ready!(Pin::new(&mut st.io).poll_flush(cx))?;
+        Pin::new(&mut st.io).poll_shutdown(cx)
+    }
+}

@@ -1,0 +1,110 @@
+//! The per-connection hyper service: applies the body limit (413 before
+//! reading a body whose `Content-Length` is too large), the per-connection
+//! request cap (`Connection: close` on the last response), and records
+//! metrics, around the server's handler.
+
+use std::cell::Cell;
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll, ready};
+use std::time::Instant;
+
+use http::StatusCode;
+use http::header::{CONNECTION, CONTENT_LENGTH, HeaderValue};
+use hyper::body::Incoming;
+
+use super::Shared;
+use crate::handler::HandlerFuture;
+use crate::metrics::HttpMetrics;
+use crate::{Body, Response};
+
+pub(crate) struct ConnService {
+    pub(crate) shared: Rc<Shared>,
+    pub(crate) served: Cell<u64>,
+}
+
+fn declared_length(req: &http::Request<Incoming>) -> Option<u64> {
+    req.headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+}
+
+impl hyper::service::Service<http::Request<Incoming>> for ConnService {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = ResponseFuture;
+
+    fn call(&self, req: http::Request<Incoming>) -> ResponseFuture {
+        let shared = &self.shared;
+        let n = self.served.get() + 1;
+        self.served.set(n);
+        shared.stats.requests.set(shared.stats.requests.get() + 1);
+        let close = shared
+            .config
+            .max_requests_per_connection
+            .is_some_and(|cap| n >= cap);
+        let slot = HttpMetrics::slot(req.method());
+        let start = Instant::now();
+        let limit = shared.config.max_body_size;
+        let state = match limit {
+            Some(limit) if declared_length(&req).is_some_and(|len| len > limit) => {
+                let mut r = crate::response::error(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("request body larger than {limit} bytes"),
+                );
+                // The body stays unread: end the connection after this answer.
+                r.headers_mut()
+                    .insert(CONNECTION, HeaderValue::from_static("close"));
+                State::Ready(Some(r))
+            }
+            _ => {
+                let req = req.map(|b| Body::incoming(b, limit));
+                State::Handler(shared.handler.call(req))
+            }
+        };
+        ResponseFuture {
+            state,
+            shared: shared.clone(),
+            slot,
+            start,
+            close,
+        }
+    }
+}
+
+enum State {
+    Handler(HandlerFuture),
+    Ready(Option<Response>),
+}
+
+/// The response on its way to hyper; one allocation (the handler's future).
+pub(crate) struct ResponseFuture {
+    state: State,
+    shared: Rc<Shared>,
+    slot: usize,
+    start: Instant,
+    close: bool,
+}
+
+impl Future for ResponseFuture {
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let mut resp = match &mut this.state {
+            State::Handler(f) => ready!(f.as_mut().poll(cx)),
+            State::Ready(r) => r.take().expect("polled after completion"),
+        };
+        if this.close {
+            resp.headers_mut()
+                .insert(CONNECTION, HeaderValue::from_static("close"));
+        }
+        this.shared
+            .metrics
+            .record(this.slot, resp.status(), this.start.elapsed());
+        Poll::Ready(Ok(resp))
+    }
+}
