@@ -82,8 +82,9 @@ pub(super) fn close_orphan(res: i32) {
 /// it (after an error such as `EMFILE`). The peer address is then read
 /// with `getpeername` (a multishot accept has no per-connection address
 /// buffer). If the kernel refuses multishot accept, the shard falls back to
-/// one-shot [`accept`] for good. On epoll, `accept` is `accept4` on
-/// readiness.
+/// one-shot [`accept`] for good; `SEASTAR_URING_MULTISHOT_ACCEPT=0` in the
+/// environment does the same from the start (for measuring it). On epoll,
+/// `accept` is `accept4` on readiness.
 ///
 /// Drop the acceptor before closing the socket: dropping cancels the armed
 /// accept, and connections that completed meanwhile are closed.

@@ -117,7 +117,8 @@ impl Uring {
             coop_taskrun: true,
             // Multishot accept arrived in Linux 5.19, with DEFER_TASKRUN's
             // 6.1 after it; the first use falls back if it is refused.
-            multishot_accept: true,
+            // `SEASTAR_URING_MULTISHOT_ACCEPT=0` turns it off (to measure it).
+            multishot_accept: std::env::var("SEASTAR_URING_MULTISHOT_ACCEPT").as_deref() != Ok("0"),
             ..UringFeatures::default()
         };
         let ring = IoUring::builder()
