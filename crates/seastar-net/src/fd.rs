@@ -22,6 +22,7 @@ pub(crate) struct Socket<T: AsRawFd + Into<OwnedFd>> {
 
 impl<T: AsRawFd + Into<OwnedFd>> Socket<T> {
     pub(crate) fn new(inner: T) -> Self {
+        crate::stats::register();
         Socket { inner: Some(inner) }
     }
 
@@ -56,6 +57,7 @@ fn would_block(r: &io::Result<usize>) -> bool {
 pub(crate) async fn recv<B: IoBufMut>(fd: RawFd, mut buf: B) -> BufResult<usize, B> {
     loop {
         let (r, b) = seastar_core::io::recv(fd, buf).await;
+        crate::stats::received(&r);
         buf = b;
         if would_block(&r) {
             if let Err(e) = seastar_core::io::readable(fd).await {
@@ -71,6 +73,7 @@ pub(crate) async fn recv<B: IoBufMut>(fd: RawFd, mut buf: B) -> BufResult<usize,
 pub(crate) async fn send<B: IoBuf>(fd: RawFd, mut buf: B) -> BufResult<usize, B> {
     loop {
         let (r, b) = seastar_core::io::send(fd, buf).await;
+        crate::stats::sent(&r);
         buf = b;
         if would_block(&r) {
             if let Err(e) = seastar_core::io::writable(fd).await {
@@ -86,6 +89,7 @@ pub(crate) async fn send<B: IoBuf>(fd: RawFd, mut buf: B) -> BufResult<usize, B>
 pub(crate) async fn writev<B: IoBuf>(fd: RawFd, mut bufs: Vec<B>) -> BufResult<usize, Vec<B>> {
     loop {
         let (r, b) = seastar_core::io::writev(fd, bufs).await;
+        crate::stats::sent(&r);
         bufs = b;
         if would_block(&r) {
             if let Err(e) = seastar_core::io::writable(fd).await {

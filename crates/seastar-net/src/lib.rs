@@ -15,12 +15,14 @@
 //! | [`tcp`] | [`TcpStream`], [`TcpListener`] with the per-shard or distributing [`Policy`], [`ListenerStats`] |
 //! | [`stream`] | [`DataSource`](stream::DataSource)/[`DataSink`](stream::DataSink), buffered [`InputStream`](stream::InputStream) and [`OutputStream`](stream::OutputStream) |
 //! | [`udp`] | [`UdpSocket`] |
+//! | [`stats`] | this shard's connection and byte counters (exported as `seastar_net_*` metrics with feature `metrics`) |
 //! | [`unix`] | [`UnixListener`], [`UnixStream`] |
 //! | [`buf`] | [`Slice`](buf::Slice), a window into an owned buffer |
 //! | `fd` (private) | socket ownership (closed through the reactor) and the shared I/O loops |
 //! | `poll` (private) | poll-style reads and writes over completion I/O, for the adapters |
 //! | `sys` (private) | the few libc calls the standard library lacks; the only `unsafe` besides `buf` |
 //! | [`hyper`] (feature `hyper`) | `hyper::rt::{Read, Write}` for the stream sockets; `ShardExecutor` and `ShardTimer` for hyper without tokio |
+//! | [`collectd`] (feature `collectd`) | a client pushing every shard's metrics to collectd (binary network protocol) |
 //! | `futures_io` (feature `futures-io`) | `futures::io::{AsyncRead, AsyncWrite}` for the stream sockets |
 //!
 //! # Example: an echo server on every shard
@@ -71,6 +73,8 @@
 
 #[allow(unsafe_code)]
 pub mod buf;
+#[cfg(feature = "collectd")]
+pub mod collectd;
 pub mod connections;
 mod fd;
 #[cfg(feature = "futures-io")]
@@ -78,6 +82,7 @@ pub mod futures_io;
 #[cfg(feature = "hyper")]
 pub mod hyper;
 mod poll;
+pub mod stats;
 pub mod stream;
 #[allow(unsafe_code)]
 mod sys;

@@ -55,14 +55,20 @@ impl UdpSocket {
 
     /// Sends `buf` as one datagram to `addr`.
     pub async fn send_to<B: IoBuf>(&self, buf: B, addr: SocketAddr) -> BufResult<usize, B> {
-        seastar_core::io::send_to(self.fd(), buf, addr).await
+        let (r, buf) = seastar_core::io::send_to(self.fd(), buf, addr).await;
+        crate::stats::sent(&r);
+        (r, buf)
     }
 
     /// Receives one datagram into `buf` (from its start, up to its
     /// capacity; the rest of a longer datagram is lost); returns its length
     /// and sender.
     pub async fn recv_from<B: IoBufMut>(&self, buf: B) -> BufResult<(usize, SocketAddr), B> {
-        seastar_core::io::recv_from(self.fd(), buf).await
+        let (r, buf) = seastar_core::io::recv_from(self.fd(), buf).await;
+        if let Ok((n, _)) = &r {
+            crate::stats::received(&Ok(*n));
+        }
+        (r, buf)
     }
 
     /// Sends `buf` as one datagram to the connected peer.

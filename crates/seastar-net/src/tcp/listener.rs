@@ -74,6 +74,7 @@ impl fmt::Debug for ConnGuard {
 impl Drop for ConnGuard {
     fn drop(&mut self) {
         self.stats.open.set(self.stats.open.get() - 1);
+        crate::stats::closed();
         if let Some((g, shard)) = &self.dist {
             g.close(*shard);
         }
@@ -309,6 +310,7 @@ impl TcpListener {
             }
         };
         self.stats.accepted.set(self.stats.accepted.get() + 1);
+        crate::stats::accepted();
         self.stats.open.set(self.stats.open.get() + 1);
         let guard = ConnGuard {
             stats: self.stats.clone(),
@@ -424,6 +426,7 @@ async fn accept_fd(sock: &ListenSocket, stats: &LocalStats) -> io::Result<(Owned
                 return Ok(conn);
             }
             Err(e) if is_starvation(&e) => {
+                crate::stats::refused();
                 stats.backoffs.set(stats.backoffs.get() + 1);
                 if !stats.starved.replace(true) {
                     tracing::warn!(
@@ -436,6 +439,7 @@ async fn accept_fd(sock: &ListenSocket, stats: &LocalStats) -> io::Result<(Owned
                 backoff = (backoff * 2).min(BACKOFF_MAX);
             }
             Err(e) if is_transient(&e) => {
+                crate::stats::refused();
                 tracing::debug!(shard = shard_id(), error = %e, "accept: connection failed early; skipped");
             }
             Err(e) => return Err(e),
