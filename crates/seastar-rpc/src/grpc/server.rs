@@ -4,13 +4,14 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::pin;
 use std::rc::Rc;
+use std::time::Duration;
 
 use futures::future::{Either, select};
 use http::{Request, Response};
 use hyper::body::Incoming;
 use seastar_core::smp::StopHook;
-use seastar_core::spawn_local;
 use seastar_core::sync::{AbortSource, Gate};
+use seastar_core::{spawn_local, timer};
 use seastar_net::hyper::{ShardExecutor, ShardTimer};
 use seastar_net::{ListenOptions, TcpListener, TcpStream};
 use tonic::service::Routes;
@@ -39,11 +40,14 @@ where
 
 /// Serves one HTTP/2 connection with `service` (e.g. tonic
 /// [`Routes`]) until the client closes it or `stop` resolves, then
-/// finishes the streams in flight (graceful shutdown: GOAWAY).
+/// finishes the streams in flight (graceful shutdown: GOAWAY), giving up
+/// and closing the connection after `grace` (a client that does not
+/// answer h2's shutdown ping would otherwise hold it open).
 pub async fn serve_connection<S, B>(
     stream: TcpStream,
     service: S,
     stop: impl Future<Output = ()>,
+    grace: Duration,
 ) -> Result<(), hyper::Error>
 where
     S: Service<Request<Incoming>, Response = Response<B>> + Clone + 'static,
@@ -61,13 +65,23 @@ where
         Either::Left((r, _)) => r,
         Either::Right(((), _)) => {
             conn.as_mut().graceful_shutdown();
-            conn.await
+            match select(conn, pin!(timer::sleep(grace))).await {
+                Either::Left((r, _)) => r,
+                Either::Right(_) => {
+                    tracing::debug!("grpc: grace period over; closing the connection");
+                    Ok(())
+                }
+            }
         }
     }
 }
 
+/// How long a stopping server waits for a connection's streams by default.
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);
+
 struct Inner {
     routes: Routes,
+    grace: Duration,
     stop: AbortSource,
     gate: Gate,
 }
@@ -101,11 +115,18 @@ impl std::fmt::Debug for GrpcServer {
 }
 
 impl GrpcServer {
-    /// A server for `routes`.
+    /// A server for `routes` (grace period on stop: [`DEFAULT_GRACE`]).
     pub fn new(routes: Routes) -> GrpcServer {
+        GrpcServer::with_grace(routes, DEFAULT_GRACE)
+    }
+
+    /// A server for `routes` that, when stopping, waits at most `grace`
+    /// for each connection's streams in flight.
+    pub fn with_grace(routes: Routes, grace: Duration) -> GrpcServer {
         GrpcServer {
             inner: Rc::new(Inner {
                 routes,
+                grace,
                 stop: AbortSource::new(),
                 gate: Gate::new(),
             }),
@@ -158,7 +179,7 @@ impl GrpcServer {
             let stop = async {
                 let _ = inner.stop.aborted().await;
             };
-            if let Err(e) = serve_connection(conn, inner.routes.clone(), stop).await {
+            if let Err(e) = serve_connection(conn, inner.routes.clone(), stop, inner.grace).await {
                 tracing::debug!(error = %e, "grpc: connection ended with an error");
             }
         })
