@@ -26,6 +26,7 @@
 //! | [`mime`] | content types by extension |
 //! | [`client`] | [`Client`] with its per-shard pool, timeouts, [`ClientError`] |
 //! | [`metrics`] | `seastar_http_requests_total`, `seastar_http_request_duration_seconds` |
+//! | [`prometheus`] (feature `prometheus`) | a handler serving every shard's metrics in the Prometheus text format |
 //!
 //! # Example
 //!
@@ -71,6 +72,8 @@ pub mod handler;
 pub mod json;
 pub mod metrics;
 pub mod mime;
+#[cfg(feature = "prometheus")]
+pub mod prometheus;
 pub mod request;
 pub mod response;
 pub mod router;
