@@ -80,7 +80,7 @@ pub fn run(args: ServerArgs) -> Result<(), String> {
                 .await
                 .map_err(|e| e.to_string())?;
         if let Some(Err(e)) = others.into_iter().find(Result::is_err) {
-            let _ = smp::invoke_on_all(|| stop_local()).await;
+            let _ = smp::invoke_on_all(stop_local).await;
             return Err(format!("cannot listen on every shard: {e}"));
         }
         println!(
@@ -89,7 +89,7 @@ pub fn run(args: ServerArgs) -> Result<(), String> {
             seastar_core::runtime::backend()
         );
         seastar_core::stop_signal().await;
-        smp::invoke_on_all(|| stop_local())
+        smp::invoke_on_all(stop_local)
             .await
             .map_err(|e| e.to_string())?;
         println!("rpc: stopped cleanly");

@@ -327,8 +327,8 @@ impl RpcServer {
 }
 
 impl StopHook for RpcServer {
-    fn stop(self: Rc<Self>) -> impl Future<Output = ()> {
-        async move { RpcServer::stop(&self).await }
+    async fn stop(self: Rc<Self>) {
+        RpcServer::stop(&self).await
     }
 }
 

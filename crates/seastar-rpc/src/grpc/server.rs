@@ -195,7 +195,7 @@ impl GrpcServer {
 }
 
 impl StopHook for GrpcServer {
-    fn stop(self: Rc<Self>) -> impl Future<Output = ()> {
-        async move { GrpcServer::stop(&self).await }
+    async fn stop(self: Rc<Self>) {
+        GrpcServer::stop(&self).await
     }
 }
