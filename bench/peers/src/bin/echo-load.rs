@@ -37,35 +37,19 @@ struct Args {
     reconnect: bool,
 }
 
-/// One connection per round trip until `deadline`; latencies in ns.
-async fn reconnecting(
-    addr: SocketAddr,
-    size: usize,
-    deadline: Instant,
-) -> std::io::Result<Histogram<u64>> {
-    let mut hist =
-        Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("valid histogram bounds");
-    let msg = vec![0x5au8; size];
-    let mut buf = vec![0u8; size];
-    loop {
-        let start = Instant::now();
-        if start >= deadline {
-            return Ok(hist);
-        }
-        let mut stream = TcpStream::connect(addr).await?;
-        stream.set_nodelay(true)?;
-        stream.set_zero_linger()?;
-        stream.write_all(&msg).await?;
-        stream.read_exact(&mut buf).await?;
-        drop(stream);
-        let ns = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        hist.saturating_record(ns.max(1));
-    }
+/// Where a load task's round trips travel.
+enum Target {
+    /// One connection, kept for the whole run.
+    Kept(TcpStream),
+    /// A new connection per round trip to this address, closed with a
+    /// reset after it.
+    Fresh(SocketAddr),
 }
 
-/// Round trips on one connection until `deadline`; latencies in ns.
-async fn connection(
-    mut stream: TcpStream,
+/// Round trips until `deadline`; latencies in ns (with `Fresh`, the
+/// connect is part of each).
+async fn round_trips(
+    mut target: Target,
     size: usize,
     deadline: Instant,
 ) -> std::io::Result<Histogram<u64>> {
@@ -78,6 +62,16 @@ async fn connection(
         if start >= deadline {
             return Ok(hist);
         }
+        let mut fresh;
+        let stream = match &mut target {
+            Target::Kept(s) => s,
+            Target::Fresh(addr) => {
+                fresh = TcpStream::connect(*addr).await?;
+                fresh.set_nodelay(true)?;
+                fresh.set_zero_linger()?;
+                &mut fresh
+            }
+        };
         stream.write_all(&msg).await?;
         stream.read_exact(&mut buf).await?;
         let ns = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
@@ -97,7 +91,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let start = Instant::now();
             let deadline = start + Duration::from_secs_f64(args.duration);
             let tasks: Vec<_> = (0..args.connections)
-                .map(|_| tokio::task::spawn_local(reconnecting(args.addr, args.size, deadline)))
+                .map(|_| {
+                    tokio::task::spawn_local(round_trips(
+                        Target::Fresh(args.addr),
+                        args.size,
+                        deadline,
+                    ))
+                })
                 .collect();
             let mut total = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3)?;
             for t in tasks {
@@ -116,7 +116,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let deadline = start + Duration::from_secs_f64(args.duration);
         let tasks: Vec<_> = streams
             .into_iter()
-            .map(|s| tokio::task::spawn_local(connection(s, args.size, deadline)))
+            .map(|s| tokio::task::spawn_local(round_trips(Target::Kept(s), args.size, deadline)))
             .collect();
         let mut total = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3)?;
         for t in tasks {
