@@ -42,8 +42,8 @@ use std::time::{Duration, Instant};
 pub(crate) use backend::{Backend, Driver};
 pub use backend::{BackendKind, ParseBackendError};
 pub(crate) use epoll::Interest;
-pub(crate) use uring::{Multi, Slot};
 pub use uring::UringFeatures;
+pub(crate) use uring::{Multi, Slot};
 
 use crate::smp::ring::Ring;
 use crate::timer::Clock;
