@@ -1,6 +1,6 @@
 //! Running jobs: every shard runs every job (with the job's depth per
 //! shard) against one file, for a fixed duration; latencies go into a
-//! histogram per job and shard, merged at the end.
+//! histogram per job and shard, merged at the end per job and per class.
 
 use std::cell::Cell;
 use std::path::PathBuf;
@@ -78,6 +78,29 @@ pub struct Report {
     pub direct: bool,
     /// Per job.
     pub jobs: Vec<JobReport>,
+    /// Per class (the jobs of a class together).
+    pub classes: Vec<ClassReport>,
+}
+
+/// One class's results: its jobs together.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct ClassReport {
+    /// Class name.
+    pub class: String,
+    /// Class shares.
+    pub shares: u32,
+    /// Requests completed.
+    pub requests: u64,
+    /// Requests per second.
+    pub iops: f64,
+    /// Bytes per second.
+    pub bandwidth: f64,
+    /// Latency percentiles, microseconds.
+    pub p50_us: f64,
+    /// 99th percentile.
+    pub p99_us: f64,
+    /// 99.9th percentile.
+    pub p999_us: f64,
 }
 
 fn histogram() -> Histogram<u64> {
@@ -288,6 +311,33 @@ pub async fn run(plan: Plan) -> Result<Report, String> {
         }
     }
     let us = |h: &Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+    let mut by_class: Vec<(IoClass, u64, u64, Histogram<u64>)> = Vec::new();
+    for ((n, bytes, _, h), class) in merged.iter().zip(&classes) {
+        let k = match by_class.iter().position(|c| c.0 == *class) {
+            Some(k) => k,
+            None => {
+                by_class.push((class.clone(), 0, 0, histogram()));
+                by_class.len() - 1
+            }
+        };
+        let c = &mut by_class[k];
+        c.1 += n;
+        c.2 += bytes;
+        c.3.add(h).expect("same bounds");
+    }
+    let class_reports = by_class
+        .into_iter()
+        .map(|(class, n, bytes, h)| ClassReport {
+            class: class.name().to_owned(),
+            shares: class.shares(),
+            requests: n,
+            iops: n as f64 / seconds,
+            bandwidth: bytes as f64 / seconds,
+            p50_us: us(&h, 0.5),
+            p99_us: us(&h, 0.99),
+            p999_us: us(&h, 0.999),
+        })
+        .collect();
     let jobs = plan
         .jobs
         .iter()
@@ -316,6 +366,7 @@ pub async fn run(plan: Plan) -> Result<Report, String> {
         backend: seastar_core::runtime::backend().to_string(),
         direct,
         jobs,
+        classes: class_reports,
     })
 }
 
@@ -357,6 +408,22 @@ impl Report {
                 j.p50_us,
                 j.p99_us,
                 j.p999_us
+            );
+        }
+        s += &format!(
+            "per class:\n{:<12} {:>6} {:>10} {:>10} {:>9} {:>9} {:>9}\n",
+            "class", "shares", "IOPS", "MB/s", "p50 us", "p99 us", "p99.9 us"
+        );
+        for c in &self.classes {
+            s += &format!(
+                "{:<12} {:>6} {:>10.0} {:>10.1} {:>9.1} {:>9.1} {:>9.1}\n",
+                c.class,
+                c.shares,
+                c.iops,
+                c.bandwidth / 1e6,
+                c.p50_us,
+                c.p99_us,
+                c.p999_us
             );
         }
         s

@@ -60,6 +60,13 @@ fn reports_every_job_as_json_with_latency_percentiles() {
     assert_eq!(jobs[2]["shares"], 1000);
     assert_eq!(jobs[1]["op"], "seqwrite");
     assert_eq!(report["shards"], 1);
+    let classes = report["classes"].as_array().unwrap();
+    assert_eq!(classes.len(), 2, "lat and bg");
+    assert_eq!(classes[0]["class"], "lat");
+    assert_eq!(
+        classes[0]["requests"].as_u64().unwrap(),
+        jobs[0]["requests"].as_u64().unwrap() + jobs[2]["requests"].as_u64().unwrap()
+    );
 }
 
 #[test]
