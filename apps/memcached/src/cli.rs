@@ -10,6 +10,9 @@
 //! | `-t`, `--threads` | threads, i.e. shards (same as `--smp`) | one per CPU |
 //! | `-I`, `--max-item-size` | largest item, `k`/`m` suffixes | 1m |
 //! | `-v` | more logging (`-vv`: even more) | |
+//! | `--prometheus-port` | serve metrics at `http://<-l>:PORT/metrics` (0: any free port) | off |
+//! | `--collectd-address` | push metrics to collectd at `host:port` | off |
+//! | `--collectd-interval` | seconds between collectd pushes | 10 |
 //!
 //! plus [`RuntimeArgs`] (`--smp`, `--cpuset`, `--reactor-backend`,
 //! `--poll-mode`, ...). `-t` and `--smp` name the same number: give either,
@@ -25,10 +28,12 @@
 //! assert_eq!(runtime.smp, Some(2));
 //! ```
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
+use std::time::Duration;
 
 use clap::Parser;
 use seastar_core::runtime::RuntimeArgs;
+use seastar_net::collectd;
 
 use crate::server::Config;
 
@@ -64,6 +69,21 @@ pub struct Args {
     /// Verbose logging; repeat for more.
     #[arg(short = 'v', action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// Serve every shard's metrics for Prometheus on this port, at
+    /// `/metrics` on the `-l` address (0: any free port). Off by default.
+    #[arg(long = "prometheus-port", value_name = "PORT")]
+    pub prometheus_port: Option<u16>,
+    /// Push every shard's metrics to collectd (network plugin) at
+    /// `host:port`. Off by default.
+    #[arg(long = "collectd-address", value_name = "HOST:PORT")]
+    pub collectd_address: Option<String>,
+    /// Seconds between collectd pushes.
+    #[arg(
+        long = "collectd-interval",
+        value_name = "SECONDS",
+        default_value_t = 10.0
+    )]
+    pub collectd_interval: f64,
     /// Runtime options.
     #[command(flatten)]
     pub runtime: RuntimeArgs,
@@ -89,6 +109,12 @@ pub enum CliError {
     /// `-c 0`.
     #[error("-c must be at least 1")]
     Connections,
+    /// `--collectd-address` does not resolve.
+    #[error("--collectd-address {0}: {1}")]
+    CollectdAddress(String, String),
+    /// `--collectd-interval` is not a positive number of seconds.
+    #[error("--collectd-interval must be a positive number of seconds")]
+    CollectdInterval,
 }
 
 impl Args {
@@ -117,6 +143,13 @@ impl Args {
             memory_limit,
             max_connections: self.conn_limit,
             item_size_max: self.max_item_size,
+            prometheus: self
+                .prometheus_port
+                .map(|port| SocketAddr::new(self.listen, port)),
+            collectd: match &self.collectd_address {
+                None => None,
+                Some(a) => Some(collectd_config(a, self.collectd_interval)?),
+            },
         };
         Ok((config, runtime))
     }
@@ -132,6 +165,22 @@ impl Args {
 }
 
 /// Parses memcached's `-I`: bytes, `k` or `m` suffix, 1k to 1024m.
+/// Resolves `address` (a blocking lookup: done before the runtime starts).
+fn collectd_config(address: &str, interval: f64) -> Result<collectd::Config, CliError> {
+    if !(interval.is_finite() && interval > 0.0) {
+        return Err(CliError::CollectdInterval);
+    }
+    let bad = |e: String| CliError::CollectdAddress(address.to_owned(), e);
+    let addr = address
+        .to_socket_addrs()
+        .map_err(|e| bad(e.to_string()))?
+        .next()
+        .ok_or_else(|| bad("no address".to_owned()))?;
+    let mut config = collectd::Config::new(addr, "memcached");
+    config.interval = Duration::from_secs_f64(interval);
+    Ok(config)
+}
+
 fn parse_item_size(s: &str) -> Result<usize, String> {
     let t = s.trim();
     let (digits, shift) = match t.as_bytes().last() {
@@ -169,6 +218,36 @@ mod tests {
         assert_eq!(c.max_connections, 1024);
         assert_eq!(c.item_size_max, 1 << 20);
         assert_eq!(rt.smp, None);
+    }
+
+    #[test]
+    fn metrics_exporters_are_off_by_default_and_configurable() {
+        let (c, _) = args(&[]).resolve().unwrap();
+        assert_eq!((c.prometheus, c.collectd.is_none()), (None, true));
+        let (c, _) = args(&[
+            "-l",
+            "0.0.0.0",
+            "--prometheus-port",
+            "9180",
+            "--collectd-address",
+            "127.0.0.1:25826",
+            "--collectd-interval",
+            "2.5",
+        ])
+        .resolve()
+        .unwrap();
+        assert_eq!(c.prometheus, Some("0.0.0.0:9180".parse().unwrap()));
+        let cd = c.collectd.unwrap();
+        assert_eq!(cd.address, "127.0.0.1:25826".parse().unwrap());
+        assert_eq!(cd.interval, Duration::from_millis(2500));
+        assert_eq!(cd.plugin, "memcached");
+        for bad in ["0", "-1", "nan"] {
+            let interval = format!("--collectd-interval={bad}");
+            let r = args(&["--collectd-address", "127.0.0.1:1", &interval]).resolve();
+            assert_eq!(r.unwrap_err(), CliError::CollectdInterval);
+        }
+        let r = args(&["--collectd-address", "no-port-here"]).resolve();
+        assert!(matches!(r, Err(CliError::CollectdAddress(..))));
     }
 
     #[test]

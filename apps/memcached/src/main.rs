@@ -38,6 +38,9 @@ fn main() {
             b.shards,
             seastar_core::runtime::backend_summary()
         );
+        if let Some(p) = b.prometheus {
+            println!("memcached: prometheus metrics at http://{p}/metrics");
+        }
     }));
     match result {
         Ok(report) => {

@@ -33,6 +33,7 @@
 
 mod coalesce;
 mod conn;
+mod exporters;
 mod global;
 mod routing;
 mod shard;
@@ -71,6 +72,12 @@ pub struct Config {
     pub max_connections: usize,
     /// Largest item (`-I`): key, value and per-item overhead.
     pub item_size_max: usize,
+    /// Serve every shard's metrics for Prometheus at `http://ADDR/metrics`
+    /// (`--prometheus-port`); off when `None`.
+    pub prometheus: Option<SocketAddr>,
+    /// Push every shard's metrics to collectd (`--collectd-address`,
+    /// `--collectd-interval`); off when `None`.
+    pub collectd: Option<seastar_net::collectd::Config>,
 }
 
 impl Default for Config {
@@ -81,6 +88,8 @@ impl Default for Config {
             memory_limit: 64 << 20,
             max_connections: 1024,
             item_size_max: 1 << 20,
+            prometheus: None,
+            collectd: None,
         }
     }
 }
@@ -94,6 +103,8 @@ pub struct Bound {
     pub udp: Option<SocketAddr>,
     /// Shards serving.
     pub shards: usize,
+    /// The Prometheus endpoint's address, when on.
+    pub prometheus: Option<SocketAddr>,
 }
 
 /// What the server did, per shard, returned after a stop.
@@ -204,20 +215,25 @@ async fn run(
             info.udp_port = udp_port;
         })
         .await?;
+    let exporters = exporters::Exporters::start(config).await?;
     on_ready(&Bound {
         tcp,
         udp,
         shards: shard_count(),
+        prometheus: exporters.prometheus,
     });
     let svc = service.clone();
     let shards = service
         .invoke_on_all(move |st| serve_shard(st, svc.clone()))
-        .await?;
+        .await;
+    exporters.finish().await;
+    let shards = shards?;
     Ok(Report { shards })
 }
 
 /// One shard's part: sweeper, UDP loop, accept loop, until stopped.
 async fn serve_shard(st: std::rc::Rc<ShardState>, service: Sharded<ShardState>) -> ShardReport {
+    exporters::register_shard(&st);
     let sweeper = {
         let st = st.clone();
         Timer::new(move || {

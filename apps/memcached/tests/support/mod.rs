@@ -34,6 +34,7 @@ pub struct Server {
     pub tcp: SocketAddr,
     pub udp: Option<SocketAddr>,
     pub shards: usize,
+    pub prometheus: Option<SocketAddr>,
     ctl: mpsc::UnboundedSender<Ctl>,
     thread: Option<JoinHandle<Report>>,
 }
@@ -46,6 +47,7 @@ pub fn config() -> Config {
         memory_limit: 16 << 20,
         max_connections: 256,
         item_size_max: 1 << 20,
+        ..Config::default()
     }
 }
 
@@ -98,6 +100,7 @@ impl Server {
             tcp: bound.tcp,
             udp: bound.udp,
             shards: bound.shards,
+            prometheus: bound.prometheus,
             ctl,
             thread: Some(thread),
         }

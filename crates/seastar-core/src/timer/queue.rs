@@ -135,7 +135,9 @@ impl TimerQueue {
     }
 
     fn compact_if_stale(&mut self) {
-        let stale = self.heap.len() - self.slots.len();
+        // Fired sleepers keep their slot until polled, with no heap entry:
+        // slots may outnumber heap entries.
+        let stale = self.heap.len().saturating_sub(self.slots.len());
         if stale > 1024 && stale > self.slots.len() {
             let slots = &self.slots;
             self.heap
