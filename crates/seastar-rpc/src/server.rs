@@ -5,9 +5,10 @@
 //! `SO_REUSEPORT` listener). Each connection: the negotiation, a reader
 //! that dispatches frames, one task per call, and a writer that batches
 //! responses. Calls in flight per connection are bounded
-//! ([`ServerOptions::max_concurrent_calls`]): at the bound the reader stops
-//! reading, so a client that sends faster than handlers finish is held
-//! back by TCP.
+//! ([`ServerOptions::max_concurrent_calls`]), and so are the request bytes
+//! they hold ([`ServerOptions::max_in_flight_bytes`]): at either bound the
+//! reader stops reading, so a client that sends faster than handlers finish
+//! is held back by TCP.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -55,6 +56,9 @@ pub struct ServerOptions {
     pub features: Features,
     /// Calls served at once per connection before the reader pauses.
     pub max_concurrent_calls: usize,
+    /// Request payload bytes held by the calls in flight on a connection
+    /// before the reader pauses (a single larger request still runs, alone).
+    pub max_in_flight_bytes: usize,
     /// How long a new connection may take to send its negotiation frame.
     pub negotiation_timeout: Duration,
     /// Items a client may send ahead on a stream (the receive window).
@@ -67,6 +71,7 @@ impl Default for ServerOptions {
             max_frame: DEFAULT_MAX_FRAME,
             features: Features::supported(),
             max_concurrent_calls: 1024,
+            max_in_flight_bytes: 64 << 20,
             negotiation_timeout: Duration::from_secs(10),
             stream_window: 16,
         }
@@ -87,6 +92,11 @@ impl ServerOptions {
     /// Sets [`max_concurrent_calls`](Self::max_concurrent_calls).
     pub fn max_concurrent_calls(mut self, n: usize) -> Self {
         self.max_concurrent_calls = n.max(1);
+        self
+    }
+    /// Sets [`max_in_flight_bytes`](Self::max_in_flight_bytes).
+    pub fn max_in_flight_bytes(mut self, bytes: usize) -> Self {
+        self.max_in_flight_bytes = bytes.max(1);
         self
     }
     /// Sets [`negotiation_timeout`](Self::negotiation_timeout).
@@ -356,6 +366,7 @@ async fn serve_connection(inner: &Rc<Inner>, sock: Rc<TcpStream>) -> Result<(), 
     let writer = spawn_local(core.outbox.clone().run_writer(sock.clone()));
     let calls: Rc<RefCell<HashMap<u64, Promise<()>>>> = Rc::default();
     let limit = Rc::new(Semaphore::new(opts.max_concurrent_calls));
+    let memory = Rc::new(Semaphore::new(opts.max_in_flight_bytes));
     let result = loop {
         let frame = match core.read_frame(&mut input).await {
             Ok(Some(f)) => f,
@@ -403,6 +414,10 @@ async fn serve_connection(inner: &Rc<Inner>, sock: Rc<TcpStream>) -> Result<(), 
                 let Ok(permit) = limit.acquire(1).await else {
                     break Ok(());
                 };
+                let bytes = frame.payload.len().clamp(1, opts.max_in_flight_bytes);
+                let Ok(held) = memory.acquire(bytes).await else {
+                    break Ok(());
+                };
                 let (cancel_tx, cancel_rx) = promise::<()>();
                 calls.borrow_mut().insert(h.id, cancel_tx);
                 let deadline = h
@@ -421,7 +436,7 @@ async fn serve_connection(inner: &Rc<Inner>, sock: Rc<TcpStream>) -> Result<(), 
                 };
                 let (core, calls) = (core.clone(), calls.clone());
                 spawn_local(async move {
-                    let _permit = permit;
+                    let _permit = (permit, held);
                     let expiry = async move {
                         match deadline {
                             Some(d) => timer::sleep_until(d).await,
@@ -440,8 +455,17 @@ async fn serve_connection(inner: &Rc<Inner>, sock: Rc<TcpStream>) -> Result<(), 
                     };
                     calls.borrow_mut().remove(&h.id);
                     let Some(reply) = reply else {
-                        if state.is_some() {
+                        if let Some(state) = state {
+                            // Tell the client's sink to stop too.
                             core.streams.borrow_mut().remove(&h.id);
+                            if !state.local_end_sent() {
+                                core.send_status(
+                                    Kind::StreamEnd,
+                                    h.id,
+                                    Status::Cancelled,
+                                    "cancelled",
+                                );
+                            }
                         }
                         return;
                     };

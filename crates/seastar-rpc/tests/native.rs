@@ -536,3 +536,33 @@ fn lz4_is_negotiated_and_large_payloads_round_trip() {
         f.server.stop().await;
     });
 }
+
+#[test]
+fn dropping_a_source_stops_the_handler_and_closes_the_sink() {
+    run(false, async {
+        let f = start(ServerOptions::default().stream_window(8)).await;
+        let c = RpcClient::connect_with(f.addr, ClientOptions::default().stream_window(2))
+            .await
+            .unwrap();
+        let (mut sink, source) = c.open_stream::<u64, u64, u64>(COUNT, &1000).await.unwrap();
+        until("the window to fill", || f.sent.get() == 2).await;
+        drop(source);
+        let mut closed = false;
+        for _ in 0..20 {
+            if let Err(e) = sink.send(&1).await {
+                assert!(matches!(e, RpcError::StreamClosed), "{e:?}");
+                closed = true;
+                break;
+            }
+        }
+        assert!(closed, "the sink never saw the stream end");
+        assert_eq!(f.sent.get(), 2);
+        // The connection serves on.
+        assert_eq!(
+            c.call::<_, Vec<u8>, ()>(ECHO, &vec![4u8]).await.unwrap(),
+            [4]
+        );
+        drop(c);
+        f.server.stop().await;
+    });
+}
