@@ -566,3 +566,46 @@ fn dropping_a_source_stops_the_handler_and_closes_the_sink() {
         f.server.stop().await;
     });
 }
+
+#[test]
+fn a_server_per_shard_on_sharded_serves_and_stops() {
+    Runtime::builder()
+        .shards(2)
+        .handle_signals(false)
+        .build()
+        .unwrap()
+        .run(async {
+            let servers = seastar_core::smp::Sharded::start(|shard| {
+                let s = RpcServer::new(ServerOptions::default());
+                s.register(ECHO, move |v: Vec<u8>| async move {
+                    Ok::<_, ()>(vec![v[0], shard as u8])
+                });
+                s
+            })
+            .await
+            .unwrap();
+            let first = servers
+                .invoke_on(0, |s| async move {
+                    s.listen("127.0.0.1:0".parse().unwrap(), Default::default())
+                        .await
+                        .unwrap()
+                })
+                .await
+                .unwrap();
+            servers
+                .invoke_on(1, move |s| async move {
+                    s.listen(first, Default::default()).await.unwrap()
+                })
+                .await
+                .unwrap();
+            // Connections land on either shard (SO_REUSEPORT); each answers.
+            for i in 0..8u8 {
+                let c = RpcClient::connect(first).await.unwrap();
+                let r: Vec<u8> = c.call::<_, _, ()>(ECHO, &vec![i]).await.unwrap();
+                assert_eq!(r[0], i);
+                assert!(r[1] < 2);
+            }
+            servers.stop().await.unwrap();
+            assert!(RpcClient::connect(first).await.is_err(), "still listening");
+        });
+}
