@@ -15,9 +15,7 @@ use std::net::SocketAddr;
 use std::rc::{Rc, Weak};
 
 use seastar_core::metrics::{self, Collector};
-use seastar_core::{JoinHandle, promise, spawn_local};
-use seastar_http::{Router, Server, prometheus};
-use seastar_net::ListenOptions;
+use seastar_http::prometheus::Endpoint;
 use seastar_net::collectd;
 
 use super::shard::ShardState;
@@ -60,7 +58,7 @@ fn collect(c: &mut Collector<'_>) {
 pub(super) struct Exporters {
     /// Where the Prometheus endpoint listens.
     pub prometheus: Option<SocketAddr>,
-    http: Option<JoinHandle<Result<Vec<seastar_http::ServeStats>, seastar_http::ServeError>>>,
+    http: Option<Endpoint>,
     collectd: Option<collectd::Client>,
 }
 
@@ -69,30 +67,13 @@ impl Exporters {
     pub(super) async fn start(config: &Config) -> Result<Exporters, ServeError> {
         let mut ex = Exporters::default();
         if let Some(addr) = config.prometheus {
-            let (bound, on_bound) = promise::promise();
-            let task = spawn_local(seastar_http::serve_sharded(
+            let ep = Endpoint::start(addr).await.map_err(|e| ServeError::Bind {
+                proto: "prometheus",
                 addr,
-                ListenOptions::default(),
-                || Server::new(prometheus::route(Router::new())),
-                move |a| bound.set_value(a),
-            ));
-            match on_bound.await {
-                Ok(a) => {
-                    ex.prometheus = Some(a);
-                    ex.http = Some(task);
-                }
-                Err(_) => {
-                    let reason = match task.await {
-                        Ok(Err(e)) => e.to_string(),
-                        _ => "the endpoint stopped".to_owned(),
-                    };
-                    return Err(ServeError::Bind {
-                        proto: "prometheus",
-                        addr,
-                        source: io::Error::other(reason),
-                    });
-                }
-            }
+                source: io::Error::other(e.to_string()),
+            })?;
+            ex.prometheus = Some(ep.addr());
+            ex.http = Some(ep);
         }
         if let Some(c) = &config.collectd {
             let client = collectd::Client::start(c.clone()).map_err(|source| ServeError::Bind {
@@ -111,9 +92,9 @@ impl Exporters {
         if let Some(c) = self.collectd.take() {
             c.stop();
         }
-        if let Some(t) = self.http.take() {
+        if let Some(ep) = self.http.take() {
             seastar_core::request_stop();
-            if let Ok(Err(e)) = t.await {
+            if let Err(e) = ep.stopped().await {
                 tracing::warn!(error = %e, "prometheus endpoint");
             }
         }
