@@ -355,15 +355,34 @@ fn dropped_requests_give_back_their_admission() {
         });
         let f = DmaFile::open(&path, &rw()).await.unwrap();
         fill(&f, 64 * 1024).await;
-        // Ten reads: two admitted and submitted, eight queued; drop them all
-        // after one poll (the submitted ones are abandoned mid-flight).
+        // Admission alone, deterministically: two permits granted, eight
+        // waiting; dropping them all (granted and waiting) frees everything.
+        let class = IoClass::new("dropped", 100);
+        let mut admits: Vec<_> = (0..10)
+            .map(|_| Box::pin(sched::admit(&class, sched::Dir::Read, 4096)))
+            .collect();
+        let mut granted = Vec::new();
+        for a in &mut admits {
+            if let std::task::Poll::Ready(p) = futures::poll!(a.as_mut()) {
+                granted.push(p);
+            }
+        }
+        assert_eq!((granted.len(), sched::stats().in_flight), (2, 2));
+        assert_eq!(sched::class_stats(&class), (2, 8));
+        drop(admits);
+        drop(granted);
+        assert_eq!(sched::stats().in_flight, 0);
+        assert_eq!(sched::class_stats(&class), (2, 0));
+        // Real reads abandoned after one poll: on io_uring two are
+        // submitted and eight queued; on epoll the blocking pool may finish
+        // one within its first poll, so only the bound is exact.
         let mut reads: Vec<_> = (0..10u64)
             .map(|i| Box::pin(f.read_at(i * 4096, 4096)))
             .collect();
         for r in &mut reads {
-            assert!(futures::poll!(r.as_mut()).is_pending());
+            let _ = futures::poll!(r.as_mut());
+            assert!(sched::stats().in_flight <= 2);
         }
-        assert_eq!(sched::stats().in_flight, 2);
         drop(reads);
         assert_eq!(sched::stats().in_flight, 0);
         // The queue still admits, and reads still return the right bytes.

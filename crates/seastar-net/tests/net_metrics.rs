@@ -36,13 +36,16 @@ fn connections_and_bytes_are_counted_and_exported_per_shard() {
                     .unwrap();
                 let addr = l.local_addr().unwrap();
                 seastar_core::spawn_local(async move {
+                    // The kernel's SO_REUSEPORT hash picks the shard of
+                    // each connection, so what to keep open is decided by
+                    // the message, not by the order of arrival on a shard.
                     let mut held = Vec::new();
                     while let Ok((c, _)) = l.accept().await {
                         let (n, buf) = c.read(vec![0; 64]).await;
                         let n = n.unwrap();
                         c.write_all(buf[..n].to_vec()).await.0.unwrap();
-                        // Keep the first connection open, close the second.
-                        if held.is_empty() {
+                        // Keep `hello`'s connection open, close `world!!`'s.
+                        if &buf[..n] == b"hello" {
                             held.push(c);
                         }
                     }
