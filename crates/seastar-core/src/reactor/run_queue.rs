@@ -126,6 +126,7 @@ impl RunQueue {
     }
 
     /// Per group in use: its id, ready tasks and CPU nanoseconds charged.
+    #[cfg(feature = "metrics")]
     pub(crate) fn groups(&self) -> impl Iterator<Item = (usize, usize, u64)> + '_ {
         (self.groups.iter().enumerate()).map(|(i, q)| (i, q.tasks.len(), q.runtime_ns))
     }

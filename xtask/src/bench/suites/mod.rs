@@ -1,6 +1,7 @@
 //! The benchmark suites. Each issue that adds a subsystem adds its suite here.
 
 mod core;
+mod http;
 mod io;
 mod memcached;
 mod net;
@@ -47,6 +48,11 @@ pub const SUITES: &[Suite] = &[
         name: "rpc",
         about: "64 B echo calls, 1 and 128 in flight: apps/rpc native protocol and our gRPC vs tonic on tokio",
         run: rpc::run,
+    },
+    Suite {
+        name: "http",
+        about: "apps/httpd hello route vs nginx and hyper on tokio (wrk, 64/256 conns, 16 per write; server CPU per request); seawreck vs wrk",
+        run: http::run,
     },
 ];
 

@@ -1,0 +1,64 @@
+//! The peer of apps/httpd in the `http` bench suite: hyper 1.x on a tokio
+//! current_thread runtime, one task per connection, the same hello handler
+//! (`Hello, world!\n`, `text/plain; charset=utf-8`) and the same hyper
+//! settings as seastar-http's server (keep-alive, `TCP_NODELAY`, 30 s
+//! header read timeout, 64 KiB header buffer, and responses to pipelined
+//! requests written together via `pipeline_flush`).
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use clap::Parser;
+use http_body_util::Full;
+use hyper::body::Bytes;
+use hyper::header::{CONTENT_TYPE, HeaderValue};
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+
+/// hyper hello server on tokio's current_thread runtime.
+#[derive(Debug, Parser)]
+struct Args {
+    /// Port to listen on.
+    #[arg(long)]
+    port: u16,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    address: std::net::IpAddr,
+}
+
+async fn hello(_req: Request<hyper::body::Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+    let mut r = Response::new(Full::new(Bytes::from_static(b"Hello, world!\n")));
+    r.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    Ok(r)
+}
+
+fn main() -> std::io::Result<()> {
+    let args = Args::parse();
+    bench_peers::current_thread_runtime()?.block_on(async {
+        let listener = TcpListener::bind((args.address, args.port)).await?;
+        let local = tokio::task::LocalSet::new();
+        local
+            .run_until(async move {
+                loop {
+                    let (stream, _) = listener.accept().await?;
+                    let _ = stream.set_nodelay(true);
+                    tokio::task::spawn_local(async move {
+                        let _ = hyper::server::conn::http1::Builder::new()
+                            .timer(TokioTimer::new())
+                            .header_read_timeout(Duration::from_secs(30))
+                            .keep_alive(true)
+                            .max_buf_size(64 * 1024)
+                            .pipeline_flush(true)
+                            .serve_connection(TokioIo::new(stream), service_fn(hello))
+                            .await;
+                    });
+                }
+            })
+            .await
+    })
+}

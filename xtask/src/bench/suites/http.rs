@@ -1,0 +1,411 @@
+//! Suite `http`: apps/httpd's hello route (`GET /`, `Hello, world!\n`) on
+//! one shard against nginx (Debian's `nginx-light`: one worker, no master
+//! process, `return 200`, access log off, `keepalive_requests` raised) and
+//! against hyper 1.x on a tokio current_thread runtime with the same
+//! handler and hyper settings (bench/peers `hyper-hello`).
+//!
+//! Server on CPU 0, load on CPU 1; load from `wrk` (Debian's `wrk`) with
+//! one thread, keep-alive:
+//! - 64 and 256 connections, one request at a time per connection: a
+//!   single wrk thread saturates near the servers' own rate, so the
+//!   headline is requests per server CPU-second (its inverse is the server
+//!   CPU time per request);
+//! - pipelined: 16 requests per write (a wrk Lua script), 64 connections:
+//!   the server is the bound, and one that writes the responses to one
+//!   read together wins.
+//!
+//! Each case runs ours and one peer interleaved (A B A B ...), a fresh
+//! server per run. The last case compares the load generators instead:
+//! seawreck against wrk, both with 64 connections against the same fresh
+//! httpd (pinned as above); its "per CPU-second" is requests per *client*
+//! CPU-second.
+
+use crate::bench::Ctx;
+use crate::bench::peers;
+use crate::bench::proc;
+use crate::bench::report::{CaseInfo, CaseReport, SideReport};
+use crate::bench::runner::{LoadCmd, LoadSample, RunOpts, ServerCase, ServerCmd, run_case};
+use crate::bench::server::{Server, free_port};
+use crate::bench::stats::Stat;
+use crate::cmd;
+use anyhow::{Context, Result, bail};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+const PIPELINE: u32 = 16;
+
+fn strings(args: &[&str]) -> Vec<String> {
+    args.iter().map(|s| s.to_string()).collect()
+}
+
+/// Our server: the `--ours-cmd` override, or apps/httpd built in release.
+fn ours(ctx: &Ctx) -> Result<ServerCmd> {
+    if let Some(argv) = &ctx.ours_cmd {
+        return Ok(ServerCmd {
+            name: "ours (override)".into(),
+            program: PathBuf::from(&argv[0]),
+            args: argv[1..].to_vec(),
+        });
+    }
+    let Some(pkg) = ctx
+        .meta
+        .packages_under("apps/httpd")
+        .find(|p| p.targets_of("bin").any(|b| b == "httpd"))
+    else {
+        bail!("apps/httpd has no `httpd` binary; nothing to compare");
+    };
+    cmd::run(&mut cmd::cargo(["build", "--release", "-p", &pkg.name]))?;
+    // The load generator too, for the last case.
+    cmd::run(&mut cmd::cargo(["build", "--release", "-p", "seawreck"]))?;
+    Ok(ServerCmd {
+        name: "seastar".into(),
+        program: ctx.meta.release_dir().join("httpd"),
+        args: strings(&["--port", "{port}", "--address", "127.0.0.1", "--smp", "1"]),
+    })
+}
+
+/// nginx with a config written for the port it is given (through `sh -c`,
+/// which `exec`s nginx so the measured PID is nginx's).
+fn nginx(dir: &Path) -> Result<ServerCmd> {
+    let program = cmd::ensure_tool("nginx", "nginx-light")?;
+    std::fs::create_dir_all(dir.join("logs"))?;
+    let template = dir.join("nginx.conf.in");
+    let conf = format!(
+        "daemon off;\nmaster_process off;\nworker_processes 1;\npid {dir}/nginx-@PORT@.pid;\n\
+         error_log stderr warn;\nevents {{ worker_connections 8192; }}\n\
+         http {{\n  access_log off;\n  keepalive_requests 100000000;\n  keepalive_timeout 300s;\n\
+         \x20 server {{\n    listen 127.0.0.1:@PORT@;\n    location / {{\n\
+         \x20     default_type \"text/plain; charset=utf-8\";\n      return 200 \"Hello, world!\\n\";\n\
+         \x20   }}\n  }}\n}}\n",
+        dir = dir.display()
+    );
+    std::fs::write(&template, conf)?;
+    let script = format!(
+        "sed s/@PORT@/{{port}}/g {t} > {d}/nginx-{{port}}.conf && exec {n} -e stderr -p {d} -c {d}/nginx-{{port}}.conf",
+        t = template.display(),
+        d = dir.display(),
+        n = program.display()
+    );
+    Ok(ServerCmd {
+        name: "nginx".into(),
+        program: PathBuf::from("/bin/sh"),
+        args: vec!["-c".into(), script],
+    })
+}
+
+fn wrk(program: &Path, connections: u32, script: Option<&Path>) -> LoadCmd {
+    let mut args = strings(&[
+        "-t1",
+        &format!("-c{connections}"),
+        "-d{duration}s",
+        "--latency",
+        "--timeout",
+        "5s",
+    ]);
+    if let Some(s) = script {
+        args.extend(["-s".to_string(), s.display().to_string()]);
+    }
+    args.push("http://{addr}/".into());
+    LoadCmd {
+        program: program.to_path_buf(),
+        args,
+        parse: parse_wrk,
+    }
+}
+
+/// Runs the http cases.
+pub fn run(ctx: &Ctx, notes: &mut Vec<String>) -> Result<Vec<CaseReport>> {
+    peers::ensure_taskset()?;
+    let ours = ours(ctx)?;
+    let bin = peers::build(&ctx.meta)?;
+    let hyper = ServerCmd {
+        name: "hyper-tokio".into(),
+        program: bin.join("hyper-hello"),
+        args: strings(&["--port", "{port}"]),
+    };
+    let nginx = nginx(&ctx.out_dir.join("nginx"))?;
+    let wrk_bin = cmd::ensure_tool("wrk", "wrk")?;
+    let script = ctx.out_dir.join("pipeline16.lua");
+    std::fs::write(
+        &script,
+        format!(
+            "init = function(args)\n  local r = {{}}\n  for i = 1, {PIPELINE} do r[i] = wrk.format(\"GET\", \"/\") end\n  \
+             req = table.concat(r)\nend\nrequest = function() return req end\n"
+        ),
+    )?;
+    let opts = RunOpts {
+        runs: ctx.runs,
+        // wrk takes whole seconds.
+        duration_s: if ctx.quick { 2.0 } else { 10.0 },
+        warmup_s: 1.0,
+        log_dir: ctx.out_dir.join("logs"),
+    };
+    notes.push(
+        "load: wrk -t1 (Debian), keep-alive, `GET /` answered `Hello, world!\\n`; server CPU 0, load CPU 1; \
+         server CPU per request = 1 / (requests per server CPU-second)"
+            .into(),
+    );
+    let mut out = Vec::new();
+    let cases: [(String, u32, Option<&Path>); 3] = [
+        ("hello, 64 conns".into(), 64, None),
+        ("hello, 256 conns".into(), 256, None),
+        (
+            format!("hello, {PIPELINE} per write, 64 conns"),
+            64,
+            Some(script.as_path()),
+        ),
+    ];
+    for (name, conns, script) in cases {
+        for peer in [&nginx, &hyper] {
+            let case = ServerCase {
+                info: CaseInfo {
+                    name: format!("http {name} vs {}", peer.name),
+                    metric: "throughput".into(),
+                    unit: "req/s".into(),
+                    higher_is_better: true,
+                    pinned: true,
+                },
+                ours: ours.clone(),
+                peer: peer.clone(),
+                load: wrk(&wrk_bin, conns, script),
+            };
+            out.push(run_case(&case, &opts, notes)?);
+        }
+    }
+    if ctx.ours_cmd.is_none() {
+        out.push(load_generators(ctx, &ours, &wrk_bin, &opts)?);
+    }
+    Ok(out)
+}
+
+/// seawreck against wrk, 64 connections, against the same fresh httpd per
+/// run; per CPU-second is per client CPU-second.
+fn load_generators(
+    ctx: &Ctx,
+    ours: &ServerCmd,
+    wrk_bin: &Path,
+    opts: &RunOpts,
+) -> Result<CaseReport> {
+    let seawreck = LoadCmd {
+        program: ctx.meta.release_dir().join("seawreck"),
+        args: strings(&[
+            "http://{addr}/",
+            "--connections",
+            "64",
+            "--duration",
+            "{duration}",
+            "--smp",
+            "1",
+            "--json",
+            "--quiet",
+        ]),
+        parse: parse_seawreck,
+    };
+    let wrk = wrk(wrk_bin, 64, None);
+    std::fs::create_dir_all(&opts.log_dir)?;
+    let mut commands = Vec::new();
+    let mut sides: [Vec<(LoadSample, f64, f64)>; 2] = [Vec::new(), Vec::new()];
+    for run in 1..=opts.runs {
+        for (i, load) in [&seawreck, &wrk].into_iter().enumerate() {
+            let port = free_port()?;
+            let args: Vec<String> = ours
+                .args
+                .iter()
+                .map(|a| a.replace("{port}", &port.to_string()))
+                .collect();
+            let mut c = Command::new(&ours.program);
+            c.args(args);
+            let c = cmd::pin("0", &c);
+            let log = opts.log_dir.join(format!("loadgen-{i}-{run}.log"));
+            let mut server = Server::start(c, port, &log)?;
+            let sub = |secs: f64| -> Vec<String> {
+                load.args
+                    .iter()
+                    .map(|a| {
+                        a.replace("{addr}", &format!("127.0.0.1:{port}"))
+                            .replace("{duration}", &format!("{secs}"))
+                    })
+                    .collect()
+            };
+            let mut warm = Command::new(&load.program);
+            warm.args(sub(opts.warmup_s));
+            cmd::output(&mut cmd::pin("1", &warm))?;
+            let mut lc = Command::new(&load.program);
+            lc.args(sub(opts.duration_s));
+            let mut lc = cmd::pin("1", &lc);
+            let line = cmd::show(&lc);
+            if !commands.contains(&line) {
+                commands.push(line);
+            }
+            let kids0 = proc::reaped_children_cpu_seconds();
+            let t0 = Instant::now();
+            let text = cmd::output(&mut lc)?;
+            let wall = t0.elapsed().as_secs_f64();
+            let client_cpu = proc::reaped_children_cpu_seconds() - kids0;
+            server.stop()?;
+            let sample = (load.parse)(&text).with_context(|| format!("cannot parse: {text}"))?;
+            eprintln!(
+                "  {:<28} {:<10} run {run}: {:>12.0} req/s  client CPU {:.2} s",
+                "http load generators",
+                if i == 0 { "seawreck" } else { "wrk" },
+                sample.throughput,
+                client_cpu
+            );
+            sides[i].push((sample, client_cpu, wall));
+        }
+    }
+    let side = |name: &str, runs: &[(LoadSample, f64, f64)]| SideReport {
+        name: name.into(),
+        value: Stat::new(runs.iter().map(|r| r.0.throughput).collect()),
+        cpu_seconds: Stat::new(runs.iter().map(|r| r.1).collect()),
+        per_cpu_second: Stat::new(
+            runs.iter()
+                .map(|r| r.0.ops.unwrap_or(r.0.throughput * r.2) / r.1.max(1e-9))
+                .collect(),
+        ),
+        p50_us: Stat::new(runs.iter().filter_map(|r| r.0.p50_us).collect()),
+        p99_us: Stat::new(runs.iter().filter_map(|r| r.0.p99_us).collect()),
+        noise_cpu_seconds: Stat::new(Vec::new()),
+    };
+    let [s, w] = &sides;
+    Ok(CaseReport::new(
+        CaseInfo {
+            name: "http load generator: seawreck vs wrk, 64 conns (per client CPU-s)".into(),
+            metric: "throughput".into(),
+            unit: "req/s".into(),
+            higher_is_better: true,
+            pinned: true,
+        },
+        side("seawreck", s),
+        side("wrk", w),
+        commands,
+    ))
+}
+
+#[derive(serde::Deserialize)]
+struct Seawreck {
+    requests: u64,
+    requests_per_sec: f64,
+    latency_us: SeawreckLatency,
+}
+
+#[derive(serde::Deserialize)]
+struct SeawreckLatency {
+    p50: f64,
+    p99: f64,
+}
+
+/// Parses `seawreck --json`.
+pub fn parse_seawreck(out: &str) -> Result<LoadSample> {
+    let line = out
+        .lines()
+        .rev()
+        .find(|l| l.trim_start().starts_with('{'))
+        .context("no JSON line")?;
+    let r: Seawreck = serde_json::from_str(line).context("bad seawreck JSON")?;
+    if r.requests == 0 {
+        bail!("seawreck completed no request");
+    }
+    Ok(LoadSample {
+        throughput: r.requests_per_sec,
+        ops: Some(r.requests as f64),
+        p50_us: Some(r.latency_us.p50),
+        p99_us: Some(r.latency_us.p99),
+    })
+}
+
+fn wrk_time_us(s: &str) -> Option<f64> {
+    let s = s.trim();
+    let split = s.find(|c: char| c.is_ascii_alphabetic())?;
+    let (v, unit) = s.split_at(split);
+    let v: f64 = v.parse().ok()?;
+    Some(match unit {
+        "us" => v,
+        "ms" => v * 1e3,
+        "s" => v * 1e6,
+        "m" => v * 60e6,
+        _ => return None,
+    })
+}
+
+/// Parses wrk's report: `N requests in Xs`, `Requests/sec:`, the latency
+/// distribution; fails on socket errors or non-2xx/3xx answers.
+pub fn parse_wrk(out: &str) -> Result<LoadSample> {
+    let rps: f64 = out
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Requests/sec:"))
+        .context("no `Requests/sec:` line")?
+        .trim()
+        .parse()
+        .context("bad Requests/sec")?;
+    let requests: f64 = out
+        .lines()
+        .find(|l| l.contains(" requests in "))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .context("no `N requests in` line")?;
+    if requests == 0.0 {
+        bail!("wrk completed no request");
+    }
+    if let Some(l) = out.lines().find(|l| l.contains("Non-2xx or 3xx responses")) {
+        bail!("wrk saw errors: {}", l.trim());
+    }
+    let pct = |p: &str| {
+        out.lines().find_map(|l| {
+            let mut w = l.split_whitespace();
+            (w.next() == Some(p))
+                .then(|| w.next().and_then(wrk_time_us))
+                .flatten()
+        })
+    };
+    Ok(LoadSample {
+        throughput: rps,
+        ops: Some(requests),
+        p50_us: pct("50%"),
+        p99_us: pct("99%"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const WRK: &str = "Running 10s test @ http://127.0.0.1:8080/
+  1 threads and 64 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency   551.20us  120.00us   4.21ms   90.00%
+    Req/Sec   115.00k     2.00k  120.00k    70.00%
+  Latency Distribution
+     50%  540.00us
+     75%  600.00us
+     90%  700.00us
+     99%    1.20ms
+  1150000 requests in 10.00s, 140.38MB read
+Requests/sec: 114999.12
+Transfer/sec:     14.04MB
+";
+
+    #[test]
+    fn parses_wrk_output() {
+        let s = parse_wrk(WRK).unwrap();
+        assert_eq!(s.throughput, 114999.12);
+        assert_eq!(s.ops, Some(1_150_000.0));
+        assert_eq!((s.p50_us, s.p99_us), (Some(540.0), Some(1200.0)));
+        let bad = WRK.replace(
+            "Requests/sec",
+            "  Non-2xx or 3xx responses: 5\nRequests/sec",
+        );
+        assert!(parse_wrk(&bad).is_err());
+        assert!(parse_wrk("nothing").is_err());
+    }
+
+    #[test]
+    fn parses_seawreck_json() {
+        let s = parse_seawreck(
+            "{\"requests\":300,\"requests_per_sec\":100.0,\"latency_us\":{\"p50\":5,\"p99\":9,\"max\":10}}",
+        )
+        .unwrap();
+        assert_eq!((s.ops, s.p99_us), (Some(300.0), Some(9.0)));
+    }
+}
