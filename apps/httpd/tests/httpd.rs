@@ -12,6 +12,8 @@ use std::time::Duration;
 struct Httpd {
     child: Child,
     addr: SocketAddr,
+    /// Where `--prometheus-port` serves, if given.
+    prometheus: Option<SocketAddr>,
     out: std::io::Lines<BufReader<std::process::ChildStdout>>,
 }
 
@@ -24,7 +26,14 @@ fn start(args: &[&str]) -> Httpd {
         .spawn()
         .expect("start httpd");
     let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
-    let first = out.next().expect("a first line").unwrap();
+    let mut prometheus = None;
+    let first = loop {
+        let line = out.next().expect("a listening line").unwrap();
+        match line.strip_prefix("httpd: prometheus metrics at http://") {
+            Some(rest) => prometheus = Some(rest.trim_end_matches("/metrics").parse().unwrap()),
+            None => break line,
+        }
+    };
     // "httpd: listening on http://127.0.0.1:PORT/ (2 shards, backend B, ...)"
     let addr = first
         .strip_prefix("httpd: listening on http://")
@@ -33,7 +42,12 @@ fn start(args: &[&str]) -> Httpd {
         .parse()
         .unwrap();
     assert!(first.contains("(2 shards, backend "), "{first}");
-    Httpd { child, addr, out }
+    Httpd {
+        child,
+        addr,
+        prometheus,
+        out,
+    }
 }
 
 impl Httpd {
@@ -251,4 +265,86 @@ fn a_missing_root_is_a_clear_error() {
         String::from_utf8_lossy(&out.stderr).trim_end(),
         "httpd: --root /no/such/dir is not a directory"
     );
+}
+
+#[test]
+fn metrics_are_served_to_prometheus_and_pushed_to_collectd() {
+    let collectd = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    collectd
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let to = collectd.local_addr().unwrap().to_string();
+    let h = start(&[
+        "--prometheus-port",
+        "0",
+        "--collectd-address",
+        &to,
+        "--collectd-interval",
+        "0.05",
+    ]);
+    for _ in 0..3 {
+        assert_eq!(get(h.addr, "/").status, 200);
+    }
+    assert_eq!(get(h.addr, "/no/such/page").status, 404);
+    let prom = h.prometheus.expect("the prometheus line");
+    let r = get(prom, "/metrics");
+    assert_eq!(r.status, 200);
+    let text = String::from_utf8(r.body).unwrap();
+    // Every shard reports its own counter; the GETs add up over shards.
+    let sum = |status: &str| -> f64 {
+        text.lines()
+            .filter(|l| {
+                l.starts_with("seastar_http_requests_total{")
+                    && l.contains("method=\"GET\"")
+                    && l.contains(&format!("status=\"{status}\""))
+            })
+            .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
+            .sum()
+    };
+    assert_eq!((sum("2xx"), sum("4xx")), (3.0, 1.0), "{text}");
+    for shard in ["shard=\"0\"", "shard=\"1\""] {
+        assert!(text.contains(shard), "{shard} missing:\n{text}");
+    }
+    assert!(text.contains("# TYPE seastar_http_requests_total counter"));
+    // collectd's binary protocol: packets start with a part header; the
+    // plugin part (type 0x0002) names the app.
+    let mut buf = [0u8; 1500];
+    let n = collectd.recv(&mut buf).unwrap();
+    assert!(n > 4 && n <= 1452, "{n}");
+    let plugin = b"\x00\x02\x00\x0ahttpd\x00";
+    assert!(
+        buf[..n].windows(plugin.len()).any(|w| w == plugin),
+        "no plugin part `httpd` in {:?}",
+        &buf[..n]
+    );
+    let (status, lines) = h.stop();
+    assert!(status.success(), "{status:?} {lines:?}");
+    assert_eq!(
+        lines.last().map(String::as_str),
+        Some("httpd: stopped cleanly")
+    );
+}
+
+#[test]
+fn bad_collectd_flags_are_clear_errors() {
+    for (flags, want) in [
+        (
+            ["--collectd-address", "no-port-here"],
+            "httpd: --collectd-address no-port-here: ",
+        ),
+        (
+            ["--collectd-interval", "0"],
+            "httpd: --collectd-interval must be a positive number of seconds",
+        ),
+    ] {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_httpd"));
+        cmd.args(["--port", "0"]).args(flags);
+        if flags[0] != "--collectd-address" {
+            cmd.args(["--collectd-address", "127.0.0.1:1"]);
+        }
+        let out = cmd.output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{flags:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.starts_with(want), "{flags:?}: {err}");
+    }
 }

@@ -28,8 +28,7 @@
 //! assert_eq!(runtime.smp, Some(2));
 //! ```
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
-use std::time::Duration;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use clap::Parser;
 use seastar_core::runtime::RuntimeArgs;
@@ -109,12 +108,10 @@ pub enum CliError {
     /// `-c 0`.
     #[error("-c must be at least 1")]
     Connections,
-    /// `--collectd-address` does not resolve.
-    #[error("--collectd-address {0}: {1}")]
-    CollectdAddress(String, String),
-    /// `--collectd-interval` is not a positive number of seconds.
-    #[error("--collectd-interval must be a positive number of seconds")]
-    CollectdInterval,
+    /// `--collectd-address` does not resolve, or `--collectd-interval` is
+    /// not a positive number of seconds.
+    #[error(transparent)]
+    Collectd(#[from] collectd::ConfigError),
 }
 
 impl Args {
@@ -148,7 +145,11 @@ impl Args {
                 .map(|port| SocketAddr::new(self.listen, port)),
             collectd: match &self.collectd_address {
                 None => None,
-                Some(a) => Some(collectd_config(a, self.collectd_interval)?),
+                Some(a) => Some(collectd::Config::resolve(
+                    a,
+                    "memcached",
+                    self.collectd_interval,
+                )?),
             },
         };
         Ok((config, runtime))
@@ -165,22 +166,6 @@ impl Args {
 }
 
 /// Parses memcached's `-I`: bytes, `k` or `m` suffix, 1k to 1024m.
-/// Resolves `address` (a blocking lookup: done before the runtime starts).
-fn collectd_config(address: &str, interval: f64) -> Result<collectd::Config, CliError> {
-    if !(interval.is_finite() && interval > 0.0) {
-        return Err(CliError::CollectdInterval);
-    }
-    let bad = |e: String| CliError::CollectdAddress(address.to_owned(), e);
-    let addr = address
-        .to_socket_addrs()
-        .map_err(|e| bad(e.to_string()))?
-        .next()
-        .ok_or_else(|| bad("no address".to_owned()))?;
-    let mut config = collectd::Config::new(addr, "memcached");
-    config.interval = Duration::from_secs_f64(interval);
-    Ok(config)
-}
-
 fn parse_item_size(s: &str) -> Result<usize, String> {
     let t = s.trim();
     let (digits, shift) = match t.as_bytes().last() {
@@ -239,15 +224,21 @@ mod tests {
         assert_eq!(c.prometheus, Some("0.0.0.0:9180".parse().unwrap()));
         let cd = c.collectd.unwrap();
         assert_eq!(cd.address, "127.0.0.1:25826".parse().unwrap());
-        assert_eq!(cd.interval, Duration::from_millis(2500));
+        assert_eq!(cd.interval, std::time::Duration::from_millis(2500));
         assert_eq!(cd.plugin, "memcached");
         for bad in ["0", "-1", "nan"] {
             let interval = format!("--collectd-interval={bad}");
             let r = args(&["--collectd-address", "127.0.0.1:1", &interval]).resolve();
-            assert_eq!(r.unwrap_err(), CliError::CollectdInterval);
+            assert_eq!(
+                r.unwrap_err(),
+                CliError::Collectd(collectd::ConfigError::Interval)
+            );
         }
         let r = args(&["--collectd-address", "no-port-here"]).resolve();
-        assert!(matches!(r, Err(CliError::CollectdAddress(..))));
+        assert!(matches!(
+            r,
+            Err(CliError::Collectd(collectd::ConfigError::Address(..)))
+        ));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use std::cell::{Cell, RefCell};
 use std::future::poll_fn;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::rc::Rc;
 use std::task::{Poll, Waker};
 use std::time::{Duration, SystemTime};
@@ -49,6 +49,50 @@ impl Config {
             max_packet: MAX_PACKET,
         }
     }
+
+    /// The configuration an app's `--collectd-address HOST:PORT` and
+    /// `--collectd-interval SECONDS` flags describe: resolves `address`
+    /// (a blocking lookup: call it before the runtime starts) and checks
+    /// the interval.
+    ///
+    /// ```
+    /// use seastar_net::collectd::{Config, ConfigError};
+    ///
+    /// let c = Config::resolve("127.0.0.1:25826", "httpd", 2.5).unwrap();
+    /// assert_eq!(c.interval, std::time::Duration::from_millis(2500));
+    /// assert_eq!(Config::resolve("127.0.0.1:1", "httpd", 0.0), Err(ConfigError::Interval));
+    /// assert!(matches!(Config::resolve("no port", "httpd", 1.0), Err(ConfigError::Address(..))));
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] if the address does not resolve or the interval is
+    /// not a positive, finite number of seconds.
+    pub fn resolve(address: &str, plugin: &str, interval_secs: f64) -> Result<Config, ConfigError> {
+        if !(interval_secs.is_finite() && interval_secs > 0.0) {
+            return Err(ConfigError::Interval);
+        }
+        let bad = |e: String| ConfigError::Address(address.to_owned(), e);
+        let addr = address
+            .to_socket_addrs()
+            .map_err(|e| bad(e.to_string()))?
+            .next()
+            .ok_or_else(|| bad("no address".to_owned()))?;
+        let mut config = Config::new(addr, plugin);
+        config.interval = Duration::from_secs_f64(interval_secs);
+        Ok(config)
+    }
+}
+
+/// Why [`Config::resolve`] refused its flags.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// The address does not resolve: the address and the reason.
+    #[error("--collectd-address {0}: {1}")]
+    Address(String, String),
+    /// The interval is not a positive number of seconds.
+    #[error("--collectd-interval must be a positive number of seconds")]
+    Interval,
 }
 
 /// This machine's host name (from `/proc/sys/kernel/hostname`; `localhost`

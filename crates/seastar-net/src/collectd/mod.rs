@@ -23,6 +23,6 @@ mod client;
 mod convert;
 mod packet;
 
-pub use client::{Client, ClientStats, Config, hostname};
+pub use client::{Client, ClientStats, Config, ConfigError, hostname};
 pub use convert::{PushInfo, encode_snapshot, fit};
 pub use packet::{DataValue, Identifier, MAX_PACKET, MAX_STRING, PacketWriter, part, to_hr};
