@@ -20,6 +20,7 @@
 //! httpd (pinned as above); its "per CPU-second" is requests per *client*
 //! CPU-second.
 
+use super::{last_json_line, ours_override, strings};
 use crate::bench::Ctx;
 use crate::bench::peers;
 use crate::bench::proc;
@@ -35,18 +36,10 @@ use std::time::Instant;
 
 const PIPELINE: u32 = 16;
 
-fn strings(args: &[&str]) -> Vec<String> {
-    args.iter().map(|s| s.to_string()).collect()
-}
-
 /// Our server: the `--ours-cmd` override, or apps/httpd built in release.
 fn ours(ctx: &Ctx) -> Result<ServerCmd> {
-    if let Some(argv) = &ctx.ours_cmd {
-        return Ok(ServerCmd {
-            name: "ours (override)".into(),
-            program: PathBuf::from(&argv[0]),
-            args: argv[1..].to_vec(),
-        });
+    if let Some(cmd) = ours_override(ctx) {
+        return Ok(cmd);
     }
     let Some(pkg) = ctx
         .meta
@@ -298,12 +291,7 @@ struct SeawreckLatency {
 
 /// Parses `seawreck --json`.
 pub fn parse_seawreck(out: &str) -> Result<LoadSample> {
-    let line = out
-        .lines()
-        .rev()
-        .find(|l| l.trim_start().starts_with('{'))
-        .context("no JSON line")?;
-    let r: Seawreck = serde_json::from_str(line).context("bad seawreck JSON")?;
+    let r: Seawreck = last_json_line(out, "bad seawreck JSON")?;
     if r.requests == 0 {
         bail!("seawreck completed no request");
     }

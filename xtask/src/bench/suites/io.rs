@@ -27,6 +27,7 @@
 //!   the background over its p99 alone (target ≤ 2), at the default latency
 //!   goal and at a tight one.
 
+use super::last_json_line;
 use crate::bench::Ctx;
 use crate::bench::proc;
 use crate::bench::report::{CaseInfo, CaseReport, SideReport};
@@ -121,12 +122,7 @@ struct TesterReport {
 }
 
 fn parse_tester(out: &str) -> Result<TesterReport> {
-    let line = out
-        .lines()
-        .rev()
-        .find(|l| l.trim_start().starts_with('{'))
-        .context("no JSON line from io_tester")?;
-    let r: TesterReport = serde_json::from_str(line).context("bad io_tester JSON")?;
+    let r: TesterReport = last_json_line(out, "bad io_tester JSON")?;
     if r.jobs.iter().any(|j| j.requests == 0) {
         bail!("io_tester: a job completed no request");
     }

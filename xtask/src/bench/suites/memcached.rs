@@ -22,12 +22,13 @@
 //! connection, so the key space is 50k keys. Its latency report is a log2
 //! histogram; p50/p99 here are the upper bounds of the buckets they fall in.
 
+use super::{last_json_line, ours_override, strings};
 use crate::bench::Ctx;
 use crate::bench::report::{CaseInfo, CaseReport};
 use crate::bench::runner::{LoadCmd, LoadSample, RunOpts, ServerCase, ServerCmd, run_case};
 use crate::cmd;
 use anyhow::{Context, Result, bail};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 const CONNECTIONS: u32 = 50;
 
@@ -35,18 +36,10 @@ const CONNECTIONS: u32 = 50;
 /// (0 = set, 1 = get).
 const WORKLOAD: &str = "key\n16 16 1\nvalue\n100 100 1\ncmd\n0 0.1\n1 0.9\n";
 
-fn strings(args: &[&str]) -> Vec<String> {
-    args.iter().map(|s| s.to_string()).collect()
-}
-
 /// Our server: the `--ours-cmd` override, or apps/memcached built in release.
 fn ours(ctx: &Ctx, threads: u32) -> Result<ServerCmd> {
-    if let Some(argv) = &ctx.ours_cmd {
-        return Ok(ServerCmd {
-            name: "ours (override)".into(),
-            program: PathBuf::from(&argv[0]),
-            args: argv[1..].to_vec(),
-        });
+    if let Some(cmd) = ours_override(ctx) {
+        return Ok(cmd);
     }
     let Some(pkg) = ctx
         .meta
@@ -222,12 +215,7 @@ struct MemcachedLoad {
 
 /// Parses the JSON line of `memcached-load` (latency: a batch's round trip).
 pub fn parse_memcached_load(out: &str) -> Result<LoadSample> {
-    let line = out
-        .lines()
-        .rev()
-        .find(|l| l.trim_start().starts_with('{'))
-        .context("no JSON line")?;
-    let r: MemcachedLoad = serde_json::from_str(line).context("bad memcached-load JSON")?;
+    let r: MemcachedLoad = last_json_line(out, "bad memcached-load JSON")?;
     if r.ops == 0 {
         bail!("memcached-load completed no operation");
     }

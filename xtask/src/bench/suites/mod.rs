@@ -9,7 +9,34 @@ mod rpc;
 
 use super::Ctx;
 use super::report::CaseReport;
-use anyhow::{Result, bail};
+use super::runner::ServerCmd;
+use anyhow::{Context, Result, bail};
+use std::path::PathBuf;
+
+/// Owned copies of `args`.
+fn strings(args: &[&str]) -> Vec<String> {
+    args.iter().map(|s| s.to_string()).collect()
+}
+
+/// The server `--ours-cmd` names, if given: it replaces a suite's own app.
+fn ours_override(ctx: &Ctx) -> Option<ServerCmd> {
+    ctx.ours_cmd.as_ref().map(|argv| ServerCmd {
+        name: "ours (override)".into(),
+        program: PathBuf::from(&argv[0]),
+        args: argv[1..].to_vec(),
+    })
+}
+
+/// The last line of `out` that starts a JSON object, parsed as `T`
+/// (load generators print their report as one JSON line, after any log).
+fn last_json_line<T: serde::de::DeserializeOwned>(out: &str, what: &str) -> Result<T> {
+    let line = out
+        .lines()
+        .rev()
+        .find(|l| l.trim_start().starts_with('{'))
+        .with_context(|| format!("no JSON line ({what})"))?;
+    serde_json::from_str(line).with_context(|| what.to_owned())
+}
 
 /// A suite: measures its cases, may add notes.
 #[derive(Debug)]

@@ -5,30 +5,22 @@
 //! the floor: what is left above it is framework overhead); load:
 //! `echo-load`.
 
+use super::{last_json_line, ours_override, strings};
 use crate::bench::Ctx;
 use crate::bench::peers;
 use crate::bench::report::{CaseInfo, CaseReport};
 use crate::bench::runner::{LoadCmd, LoadSample, RunOpts, ServerCase, ServerCmd, run_case};
 use crate::cmd;
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use serde::Deserialize;
-use std::path::PathBuf;
 
 const CONNECTIONS: [u32; 2] = [1, 64];
 const SIZE: u32 = 64;
 
-fn strings(args: &[&str]) -> Vec<String> {
-    args.iter().map(|s| s.to_string()).collect()
-}
-
 /// Our echo server: the `--ours-cmd` override, or apps/echo built in release.
 fn ours(ctx: &Ctx) -> Result<ServerCmd> {
-    if let Some(argv) = &ctx.ours_cmd {
-        return Ok(ServerCmd {
-            name: "ours (override)".into(),
-            program: PathBuf::from(&argv[0]),
-            args: argv[1..].to_vec(),
-        });
+    if let Some(cmd) = ours_override(ctx) {
+        return Ok(cmd);
     }
     let Some(pkg) = ctx
         .meta
@@ -172,12 +164,7 @@ struct EchoLoad {
 
 /// Parses the last JSON line of `echo-load --json`.
 pub fn parse_echo_load(out: &str) -> Result<LoadSample> {
-    let line = out
-        .lines()
-        .rev()
-        .find(|l| l.trim_start().starts_with('{'))
-        .context("no JSON line")?;
-    let r: EchoLoad = serde_json::from_str(line).context("bad echo-load JSON")?;
+    let r: EchoLoad = last_json_line(out, "bad echo-load JSON")?;
     if r.messages == 0 {
         bail!("echo-load completed no message");
     }

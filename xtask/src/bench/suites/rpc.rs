@@ -9,20 +9,17 @@
 //! server CPU-second (the targets: native >= 3x tonic, our gRPC
 //! >= 1.2x).
 
+use super::{last_json_line, strings};
 use crate::bench::Ctx;
 use crate::bench::peers;
 use crate::bench::report::{CaseInfo, CaseReport};
 use crate::bench::runner::{LoadCmd, LoadSample, RunOpts, ServerCase, ServerCmd, run_case};
 use crate::cmd;
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use serde::Deserialize;
 
 const IN_FLIGHT: [u32; 2] = [1, 128];
 const SIZE: u32 = 64;
-
-fn strings(args: &[&str]) -> Vec<String> {
-    args.iter().map(|s| s.to_string()).collect()
-}
 
 /// Builds apps/rpc in release; `(native server, grpc server, load)`.
 fn ours(ctx: &Ctx) -> Result<(ServerCmd, ServerCmd, std::path::PathBuf)> {
@@ -144,12 +141,7 @@ struct RpcBench {
 
 /// Parses the last JSON line of `rpc bench --json`.
 pub fn parse_rpc_bench(out: &str) -> Result<LoadSample> {
-    let line = out
-        .lines()
-        .rev()
-        .find(|l| l.trim_start().starts_with('{'))
-        .context("no JSON line")?;
-    let r: RpcBench = serde_json::from_str(line).context("bad rpc bench JSON")?;
+    let r: RpcBench = last_json_line(out, "bad rpc bench JSON")?;
     if r.calls == 0 {
         bail!("rpc bench completed no call ({} errors)", r.errors);
     }
