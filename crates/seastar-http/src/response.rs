@@ -47,31 +47,36 @@ impl IntoResponse for () {
     }
 }
 
-fn with_type(body: Body, ty: &'static str) -> Response {
+/// Answers with `body` and a `Content-Type`. The values are constants:
+/// `HeaderValue::from_static` validates its bytes at run time unless the
+/// compiler can fold it, which it cannot through a parameter (measured with
+/// callgrind on the hello route: a third of this function's instructions).
+fn with_type(body: Body, ty: &HeaderValue) -> Response {
     let mut r = Response::new(body);
-    r.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(ty));
+    r.headers_mut().insert(header::CONTENT_TYPE, ty.clone());
     r
 }
 
 /// `text/plain; charset=utf-8`.
-pub(crate) const TEXT: &str = "text/plain; charset=utf-8";
+const TEXT: HeaderValue = HeaderValue::from_static("text/plain; charset=utf-8");
+/// `application/octet-stream`.
+const OCTETS: HeaderValue = HeaderValue::from_static("application/octet-stream");
 
 impl IntoResponse for &'static str {
     fn into_response(self) -> Response {
-        with_type(self.into(), TEXT)
+        with_type(self.into(), &TEXT)
     }
 }
 
 impl IntoResponse for String {
     fn into_response(self) -> Response {
-        with_type(self.into(), TEXT)
+        with_type(self.into(), &TEXT)
     }
 }
 
 impl IntoResponse for Bytes {
     fn into_response(self) -> Response {
-        with_type(self.into(), "application/octet-stream")
+        with_type(self.into(), &OCTETS)
     }
 }
 
