@@ -340,12 +340,16 @@ pub fn parse_wrk(out: &str) -> Result<LoadSample> {
         bail!("wrk saw errors: {}", l.trim());
     }
     let pct = |p: &str| {
-        out.lines().find_map(|l| {
-            let mut w = l.split_whitespace();
-            (w.next() == Some(p))
-                .then(|| w.next().and_then(wrk_time_us))
-                .flatten()
-        })
+        out.lines()
+            .find_map(|l| {
+                let mut w = l.split_whitespace();
+                (w.next() == Some(p))
+                    .then(|| w.next().and_then(wrk_time_us))
+                    .flatten()
+            })
+            // wrk prints 0 for a percentile it did not record (seen at p99 with
+            // a pipelining script): no figure rather than a false one.
+            .filter(|&us| us > 0.0)
     };
     Ok(LoadSample {
         throughput: rps,
