@@ -10,7 +10,7 @@
 //! [`max_idle_per_host`](ClientBuilder::max_idle_per_host) or older than
 //! [`idle_timeout`](ClientBuilder::idle_timeout) are closed. Bodies stream
 //! both ways: the request body is any [`Body`], the response body is
-//! hyper's [`Incoming`](hyper::body::Incoming).
+//! hyper's [`Incoming`].
 //!
 //! Plain `http://` only (no TLS); a host name is resolved on the blocking
 //! helper thread, an IP literal is not.

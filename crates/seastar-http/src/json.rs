@@ -1,6 +1,6 @@
 //! JSON through [`seastar_json`]: [`Json<T>`](Json) as a request body
 //! ([`RequestExt::json`](crate::RequestExt::json), [`from_request`]) and as
-//! a response, and a [`JsonBody`] (from a [`JsonWriter`](seastar_json::JsonWriter))
+//! a response, and a [`JsonBody`] (from a [`JsonWriter`])
 //! as a streamed response.
 
 use http::StatusCode;
