@@ -145,6 +145,6 @@ fn accept_survives_emfile() {
     assert!(warnings >= 1, "no warning logged:\n{err}");
     assert!(
         warnings < 10,
-        "logged {warnings} times, not once per shortage:\n{err}"
+        "logged {warnings} times, not at most once per 10 s:\n{err}"
     );
 }

@@ -73,6 +73,43 @@ fn recv_waits_for_data_then_sees_eof() {
     });
 }
 
+/// `recv_stream` after a short read: bytes that arrive later wake it, and
+/// an end of stream that was already queued behind the short read is seen
+/// (epoll gives no second edge for it; io_uring polls first).
+#[test]
+fn recv_stream_after_a_short_read_sees_later_bytes_and_a_queued_eof() {
+    rt().run(async {
+        let (a, b) = pair();
+        let fd = b.as_raw_fd();
+        let (r, _) = io::write(a.as_raw_fd(), b"one".to_vec()).await;
+        assert_eq!(r.unwrap(), 3);
+        let (r, buf) = io::recv_stream(fd, Vec::with_capacity(64), false).await;
+        assert_eq!((r.unwrap(), &buf[..]), ((3, true), &b"one"[..]));
+        // Nothing queued now: the next receive waits for the writer.
+        let reader = spawn_local(async move {
+            let (r, buf) = io::recv_stream(fd, Vec::with_capacity(64), true).await;
+            (r.unwrap(), buf)
+        });
+        seastar_core::yield_now().await;
+        assert!(!reader.is_finished());
+        let (r, _) = io::write(a.as_raw_fd(), b"two".to_vec()).await;
+        assert_eq!(r.unwrap(), 3);
+        let ((n, drained), buf) = reader.await.unwrap();
+        assert_eq!((n, drained, &buf[..]), (3, true, &b"two"[..]));
+        // Bytes and the close arrive before the next receive: a short read
+        // of the bytes, then the end of stream without a new edge.
+        let (r, _) = io::write(a.as_raw_fd(), b"three".to_vec()).await;
+        assert_eq!(r.unwrap(), 5);
+        drop(a);
+        seastar_core::yield_now().await;
+        let (r, buf) = io::recv_stream(fd, Vec::with_capacity(64), true).await;
+        assert_eq!((r.unwrap(), &buf[..]), ((5, true), &b"three"[..]));
+        let (r, _) = io::recv_stream(fd, Vec::with_capacity(64), true).await;
+        assert_eq!(r.unwrap(), (0, false));
+        drop(b);
+    });
+}
+
 #[test]
 fn dropped_read_keeps_the_socket_usable() {
     rt().run(async {

@@ -6,6 +6,7 @@
 //! registration of the fd. The functions below wrap the core's owned-buffer
 //! calls with the loops a stream needs (`write_all`, `writev_all`).
 
+use std::cell::Cell;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
@@ -18,12 +19,31 @@ use crate::buf::Slice;
 #[derive(Debug)]
 pub(crate) struct Socket<T: AsRawFd + Into<OwnedFd>> {
     inner: Option<T>,
+    /// The last [`recv_stream`](Self::recv_stream) was short.
+    drained: Cell<bool>,
 }
 
 impl<T: AsRawFd + Into<OwnedFd>> Socket<T> {
     pub(crate) fn new(inner: T) -> Self {
         crate::stats::register();
-        Socket { inner: Some(inner) }
+        Socket {
+            inner: Some(inner),
+            drained: Cell::new(false),
+        }
+    }
+
+    /// Receives on a stream socket: after a short receive, the next one
+    /// waits for data instead of trying first (see
+    /// [`seastar_core::io::recv_stream`]).
+    pub(crate) async fn recv_stream<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
+        let (r, buf) = recv_stream(self.fd(), buf, self.drained.get()).await;
+        match r {
+            Ok((n, drained)) => {
+                self.drained.set(drained);
+                (Ok(n), buf)
+            }
+            Err(e) => (Err(e), buf),
+        }
     }
 
     pub(crate) fn get(&self) -> &T {
@@ -67,6 +87,20 @@ pub(crate) async fn recv<B: IoBufMut>(fd: RawFd, mut buf: B) -> BufResult<usize,
         }
         return (r, buf);
     }
+}
+
+/// Receives into `buf` from a stream socket; `drained`: the previous
+/// receive was short. Returns the count and whether this one was short.
+pub(crate) async fn recv_stream<B: IoBufMut>(
+    fd: RawFd,
+    buf: B,
+    drained: bool,
+) -> BufResult<(usize, bool), B> {
+    let (r, buf) = seastar_core::io::recv_stream(fd, buf, drained).await;
+    if let Ok((n, _)) = &r {
+        crate::stats::received_bytes(*n);
+    }
+    (r, buf)
 }
 
 /// Sends `buf` (possibly short), waiting for writability on `EAGAIN`.

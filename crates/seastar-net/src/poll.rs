@@ -26,7 +26,7 @@ const READ_BUF: usize = 16 * 1024;
 /// Most bytes accepted by one `poll_write` while a send runs behind.
 const WRITE_MAX: usize = 64 * 1024;
 
-type ReadOp = Pin<Box<dyn Future<Output = (io::Result<usize>, Vec<u8>)>>>;
+type ReadOp = Pin<Box<dyn Future<Output = (io::Result<(usize, bool)>, Vec<u8>)>>>;
 type WriteOp = Pin<Box<dyn Future<Output = (io::Result<()>, Vec<u8>)>>>;
 
 /// Poll-style state of one socket.
@@ -49,6 +49,8 @@ struct State {
     rbuf: Option<Vec<u8>>,
     rpos: usize,
     reading: Option<ReadOp>,
+    /// The last receive was short (the socket's queue was empty).
+    drained: bool,
     /// The spare write buffer while no send runs.
     wbuf: Option<Vec<u8>>,
     writing: Option<WriteOp>,
@@ -71,14 +73,15 @@ impl PollIo {
                 buf.clear();
                 buf.reserve(READ_BUF);
                 st.rpos = 0;
-                st.reading = Some(Box::pin(fd::recv(fd, buf)));
+                st.reading = Some(Box::pin(fd::recv_stream(fd, buf, st.drained)));
             }
             let op = st.reading.as_mut().expect("read in flight");
             let (res, buf) = ready!(op.as_mut().poll(cx));
             st.reading = None;
             st.rbuf = Some(buf);
             st.rpos = 0;
-            let n = res?;
+            let (n, drained) = res?;
+            st.drained = drained;
             let b = st.rbuf.as_mut().expect("just stored");
             b.truncate(n);
         }

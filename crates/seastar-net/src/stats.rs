@@ -108,8 +108,14 @@ pub(crate) fn refused() {
 #[inline]
 pub(crate) fn received(r: &std::io::Result<usize>) {
     if let Ok(n) = r {
-        bump(|l| (&l.received, *n as u64), u64::wrapping_add);
+        received_bytes(*n);
     }
+}
+
+/// `n` bytes were read.
+#[inline]
+pub(crate) fn received_bytes(n: usize) {
+    bump(|l| (&l.received, n as u64), u64::wrapping_add);
 }
 
 /// `r` bytes were written (when `r` is a success).

@@ -124,7 +124,7 @@ impl UnixStream {
 
     /// Reads into `buf` from its start (see [`TcpStream::read`](crate::TcpStream::read)).
     pub async fn read<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
-        fd::recv(self.fd(), buf).await
+        self.sock.recv_stream(buf).await
     }
 
     /// Writes some of `buf`.

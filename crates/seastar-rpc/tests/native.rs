@@ -278,8 +278,13 @@ fn streams_apply_back_pressure_and_carry_both_directions() {
             .await
             .unwrap();
         let (mut sink, mut source) = c.open_stream::<u64, u64, u64>(COUNT, &100).await.unwrap();
-        // Nobody reads: the server stops after our window of 4 items.
-        until("the window to fill", || f.sent.get() == 4).await;
+        // Nobody reads: the server stops after our window of 4 items, which
+        // arrive in the client's buffer (wait for both: a loaded machine
+        // may deliver them some polls after they were sent).
+        until("the window to fill", || {
+            f.sent.get() == 4 && source.buffered() == 4
+        })
+        .await;
         for _ in 0..50 {
             settle().await;
             std::thread::sleep(Duration::from_micros(100));

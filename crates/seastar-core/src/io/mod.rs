@@ -42,4 +42,4 @@ pub use accept::{Acceptor, accept, uring_features};
 pub use blocking::spawn_blocking;
 pub use buf::{IoBuf, IoBufMut};
 pub use fd::{close, fdatasync, fsync, read, read_at, readable, writable, write, write_at, writev};
-pub use socket::{connect, recv, recv_from, send, send_to};
+pub use socket::{connect, recv, recv_from, recv_stream, send, send_to};

@@ -38,6 +38,99 @@ pub async fn recv<B: IoBufMut>(fd: RawFd, mut buf: B) -> (io::Result<usize>, B) 
     (res, buf)
 }
 
+/// `IORING_RECVSEND_POLL_FIRST` (Linux 5.19): arm the poll before trying
+/// the receive. Not exported by the `io-uring` crate.
+const RECVSEND_POLL_FIRST: u16 = 1;
+
+thread_local! {
+    /// Cleared the first time the kernel refuses `RECVSEND_POLL_FIRST`
+    /// (older than 5.19: `EINVAL`), so the hint costs one retry per shard.
+    static POLL_FIRST_OK: std::cell::Cell<bool> = const { std::cell::Cell::new(true) };
+}
+
+/// Receives into `buf` from a **stream** socket (TCP, Unix stream), as
+/// [`recv`], without the receive attempt that is bound to fail.
+///
+/// `drained` tells that the caller's previous receive on `fd` returned
+/// fewer bytes than it asked for: the socket's queue was empty then, so a
+/// receive now most likely finds nothing. io_uring then arms its poll
+/// before receiving (`IORING_RECVSEND_POLL_FIRST`) instead of trying,
+/// failing and arming; epoll waits for the next readiness edge instead of
+/// calling `recv` for an `EAGAIN` (a short read clears the fd's cached
+/// readiness, as tokio does). Either way a byte already queued is received
+/// at once. Returns the count and whether this receive was short, the
+/// `drained` of the next call. Not for datagram sockets: there a short
+/// read says nothing about the queue.
+///
+/// ```
+/// # seastar_core::block_on(async {
+/// use std::os::fd::AsRawFd;
+/// let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+/// a.set_nonblocking(true).unwrap();
+/// b.set_nonblocking(true).unwrap();
+/// std::io::Write::write_all(&mut &b, b"hi").unwrap();
+/// let (r, buf) = seastar_core::io::recv_stream(a.as_raw_fd(), vec![0u8; 16], false).await;
+/// let (n, drained) = r.unwrap();
+/// assert_eq!((n, drained, &buf[..n]), (2, true, &b"hi"[..]));
+/// # });
+/// ```
+pub async fn recv_stream<B: IoBufMut>(
+    fd: RawFd,
+    mut buf: B,
+    drained: bool,
+) -> (io::Result<(usize, bool)>, B) {
+    let (ptr, len) = (buf.stable_mut_ptr(), buf.bytes_total());
+    let res = match reactor::backend() {
+        BackendKind::IoUring => {
+            let mut poll_first = drained && POLL_FIRST_OK.with(|c| c.get());
+            loop {
+                let ioprio = if poll_first { RECVSEND_POLL_FIRST } else { 0 };
+                let entry = || {
+                    opcode::Recv::new(types::Fd(fd), ptr, len as u32)
+                        .ioprio(ioprio)
+                        .build()
+                };
+                // SAFETY: `ptr..ptr+len` is heap memory owned by `buf`, which the Op owns.
+                let (res, back) = unsafe { submit_ready(fd, Interest::Read, buf, entry) }.await;
+                buf = back;
+                match res {
+                    Err(e) if poll_first && e.raw_os_error() == Some(libc::EINVAL) => {
+                        POLL_FIRST_OK.with(|c| c.set(false));
+                        poll_first = false;
+                    }
+                    res => break res,
+                }
+            }
+        }
+        BackendKind::Epoll => {
+            if drained {
+                // Readiness was cleared by the short read (below), right
+                // after the syscall, so an edge since then is not lost.
+                if let Err(e) = ready(fd, Interest::Read).await {
+                    return (Err(e), buf);
+                }
+            }
+            let res = retry(fd, Interest::Read, || {
+                // SAFETY: `ptr` has `len` writable bytes owned by `buf`.
+                unsafe { libc::recv(fd, ptr.cast(), len, libc::MSG_DONTWAIT) }
+            })
+            .await;
+            if matches!(res, Ok(n) if n > 0 && n < len) {
+                reactor::clear_ready_registered(fd, Interest::Read);
+            }
+            res
+        }
+    };
+    match res {
+        Ok(n) => {
+            // SAFETY: the kernel wrote `n <= len` bytes at the start of `buf`.
+            unsafe { buf.set_init(n) };
+            (Ok((n, n > 0 && n < len)), buf)
+        }
+        Err(e) => (Err(e), buf),
+    }
+}
+
 /// Sends `buf` on a connected socket; returns the count sent (may be short).
 /// Never raises `SIGPIPE`: a closed peer is an `EPIPE` error.
 pub async fn send<B: IoBuf>(fd: RawFd, buf: B) -> (io::Result<usize>, B) {

@@ -34,6 +34,9 @@ pub(crate) enum Interest {
 #[derive(Default)]
 struct Registration {
     readable: bool,
+    /// The peer closed its side or the socket failed: readable for good,
+    /// and no edge will say so again.
+    read_closed: bool,
     writable: bool,
     read_waiters: Vec<Waker>,
     write_waiters: Vec<Waker>,
@@ -127,6 +130,19 @@ impl Epoll {
         }
     }
 
+    /// As [`clear_ready`](Self::clear_ready), registering `fd` first if it
+    /// is not (the registration's first edge reports what is queued by
+    /// then, so nothing that arrives after the caller's syscall is missed).
+    /// Not after the peer closed (or the socket failed): a short read then
+    /// leaves the end of stream (or the error) to read, with no edge to come.
+    pub(crate) fn clear_ready_registered(&mut self, fd: RawFd, interest: Interest) {
+        match self.register(fd) {
+            Ok(reg) if interest == Interest::Read && reg.read_closed => {}
+            Ok(_) => self.clear_ready(fd, interest),
+            Err(_) => {}
+        }
+    }
+
     /// Forgets `fd`, waking anyone still waiting on it (they will see the
     /// fd closed). Call before closing the fd.
     pub(crate) fn deregister(&mut self, fd: RawFd) {
@@ -207,6 +223,9 @@ impl Backend for Epoll {
                 continue;
             };
             let err = bits & (libc::EPOLLERR | libc::EPOLLHUP) != 0;
+            if err || bits & libc::EPOLLRDHUP != 0 {
+                reg.read_closed = true;
+            }
             if err || bits & (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLPRI) != 0 {
                 reg.readable = true;
                 woken.append(&mut reg.read_waiters);

@@ -220,6 +220,17 @@ pub(crate) fn clear_ready(fd: std::os::fd::RawFd, interest: Interest) {
     })
 }
 
+/// Epoll: marks `fd` not ready for `interest` after a syscall showed its
+/// queue empty (a short stream read), registering it if needed. io_uring:
+/// nothing.
+pub(crate) fn clear_ready_registered(fd: std::os::fd::RawFd, interest: Interest) {
+    with(|s| {
+        if let Driver::Epoll(ep) = &mut *s.driver.borrow_mut() {
+            ep.clear_ready_registered(fd, interest);
+        }
+    })
+}
+
 /// The schedule function of every task of shard `target` of the runtime
 /// `shared`: on `target` itself a plain push onto its run queue; on another
 /// shard of the runtime, onto that shard's outgoing batch for `target`

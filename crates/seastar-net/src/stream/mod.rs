@@ -133,7 +133,7 @@ macro_rules! impl_data_traits {
                 &mut self,
                 buf: B,
             ) -> $crate::BufResult<usize, B> {
-                $crate::fd::recv(self.fd(), buf).await
+                <$ty>::read(self, buf).await
             }
         }
         impl $crate::stream::DataSink for &$ty {

@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use seastar_core::{JoinHandle, shard_count, shard_id, smp};
 
@@ -24,6 +24,9 @@ use crate::sys;
 /// [`BACKOFF_MAX`] while the shortage lasts.
 const BACKOFF_MIN: Duration = Duration::from_millis(5);
 const BACKOFF_MAX: Duration = Duration::from_millis(500);
+/// At most one shortage warning per shard in this long: under steady
+/// overload, shortages end and start again as connections come and go.
+const WARN_EVERY: Duration = Duration::from_secs(10);
 
 /// Connection counters of one shard's listener.
 ///
@@ -55,8 +58,10 @@ pub(crate) struct LocalStats {
     accepted: Cell<u64>,
     open: Cell<u64>,
     backoffs: Cell<u64>,
-    /// Inside an fd shortage (logged once per shortage).
+    /// Inside an fd shortage.
     starved: Cell<bool>,
+    /// When the last shortage warning was logged, and the shortages since.
+    warned: Cell<Option<(Instant, u64)>>,
 }
 
 /// Keeps a connection counted as open until the stream drops.
@@ -289,8 +294,8 @@ impl TcpListener {
     /// Waits for the next connection to this shard.
     ///
     /// Running out of file descriptors (`EMFILE`, `ENFILE`) or socket memory
-    /// does not end the accept loop: the listener logs a warning once per
-    /// shortage, pauses on a timer (5 ms, doubling up to 500 ms), and
+    /// does not end the accept loop: the listener logs a warning (at most
+    /// once per 10 s per shard), pauses on a timer (5 ms, doubling up to 500 ms), and
     /// retries; the connection waits in the kernel's backlog meanwhile.
     /// Errors about a single aborted connection are skipped.
     pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
@@ -418,7 +423,7 @@ async fn accept_fd(sock: &ListenSocket, stats: &LocalStats) -> io::Result<(Owned
         match sock.acceptor.accept().await {
             Ok(conn) => {
                 if stats.starved.replace(false) {
-                    tracing::info!(
+                    tracing::debug!(
                         shard = shard_id(),
                         "accepting again after a descriptor shortage"
                     );
@@ -429,11 +434,7 @@ async fn accept_fd(sock: &ListenSocket, stats: &LocalStats) -> io::Result<(Owned
                 crate::stats::refused();
                 stats.backoffs.set(stats.backoffs.get() + 1);
                 if !stats.starved.replace(true) {
-                    tracing::warn!(
-                        shard = shard_id(),
-                        error = %e,
-                        "accept is out of file descriptors or memory; backing off until some are freed"
-                    );
+                    warn_shortage(stats, &e);
                 }
                 seastar_core::timer::sleep(backoff).await;
                 backoff = (backoff * 2).min(BACKOFF_MAX);
@@ -443,6 +444,28 @@ async fn accept_fd(sock: &ListenSocket, stats: &LocalStats) -> io::Result<(Owned
                 tracing::debug!(shard = shard_id(), error = %e, "accept: connection failed early; skipped");
             }
             Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Logs a new shortage, at most once per [`WARN_EVERY`], counting the
+/// shortages it did not log.
+fn warn_shortage(stats: &LocalStats, e: &io::Error) {
+    let now = seastar_core::timer::lowres_now();
+    match stats.warned.get() {
+        Some((at, quiet)) if now.saturating_duration_since(at) < WARN_EVERY => {
+            stats.warned.set(Some((at, quiet + 1)));
+        }
+        last => {
+            let unlogged = last.map_or(0, |(_, quiet)| quiet);
+            tracing::warn!(
+                shard = shard_id(),
+                error = %e,
+                unlogged_shortages = unlogged,
+                "accept is out of file descriptors or memory; backing off until some are freed \
+                 (logged at most every 10 s)"
+            );
+            stats.warned.set(Some((now, 0)));
         }
     }
 }

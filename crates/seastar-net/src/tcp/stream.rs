@@ -128,7 +128,7 @@ impl TcpStream {
     /// already received (on io_uring): prefer ending the connection over
     /// racing reads against other futures.
     pub async fn read<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
-        fd::recv(self.fd(), buf).await
+        self.sock.recv_stream(buf).await
     }
 
     /// Writes some of `buf`; returns how many bytes were sent.
