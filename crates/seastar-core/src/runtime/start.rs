@@ -56,7 +56,11 @@ where
     let remotes: Vec<Arc<ShardRemote>> = (0..n)
         .map(|_| Arc::new(ShardRemote::new(EventFd(sys::eventfd().expect("eventfd")))))
         .collect();
-    let shared = Arc::new(Shared::new(remotes.clone(), config.ring_capacity));
+    let shared = Arc::new(Shared::new(
+        remotes.clone(),
+        config.ring_capacity,
+        config.task_quota,
+    ));
     let clock = Clock::new(config.manual_clock);
     let rconf = ReactorConfig {
         poll_mode: config.poll_mode,
@@ -192,21 +196,24 @@ where
 /// Ticks with every shard asleep before the ticker parks.
 const PARK_AFTER: u32 = 20;
 
-/// The ticker thread: bumps the preemption tick every task quota, and
-/// reports shards whose current task has run past `blocked` (the stall
-/// detector), again each time the stall doubles.
+/// The ticker (watchdog) thread: bumps the tick every period, and reports
+/// shards whose current task has run past `blocked` (the stall detector),
+/// again each time the stall doubles. Preemption does not depend on it
+/// (`need_preempt` reads the clock), so it wakes only a few times per
+/// `blocked`: a stall is measured to a quarter of the threshold.
 fn tick_and_watch(
     shared: &Shared,
     done: &AtomicBool,
     quota: std::time::Duration,
     blocked: std::time::Duration,
 ) {
-    let threshold = (blocked.as_nanos() / quota.as_nanos().max(1)).max(1) as u64;
+    let period = (blocked / 4).max(quota);
+    let threshold = (blocked.as_nanos() / period.as_nanos().max(1)).max(1) as u64;
     // Per shard: the stall being tracked (its start tick) and when to report.
     let mut tracked = vec![(IDLE, threshold); shared.stalls.len()];
     let mut idle_ticks = 0u32;
     while !done.load(Ordering::Relaxed) {
-        thread::sleep(quota);
+        thread::sleep(period);
         // An idle runtime costs no wake-ups: once every shard has slept for
         // PARK_AFTER ticks, park until a shard wakes (`Shared::wake_ticker`).
         let all_asleep = || shared.remotes.iter().all(|r| r.is_sleeping());
@@ -234,7 +241,7 @@ fn tick_and_watch(
                     state.count.fetch_add(1, Ordering::Relaxed);
                 }
                 let group = crate::task::group::name_of(state.group.load(Ordering::Relaxed));
-                let ms = (quota * stalled as u32).as_secs_f64() * 1000.0;
+                let ms = (period * stalled as u32).as_secs_f64() * 1000.0;
                 tracing::warn!(shard, group = %group, stalled_ms = ms, "reactor stalled: a task ran for {ms:.1} ms without yielding (scheduling group {group})");
                 track.1 = stalled * 2;
             }

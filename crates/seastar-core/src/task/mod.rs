@@ -6,10 +6,10 @@
 //! A panic inside a task is caught at the task boundary: the shard keeps
 //! running and the handle resolves to [`JoinError::Panicked`].
 //!
-//! Preemption is cooperative and costs no syscall: [`need_preempt`] compares
-//! a counter bumped every task quota by a ticker thread with the value it
-//! had when the current batch of tasks started, one load and one compare.
-//! Long loops call [`maybe_yield`].
+//! Preemption is cooperative and costs no syscall: [`need_preempt`] reads
+//! the monotonic clock (the vDSO) against the deadline the reactor set when
+//! the current batch of tasks started (now + the task quota). Long loops
+//! call [`maybe_yield`].
 
 pub mod group;
 mod join;
