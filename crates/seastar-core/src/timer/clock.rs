@@ -64,7 +64,15 @@ impl Clock {
 ///
 /// Outside a shard.
 pub fn now() -> Instant {
-    reactor::with(|cx| cx.clock.to_instant(cx.clock.now_ns()))
+    reactor::with(|cx| {
+        if cx.clock.is_manual() {
+            cx.clock.to_instant(cx.clock.now_ns())
+        } else {
+            // The same instant without the round trip through nanoseconds
+            // since the epoch (hyper asks for it on every request).
+            Instant::now()
+        }
+    })
 }
 
 /// The time the reactor read at the start of its current loop iteration:
