@@ -58,8 +58,15 @@ fn seawreck(args: &[&str]) -> std::process::Output {
         .expect("run seawreck")
 }
 
-fn json_report(args: &[&str]) -> serde_json::Value {
-    let out = seawreck(args);
+/// Runs seawreck on `url` with `flags` plus `--json --quiet` (and `--smp 1`
+/// unless `flags` set it) and parses its report.
+fn json_report(url: &str, flags: &[&str]) -> serde_json::Value {
+    let mut args = vec![url, "--json", "--quiet"];
+    args.extend_from_slice(flags);
+    if !flags.contains(&"--smp") {
+        args.extend(["--smp", "1"]);
+    }
+    let out = seawreck(&args);
     assert!(
         out.status.success(),
         "{:?}: {}",
@@ -75,19 +82,19 @@ fn json_report(args: &[&str]) -> serde_json::Value {
 fn closed_loop_with_pipelining_counts_every_response_as_2xx() {
     let h = Httpd::start();
     let url = format!("http://{}/", h.1);
-    let r = json_report(&[
+    let r = json_report(
         &url,
-        "--connections",
-        "4",
-        "--pipeline",
-        "4",
-        "--duration",
-        "500ms",
-        "--smp",
-        "2",
-        "--json",
-        "--quiet",
-    ]);
+        &[
+            "--connections",
+            "4",
+            "--pipeline",
+            "4",
+            "--duration",
+            "500ms",
+            "--smp",
+            "2",
+        ],
+    );
     let requests = r["requests"].as_u64().unwrap();
     assert!(requests > 0, "{r}");
     assert_eq!(r["status"]["2xx"].as_u64(), Some(requests), "{r}");
@@ -108,19 +115,10 @@ fn closed_loop_with_pipelining_counts_every_response_as_2xx() {
 #[test]
 fn open_loop_counts_404s_by_class_and_posts_bodies() {
     let h = Httpd::start();
-    let r = json_report(&[
+    let r = json_report(
         &format!("http://{}/missing", h.1),
-        "--connections",
-        "2",
-        "--rate",
-        "200",
-        "--duration",
-        "500ms",
-        "--json",
-        "--quiet",
-        "--smp",
-        "1",
-    ]);
+        &["--connections", "2", "--rate", "200", "--duration", "500ms"],
+    );
     let requests = r["requests"].as_u64().unwrap();
     assert!(requests > 0, "{r}");
     assert_eq!(r["status"]["4xx"].as_u64(), Some(requests), "{r}");
@@ -129,21 +127,19 @@ fn open_loop_counts_404s_by_class_and_posts_bodies() {
     // (plus one per connection for the first send).
     assert!(requests <= 100 + 2, "{r}");
 
-    let r = json_report(&[
+    let r = json_report(
         &format!("http://{}/echo", h.1),
-        "--method",
-        "POST",
-        "--body",
-        "ping",
-        "--connections",
-        "1",
-        "--duration",
-        "300ms",
-        "--json",
-        "--quiet",
-        "--smp",
-        "1",
-    ]);
+        &[
+            "--method",
+            "POST",
+            "--body",
+            "ping",
+            "--connections",
+            "1",
+            "--duration",
+            "300ms",
+        ],
+    );
     let requests = r["requests"].as_u64().unwrap();
     assert!(requests > 0, "{r}");
     assert_eq!(r["status"]["2xx"].as_u64(), Some(requests), "{r}");
@@ -157,17 +153,10 @@ fn a_refused_connection_is_counted_as_an_error() {
         .local_addr()
         .unwrap()
         .port();
-    let r = json_report(&[
+    let r = json_report(
         &format!("http://127.0.0.1:{port}/"),
-        "--connections",
-        "1",
-        "--duration",
-        "200ms",
-        "--json",
-        "--quiet",
-        "--smp",
-        "1",
-    ]);
+        &["--connections", "1", "--duration", "200ms"],
+    );
     assert_eq!(r["requests"].as_u64(), Some(0), "{r}");
     let errors = r["errors"].as_object().unwrap();
     assert!(!errors.is_empty(), "{r}");
