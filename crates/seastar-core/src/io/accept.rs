@@ -178,18 +178,11 @@ impl Acceptor {
 }
 
 fn multishot_enabled() -> bool {
-    reactor::with(|s| match &*s.driver.borrow() {
-        Driver::Uring(u) => u.features.multishot_accept,
-        Driver::Epoll(_) => false,
-    })
+    reactor::with_uring_features(|f| f.multishot_accept).unwrap_or(false)
 }
 
 fn disable_multishot() {
-    reactor::with(|s| {
-        if let Driver::Uring(u) = &mut *s.driver.borrow_mut() {
-            u.features.multishot_accept = false;
-        }
-    })
+    reactor::with_uring_features(|f| f.multishot_accept = false);
 }
 
 /// The io_uring features of the calling shard's ring, or `None` on the epoll

@@ -42,12 +42,6 @@ pub async fn recv<B: IoBufMut>(fd: RawFd, mut buf: B) -> (io::Result<usize>, B) 
 /// the receive. Not exported by the `io-uring` crate.
 const RECVSEND_POLL_FIRST: u16 = 1;
 
-thread_local! {
-    /// Cleared the first time the kernel refuses `RECVSEND_POLL_FIRST`
-    /// (older than 5.19: `EINVAL`), so the hint costs one retry per shard.
-    static POLL_FIRST_OK: std::cell::Cell<bool> = const { std::cell::Cell::new(true) };
-}
-
 /// Receives into `buf` from a **stream** socket (TCP, Unix stream), as
 /// [`recv`], without the receive attempt that is bound to fail.
 ///
@@ -82,7 +76,8 @@ pub async fn recv_stream<B: IoBufMut>(
     let (ptr, len) = (buf.stable_mut_ptr(), buf.bytes_total());
     let res = match reactor::backend() {
         BackendKind::IoUring => {
-            let mut poll_first = drained && POLL_FIRST_OK.with(|c| c.get());
+            let mut poll_first =
+                drained && reactor::with_uring_features(|f| f.recv_poll_first).unwrap_or(false);
             loop {
                 let ioprio = if poll_first { RECVSEND_POLL_FIRST } else { 0 };
                 let entry = || {
@@ -94,8 +89,9 @@ pub async fn recv_stream<B: IoBufMut>(
                 let (res, back) = unsafe { submit_ready(fd, Interest::Read, buf, entry) }.await;
                 buf = back;
                 match res {
+                    // Older than 5.19: the flag is refused; off for the shard.
                     Err(e) if poll_first && e.raw_os_error() == Some(libc::EINVAL) => {
-                        POLL_FIRST_OK.with(|c| c.set(false));
+                        reactor::with_uring_features(|f| f.recv_poll_first = false);
                         poll_first = false;
                     }
                     res => break res,

@@ -228,14 +228,24 @@ pub(crate) fn clear_ready(fd: std::os::fd::RawFd, interest: Interest) {
     })
 }
 
-/// Epoll: marks `fd` not ready for `interest` after a syscall showed its
-/// queue empty (a short stream read), registering it if needed. io_uring:
-/// nothing.
+/// Epoll: marks `fd` not ready for `interest` after a short stream read
+/// showed its queue empty, registering it if needed (unlike `EAGAIN`, a
+/// short read does not prove a close is not pending: see
+/// `Epoll::clear_ready_registered`). io_uring: nothing.
 pub(crate) fn clear_ready_registered(fd: std::os::fd::RawFd, interest: Interest) {
     with(|s| {
         if let Driver::Epoll(ep) = &mut *s.driver.borrow_mut() {
             ep.clear_ready_registered(fd, interest);
         }
+    })
+}
+
+/// Reads or changes the calling shard's io_uring features (`None` on the
+/// epoll backend), e.g. to turn one off that the kernel refused.
+pub(crate) fn with_uring_features<R>(f: impl FnOnce(&mut UringFeatures) -> R) -> Option<R> {
+    with(|s| match &mut *s.driver.borrow_mut() {
+        Driver::Uring(u) => Some(f(&mut u.features)),
+        Driver::Epoll(_) => None,
     })
 }
 

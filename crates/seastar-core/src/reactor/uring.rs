@@ -45,6 +45,7 @@ impl std::fmt::Display for UringFeatures {
             (self.coop_taskrun, "coop_taskrun"),
             (self.registered_ring_fd, "registered_ring_fd"),
             (self.multishot_accept, "multishot_accept"),
+            (self.recv_poll_first, "recv_poll_first"),
         ]
         .into_iter()
         .filter_map(|(on, name)| on.then_some(name))
@@ -99,6 +100,10 @@ pub struct UringFeatures {
     /// Multishot accept (one submission per listener, a completion per
     /// connection). Turned off for the shard if the kernel rejects it.
     pub multishot_accept: bool,
+    /// `IORING_RECVSEND_POLL_FIRST` on stream receives that follow a short
+    /// one (see [`crate::io::recv_stream`]). Turned off for the shard if the
+    /// kernel rejects it.
+    pub recv_poll_first: bool,
 }
 
 /// An io_uring instance and the operations in flight on it.
@@ -119,6 +124,8 @@ impl Uring {
             // 6.1 after it; the first use falls back if it is refused.
             // `SEASTAR_URING_MULTISHOT_ACCEPT=0` turns it off (to measure it).
             multishot_accept: std::env::var("SEASTAR_URING_MULTISHOT_ACCEPT").as_deref() != Ok("0"),
+            // Linux 5.19 as well; `SEASTAR_URING_RECV_POLL_FIRST=0` turns it off.
+            recv_poll_first: std::env::var("SEASTAR_URING_RECV_POLL_FIRST").as_deref() != Ok("0"),
             ..UringFeatures::default()
         };
         let ring = IoUring::builder()
@@ -135,6 +142,7 @@ impl Uring {
             .or_else(|_| {
                 features.coop_taskrun = false;
                 features.multishot_accept = false;
+                features.recv_poll_first = false;
                 IoUring::new(entries)
             })?;
         match ring.submitter().register_ring_fd() {

@@ -86,10 +86,10 @@ where
     let ticker_done = Arc::new(AtomicBool::new(false));
     let ticker = {
         let (shared, done) = (shared.clone(), ticker_done.clone());
-        let (quota, blocked) = (config.task_quota, config.blocked_reactor_notify);
+        let blocked = config.blocked_reactor_notify;
         thread::Builder::new()
             .name("seastar-ticker".into())
-            .spawn(move || tick_and_watch(&shared, &done, quota, blocked))
+            .spawn(move || tick_and_watch(&shared, &done, blocked))
             .expect("spawn ticker thread")
     };
     let _ = shared.ticker.set(ticker.thread().clone());
@@ -201,13 +201,8 @@ const PARK_AFTER: u32 = 20;
 /// again each time the stall doubles. Preemption does not depend on it
 /// (`need_preempt` reads the clock), so it wakes only a few times per
 /// `blocked`: a stall is measured to a quarter of the threshold.
-fn tick_and_watch(
-    shared: &Shared,
-    done: &AtomicBool,
-    quota: std::time::Duration,
-    blocked: std::time::Duration,
-) {
-    let period = (blocked / 4).max(quota);
+fn tick_and_watch(shared: &Shared, done: &AtomicBool, blocked: std::time::Duration) {
+    let period = (blocked / 4).max(shared.quota);
     let threshold = (blocked.as_nanos() / period.as_nanos().max(1)).max(1) as u64;
     // Per shard: the stall being tracked (its start tick) and when to report.
     let mut tracked = vec![(IDLE, threshold); shared.stalls.len()];
