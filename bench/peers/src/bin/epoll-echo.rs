@@ -14,12 +14,8 @@ use clap::Parser;
 /// Bare epoll TCP echo server.
 #[derive(Debug, Parser)]
 struct Args {
-    /// Port to listen on.
-    #[arg(long)]
-    port: u16,
-    /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1")]
-    address: std::net::IpAddr,
+    #[command(flatten)]
+    listen: bench_peers::Listen,
 }
 
 /// Edge-triggered read interest.
@@ -76,7 +72,7 @@ fn serve(conn: &mut Conn, buf: &mut [u8]) -> bool {
 
 fn main() -> io::Result<()> {
     let args = Args::parse();
-    let listener = TcpListener::bind((args.address, args.port))?;
+    let listener = TcpListener::bind(args.listen.addr())?;
     listener.set_nonblocking(true)?;
     // SAFETY: plain syscall; the result is checked.
     let ep = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };

@@ -15,17 +15,12 @@ use hyper::header::{CONTENT_TYPE, HeaderValue};
 use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::net::TcpListener;
 
 /// hyper hello server on tokio's current_thread runtime.
 #[derive(Debug, Parser)]
 struct Args {
-    /// Port to listen on.
-    #[arg(long)]
-    port: u16,
-    /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1")]
-    address: std::net::IpAddr,
+    #[command(flatten)]
+    listen: bench_peers::Listen,
 }
 
 async fn hello(_req: Request<hyper::body::Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
@@ -39,26 +34,15 @@ async fn hello(_req: Request<hyper::body::Incoming>) -> Result<Response<Full<Byt
 
 fn main() -> std::io::Result<()> {
     let args = Args::parse();
-    bench_peers::current_thread_runtime()?.block_on(async {
-        let listener = TcpListener::bind((args.address, args.port)).await?;
-        let local = tokio::task::LocalSet::new();
-        local
-            .run_until(async move {
-                loop {
-                    let (stream, _) = listener.accept().await?;
-                    let _ = stream.set_nodelay(true);
-                    tokio::task::spawn_local(async move {
-                        let _ = hyper::server::conn::http1::Builder::new()
-                            .timer(TokioTimer::new())
-                            .header_read_timeout(Duration::from_secs(30))
-                            .keep_alive(true)
-                            .max_buf_size(64 * 1024)
-                            .pipeline_flush(true)
-                            .serve_connection(TokioIo::new(stream), service_fn(hello))
-                            .await;
-                    });
-                }
-            })
-            .await
+    bench_peers::serve_local(args.listen, |stream| async move {
+        let _ = stream.set_nodelay(true);
+        let _ = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(Duration::from_secs(30))
+            .keep_alive(true)
+            .max_buf_size(64 * 1024)
+            .pipeline_flush(true)
+            .serve_connection(TokioIo::new(stream), service_fn(hello))
+            .await;
     })
 }

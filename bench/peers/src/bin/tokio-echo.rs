@@ -3,17 +3,13 @@
 
 use clap::Parser;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
 /// TCP echo server on tokio's current_thread runtime.
 #[derive(Debug, Parser)]
 struct Args {
-    /// Port to listen on.
-    #[arg(long)]
-    port: u16,
-    /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1")]
-    address: std::net::IpAddr,
+    #[command(flatten)]
+    listen: bench_peers::Listen,
 }
 
 async fn echo(mut stream: TcpStream) -> std::io::Result<()> {
@@ -30,18 +26,7 @@ async fn echo(mut stream: TcpStream) -> std::io::Result<()> {
 
 fn main() -> std::io::Result<()> {
     let args = Args::parse();
-    bench_peers::current_thread_runtime()?.block_on(async {
-        let listener = TcpListener::bind((args.address, args.port)).await?;
-        let local = tokio::task::LocalSet::new();
-        local
-            .run_until(async move {
-                loop {
-                    let (stream, _) = listener.accept().await?;
-                    tokio::task::spawn_local(async move {
-                        let _ = echo(stream).await;
-                    });
-                }
-            })
-            .await
+    bench_peers::serve_local(args.listen, |stream| async move {
+        let _ = echo(stream).await;
     })
 }

@@ -15,12 +15,8 @@ use echo::echo_server::{Echo, EchoServer};
 /// gRPC echo server on tonic + tokio current_thread.
 #[derive(Debug, Parser)]
 struct Args {
-    /// Port to listen on.
-    #[arg(long)]
-    port: u16,
-    /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1")]
-    address: std::net::IpAddr,
+    #[command(flatten)]
+    listen: bench_peers::Listen,
 }
 
 #[derive(Debug, Default)]
@@ -39,7 +35,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         tonic::transport::Server::builder()
             .tcp_nodelay(true)
             .add_service(EchoServer::new(EchoService))
-            .serve((args.address, args.port).into())
+            .serve(args.listen.addr())
             .await
     })?;
     Ok(())
