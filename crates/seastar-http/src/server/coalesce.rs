@@ -14,7 +14,10 @@
 //! (one send for all the responses to one read, however many), and
 //! [`Pending::finish`] once the connection future is done, which sends what
 //! is left before the socket closes. A buffer past 256 KiB is pushed from
-//! `poll_write` itself, waiting for the socket (backpressure).
+//! `poll_write` itself, waiting for the socket (backpressure). A large
+//! write (4 KiB or more) that finds the buffer empty goes straight to the
+//! socket, so large bodies are copied once less; a busy socket then holds
+//! hyper back the same way.
 
 use std::cell::RefCell;
 use std::io;
@@ -26,6 +29,11 @@ use hyper::rt::{Read, ReadBufCursor, Write};
 
 /// Past this many buffered bytes, `poll_write` sends before accepting more.
 const HIGH_WATER: usize = 256 * 1024;
+
+/// A write at least this large, with nothing buffered before it, goes to
+/// the socket at once instead of through the buffer: one copy fewer for
+/// large bodies, and such a write is worth a send of its own.
+const DIRECT: usize = 4 * 1024;
 
 struct State<I> {
     io: I,
@@ -113,7 +121,17 @@ impl<I: Write + Unpin> Write for Coalesce<I> {
         cx: &mut Context<'_>,
         src: &[u8],
     ) -> Poll<io::Result<usize>> {
-        self.poll_write_vectored(cx, &[io::IoSlice::new(src)])
+        let mut st = self.state.borrow_mut();
+        if st.buf.is_empty() && src.len() >= DIRECT {
+            // Nothing to keep in order with: skip our copy (the socket
+            // makes its own); a busy socket holds hyper back instead.
+            return Pin::new(&mut st.io).poll_write(cx, src);
+        }
+        if st.buf.len() >= HIGH_WATER {
+            ready!(st.poll_push(cx))?;
+        }
+        st.buf.extend_from_slice(src);
+        Poll::Ready(Ok(src.len()))
     }
 
     fn poll_write_vectored(
@@ -133,8 +151,13 @@ impl<I: Write + Unpin> Write for Coalesce<I> {
         Poll::Ready(Ok(n))
     }
 
+    /// No: hyper then writes each response as one flat buffer (its head
+    /// and a small body copied together), which costs far less per
+    /// response than its queue of slices (measured with callgrind: about
+    /// 600 instructions per pipelined hello request); large bodies lose
+    /// nothing, as they skip our copy (see [`DIRECT`]).
     fn is_write_vectored(&self) -> bool {
-        true
+        false
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
