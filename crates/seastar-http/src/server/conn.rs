@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use http::StatusCode;
 use http::header::{CONNECTION, CONTENT_LENGTH, HeaderValue};
-use hyper::body::Incoming;
+use hyper::body::{Body as _, Incoming};
 
 use super::Shared;
 use crate::handler::HandlerFuture;
@@ -25,7 +25,12 @@ pub(crate) struct ConnService {
     pub(crate) served: Cell<u64>,
 }
 
+/// The request's `Content-Length`; not looked up for a request hyper
+/// already knows has no body (most of them: no `Content-Length`, or 0).
 fn declared_length(req: &http::Request<Incoming>) -> Option<u64> {
+    if req.body().is_end_stream() {
+        return None;
+    }
     req.headers()
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
