@@ -118,8 +118,10 @@ impl Node {
         let Some(s) = rest else {
             return self.endpoint;
         };
-        let (first, next) = match s.split_once('/') {
-            Some((a, b)) => (a, Some(b)),
+        // A byte scan: segments are short, and `split_once` sets up a
+        // general searcher (a measurable part of routing `/`).
+        let (first, next) = match s.bytes().position(|b| b == b'/') {
+            Some(i) => (&s[..i], Some(&s[i + 1..])),
             None => (s, None),
         };
         for (k, child) in &self.statics {
