@@ -205,23 +205,25 @@ fn round_trip_group(
     g.finish();
 }
 
-/// Two pinned shards that sleep in the kernel when idle (the default).
+/// Two shards pinned to CPUs 0 and 1 that sleep in the kernel when idle
+/// (the default). The cpuset is explicit: the suite runs this process
+/// under `taskset -c 0`, and a runtime takes its CPUs from the inherited
+/// affinity, which would put both shards on CPU 0.
 fn pinned() -> seastar_core::RuntimeBuilder {
-    Runtime::builder().shards(2)
+    Runtime::builder().shards(2).cpuset([0, 1])
 }
 
 /// Unpinned shards floating over CPUs 0 and 1 (as the anchors' threads in
 /// this group): the kernel may run both sides on one core and skip the
 /// cross-core wake-up of an idle vCPU.
 fn unpinned() -> seastar_core::RuntimeBuilder {
-    Runtime::builder().shards(2).pin(false)
+    Runtime::builder().shards(2).cpuset([0, 1]).pin(false)
 }
 
-/// Two shards that poll for 200 us before sleeping (Seastar's default).
+/// Two pinned shards that poll for 200 us before sleeping (Seastar's
+/// default).
 fn polling() -> seastar_core::RuntimeBuilder {
-    Runtime::builder()
-        .shards(2)
-        .idle_poll(Duration::from_micros(200))
+    pinned().idle_poll(Duration::from_micros(200))
 }
 
 async fn seastar_one_at_a_time(n: u64) -> Duration {

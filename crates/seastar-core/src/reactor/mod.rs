@@ -45,6 +45,7 @@ pub(crate) use epoll::Interest;
 pub use uring::UringFeatures;
 pub(crate) use uring::{Multi, Slot};
 
+use crate::smp::call::{CallPtr, Message, Op};
 use crate::smp::ring::Ring;
 use crate::timer::Clock;
 use crate::timer::queue::TimerQueue;
@@ -53,6 +54,10 @@ use crate::timer::queue::TimerQueue;
 pub(crate) type Runnable = async_task::Runnable<usize>;
 
 use run_queue::{RunQueue, SLICE_TASKS};
+
+/// Messages queued for one shard that are published at once, without
+/// waiting for the end of the task batch.
+const PUBLISH_BATCH: usize = 32;
 
 /// The eventfd other threads write to wake a sleeping shard.
 pub(crate) struct EventFd(pub(crate) OwnedFd);
@@ -84,8 +89,9 @@ pub(crate) struct StallState {
 pub(crate) struct Shared {
     pub(crate) stalls: Vec<StallState>,
     pub(crate) remotes: Vec<Arc<ShardRemote>>,
-    /// `rings[from * n + to]`: tasks sent from shard `from` to shard `to`.
-    pub(crate) rings: Vec<Ring<Runnable>>,
+    /// `rings[from * n + to]`: messages (woken tasks, cross-shard call
+    /// steps) sent from shard `from` to shard `to`.
+    pub(crate) rings: Vec<Ring<Message>>,
     pub(crate) ring_capacity: usize,
     /// How long a task batch runs before `need_preempt` turns true.
     pub(crate) quota: std::time::Duration,
@@ -124,7 +130,7 @@ impl Shared {
         }
     }
 
-    fn ring(&self, from: usize, to: usize) -> &Ring<Runnable> {
+    fn ring(&self, from: usize, to: usize) -> &Ring<Message> {
         &self.rings[from * self.remotes.len() + to]
     }
 
@@ -171,9 +177,15 @@ pub(crate) struct Shard {
     /// When the current task batch's quota runs out.
     pub(crate) batch_deadline: Cell<std::time::Instant>,
     pub(crate) tick_waiters: RefCell<Vec<Waker>>,
-    /// Tasks woken here for other shards, published once per loop
-    /// iteration (batched) into the rings; per destination shard.
-    outgoing: RefCell<Vec<VecDeque<Runnable>>>,
+    /// Messages for other shards (tasks woken here, cross-shard call
+    /// steps), published once per loop iteration (batched) into the rings;
+    /// per destination shard.
+    outgoing: RefCell<Vec<VecDeque<Message>>>,
+    /// Cross-shard call steps received to run here, handled at the start
+    /// of the task batch. (Popping the rings empty first, rather than
+    /// running each call as it is popped, gives the producer its room back
+    /// at once: measured 75 against 130 ns per call with 1024 in flight.)
+    calls: RefCell<VecDeque<(CallPtr, Op)>>,
     outgoing_dirty: Cell<bool>,
     /// Tasks waiting for a destination's backlog to drain (back-pressure).
     space_waiters: RefCell<Vec<Vec<Waker>>>,
@@ -264,8 +276,7 @@ pub(crate) fn schedule(runnable: Runnable, shared: &Arc<Shared>, target: usize) 
                     if shard.id == target {
                         shard.queue.borrow_mut().push(r);
                     } else {
-                        shard.outgoing.borrow_mut()[target].push_back(r);
-                        shard.outgoing_dirty.set(true);
+                        shard.push_outgoing(target, Message::Task(r));
                     }
                 }
             }
@@ -278,6 +289,12 @@ pub(crate) fn schedule(runnable: Runnable, shared: &Arc<Shared>, target: usize) 
             std::mem::forget(r);
         }
     }
+}
+
+/// Queues `msg` for shard `dest` (not the calling one) in the calling
+/// shard's outgoing batch, published at the end of the task batch.
+pub(crate) fn send(dest: usize, msg: Message) {
+    with(|s| s.push_outgoing(dest, msg))
 }
 
 impl Shard {
@@ -307,6 +324,7 @@ impl Shard {
             tick_waiters: RefCell::new(Vec::new()),
             outgoing: RefCell::new((0..count).map(|_| VecDeque::new()).collect()),
             outgoing_dirty: Cell::new(false),
+            calls: RefCell::new(VecDeque::new()),
             space_waiters: RefCell::new((0..count).map(|_| Vec::new()).collect()),
             stop_waiters: RefCell::new(Vec::new()),
             stats: stats::ReactorStats::new(count),
@@ -341,11 +359,81 @@ impl Shard {
         std::time::Instant::now() >= self.batch_deadline.get()
     }
 
+    pub(crate) fn push_outgoing(&self, dest: usize, msg: Message) {
+        debug_assert_ne!(dest, self.id, "messages only go to other shards");
+        let mut outgoing = self.outgoing.borrow_mut();
+        let pending = &mut outgoing[dest];
+        pending.push_back(msg);
+        self.outgoing_dirty.set(true);
+        // A full batch leaves at once, so the destination starts on it
+        // while this shard goes on producing (a burst of calls overlaps
+        // on both cores instead of alternating).
+        if pending.len() >= PUBLISH_BATCH {
+            self.publish(dest, pending);
+        }
+    }
+
+    /// Moves what fits of `pending` into the ring to `dest` and signals
+    /// `dest` once; the rest stays queued (the consumer signals back when
+    /// it has made room).
+    fn publish(&self, dest: usize, pending: &mut VecDeque<Message>) {
+        let ring = self.shared.ring(self.id, dest);
+        let mut sent = 0;
+        while let Some(msg) = pending.pop_front() {
+            match ring.push(msg) {
+                Ok(()) => sent += 1,
+                Err(msg) => {
+                    stats::add(&self.stats.ring_full[dest], 1);
+                    ring.set_producer_waiting();
+                    match ring.push(msg) {
+                        Ok(()) => sent += 1,
+                        Err(msg) => {
+                            pending.push_front(msg);
+                            self.outgoing_dirty.set(true);
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        if sent > 0 {
+            stats::add(&self.stats.sent[dest], sent);
+            self.shared.remotes[dest].signal();
+        }
+    }
+
+    /// Runs the cross-shard call steps received (a call's first poll, in
+    /// the call's scheduling group) until none is left or the quota is
+    /// spent. Returns how many ran.
+    fn run_calls(&self) -> usize {
+        let stall = &self.shared.stalls[self.id];
+        let mut ran = 0;
+        loop {
+            let next = self.calls.borrow_mut().pop_front();
+            let Some((call, op)) = next else { break };
+            if op == Op::Start {
+                let group = call.group();
+                self.current_group.set(group);
+                stall.group.store(group, Ordering::Relaxed);
+                stall
+                    .started
+                    .store(self.shared.tick.load(Ordering::Relaxed), Ordering::Relaxed);
+            }
+            call.deliver(op);
+            ran += 1;
+            if ran % 16 == 0 && self.need_preempt() {
+                break;
+            }
+        }
+        self.current_group.set(0);
+        ran
+    }
+
     fn run_tasks(&self) -> usize {
         self.batch_deadline
             .set(std::time::Instant::now() + self.shared.quota);
         let stall = &self.shared.stalls[self.id];
-        let mut ran = 0;
+        let mut ran = self.run_calls();
         loop {
             let (group, timed) = {
                 let q = self.queue.borrow();
@@ -405,14 +493,17 @@ impl Shard {
         if !self.remote.drain(&mut *self.queue.borrow_mut()) {
             return;
         }
-        let n = self.count;
-        for from in (0..n).filter(|&f| f != self.id) {
+        for from in (0..self.count).filter(|&f| f != self.id) {
             let ring = self.shared.ring(from, self.id);
-            let mut queue = self.queue.borrow_mut();
-            while let Some(task) = ring.pop() {
-                queue.push(task);
+            while let Some(msg) = ring.pop() {
+                match msg {
+                    Message::Task(task) => self.queue.borrow_mut().push(task),
+                    // The origin's side of a call: a flag and a wake-up.
+                    Message::Call(call, op @ (Op::Return | Op::CancelAck)) => call.deliver(op),
+                    // The target's side runs user code: in the task batch.
+                    Message::Call(call, op) => self.calls.borrow_mut().push_back((call, op)),
+                }
             }
-            drop(queue);
             if ring.take_producer_waiting() {
                 self.shared.remotes[from].signal();
             }
@@ -435,29 +526,7 @@ impl Shard {
             if pending.is_empty() {
                 continue;
             }
-            let ring = self.shared.ring(self.id, dest);
-            let mut sent = 0;
-            while let Some(task) = pending.pop_front() {
-                match ring.push(task) {
-                    Ok(()) => sent += 1,
-                    Err(task) => {
-                        stats::add(&self.stats.ring_full[dest], 1);
-                        ring.set_producer_waiting();
-                        match ring.push(task) {
-                            Ok(()) => sent += 1,
-                            Err(task) => {
-                                pending.push_front(task);
-                                self.outgoing_dirty.set(true);
-                                break;
-                            }
-                        }
-                    }
-                }
-            }
-            if sent > 0 {
-                stats::add(&self.stats.sent[dest], sent);
-                self.shared.remotes[dest].signal();
-            }
+            self.publish(dest, pending);
             if pending.len() < self.backlog_limit() {
                 let waiters = std::mem::take(&mut self.space_waiters.borrow_mut()[dest]);
                 waiters.into_iter().for_each(Waker::wake);
@@ -520,6 +589,7 @@ impl Shard {
                 return;
             }
             let busy = !self.queue.borrow().is_empty()
+                || !self.calls.borrow().is_empty()
                 || self.remote.is_pending()
                 || !self.tick_waiters.borrow().is_empty();
             if ran > 0 || busy {
@@ -553,16 +623,21 @@ impl Shard {
     /// Drops every task this shard still holds, on this thread, then the
     /// backend. Called once the loop has exited.
     pub(crate) fn shutdown(&self) {
-        // Tasks bound for other shards may only be dropped there: leak them.
+        // Tasks bound for other shards may only be dropped there, and call
+        // cells only freed by their origin: leak them.
         for pending in self.outgoing.borrow_mut().iter_mut() {
             pending.drain(..).for_each(std::mem::forget);
         }
+        self.calls.borrow_mut().drain(..).for_each(std::mem::forget);
         for _ in 0..16 {
             let mut tasks: Vec<Runnable> = self.remote.close();
             for from in (0..self.count).filter(|&f| f != self.id) {
                 let ring = self.shared.ring(from, self.id);
-                while let Some(t) = ring.pop() {
-                    tasks.push(t);
+                while let Some(msg) = ring.pop() {
+                    match msg {
+                        Message::Task(t) => tasks.push(t),
+                        call @ Message::Call(..) => std::mem::forget(call),
+                    }
                 }
             }
             tasks.extend(self.queue.borrow_mut().drain_all());

@@ -201,6 +201,16 @@ impl RuntimeBuilder {
             return Err(RuntimeError::NoShards);
         }
         let cpus = (0..n).map(|i| base[i % base.len()]).collect();
+        if self.pin && n > base.len() {
+            // Typically a process started under `taskset -c 0` asking for
+            // two shards: they would share a core and wake each other
+            // through the scheduler instead of running side by side.
+            tracing::warn!(
+                shards = n,
+                cpus = ?base,
+                "more shards than CPUs in the cpuset: pinned shards will share cores (pass a cpuset)"
+            );
+        }
         let backend = match std::env::var("SEASTAR_REACTOR_BACKEND") {
             Ok(v) if !v.is_empty() && v != "auto" => Some(v.parse()?),
             _ => self.backend,

@@ -28,7 +28,9 @@
 //! });
 //! ```
 
+pub(crate) mod call;
 mod foreign;
+mod pool;
 pub(crate) mod ring;
 mod sharded;
 
@@ -91,61 +93,40 @@ where
     Fut: Future<Output = T> + 'static,
     T: Send + 'static,
 {
-    let (me, count, has_room) = reactor::with(|s| {
-        (
-            s.id,
-            s.count,
-            shard >= s.count || shard == s.id || s.has_space(shard),
-        )
+    let state = reactor::with(|s| {
+        if shard >= s.count {
+            State::Failed(Some(SubmitError::NoSuchShard(shard)))
+        } else if shard == s.id {
+            let call = AssertUnwindSafe(async move { f().await }).catch_unwind();
+            State::Running(Running::Local(crate::spawn_local(call)))
+        } else if s.has_space(shard) {
+            State::Running(Running::Remote(start(s, shard, f)))
+        } else {
+            let start = move || reactor::with(|s| Running::Remote(start(s, shard, f)));
+            State::WaitingForRoom(shard, Some(Box::new(start)))
+        }
     });
-    if shard >= count {
-        return Submit {
-            state: State::Failed(Some(SubmitError::NoSuchShard(shard))),
-        };
-    }
-    let state = if has_room {
-        State::Running(start(me, shard, f))
-    } else {
-        State::WaitingForRoom(shard, Some(Box::new(move || start(me, shard, f))))
-    };
     Submit { state }
 }
 
-fn start<F, Fut, T>(me: usize, shard: usize, f: F) -> Running<T>
+/// Sends a new call of `f` from shard `s` to `shard` (another one), in the
+/// caller's scheduling group.
+fn start<F, Fut, T>(s: &reactor::Shard, shard: usize, f: F) -> call::Pending<T>
 where
     F: FnOnce() -> Fut + Send + 'static,
     Fut: Future<Output = T> + 'static,
     T: Send + 'static,
 {
-    let call = AssertUnwindSafe(async move { f().await }).catch_unwind();
-    if shard == me {
-        return Running::Local(crate::spawn_local(call));
-    }
-    let (shared, group) = reactor::with(|s| (s.shared.clone(), s.current_group.get()));
-    let schedule = move |r| reactor::schedule(r, &shared, shard);
-    // Why the unchecked spawn is sound: `call` is `!Send` only because of the
-    // future `f` creates once polled; before its first poll it holds only
-    // `f`, which is `Send`. The schedule function delivers every wake to the
-    // target shard (a local push only when already on it), shards run and
-    // drop tasks only on their own thread, and tasks stranded by a stopped
-    // shard are leaked, never dropped elsewhere. The output is `Send` and
-    // travels back through the task handle awaited by `Submit`.
-    // SAFETY: per the paragraph above, the future is polled and dropped on
-    // the target shard's thread only.
-    let (runnable, task) = unsafe {
-        async_task::Builder::new()
-            .metadata(group)
-            .spawn_unchecked(|_| call, schedule)
-    };
-    runnable.schedule();
-    Running::Remote(task.fallible())
+    let ptr = call::new(s.id, shard, s.current_group.get(), f);
+    s.push_outgoing(shard, call::Message::Call(ptr.copy(), call::Op::Start));
+    call::Pending::new(ptr)
 }
 
 type Output<T> = std::thread::Result<T>;
 
 enum Running<T> {
     Local(crate::JoinHandle<Output<T>>),
-    Remote(async_task::FallibleTask<Output<T>, usize>),
+    Remote(call::Pending<T>),
 }
 
 enum State<T> {
@@ -189,7 +170,7 @@ impl<T: Send + 'static> Future for Submit<T> {
                     Poll::Pending => return Poll::Pending,
                     Poll::Ready(r) => r.map_err(|_| SubmitError::Stopped),
                 },
-                State::Running(Running::Remote(t)) => match Pin::new(t).poll(cx) {
+                State::Running(Running::Remote(t)) => match t.poll(cx) {
                     Poll::Pending => return Poll::Pending,
                     Poll::Ready(r) => r.ok_or(SubmitError::Stopped),
                 },

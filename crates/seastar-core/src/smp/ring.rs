@@ -14,6 +14,13 @@
 //! written nor overwritten before it is read. The indices grow without
 //! bound (wrapping) and are masked to a power-of-two capacity.
 //!
+//! Each side also keeps its own copy of the other's index (`head_seen` for
+//! the producer, `tail_seen` for the consumer) on its own cache line and
+//! reloads the shared index only when the copy says the ring is full
+//! (empty): reading the other core's index on every push or pop would
+//! pull its cache line across on every item. A stale copy is only ever
+//! behind, so it can only under-report room (items), never over-report.
+//!
 //! Waking the consumer is not the ring's job: after publishing a batch the
 //! producer signals the consumer's `Remote` (see `reactor/remote.rs`), whose
 //! handshake loses no wake-up. When the ring is full the producer sets
@@ -56,8 +63,10 @@ struct Padded<T>(T);
 pub(crate) struct Ring<T> {
     slots: Box<[UnsafeCell<MaybeUninit<T>>]>,
     mask: usize,
-    head: Padded<AtomicUsize>,
-    tail: Padded<AtomicUsize>,
+    /// Consumer's line: `head`, and the last `tail` it loaded.
+    head: Padded<(AtomicUsize, AtomicUsize)>,
+    /// Producer's line: `tail`, and the last `head` it loaded.
+    tail: Padded<(AtomicUsize, AtomicUsize)>,
     /// Set by the producer when it found the ring full.
     producer_waiting: AtomicBool,
 }
@@ -77,37 +86,49 @@ impl<T> Ring<T> {
                 .map(|_| UnsafeCell::new(MaybeUninit::uninit()))
                 .collect(),
             mask: cap - 1,
-            head: Padded(AtomicUsize::new(0)),
-            tail: Padded(AtomicUsize::new(0)),
+            head: Padded((AtomicUsize::new(0), AtomicUsize::new(0))),
+            tail: Padded((AtomicUsize::new(0), AtomicUsize::new(0))),
             producer_waiting: AtomicBool::new(false),
         }
     }
 
     /// Producer only: appends `item`, or hands it back if the ring is full.
     pub(crate) fn push(&self, item: T) -> Result<(), T> {
-        let tail = self.tail.0.load(Ordering::Relaxed);
-        let head = self.head.0.load(Ordering::Acquire);
-        if tail.wrapping_sub(head) > self.mask {
-            return Err(item);
+        let (tail_a, head_seen) = &self.tail.0;
+        let tail = tail_a.load(Ordering::Relaxed);
+        if tail.wrapping_sub(head_seen.load(Ordering::Relaxed)) > self.mask {
+            // Looks full: see how far the consumer really got.
+            let head = self.head.0.0.load(Ordering::Acquire);
+            head_seen.store(head, Ordering::Relaxed);
+            if tail.wrapping_sub(head) > self.mask {
+                return Err(item);
+            }
         }
         // SAFETY: slot `tail` is free: the consumer released it (head moved
-        // past it, seen with Acquire) and only this producer writes slots.
+        // past it, seen with Acquire now or when `head_seen` was loaded)
+        // and only this producer writes slots.
         self.slots[tail & self.mask].with_mut(|p| unsafe { (*p).write(item) });
-        self.tail.0.store(tail.wrapping_add(1), Ordering::Release);
+        tail_a.store(tail.wrapping_add(1), Ordering::Release);
         Ok(())
     }
 
     /// Consumer only: removes the oldest item.
     pub(crate) fn pop(&self) -> Option<T> {
-        let head = self.head.0.load(Ordering::Relaxed);
-        let tail = self.tail.0.load(Ordering::Acquire);
-        if head == tail {
-            return None;
+        let (head_a, tail_seen) = &self.head.0;
+        let head = head_a.load(Ordering::Relaxed);
+        if head == tail_seen.load(Ordering::Relaxed) {
+            // Looks empty: see how far the producer really got.
+            let tail = self.tail.0.0.load(Ordering::Acquire);
+            tail_seen.store(tail, Ordering::Relaxed);
+            if head == tail {
+                return None;
+            }
         }
         // SAFETY: slot `head` was written and published (tail moved past it,
-        // seen with Acquire); only this consumer reads slots.
+        // seen with Acquire now or when `tail_seen` was loaded); only this
+        // consumer reads slots.
         let item = self.slots[head & self.mask].with_mut(|p| unsafe { (*p).assume_init_read() });
-        self.head.0.store(head.wrapping_add(1), Ordering::Release);
+        head_a.store(head.wrapping_add(1), Ordering::Release);
         Some(item)
     }
 
@@ -130,7 +151,7 @@ impl<T> Ring<T> {
     /// Either side: whether the ring looks empty right now.
     #[cfg(any(test, loom))]
     pub(crate) fn is_empty(&self) -> bool {
-        self.head.0.load(Ordering::Acquire) == self.tail.0.load(Ordering::Acquire)
+        self.head.0.0.load(Ordering::Acquire) == self.tail.0.0.load(Ordering::Acquire)
     }
 }
 
