@@ -5,7 +5,8 @@ fn main() {
     let inflight: u64 = std::env::args().nth(2).map(|s| s.parse().unwrap()).unwrap_or(1);
     let total: u64 = std::env::args().nth(3).map(|s| s.parse().unwrap()).unwrap_or(2000);
     for _ in 0..3 {
-        let d = Runtime::builder().shards(2).cpuset([0, 1]).idle_poll(Duration::from_micros(poll)).handle_signals(false).build().unwrap().run(async move {
+        let cap: usize = std::env::var("CAP").ok().and_then(|v| v.parse().ok()).unwrap_or(512);
+        let d = Runtime::builder().shards(2).cpuset([0, 1]).smp_ring_capacity(cap).idle_poll(Duration::from_micros(poll)).handle_signals(false).build().unwrap().run(async move {
             let t = Instant::now();
             let mut left = total;
             while left > 0 {

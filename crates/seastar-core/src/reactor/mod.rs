@@ -361,43 +361,46 @@ impl Shard {
 
     pub(crate) fn push_outgoing(&self, dest: usize, msg: Message) {
         debug_assert_ne!(dest, self.id, "messages only go to other shards");
+        self.outgoing_dirty.set(true);
         let mut outgoing = self.outgoing.borrow_mut();
         let pending = &mut outgoing[dest];
         pending.push_back(msg);
-        self.outgoing_dirty.set(true);
         // A full batch leaves at once, so the destination starts on it
         // while this shard goes on producing (a burst of calls overlaps
-        // on both cores instead of alternating).
+        // on both cores instead of alternating). Writing each message
+        // straight into the ring's next slot instead was slower (80-95
+        // against 75 ns per call with 1024 in flight, both cores busy).
         if pending.len() >= PUBLISH_BATCH {
             self.publish(dest, pending);
         }
     }
 
-    /// Moves what fits of `pending` into the ring to `dest` and signals
-    /// `dest` once; the rest stays queued (the consumer signals back when
-    /// it has made room).
+    /// Stages `msg` in `ring`; when full, announces that this shard waits
+    /// for room (then retries once, as the consumer may have just made
+    /// some) and hands `msg` back.
+    fn stage(&self, ring: &Ring<Message>, dest: usize, msg: Message) -> Result<(), Message> {
+        ring.stage(msg).or_else(|msg| {
+            stats::add(&self.stats.ring_full[dest], 1);
+            ring.set_producer_waiting();
+            ring.stage(msg)
+        })
+    }
+
+    /// Moves what fits of `pending` into the ring to `dest`, publishes
+    /// everything staged there and signals `dest` once; the rest stays
+    /// queued (the consumer signals back when it has made room).
     fn publish(&self, dest: usize, pending: &mut VecDeque<Message>) {
         let ring = self.shared.ring(self.id, dest);
-        let mut sent = 0;
         while let Some(msg) = pending.pop_front() {
-            match ring.push(msg) {
-                Ok(()) => sent += 1,
-                Err(msg) => {
-                    stats::add(&self.stats.ring_full[dest], 1);
-                    ring.set_producer_waiting();
-                    match ring.push(msg) {
-                        Ok(()) => sent += 1,
-                        Err(msg) => {
-                            pending.push_front(msg);
-                            self.outgoing_dirty.set(true);
-                            break;
-                        }
-                    }
-                }
+            if let Err(msg) = self.stage(ring, dest, msg) {
+                pending.push_front(msg);
+                self.outgoing_dirty.set(true);
+                break;
             }
         }
+        let sent = ring.publish();
         if sent > 0 {
-            stats::add(&self.stats.sent[dest], sent);
+            stats::add(&self.stats.sent[dest], sent as u64);
             self.shared.remotes[dest].signal();
         }
     }
@@ -523,7 +526,7 @@ impl Shard {
         }
         let mut outgoing = self.outgoing.borrow_mut();
         for (dest, pending) in outgoing.iter_mut().enumerate() {
-            if pending.is_empty() {
+            if dest == self.id {
                 continue;
             }
             self.publish(dest, pending);

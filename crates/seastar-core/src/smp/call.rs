@@ -83,7 +83,8 @@ struct VTable {
     poll: unsafe fn(NonNull<Header>, &mut Context<'_>) -> Poll<()>,
     /// Target: drops the closure or the future (the outcome, if any, stays).
     cancel: unsafe fn(NonNull<Header>),
-    /// Origin: moves the outcome into `*out` (an `Option<Outcome<T>>`).
+    /// Origin: moves the outcome into `*out` (an `Option<Outcome<T>>`),
+    /// then frees the cell as `free` does.
     take: unsafe fn(NonNull<Header>, *mut ()),
     /// Origin: drops the cell and gives its memory back to the pool.
     free: unsafe fn(NonNull<Header>),
@@ -195,17 +196,27 @@ where
             Stage::Done(o) => Some(o),
             _ => None,
         };
-        // SAFETY: `out` is the caller's `Option<Outcome<T>>` for this `T`.
-        unsafe { *out.cast::<Option<Outcome<T>>>() = outcome };
+        // SAFETY: `out` is the caller's `Option<Outcome<T>>` for this `T`;
+        // then the cell is unused, as `free` requires.
+        unsafe {
+            *out.cast::<Option<Outcome<T>>>() = outcome;
+            Self::free(ptr);
+        }
     }
 
     unsafe fn free(ptr: NonNull<Header>) {
         let cell = ptr.cast::<Self>();
         // SAFETY: the cell was written by `new` into a pool block of this
         // layout; the origin frees it once (module doc), after which no
-        // pointer to it is used.
+        // pointer to it is used. Of the header, only the two options own
+        // anything, and both are empty by now (the waker was taken by the
+        // return or the abandon, the driver by `finish`), so only the
+        // stage is dropped (a cheap check keeps that honest).
         unsafe {
-            std::ptr::drop_in_place(cell.as_ptr());
+            let c = cell.as_ptr();
+            debug_assert!((*(*c).head.waker.get()).is_none());
+            debug_assert!((*(*c).head.driver.get()).is_none());
+            std::ptr::drop_in_place((*c).stage.get());
             pool::free(cell.cast(), std::alloc::Layout::new::<Self>());
         }
     }
@@ -380,10 +391,7 @@ impl<T> Pending<T> {
         // SAFETY: returned; the vtable's `T` is this `T` (built by `new`
         // for the `Submit<T>` that owns this handle); then nobody needs
         // the cell (the caller is done, no cancel was sent).
-        unsafe {
-            (h.vtable.take)(ptr.0, (&mut out as *mut Option<Outcome<T>>).cast());
-            (h.vtable.free)(ptr.0);
-        }
+        unsafe { (h.vtable.take)(ptr.0, (&mut out as *mut Option<Outcome<T>>).cast()) };
         Poll::Ready(out)
     }
 }

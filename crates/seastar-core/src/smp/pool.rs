@@ -48,10 +48,15 @@ thread_local! {
     };
 }
 
-/// The size class of `layout`, if pooled.
-fn class(layout: Layout) -> Option<usize> {
-    (layout.size() > 0 && layout.size() <= MAX_POOLED && layout.align() <= GRAIN)
-        .then(|| layout.size().div_ceil(GRAIN) - 1)
+/// The size class of `layout`, if pooled (constant-folded for the
+/// cell types, whose layouts are constants).
+#[inline]
+const fn class(layout: Layout) -> Option<usize> {
+    if layout.size() > 0 && layout.size() <= MAX_POOLED && layout.align() <= GRAIN {
+        Some(layout.size().div_ceil(GRAIN) - 1)
+    } else {
+        None
+    }
 }
 
 fn class_layout(class: usize) -> Layout {
@@ -59,20 +64,21 @@ fn class_layout(class: usize) -> Layout {
 }
 
 /// A block for `layout` (non-zero size), from the pool when it has one.
+#[inline]
 pub(crate) fn alloc(layout: Layout) -> NonNull<u8> {
-    let (layout, class) = match class(layout) {
-        Some(c) => (class_layout(c), Some(c)),
-        None => (layout, None),
-    };
+    let class = class(layout);
     if let Some(c) = class {
-        let reused = POOL
-            .try_with(|p| p.borrow_mut().lists[c].pop())
-            .ok()
-            .flatten();
-        if let Some(block) = reused {
+        let reused = POOL.try_with(|p| p.borrow_mut().lists[c].pop());
+        if let Ok(Some(block)) = reused {
             return block;
         }
     }
+    fresh(layout, class)
+}
+
+#[cold]
+fn fresh(layout: Layout, class: Option<usize>) -> NonNull<u8> {
+    let layout = class.map_or(layout, class_layout);
     assert!(layout.size() > 0, "call cells are never zero-sized");
     // SAFETY: the layout has a non-zero size.
     let block = unsafe { std::alloc::alloc(layout) };
@@ -86,15 +92,13 @@ pub(crate) fn alloc(layout: Layout) -> NonNull<u8> {
 ///
 /// `block` came from [`alloc`] with the same `layout` on this thread and is
 /// not used afterwards.
+#[inline]
 pub(crate) unsafe fn free(block: NonNull<u8>, layout: Layout) {
-    let (layout, class) = match class(layout) {
-        Some(c) => (class_layout(c), Some(c)),
-        None => (layout, None),
-    };
+    let class = class(layout);
     if let Some(c) = class {
         let kept = POOL.try_with(|p| {
             let list = &mut p.borrow_mut().lists[c];
-            if list.len() * layout.size() < CLASS_BYTES {
+            if list.len() < CLASS_BYTES / ((c + 1) * GRAIN) {
                 list.push(block);
                 true
             } else {
@@ -105,6 +109,15 @@ pub(crate) unsafe fn free(block: NonNull<u8>, layout: Layout) {
             return;
         }
     }
+    // SAFETY: as documented for this function.
+    unsafe { release(block, layout, class) }
+}
+
+/// # Safety
+/// As for [`free`].
+#[cold]
+unsafe fn release(block: NonNull<u8>, layout: Layout, class: Option<usize>) {
+    let layout = class.map_or(layout, class_layout);
     // SAFETY: allocated by `alloc` with this (class) layout (caller).
     unsafe { std::alloc::dealloc(block.as_ptr(), layout) };
 }

@@ -65,8 +65,9 @@ pub(crate) struct Ring<T> {
     mask: usize,
     /// Consumer's line: `head`, and the last `tail` it loaded.
     head: Padded<(AtomicUsize, AtomicUsize)>,
-    /// Producer's line: `tail`, and the last `head` it loaded.
-    tail: Padded<(AtomicUsize, AtomicUsize)>,
+    /// Producer's line: `tail`, the last `head` it loaded, and the end of
+    /// the slots written but not yet published (see [`stage`](Self::stage)).
+    tail: Padded<(AtomicUsize, AtomicUsize, AtomicUsize)>,
     /// Set by the producer when it found the ring full.
     producer_waiting: AtomicBool,
 }
@@ -87,29 +88,56 @@ impl<T> Ring<T> {
                 .collect(),
             mask: cap - 1,
             head: Padded((AtomicUsize::new(0), AtomicUsize::new(0))),
-            tail: Padded((AtomicUsize::new(0), AtomicUsize::new(0))),
+            tail: Padded((AtomicUsize::new(0), AtomicUsize::new(0), AtomicUsize::new(0))),
             producer_waiting: AtomicBool::new(false),
         }
     }
 
-    /// Producer only: appends `item`, or hands it back if the ring is full.
+    /// Producer only: appends `item` and publishes it, or hands it back if
+    /// the ring is full.
+    #[cfg(any(test, loom))]
     pub(crate) fn push(&self, item: T) -> Result<(), T> {
-        let (tail_a, head_seen) = &self.tail.0;
-        let tail = tail_a.load(Ordering::Relaxed);
-        if tail.wrapping_sub(head_seen.load(Ordering::Relaxed)) > self.mask {
+        self.stage(item)?;
+        self.publish();
+        Ok(())
+    }
+
+    /// Producer only: writes `item` into the next slot without publishing
+    /// it (the consumer sees it after the next [`publish`](Self::publish)),
+    /// or hands it back if the ring is full. Staging a batch and publishing
+    /// it once costs one store of `tail` instead of one per item.
+    pub(crate) fn stage(&self, item: T) -> Result<(), T> {
+        let (_, head_seen, written_a) = &self.tail.0;
+        let written = written_a.load(Ordering::Relaxed);
+        if written.wrapping_sub(head_seen.load(Ordering::Relaxed)) > self.mask {
             // Looks full: see how far the consumer really got.
             let head = self.head.0.0.load(Ordering::Acquire);
             head_seen.store(head, Ordering::Relaxed);
-            if tail.wrapping_sub(head) > self.mask {
+            if written.wrapping_sub(head) > self.mask {
                 return Err(item);
             }
         }
-        // SAFETY: slot `tail` is free: the consumer released it (head moved
-        // past it, seen with Acquire now or when `head_seen` was loaded)
+        // SAFETY: slot `written` is free: the consumer released it (head
+        // moved past it, seen with Acquire now or when `head_seen` was
+        // loaded), it is past `tail` so the consumer does not read it yet,
         // and only this producer writes slots.
-        self.slots[tail & self.mask].with_mut(|p| unsafe { (*p).write(item) });
-        tail_a.store(tail.wrapping_add(1), Ordering::Release);
+        self.slots[written & self.mask].with_mut(|p| unsafe { (*p).write(item) });
+        written_a.store(written.wrapping_add(1), Ordering::Relaxed);
         Ok(())
+    }
+
+    /// Producer only: makes every staged item visible to the consumer.
+    /// Returns how many were published.
+    pub(crate) fn publish(&self) -> usize {
+        let (tail_a, _, written_a) = &self.tail.0;
+        let (tail, written) = (
+            tail_a.load(Ordering::Relaxed),
+            written_a.load(Ordering::Relaxed),
+        );
+        if tail != written {
+            tail_a.store(written, Ordering::Release);
+        }
+        written.wrapping_sub(tail)
     }
 
     /// Consumer only: removes the oldest item.
