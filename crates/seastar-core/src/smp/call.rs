@@ -361,7 +361,8 @@ impl CallPtr {
 /// `!Send`: it touches the origin's side of the cell, so it stays there.
 pub(crate) struct Pending<T> {
     ptr: Option<CallPtr>,
-    _out: PhantomData<(fn() -> T, *const ())>,
+    _out: PhantomData<fn() -> T>,
+    _not_send: PhantomData<*const ()>,
 }
 
 impl<T> Pending<T> {
@@ -369,6 +370,7 @@ impl<T> Pending<T> {
         Pending {
             ptr: Some(ptr),
             _out: PhantomData,
+            _not_send: PhantomData,
         }
     }
 

@@ -88,7 +88,11 @@ impl<T> Ring<T> {
                 .collect(),
             mask: cap - 1,
             head: Padded((AtomicUsize::new(0), AtomicUsize::new(0))),
-            tail: Padded((AtomicUsize::new(0), AtomicUsize::new(0), AtomicUsize::new(0))),
+            tail: Padded((
+                AtomicUsize::new(0),
+                AtomicUsize::new(0),
+                AtomicUsize::new(0),
+            )),
             producer_waiting: AtomicBool::new(false),
         }
     }
