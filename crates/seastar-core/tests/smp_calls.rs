@@ -110,7 +110,11 @@ fn dropping_the_caller_future_drops_a_waiting_call_on_its_target() {
         until(|| started.load(Ordering::SeqCst) == 1).await;
         drop(call);
         until(|| dropped_on.load(Ordering::SeqCst) != usize::MAX).await;
-        assert_eq!(dropped_on.load(Ordering::SeqCst), 1, "dropped on the target");
+        assert_eq!(
+            dropped_on.load(Ordering::SeqCst),
+            1,
+            "dropped on the target"
+        );
         // The cell went back to shard 0 and was freed; calls go on.
         assert_eq!(smp::submit_to(1, || async { 7 }).await.unwrap(), 7);
     });

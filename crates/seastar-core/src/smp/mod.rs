@@ -1,23 +1,32 @@
 //! Cross-shard calls: run a closure on another shard and await its result.
 //!
 //! [`submit_to`] moves a `Send` closure to the target shard, where it
-//! builds and runs its (possibly `!Send`) future as a task of that shard.
-//! The result comes back through a oneshot channel. Submitting to the
-//! calling shard spawns locally, without crossing threads.
+//! builds and runs its (possibly `!Send`) future. Submitting to the calling
+//! shard spawns locally, without crossing threads.
 //!
 //! # Transport
 //!
 //! Every ordered pair of shards has a bounded single-producer
-//! single-consumer ring (`ring.rs`). A task woken on shard A for shard B
-//! (the call itself when submitted, its wake-ups later, the reply's task
-//! on the way back) is appended to A's outgoing batch for B; the reactor
-//! publishes each batch into the ring once per loop iteration and signals B
-//! once, so a burst of calls costs one publication and at most one wake-up.
-//! B drains its incoming rings once per iteration. The reply returns the
-//! same way on the reverse ring. When B falls behind and A's backlog for B
-//! reaches the ring's capacity, `submit_to` waits for room: nothing is
-//! dropped and nobody spins (B signals A when it frees space). Threads that
-//! are not shards of the runtime fall back to B's mutex-protected inbox.
+//! single-consumer ring (`ring.rs`) carrying messages: tasks of the
+//! destination woken elsewhere, and the steps of cross-shard calls. A call
+//! is a work item (`call.rs`, as in Seastar): one cell, allocated on the
+//! caller's shard from a shard-local pool (`pool.rs`), sent to the target,
+//! polled there in place (a future that finishes at once costs no task; one
+//! that waits gets a local driver task), and sent back with its result. No
+//! atomic operation per call: each field of the cell belongs to one side
+//! and the ring's publication hands it over.
+//!
+//! Messages for shard B are appended to A's outgoing batch for B, which is
+//! published into the ring (one store of its tail) and B signalled once,
+//! when 32 messages are pending or at the end of A's task batch, whichever
+//! comes first: a burst of calls costs a few publications and at most one
+//! wake-up, and B starts working while A is still producing. B drains its
+//! incoming rings once per loop iteration and runs the calls at the start
+//! of its task batch (within its quota). When B falls behind and A's
+//! backlog for B reaches eight rings' worth, `submit_to` waits for room:
+//! nothing is dropped and nobody spins (B signals A when it frees space).
+//! Threads that are not shards of the runtime fall back to B's
+//! mutex-protected inbox (for wakes only: `submit_to` needs a shard).
 //!
 //! ```
 //! use seastar_core::{Runtime, shard_id, smp};
@@ -82,7 +91,9 @@ pub use sharded::{Sharded, StopHook};
 /// first polled: issue many calls, then await them, to keep many in flight.
 /// Only when the backlog towards `shard` is full (eight rings' worth of
 /// calls not yet taken by the target) does the call wait, inside the
-/// returned future, for room. Dropping the future cancels the call.
+/// returned future, for room. Dropping the future cancels the call: one
+/// not started yet does not run, a running one has its future dropped on
+/// the target, and a finished one's result is dropped.
 ///
 /// # Panics
 ///
