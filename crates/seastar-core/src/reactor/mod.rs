@@ -178,7 +178,7 @@ pub(crate) struct Shard {
     pub(crate) batch_deadline: Cell<std::time::Instant>,
     pub(crate) tick_waiters: RefCell<Vec<Waker>>,
     /// Messages for other shards (tasks woken here, cross-shard call
-    /// steps), published once per loop iteration (batched) into the rings;
+    /// steps), published into the rings in batches (see `push_outgoing`);
     /// per destination shard.
     outgoing: RefCell<Vec<VecDeque<Message>>>,
     /// Cross-shard call steps received to run here, handled at the start
@@ -292,7 +292,8 @@ pub(crate) fn schedule(runnable: Runnable, shared: &Arc<Shared>, target: usize) 
 }
 
 /// Queues `msg` for shard `dest` (not the calling one) in the calling
-/// shard's outgoing batch, published at the end of the task batch.
+/// shard's outgoing batch, published when [`PUBLISH_BATCH`] messages are
+/// pending or at the end of the task batch.
 pub(crate) fn send(dest: usize, msg: Message) {
     with(|s| s.push_outgoing(dest, msg))
 }

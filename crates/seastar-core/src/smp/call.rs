@@ -412,7 +412,10 @@ impl<T> Drop for Pending<T> {
         // SAFETY: origin-side field.
         drop(unsafe { (*h.waker.get()).take() });
         let target = h.target;
-        reactor::send(target, Message::Call(ptr, Op::Cancel));
+        // Off its shard (the runtime has stopped: say a `Submit` inside the
+        // value `run` returned) nobody answers a cancel: the cell leaks, as
+        // everything a stopped shard held does.
+        let _ = reactor::try_with(|s| s.push_outgoing(target, Message::Call(ptr, Op::Cancel)));
     }
 }
 
