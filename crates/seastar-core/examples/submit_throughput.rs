@@ -7,6 +7,8 @@
 //! ```text
 //! cargo run --release -p seastar-core --example submit_throughput -- [in-flight] [calls] [idle-poll-us]
 //! ```
+//!
+//! With `UNPINNED=1` the shards float over CPUs 0 and 1 instead.
 
 use std::time::{Duration, Instant};
 
@@ -27,6 +29,7 @@ fn main() {
         let per_call = Runtime::builder()
             .shards(2)
             .cpuset([0, 1])
+            .pin(std::env::var_os("UNPINNED").is_none())
             .idle_poll(idle_poll)
             .handle_signals(false)
             .build()
