@@ -20,40 +20,6 @@ use crate::handler::HandlerFuture;
 use crate::metrics::HttpMetrics;
 use crate::{Body, Response};
 
-/// The clock readings of the duration metric: a request that starts in
-/// the same poll of a connection task in which an earlier response ended
-/// (pipelined requests, answered back to back) takes that response's end
-/// as its start instead of reading the clock again. Every poll of a
-/// connection is numbered ([`next_poll`](Self::next_poll)), so a reading
-/// is reused only within the poll that made it.
-#[derive(Default)]
-pub(crate) struct RequestClock {
-    poll: Cell<u64>,
-    last: Cell<Option<(u64, Instant)>>,
-}
-
-impl RequestClock {
-    /// A connection task is about to poll its connection.
-    pub(crate) fn next_poll(&self) {
-        self.poll.set(self.poll.get().wrapping_add(1));
-    }
-
-    /// When a request starts: the last reading of this poll, if any.
-    fn start(&self) -> Instant {
-        match self.last.get() {
-            Some((poll, t)) if poll == self.poll.get() => t,
-            _ => Instant::now(),
-        }
-    }
-
-    /// When a response ends: a fresh reading, kept for the next request.
-    fn end(&self) -> Instant {
-        let t = Instant::now();
-        self.last.set(Some((self.poll.get(), t)));
-        t
-    }
-}
-
 pub(crate) struct ConnService {
     pub(crate) shared: Rc<Shared>,
     pub(crate) served: Cell<u64>,
@@ -86,7 +52,7 @@ impl hyper::service::Service<http::Request<Incoming>> for ConnService {
             .max_requests_per_connection
             .is_some_and(|cap| n >= cap);
         let slot = HttpMetrics::slot(req.method());
-        let start = shared.clock.start();
+        let start = Instant::now();
         let limit = shared.config.max_body_size;
         let state = match limit {
             Some(limit) if declared_length(&req).is_some_and(|len| len > limit) => {
@@ -141,14 +107,9 @@ impl Future for ResponseFuture {
             resp.headers_mut()
                 .insert(CONNECTION, HeaderValue::from_static("close"));
         }
-        this.shared.metrics.record(
-            this.slot,
-            resp.status(),
-            this.shared
-                .clock
-                .end()
-                .saturating_duration_since(this.start),
-        );
+        this.shared
+            .metrics
+            .record(this.slot, resp.status(), this.start.elapsed());
         Poll::Ready(Ok(resp))
     }
 }

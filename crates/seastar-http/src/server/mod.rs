@@ -107,7 +107,6 @@ pub(crate) struct Shared {
     pub(crate) config: Config,
     pub(crate) handler: Rc<dyn Handler>,
     pub(crate) metrics: HttpMetrics,
-    pub(crate) clock: conn::RequestClock,
     pub(crate) stats: Counters,
     stop: AbortSource,
     kill: AbortSource,
@@ -238,7 +237,6 @@ impl Server {
             config: self.config,
             handler: self.handler,
             metrics: HttpMetrics::new(),
-            clock: conn::RequestClock::default(),
             stats: Counters::default(),
             stop: AbortSource::new(),
             kill: AbortSource::new(),
@@ -377,7 +375,6 @@ async fn drive<C, E>(
         if stopping && kill.as_mut().poll(cx).is_ready() {
             return Poll::Ready(None);
         }
-        shared.clock.next_poll();
         let r = conn.as_mut().poll(cx);
         if let Err(e) = after_poll(cx) {
             return Poll::Ready(Some(Err(e.to_string())));
