@@ -28,15 +28,15 @@
 //! no task at all. A future that keeps a waker (it clones the probe) or
 //! wakes itself gets a *driver*: a local task of the target, in the call's
 //! scheduling group, that polls the cell again when woken. The origin
-//! frees the cell when it has the return and nobody needs the cell any
-//! more: at once if the caller is still there (after it took the result),
-//! else at the return, or, if it sent a cancel, at the acknowledgement
-//! (which follows the return on the same ring), so the target never sees
-//! a freed cell.
+//! frees the cell once it has the return and the caller is done with it
+//! (took the result, or dropped its `Submit` after the return); a caller
+//! that left before the return sent a cancel, and then the cell is freed
+//! at the acknowledgement (which follows the return on the same ring), so
+//! the target never sees a freed cell.
 //!
-//! Ownership of the fields: the origin touches `waker`, `returned`,
-//! `abandoned`, `cancel_sent`; the target touches `stage` (between `Start`
-//! and `Return`), `driver` and `finished`. The origin reads `stage` only
+//! Ownership of the fields: the origin touches `waker`, `returned` and
+//! `abandoned`; the target touches `stage` (between `Start` and
+//! `Return`), `driver` and `finished`. The origin reads `stage` only
 //! after the return (the ring's acquire makes the target's writes
 //! visible).
 
@@ -101,7 +101,6 @@ pub(crate) struct Header {
     waker: UnsafeCell<Option<Waker>>,
     returned: Cell<bool>,
     abandoned: Cell<bool>,
-    cancel_sent: Cell<bool>,
     // Target side.
     driver: UnsafeCell<Option<(async_task::Task<(), usize>, Waker)>>,
     finished: Cell<bool>,
@@ -206,12 +205,11 @@ where
 
     unsafe fn free(ptr: NonNull<Header>) {
         let cell = ptr.cast::<Self>();
-        // SAFETY: the cell was written by `new` into a pool block of this
-        // layout; the origin frees it once (module doc), after which no
-        // pointer to it is used. Of the header, only the two options own
-        // anything, and both are empty by now (the waker was taken by the
-        // return or the abandon, the driver by `finish`), so only the
-        // stage is dropped (a cheap check keeps that honest).
+        // Of the header only the two options own anything, and both are
+        // empty by now (the waker was taken by the return or the abandon,
+        // the driver by `finish`): only the stage needs dropping.
+        // SAFETY: written by `new` into a pool block of this layout; freed
+        // once, by the origin, when nobody uses the cell (module doc).
         unsafe {
             let c = cell.as_ptr();
             debug_assert!((*(*c).head.waker.get()).is_none());
@@ -238,7 +236,6 @@ where
             waker: UnsafeCell::new(None),
             returned: Cell::new(false),
             abandoned: Cell::new(false),
-            cancel_sent: Cell::new(false),
             driver: UnsafeCell::new(None),
             finished: Cell::new(false),
         },
@@ -285,7 +282,7 @@ impl CallPtr {
     // --- target side ---
 
     fn start(self) {
-        let waker = ManualWaker::probe(self.0);
+        let waker = ProbeWaker::probe(self.0);
         let mut cx = Context::from_waker(waker.waker());
         // SAFETY: target phase: between Start and Return, not re-entered.
         if unsafe { (self.header().vtable.poll)(self.0, &mut cx) }.is_ready() {
@@ -408,7 +405,6 @@ impl<T> Drop for Pending<T> {
             return;
         }
         h.abandoned.set(true);
-        h.cancel_sent.set(true);
         // SAFETY: origin-side field.
         drop(unsafe { (*h.waker.get()).take() });
         let target = h.target;
@@ -441,20 +437,20 @@ impl Future for Drive {
 /// The probe waker of a call's first poll: cloning or waking it creates
 /// the call's driver and hands out (or wakes) the driver's waker instead.
 /// It lives on the stack of that poll only.
-struct ManualWaker {
+struct ProbeWaker {
     waker: std::mem::ManuallyDrop<Waker>,
 }
 
 static PROBE: RawWakerVTable =
     RawWakerVTable::new(probe_clone, probe_wake, probe_wake_by_ref, probe_drop);
 
-impl ManualWaker {
-    fn probe(ptr: NonNull<Header>) -> ManualWaker {
+impl ProbeWaker {
+    fn probe(ptr: NonNull<Header>) -> ProbeWaker {
         // SAFETY: the vtable's functions uphold the RawWaker contract: the
         // data pointer is only used during the poll this waker is lent to
         // (clones are real wakers of the driver task).
         let waker = unsafe { Waker::from_raw(RawWaker::new(ptr.as_ptr().cast(), &PROBE)) };
-        ManualWaker {
+        ProbeWaker {
             waker: std::mem::ManuallyDrop::new(waker),
         }
     }

@@ -121,10 +121,10 @@ impl<T> Ring<T> {
                 return Err(item);
             }
         }
-        // SAFETY: slot `written` is free: the consumer released it (head
-        // moved past it, seen with Acquire now or when `head_seen` was
-        // loaded), it is past `tail` so the consumer does not read it yet,
-        // and only this producer writes slots.
+        // Slot `written` is free: the consumer released it (head moved past
+        // it, seen with Acquire now or when `head_seen` was loaded), and it
+        // is past `tail`, so the consumer does not read it yet.
+        // SAFETY: a free slot, and only this producer writes slots.
         self.slots[written & self.mask].with_mut(|p| unsafe { (*p).write(item) });
         written_a.store(written.wrapping_add(1), Ordering::Relaxed);
         Ok(())
