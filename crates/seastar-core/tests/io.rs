@@ -125,6 +125,14 @@ fn dropped_read_keeps_the_socket_usable() {
         let pending = spawn_local(io::recv(b.as_raw_fd(), Vec::with_capacity(8)));
         seastar_core::yield_now().await;
         pending.abort();
+        assert!(pending.await.unwrap_err().is_cancelled());
+        // Let the reactor submit the cancellation before anything is sent:
+        // on io_uring a receive whose cancellation is still in flight when
+        // bytes arrive may complete with them (they would go to the
+        // abandoned buffer; see `io::recv`).
+        for _ in 0..2 {
+            seastar_core::yield_now().await;
+        }
         let (n, _) = io::send(a.as_raw_fd(), b"after".to_vec()).await;
         assert_eq!(n.unwrap(), 5);
         let (n, buf) = io::recv(b.as_raw_fd(), Vec::with_capacity(8)).await;

@@ -13,6 +13,12 @@ use crate::BackendKind;
 use crate::reactor::{self, Interest};
 
 /// Receives into `buf` from a connected socket; `Ok(0)` is end of stream.
+///
+/// Dropping the future before it completes cancels the receive. On
+/// io_uring the cancellation is asynchronous: bytes that arrive before the
+/// kernel has processed it may complete the abandoned receive and be lost
+/// with its buffer. Keep a receive running rather than dropping and
+/// restarting it when the data matters (the streams of `seastar-net` do).
 pub async fn recv<B: IoBufMut>(fd: RawFd, mut buf: B) -> (io::Result<usize>, B) {
     let (ptr, len) = (buf.stable_mut_ptr(), buf.bytes_total());
     let res = match reactor::backend() {

@@ -410,18 +410,13 @@ impl Shard {
     /// the call's scheduling group) until none is left or the quota is
     /// spent. Returns how many ran.
     fn run_calls(&self) -> usize {
-        let stall = &self.shared.stalls[self.id];
         let mut ran = 0;
         loop {
             let next = self.calls.borrow_mut().pop_front();
             let Some((call, op)) = next else { break };
             if op == Op::Start {
-                let group = call.group();
-                self.current_group.set(group);
-                stall.group.store(group, Ordering::Relaxed);
-                stall
-                    .started
-                    .store(self.shared.tick.load(Ordering::Relaxed), Ordering::Relaxed);
+                self.enter_group(call.group());
+                self.mark_task_start();
             }
             call.deliver(op);
             ran += 1;
@@ -431,6 +426,23 @@ impl Shard {
         }
         self.current_group.set(0);
         ran
+    }
+
+    /// Runs what follows in `group`, as the stall detector reports it.
+    #[inline]
+    fn enter_group(&self, group: usize) {
+        self.current_group.set(group);
+        self.shared.stalls[self.id]
+            .group
+            .store(group, Ordering::Relaxed);
+    }
+
+    /// Tells the stall detector that a task (or a call) starts running now.
+    #[inline]
+    fn mark_task_start(&self) {
+        self.shared.stalls[self.id]
+            .started
+            .store(self.shared.tick.load(Ordering::Relaxed), Ordering::Relaxed);
     }
 
     fn run_tasks(&self) -> usize {
@@ -447,15 +459,12 @@ impl Shard {
                 }
             };
             let started = timed.then(crate::sys::thread_cpu_ns);
-            self.current_group.set(group);
-            stall.group.store(group, Ordering::Relaxed);
+            self.enter_group(group);
             let mut slice = 0;
             while slice < SLICE_TASKS {
                 let next = self.queue.borrow_mut().pop(group);
                 let Some(task) = next else { break };
-                stall
-                    .started
-                    .store(self.shared.tick.load(Ordering::Relaxed), Ordering::Relaxed);
+                self.mark_task_start();
                 task.run();
                 slice += 1;
                 if self.need_preempt() {
