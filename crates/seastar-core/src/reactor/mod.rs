@@ -365,12 +365,28 @@ impl Shard {
         self.outgoing_dirty.set(true);
         let mut outgoing = self.outgoing.borrow_mut();
         let pending = &mut outgoing[dest];
+        // Straight into the ring's next slot (staged, not yet visible),
+        // unless older messages still wait for room: they go first. Going
+        // through the queue every time cost the origin of a call about 90
+        // of its ~500 instructions (callgrind, 1024 calls in flight).
+        let msg = if pending.is_empty() {
+            let ring = self.shared.ring(self.id, dest);
+            match self.stage(ring, dest, msg) {
+                Ok(()) => {
+                    // A full batch leaves at once, so the destination starts
+                    // on it while this shard goes on producing (a burst of
+                    // calls overlaps on both cores instead of alternating).
+                    if ring.staged() >= PUBLISH_BATCH {
+                        self.publish(dest, pending);
+                    }
+                    return;
+                }
+                Err(msg) => msg,
+            }
+        } else {
+            msg
+        };
         pending.push_back(msg);
-        // A full batch leaves at once, so the destination starts on it
-        // while this shard goes on producing (a burst of calls overlaps
-        // on both cores instead of alternating). Writing each message
-        // straight into the ring's next slot instead was slower (80-95
-        // against 75 ns per call with 1024 in flight, both cores busy).
         if pending.len() >= PUBLISH_BATCH {
             self.publish(dest, pending);
         }

@@ -130,6 +130,14 @@ impl<T> Ring<T> {
         Ok(())
     }
 
+    /// Producer only: items staged and not yet published.
+    pub(crate) fn staged(&self) -> usize {
+        let (tail_a, _, written_a) = &self.tail.0;
+        written_a
+            .load(Ordering::Relaxed)
+            .wrapping_sub(tail_a.load(Ordering::Relaxed))
+    }
+
     /// Producer only: makes every staged item visible to the consumer.
     /// Returns how many were published.
     pub(crate) fn publish(&self) -> usize {
