@@ -42,6 +42,10 @@ struct Args {
     /// The scheduler's latency goal in microseconds (disk time in flight).
     #[arg(long)]
     latency_goal_us: Option<u64>,
+    /// Disk time in microseconds the busy classes may have in flight while
+    /// an interactive class (depth 1 or 2) is active.
+    #[arg(long)]
+    contended_goal_us: Option<u64>,
     /// A cap on requests in flight per shard.
     #[arg(long)]
     max_requests: Option<usize>,
@@ -95,6 +99,9 @@ fn main() {
     }
     if let Some(us) = args.latency_goal_us {
         config.latency_goal = Duration::from_micros(us);
+    }
+    if let Some(us) = args.contended_goal_us {
+        config.contended_goal = Duration::from_micros(us);
     }
     config.max_requests = args.max_requests.or(config.max_requests);
     sched::configure(config);

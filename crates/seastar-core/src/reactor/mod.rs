@@ -157,6 +157,7 @@ impl Shared {
 pub(crate) struct ReactorConfig {
     pub(crate) poll_mode: bool,
     pub(crate) idle_poll: Duration,
+    pub(crate) smp_poll: Duration,
     pub(crate) ring_entries: u32,
 }
 
@@ -187,6 +188,9 @@ pub(crate) struct Shard {
     /// at once: measured 75 against 130 ns per call with 1024 in flight.)
     calls: RefCell<VecDeque<(CallPtr, Op)>>,
     outgoing_dirty: Cell<bool>,
+    /// When this shard last sent or received cross-shard messages (see
+    /// `smp_poll` in `run_until`).
+    last_remote: Cell<Option<Instant>>,
     /// Tasks waiting for a destination's backlog to drain (back-pressure).
     space_waiters: RefCell<Vec<Vec<Waker>>>,
     pub(crate) stop_waiters: RefCell<Vec<Waker>>,
@@ -325,6 +329,7 @@ impl Shard {
             tick_waiters: RefCell::new(Vec::new()),
             outgoing: RefCell::new((0..count).map(|_| VecDeque::new()).collect()),
             outgoing_dirty: Cell::new(false),
+            last_remote: Cell::new(None),
             calls: RefCell::new(VecDeque::new()),
             space_waiters: RefCell::new((0..count).map(|_| Vec::new()).collect()),
             stop_waiters: RefCell::new(Vec::new()),
@@ -417,6 +422,7 @@ impl Shard {
         }
         let sent = ring.publish();
         if sent > 0 {
+            self.last_remote.set(Some(Instant::now()));
             stats::add(&self.stats.sent[dest], sent as u64);
             self.shared.remotes[dest].signal();
         }
@@ -522,9 +528,11 @@ impl Shard {
         if !self.remote.drain(&mut *self.queue.borrow_mut()) {
             return;
         }
+        let mut received = false;
         for from in (0..self.count).filter(|&f| f != self.id) {
             let ring = self.shared.ring(from, self.id);
             while let Some(msg) = ring.pop() {
+                received = true;
                 match msg {
                     Message::Task(task) => self.queue.borrow_mut().push(task),
                     // The origin's side of a call: a flag and a wake-up.
@@ -536,6 +544,9 @@ impl Shard {
             if ring.take_producer_waiting() {
                 self.shared.remotes[from].signal();
             }
+        }
+        if received {
+            self.last_remote.set(Some(Instant::now()));
         }
         if self.shared.stop_requested.load(Ordering::Acquire) {
             let waiters = std::mem::take(&mut *self.stop_waiters.borrow_mut());
@@ -624,10 +635,21 @@ impl Shard {
             if ran > 0 || busy {
                 idle_since = None;
             }
-            let spin = busy || self.config.poll_mode || {
-                let since = *idle_since.get_or_insert_with(Instant::now);
-                since.elapsed() < self.config.idle_poll
-            };
+            // A shard that just exchanged cross-shard messages expects more
+            // within microseconds (a call's reply, the next call of a
+            // burst): it polls for `smp_poll` instead of sleeping, because
+            // a sleeping shard costs a wake-up on both sides (tens of µs
+            // here). Shards that only do I/O still sleep at once.
+            let spin = busy
+                || self.config.poll_mode
+                || self
+                    .last_remote
+                    .get()
+                    .is_some_and(|t| t.elapsed() < self.config.smp_poll)
+                || {
+                    let since = *idle_since.get_or_insert_with(Instant::now);
+                    since.elapsed() < self.config.idle_poll
+                };
             let result = if spin {
                 self.driver.borrow_mut().poll(Some(Duration::ZERO))
             } else {

@@ -45,6 +45,10 @@ pub struct RuntimeArgs {
     /// Keep polling this many microseconds after running out of work.
     #[arg(long, default_value_t = 0)]
     pub idle_poll_time_us: u64,
+    /// Keep polling this many microseconds after the last cross-shard
+    /// message before sleeping.
+    #[arg(long, default_value_t = super::builder::DEFAULT_SMP_POLL_US)]
+    pub smp_poll_time_us: u64,
     /// Task quota in milliseconds before `need_preempt()` turns true.
     #[arg(long, default_value_t = 0.5)]
     pub task_quota_ms: f64,
@@ -89,6 +93,7 @@ impl RuntimeArgs {
         let mut b = RuntimeBuilder::default()
             .poll_mode(self.poll_mode)
             .idle_poll(Duration::from_micros(self.idle_poll_time_us))
+            .smp_poll(Duration::from_micros(self.smp_poll_time_us))
             .task_quota(Duration::from_secs_f64(
                 self.task_quota_ms.max(0.01) / 1000.0,
             ))

@@ -65,6 +65,7 @@ where
     let rconf = ReactorConfig {
         poll_mode: config.poll_mode,
         idle_poll: config.idle_poll,
+        smp_poll: config.smp_poll,
         ring_entries: config.ring_entries,
     };
     let make_shard = {

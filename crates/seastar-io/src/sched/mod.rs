@@ -53,7 +53,7 @@ use metrics::{Counter, Gauge};
 pub use class::IoClass;
 pub use model::{IoConfig, IoProperties, IoPropertiesFile, config, configure};
 
-use fair::FairQueue;
+use fair::{FairQueue, Limits};
 
 /// The direction of a request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -103,6 +103,8 @@ struct Queue {
     fq: FairQueue<Rc<Ticket>>,
     classes: Vec<Option<ClassLocal>>,
     config: IoConfig,
+    /// The origin of the fair queue's clock.
+    epoch: std::time::Instant,
 }
 
 thread_local! {
@@ -113,9 +115,15 @@ impl Queue {
     fn new() -> Queue {
         let config = config();
         let mut q = Queue {
-            fq: FairQueue::new(0.0, 1),
+            fq: FairQueue::new(Limits {
+                capacity: 0.0,
+                contended: 0.0,
+                window_ns: 0,
+                max_requests: 1,
+            }),
             classes: Vec::new(),
             config: config.clone(),
+            epoch: std::time::Instant::now(),
         };
         q.set_config(config);
         q
@@ -124,10 +132,12 @@ impl Queue {
     fn set_config(&mut self, config: IoConfig) {
         let shards = seastar_core::shard_count();
         tracing::debug!(?config, shards, "I/O queue");
-        self.fq.set_limits(
-            config.capacity(shards),
-            config.max_requests.unwrap_or(usize::MAX),
-        );
+        self.fq.set_limits(Limits {
+            capacity: config.capacity(shards),
+            contended: config.contended_capacity(shards),
+            window_ns: u64::try_from(config.contention_window.as_nanos()).unwrap_or(u64::MAX),
+            max_requests: config.max_requests.unwrap_or(usize::MAX),
+        });
         self.config = config;
         self.dispatch();
     }
@@ -140,9 +150,15 @@ impl Queue {
         self.classes[id].get_or_insert_with(|| ClassLocal::new(class))
     }
 
+    /// Nanoseconds on the fair queue's clock.
+    fn now(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+
     /// Dispatches what fits, waking the waiters.
     fn dispatch(&mut self) {
-        while let Some((id, _cost, ticket)) = self.fq.pop(|t| !t.cancelled.get()) {
+        let now = self.now();
+        while let Some((id, _cost, ticket)) = self.fq.pop(|t| !t.cancelled.get(), now) {
             ticket.granted.set(true);
             if let Some(w) = ticket.waker.borrow_mut().take() {
                 w.wake();
@@ -162,6 +178,7 @@ impl Queue {
 #[must_use = "the request is admitted only while the permit lives"]
 pub struct Permit {
     queue: Rc<RefCell<Queue>>,
+    class: usize,
     cost: f64,
     ticket: Option<Rc<Ticket>>,
 }
@@ -178,7 +195,7 @@ impl Drop for Permit {
         match &self.ticket {
             Some(t) if !t.granted.get() => t.cancelled.set(true),
             _ => {
-                q.fq.complete(self.cost);
+                q.fq.complete(self.class, self.cost);
                 q.dispatch();
             }
         }
@@ -200,10 +217,12 @@ pub async fn admit(class: &IoClass, dir: Dir, len: usize) -> Permit {
         let c = q.local(class);
         c.requests[dir as usize].increment(1);
         c.bytes[dir as usize].increment(len as u64);
-        if q.fq.try_dispatch_now(id, shares, cost) {
+        let now = q.now();
+        if q.fq.try_dispatch_now(id, shares, cost, now) {
             q.local(class).dispatched += 1;
             return Permit {
                 queue: queue.clone(),
+                class: id,
                 cost,
                 ticket: None,
             };
@@ -216,6 +235,7 @@ pub async fn admit(class: &IoClass, dir: Dir, len: usize) -> Permit {
         q.dispatch();
         Permit {
             queue: queue.clone(),
+            class: id,
             cost,
             ticket: Some(ticket),
         }

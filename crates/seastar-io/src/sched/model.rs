@@ -24,14 +24,20 @@
 //! 0.75 ms goal (Seastar's 1.5 x task quota, ~45 reads in flight), 0.9x
 //! with 1.5 ms and 0.97x with 2 ms (~120 in flight).
 //!
-//! The goal trades throughput for latency, because the disk itself serves
-//! its queue in order: with a generous goal a depth-1 read of a high-share
-//! class waits behind everything a saturating background class put in
-//! the device (measured: p99 ~30x its p99 alone with ~45 background reads
-//! in flight); a 60 µs goal keeps about 3 in the device and that p99
-//! within 2x, at the price of the background's throughput (28k instead of
-//! 61k IOPS). Set it with [`IoConfig::latency_goal`]
-//! (`io_tester --latency-goal-us`).
+//! A goal alone would trade throughput for latency, because the disk
+//! itself serves its queue in order: with a generous goal a depth-1 read
+//! of a high-share class waits behind everything a saturating background
+//! class put in the device (measured: p99 ~30x its p99 alone with ~45
+//! background reads in flight), while a 60 µs goal keeps about 3 in the
+//! device and that p99 within 2x, at the price of the background's
+//! throughput (28k instead of 61k IOPS) even when nobody needs the
+//! latency. So the scheduler uses both: the whole goal while the classes
+//! in use keep the disk busy, and the short [`IoConfig::contended_goal`]
+//! (50 µs) for the busy classes while an *interactive* class (one or two
+//! requests at a time, one within the last
+//! [`IoConfig::contention_window`]) is active beside them (see `fair.rs`).
+//! Set them with `io_tester --latency-goal-us` and
+//! `--contended-goal-us`.
 //!
 //! # The `io_properties` file
 //!
@@ -156,6 +162,11 @@ pub struct IoConfig {
     pub properties: IoProperties,
     /// Most disk time in flight at once, across all shards.
     pub latency_goal: Duration,
+    /// Most disk time the busy classes may have in flight, across all
+    /// shards, while an interactive class is active (see the module doc).
+    pub contended_goal: Duration,
+    /// How long after its last request a class still counts as active.
+    pub contention_window: Duration,
     /// A hard cap on requests in flight per shard, on top of the cost
     /// bound (`None`: only the cost bound).
     pub max_requests: Option<usize>,
@@ -166,6 +177,8 @@ impl Default for IoConfig {
         IoConfig {
             properties: IoProperties::default(),
             latency_goal: Duration::from_millis(2),
+            contended_goal: Duration::from_micros(50),
+            contention_window: Duration::from_millis(2),
             max_requests: None,
         }
     }
@@ -204,6 +217,18 @@ impl IoConfig {
     /// The in-flight cost bound of one of `shards` shards.
     pub fn capacity(&self, shards: usize) -> f64 {
         self.latency_goal.as_secs_f64() / shards.max(1) as f64
+    }
+
+    /// The in-flight cost bound of the busy classes of one of `shards`
+    /// shards while an interactive class is active.
+    ///
+    /// ```
+    /// use seastar_io::sched::IoConfig;
+    /// let c = IoConfig::default();
+    /// assert_eq!(c.contended_capacity(2), 25e-6);
+    /// ```
+    pub fn contended_capacity(&self, shards: usize) -> f64 {
+        self.contended_goal.as_secs_f64() / shards.max(1) as f64
     }
 }
 
