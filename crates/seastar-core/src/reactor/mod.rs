@@ -25,6 +25,8 @@ mod epoll;
 pub(crate) mod remote;
 mod run_queue;
 pub(crate) mod stats;
+#[cfg(test)]
+mod tests;
 mod uring;
 
 use std::cell::{Cell, RefCell};
