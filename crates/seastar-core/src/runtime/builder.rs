@@ -142,8 +142,9 @@ impl RuntimeBuilder {
     /// cross-shard message before sleeping (`--smp-poll-time-us`; default
     /// 20 µs). A call's reply, or the next call of a burst, usually comes
     /// within microseconds, while waking a sleeping shard costs both sides
-    /// tens of them; a shard that only does I/O is not affected. Zero
-    /// sleeps at once.
+    /// tens of them; a shard that only does I/O is not affected. While it
+    /// polls this way the shard yields its CPU to any other runnable thread
+    /// between polls. Zero sleeps at once.
     pub fn smp_poll(mut self, d: Duration) -> Self {
         self.smp_poll = d;
         self
