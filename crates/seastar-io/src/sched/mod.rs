@@ -14,6 +14,11 @@
 //!    virtual time (cost dispatched divided by shares, see `fair`), waking
 //!    its task.
 //!
+//! While an interactive class (one or two requests at a time) is active,
+//! the busy classes only get [`IoConfig::contended_capacity`] instead of
+//! the whole capacity, so its requests do not queue in the disk behind
+//! theirs (latency protection, see `fair`).
+//!
 //! The queue is created on a shard's first request from [`config()`], so
 //! call [`configure`] (or set `SEASTAR_IO_PROPERTIES`) before doing file
 //! I/O. Everything here is shard-local: no locks, no atomics besides the
