@@ -55,6 +55,7 @@ pub(crate) struct Config {
 ///     .backend(BackendKind::Epoll)
 ///     .task_quota(Duration::from_micros(500))
 ///     .idle_poll(Duration::from_micros(200))
+///     .smp_poll(Duration::from_micros(20))
 ///     .build()
 ///     .unwrap();
 /// assert_eq!(rt.shards(), 2);
