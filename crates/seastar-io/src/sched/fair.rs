@@ -45,8 +45,13 @@ struct ClassQueue<T> {
 }
 
 impl<T> ClassQueue<T> {
+    /// Requests queued plus in flight.
+    fn depth(&self) -> usize {
+        self.queue.len() + self.in_flight
+    }
+
     fn interactive(&self, now: u64, window: u64) -> bool {
-        self.queue.len() + self.in_flight <= INTERACTIVE_DEPTH
+        self.depth() <= INTERACTIVE_DEPTH
             && self
                 .last_dispatch
                 .is_some_and(|t| now.saturating_sub(t) <= window)
@@ -125,23 +130,23 @@ impl<T> FairQueue<T> {
         if self.requests >= self.limits.max_requests {
             return false;
         }
-        let window = self.limits.window_ns;
-        let interactive = |i: usize| {
-            self.classes
-                .get(i)
-                .and_then(Option::as_ref)
-                .is_some_and(|c| c.interactive(now, window))
-        };
+        let after = self.in_flight + cost;
+        after <= self.limits.capacity
+            && (after <= self.limits.contended || !self.held_back(id, now, incoming))
+    }
+
+    /// Whether class `id`, with `incoming` more requests, is busy while
+    /// another class is interactive: it then gets the contended capacity.
+    fn held_back(&self, id: usize, now: u64, incoming: usize) -> bool {
         let own = self.classes[id].as_ref().expect("a known class");
-        let own_interactive = own.queue.len() + own.in_flight + incoming <= INTERACTIVE_DEPTH;
-        let protecting = !own_interactive
-            && (0..self.classes.len()).any(|other| other != id && interactive(other));
-        let capacity = if protecting {
-            self.limits.contended.min(self.limits.capacity)
-        } else {
-            self.limits.capacity
-        };
-        self.in_flight + cost <= capacity
+        if own.depth() + incoming <= INTERACTIVE_DEPTH {
+            return false;
+        }
+        let window = self.limits.window_ns;
+        self.classes
+            .iter()
+            .enumerate()
+            .any(|(i, c)| i != id && c.as_ref().is_some_and(|c| c.interactive(now, window)))
     }
 
     fn charge(&mut self, id: usize, cost: f64, now: u64) {
@@ -157,12 +162,13 @@ impl<T> FairQueue<T> {
     /// Dispatches a request at once if nothing waits and it fits: the
     /// fast path. Returns whether it was dispatched (and charged).
     pub(crate) fn try_dispatch_now(&mut self, id: usize, shares: u32, cost: f64, now: u64) -> bool {
-        let vclock = self.vclock;
-        let c = self.class(id, shares);
-        c.vtime = c.vtime.max(vclock);
+        self.class(id, shares);
         if self.queued > 0 || !self.fits(id, cost, now, 1) {
             return false;
         }
+        let vclock = self.vclock;
+        let c = self.classes[id].as_mut().expect("made above");
+        c.vtime = c.vtime.max(vclock);
         self.charge(id, cost, now);
         true
     }
