@@ -190,6 +190,8 @@ pub(crate) struct Shard {
     /// at once: measured 75 against 130 ns per call with 1024 in flight.)
     calls: RefCell<VecDeque<(CallPtr, Op)>>,
     outgoing_dirty: Cell<bool>,
+    /// Cross-shard messages were sent or received in this loop iteration.
+    remote_activity: Cell<bool>,
     /// When this shard last sent or received cross-shard messages (see
     /// `smp_poll` in `run_until`).
     last_remote: Cell<Option<Instant>>,
@@ -331,6 +333,7 @@ impl Shard {
             tick_waiters: RefCell::new(Vec::new()),
             outgoing: RefCell::new((0..count).map(|_| VecDeque::new()).collect()),
             outgoing_dirty: Cell::new(false),
+            remote_activity: Cell::new(false),
             last_remote: Cell::new(None),
             calls: RefCell::new(VecDeque::new()),
             space_waiters: RefCell::new((0..count).map(|_| Vec::new()).collect()),
@@ -376,7 +379,8 @@ impl Shard {
         // unless older messages still wait for room: they go first. Going
         // through the queue every time cost the origin of a call about 90
         // of its ~500 instructions (callgrind, 1024 calls in flight).
-        let msg = if pending.is_empty() {
+        let mut msg = msg;
+        if pending.is_empty() {
             let ring = self.shared.ring(self.id, dest);
             match self.stage(ring, dest, msg) {
                 Ok(()) => {
@@ -388,11 +392,9 @@ impl Shard {
                     }
                     return;
                 }
-                Err(msg) => msg,
+                Err(back) => msg = back,
             }
-        } else {
-            msg
-        };
+        }
         pending.push_back(msg);
         if pending.len() >= PUBLISH_BATCH {
             self.publish(dest, pending);
@@ -424,7 +426,7 @@ impl Shard {
         }
         let sent = ring.publish();
         if sent > 0 {
-            self.last_remote.set(Some(Instant::now()));
+            self.remote_activity.set(true);
             stats::add(&self.stats.sent[dest], sent as u64);
             self.shared.remotes[dest].signal();
         }
@@ -530,11 +532,10 @@ impl Shard {
         if !self.remote.drain(&mut *self.queue.borrow_mut()) {
             return;
         }
-        let mut received = false;
         for from in (0..self.count).filter(|&f| f != self.id) {
             let ring = self.shared.ring(from, self.id);
             while let Some(msg) = ring.pop() {
-                received = true;
+                self.remote_activity.set(true);
                 match msg {
                     Message::Task(task) => self.queue.borrow_mut().push(task),
                     // The origin's side of a call: a flag and a wake-up.
@@ -546,9 +547,6 @@ impl Shard {
             if ring.take_producer_waiting() {
                 self.shared.remotes[from].signal();
             }
-        }
-        if received {
-            self.last_remote.set(Some(Instant::now()));
         }
         if self.shared.stop_requested.load(Ordering::Acquire) {
             let waiters = std::mem::take(&mut *self.stop_waiters.borrow_mut());
@@ -627,6 +625,9 @@ impl Shard {
             let ran = self.run_tasks();
             self.stats.iteration_ran(started, ran);
             self.flush_outgoing();
+            if self.remote_activity.replace(false) {
+                self.last_remote.set(Some(Instant::now()));
+            }
             if done() || self.remote.stop_requested() {
                 return;
             }
