@@ -216,7 +216,7 @@ impl IoConfig {
 
     /// The in-flight cost bound of one of `shards` shards.
     pub fn capacity(&self, shards: usize) -> f64 {
-        self.latency_goal.as_secs_f64() / shards.max(1) as f64
+        per_shard(self.latency_goal, shards)
     }
 
     /// The in-flight cost bound of the busy classes of one of `shards`
@@ -228,8 +228,13 @@ impl IoConfig {
     /// assert_eq!(c.contended_capacity(2), 25e-6);
     /// ```
     pub fn contended_capacity(&self, shards: usize) -> f64 {
-        self.contended_goal.as_secs_f64() / shards.max(1) as f64
+        per_shard(self.contended_goal, shards)
     }
+}
+
+/// One of `shards` shards' part of `goal`, in seconds.
+fn per_shard(goal: Duration, shards: usize) -> f64 {
+    goal.as_secs_f64() / shards.max(1) as f64
 }
 
 static CONFIG: RwLock<Option<IoConfig>> = RwLock::new(None);
