@@ -3,7 +3,9 @@
 //! `unlinkat`, `mkdirat`, `linkat`.
 //!
 //! On io_uring each call is one submission (an `ftruncate` the kernel does
-//! not know, before Linux 6.9, is retried on the blocking pool). On epoll,
+//! not know, before Linux 6.9, is retried on the blocking pool); reads and
+//! writes enter the kernel as they are issued unless the runtime batches
+//! them (`RuntimeBuilder::submit_file_io_at_once`). On epoll,
 //! readiness means nothing for regular files (a `pread` on a cold page
 //! blocks whatever `O_NONBLOCK` says), so every call runs on the runtime's
 //! small blocking pool ([`spawn_blocking`]): at most
@@ -80,7 +82,7 @@ pub async fn read_at<B: IoBufMut + Send>(
             .build();
         // SAFETY: `ptr..ptr+len` is heap memory owned by `buf`, which the Op
         // owns together with a reference to the descriptor.
-        let (res, (buf, _fd)) = unsafe { Op::submit(entry, (buf, fd.clone())) }.await;
+        let (res, (buf, _fd)) = unsafe { Op::submit_file_io(entry, (buf, fd.clone())) }.await;
         (cqe_result(res), buf)
     } else {
         let fd = fd.clone();
@@ -114,7 +116,7 @@ pub async fn write_at<B: IoBuf + Send>(fd: &SharedFd, buf: B, pos: u64) -> (io::
             .offset(pos)
             .build();
         // SAFETY: `ptr..ptr+len` is heap memory owned by `buf`, which the Op owns.
-        let (res, (buf, _fd)) = unsafe { Op::submit(entry, (buf, fd.clone())) }.await;
+        let (res, (buf, _fd)) = unsafe { Op::submit_file_io(entry, (buf, fd.clone())) }.await;
         (cqe_result(res), buf)
     } else {
         let fd = fd.clone();

@@ -44,6 +44,25 @@ impl<T: 'static> Op<T> {
     ///
     /// Outside a shard, or on a shard not running io_uring.
     pub(crate) unsafe fn submit(entry: squeue::Entry, data: T) -> Op<T> {
+        // SAFETY: forwarded from this function's contract.
+        unsafe { Self::submit_with(entry, data, false) }
+    }
+
+    /// [`Op::submit`] for a file read or write: the entry enters the kernel
+    /// at once when the runtime says so (`ReactorConfig::file_io_at_once`).
+    ///
+    /// # Safety
+    ///
+    /// As for [`Op::submit`].
+    pub(crate) unsafe fn submit_file_io(entry: squeue::Entry, data: T) -> Op<T> {
+        // SAFETY: forwarded from this function's contract.
+        unsafe { Self::submit_with(entry, data, true) }
+    }
+
+    /// # Safety
+    ///
+    /// As for [`Op::submit`].
+    unsafe fn submit_with(entry: squeue::Entry, data: T, file_io: bool) -> Op<T> {
         reactor::with(|cx| {
             let mut driver = cx.driver.borrow_mut();
             let Driver::Uring(ring) = &mut *driver else {
@@ -53,6 +72,9 @@ impl<T: 'static> Op<T> {
             // SAFETY: forwarded from this function's contract; the slot
             // keeps `data` alive if the Op is dropped (module invariant).
             unsafe { ring.push(&entry.user_data(key as u64)) };
+            if file_io && cx.config.file_io_at_once {
+                ring.submit_now();
+            }
             Op {
                 key,
                 data: Some(data),

@@ -161,6 +161,10 @@ pub(crate) struct ReactorConfig {
     pub(crate) idle_poll: Duration,
     pub(crate) smp_poll: Duration,
     pub(crate) ring_entries: u32,
+    /// File reads and writes enter the kernel as they are issued instead of
+    /// with the rest of the loop iteration's submissions (see
+    /// `RuntimeBuilder::submit_file_io_at_once`).
+    pub(crate) file_io_at_once: bool,
 }
 
 /// Everything one shard owns. Lives in a thread-local of its thread.
@@ -201,7 +205,7 @@ pub(crate) struct Shard {
     pub(crate) stats: stats::ReactorStats,
     #[cfg(feature = "metrics")]
     pub(crate) metrics: crate::metrics::Registry,
-    config: ReactorConfig,
+    pub(crate) config: ReactorConfig,
     kind: BackendKind,
 }
 

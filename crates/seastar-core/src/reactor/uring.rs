@@ -182,6 +182,23 @@ impl Uring {
         }
     }
 
+    /// Hands the queued submissions to the kernel now, without waiting for
+    /// completions. A busy kernel (`EBUSY`, `EAGAIN`) keeps them queued for
+    /// the end of the loop iteration.
+    pub(crate) fn submit_now(&mut self) {
+        if let Err(e) = self.ring.submit()
+            && !matches!(e.raw_os_error(), Some(libc::EBUSY | libc::EAGAIN))
+        {
+            tracing::error!(error = %e, "io_uring submit failed");
+        }
+    }
+
+    /// Submissions queued and not yet handed to the kernel.
+    #[cfg(test)]
+    pub(crate) fn queued(&mut self) -> usize {
+        self.ring.submission().len()
+    }
+
     /// Asks the kernel to cancel the operation in slot `key`.
     pub(crate) fn cancel(&mut self, key: usize) {
         let entry = opcode::AsyncCancel::new(key as u64)

@@ -38,6 +38,7 @@ pub(crate) struct Config {
     pub(crate) manual_clock: bool,
     pub(crate) handle_signals: bool,
     pub(crate) ring_entries: u32,
+    pub(crate) file_io_at_once: bool,
     #[cfg_attr(not(feature = "alloc"), allow(dead_code))]
     pub(crate) memory: Option<u64>,
     pub(crate) ring_capacity: usize,
@@ -73,6 +74,7 @@ pub struct RuntimeBuilder {
     manual_clock: bool,
     handle_signals: bool,
     ring_entries: u32,
+    file_io_at_once: bool,
     ring_capacity: usize,
     memory: Option<u64>,
     blocked_reactor_notify: Duration,
@@ -92,6 +94,7 @@ impl Default for RuntimeBuilder {
             manual_clock: false,
             handle_signals: true,
             ring_entries: 1024,
+            file_io_at_once: true,
             ring_capacity: 512,
             memory: None,
             blocked_reactor_notify: Duration::from_millis(25),
@@ -148,6 +151,25 @@ impl RuntimeBuilder {
     /// between polls. Zero sleeps at once.
     pub fn smp_poll(mut self, d: Duration) -> Self {
         self.smp_poll = d;
+        self
+    }
+
+    /// Whether a file read or write on io_uring enters the kernel as soon
+    /// as it is issued (default true) rather than with the other
+    /// submissions at the end of the loop iteration
+    /// (`--batch-file-submissions` turns it off). The price is one system
+    /// call per file I/O. On this project's reference machine (virtio
+    /// disk) 4 KiB random reads at depth 32 gained 15-25% with it: the
+    /// device served batches of several requests more slowly than the same
+    /// requests one by one, and a request never waits for the rest of a
+    /// long task batch. Sockets always submit in batches.
+    ///
+    /// ```
+    /// let rt = seastar_core::Runtime::builder().shards(1).submit_file_io_at_once(false).build().unwrap();
+    /// assert_eq!(rt.shards(), 1);
+    /// ```
+    pub fn submit_file_io_at_once(mut self, on: bool) -> Self {
+        self.file_io_at_once = on;
         self
     }
 
@@ -246,6 +268,7 @@ impl RuntimeBuilder {
                 manual_clock: self.manual_clock,
                 handle_signals: self.handle_signals,
                 ring_entries: self.ring_entries,
+                file_io_at_once: self.file_io_at_once,
                 ring_capacity: self.ring_capacity,
                 memory: self.memory,
                 blocked_reactor_notify: self.blocked_reactor_notify,

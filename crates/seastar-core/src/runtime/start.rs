@@ -67,6 +67,7 @@ where
         idle_poll: config.idle_poll,
         smp_poll: config.smp_poll,
         ring_entries: config.ring_entries,
+        file_io_at_once: config.file_io_at_once,
     };
     let make_shard = {
         let (shared, clock, rconf, backend) =
