@@ -4,8 +4,9 @@
 //!
 //! On io_uring each call is one submission (an `ftruncate` the kernel does
 //! not know, before Linux 6.9, is retried on the blocking pool); reads and
-//! writes enter the kernel as they are issued unless the runtime batches
-//! them (`RuntimeBuilder::submit_file_io_at_once`). On epoll,
+//! writes enter the kernel in small groups as they are issued
+//! (`RuntimeBuilder::file_submit_batch`), not only at the end of the loop
+//! iteration. On epoll,
 //! readiness means nothing for regular files (a `pread` on a cold page
 //! blocks whatever `O_NONBLOCK` says), so every call runs on the runtime's
 //! small blocking pool ([`spawn_blocking`]): at most

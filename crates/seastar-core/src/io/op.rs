@@ -48,8 +48,8 @@ impl<T: 'static> Op<T> {
         unsafe { Self::submit_with(entry, data, false) }
     }
 
-    /// [`Op::submit`] for a file read or write: the entry enters the kernel
-    /// at once when the runtime says so (`ReactorConfig::file_io_at_once`).
+    /// [`Op::submit`] for a file read or write: the entries of these enter
+    /// the kernel in groups of `ReactorConfig::file_submit_batch`.
     ///
     /// # Safety
     ///
@@ -72,8 +72,8 @@ impl<T: 'static> Op<T> {
             // SAFETY: forwarded from this function's contract; the slot
             // keeps `data` alive if the Op is dropped (module invariant).
             unsafe { ring.push(&entry.user_data(key as u64)) };
-            if file_io && cx.config.file_io_at_once {
-                ring.submit_now();
+            if file_io {
+                ring.count_file_io(cx.config.file_submit_batch);
             }
             Op {
                 key,

@@ -161,10 +161,10 @@ pub(crate) struct ReactorConfig {
     pub(crate) idle_poll: Duration,
     pub(crate) smp_poll: Duration,
     pub(crate) ring_entries: u32,
-    /// File reads and writes enter the kernel as they are issued instead of
-    /// with the rest of the loop iteration's submissions (see
-    /// `RuntimeBuilder::submit_file_io_at_once`).
-    pub(crate) file_io_at_once: bool,
+    /// File reads and writes enter the kernel in groups of this many as they
+    /// are issued; 0: with the rest of the loop iteration's submissions (see
+    /// `RuntimeBuilder::file_submit_batch`).
+    pub(crate) file_submit_batch: u32,
 }
 
 /// Everything one shard owns. Lives in a thread-local of its thread.

@@ -42,11 +42,15 @@ fn without_smp_poll_an_idle_shard_sleeps_between_calls() {
     assert!(sleeps > 0, "{sleeps} sleeps in 100 calls");
 }
 
-/// Reads a file's first bytes, returning them and how many submissions
-/// were still queued in user space right after the read was issued (`None`
-/// on the epoll backend, whose file I/O runs on the blocking pool).
-fn queued_after_a_file_read(at_once: bool) -> (Vec<u8>, Option<usize>) {
-    let dir = std::env::temp_dir().join(format!("sc-at-once-{}-{at_once}", std::process::id()));
+/// Issues `reads` reads of a file's first bytes at once on a runtime with
+/// `file_submit_batch(batch)`; returns what each read got and how many
+/// submissions were still queued in user space right after all were issued
+/// (`None` on the epoll backend, whose file I/O runs on the blocking pool).
+fn queued_after_file_reads(batch: u32, reads: usize) -> (Vec<Vec<u8>>, Option<usize>) {
+    let dir = std::env::temp_dir().join(format!(
+        "sc-file-batch-{}-{batch}-{reads}",
+        std::process::id()
+    ));
     std::fs::create_dir_all(&dir).expect("dir");
     let path = dir.join("f");
     std::fs::write(&path, b"file bytes").expect("write");
@@ -54,44 +58,61 @@ fn queued_after_a_file_read(at_once: bool) -> (Vec<u8>, Option<usize>) {
         .shards(1)
         .pin(false)
         .handle_signals(false)
-        .submit_file_io_at_once(at_once)
+        .file_submit_batch(batch)
         .build()
         .expect("runtime")
         .run(async move {
             let fd = crate::io::file::open(&path, libc::O_RDONLY, 0)
                 .await
                 .expect("open");
-            let mut read = std::pin::pin!(crate::io::file::read_at(&fd, Vec::with_capacity(64), 0));
-            let first = futures::poll!(read.as_mut());
+            let mut all: Vec<_> = (0..reads)
+                .map(|_| Box::pin(crate::io::file::read_at(&fd, Vec::with_capacity(64), 0)))
+                .collect();
+            // On io_uring the first poll queues the read's entry; on epoll
+            // the reads go to the blocking pool and are only awaited.
+            if reactor::backend() == crate::BackendKind::IoUring {
+                for r in &mut all {
+                    assert!(
+                        futures::poll!(r.as_mut()).is_pending(),
+                        "no completion before the kernel ran"
+                    );
+                }
+            }
             let queued = reactor::with(|s| match &mut *s.driver.borrow_mut() {
                 reactor::Driver::Uring(u) => Some(u.queued()),
                 reactor::Driver::Epoll(_) => None,
             });
-            let (n, mut buf) = match first {
-                std::task::Poll::Ready(r) => r,
-                std::task::Poll::Pending => read.await,
-            };
-            buf.truncate(n.expect("read"));
-            (buf, queued)
+            let mut bytes = Vec::new();
+            for r in all {
+                let (n, mut buf) = r.await;
+                buf.truncate(n.expect("read"));
+                bytes.push(buf);
+            }
+            (bytes, queued)
         });
     std::fs::remove_dir_all(&dir).expect("cleanup");
     got
 }
 
 #[test]
-fn a_file_read_enters_the_kernel_as_it_is_issued() {
-    let (bytes, queued) = queued_after_a_file_read(true);
-    assert_eq!(bytes, b"file bytes");
-    if let Some(q) = queued {
-        assert_eq!(q, 0, "the read's entry was handed to the kernel at once");
+fn file_reads_enter_the_kernel_in_groups_as_they_are_issued() {
+    for (batch, reads, left) in [(4, 3, 3), (4, 4, 0), (4, 6, 2), (1, 1, 0), (1, 5, 0)] {
+        let (bytes, queued) = queued_after_file_reads(batch, reads);
+        assert_eq!(bytes, vec![b"file bytes".to_vec(); reads]);
+        if let Some(q) = queued {
+            assert_eq!(
+                q, left,
+                "batch {batch}, {reads} reads: entries still queued"
+            );
+        }
     }
 }
 
 #[test]
-fn batched_file_submissions_wait_for_the_end_of_the_iteration() {
-    let (bytes, queued) = queued_after_a_file_read(false);
-    assert_eq!(bytes, b"file bytes");
+fn without_a_file_submit_batch_file_reads_wait_for_the_end_of_the_iteration() {
+    let (bytes, queued) = queued_after_file_reads(0, 5);
+    assert_eq!(bytes, vec![b"file bytes".to_vec(); 5]);
     if let Some(q) = queued {
-        assert_eq!(q, 1, "the read's entry waits in the submission queue");
+        assert_eq!(q, 5, "every entry waits in the submission queue");
     }
 }

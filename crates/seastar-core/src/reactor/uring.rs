@@ -113,6 +113,9 @@ pub(crate) struct Uring {
     pub(crate) features: UringFeatures,
     wake_fd: RawFd,
     wake_armed: bool,
+    /// File I/O entries queued since the submission queue was last handed
+    /// to the kernel (see `count_file_io`).
+    file_queued: u32,
 }
 
 impl Uring {
@@ -156,6 +159,7 @@ impl Uring {
             features,
             wake_fd,
             wake_armed: false,
+            file_queued: 0,
         })
     }
 
@@ -173,6 +177,7 @@ impl Uring {
                 return;
             }
             // Full: hand what is queued to the kernel and retry.
+            self.file_queued = 0;
             if let Err(e) = self.ring.submit() {
                 if e.raw_os_error() != Some(libc::EBUSY) {
                     tracing::error!(error = %e, "io_uring submit failed");
@@ -182,10 +187,20 @@ impl Uring {
         }
     }
 
+    /// Counts a file I/O entry just queued; once `batch` (> 0) are queued,
+    /// hands the submission queue to the kernel now.
+    pub(crate) fn count_file_io(&mut self, batch: u32) {
+        self.file_queued += 1;
+        if batch > 0 && self.file_queued >= batch {
+            self.submit_now();
+        }
+    }
+
     /// Hands the queued submissions to the kernel now, without waiting for
     /// completions. A busy kernel (`EBUSY`, `EAGAIN`) keeps them queued for
     /// the end of the loop iteration.
-    pub(crate) fn submit_now(&mut self) {
+    fn submit_now(&mut self) {
+        self.file_queued = 0;
         if let Err(e) = self.ring.submit()
             && !matches!(e.raw_os_error(), Some(libc::EBUSY | libc::EAGAIN))
         {
@@ -220,6 +235,7 @@ impl Uring {
     }
 
     fn enter(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        self.file_queued = 0;
         let res = match timeout {
             Some(t) if t.is_zero() => {
                 let pending = self.ring.submission().len() as u32;

@@ -49,10 +49,10 @@ pub struct RuntimeArgs {
     /// message before sleeping.
     #[arg(long, default_value_t = super::builder::DEFAULT_SMP_POLL_US)]
     pub smp_poll_time_us: u64,
-    /// Submit file reads and writes with the rest of each loop iteration's
-    /// submissions instead of as each is issued (io_uring).
-    #[arg(long)]
-    pub batch_file_submissions: bool,
+    /// File reads and writes enter the kernel in groups of this many as
+    /// they are issued (io_uring); 0: at the end of each loop iteration.
+    #[arg(long, default_value_t = super::builder::DEFAULT_FILE_SUBMIT_BATCH)]
+    pub file_submit_batch: u32,
     /// Task quota in milliseconds before `need_preempt()` turns true.
     #[arg(long, default_value_t = 0.5)]
     pub task_quota_ms: f64,
@@ -98,7 +98,7 @@ impl RuntimeArgs {
             .poll_mode(self.poll_mode)
             .idle_poll(Duration::from_micros(self.idle_poll_time_us))
             .smp_poll(Duration::from_micros(self.smp_poll_time_us))
-            .submit_file_io_at_once(!self.batch_file_submissions)
+            .file_submit_batch(self.file_submit_batch)
             .task_quota(Duration::from_secs_f64(
                 self.task_quota_ms.max(0.01) / 1000.0,
             ))

@@ -67,7 +67,7 @@ where
         idle_poll: config.idle_poll,
         smp_poll: config.smp_poll,
         ring_entries: config.ring_entries,
-        file_io_at_once: config.file_io_at_once,
+        file_submit_batch: config.file_submit_batch,
     };
     let make_shard = {
         let (shared, clock, rconf, backend) =
