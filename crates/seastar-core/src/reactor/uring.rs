@@ -177,11 +177,7 @@ impl Uring {
                 return;
             }
             // Full: hand what is queued to the kernel and retry.
-            self.file_queued = 0;
-            if let Err(e) = self.ring.submit() {
-                if e.raw_os_error() != Some(libc::EBUSY) {
-                    tracing::error!(error = %e, "io_uring submit failed");
-                }
+            if !self.submit_queued() {
                 self.reap();
             }
         }
@@ -192,19 +188,23 @@ impl Uring {
     pub(crate) fn count_file_io(&mut self, batch: u32) {
         self.file_queued += 1;
         if batch > 0 && self.file_queued >= batch {
-            self.submit_now();
+            self.submit_queued();
         }
     }
 
     /// Hands the queued submissions to the kernel now, without waiting for
-    /// completions. A busy kernel (`EBUSY`, `EAGAIN`) keeps them queued for
-    /// the end of the loop iteration.
-    fn submit_now(&mut self) {
+    /// completions; false if the kernel took none. A busy kernel (`EBUSY`,
+    /// `EAGAIN`) keeps them queued for later.
+    fn submit_queued(&mut self) -> bool {
         self.file_queued = 0;
-        if let Err(e) = self.ring.submit()
-            && !matches!(e.raw_os_error(), Some(libc::EBUSY | libc::EAGAIN))
-        {
-            tracing::error!(error = %e, "io_uring submit failed");
+        match self.ring.submit() {
+            Ok(_) => true,
+            Err(e) => {
+                if !matches!(e.raw_os_error(), Some(libc::EBUSY | libc::EAGAIN)) {
+                    tracing::error!(error = %e, "io_uring submit failed");
+                }
+                false
+            }
         }
     }
 
