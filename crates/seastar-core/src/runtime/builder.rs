@@ -169,7 +169,7 @@ impl RuntimeBuilder {
     /// batches more slowly than the same requests a few at a time);
     /// submitting each one at once recovered that at one system call per
     /// I/O (as much CPU per I/O as fio); groups of 4 kept the IOPS for
-    /// 10-15% less CPU than either.
+    /// 10-20% less CPU than either.
     ///
     /// ```
     /// let rt = seastar_core::Runtime::builder().shards(1).file_submit_batch(1).build().unwrap();
