@@ -255,7 +255,7 @@ impl Handler for Router {
                 if !params.is_empty() {
                     req.extensions_mut().insert(params);
                 }
-                self.endpoints[e].call(req)
+                self.endpoints[e].dispatch(req)
             }
             Ok(None) => match &self.fallback {
                 Some(h) => h.call(req),

