@@ -21,8 +21,15 @@ use std::task::{Context, Poll, ready};
 
 use crate::fd;
 
-/// Size of the internal read buffer.
-const READ_BUF: usize = 16 * 1024;
+/// First size of the internal read buffer. A stream starts small, so that
+/// many connections exchanging short messages hold 4 KiB each rather
+/// than 16 (the read buffers of 10,000 hyper connections: 40 MB instead
+/// of 160). Server CPU per request did not measurably change (httpd, 64
+/// and 256 connections).
+const READ_MIN: usize = 4 * 1024;
+/// Largest size of the internal read buffer: a receive that fills the
+/// buffer doubles it for the next one, up to this (bulk transfers).
+const READ_MAX: usize = 16 * 1024;
 /// Most bytes accepted by one `poll_write` while a send runs behind.
 const WRITE_MAX: usize = 64 * 1024;
 
@@ -51,6 +58,8 @@ struct State {
     reading: Option<ReadOp>,
     /// The last receive was short (the socket's queue was empty).
     drained: bool,
+    /// Bytes the next receive asks for (0: not yet started, [`READ_MIN`]).
+    read_size: usize,
     /// The spare write buffer while no send runs.
     wbuf: Option<Vec<u8>>,
     writing: Option<WriteOp>,
@@ -71,7 +80,8 @@ impl PollIo {
             if st.reading.is_none() {
                 let mut buf = st.rbuf.take().unwrap_or_default();
                 buf.clear();
-                buf.reserve(READ_BUF);
+                st.read_size = st.read_size.max(READ_MIN);
+                buf.reserve(st.read_size);
                 st.rpos = 0;
                 st.reading = Some(Box::pin(fd::recv_stream(fd, buf, st.drained)));
             }
@@ -82,6 +92,9 @@ impl PollIo {
             st.rpos = 0;
             let (n, drained) = res?;
             st.drained = drained;
+            if n >= st.read_size {
+                st.read_size = (st.read_size * 2).min(READ_MAX);
+            }
             let b = st.rbuf.as_mut().expect("just stored");
             b.truncate(n);
         }

@@ -82,3 +82,39 @@ fn async_buf_read_lends_the_internal_buffer() {
         assert_eq!(&rest, b"world");
     });
 }
+
+#[test]
+fn poll_reads_start_small_and_grow_while_receives_fill_the_buffer() {
+    rt(1).run(async {
+        let l = TcpListener::bind(localhost0(), ListenOptions::default())
+            .await
+            .unwrap();
+        let addr = l.local_addr().unwrap();
+        const LEN: usize = 32 * 1024;
+        let (sent_tx, sent_rx) = futures::channel::oneshot::channel();
+        let server = spawn_local(async move {
+            let (mut conn, _) = l.accept().await.unwrap();
+            let data: Vec<u8> = (0..LEN).map(|i| (i % 251) as u8).collect();
+            AsyncWriteExt::write_all(&mut conn, &data).await.unwrap();
+            AsyncWriteExt::flush(&mut conn).await.unwrap();
+            sent_tx.send(()).unwrap();
+            conn
+        });
+        let mut c = TcpStream::connect(addr).await.unwrap();
+        // Every byte is queued on our side before the first receive.
+        sent_rx.await.unwrap();
+        let mut sizes = Vec::new();
+        let mut got = Vec::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        while got.len() < LEN {
+            let n = AsyncReadExt::read(&mut c, &mut buf).await.unwrap();
+            assert!(n > 0, "early end of stream");
+            sizes.push(n);
+            got.extend_from_slice(&buf[..n]);
+        }
+        // 4 KiB first, doubling after each full receive, at most 16 KiB.
+        assert_eq!(sizes, [4096, 8192, 16384, 4096]);
+        assert!(got.iter().enumerate().all(|(i, &b)| b == (i % 251) as u8));
+        drop(server.await.unwrap());
+    });
+}
