@@ -1,7 +1,8 @@
 //! `echo`: a TCP echo server on every shard.
 //!
-//! Each shard accepts connections (its own `SO_REUSEPORT` listener, or
-//! connections handed over by shard 0 with `--listener distribute`) and
+//! Each shard serves connections handed over by the accepting shard (the
+//! default, `--listener distribute`) or accepted by its own `SO_REUSEPORT`
+//! listener (`--listener per-shard`), and
 //! echoes every byte back. On SIGINT/SIGTERM it stops accepting, ends each
 //! connection after the echo in progress (by shutting its read side), waits
 //! for them, and exits 0.
@@ -32,7 +33,7 @@ struct Args {
     #[arg(long, default_value = "127.0.0.1")]
     address: IpAddr,
     /// How connections reach the shards.
-    #[arg(long, value_enum, default_value_t = ListenerKind::PerShard)]
+    #[arg(long, value_enum, default_value_t = ListenerKind::Distribute)]
     listener: ListenerKind,
     #[command(flatten)]
     runtime: RuntimeArgs,

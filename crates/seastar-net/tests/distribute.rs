@@ -16,25 +16,27 @@ thread_local! {
     static LISTENER: RefCell<Option<Rc<TcpListener>>> = const { RefCell::new(None) };
 }
 
-/// Binds a distributing listener on every shard; each accepted connection
+/// Binds a listener with `opts` on every shard; each accepted connection
 /// is told its shard id (one byte) and then echoed.
-async fn start(balance: Balance) -> SocketAddr {
-    let addrs = smp::invoke_on_all(move || async move {
-        let opts = ListenOptions::default().policy(Policy::Distribute(balance));
-        let l = Rc::new(TcpListener::bind(localhost0(), opts).await.unwrap());
-        let addr = l.local_addr().unwrap();
-        LISTENER.with(|s| *s.borrow_mut() = Some(l.clone()));
-        spawn_local(async move {
-            while let Ok((conn, _)) = l.accept().await {
-                spawn_local(async move {
-                    conn.write_all(vec![shard_id() as u8]).await.0.unwrap();
-                    common::echo(conn).await;
-                })
-                .detach();
-            }
-        })
-        .detach();
-        addr
+async fn start(opts: ListenOptions) -> SocketAddr {
+    let addrs = smp::invoke_on_all(move || {
+        let opts = opts.clone();
+        async move {
+            let l = Rc::new(TcpListener::bind(localhost0(), opts).await.unwrap());
+            let addr = l.local_addr().unwrap();
+            LISTENER.with(|s| *s.borrow_mut() = Some(l.clone()));
+            spawn_local(async move {
+                while let Ok((conn, _)) = l.accept().await {
+                    spawn_local(async move {
+                        conn.write_all(vec![shard_id() as u8]).await.0.unwrap();
+                        common::echo(conn).await;
+                    })
+                    .detach();
+                }
+            })
+            .detach();
+            addr
+        }
     })
     .await
     .unwrap();
@@ -67,7 +69,8 @@ async fn connect(addr: SocketAddr) -> (TcpStream, usize) {
 #[test]
 fn round_robin_alternates_shards() {
     rt(2).run(async {
-        let addr = start(Balance::RoundRobin).await;
+        let addr =
+            start(ListenOptions::default().policy(Policy::Distribute(Balance::RoundRobin))).await;
         let mut shards = Vec::new();
         for _ in 0..10 {
             let (c, shard) = connect(addr).await;
@@ -84,7 +87,8 @@ fn round_robin_alternates_shards() {
 #[test]
 fn least_connections_fills_the_emptier_shard() {
     rt(2).run(async {
-        let addr = start(Balance::LeastConnections).await;
+        // The default policy: distribute to the shard with the fewest open.
+        let addr = start(ListenOptions::default()).await;
         let mut held = Vec::new();
         for _ in 0..4 {
             held.push(connect(addr).await);

@@ -231,10 +231,12 @@ impl TcpListener {
         let stats = Rc::new(LocalStats::default());
         let nodelay = opts.nodelay;
         match opts.policy {
-            Policy::PerShard if addr.port() != 0 || shard_count() == 1 => {
+            // Per shard on a known port, or one shard (nothing to share a
+            // port with or distribute to): a plain listener.
+            p if shard_count() == 1 || (p == Policy::PerShard && addr.port() != 0) => {
                 let sock = listening(bound_socket(addr, &opts)?, &opts)?;
                 let addr = sock.sock.get().local_addr()?;
-                tracing::debug!(shard = shard_id(), %addr, "listening (per shard)");
+                tracing::debug!(shard = shard_id(), %addr, "listening");
                 Ok(TcpListener {
                     source: Source::Socket(sock),
                     addr,

@@ -2,28 +2,52 @@
 
 /// How connections reach the shards.
 ///
-/// * [`PerShard`](Policy::PerShard) (the default): every shard binds its own
+/// * [`Distribute`](Policy::Distribute) (the default, with
+///   [`Balance::LeastConnections`]): the first shard to bind the address
+///   alone listens and hands each accepted connection to a shard chosen by
+///   a [`Balance`] (Seastar's own default), at the cost of one cross-shard
+///   message per connection handed over and of that shard's time spent
+///   accepting.
+/// * [`PerShard`](Policy::PerShard): every shard binds its own
 ///   `SO_REUSEPORT` socket on the same address and accepts its own
 ///   connections. The kernel spreads connections by a hash of their
-///   addresses: no shared accept queue, no cross-shard message per
-///   connection, but hashing can leave shards unevenly loaded when
-///   connections are few or short-lived.
-/// * [`Distribute`](Policy::Distribute): shard 0 alone listens and hands
-///   each accepted connection to a shard chosen by a [`Balance`] (Seastar's
-///   own default), at the cost of one cross-shard message per connection
-///   and of shard 0's time spent accepting.
+///   addresses: no shared accept queue and no cross-shard message.
+///
+/// Why distributing is the default: `cargo xtask bench net` (2 shards, 16
+/// concurrent short connections with one 64-byte echo each, on two
+/// hosts) served 1.30-1.37x the connections per second with `Distribute`
+/// and 1.23-1.32x per server CPU-second. `PerShard` spread the connections
+/// evenly (75k and 75k in one run) and still did worse: with short
+/// connections most of a shard's cost is waking up, and least-connections
+/// keeps the accepting shard busy (it served 160k against 38k) instead of
+/// waking both shards for every connection. Long-lived connections end up
+/// balanced by count either way. With one shard both policies are a plain
+/// listening socket.
 ///
 /// Either way, call [`TcpListener::bind`](super::TcpListener::bind) on every
 /// shard that should serve (e.g. from
 /// [`invoke_on_all`](seastar_core::smp::invoke_on_all)); each shard then
 /// accepts from its own listener.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Policy {
     /// One `SO_REUSEPORT` listening socket per shard.
-    #[default]
     PerShard,
-    /// One acceptor on shard 0 distributing connections.
+    /// One acceptor distributing connections (the default, with
+    /// [`Balance::LeastConnections`]).
     Distribute(Balance),
+}
+
+impl Default for Policy {
+    /// [`Policy::Distribute`] with [`Balance::LeastConnections`].
+    ///
+    /// ```
+    /// use seastar_net::{Balance, Policy};
+    ///
+    /// assert_eq!(Policy::default(), Policy::Distribute(Balance::LeastConnections));
+    /// ```
+    fn default() -> Policy {
+        Policy::Distribute(Balance::LeastConnections)
+    }
 }
 
 /// How [`Policy::Distribute`] picks the shard for a connection.
@@ -60,11 +84,11 @@ pub struct ListenOptions {
 }
 
 impl Default for ListenOptions {
-    /// Per-shard listeners, a backlog of 1024 (capped by
+    /// A distributing listener (least connections), a backlog of 1024 (capped by
     /// `net.core.somaxconn`), `SO_REUSEADDR` on, `TCP_NODELAY` off.
     fn default() -> Self {
         ListenOptions {
-            policy: Policy::PerShard,
+            policy: Policy::default(),
             backlog: 1024,
             reuse_address: true,
             nodelay: false,
@@ -73,7 +97,8 @@ impl Default for ListenOptions {
 }
 
 impl ListenOptions {
-    /// How connections reach the shards (default [`Policy::PerShard`]).
+    /// How connections reach the shards (default
+    /// [`Policy::Distribute`]`(`[`Balance::LeastConnections`]`)`).
     pub fn policy(mut self, policy: Policy) -> Self {
         self.policy = policy;
         self

@@ -108,8 +108,8 @@ pub fn run(ctx: &Ctx, notes: &mut Vec<String>) -> Result<Vec<CaseReport>> {
 }
 
 /// Short-lived connections (one message each) against two shards: the
-/// default `per-shard` listener (ours) against `distribute` (in the peer
-/// column). Unpinned: both servers use both cores, as does the load.
+/// `per-shard` listener (ours column) against `distribute`, the default
+/// since this case measured it ahead (peer column). Unpinned: both servers use both cores, as does the load.
 fn listener_policies(ours: &ServerCmd, bin: &std::path::Path) -> ServerCase {
     let with = |name: &str, policy: &str| {
         let mut args = ours.args.clone();
