@@ -58,7 +58,7 @@ struct State {
     reading: Option<ReadOp>,
     /// The last receive was short (the socket's queue was empty).
     drained: bool,
-    /// Bytes the next receive asks for (0: not yet started, [`READ_MIN`]).
+    /// Bytes the next receive asks for: [`READ_MIN`] up to [`READ_MAX`].
     read_size: usize,
     /// The spare write buffer while no send runs.
     wbuf: Option<Vec<u8>>,
@@ -68,7 +68,12 @@ struct State {
 
 impl PollIo {
     fn state(&mut self) -> &mut State {
-        self.state.get_or_insert_with(Box::default)
+        self.state.get_or_insert_with(|| {
+            Box::new(State {
+                read_size: READ_MIN,
+                ..State::default()
+            })
+        })
     }
 
     /// The buffered received bytes, reading more if there are none; an
@@ -80,7 +85,6 @@ impl PollIo {
             if st.reading.is_none() {
                 let mut buf = st.rbuf.take().unwrap_or_default();
                 buf.clear();
-                st.read_size = st.read_size.max(READ_MIN);
                 buf.reserve(st.read_size);
                 st.rpos = 0;
                 st.reading = Some(Box::pin(fd::recv_stream(fd, buf, st.drained)));
