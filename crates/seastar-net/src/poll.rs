@@ -9,17 +9,21 @@
 //! write is reported by the next `poll_write`, `poll_flush` or
 //! `poll_shutdown`; `poll_flush` completes when every accepted byte is sent.
 //!
+//! A send behind is kept as a [`SendAll`] and polled quietly: its
+//! completion wakes the task only if something is left to do (a short send
+//! to continue, an error), and the next call on the stream, a read
+//! included, collects it. So a connection that wrote a response is not
+//! polled again just to learn that the send went well.
+//!
 //! The state is allocated on first use, so streams that only use the
 //! owned-buffer API pay one pointer for it.
 
 use std::fmt;
-use std::future::Future;
 use std::io;
 use std::os::fd::RawFd;
-use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
-use crate::fd;
+use seastar_core::io::{SendAll, StreamRecv};
 
 /// First size of the internal read buffer. A stream starts small, so that
 /// many connections exchanging short messages hold 4 KiB each rather
@@ -32,9 +36,6 @@ const READ_MIN: usize = 4 * 1024;
 const READ_MAX: usize = 16 * 1024;
 /// Most bytes accepted by one `poll_write` while a send runs behind.
 const WRITE_MAX: usize = 64 * 1024;
-
-type ReadOp = Pin<Box<dyn Future<Output = (io::Result<(usize, bool)>, Vec<u8>)>>>;
-type WriteOp = Pin<Box<dyn Future<Output = (io::Result<()>, Vec<u8>)>>>;
 
 /// Poll-style state of one socket.
 #[derive(Default)]
@@ -55,15 +56,40 @@ struct State {
     /// Received bytes not yet handed out are `rbuf[rpos..]`.
     rbuf: Option<Vec<u8>>,
     rpos: usize,
-    reading: Option<ReadOp>,
+    reading: Option<StreamRecv<Vec<u8>>>,
     /// The last receive was short (the socket's queue was empty).
     drained: bool,
     /// Bytes the next receive asks for: [`READ_MIN`] up to [`READ_MAX`].
     read_size: usize,
     /// The spare write buffer while no send runs.
     wbuf: Option<Vec<u8>>,
-    writing: Option<WriteOp>,
+    writing: Option<SendAll<Vec<u8>>>,
+    /// `writing` was started (and its quiet wake registered) since the
+    /// last read: the read that follows a write need not poll it again.
+    fresh: bool,
+    /// The error of a send behind, collected by a read, for the next
+    /// write, flush or shutdown to report.
+    werr: Option<io::Error>,
     shut: bool,
+}
+
+impl State {
+    /// Polls the send behind, if any: quietly (see the module docs), or
+    /// waiting for it (`wait`), when a write needs the buffer or a flush
+    /// needs every byte sent.
+    fn poll_send(&mut self, cx: &mut Context<'_>, wait: bool) -> Poll<()> {
+        let Some(op) = self.writing.as_mut() else {
+            return Poll::Ready(());
+        };
+        let (res, buf) = ready!(if wait { op.poll(cx) } else { op.poll_quiet(cx) });
+        crate::stats::sent(&Ok(op.sent()));
+        self.writing = None;
+        self.wbuf = Some(buf);
+        if let Err(e) = res {
+            self.werr = Some(e);
+        }
+        Poll::Ready(())
+    }
 }
 
 impl PollIo {
@@ -80,6 +106,11 @@ impl PollIo {
     /// empty slice is end of stream. Follow with [`consume`](Self::consume).
     pub(crate) fn poll_fill(&mut self, fd: RawFd, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
         let st = self.state();
+        // Collects a finished send behind, or continues a short one (whose
+        // completion woke the task), but not the send just started.
+        if !std::mem::take(&mut st.fresh) {
+            let _ = st.poll_send(cx, false);
+        }
         let buffered = st.rbuf.as_ref().map_or(0, |b| b.len() - st.rpos);
         if buffered == 0 {
             if st.reading.is_none() {
@@ -87,11 +118,14 @@ impl PollIo {
                 buf.clear();
                 buf.reserve(st.read_size);
                 st.rpos = 0;
-                st.reading = Some(Box::pin(fd::recv_stream(fd, buf, st.drained)));
+                st.reading = Some(StreamRecv::start(fd, buf, st.drained));
             }
             let op = st.reading.as_mut().expect("read in flight");
-            let (res, buf) = ready!(op.as_mut().poll(cx));
+            let (res, buf) = ready!(op.poll(cx));
             st.reading = None;
+            if let Ok((n, _)) = &res {
+                crate::stats::received_bytes(*n);
+            }
             st.rbuf = Some(buf);
             st.rpos = 0;
             let (n, drained) = res?;
@@ -133,13 +167,11 @@ impl PollIo {
     /// Waits for the background send, if any; its error, if it failed.
     fn poll_idle(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let st = self.state();
-        if let Some(op) = st.writing.as_mut() {
-            let (res, buf) = ready!(op.as_mut().poll(cx));
-            st.writing = None;
-            st.wbuf = Some(buf);
-            res?;
+        ready!(st.poll_send(cx, true));
+        match st.werr.take() {
+            Some(e) => Poll::Ready(Err(e)),
+            None => Poll::Ready(Ok(())),
         }
-        Poll::Ready(Ok(()))
     }
 
     /// Accepts up to 64 KiB of `bufs` (copied) and starts sending them.
@@ -168,16 +200,14 @@ impl PollIo {
             st.wbuf = Some(buf);
             return Poll::Ready(Ok(0));
         }
-        let mut op: WriteOp = Box::pin(fd::write_all(fd, buf));
-        // Poll once so the send starts now rather than at the next flush.
-        match op.as_mut().poll(cx) {
-            Poll::Ready((res, buf)) => {
-                st.wbuf = Some(buf);
-                res?;
-            }
-            Poll::Pending => st.writing = Some(op),
+        st.writing = Some(SendAll::start(fd, buf));
+        // Sent already on epoll; on io_uring, registers a quiet wake.
+        let _ = st.poll_send(cx, false);
+        st.fresh = st.writing.is_some();
+        match st.werr.take() {
+            Some(e) => Poll::Ready(Err(e)),
+            None => Poll::Ready(Ok(n)),
         }
-        Poll::Ready(Ok(n))
     }
 
     pub(crate) fn poll_write(

@@ -35,11 +35,15 @@ mod fd;
 pub mod file;
 mod multi;
 pub(crate) mod op;
+mod send_all;
 mod socket;
+mod stream_recv;
 
 pub use crate::reactor::UringFeatures;
 pub use accept::{Acceptor, accept, uring_features};
 pub use blocking::spawn_blocking;
 pub use buf::{IoBuf, IoBufMut};
 pub use fd::{close, fdatasync, fsync, read, read_at, readable, writable, write, write_at, writev};
+pub use send_all::SendAll;
 pub use socket::{connect, recv, recv_from, recv_stream, send, send_to};
+pub use stream_recv::StreamRecv;

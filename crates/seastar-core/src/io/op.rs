@@ -16,7 +16,7 @@ use std::future::Future;
 use std::io;
 use std::os::fd::RawFd;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 use io_uring::{opcode, squeue, types};
 
@@ -94,33 +94,62 @@ impl<T: 'static> Op<T> {
 // The data is never structurally pinned: it is moved out on completion.
 impl<T: 'static> Unpin for Op<T> {}
 
-impl<T: 'static> Future for Op<T> {
-    /// The completion's result (`-errno` on failure) and the resources.
-    type Output = (i32, T);
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.get_mut();
+impl<T: 'static> Op<T> {
+    /// Polls for the completion; `quiet`: a completion with exactly this
+    /// result does not wake the task (it is collected by a later poll).
+    fn poll_with(&mut self, cx: &mut Context<'_>, quiet: Option<i32>) -> Poll<(i32, T)> {
         reactor::with(|shard| {
             let mut driver = shard.driver.borrow_mut();
             let Driver::Uring(ring) = &mut *driver else {
                 unreachable!()
             };
-            match &mut ring.ops[this.key] {
+            let slot = &mut ring.ops[self.key];
+            match slot {
                 Slot::Done { res, .. } => {
                     let res = *res;
-                    ring.ops.remove(this.key);
-                    Poll::Ready((res, this.data.take().expect("Op polled after completion")))
+                    ring.ops.remove(self.key);
+                    Poll::Ready((res, self.data.take().expect("Op polled after completion")))
                 }
-                Slot::Waiting(w) => {
-                    match w {
-                        Some(old) if old.will_wake(cx.waker()) => {}
-                        _ => *w = Some(cx.waker().clone()),
-                    }
+                Slot::Waiting(_) | Slot::Quiet(..) => {
+                    let old = match std::mem::replace(slot, Slot::Waiting(None)) {
+                        Slot::Waiting(w) => w,
+                        Slot::Quiet(w, _) => Some(w),
+                        _ => None,
+                    };
+                    let w = match old {
+                        Some(w) if w.will_wake(cx.waker()) => w,
+                        _ => cx.waker().clone(),
+                    };
+                    *slot = waiting(w, quiet);
                     Poll::Pending
                 }
                 Slot::Abandoned(..) | Slot::Multi(_) => unreachable!("live Op with a foreign slot"),
             }
         })
+    }
+
+    /// As `poll`, but a completion whose result is `quiet` does not wake
+    /// the task: for an operation whose expected outcome needs no action
+    /// (a send behind taking its whole buffer), collected by a later poll.
+    pub(crate) fn poll_quiet(&mut self, cx: &mut Context<'_>, quiet: i32) -> Poll<(i32, T)> {
+        self.poll_with(cx, Some(quiet))
+    }
+}
+
+/// The slot of a pending operation woken by `w` (unless the result is `quiet`).
+fn waiting(w: Waker, quiet: Option<i32>) -> Slot {
+    match quiet {
+        Some(q) => Slot::Quiet(w, q),
+        None => Slot::Waiting(Some(w)),
+    }
+}
+
+impl<T: 'static> Future for Op<T> {
+    /// The completion's result (`-errno` on failure) and the resources.
+    type Output = (i32, T);
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.get_mut().poll_with(cx, None)
     }
 }
 
@@ -164,45 +193,42 @@ impl<T: 'static> Drop for Op<T> {
 pub(crate) async fn ready(fd: RawFd, interest: Interest) -> io::Result<()> {
     match reactor::backend() {
         crate::BackendKind::IoUring => {
-            let mask = match interest {
-                Interest::Read => libc::POLLIN | libc::POLLRDHUP,
-                Interest::Write => libc::POLLOUT,
-            };
-            let entry = opcode::PollAdd::new(types::Fd(fd), mask as u32).build();
-            // SAFETY: a poll references no memory.
-            let (res, ()) = unsafe { Op::submit(entry, ()) }.await;
-            if res < 0 {
-                Err(io::Error::from_raw_os_error(-res))
-            } else {
-                Ok(())
-            }
+            let (res, ()) = submit_poll(fd, interest).await;
+            cqe_result(res).map(drop)
         }
-        crate::BackendKind::Epoll => Ready { fd, interest }.await,
+        crate::BackendKind::Epoll => std::future::poll_fn(|cx| poll_ready(fd, interest, cx)).await,
     }
 }
 
-/// An epoll readiness wait.
-struct Ready {
+/// io_uring: submits a one-shot poll of `fd` for `interest`.
+pub(crate) fn submit_poll(fd: RawFd, interest: Interest) -> Op<()> {
+    let mask = match interest {
+        Interest::Read => libc::POLLIN | libc::POLLRDHUP,
+        Interest::Write => libc::POLLOUT,
+    };
+    let entry = opcode::PollAdd::new(types::Fd(fd), mask as u32).build();
+    // SAFETY: a poll references no memory.
+    unsafe { Op::submit(entry, ()) }
+}
+
+/// Epoll: ready once `fd` is known ready for `interest` (its ready bit, or
+/// the next edge, which wakes `cx`).
+pub(crate) fn poll_ready(
     fd: RawFd,
     interest: Interest,
-}
-
-impl Future for Ready {
-    type Output = io::Result<()>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        reactor::with(|shard| {
-            let mut driver = shard.driver.borrow_mut();
-            let Driver::Epoll(ep) = &mut *driver else {
-                unreachable!()
-            };
-            match ep.poll_ready(self.fd, self.interest, cx.waker()) {
-                Ok(true) => Poll::Ready(Ok(())),
-                Ok(false) => Poll::Pending,
-                Err(e) => Poll::Ready(Err(e)),
-            }
-        })
-    }
+    cx: &mut Context<'_>,
+) -> Poll<io::Result<()>> {
+    reactor::with(|shard| {
+        let mut driver = shard.driver.borrow_mut();
+        let Driver::Epoll(ep) = &mut *driver else {
+            unreachable!()
+        };
+        match ep.poll_ready(fd, interest, cx.waker()) {
+            Ok(true) => Poll::Ready(Ok(())),
+            Ok(false) => Poll::Pending,
+            Err(e) => Poll::Ready(Err(e)),
+        }
+    })
 }
 
 /// Submits the entry `entry()` builds and, while the kernel answers

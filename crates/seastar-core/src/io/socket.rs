@@ -46,7 +46,7 @@ pub async fn recv<B: IoBufMut>(fd: RawFd, mut buf: B) -> (io::Result<usize>, B) 
 
 /// `IORING_RECVSEND_POLL_FIRST` (Linux 5.19): arm the poll before trying
 /// the receive. Not exported by the `io-uring` crate.
-const RECVSEND_POLL_FIRST: u16 = 1;
+pub(super) const RECVSEND_POLL_FIRST: u16 = 1;
 
 /// Receives into `buf` from a **stream** socket (TCP, Unix stream), as
 /// [`recv`], without the receive attempt that is bound to fail.

@@ -738,6 +738,10 @@ impl Shard {
                 .iter_mut()
                 .flat_map(|(_, s)| match s {
                     Slot::Waiting(w) => w.take().into_iter().collect(),
+                    Slot::Quiet(..) => match std::mem::replace(s, Slot::Waiting(None)) {
+                        Slot::Quiet(w, _) => vec![w],
+                        _ => unreachable!(),
+                    },
                     Slot::Multi(m) => std::mem::take(&mut m.wakers),
                     _ => Vec::new(),
                 })

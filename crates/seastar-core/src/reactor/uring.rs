@@ -62,6 +62,10 @@ impl std::fmt::Display for UringFeatures {
 pub(crate) enum Slot {
     /// Submitted; the task to wake on completion, once polled.
     Waiting(Option<Waker>),
+    /// Submitted; the task to wake only if the result is not this one
+    /// (a send behind that took its whole buffer needs nobody: see
+    /// `crate::io::SendAll::poll_quiet`).
+    Quiet(Waker, i32),
     /// Completed with this result (`-errno` on failure).
     Done { res: i32 },
     /// The waiting future was dropped; these are its buffers, kept until
@@ -301,6 +305,15 @@ impl Uring {
                             }
                             *slot = Slot::Done { res: cqe.result() };
                         }
+                        Slot::Quiet(..) => {
+                            let res = cqe.result();
+                            if let Slot::Quiet(w, quiet) =
+                                std::mem::replace(slot, Slot::Done { res })
+                                && res != quiet
+                            {
+                                woken.push(w);
+                            }
+                        }
                         Slot::Done { .. } => {
                             *slot = Slot::Done { res: cqe.result() };
                         }
@@ -338,8 +351,9 @@ impl Drop for Uring {
         // rather than free memory the kernel may touch.
         let keys: Vec<usize> = self.ops.iter().map(|(k, _)| k).collect();
         for key in keys {
-            if let Some(Slot::Waiting(_) | Slot::Multi(Multi { ended: false, .. })) =
-                self.ops.get(key)
+            if let Some(
+                Slot::Waiting(_) | Slot::Quiet(..) | Slot::Multi(Multi { ended: false, .. }),
+            ) = self.ops.get(key)
             {
                 self.cancel(key);
             }
