@@ -110,17 +110,22 @@ impl<T: 'static> Op<T> {
                     ring.ops.remove(self.key);
                     Poll::Ready((res, self.data.take().expect("Op polled after completion")))
                 }
+                // Same mode: the waker and the quiet result updated in place.
+                Slot::Waiting(w) if quiet.is_none() => {
+                    if !w.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                        *w = Some(cx.waker().clone());
+                    }
+                    Poll::Pending
+                }
+                Slot::Quiet(w, q) if quiet.is_some() => {
+                    if !w.will_wake(cx.waker()) {
+                        *w = cx.waker().clone();
+                    }
+                    *q = quiet.unwrap_or_default();
+                    Poll::Pending
+                }
                 Slot::Waiting(_) | Slot::Quiet(..) => {
-                    let old = match std::mem::replace(slot, Slot::Waiting(None)) {
-                        Slot::Waiting(w) => w,
-                        Slot::Quiet(w, _) => Some(w),
-                        _ => None,
-                    };
-                    let w = match old {
-                        Some(w) if w.will_wake(cx.waker()) => w,
-                        _ => cx.waker().clone(),
-                    };
-                    *slot = waiting(w, quiet);
+                    *slot = waiting(cx.waker().clone(), quiet);
                     Poll::Pending
                 }
                 Slot::Abandoned(..) | Slot::Multi(_) => unreachable!("live Op with a foreign slot"),

@@ -15,7 +15,7 @@
 use std::io;
 use std::os::fd::RawFd;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 
 use io_uring::{opcode, types};
 
@@ -119,42 +119,52 @@ impl<B: IoBuf> SendAll<B> {
     }
 
     fn poll_with(&mut self, cx: &mut Context<'_>, quiet: bool) -> Poll<(io::Result<usize>, B)> {
+        // Matched in place: a pending poll moves nothing.
         loop {
-            self.state = match std::mem::replace(&mut self.state, State::Taken) {
-                State::Sending(mut op) => {
-                    let want = self.chunk_len() as i32;
-                    let polled = if quiet {
+            let next = match &mut self.state {
+                State::Sending(op) => {
+                    let want = (self.len - self.sent).min(i32::MAX as usize) as i32;
+                    let (res, buf) = ready!(if quiet {
                         op.poll_quiet(cx, want)
                     } else {
-                        Pin::new(&mut op).poll(cx)
-                    };
-                    let Poll::Ready((res, buf)) = polled else {
-                        self.state = State::Sending(op);
-                        return Poll::Pending;
-                    };
+                        Pin::new(op).poll(cx)
+                    });
                     self.sent_io_uring(res, buf)
                 }
-                State::Writable(Some(mut op), buf) => match Pin::new(&mut op).poll(cx) {
-                    Poll::Pending => {
-                        self.state = State::Writable(Some(op), buf);
-                        return Poll::Pending;
-                    }
-                    Poll::Ready((res, ())) => match cqe_result(res) {
+                State::Writable(Some(op), _) => {
+                    let (res, ()) = ready!(Pin::new(op).poll(cx));
+                    let buf = self.take_buf();
+                    match cqe_result(res) {
                         Ok(_) => State::Sending(self.submit(buf)),
                         Err(e) => State::Done(Err(e), buf),
-                    },
-                },
-                State::Writable(None, buf) => match poll_ready(self.fd, Interest::Write, cx) {
-                    Poll::Pending => {
-                        self.state = State::Writable(None, buf);
-                        return Poll::Pending;
                     }
-                    Poll::Ready(Ok(())) => self.send_now(buf),
-                    Poll::Ready(Err(e)) => State::Done(Err(e), buf),
-                },
-                State::Done(res, buf) => return Poll::Ready((res, buf)),
+                }
+                State::Writable(None, _) => {
+                    let ready = ready!(poll_ready(self.fd, Interest::Write, cx));
+                    let buf = self.take_buf();
+                    match ready {
+                        Ok(()) => self.send_now(buf),
+                        Err(e) => State::Done(Err(e), buf),
+                    }
+                }
+                State::Done(..) => {
+                    let State::Done(res, buf) = std::mem::replace(&mut self.state, State::Taken)
+                    else {
+                        unreachable!()
+                    };
+                    return Poll::Ready((res, buf));
+                }
                 State::Taken => panic!("SendAll polled after completion"),
             };
+            self.state = next;
+        }
+    }
+
+    /// The buffer of a `Writable` state, leaving `Taken`.
+    fn take_buf(&mut self) -> B {
+        match std::mem::replace(&mut self.state, State::Taken) {
+            State::Writable(_, buf) => buf,
+            _ => unreachable!("take_buf outside Writable"),
         }
     }
 

@@ -5,7 +5,7 @@
 use std::io;
 use std::os::fd::RawFd;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 
 use io_uring::{opcode, types};
 
@@ -91,34 +91,35 @@ impl<B: IoBufMut> StreamRecv<B> {
     ///
     /// If polled again after it completed.
     pub fn poll(&mut self, cx: &mut Context<'_>) -> Poll<(io::Result<(usize, bool)>, B)> {
+        // Matched in place: a pending poll moves nothing.
         loop {
-            self.state = match std::mem::replace(&mut self.state, State::Taken) {
-                State::Receiving(mut op) => match Pin::new(&mut op).poll(cx) {
-                    Poll::Pending => {
-                        self.state = State::Receiving(op);
-                        return Poll::Pending;
-                    }
-                    Poll::Ready((res, buf)) => self.received_io_uring(res, buf),
-                },
-                State::Readable(Some(mut op), buf) => match Pin::new(&mut op).poll(cx) {
-                    Poll::Pending => {
-                        self.state = State::Readable(Some(op), buf);
-                        return Poll::Pending;
-                    }
-                    Poll::Ready((res, ())) => match cqe_result(res) {
+            let next = match &mut self.state {
+                State::Receiving(op) => {
+                    let (res, buf) = ready!(Pin::new(op).poll(cx));
+                    self.received_io_uring(res, buf)
+                }
+                State::Readable(Some(op), _) => {
+                    let (res, ()) = ready!(Pin::new(op).poll(cx));
+                    let buf = self.take_buf();
+                    match cqe_result(res) {
                         Ok(_) => State::Receiving(self.submit(buf)),
                         Err(e) => State::Done(Err(e), buf),
-                    },
-                },
-                State::Readable(None, buf) => match poll_ready(self.fd, Interest::Read, cx) {
-                    Poll::Pending => {
-                        self.state = State::Readable(None, buf);
-                        return Poll::Pending;
                     }
-                    Poll::Ready(Ok(())) => self.recv_now(buf),
-                    Poll::Ready(Err(e)) => State::Done(Err(e), buf),
-                },
-                State::Done(res, mut buf) => {
+                }
+                State::Readable(None, _) => {
+                    let ready = ready!(poll_ready(self.fd, Interest::Read, cx));
+                    let buf = self.take_buf();
+                    match ready {
+                        Ok(()) => self.recv_now(buf),
+                        Err(e) => State::Done(Err(e), buf),
+                    }
+                }
+                State::Done(..) => {
+                    let State::Done(res, mut buf) =
+                        std::mem::replace(&mut self.state, State::Taken)
+                    else {
+                        unreachable!()
+                    };
                     let len = buf.bytes_total();
                     return Poll::Ready(match res {
                         Ok(n) => {
@@ -132,6 +133,15 @@ impl<B: IoBufMut> StreamRecv<B> {
                 }
                 State::Taken => panic!("StreamRecv polled after completion"),
             };
+            self.state = next;
+        }
+    }
+
+    /// The buffer of a `Readable` state, leaving `Taken`.
+    fn take_buf(&mut self) -> B {
+        match std::mem::replace(&mut self.state, State::Taken) {
+            State::Readable(_, buf) => buf,
+            _ => unreachable!("take_buf outside Readable"),
         }
     }
 

@@ -120,6 +120,8 @@ pub(crate) struct Uring {
     /// File I/O entries queued since the submission queue was last handed
     /// to the kernel (see `count_file_io`).
     file_queued: u32,
+    /// The wakers of one `reap`, kept for its allocation.
+    woken: Vec<Waker>,
 }
 
 impl Uring {
@@ -164,6 +166,7 @@ impl Uring {
             wake_fd,
             wake_armed: false,
             file_queued: 0,
+            woken: Vec::new(),
         })
     }
 
@@ -276,7 +279,7 @@ impl Uring {
     }
 
     fn reap(&mut self) {
-        let mut woken = Vec::new();
+        let mut woken = std::mem::take(&mut self.woken);
         for cqe in self.ring.completion() {
             match cqe.user_data() {
                 WAKE_TOKEN => {
@@ -326,9 +329,8 @@ impl Uring {
                 }
             }
         }
-        for w in woken {
-            w.wake();
-        }
+        woken.drain(..).for_each(Waker::wake);
+        self.woken = woken;
     }
 }
 
