@@ -77,13 +77,21 @@ pub fn now() -> Instant {
 
 /// The time the reactor read at the start of its current loop iteration:
 /// costs a thread-local load, lags the real clock by at most one task
-/// quota. Use it for timestamps on hot paths (expiry checks, statistics).
+/// quota. Use it for timestamps on hot paths (expiry checks, statistics,
+/// timeouts). Under a manual clock it is the manual time itself (as
+/// [`now`]), so that tests see no lag after an advance.
 ///
 /// # Panics
 ///
 /// Outside a shard.
 pub fn lowres_now() -> Instant {
-    reactor::with(|cx| cx.now_instant.get())
+    reactor::with(|cx| {
+        if cx.clock.is_manual() {
+            cx.clock.to_instant(cx.clock.now_ns())
+        } else {
+            cx.now_instant.get()
+        }
+    })
 }
 
 /// The clock of a runtime built with
