@@ -64,9 +64,6 @@ struct State {
     /// The spare write buffer while no send runs.
     wbuf: Option<Vec<u8>>,
     writing: Option<SendAll<Vec<u8>>>,
-    /// `writing` was started (and its quiet wake registered) since the
-    /// last read: the read that follows a write need not poll it again.
-    fresh: bool,
     /// The error of a send behind, collected by a read, for the next
     /// write, flush or shutdown to report.
     werr: Option<io::Error>,
@@ -107,10 +104,8 @@ impl PollIo {
     pub(crate) fn poll_fill(&mut self, fd: RawFd, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
         let st = self.state();
         // Collects a finished send behind, or continues a short one (whose
-        // completion woke the task), but not the send just started.
-        if !std::mem::take(&mut st.fresh) {
-            let _ = st.poll_send(cx, false);
-        }
+        // completion woke the task: a reader, hyper when idle, is polled).
+        let _ = st.poll_send(cx, false);
         let buffered = st.rbuf.as_ref().map_or(0, |b| b.len() - st.rpos);
         if buffered == 0 {
             if st.reading.is_none() {
@@ -203,7 +198,6 @@ impl PollIo {
         st.writing = Some(SendAll::start(fd, buf));
         // Sent already on epoll; on io_uring, registers a quiet wake.
         let _ = st.poll_send(cx, false);
-        st.fresh = st.writing.is_some();
         match st.werr.take() {
             Some(e) => Poll::Ready(Err(e)),
             None => Poll::Ready(Ok(n)),

@@ -118,3 +118,42 @@ fn poll_reads_start_small_and_grow_while_receives_fill_the_buffer() {
         drop(server.await.unwrap());
     });
 }
+
+/// A write accepted by `poll_write` and never flushed still leaves whole
+/// while the writer only reads: its send is short (a send buffer far
+/// smaller than the write), so the wake it causes must continue it.
+#[test]
+fn a_short_send_behind_continues_while_the_writer_only_reads() {
+    rt(1).run(async {
+        let l = TcpListener::bind(localhost0(), ListenOptions::default())
+            .await
+            .unwrap();
+        let addr = l.local_addr().unwrap();
+        const LEN: usize = 64 * 1024;
+        let peer = spawn_local(async move {
+            let (mut conn, _) = l.accept().await.unwrap();
+            let mut got = vec![0u8; LEN];
+            AsyncReadExt::read_exact(&mut conn, &mut got).await.unwrap();
+            AsyncWriteExt::write_all(&mut conn, b"ok").await.unwrap();
+            AsyncWriteExt::flush(&mut conn).await.unwrap();
+            got
+        });
+        let mut c = TcpStream::connect(addr).await.unwrap();
+        c.set_send_buffer_size(4096).unwrap();
+        let data: Vec<u8> = (0..LEN).map(|i| (i % 251) as u8).collect();
+        // One call: the whole write is accepted (at most 64 KiB per call).
+        let n = AsyncWriteExt::write(&mut c, &data).await.unwrap();
+        assert_eq!(n, LEN);
+        // No flush: the peer answers only once it has every byte.
+        let mut ok = [0u8; 2];
+        let read = AsyncReadExt::read_exact(&mut c, &mut ok);
+        let timeout = seastar_core::timer::sleep(std::time::Duration::from_secs(20));
+        futures::pin_mut!(read, timeout);
+        match futures::future::select(read, timeout).await {
+            futures::future::Either::Left((r, _)) => r.unwrap(),
+            futures::future::Either::Right(_) => panic!("the send behind stalled"),
+        }
+        assert_eq!(&ok, b"ok");
+        assert!(peer.await.unwrap() == data);
+    });
+}

@@ -362,6 +362,18 @@ impl Shard {
         rc
     }
 
+    /// The shard clock in nanoseconds: the loop iteration's reading on the
+    /// real clock (no clock read), the manual time itself under a manual
+    /// clock.
+    #[inline]
+    pub(crate) fn coarse_now_ns(&self) -> u64 {
+        if self.clock.is_manual() {
+            self.clock.now_ns()
+        } else {
+            self.now.get()
+        }
+    }
+
     pub(crate) fn backend_kind(&self) -> BackendKind {
         self.kind
     }
