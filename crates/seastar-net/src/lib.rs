@@ -18,6 +18,7 @@
 //! | [`stats`] | this shard's connection and byte counters (exported as `seastar_net_*` metrics with feature `metrics`) |
 //! | [`unix`] | [`UnixListener`], [`UnixStream`] |
 //! | [`buf`] | [`Slice`](buf::Slice), a window into an owned buffer |
+//! | `send_behind` (private) | [`SendBehind`]: a send that runs while the caller reads on |
 //! | `fd` (private) | socket ownership (closed through the reactor) and the shared I/O loops |
 //! | `poll` (private) | poll-style reads and writes over completion I/O, for the adapters |
 //! | `sys` (private) | the few libc calls the standard library lacks; the only `unsafe` besides `buf` |
@@ -82,6 +83,7 @@ pub mod futures_io;
 #[cfg(feature = "hyper")]
 pub mod hyper;
 mod poll;
+mod send_behind;
 pub mod stats;
 pub mod stream;
 #[allow(unsafe_code)]
@@ -92,6 +94,7 @@ pub mod unix;
 
 pub use connections::Connections;
 pub use seastar_core::io::{IoBuf, IoBufMut};
+pub use send_behind::SendBehind;
 pub use tcp::{Balance, ListenOptions, ListenerStats, Policy, TcpListener, TcpStream};
 pub use udp::UdpSocket;
 pub use unix::{UnixListener, UnixStream};

@@ -363,3 +363,56 @@ fn read_abandoned_by_a_timeout_leaves_the_stream_usable() {
         assert_eq!(&buf[..n.unwrap()], b"later");
     });
 }
+
+/// `send_behind` of a buffer far larger than the send buffer: polled only
+/// quietly while the sender waits for its next read (the memcached and
+/// HTTP pattern), every short send's wake continues it, and the sender's
+/// read completes once the peer got every byte.
+#[test]
+fn send_behind_continues_short_sends_while_the_sender_reads() {
+    rt(1).run(async {
+        let l = TcpListener::bind(localhost0(), ListenOptions::default())
+            .await
+            .unwrap();
+        let addr = l.local_addr().unwrap();
+        const LEN: usize = 256 * 1024;
+        let data: Vec<u8> = (0..LEN).map(|i| (i % 251) as u8).collect();
+        let peer = spawn_local(async move {
+            let (conn, _) = l.accept().await.unwrap();
+            let mut got = Vec::new();
+            while got.len() < LEN {
+                let (n, b) = conn.read(Vec::with_capacity(16 * 1024)).await;
+                let n = n.unwrap();
+                assert!(n > 0, "end of stream after {} bytes", got.len());
+                got.extend_from_slice(&b[..n]);
+            }
+            conn.write_all(b"ok".to_vec()).await.0.unwrap();
+            got
+        });
+        let c = TcpStream::connect(addr).await.unwrap();
+        c.set_send_buffer_size(4096).unwrap();
+        let mut sending = Some(c.send_behind(data.clone()));
+        let mut read = std::pin::pin!(c.read(Vec::with_capacity(16)));
+        let mut sent = None;
+        let (n, buf) = std::future::poll_fn(|cx| {
+            if let Some(s) = sending.as_mut()
+                && let std::task::Poll::Ready(r) = s.poll_quiet(cx)
+            {
+                sending = None;
+                sent = Some(r);
+            }
+            read.as_mut().poll(cx)
+        })
+        .await;
+        assert_eq!(&buf[..n.unwrap()], b"ok");
+        // The last send took the whole rest: collected by a later poll.
+        let (res, back) = match (sent, sending) {
+            (Some(r), None) => r,
+            (None, Some(s)) => s.finish().await,
+            _ => unreachable!(),
+        };
+        assert_eq!(res.unwrap(), LEN);
+        assert!(back == data);
+        assert!(peer.await.unwrap() == data);
+    });
+}

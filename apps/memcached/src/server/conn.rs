@@ -5,22 +5,26 @@
 //! remote ones batched per owner shard), the consumed bytes dropped, and
 //! all replies of that read sent with **one** write. A client pipelining N
 //! requests thus costs one read and one write, where stock memcached
-//! writes once per reply. The loop reads again only after the write, which
-//! is also the back-pressure: a client that does not read its replies
-//! stops being read.
+//! writes once per reply. The write runs behind while the next read waits
+//! (submitted together; the send's completion wakes nobody when it took
+//! every byte), and the next replies wait for it: at most one batch in
+//! flight, the back-pressure on a client that does not read its replies.
 //!
 //! Over `-c` (this shard's share of it) a new connection gets memcached's
 //! `ERROR Too many open connections` and is closed. On a stop the accept
 //! loop ends, every connection's read side is shut (each finishes the read
 //! it is serving and writes its replies), and the loop waits for them.
 
+use std::future::{Future, poll_fn};
+use std::pin::pin;
 use std::rc::Rc;
+use std::task::Poll;
 
 use bytes::{Buf, BytesMut};
 use futures::future::{Either, select};
 use seastar_core::smp::Sharded;
 use seastar_core::{shard_id, spawn_local};
-use seastar_net::{Connections, TcpListener, TcpStream};
+use seastar_net::{BufResult, Connections, SendBehind, TcpListener, TcpStream};
 
 use super::routing::Session;
 use super::shard::ShardState;
@@ -106,17 +110,19 @@ pub(crate) async fn serve_tcp(
     report
 }
 
-/// Serves one connection until the peer closes, an I/O error, or `quit`.
+/// Serves one connection until the peer closes, an I/O error, or `quit`;
+/// the replies already made are sent before it returns.
 async fn connection(st: &ShardState, service: Sharded<ShardState>, conn: &TcpStream) {
     let mut session = Session::new(service.local(), service);
     let mut rbuf = BytesMut::with_capacity(READ_SIZE);
     let mut out = BytesMut::with_capacity(READ_SIZE);
+    // The replies of the previous read, sending while the next read waits,
+    // and the buffer of the batch before (recycled).
+    let mut sending: Option<SendBehind<BytesMut>> = None;
+    let mut spare_out: Option<BytesMut> = None;
     loop {
         if rbuf.is_empty() && rbuf.capacity() > KEEP_CAPACITY {
             rbuf = BytesMut::with_capacity(READ_SIZE);
-        }
-        if out.capacity() > KEEP_CAPACITY {
-            out = BytesMut::with_capacity(READ_SIZE);
         }
         if rbuf.capacity() - rbuf.len() < READ_SIZE / 4 {
             rbuf.reserve(READ_SIZE);
@@ -124,27 +130,47 @@ async fn connection(st: &ShardState, service: Sharded<ShardState>, conn: &TcpStr
         // Read into the spare room after the unprocessed bytes (split off
         // and rejoined: no copy).
         let spare = rbuf.split_off(rbuf.len());
-        let (r, spare) = conn.read(spare).await;
+        let ((r, spare), sent) = read_while_sending(conn.read(spare), &mut sending).await;
         rbuf.unsplit(spare);
+        match sent {
+            Some((Err(e), _)) => {
+                tracing::debug!(shard = shard_id(), error = %e, "write failed; closing");
+                return;
+            }
+            Some((Ok(_), buf)) => spare_out = Some(buf),
+            None => {}
+        }
         let n = match r {
-            Ok(0) => return,
+            Ok(0) => break,
             Ok(n) => n,
             Err(e) => {
                 tracing::debug!(shard = shard_id(), error = %e, "read failed; closing");
-                return;
+                break;
             }
         };
         let outcome = session.process(&rbuf, &mut out).await;
         rbuf.advance(outcome.consumed);
         let written = out.len();
         if !out.is_empty() {
-            let (r, o) = conn.write_all(out).await;
-            out = o;
-            out.clear();
-            if let Err(e) = r {
-                tracing::debug!(shard = shard_id(), error = %e, "write failed; closing");
-                return;
+            // One batch in flight at most (the back-pressure on a client
+            // that does not read its replies): the previous one first.
+            if let Some(s) = sending.take() {
+                match s.finish().await {
+                    (Ok(_), buf) => spare_out = Some(buf),
+                    (Err(e), _) => {
+                        tracing::debug!(shard = shard_id(), error = %e, "write failed; closing");
+                        return;
+                    }
+                }
             }
+            let next = match spare_out.take() {
+                Some(mut b) if b.capacity() <= KEEP_CAPACITY => {
+                    b.clear();
+                    b
+                }
+                _ => BytesMut::with_capacity(READ_SIZE),
+            };
+            sending = Some(conn.send_behind(std::mem::replace(&mut out, next)));
         }
         {
             let mut h = st.handler.borrow_mut();
@@ -153,7 +179,35 @@ async fn connection(st: &ShardState, service: Sharded<ShardState>, conn: &TcpStr
             s.bytes_written += written as u64;
         }
         if outcome.close {
-            return;
+            break;
         }
     }
+    if let Some(s) = sending {
+        if let (Err(e), _) = s.finish().await {
+            tracing::debug!(shard = shard_id(), error = %e, "write failed at close");
+        }
+    }
+}
+
+/// Awaits `read` while polling the replies sending behind, quietly: a
+/// finished send gives its buffer back (returned with the read's result),
+/// a short one continues (its completion woke the task), and one that took
+/// the whole rest wakes nobody.
+async fn read_while_sending<R>(
+    read: impl Future<Output = R>,
+    sending: &mut Option<SendBehind<BytesMut>>,
+) -> (R, Option<BufResult<usize, BytesMut>>) {
+    let mut read = pin!(read);
+    let mut sent = None;
+    let r = poll_fn(|cx| {
+        if let Some(s) = sending.as_mut()
+            && let Poll::Ready(r) = s.poll_quiet(cx)
+        {
+            *sending = None;
+            sent = Some(r);
+        }
+        read.as_mut().poll(cx)
+    })
+    .await;
+    (r, sent)
 }

@@ -11,6 +11,7 @@ use bytes::Bytes;
 use seastar_core::io::{IoBuf, IoBufMut};
 
 use super::listener::ConnGuard;
+use crate::SendBehind;
 use crate::fd::{self, Socket};
 use crate::poll::PollIo;
 use crate::stream::{InputStream, OutputStream};
@@ -139,6 +140,18 @@ impl TcpStream {
     /// Writes all of `buf`, resuming after short writes without copying.
     pub async fn write_all<B: IoBuf>(&self, buf: B) -> BufResult<(), B> {
         fd::write_all(self.fd(), buf).await
+    }
+
+    /// Starts sending all of `buf` and returns at once: the send runs while
+    /// the caller goes on (reads the next request), and its completion wakes
+    /// the task only if polled with [`SendBehind::poll`] or if it needs
+    /// continuing (see [`SendBehind`]).
+    ///
+    /// # Panics
+    ///
+    /// Outside the stream's shard.
+    pub fn send_behind<B: IoBuf>(&self, buf: B) -> SendBehind<B> {
+        SendBehind::start(self.fd(), buf)
     }
 
     /// Writes some of `bufs` with one gather write; returns the total sent.

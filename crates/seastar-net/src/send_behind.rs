@@ -1,0 +1,83 @@
+//! [`SendBehind`]: a whole-buffer send that runs while its owner goes on
+//! (reads the next request), from [`TcpStream::send_behind`](crate::TcpStream::send_behind).
+//!
+//! A server that answers and then awaits the send before reading again
+//! costs a wake of its task per answer (the send's completion) and leaves
+//! the next receive for the loop iteration after. Sending behind, the
+//! receive is submitted with the send, and the send's completion wakes
+//! nobody when it took the whole buffer ([`SendAll::poll_quiet`]); only a
+//! short send or an error does, and the owner must then poll it again
+//! (typically while waiting for its next read) so that it continues.
+
+use std::fmt;
+use std::io;
+use std::task::{Context, Poll, ready};
+
+use seastar_core::io::{IoBuf, SendAll};
+
+use crate::BufResult;
+
+/// A send of all of a buffer started by
+/// [`TcpStream::send_behind`](crate::TcpStream::send_behind) (or the
+/// [`UnixStream`](crate::UnixStream) one). Dropping it before it finishes
+/// cancels the send.
+///
+/// ```
+/// use seastar_net::{ListenOptions, TcpListener, TcpStream};
+///
+/// seastar_core::block_on(async {
+///     let l = TcpListener::bind("127.0.0.1:0".parse().unwrap(), ListenOptions::default()).await.unwrap();
+///     let c = TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
+///     let (s, _) = l.accept().await.unwrap();
+///     let mut sending = s.send_behind(b"pong".to_vec());
+///     // ... read the next request meanwhile, polling `sending` quietly ...
+///     let (n, buf) = sending.finish().await;
+///     assert_eq!(n.unwrap(), 4);
+///     let (n, got) = c.read(vec![0; 8]).await;
+///     assert_eq!(&got[..n.unwrap()], b"pong");
+///     # drop(buf);
+/// });
+/// ```
+pub struct SendBehind<B: IoBuf> {
+    op: SendAll<B>,
+}
+
+impl<B: IoBuf> SendBehind<B> {
+    pub(crate) fn start(fd: std::os::fd::RawFd, buf: B) -> SendBehind<B> {
+        SendBehind {
+            op: SendAll::start(fd, buf),
+        }
+    }
+
+    /// Completes once every byte is sent (the count) or the send failed;
+    /// wakes the task on completion.
+    pub fn poll(&mut self, cx: &mut Context<'_>) -> Poll<BufResult<usize, B>> {
+        let r = ready!(self.op.poll(cx));
+        Poll::Ready(self.count(r))
+    }
+
+    /// As [`poll`](Self::poll), but the completion of a send that took the
+    /// rest of the buffer does not wake the task (see the module docs).
+    pub fn poll_quiet(&mut self, cx: &mut Context<'_>) -> Poll<BufResult<usize, B>> {
+        let r = ready!(self.op.poll_quiet(cx));
+        Poll::Ready(self.count(r))
+    }
+
+    /// Waits for the send to finish.
+    pub async fn finish(mut self) -> BufResult<usize, B> {
+        std::future::poll_fn(|cx| self.poll(cx)).await
+    }
+
+    fn count(&self, r: BufResult<usize, B>) -> BufResult<usize, B> {
+        crate::stats::sent(&io::Result::Ok(self.op.sent()));
+        r
+    }
+}
+
+impl<B: IoBuf> fmt::Debug for SendBehind<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SendBehind")
+            .field("sent", &self.op.sent())
+            .finish()
+    }
+}
