@@ -20,7 +20,7 @@ use futures::future::{Either, select};
 use seastar_core::runtime::RuntimeArgs;
 use seastar_core::{shard_count, shard_id, smp, spawn_local};
 use seastar_net::{
-    Balance, Connections, ListenOptions, ListenerStats, Policy, TcpListener, TcpStream,
+    Balance, Connections, ListenOptions, ListenerStats, Policy, SendBehind, TcpListener, TcpStream,
 };
 
 #[derive(Parser, Debug)]
@@ -54,28 +54,51 @@ thread_local! {
     static LISTENER: RefCell<Option<TcpListener>> = const { RefCell::new(None) };
 }
 
-/// Echoes until end of stream or an error.
+/// Echoes until end of stream or an error. Each echo is sent behind the
+/// next read (submitted together, and a send that takes every byte wakes
+/// nobody); the next echo waits for it, so one is in flight at most.
 async fn echo(conn: Rc<TcpStream>) {
     let mut buf = Vec::with_capacity(BUF_SIZE);
+    let mut spare = Vec::with_capacity(BUF_SIZE);
+    let mut sending: Option<SendBehind<Vec<u8>>> = None;
     loop {
         buf.clear();
-        let (n, b) = conn.read(buf).await;
+        let ((n, b), sent) = SendBehind::during(&mut sending, conn.read(buf)).await;
+        if let Some(sent) = sent
+            && !recycle(sent, &mut spare)
+        {
+            return;
+        }
         match n {
-            Ok(0) => return,
+            Ok(0) => break,
             Ok(_) => {}
             Err(e) => {
                 tracing::debug!(shard = shard_id(), error = %e, "read failed; closing");
-                return;
+                break;
             }
         }
-        // The read set the buffer's length to the bytes received.
-        let (r, b) = conn.write_all(b).await;
-        if let Err(e) = r {
-            tracing::debug!(shard = shard_id(), error = %e, "write failed; closing");
+        if let Some(s) = sending.take()
+            && !recycle(s.finish().await, &mut spare)
+        {
             return;
         }
-        buf = b;
+        // The read set the buffer's length to the bytes received.
+        sending = Some(conn.send_behind(b));
+        buf = std::mem::take(&mut spare);
     }
+    if let Some(s) = sending {
+        let _ = s.finish().await;
+    }
+}
+
+/// Keeps a finished send's buffer for the next read; false if it failed.
+fn recycle((r, buf): (std::io::Result<usize>, Vec<u8>), spare: &mut Vec<u8>) -> bool {
+    if let Err(e) = r {
+        tracing::debug!(shard = shard_id(), error = %e, "write failed; closing");
+        return false;
+    }
+    *spare = buf;
+    true
 }
 
 /// Accepts and echoes until a stop is requested; returns this shard's stats.

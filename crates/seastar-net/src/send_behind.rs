@@ -10,7 +10,9 @@
 //! (typically while waiting for its next read) so that it continues.
 
 use std::fmt;
+use std::future::Future;
 use std::io;
+use std::pin::pin;
 use std::task::{Context, Poll, ready};
 
 use seastar_core::io::{IoBuf, SendAll};
@@ -66,6 +68,47 @@ impl<B: IoBuf> SendBehind<B> {
     /// Waits for the send to finish.
     pub async fn finish(mut self) -> BufResult<usize, B> {
         std::future::poll_fn(|cx| self.poll(cx)).await
+    }
+
+    /// Awaits `fut` (the next read) while polling the send in `sending`
+    /// quietly: a short send continues, one that took the whole rest wakes
+    /// nobody, and a finished one leaves `sending` empty and is returned
+    /// with `fut`'s output.
+    ///
+    /// ```
+    /// use seastar_net::{ListenOptions, SendBehind, TcpListener, TcpStream};
+    ///
+    /// seastar_core::block_on(async {
+    ///     let l = TcpListener::bind("127.0.0.1:0".parse().unwrap(), ListenOptions::default()).await.unwrap();
+    ///     let c = TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
+    ///     let (s, _) = l.accept().await.unwrap();
+    ///     let mut sending = Some(s.send_behind(b"ping".to_vec()));
+    ///     seastar_core::spawn_local(async move {
+    ///         let (_, b) = c.read(vec![0; 4]).await; // the peer answers the ping
+    ///         c.write_all(b).await.0.unwrap();
+    ///     })
+    ///     .detach();
+    ///     let ((n, got), _sent) = SendBehind::during(&mut sending, s.read(vec![0; 4])).await;
+    ///     assert_eq!(&got[..n.unwrap()], b"ping");
+    /// });
+    /// ```
+    pub async fn during<F: Future>(
+        sending: &mut Option<SendBehind<B>>,
+        fut: F,
+    ) -> (F::Output, Option<BufResult<usize, B>>) {
+        let mut fut = pin!(fut);
+        let mut sent = None;
+        let out = std::future::poll_fn(|cx| {
+            if let Some(s) = sending.as_mut()
+                && let Poll::Ready(r) = s.poll_quiet(cx)
+            {
+                *sending = None;
+                sent = Some(r);
+            }
+            fut.as_mut().poll(cx)
+        })
+        .await;
+        (out, sent)
     }
 
     fn count(&self, r: BufResult<usize, B>) -> BufResult<usize, B> {

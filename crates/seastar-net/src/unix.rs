@@ -137,6 +137,12 @@ impl UnixStream {
         fd::write_all(self.fd(), buf).await
     }
 
+    /// Starts sending all of `buf` and returns at once (see
+    /// [`TcpStream::send_behind`](crate::TcpStream::send_behind)).
+    pub fn send_behind<B: IoBuf>(&self, buf: B) -> crate::SendBehind<B> {
+        crate::SendBehind::start(self.fd(), buf)
+    }
+
     /// Writes some of `bufs` with one gather write.
     pub async fn writev<B: IoBuf>(&self, bufs: Vec<B>) -> BufResult<usize, Vec<B>> {
         fd::writev(self.fd(), bufs).await

@@ -15,16 +15,13 @@
 //! loop ends, every connection's read side is shut (each finishes the read
 //! it is serving and writes its replies), and the loop waits for them.
 
-use std::future::{Future, poll_fn};
-use std::pin::pin;
 use std::rc::Rc;
-use std::task::Poll;
 
 use bytes::{Buf, BytesMut};
 use futures::future::{Either, select};
 use seastar_core::smp::Sharded;
 use seastar_core::{shard_id, spawn_local};
-use seastar_net::{BufResult, Connections, SendBehind, TcpListener, TcpStream};
+use seastar_net::{Connections, SendBehind, TcpListener, TcpStream};
 
 use super::routing::Session;
 use super::shard::ShardState;
@@ -130,7 +127,7 @@ async fn connection(st: &ShardState, service: Sharded<ShardState>, conn: &TcpStr
         // Read into the spare room after the unprocessed bytes (split off
         // and rejoined: no copy).
         let spare = rbuf.split_off(rbuf.len());
-        let ((r, spare), sent) = read_while_sending(conn.read(spare), &mut sending).await;
+        let ((r, spare), sent) = SendBehind::during(&mut sending, conn.read(spare)).await;
         rbuf.unsplit(spare);
         match sent {
             Some((Err(e), _)) => {
@@ -187,27 +184,4 @@ async fn connection(st: &ShardState, service: Sharded<ShardState>, conn: &TcpStr
             tracing::debug!(shard = shard_id(), error = %e, "write failed at close");
         }
     }
-}
-
-/// Awaits `read` while polling the replies sending behind, quietly: a
-/// finished send gives its buffer back (returned with the read's result),
-/// a short one continues (its completion woke the task), and one that took
-/// the whole rest wakes nobody.
-async fn read_while_sending<R>(
-    read: impl Future<Output = R>,
-    sending: &mut Option<SendBehind<BytesMut>>,
-) -> (R, Option<BufResult<usize, BytesMut>>) {
-    let mut read = pin!(read);
-    let mut sent = None;
-    let r = poll_fn(|cx| {
-        if let Some(s) = sending.as_mut()
-            && let Poll::Ready(r) = s.poll_quiet(cx)
-        {
-            *sending = None;
-            sent = Some(r);
-        }
-        read.as_mut().poll(cx)
-    })
-    .await;
-    (r, sent)
 }
