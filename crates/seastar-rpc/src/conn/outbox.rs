@@ -1,14 +1,15 @@
 //! A connection's outgoing bytes: frames are appended to one buffer and a
 //! writer task sends whatever accumulated while its previous write was in
 //! flight, so concurrent calls share writes (one `send` for many frames
-//! under load, one per frame when idle).
+//! under load, one per frame when idle). Writes go behind
+//! ([`SendBehind`]): a send that takes every byte wakes nobody.
 
 use std::cell::{Cell, RefCell};
 use std::future::poll_fn;
 use std::rc::Rc;
 use std::task::{Poll, Waker};
 
-use seastar_net::TcpStream;
+use seastar_net::{SendBehind, TcpStream};
 
 use crate::frame::Header;
 
@@ -69,34 +70,59 @@ impl Outbox {
     }
 
     /// The writer task: sends until closed and drained, or a write fails
-    /// (then the outbox closes, so senders stop waiting).
+    /// (then the outbox closes, so senders stop waiting). Each batch is
+    /// sent behind: the task waits for new frames meanwhile, and the send's
+    /// completion wakes it only when it did not take every byte (so an
+    /// answer costs one wake of the writer, not two); the next batch, or
+    /// the end, waits for it.
     pub(crate) async fn run_writer(self: Rc<Self>, sock: Rc<TcpStream>) -> std::io::Result<()> {
         let mut spare: Vec<u8> = Vec::with_capacity(64 * 1024);
+        let mut sending: Option<SendBehind<Vec<u8>>> = None;
         loop {
             let next = poll_fn(|cx| {
+                let needed = !self.buf.borrow().is_empty() || self.closed.get();
+                if let Some(s) = sending.as_mut() {
+                    let polled = if needed { s.poll(cx) } else { s.poll_quiet(cx) };
+                    match polled {
+                        Poll::Ready((Ok(_), data)) => {
+                            sending = None;
+                            spare = data;
+                        }
+                        Poll::Ready((Err(e), _)) => {
+                            sending = None;
+                            return Poll::Ready(Err(e));
+                        }
+                        // Woken by its completion.
+                        Poll::Pending if needed => return Poll::Pending,
+                        Poll::Pending => {}
+                    }
+                }
                 let mut b = self.buf.borrow_mut();
                 if !b.is_empty() {
                     spare.clear();
-                    return Poll::Ready(Some(std::mem::replace(
+                    return Poll::Ready(Ok(Some(std::mem::replace(
                         &mut *b,
                         std::mem::take(&mut spare),
-                    )));
+                    ))));
                 }
                 if self.closed.get() {
-                    return Poll::Ready(None);
+                    return Poll::Ready(Ok(None));
                 }
                 *self.writer.borrow_mut() = Some(cx.waker().clone());
                 Poll::Pending
             })
             .await;
-            let Some(data) = next else { return Ok(()) };
-            self.space.take().into_iter().for_each(Waker::wake);
-            let (r, data) = sock.write_all(data).await;
-            if let Err(e) = r {
-                self.close();
-                return Err(e);
+            match next {
+                Ok(Some(data)) => {
+                    self.space.take().into_iter().for_each(Waker::wake);
+                    sending = Some(sock.send_behind(data));
+                }
+                Ok(None) => return Ok(()),
+                Err(e) => {
+                    self.close();
+                    return Err(e);
+                }
             }
-            spare = data;
         }
     }
 }
