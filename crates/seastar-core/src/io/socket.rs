@@ -76,61 +76,11 @@ pub(super) const RECVSEND_POLL_FIRST: u16 = 1;
 /// ```
 pub async fn recv_stream<B: IoBufMut>(
     fd: RawFd,
-    mut buf: B,
+    buf: B,
     drained: bool,
 ) -> (io::Result<(usize, bool)>, B) {
-    let (ptr, len) = (buf.stable_mut_ptr(), buf.bytes_total());
-    let res = match reactor::backend() {
-        BackendKind::IoUring => {
-            let mut poll_first =
-                drained && reactor::with_uring_features(|f| f.recv_poll_first).unwrap_or(false);
-            loop {
-                let ioprio = if poll_first { RECVSEND_POLL_FIRST } else { 0 };
-                let entry = || {
-                    opcode::Recv::new(types::Fd(fd), ptr, len as u32)
-                        .ioprio(ioprio)
-                        .build()
-                };
-                // SAFETY: `ptr..ptr+len` is heap memory owned by `buf`, which the Op owns.
-                let (res, back) = unsafe { submit_ready(fd, Interest::Read, buf, entry) }.await;
-                buf = back;
-                match res {
-                    // Older than 5.19: the flag is refused; off for the shard.
-                    Err(e) if poll_first && e.raw_os_error() == Some(libc::EINVAL) => {
-                        reactor::with_uring_features(|f| f.recv_poll_first = false);
-                        poll_first = false;
-                    }
-                    res => break res,
-                }
-            }
-        }
-        BackendKind::Epoll => {
-            if drained {
-                // Readiness was cleared by the short read (below), right
-                // after the syscall, so an edge since then is not lost.
-                if let Err(e) = ready(fd, Interest::Read).await {
-                    return (Err(e), buf);
-                }
-            }
-            let res = retry(fd, Interest::Read, || {
-                // SAFETY: `ptr` has `len` writable bytes owned by `buf`.
-                unsafe { libc::recv(fd, ptr.cast(), len, libc::MSG_DONTWAIT) }
-            })
-            .await;
-            if matches!(res, Ok(n) if n > 0 && n < len) {
-                reactor::clear_ready_registered(fd, Interest::Read);
-            }
-            res
-        }
-    };
-    match res {
-        Ok(n) => {
-            // SAFETY: the kernel wrote `n <= len` bytes at the start of `buf`.
-            unsafe { buf.set_init(n) };
-            (Ok((n, n > 0 && n < len)), buf)
-        }
-        Err(e) => (Err(e), buf),
-    }
+    let mut op = super::StreamRecv::start(fd, buf, drained);
+    std::future::poll_fn(|cx| op.poll(cx)).await
 }
 
 /// Sends `buf` on a connected socket; returns the count sent (may be short).
