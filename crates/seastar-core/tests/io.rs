@@ -1,26 +1,13 @@
 //! Owned-buffer I/O on both backends: sockets, pipes, files, abandonment.
 
+mod common;
+
 use std::net::{SocketAddr, TcpListener};
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
-use seastar_core::{Runtime, io, spawn_local, timer};
-
-fn rt() -> Runtime {
-    Runtime::builder()
-        .shards(1)
-        .handle_signals(false)
-        .build()
-        .unwrap()
-}
-
-fn pair() -> (UnixStream, UnixStream) {
-    let (a, b) = UnixStream::pair().unwrap();
-    a.set_nonblocking(true).unwrap();
-    b.set_nonblocking(true).unwrap();
-    (a, b)
-}
+use common::{pair, rt};
+use seastar_core::{io, spawn_local, timer};
 
 /// A non-blocking IPv4 TCP socket made with plain libc (no extra crate).
 fn tcp_socket() -> OwnedFd {

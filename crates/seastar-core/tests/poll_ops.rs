@@ -1,6 +1,8 @@
 //! The poll-style operations `SendAll` and `StreamRecv` on both backends:
 //! whole sends across short ones, quiet completions, errors, receives.
 
+mod common;
+
 use std::cell::{Cell, RefCell};
 use std::future::poll_fn;
 use std::os::fd::AsRawFd;
@@ -10,24 +12,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 
+use common::{pair, rt};
 use futures::task::ArcWake;
 use seastar_core::io::{SendAll, StreamRecv};
-use seastar_core::{BackendKind, Runtime, io, spawn_local, yield_now};
-
-fn rt() -> Runtime {
-    Runtime::builder()
-        .shards(1)
-        .handle_signals(false)
-        .build()
-        .unwrap()
-}
-
-fn pair() -> (UnixStream, UnixStream) {
-    let (a, b) = UnixStream::pair().unwrap();
-    a.set_nonblocking(true).unwrap();
-    b.set_nonblocking(true).unwrap();
-    (a, b)
-}
+use seastar_core::{BackendKind, io, spawn_local, yield_now};
 
 /// Shrinks the send buffer so that a large send is short several times.
 fn small_sndbuf(s: &UnixStream) {

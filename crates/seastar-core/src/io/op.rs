@@ -216,6 +216,37 @@ pub(crate) fn submit_poll(fd: RawFd, interest: Interest) -> Op<()> {
     unsafe { Op::submit(entry, ()) }
 }
 
+/// A readiness wait kept by value by the poll-style operations
+/// (`SendAll`, `StreamRecv`) after `EAGAIN` or a short receive.
+pub(crate) enum ReadyWait {
+    /// io_uring: a one-shot poll in flight.
+    Uring(Op<()>),
+    /// epoll: the registration's next edge.
+    Epoll,
+}
+
+impl ReadyWait {
+    /// io_uring: submits the poll.
+    pub(crate) fn uring(fd: RawFd, interest: Interest) -> ReadyWait {
+        ReadyWait::Uring(submit_poll(fd, interest))
+    }
+
+    /// Ready once `fd` is ready for `interest`.
+    pub(crate) fn poll(
+        &mut self,
+        fd: RawFd,
+        interest: Interest,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self {
+            ReadyWait::Uring(op) => Pin::new(op)
+                .poll(cx)
+                .map(|(res, ())| cqe_result(res).map(drop)),
+            ReadyWait::Epoll => poll_ready(fd, interest, cx),
+        }
+    }
+}
+
 /// Epoll: ready once `fd` is known ready for `interest` (its ready bit, or
 /// the next edge, which wakes `cx`).
 pub(crate) fn poll_ready(

@@ -20,7 +20,7 @@ use std::task::{Context, Poll, ready};
 use io_uring::{opcode, types};
 
 use super::buf::IoBuf;
-use super::op::{Op, cqe_result, poll_ready, submit_poll};
+use super::op::{Op, ReadyWait};
 use crate::BackendKind;
 use crate::reactor::{self, Interest};
 
@@ -58,7 +58,7 @@ enum State<B: IoBuf> {
     Sending(Op<B>),
     /// `EAGAIN`: waiting for writability (io_uring: this poll; epoll: the
     /// registration's next edge).
-    Writable(Option<Op<()>>, B),
+    Writable(ReadyWait, B),
     /// Finished, not yet handed out.
     Done(io::Result<usize>, B),
     Taken,
@@ -131,18 +131,12 @@ impl<B: IoBuf> SendAll<B> {
                     });
                     self.sent_io_uring(res, buf)
                 }
-                State::Writable(Some(op), _) => {
-                    let (res, ()) = ready!(Pin::new(op).poll(cx));
-                    let buf = self.take_buf();
-                    match cqe_result(res) {
-                        Ok(_) => State::Sending(self.submit(buf)),
-                        Err(e) => State::Done(Err(e), buf),
-                    }
-                }
-                State::Writable(None, _) => {
-                    let ready = ready!(poll_ready(self.fd, Interest::Write, cx));
+                State::Writable(wait, _) => {
+                    let ready = ready!(wait.poll(self.fd, Interest::Write, cx));
+                    let uring = matches!(wait, ReadyWait::Uring(_));
                     let buf = self.take_buf();
                     match ready {
+                        Ok(()) if uring => State::Sending(self.submit(buf)),
                         Ok(()) => self.send_now(buf),
                         Err(e) => State::Done(Err(e), buf),
                     }
@@ -191,7 +185,7 @@ impl<B: IoBuf> SendAll<B> {
     fn sent_io_uring(&mut self, res: i32, buf: B) -> State<B> {
         match res {
             r if r == -libc::EAGAIN => {
-                State::Writable(Some(submit_poll(self.fd, Interest::Write)), buf)
+                State::Writable(ReadyWait::uring(self.fd, Interest::Write), buf)
             }
             r if r == -libc::EINTR => State::Sending(self.submit(buf)),
             r if r < 0 => State::Done(Err(io::Error::from_raw_os_error(-r)), buf),
@@ -232,7 +226,7 @@ impl<B: IoBuf> SendAll<B> {
                 Some(libc::EINTR) => {}
                 Some(libc::EAGAIN) => {
                     reactor::clear_ready(self.fd, Interest::Write);
-                    return State::Writable(None, buf);
+                    return State::Writable(ReadyWait::Epoll, buf);
                 }
                 _ => return State::Done(Err(e), buf),
             }

@@ -10,7 +10,7 @@ use std::task::{Context, Poll, ready};
 use io_uring::{opcode, types};
 
 use super::buf::IoBufMut;
-use super::op::{Op, cqe_result, poll_ready, submit_poll};
+use super::op::{Op, ReadyWait, cqe_result};
 use super::socket::RECVSEND_POLL_FIRST;
 use crate::BackendKind;
 use crate::reactor::{self, Driver, Interest};
@@ -50,7 +50,7 @@ enum State<B: IoBufMut> {
     Receiving(Op<B>),
     /// Waiting for readability (io_uring: after `EAGAIN`, this poll;
     /// epoll: after `EAGAIN` or a short receive, the next edge).
-    Readable(Option<Op<()>>, B),
+    Readable(ReadyWait, B),
     /// Finished (`Ok(n)`: `n` bytes received), not yet handed out.
     Done(io::Result<usize>, B),
     Taken,
@@ -77,7 +77,7 @@ impl<B: IoBufMut> StreamRecv<B> {
             BackendKind::IoUring => State::Receiving(r.submit(buf)),
             // Readiness was cleared by the short receive, right after its
             // syscall, so an edge since then is not lost.
-            BackendKind::Epoll if drained => State::Readable(None, buf),
+            BackendKind::Epoll if drained => State::Readable(ReadyWait::Epoll, buf),
             BackendKind::Epoll => r.recv_now(buf),
         };
         r
@@ -98,18 +98,12 @@ impl<B: IoBufMut> StreamRecv<B> {
                     let (res, buf) = ready!(Pin::new(op).poll(cx));
                     self.received_io_uring(res, buf)
                 }
-                State::Readable(Some(op), _) => {
-                    let (res, ()) = ready!(Pin::new(op).poll(cx));
-                    let buf = self.take_buf();
-                    match cqe_result(res) {
-                        Ok(_) => State::Receiving(self.submit(buf)),
-                        Err(e) => State::Done(Err(e), buf),
-                    }
-                }
-                State::Readable(None, _) => {
-                    let ready = ready!(poll_ready(self.fd, Interest::Read, cx));
+                State::Readable(wait, _) => {
+                    let ready = ready!(wait.poll(self.fd, Interest::Read, cx));
+                    let uring = matches!(wait, ReadyWait::Uring(_));
                     let buf = self.take_buf();
                     match ready {
+                        Ok(()) if uring => State::Receiving(self.submit(buf)),
                         Ok(()) => self.recv_now(buf),
                         Err(e) => State::Done(Err(e), buf),
                     }
@@ -164,7 +158,7 @@ impl<B: IoBufMut> StreamRecv<B> {
     fn received_io_uring(&mut self, res: i32, buf: B) -> State<B> {
         match res {
             r if r == -libc::EAGAIN => {
-                State::Readable(Some(submit_poll(self.fd, Interest::Read)), buf)
+                State::Readable(ReadyWait::uring(self.fd, Interest::Read), buf)
             }
             r if r == -libc::EINTR => State::Receiving(self.submit(buf)),
             // Older than 5.19: the flag is refused; off for the shard.
@@ -195,7 +189,7 @@ impl<B: IoBufMut> StreamRecv<B> {
                 Some(libc::EINTR) => {}
                 Some(libc::EAGAIN) => {
                     reactor::clear_ready(self.fd, Interest::Read);
-                    return State::Readable(None, buf);
+                    return State::Readable(ReadyWait::Epoll, buf);
                 }
                 _ => return State::Done(Err(e), buf),
             }
