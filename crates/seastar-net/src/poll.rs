@@ -9,7 +9,7 @@
 //! write is reported by the next `poll_write`, `poll_flush` or
 //! `poll_shutdown`; `poll_flush` completes when every accepted byte is sent.
 //!
-//! A send behind is kept as a [`SendAll`] and polled quietly: its
+//! A send behind is kept as a [`SendBehind`] and polled quietly: its
 //! completion wakes the task only if something is left to do (a short send
 //! to continue, an error), and the next call on the stream, a read
 //! included, collects it. So a connection that wrote a response is not
@@ -23,7 +23,9 @@ use std::io;
 use std::os::fd::RawFd;
 use std::task::{Context, Poll, ready};
 
-use seastar_core::io::{SendAll, StreamRecv};
+use seastar_core::io::StreamRecv;
+
+use crate::SendBehind;
 
 /// First size of the internal read buffer. A stream starts small, so that
 /// many connections exchanging short messages hold 4 KiB each rather
@@ -63,7 +65,7 @@ struct State {
     read_size: usize,
     /// The spare write buffer while no send runs.
     wbuf: Option<Vec<u8>>,
-    writing: Option<SendAll<Vec<u8>>>,
+    writing: Option<SendBehind<Vec<u8>>>,
     /// The error of a send behind, collected by a read, for the next
     /// write, flush or shutdown to report.
     werr: Option<io::Error>,
@@ -79,7 +81,6 @@ impl State {
             return Poll::Ready(());
         };
         let (res, buf) = ready!(if wait { op.poll(cx) } else { op.poll_quiet(cx) });
-        crate::stats::sent(&Ok(op.sent()));
         self.writing = None;
         self.wbuf = Some(buf);
         if let Err(e) = res {
@@ -195,7 +196,7 @@ impl PollIo {
             st.wbuf = Some(buf);
             return Poll::Ready(Ok(0));
         }
-        st.writing = Some(SendAll::start(fd, buf));
+        st.writing = Some(SendBehind::start(fd, buf));
         // Sent already on epoll; on io_uring, registers a quiet wake.
         let _ = st.poll_send(cx, false);
         match st.werr.take() {

@@ -121,9 +121,10 @@ impl<B: IoBuf> SendAll<B> {
     fn poll_with(&mut self, cx: &mut Context<'_>, quiet: bool) -> Poll<(io::Result<usize>, B)> {
         // Matched in place: a pending poll moves nothing.
         loop {
+            // The result of a send taking the whole rest (for `quiet`).
+            let want = self.chunk_len() as i32;
             let next = match &mut self.state {
                 State::Sending(op) => {
-                    let want = (self.len - self.sent).min(i32::MAX as usize) as i32;
                     let (res, buf) = ready!(if quiet {
                         op.poll_quiet(cx, want)
                     } else {

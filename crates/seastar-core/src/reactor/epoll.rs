@@ -80,8 +80,13 @@ impl Epoll {
         })
     }
 
+    /// The registration slot of `fd`, if the vector reaches it.
+    fn slot_mut(&mut self, fd: RawFd) -> Option<&mut Option<Registration>> {
+        self.regs.get_mut(usize::try_from(fd).ok()?)
+    }
+
     fn reg_mut(&mut self, fd: RawFd) -> Option<&mut Registration> {
-        self.regs.get_mut(usize::try_from(fd).ok()?)?.as_mut()
+        self.slot_mut(fd)?.as_mut()
     }
 
     fn register(&mut self, fd: RawFd) -> io::Result<&mut Registration> {
@@ -159,8 +164,7 @@ impl Epoll {
     /// Forgets `fd`, waking anyone still waiting on it (they will see the
     /// fd closed). Call before closing the fd.
     pub(crate) fn deregister(&mut self, fd: RawFd) {
-        let slot = usize::try_from(fd).ok().and_then(|i| self.regs.get_mut(i));
-        if let Some(reg) = slot.and_then(Option::take) {
+        if let Some(reg) = self.slot_mut(fd).and_then(Option::take) {
             // SAFETY: the epoll fd is open; a null event is allowed for DEL.
             unsafe {
                 libc::epoll_ctl(

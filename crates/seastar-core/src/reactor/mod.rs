@@ -374,6 +374,17 @@ impl Shard {
         }
     }
 
+    /// [`coarse_now_ns`](Self::coarse_now_ns) as an `Instant` (on the real
+    /// clock, one load of the iteration's cached reading).
+    #[inline]
+    pub(crate) fn coarse_now(&self) -> Instant {
+        if self.clock.is_manual() {
+            self.clock.to_instant(self.clock.now_ns())
+        } else {
+            self.now_instant.get()
+        }
+    }
+
     pub(crate) fn backend_kind(&self) -> BackendKind {
         self.kind
     }

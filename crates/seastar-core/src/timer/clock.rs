@@ -85,13 +85,7 @@ pub fn now() -> Instant {
 ///
 /// Outside a shard.
 pub fn lowres_now() -> Instant {
-    reactor::with(|cx| {
-        if cx.clock.is_manual() {
-            cx.clock.to_instant(cx.clock.now_ns())
-        } else {
-            cx.now_instant.get()
-        }
-    })
+    reactor::with(|cx| cx.coarse_now())
 }
 
 /// The clock of a runtime built with
