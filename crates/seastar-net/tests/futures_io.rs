@@ -146,13 +146,8 @@ fn a_short_send_behind_continues_while_the_writer_only_reads() {
         assert_eq!(n, LEN);
         // No flush: the peer answers only once it has every byte.
         let mut ok = [0u8; 2];
-        let read = AsyncReadExt::read_exact(&mut c, &mut ok);
-        let timeout = seastar_core::timer::sleep(std::time::Duration::from_secs(20));
-        futures::pin_mut!(read, timeout);
-        match futures::future::select(read, timeout).await {
-            futures::future::Either::Left((r, _)) => r.unwrap(),
-            futures::future::Either::Right(_) => panic!("the send behind stalled"),
-        }
+        // A stalled send hangs here (nextest ends a hung test).
+        AsyncReadExt::read_exact(&mut c, &mut ok).await.unwrap();
         assert_eq!(&ok, b"ok");
         assert!(peer.await.unwrap() == data);
     });
