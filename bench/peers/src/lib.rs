@@ -3,7 +3,8 @@
 //! Binaries: `tokio-echo` (the peer of apps/echo: a tokio current_thread TCP
 //! echo server), `epoll-echo` (a bare hand-written epoll echo: the floor) and
 //! `echo-load` (ping-pong echo load with an HDR histogram), `hyper-hello`
-//! (the peer of apps/httpd), `tonic-echo` and `tonic-load` (gRPC).
+//! (the peer of apps/httpd), `tonic-echo` and `tonic-load` (gRPC),
+//! `memcached-floor` (a bare epoll get/set responder: apps/memcached's floor).
 //! This package is never published; it exists only to be measured against.
 
 use std::net::SocketAddr;

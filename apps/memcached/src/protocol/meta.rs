@@ -31,7 +31,7 @@ enum Cmd {
 }
 
 pub(super) fn parse<'a>(
-    line: Line<'a>,
+    line: &Line<'a>,
     buf: &'a [u8],
     consumed: usize,
     limits: &Limits,

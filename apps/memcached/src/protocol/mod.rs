@@ -233,10 +233,12 @@ pub fn parse<'a>(buf: &'a [u8], limits: &Limits) -> ParseResult<'a> {
     if cmd.len() < 2 {
         return Err(reject(Reject::Error, consumed, false));
     }
+    // By reference: a `Line` is about 400 bytes (callgrind: passing it by
+    // value cost a `memcpy` per request).
     if cmd.len() == 2 && cmd[0] == b'm' {
-        return meta::parse(line, buf, consumed, limits);
+        return meta::parse(&line, buf, consumed, limits);
     }
-    text::parse(line, buf, consumed, limits)
+    text::parse(&line, buf, consumed, limits)
 }
 
 /// Finds the command line's `\n`, enforcing the line limits.
@@ -287,24 +289,26 @@ pub(crate) struct Line<'a> {
 
 impl<'a> Line<'a> {
     fn new(line: &'a [u8]) -> Self {
-        let start = line.iter().position(|&b| b != b' ').unwrap_or(line.len());
-        let line = &line[start..];
-        let end = line.iter().position(|&b| b == b' ').unwrap_or(line.len());
-        let cmd = &line[..end];
-        let rest = &line[end..];
-        let skip = rest.iter().position(|&b| b != b' ').unwrap_or(rest.len());
-        let rest = &rest[skip..];
+        let start = skip_spaces(line, 0);
+        let end = next_space(line, start);
+        let cmd = &line[start..end];
+        let rest_at = skip_spaces(line, end);
         let mut args = [&b""[..]; MAX_TOKENS];
         let mut nargs = 0;
-        for tok in rest.split(|&b| b == b' ').filter(|t| !t.is_empty()) {
+        // One pass over the arguments, byte by byte: tokens are short, so
+        // this beats `split(..).filter(..)` and `memchr` (callgrind).
+        let mut i = rest_at;
+        while i < line.len() {
+            let end = next_space(line, i);
             if let Some(slot) = args.get_mut(nargs) {
-                *slot = tok;
+                *slot = &line[i..end];
             }
             nargs += 1;
+            i = skip_spaces(line, end);
         }
         Line {
             cmd,
-            rest,
+            rest: &line[rest_at..],
             args,
             nargs,
         }
@@ -327,6 +331,24 @@ impl<'a> Line<'a> {
     pub fn noreply(&self) -> bool {
         self.nargs > 0 && self.last() == b"noreply"
     }
+}
+
+/// The first index at or after `i` that is not a space (`s.len()` if none).
+#[inline]
+fn skip_spaces(s: &[u8], mut i: usize) -> usize {
+    while i < s.len() && s[i] == b' ' {
+        i += 1;
+    }
+    i
+}
+
+/// The first index at or after `i` that is a space (`s.len()` if none).
+#[inline]
+fn next_space(s: &[u8], mut i: usize) -> usize {
+    while i < s.len() && s[i] != b' ' {
+        i += 1;
+    }
+    i
 }
 
 /// Locates a data block of `len` bytes after the command line.

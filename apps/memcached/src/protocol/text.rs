@@ -16,7 +16,7 @@ use super::{
 /// Parses a text-protocol command whose line is `line` and which used
 /// `consumed` bytes of `buf` so far.
 pub(super) fn parse<'a>(
-    line: Line<'a>,
+    line: &Line<'a>,
     buf: &'a [u8],
     consumed: usize,
     limits: &Limits,
@@ -164,7 +164,7 @@ pub(super) fn parse<'a>(
 
 /// `<cmd> <key> <flags> <exptime> <bytes> [<cas>] [noreply]` + data block.
 fn storage<'a>(
-    line: Line<'a>,
+    line: &Line<'a>,
     buf: &'a [u8],
     consumed: usize,
     limits: &Limits,

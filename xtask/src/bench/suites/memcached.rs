@@ -11,6 +11,9 @@
 //!   the bound;
 //! - both cores: two shards vs `-t 2`, server and load unpinned (sharing
 //!   the two cores);
+//! - the floor: ours with one shard against `memcached-floor` (bench/peers:
+//!   a bare epoll responder with no store, every `get` a fixed hit), same
+//!   load and pinning: the CPU per operation any server pays in the kernel;
 //! - pipelined: 16 requests per write on each of the 50 connections (same
 //!   mix, 10k keys), one core, loaded by `memcached-load` (apps/memcached's
 //!   pipelining load generator; memaslap cannot pipeline). Stock memcached
@@ -175,6 +178,27 @@ pub fn run(ctx: &Ctx, notes: &mut Vec<String>) -> Result<Vec<CaseReport>> {
         };
         out.push(run_case(&case, &opts, notes)?);
     }
+    // The floor: the same load against a bare epoll responder that does
+    // no work (bench/peers `memcached-floor`), to show how much of a
+    // server's CPU per operation is the kernel's.
+    let peers = crate::bench::peers::build(&ctx.meta)?;
+    let case = ServerCase {
+        info: CaseInfo {
+            name: "memcached get/set, 1 core, vs bare epoll responder (the floor)".into(),
+            metric: "throughput".into(),
+            unit: "ops/s".into(),
+            higher_is_better: true,
+            pinned: true,
+        },
+        ours: with_threads(1),
+        peer: ServerCmd {
+            name: "floor".into(),
+            program: peers.join("memcached-floor"),
+            args: strings(&["--port", "{port}"]),
+        },
+        load: memaslap(&load, &config, 1, 1),
+    };
+    out.push(run_case(&case, &opts, notes)?);
     let pipelining = LoadCmd {
         program: ctx.meta.release_dir().join("memcached-load"),
         args: strings(&[

@@ -1,0 +1,226 @@
+//! The floor for apps/memcached: a bare, hand-written single-threaded epoll
+//! server that answers memaslap's traffic with the least work a server can
+//! do: no store, no statistics, no protocol beyond telling `get` from
+//! `set`. Every `get <key>` is a hit with a fixed 100-byte value, every
+//! `set` (its data block skipped) is `STORED`, anything else `ERROR`.
+//!
+//! Its syscalls are stock memcached's pattern at best: level-triggered
+//! epoll, one `read` per readiness (a short read means the socket is
+//! drained, so no `EAGAIN` read), all replies of that read in one `write`.
+//! So its CPU per operation is what the kernel's TCP and loopback work
+//! costs for this traffic, plus almost nothing: a real server cannot use
+//! less per operation, whatever its event interface.
+
+use std::collections::HashMap;
+use std::io::{self, ErrorKind, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::fd::{AsRawFd, RawFd};
+
+use clap::Parser;
+
+/// Bare epoll responder for memcached get/set traffic.
+#[derive(Debug, Parser)]
+struct Args {
+    #[command(flatten)]
+    listen: bench_peers::Listen,
+}
+
+/// The value every `get` returns (memaslap's 100-byte values).
+const VALUE: &[u8; 100] = &[b'x'; 100];
+
+/// Longest command line kept waiting for its `\n`.
+const MAX_LINE: usize = 2048;
+
+struct Conn {
+    stream: TcpStream,
+    /// Bytes of an incomplete request.
+    input: Vec<u8>,
+    /// Replies not yet written (the socket buffer was full).
+    pending: Vec<u8>,
+}
+
+fn epoll_ctl(ep: RawFd, op: i32, fd: RawFd, events: u32) -> io::Result<()> {
+    let mut ev = libc::epoll_event {
+        events,
+        u64: fd as u64,
+    };
+    // SAFETY: `ev` is a valid epoll_event for the duration of the call.
+    if unsafe { libc::epoll_ctl(ep, op, fd, &mut ev) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Answers the complete requests at the front of `input`; returns the bytes
+/// used, or `None` for a line too long to be a request (close).
+fn answer(input: &[u8], out: &mut Vec<u8>) -> Option<usize> {
+    let mut pos = 0;
+    while let Some(nl) = input[pos..].iter().position(|&b| b == b'\n') {
+        let line = &input[pos..pos + nl];
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let mut used = nl + 1;
+        if let Some(key) = line.strip_prefix(b"get ") {
+            out.extend_from_slice(b"VALUE ");
+            out.extend_from_slice(key);
+            out.extend_from_slice(b" 0 100\r\n");
+            out.extend_from_slice(VALUE);
+            out.extend_from_slice(b"\r\nEND\r\n");
+        } else if line.starts_with(b"set ") {
+            let len = line
+                .rsplit(|&b| b == b' ')
+                .next()
+                .and_then(|n| std::str::from_utf8(n).ok()?.parse::<usize>().ok());
+            let Some(len) = len else {
+                out.extend_from_slice(b"CLIENT_ERROR bad command line format\r\n");
+                pos += used;
+                continue;
+            };
+            if input.len() - pos < used + len + 2 {
+                break;
+            }
+            used += len + 2;
+            out.extend_from_slice(b"STORED\r\n");
+        } else {
+            out.extend_from_slice(b"ERROR\r\n");
+        }
+        pos += used;
+    }
+    (input.len() - pos <= MAX_LINE).then_some(pos)
+}
+
+/// Serves one readiness event; returns false when the connection is done.
+fn serve(conn: &mut Conn, buf: &mut [u8], out: &mut Vec<u8>) -> bool {
+    if !conn.pending.is_empty() {
+        match conn.stream.write(&conn.pending) {
+            Ok(n) => drop(conn.pending.drain(..n)),
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return true,
+            Err(_) => return false,
+        }
+        if !conn.pending.is_empty() {
+            return true;
+        }
+    }
+    let n = match conn.stream.read(buf) {
+        Ok(0) => return false,
+        Ok(n) => n,
+        Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => {
+            return true;
+        }
+        Err(_) => return false,
+    };
+    out.clear();
+    let used = if conn.input.is_empty() {
+        let used = answer(&buf[..n], out);
+        if let Some(u) = used {
+            conn.input.extend_from_slice(&buf[u..n]);
+        }
+        used.is_some()
+    } else {
+        conn.input.extend_from_slice(&buf[..n]);
+        let used = answer(&conn.input, out);
+        if let Some(u) = used {
+            conn.input.drain(..u);
+        }
+        used.is_some()
+    };
+    if !used {
+        return false;
+    }
+    if out.is_empty() {
+        return true;
+    }
+    match conn.stream.write(out) {
+        Ok(w) if w == out.len() => {}
+        Ok(w) => conn.pending.extend_from_slice(&out[w..]),
+        Err(e) if e.kind() == ErrorKind::WouldBlock => conn.pending.extend_from_slice(out),
+        Err(_) => return false,
+    }
+    true
+}
+
+fn main() -> io::Result<()> {
+    let args = Args::parse();
+    let listener = TcpListener::bind(args.listen.addr())?;
+    listener.set_nonblocking(true)?;
+    // SAFETY: plain syscall; the result is checked.
+    let ep = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+    if ep < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let lfd = listener.as_raw_fd();
+    epoll_ctl(ep, libc::EPOLL_CTL_ADD, lfd, libc::EPOLLIN as u32)?;
+    let mut conns: HashMap<RawFd, Conn> = HashMap::new();
+    let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; 256];
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut out = Vec::with_capacity(16 * 1024);
+    loop {
+        // SAFETY: `events` has room for `events.len()` entries.
+        let n = unsafe { libc::epoll_wait(ep, events.as_mut_ptr(), events.len() as i32, -1) };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        for ev in &events[..n as usize] {
+            let fd = ev.u64 as RawFd;
+            if fd == lfd {
+                while let Ok((stream, _)) = listener.accept() {
+                    stream.set_nonblocking(true)?;
+                    stream.set_nodelay(true)?;
+                    let cfd = stream.as_raw_fd();
+                    epoll_ctl(ep, libc::EPOLL_CTL_ADD, cfd, libc::EPOLLIN as u32)?;
+                    let conn = Conn {
+                        stream,
+                        input: Vec::new(),
+                        pending: Vec::new(),
+                    };
+                    conns.insert(cfd, conn);
+                }
+                continue;
+            }
+            let Some(conn) = conns.get_mut(&fd) else {
+                continue;
+            };
+            let was_blocked = !conn.pending.is_empty();
+            let open = serve(conn, &mut buf, &mut out);
+            let blocked = !conn.pending.is_empty();
+            if open && blocked != was_blocked {
+                let interest = if blocked {
+                    (libc::EPOLLIN | libc::EPOLLOUT) as u32
+                } else {
+                    libc::EPOLLIN as u32
+                };
+                epoll_ctl(ep, libc::EPOLL_CTL_MOD, fd, interest)?;
+            }
+            if !open {
+                // Closing the fd removes it from the epoll set.
+                conns.remove(&fd);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::answer;
+
+    #[test]
+    fn answers_gets_and_sets_and_waits_for_data_blocks() {
+        let mut out = Vec::new();
+        let used = answer(
+            b"get k1\r\nset k2 0 0 3\r\nabc\r\nset k3 0 0 5\r\nab",
+            &mut out,
+        );
+        assert_eq!(used, Some(27));
+        let mut want = b"VALUE k1 0 100\r\n".to_vec();
+        want.extend_from_slice(&[b'x'; 100]);
+        want.extend_from_slice(b"\r\nEND\r\nSTORED\r\n");
+        assert_eq!(out, want);
+        out.clear();
+        assert_eq!(answer(b"bogus\r\n", &mut out), Some(7));
+        assert_eq!(out, b"ERROR\r\n");
+        assert_eq!(answer(&[b'a'; 4096], &mut out), None);
+    }
+}
