@@ -83,6 +83,12 @@ impl<T: 'static> Op<T> {
         })
     }
 
+    /// True once the completion was taken (dropping the Op does nothing).
+    #[inline]
+    pub(crate) fn is_spent(&self) -> bool {
+        self.data.is_none()
+    }
+
     /// Sets the hook run on a completion that arrives after this Op was
     /// dropped.
     pub(crate) fn on_orphan(mut self, release: fn(i32)) -> Self {
@@ -107,7 +113,7 @@ impl<T: 'static> Op<T> {
             match slot {
                 Slot::Done { res, .. } => {
                     let res = *res;
-                    ring.ops.remove(self.key);
+                    ring.ops.remove(self.key).discard();
                     Poll::Ready((res, self.data.take().expect("Op polled after completion")))
                 }
                 // Same mode: the waker and the quiet result updated in place.
@@ -125,7 +131,7 @@ impl<T: 'static> Op<T> {
                     Poll::Pending
                 }
                 Slot::Waiting(_) | Slot::Quiet(..) => {
-                    *slot = waiting(cx.waker().clone(), quiet);
+                    std::mem::replace(slot, waiting(cx.waker().clone(), quiet)).discard();
                     Poll::Pending
                 }
                 Slot::Abandoned(..) | Slot::Multi(_) => unreachable!("live Op with a foreign slot"),

@@ -21,10 +21,13 @@
 //! woken if it sleeps. A task is only ever run and dropped on its shard.
 
 mod backend;
+mod current;
 mod epoll;
 pub(crate) mod remote;
 mod run_queue;
 pub(crate) mod stats;
+
+pub(crate) use current::{leave, try_with, with};
 #[cfg(test)]
 mod tests;
 mod uring;
@@ -212,34 +215,6 @@ pub(crate) struct Shard {
     kind: BackendKind,
 }
 
-thread_local! {
-    static CURRENT: RefCell<Option<Rc<Shard>>> = const { RefCell::new(None) };
-}
-
-/// Runs `f` with the calling thread's shard.
-///
-/// # Panics
-///
-/// If the thread is not a shard of a running runtime.
-#[inline]
-pub(crate) fn with<R>(f: impl FnOnce(&Shard) -> R) -> R {
-    CURRENT.with(|c| match &*c.borrow() {
-        Some(shard) => f(shard),
-        None => panic!("not on a seastar shard: call this from inside Runtime::run"),
-    })
-}
-
-/// Like [`with`], but `Err(())` outside a shard (or during its teardown).
-#[inline]
-pub(crate) fn try_with<R>(f: impl FnOnce(&Shard) -> R) -> Result<R, ()> {
-    CURRENT
-        .try_with(|c| match c.try_borrow().ok().as_deref() {
-            Some(Some(shard)) => Ok(f(shard)),
-            _ => Err(()),
-        })
-        .unwrap_or(Err(()))
-}
-
 /// The backend of the calling thread's shard.
 #[inline]
 pub(crate) fn backend() -> BackendKind {
@@ -283,17 +258,13 @@ pub(crate) fn with_uring_features<R>(f: impl FnOnce(&mut UringFeatures) -> R) ->
 /// any other thread, through `target`'s remote inbox.
 pub(crate) fn schedule(runnable: Runnable, shared: &Arc<Shared>, target: usize) {
     let mut runnable = Some(runnable);
-    let _ = CURRENT.try_with(|c| {
-        if let Ok(cur) = c.try_borrow() {
-            if let Some(shard) = cur.as_ref() {
-                if Arc::ptr_eq(&shard.shared, shared) {
-                    let r = runnable.take().expect("present");
-                    if shard.id == target {
-                        shard.queue.borrow_mut().push(r);
-                    } else {
-                        shard.push_outgoing(target, Message::Task(r));
-                    }
-                }
+    let _ = try_with(|shard| {
+        if Arc::ptr_eq(&shard.shared, shared) {
+            let r = runnable.take().expect("present");
+            if shard.id == target {
+                shard.queue.borrow_mut().push(r);
+            } else {
+                shard.push_outgoing(target, Message::Task(r));
             }
         }
     });
@@ -358,7 +329,7 @@ impl Shard {
     /// Installs `shard` as the calling thread's shard.
     pub(crate) fn enter(shard: Shard) -> Rc<Shard> {
         let rc = Rc::new(shard);
-        CURRENT.with(|c| *c.borrow_mut() = Some(rc.clone()));
+        current::enter(rc.clone());
         rc
     }
 
@@ -772,11 +743,6 @@ impl Shard {
             Driver::Epoll(_) => Vec::new(),
         }
     }
-}
-
-/// Removes the calling thread's shard (after [`Shard::shutdown`]).
-pub(crate) fn leave() -> Option<Rc<Shard>> {
-    CURRENT.with(|c| c.borrow_mut().take())
 }
 
 /// Completes after the shard's reactor has next fired its due timers.

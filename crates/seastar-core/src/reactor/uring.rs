@@ -77,6 +77,21 @@ pub(crate) enum Slot {
     Multi(Multi),
 }
 
+impl Slot {
+    /// Drops a slot replaced or removed on the hot path. The variants that
+    /// own nothing (every completion passes through them) are forgotten
+    /// instead: the drop glue is an out-of-line call that matches all five
+    /// variants, about 28 instructions each time (callgrind, 3-4 per I/O
+    /// request).
+    #[inline]
+    pub(crate) fn discard(self) {
+        match self {
+            Slot::Waiting(None) | Slot::Done { .. } => std::mem::forget(self),
+            other => drop(other),
+        }
+    }
+}
+
 /// The completions of a multishot operation not yet taken by its owner.
 #[derive(Default)]
 pub(crate) struct Multi {
@@ -306,19 +321,17 @@ impl Uring {
                             if let Some(w) = w.take() {
                                 woken.push(w);
                             }
-                            *slot = Slot::Done { res: cqe.result() };
+                            std::mem::replace(slot, Slot::Done { res: cqe.result() }).discard();
                         }
                         Slot::Quiet(..) => {
                             let res = cqe.result();
-                            if let Slot::Quiet(w, quiet) =
-                                std::mem::replace(slot, Slot::Done { res })
-                                && res != quiet
-                            {
-                                woken.push(w);
+                            match std::mem::replace(slot, Slot::Done { res }) {
+                                Slot::Quiet(w, quiet) if res != quiet => woken.push(w),
+                                old => old.discard(),
                             }
                         }
                         Slot::Done { .. } => {
-                            *slot = Slot::Done { res: cqe.result() };
+                            std::mem::replace(slot, Slot::Done { res: cqe.result() }).discard();
                         }
                         Slot::Multi(m) => {
                             m.results.push_back(cqe.result());
