@@ -125,10 +125,21 @@ async fn connection(st: &ShardState, service: Sharded<ShardState>, conn: &TcpStr
             rbuf.reserve(READ_SIZE);
         }
         // Read into the spare room after the unprocessed bytes (split off
-        // and rejoined: no copy).
-        let spare = rbuf.split_off(rbuf.len());
+        // and rejoined: no copy), or, when everything was processed (the
+        // usual case), into the buffer itself (no split: callgrind, about
+        // 60 instructions per read).
+        let whole = rbuf.is_empty();
+        let spare = if whole {
+            std::mem::take(&mut rbuf)
+        } else {
+            rbuf.split_off(rbuf.len())
+        };
         let ((r, spare), sent) = SendBehind::during(&mut sending, conn.read(spare)).await;
-        rbuf.unsplit(spare);
+        if whole {
+            rbuf = spare;
+        } else {
+            rbuf.unsplit(spare);
+        }
         match sent {
             Some((Err(e), _)) => {
                 tracing::debug!(shard = shard_id(), error = %e, "write failed; closing");
