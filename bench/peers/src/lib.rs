@@ -7,6 +7,8 @@
 //! `memcached-floor` (a bare epoll get/set responder: apps/memcached's floor).
 //! This package is never published; it exists only to be measured against.
 
+pub mod epoll;
+
 use std::net::SocketAddr;
 
 /// `--port` and `--address`, the flags of every peer server.

@@ -11,10 +11,8 @@
 //! costs for this traffic, plus almost nothing: a real server cannot use
 //! less per operation, whatever its event interface.
 
-use std::collections::HashMap;
 use std::io::{self, ErrorKind, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::os::fd::{AsRawFd, RawFd};
+use std::net::TcpStream;
 
 use clap::Parser;
 
@@ -37,18 +35,6 @@ struct Conn {
     input: Vec<u8>,
     /// Replies not yet written (the socket buffer was full).
     pending: Vec<u8>,
-}
-
-fn epoll_ctl(ep: RawFd, op: i32, fd: RawFd, events: u32) -> io::Result<()> {
-    let mut ev = libc::epoll_event {
-        events,
-        u64: fd as u64,
-    };
-    // SAFETY: `ev` is a valid epoll_event for the duration of the call.
-    if unsafe { libc::epoll_ctl(ep, op, fd, &mut ev) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
 }
 
 /// Answers the complete requests at the front of `input`; returns the bytes
@@ -140,66 +126,19 @@ fn serve(conn: &mut Conn, buf: &mut [u8], out: &mut Vec<u8>) -> bool {
 
 fn main() -> io::Result<()> {
     let args = Args::parse();
-    let listener = TcpListener::bind(args.listen.addr())?;
-    listener.set_nonblocking(true)?;
-    // SAFETY: plain syscall; the result is checked.
-    let ep = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
-    if ep < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    let lfd = listener.as_raw_fd();
-    epoll_ctl(ep, libc::EPOLL_CTL_ADD, lfd, libc::EPOLLIN as u32)?;
-    let mut conns: HashMap<RawFd, Conn> = HashMap::new();
-    let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; 256];
     let mut buf = vec![0u8; 16 * 1024];
     let mut out = Vec::with_capacity(16 * 1024);
-    loop {
-        // SAFETY: `events` has room for `events.len()` entries.
-        let n = unsafe { libc::epoll_wait(ep, events.as_mut_ptr(), events.len() as i32, -1) };
-        if n < 0 {
-            let e = io::Error::last_os_error();
-            if e.kind() == ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(e);
-        }
-        for ev in &events[..n as usize] {
-            let fd = ev.u64 as RawFd;
-            if fd == lfd {
-                while let Ok((stream, _)) = listener.accept() {
-                    stream.set_nonblocking(true)?;
-                    stream.set_nodelay(true)?;
-                    let cfd = stream.as_raw_fd();
-                    epoll_ctl(ep, libc::EPOLL_CTL_ADD, cfd, libc::EPOLLIN as u32)?;
-                    let conn = Conn {
-                        stream,
-                        input: Vec::new(),
-                        pending: Vec::new(),
-                    };
-                    conns.insert(cfd, conn);
-                }
-                continue;
-            }
-            let Some(conn) = conns.get_mut(&fd) else {
-                continue;
-            };
-            let was_blocked = !conn.pending.is_empty();
-            let open = serve(conn, &mut buf, &mut out);
-            let blocked = !conn.pending.is_empty();
-            if open && blocked != was_blocked {
-                let interest = if blocked {
-                    (libc::EPOLLIN | libc::EPOLLOUT) as u32
-                } else {
-                    libc::EPOLLIN as u32
-                };
-                epoll_ctl(ep, libc::EPOLL_CTL_MOD, fd, interest)?;
-            }
-            if !open {
-                // Closing the fd removes it from the epoll set.
-                conns.remove(&fd);
-            }
-        }
-    }
+    bench_peers::epoll::serve(
+        args.listen,
+        libc::EPOLLIN as u32,
+        |stream| Conn {
+            stream,
+            input: Vec::new(),
+            pending: Vec::new(),
+        },
+        |conn| serve(conn, &mut buf, &mut out),
+        |conn| !conn.pending.is_empty(),
+    )
 }
 
 #[cfg(test)]

@@ -55,12 +55,15 @@ pub(crate) fn leave() -> Option<Rc<Shard>> {
 #[inline]
 fn current<'a>() -> Option<&'a Shard> {
     let ptr = PTR.get();
+    if ptr.is_null() {
+        return None;
+    }
     // SAFETY: a non-null `PTR` points to the shard that `OWNER` keeps alive
     // on this thread (module invariant). The reference does not outlive the
     // caller's closure (`with`, `try_with`), during which nothing releases
     // the shard: only `leave` does, and it is never called from inside them.
     // The shard is only ever accessed through shared references.
-    (!ptr.is_null()).then(|| unsafe { &*ptr })
+    Some(unsafe { &*ptr })
 }
 
 /// Runs `f` with the calling thread's shard.
