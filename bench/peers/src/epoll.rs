@@ -2,7 +2,7 @@
 //! (`epoll-echo`, `memcached-floor`): no runtime, no allocation per event.
 
 use std::collections::HashMap;
-use std::io::{self, ErrorKind};
+use std::io::{self, ErrorKind, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, RawFd};
 
@@ -87,4 +87,30 @@ pub fn serve<C>(
             }
         }
     }
+}
+
+/// Writes what an earlier write left in `pending`. `Some(open)` when the
+/// event is handled (output still blocked, or the connection failed);
+/// `None` when nothing is pending any more and serving may go on.
+pub fn flush_pending(stream: &mut TcpStream, pending: &mut Vec<u8>) -> Option<bool> {
+    if pending.is_empty() {
+        return None;
+    }
+    match stream.write(pending) {
+        Ok(n) => drop(pending.drain(..n)),
+        Err(e) if e.kind() == ErrorKind::WouldBlock => return Some(true),
+        Err(_) => return Some(false),
+    }
+    (!pending.is_empty()).then_some(true)
+}
+
+/// Writes `data`, keeping what the socket does not take in `pending`;
+/// false when the connection failed.
+pub fn write_or_keep(stream: &mut TcpStream, data: &[u8], pending: &mut Vec<u8>) -> bool {
+    match stream.write(data) {
+        Ok(w) => pending.extend_from_slice(&data[w..]),
+        Err(e) if e.kind() == ErrorKind::WouldBlock => pending.extend_from_slice(data),
+        Err(_) => return false,
+    }
+    true
 }

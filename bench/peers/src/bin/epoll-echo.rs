@@ -4,9 +4,10 @@
 //! socket buffer is full. It is what a framework's CPU per message is
 //! compared with to see its own overhead.
 
-use std::io::{self, ErrorKind, Read, Write};
+use std::io::{self, ErrorKind, Read};
 use std::net::TcpStream;
 
+use bench_peers::epoll::{flush_pending, write_or_keep};
 use clap::Parser;
 
 /// Bare epoll TCP echo server.
@@ -27,15 +28,8 @@ struct Conn {
 
 /// Echoes what is readable; returns false when the connection is done.
 fn serve(conn: &mut Conn, buf: &mut [u8]) -> bool {
-    if !conn.pending.is_empty() {
-        match conn.stream.write(&conn.pending) {
-            Ok(n) => drop(conn.pending.drain(..n)),
-            Err(e) if e.kind() == ErrorKind::WouldBlock => return true,
-            Err(_) => return false,
-        }
-        if !conn.pending.is_empty() {
-            return true;
-        }
+    if let Some(open) = flush_pending(&mut conn.stream, &mut conn.pending) {
+        return open;
     }
     loop {
         let n = match conn.stream.read(buf) {
@@ -45,13 +39,8 @@ fn serve(conn: &mut Conn, buf: &mut [u8]) -> bool {
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
             Err(_) => return false,
         };
-        match conn.stream.write(&buf[..n]) {
-            Ok(w) if w == n => {}
-            Ok(w) => conn.pending.extend_from_slice(&buf[w..n]),
-            Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                conn.pending.extend_from_slice(&buf[..n])
-            }
-            Err(_) => return false,
+        if !write_or_keep(&mut conn.stream, &buf[..n], &mut conn.pending) {
+            return false;
         }
     }
 }

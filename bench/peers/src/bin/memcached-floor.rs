@@ -11,9 +11,10 @@
 //! costs for this traffic, plus almost nothing: a real server cannot use
 //! less per operation, whatever its event interface.
 
-use std::io::{self, ErrorKind, Read, Write};
+use std::io::{self, ErrorKind, Read};
 use std::net::TcpStream;
 
+use bench_peers::epoll::{flush_pending, write_or_keep};
 use clap::Parser;
 
 /// Bare epoll responder for memcached get/set traffic.
@@ -76,15 +77,8 @@ fn answer(input: &[u8], out: &mut Vec<u8>) -> Option<usize> {
 
 /// Serves one readiness event; returns false when the connection is done.
 fn serve(conn: &mut Conn, buf: &mut [u8], out: &mut Vec<u8>) -> bool {
-    if !conn.pending.is_empty() {
-        match conn.stream.write(&conn.pending) {
-            Ok(n) => drop(conn.pending.drain(..n)),
-            Err(e) if e.kind() == ErrorKind::WouldBlock => return true,
-            Err(_) => return false,
-        }
-        if !conn.pending.is_empty() {
-            return true;
-        }
+    if let Some(open) = flush_pending(&mut conn.stream, &mut conn.pending) {
+        return open;
     }
     let n = match conn.stream.read(buf) {
         Ok(0) => return false,
@@ -115,13 +109,7 @@ fn serve(conn: &mut Conn, buf: &mut [u8], out: &mut Vec<u8>) -> bool {
     if out.is_empty() {
         return true;
     }
-    match conn.stream.write(out) {
-        Ok(w) if w == out.len() => {}
-        Ok(w) => conn.pending.extend_from_slice(&out[w..]),
-        Err(e) if e.kind() == ErrorKind::WouldBlock => conn.pending.extend_from_slice(out),
-        Err(_) => return false,
-    }
-    true
+    write_or_keep(&mut conn.stream, out, &mut conn.pending)
 }
 
 fn main() -> io::Result<()> {
