@@ -227,15 +227,9 @@ impl Handler {
     /// One key of a `get`/`gets`: appends its `VALUE` block on a hit and
     /// counts the hit or miss. The caller writes the final `END`.
     pub fn get_one(&mut self, key: &[u8], cas: bool, now: u32, out: &mut BytesMut) -> bool {
-        let hit = match self.store.get(key, now) {
-            Some(item) => {
-                encode::value(
-                    out,
-                    item.key,
-                    item.flags,
-                    item.value,
-                    cas.then_some(item.cas),
-                );
+        let hit = match self.store.get_block(key, now) {
+            Some(b) => {
+                encode::stored_value(out, b.bytes, b.line_end, cas.then_some(b.cas));
                 true
             }
             None => false,
@@ -267,10 +261,9 @@ impl Handler {
         now: u32,
         out: &mut BytesMut,
     ) -> bool {
-        let hit = match self.store.touch(key, exptime, now) {
-            Some(item) => {
-                let c = cas.then_some(item.cas);
-                encode::value(out, item.key, item.flags, item.value, c);
+        let hit = match self.store.touch_block(key, exptime, now) {
+            Some(b) => {
+                encode::stored_value(out, b.bytes, b.line_end, cas.then_some(b.cas));
                 true
             }
             None => false,

@@ -227,6 +227,16 @@ pub fn parse<'a>(buf: &'a [u8], limits: &Limits) -> ParseResult<'a> {
     if line.len() > 1 && line.last() == Some(&b'\r') {
         line = &line[..line.len() - 1];
     }
+    // The most common request, a one-key `get`, without splitting the line
+    // into a `Line` (24 argument slots, about 400 bytes to fill): the same
+    // request the general path makes of it, at a fifth of the cost
+    // (callgrind).
+    if let Some(key) = line.strip_prefix(b"get ") {
+        if !key.is_empty() && key.len() <= KEY_MAX_LENGTH && !key.contains(&b' ') {
+            let keys = Keys::new(key);
+            return Ok(Some((Request::Get { keys, cas: false }, consumed)));
+        }
+    }
     let line = Line::new(line);
     let cmd = line.cmd;
     // proto_text.c: every command has at least 2 characters.

@@ -33,7 +33,7 @@ mod types;
 mod update;
 
 pub use meta::{MdOpts, MdOutcome, MgHit, MgOpts};
-pub use types::{Arith, ArithOp, Item, StoreConfig, StoreOutcome, StoreResult, Update};
+pub use types::{Arith, ArithOp, Item, StoreConfig, StoreOutcome, StoreResult, Update, ValueBlock};
 
 use crate::stats::{Stats, StoreSummary};
 use table::{Entry, Table};
@@ -251,15 +251,35 @@ impl Store {
         self.view(i, now)
     }
 
+    /// Fetches a live item as its text `get` answer ([`ValueBlock`]) and
+    /// bumps it: what `get`/`gets` send, without building an [`Item`].
+    pub fn get_block(&mut self, key: &[u8], now: u32) -> Option<ValueBlock<'_>> {
+        let i = self.lookup(key, now)?;
+        self.touch_entry(i, now);
+        self.table.get(i).map(Entry::block)
+    }
+
     /// Sets a live item's expiry (`touch`, `gat`) and bumps it.
     pub fn touch(&mut self, key: &[u8], exptime: i64, now: u32) -> Option<Item<'_>> {
+        let i = self.touch_index(key, exptime, now)?;
+        self.view(i, now)
+    }
+
+    /// As [`touch`](Self::touch), answering like [`get_block`](Self::get_block)
+    /// (`gat`/`gats`).
+    pub fn touch_block(&mut self, key: &[u8], exptime: i64, now: u32) -> Option<ValueBlock<'_>> {
+        let i = self.touch_index(key, exptime, now)?;
+        self.table.get(i).map(Entry::block)
+    }
+
+    fn touch_index(&mut self, key: &[u8], exptime: i64, now: u32) -> Option<u32> {
         let i = self.lookup(key, now)?;
         let deadline = self.deadline(exptime, now);
         if let Some(e) = self.table.get_mut(i) {
             e.deadline = deadline;
         }
         self.touch_entry(i, now);
-        self.view(i, now)
+        Some(i)
     }
 
     /// Deletes a live item; false if absent.

@@ -16,16 +16,25 @@ use std::hash::BuildHasher;
 use foldhash::fast::RandomState;
 use hashbrown::HashTable;
 
+use super::ValueBlock;
+use crate::protocol::encode;
+
 /// "No slot" in links.
 pub(crate) const NIL: u32 = u32::MAX;
 
 /// One stored item.
 #[derive(Debug)]
 pub(crate) struct Entry {
-    /// Key bytes followed by value bytes: one allocation per item.
-    pub data: Box<[u8]>,
-    /// Length of the key prefix of `data` (keys are at most 250 bytes).
-    pub klen: u8,
+    /// The item's answer to a text `get`, `VALUE <key> <flags> <bytes>\r\n
+    /// <value>\r\n` ([`encode::value_block`]), built once when it is stored
+    /// (memcached keeps the same suffix in its items): key and value are
+    /// slices of it, and a hit is answered with one copy. One allocation
+    /// per item.
+    data: Box<[u8]>,
+    /// Length of the key (keys are at most 250 bytes).
+    klen: u8,
+    /// Where the value starts in `data`.
+    value_at: u16,
     pub flags: u32,
     /// Expiry deadline in server seconds (see `time`).
     pub deadline: i64,
@@ -39,15 +48,18 @@ pub(crate) struct Entry {
     next: u32,
 }
 
+/// Where the key starts in an entry's `data` (after `VALUE `).
+const KEY_AT: usize = 6;
+
 impl Entry {
     /// Builds an unlinked entry from key and value.
     pub fn new(key: &[u8], value: &[u8], flags: u32, deadline: i64, cas: u64, time: i64) -> Self {
-        let mut data = Vec::with_capacity(key.len() + value.len());
-        data.extend_from_slice(key);
-        data.extend_from_slice(value);
+        let (data, value_at) = encode::value_block(key, flags, value);
         Entry {
             data: data.into_boxed_slice(),
             klen: u8::try_from(key.len()).unwrap_or(u8::MAX),
+            // The `VALUE` line is at most 6 + 255 + 2 * 21 + 2 bytes.
+            value_at: value_at as u16,
             flags,
             deadline,
             cas,
@@ -61,11 +73,20 @@ impl Entry {
     }
 
     pub fn key(&self) -> &[u8] {
-        &self.data[..usize::from(self.klen)]
+        &self.data[KEY_AT..KEY_AT + usize::from(self.klen)]
     }
 
     pub fn value(&self) -> &[u8] {
-        &self.data[usize::from(self.klen)..]
+        &self.data[usize::from(self.value_at)..self.data.len() - 2]
+    }
+
+    /// The text `VALUE` block, for [`encode::stored_value`].
+    pub fn block(&self) -> ValueBlock<'_> {
+        ValueBlock {
+            bytes: &self.data,
+            line_end: usize::from(self.value_at) - 2,
+            cas: self.cas,
+        }
     }
 
     /// Bytes charged against the memory limit.
@@ -264,6 +285,32 @@ mod tests {
             .into_iter()
             .map(|k| String::from_utf8(k).unwrap())
             .collect()
+    }
+
+    /// An entry's kept block is `encode::value`'s reply, byte for byte, and
+    /// its key and value are the ones stored.
+    #[test]
+    fn the_kept_value_block_is_the_text_reply() {
+        let long_key = vec![b'k'; 250];
+        let cases: [(&[u8], &[u8], u32); 4] = [
+            (b"a", b"", 0),
+            (b"key", b"hello world", 7),
+            (&long_key, &[b'v'; 1000], u32::MAX),
+            (b"k", b"with\r\ninside", 1_000_000),
+        ];
+        for (key, value, flags) in cases {
+            let e = Entry::new(key, value, flags, i64::MAX, 42, 0);
+            assert_eq!(e.key(), key);
+            assert_eq!(e.value(), value);
+            for cas in [None, Some(42), Some(u64::MAX)] {
+                let mut want = bytes::BytesMut::new();
+                encode::value(&mut want, key, flags, value, cas);
+                let mut got = bytes::BytesMut::new();
+                let b = e.block();
+                encode::stored_value(&mut got, b.bytes, b.line_end, cas);
+                assert_eq!(got, want, "flags {flags}, cas {cas:?}");
+            }
+        }
     }
 
     #[test]

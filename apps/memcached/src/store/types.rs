@@ -43,6 +43,20 @@ pub struct Item<'a> {
     pub token_sent: bool,
 }
 
+/// A stored item's answer to a text `get`: `VALUE <key> <flags> <bytes>\r\n
+/// <data>\r\n`, kept with the item (see
+/// [`encode::value_block`](crate::protocol::encode::value_block)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ValueBlock<'a> {
+    /// The whole block.
+    pub bytes: &'a [u8],
+    /// Where the `VALUE` line ends, before its `\r\n` (a `gets` adds the
+    /// CAS there).
+    pub line_end: usize,
+    /// CAS unique.
+    pub cas: u64,
+}
+
 /// What a storage command did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StoreOutcome {

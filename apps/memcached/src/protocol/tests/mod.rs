@@ -34,6 +34,55 @@ fn get_with_many_keys_borrows_them() {
     assert_eq!(keys.iter().collect::<Vec<_>>(), [&b"a"[..], b"bb", b"ccc"]);
 }
 
+/// A one-key `get` takes a shortcut past the tokenizer; a leading space
+/// (which the tokenizer skips) sends the same line the general way.
+#[test]
+fn the_one_key_get_shortcut_parses_as_the_general_path_does() {
+    fn outcome(input: &[u8], extra: usize) -> String {
+        match parse(input, &limits()) {
+            Ok(Some((req, used))) => format!("{req:?} using {}", used - extra),
+            Ok(None) => "incomplete".into(),
+            Err(ProtocolError::Rejected(r)) => {
+                format!("{:?} using {}", r.reply, r.consumed - extra)
+            }
+            Err(e) => format!("{e:?}"),
+        }
+    }
+    let max = format!("get {}", "k".repeat(KEY_MAX_LENGTH));
+    let over = format!("get {}", "k".repeat(KEY_MAX_LENGTH + 1));
+    let lines = [
+        "get k",
+        "get key:0123456789",
+        "get  k",
+        "get k ",
+        "get k  x",
+        "get ",
+        "get",
+        "get k\r",
+        "get k\rx",
+        "get \tk",
+        &max,
+        &over,
+    ];
+    for line in lines {
+        for end in ["\r\n", "\n"] {
+            let short = format!("{line}{end}");
+            let general = format!(" {line}{end}");
+            assert_eq!(
+                outcome(short.as_bytes(), 0),
+                outcome(general.as_bytes(), 1),
+                "{short:?}"
+            );
+        }
+    }
+    let (req, used) = ok(b"get k1\r\nget k2\r\n");
+    assert_eq!(used, 8);
+    let Request::Get { keys, cas: false } = req else {
+        panic!("{req:?}")
+    };
+    assert_eq!(keys.as_bytes(), b"k1");
+}
+
 #[test]
 fn gets_and_bget_are_gets() {
     assert!(matches!(
