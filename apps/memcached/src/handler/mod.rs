@@ -245,8 +245,12 @@ impl Handler {
     }
 
     fn get(&mut self, keys: Keys<'_>, cas: bool, now: u32, out: &mut BytesMut) {
-        for key in keys.iter() {
+        if let Some(key) = keys.single() {
             self.get_one(key, cas, now, out);
+        } else {
+            for key in keys.iter() {
+                self.get_one(key, cas, now, out);
+            }
         }
         encode::end(out);
     }

@@ -34,15 +34,56 @@ pub enum StoreMode {
 /// let keys = Keys::new(b"a  bb c");
 /// assert_eq!(keys.iter().collect::<Vec<_>>(), [&b"a"[..], b"bb", b"c"]);
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy)]
 pub struct Keys<'a> {
     raw: &'a [u8],
+    /// `raw` is known to be one key (no spaces).
+    one: bool,
 }
+
+/// The raw key list (how it was split is no part of the value).
+impl std::fmt::Debug for Keys<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Keys").field("raw", &self.raw).finish()
+    }
+}
+
+/// Equal when the raw key lists are.
+impl PartialEq for Keys<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.raw == other.raw
+    }
+}
+
+impl Eq for Keys<'_> {}
 
 impl<'a> Keys<'a> {
     /// Wraps the space-separated key list of a command line.
     pub fn new(raw: &'a [u8]) -> Self {
-        Keys { raw }
+        Keys { raw, one: false }
+    }
+
+    /// A list of the one key `key`, which the caller checked is not empty
+    /// and has no space.
+    ///
+    /// ```
+    /// use memcached::protocol::Keys;
+    /// assert_eq!(Keys::one(b"k").single(), Some(&b"k"[..]));
+    /// assert_eq!(Keys::new(b"k").single(), None);
+    /// assert_eq!(Keys::one(b"k"), Keys::new(b"k"));
+    /// ```
+    pub fn one(key: &'a [u8]) -> Self {
+        debug_assert!(!key.is_empty() && !key.contains(&b' '));
+        Keys {
+            raw: key,
+            one: true,
+        }
+    }
+
+    /// The key of a list made by [`one`](Self::one), so that the caller
+    /// need not split it; `None` for other lists, even of one key.
+    pub fn single(&self) -> Option<&'a [u8]> {
+        self.one.then_some(self.raw)
     }
 
     /// Iterates the keys in request order.

@@ -81,6 +81,11 @@ fn the_one_key_get_shortcut_parses_as_the_general_path_does() {
         panic!("{req:?}")
     };
     assert_eq!(keys.as_bytes(), b"k1");
+    assert_eq!(keys.single(), Some(&b"k1"[..]));
+    let Request::Get { keys, .. } = ok(b"get k1 k2\r\n").0 else {
+        panic!()
+    };
+    assert_eq!(keys.single(), None);
 }
 
 #[test]
