@@ -48,6 +48,16 @@ pub fn put_u64(out: &mut impl BufMut, mut v: u64) {
     out.put_slice(&buf[i..]);
 }
 
+/// How many digits the decimal form of `v` has.
+fn decimal_len(mut v: u64) -> usize {
+    let mut n = 1;
+    while v >= 10 {
+        v /= 10;
+        n += 1;
+    }
+    n
+}
+
 /// Appends the decimal form of a signed `v`.
 pub fn put_i64(out: &mut BytesMut, v: i64) {
     if v < 0 {
@@ -98,7 +108,11 @@ pub fn value(out: &mut BytesMut, key: &[u8], flags: u32, data: &[u8], cas: Optio
 /// assert_eq!(&block[data_at..data_at + 2], b"hi");
 /// ```
 pub fn value_block(key: &[u8], flags: u32, data: &[u8]) -> (Vec<u8>, usize) {
-    let mut block = Vec::with_capacity(key.len() + data.len() + 40);
+    // Sized exactly: the item boxes it, and a spare byte would mean a
+    // reallocation per stored item.
+    let line =
+        6 + key.len() + 1 + decimal_len(u64::from(flags)) + 1 + decimal_len(data.len() as u64);
+    let mut block = Vec::with_capacity(line + 2 + data.len() + 2);
     block.extend_from_slice(b"VALUE ");
     block.extend_from_slice(key);
     block.push(b' ');
@@ -346,6 +360,12 @@ mod tests {
             u64::MAX,
         ] {
             assert_eq!(&run(|o| put_u64(o, v))[..], v.to_string().as_bytes(), "{v}");
+            assert_eq!(decimal_len(v), v.to_string().len(), "{v}");
+        }
+        // A value block is allocated at its exact size (the item boxes it).
+        for (flags, len) in [(0, 0), (9, 9), (10, 10), (u32::MAX, 1000)] {
+            let (block, _) = value_block(b"key", flags, &vec![b'v'; len]);
+            assert_eq!(block.capacity(), block.len(), "flags {flags}, {len} bytes");
         }
         assert_eq!(&run(|o| put_i64(o, -100))[..], b"-100");
     }
