@@ -59,7 +59,7 @@ impl hyper::service::Service<http::Request<Incoming>> for ConnService {
         // request answered within the iteration records 0, waits show whole.
         let start = lowres_now();
         let limit = shared.config.max_body_size;
-        let state = match limit {
+        let handler = match limit {
             Some(limit) if declared_length(&req).is_some_and(|len| len > limit) => {
                 let mut r = crate::response::error(
                     StatusCode::PAYLOAD_TOO_LARGE,
@@ -68,15 +68,16 @@ impl hyper::service::Service<http::Request<Incoming>> for ConnService {
                 // The body stays unread: end the connection after this answer.
                 r.headers_mut()
                     .insert(CONNECTION, HeaderValue::from_static("close"));
-                State::Ready(Some(r))
+                let ready: HandlerFuture = Box::pin(std::future::ready(r));
+                ready
             }
             _ => {
                 let req = req.map(|b| Body::incoming(b, limit));
-                State::Handler(shared.handler.call(req))
+                shared.handler.call(req)
             }
         };
         ResponseFuture {
-            state,
+            handler,
             shared: shared.clone(),
             slot,
             start,
@@ -85,14 +86,11 @@ impl hyper::service::Service<http::Request<Incoming>> for ConnService {
     }
 }
 
-enum State {
-    Handler(HandlerFuture),
-    Ready(Option<Response>),
-}
-
-/// The response on its way to hyper; one allocation (the handler's future).
+/// The response on its way to hyper; one allocation (the handler's
+/// future). Small: hyper moves it into its dispatcher, and a variant
+/// holding a whole `Response` (the rare 413) made every move a `memcpy`.
 pub(crate) struct ResponseFuture {
-    state: State,
+    handler: HandlerFuture,
     shared: Rc<Shared>,
     slot: usize,
     start: Instant,
@@ -104,10 +102,7 @@ impl Future for ResponseFuture {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        let mut resp = match &mut this.state {
-            State::Handler(f) => ready!(f.as_mut().poll(cx)),
-            State::Ready(r) => r.take().expect("polled after completion"),
-        };
+        let mut resp = ready!(this.handler.as_mut().poll(cx));
         if this.close {
             resp.headers_mut()
                 .insert(CONNECTION, HeaderValue::from_static("close"));
