@@ -94,6 +94,7 @@ impl ShardState {
 
     /// Seconds since server start, from the reactor's cached clock (the
     /// manual clock under tests).
+    ///
     /// Recomputed only when the loop clock moved: every read of a busy
     /// connection asks, within one loop iteration (callgrind: about 80
     /// instructions per request for the subtraction and division).
