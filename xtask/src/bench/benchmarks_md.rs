@@ -23,7 +23,9 @@ pub fn header(machine: &Machine) -> String {
          alternate (A B A B ...), a fresh server per run, after a discarded warm-up. Each run \
          records the server's CPU time (utime + stime of all its threads, from /proc/PID/stat) so \
          that every case reports throughput and throughput per server CPU-second, plus the CPU \
-         used by other processes during the run. Ratios are per run, quoted as median \
+         used by other processes during the run; the server suites also split the server's CPU \
+         per operation into user space and kernel (for a loopback server the kernel part is \
+         mostly TCP work, the same for every server). Ratios are per run, quoted as median \
          (min–max); above 1 means ours is better. Differences under about 10% are noise.\n",
         machine.cores, machine.cpu_model, machine.kernel
     )

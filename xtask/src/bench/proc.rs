@@ -10,10 +10,10 @@ pub fn clk_tck() -> f64 {
     if ticks > 0 { ticks as f64 } else { 100.0 }
 }
 
-/// utime + stime in ticks from the text of /proc/PID/stat.
+/// (utime, stime) in ticks from the text of /proc/PID/stat.
 ///
 /// Process-level stat covers all threads, including ones that have exited.
-pub fn parse_pid_stat(text: &str) -> Result<u64> {
+pub fn parse_pid_stat(text: &str) -> Result<(u64, u64)> {
     // Field 2 (comm) is parenthesised and may hold spaces or ')': split after the last ')'.
     let (_, rest) = text.rsplit_once(')').context("no ')' in /proc/PID/stat")?;
     let fields: Vec<&str> = rest.split_whitespace().collect();
@@ -25,7 +25,7 @@ pub fn parse_pid_stat(text: &str) -> Result<u64> {
         f.parse()
             .with_context(|| format!("field {n} of /proc/PID/stat is not a number: {f}"))
     };
-    Ok(get(14)? + get(15)?)
+    Ok((get(14)?, get(15)?))
 }
 
 /// Busy ticks summed over all CPUs, from the `cpu` line of /proc/stat.
@@ -52,11 +52,43 @@ pub fn parse_proc_stat(text: &str) -> Result<u64> {
     Ok(nums[0] + nums[1] + nums[2] + nums[5] + nums[6] + nums[7])
 }
 
-/// CPU seconds used so far by process `pid` (all threads).
-pub fn process_cpu_seconds(pid: u32) -> Result<f64> {
+/// CPU a process has used so far (all threads), in seconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ProcessCpu {
+    /// Time in user space (utime).
+    pub user_s: f64,
+    /// Time in the kernel (stime), which for a network server includes the
+    /// loopback TCP work done in its context.
+    pub system_s: f64,
+}
+
+impl ProcessCpu {
+    /// User plus kernel time.
+    pub fn total_s(&self) -> f64 {
+        self.user_s + self.system_s
+    }
+}
+
+impl std::ops::Sub for ProcessCpu {
+    type Output = ProcessCpu;
+
+    fn sub(self, earlier: ProcessCpu) -> ProcessCpu {
+        ProcessCpu {
+            user_s: self.user_s - earlier.user_s,
+            system_s: self.system_s - earlier.system_s,
+        }
+    }
+}
+
+/// CPU used so far by process `pid` (all threads).
+pub fn process_cpu(pid: u32) -> Result<ProcessCpu> {
     let path = format!("/proc/{pid}/stat");
     let text = std::fs::read_to_string(&path).with_context(|| format!("read {path}"))?;
-    Ok(parse_pid_stat(&text)? as f64 / clk_tck())
+    let (user, system) = parse_pid_stat(&text)?;
+    Ok(ProcessCpu {
+        user_s: user as f64 / clk_tck(),
+        system_s: system as f64 / clk_tck(),
+    })
 }
 
 /// Busy CPU seconds of the whole machine so far (see [`parse_proc_stat`]).
@@ -86,7 +118,7 @@ mod tests {
     fn pid_stat_with_awkward_comm() {
         let text = "4242 (my ) server) S 1 4242 4242 0 -1 4194560 1203 0 0 0 \
                     250 75 0 0 20 0 3 0 12345 0 0";
-        assert_eq!(parse_pid_stat(text).unwrap(), 325);
+        assert_eq!(parse_pid_stat(text).unwrap(), (250, 75));
         assert!(parse_pid_stat("1 (x) S 1 2").is_err());
         assert!(parse_pid_stat("garbage").is_err());
     }
@@ -100,8 +132,10 @@ mod tests {
 
     #[test]
     fn reads_own_process() {
-        let secs = process_cpu_seconds(std::process::id()).unwrap();
-        assert!(secs >= 0.0);
+        let cpu = process_cpu(std::process::id()).unwrap();
+        assert!(cpu.user_s >= 0.0 && cpu.system_s >= 0.0);
+        let later = process_cpu(std::process::id()).unwrap();
+        assert!((later - cpu).total_s() >= 0.0);
         assert!(system_busy_seconds().unwrap() > 0.0);
     }
 }

@@ -68,6 +68,14 @@ pub struct SideReport {
     pub cpu_seconds: Stat,
     /// Operations per server CPU-second.
     pub per_cpu_second: Stat,
+    /// Server CPU per operation spent in user space, µs (empty where the
+    /// suite does not split it).
+    #[serde(default)]
+    pub user_us_per_op: Stat,
+    /// Server CPU per operation spent in the kernel, µs: for a loopback
+    /// server mostly TCP work, the part no user-space code can win.
+    #[serde(default)]
+    pub system_us_per_op: Stat,
     /// Median latency reported by the load tool, µs.
     pub p50_us: Stat,
     /// 99th percentile latency reported by the load tool, µs.
@@ -129,6 +137,14 @@ pub fn ratio_cell(s: &Stat) -> String {
     }
 }
 
+/// `0.95 + 5.80` (user + kernel µs per op, medians), or `–`.
+fn split(side: &SideReport) -> String {
+    match (side.user_us_per_op.median, side.system_us_per_op.median) {
+        (Some(u), Some(k)) => format!("{u:.2} + {k:.2}"),
+        _ => "–".into(),
+    }
+}
+
 fn latency(side: &SideReport) -> String {
     format!("{} / {}", opt(side.p50_us.median), opt(side.p99_us.median))
 }
@@ -155,6 +171,7 @@ pub fn markdown(r: &SuiteReport) -> String {
          a ratio above 1 means ours is better.\n"
     );
     let cpu = r.cases.iter().any(|c| !c.ours.per_cpu_second.is_empty());
+    let split_cpu = r.cases.iter().any(|c| !c.ours.user_us_per_op.is_empty());
     let lat = r
         .cases
         .iter()
@@ -170,6 +187,9 @@ pub fn markdown(r: &SuiteReport) -> String {
     ];
     if cpu {
         head.extend(["ours per CPU-s", "peer per CPU-s", "ratio per CPU-s"]);
+    }
+    if split_cpu {
+        head.extend(["ours µs/op user + kernel", "peer µs/op user + kernel"]);
     }
     if lat {
         head.extend(["ours p50/p99 µs", "peer p50/p99 µs"]);
@@ -194,6 +214,10 @@ pub fn markdown(r: &SuiteReport) -> String {
             row.push(opt(c.ours.per_cpu_second.median));
             row.push(opt(c.peer.per_cpu_second.median));
             row.push(ratio_cell(&c.ratio_per_cpu));
+        }
+        if split_cpu {
+            row.push(split(&c.ours));
+            row.push(split(&c.peer));
         }
         if lat {
             row.push(latency(&c.ours));
@@ -278,6 +302,30 @@ pub(crate) mod tests {
              1.50× (1.40–1.60) | 200.0k | 100.0k | 2.00× (1.90–2.10) | 12.0 / 30.5 | – / – | – |"
         ));
         assert!(md.contains("- a note"));
+        assert!(
+            !md.contains("user + kernel"),
+            "no split column without data"
+        );
+    }
+
+    #[test]
+    fn markdown_splits_user_and_kernel_time() {
+        let mut r = sample();
+        let c = &mut r.cases[0];
+        c.ours.user_us_per_op = Stat::new(vec![0.9, 1.0, 1.1]);
+        c.ours.system_us_per_op = Stat::new(vec![5.5, 5.75, 6.0]);
+        let md = markdown(&r);
+        assert!(md.contains("| ours µs/op user + kernel | peer µs/op user + kernel |"));
+        assert!(md.contains("| 2.00× (1.90–2.10) | 1.00 + 5.75 | – | 12.0 / 30.5 |"));
+        // Older records (without the split) still load.
+        let mut old = serde_json::to_value(sample()).unwrap();
+        for side in ["ours", "peer"] {
+            let side = old["cases"][0][side].as_object_mut().unwrap();
+            assert!(side.remove("user_us_per_op").is_some());
+            assert!(side.remove("system_us_per_op").is_some());
+        }
+        let back: SuiteReport = serde_json::from_value(old).unwrap();
+        assert!(back.cases[0].ours.user_us_per_op.is_empty());
     }
 
     #[test]

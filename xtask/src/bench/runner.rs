@@ -78,6 +78,8 @@ const NOISY_SHARE: f64 = 0.10;
 struct Measurement {
     sample: LoadSample,
     cpu_s: f64,
+    /// The part of `cpu_s` spent in user space.
+    user_s: f64,
     noise_s: f64,
     wall_s: f64,
 }
@@ -148,7 +150,7 @@ fn measure(
         run_load(case, port, opts.warmup_s, &mut Vec::new()).context("warm-up")?;
     }
     let (cpu0, busy0, kids0) = (
-        server.cpu_seconds()?,
+        server.cpu()?,
         proc::system_busy_seconds()?,
         proc::reaped_children_cpu_seconds(),
     );
@@ -156,17 +158,19 @@ fn measure(
     let sample = run_load(case, port, opts.duration_s, commands)?;
     let wall_s = start.elapsed().as_secs_f64();
     let (cpu1, busy1, kids1) = (
-        server.cpu_seconds()?,
+        server.cpu()?,
         proc::system_busy_seconds()?,
         proc::reaped_children_cpu_seconds(),
     );
     server.stop()?;
-    let cpu_s = cpu1 - cpu0;
+    let used = cpu1 - cpu0;
+    let cpu_s = used.total_s();
     let load_s = kids1 - kids0;
     let noise_s = (busy1 - busy0 - cpu_s - load_s).max(0.0);
     Ok(Measurement {
         sample,
         cpu_s,
+        user_s: used.user_s,
         noise_s,
         wall_s,
     })
@@ -177,6 +181,8 @@ struct Runs {
     value: Vec<f64>,
     cpu: Vec<f64>,
     per_cpu: Vec<f64>,
+    user_us_per_op: Vec<f64>,
+    system_us_per_op: Vec<f64>,
     p50: Vec<f64>,
     p99: Vec<f64>,
     noise: Vec<f64>,
@@ -192,6 +198,11 @@ impl Runs {
         } else {
             f64::NAN
         });
+        if ops > 0.0 {
+            self.user_us_per_op.push(m.user_s * 1e6 / ops);
+            self.system_us_per_op
+                .push((m.cpu_s - m.user_s).max(0.0) * 1e6 / ops);
+        }
         self.p50.extend(m.sample.p50_us);
         self.p99.extend(m.sample.p99_us);
         self.noise.push(m.noise_s);
@@ -203,6 +214,8 @@ impl Runs {
             value: Stat::new(self.value),
             cpu_seconds: Stat::new(self.cpu),
             per_cpu_second: Stat::new(self.per_cpu),
+            user_us_per_op: Stat::new(self.user_us_per_op),
+            system_us_per_op: Stat::new(self.system_us_per_op),
             p50_us: Stat::new(self.p50),
             p99_us: Stat::new(self.p99),
             noise_cpu_seconds: Stat::new(self.noise),

@@ -79,9 +79,9 @@ impl Server {
         lines[lines.len().saturating_sub(20)..].join("\n")
     }
 
-    /// CPU seconds the server has used so far (utime + stime, all threads).
-    pub fn cpu_seconds(&self) -> Result<f64> {
-        proc::process_cpu_seconds(self.child.id())
+    /// CPU the server has used so far (utime and stime, all threads).
+    pub fn cpu(&self) -> Result<proc::ProcessCpu> {
+        proc::process_cpu(self.child.id())
     }
 
     /// SIGTERM, then SIGKILL if it has not exited within 5 s.

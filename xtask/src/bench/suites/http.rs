@@ -260,6 +260,8 @@ fn load_generators(
         p50_us: Stat::new(runs.iter().filter_map(|r| r.0.p50_us).collect()),
         p99_us: Stat::new(runs.iter().filter_map(|r| r.0.p99_us).collect()),
         noise_cpu_seconds: Stat::new(Vec::new()),
+        // Client CPU (reaped) comes as one sum: no user/kernel split.
+        ..SideReport::default()
     };
     let [s, w] = &sides;
     Ok(CaseReport::new(

@@ -86,6 +86,8 @@ impl Side {
             p50_us: Stat::new(self.p50),
             p99_us: Stat::new(self.p99),
             noise_cpu_seconds: Stat::new(self.noise),
+            // Reaped CPU comes as one sum: no user/kernel split.
+            ..SideReport::default()
         }
     }
 }
