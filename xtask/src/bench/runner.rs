@@ -77,9 +77,8 @@ const NOISY_SHARE: f64 = 0.10;
 
 struct Measurement {
     sample: LoadSample,
-    cpu_s: f64,
-    /// The part of `cpu_s` spent in user space.
-    user_s: f64,
+    /// The server's CPU in the measured window.
+    cpu: proc::ProcessCpu,
     noise_s: f64,
     wall_s: f64,
 }
@@ -163,14 +162,12 @@ fn measure(
         proc::reaped_children_cpu_seconds(),
     );
     server.stop()?;
-    let used = cpu1 - cpu0;
-    let cpu_s = used.total_s();
+    let cpu = cpu1 - cpu0;
     let load_s = kids1 - kids0;
-    let noise_s = (busy1 - busy0 - cpu_s - load_s).max(0.0);
+    let noise_s = (busy1 - busy0 - cpu.total_s() - load_s).max(0.0);
     Ok(Measurement {
         sample,
-        cpu_s,
-        user_s: used.user_s,
+        cpu,
         noise_s,
         wall_s,
     })
@@ -191,17 +188,14 @@ struct Runs {
 impl Runs {
     fn push(&mut self, m: &Measurement) {
         self.value.push(m.sample.throughput);
-        self.cpu.push(m.cpu_s);
+        let cpu_s = m.cpu.total_s();
+        self.cpu.push(cpu_s);
         let ops = m.sample.ops.unwrap_or(m.sample.throughput * m.wall_s);
-        self.per_cpu.push(if m.cpu_s > 0.0 {
-            ops / m.cpu_s
-        } else {
-            f64::NAN
-        });
+        self.per_cpu
+            .push(if cpu_s > 0.0 { ops / cpu_s } else { f64::NAN });
         if ops > 0.0 {
-            self.user_us_per_op.push(m.user_s * 1e6 / ops);
-            self.system_us_per_op
-                .push((m.cpu_s - m.user_s).max(0.0) * 1e6 / ops);
+            self.user_us_per_op.push(m.cpu.user_s * 1e6 / ops);
+            self.system_us_per_op.push(m.cpu.system_s * 1e6 / ops);
         }
         self.p50.extend(m.sample.p50_us);
         self.p99.extend(m.sample.p99_us);
@@ -262,7 +256,7 @@ pub fn run_case(case: &ServerCase, opts: &RunOpts, notes: &mut Vec<String>) -> R
                 side.name,
                 m.sample.throughput,
                 case.info.unit,
-                m.cpu_s,
+                m.cpu.total_s(),
                 m.sample.p50_us.map_or("-".into(), |v| format!("{v:.1}")),
                 m.sample.p99_us.map_or("-".into(), |v| format!("{v:.1}")),
             );
