@@ -133,6 +133,17 @@ impl Body {
         }
         Ok(self.collect().await?.to_bytes())
     }
+
+    /// A copy of a body that is still whole in memory (empty, or one
+    /// buffer not yet read), to send again; `None` for a stream.
+    pub(crate) fn try_clone(&self) -> Option<Body> {
+        let kind = match &self.kind {
+            Kind::Empty => Kind::Empty,
+            Kind::Full(b) => Kind::Full(b.clone()),
+            Kind::Incoming { .. } | Kind::Boxed(_) => return None,
+        };
+        Some(Body { kind })
+    }
 }
 
 impl From<Bytes> for Body {

@@ -8,7 +8,10 @@
 //! reused once the response body has been read to the end (a body dropped
 //! early closes the connection). Idle connections beyond
 //! [`max_idle_per_host`](ClientBuilder::max_idle_per_host) or older than
-//! [`idle_timeout`](ClientBuilder::idle_timeout) are closed. Bodies stream
+//! [`idle_timeout`](ClientBuilder::idle_timeout) (on the shard's clock) are
+//! closed. A request that finds its pooled connection closed by the server
+//! is sent again on a new one when that is safe: it was never written, or
+//! it is idempotent with its body in memory. Bodies stream
 //! both ways: the request body is any [`Body`], the response body is
 //! hyper's [`Incoming`].
 //!
@@ -21,6 +24,8 @@ use std::fmt;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
+
+use seastar_core::timer::lowres_now;
 
 use http::header::{HOST, HeaderValue};
 use http::uri::{Authority, PathAndQuery, Scheme};
@@ -240,19 +245,52 @@ impl Client {
             .unwrap_or_else(|| PathAndQuery::from_static("/"));
         *req.uri_mut() = Uri::from(pq);
 
-        let mut sender = match self.checkout(&key).await {
-            Some(s) => s,
-            None => self.connect(&authority).await?,
+        let (mut sender, reused) = match self.checkout(&key).await {
+            Some(s) => (s, true),
+            None => (self.connect(&authority).await?, false),
         };
-        let send = sender.send_request(req);
-        let resp = match self.inner.config.request_timeout {
-            Some(t) => seastar_core::timer::timeout(t, send)
-                .await
-                .map_err(|_| ClientError::Timeout)??,
-            None => send.await?,
+        // A pooled connection may have been closed by the server a moment
+        // ago (its idle timeout, a request cap) without our side having
+        // seen it yet: the request then fails before any response. It is
+        // sent once more on a new connection if hyper hands it back
+        // unsent, or if it is idempotent with a body still in memory (the
+        // rule of Go's net/http); anything else gets the error.
+        let replay = if reused { replayable(&req) } else { None };
+        let resp = match self.send(&mut sender, req).await {
+            Ok(resp) => resp,
+            Err(Failed::Http { error, unsent }) if reused && is_stale(&error) => {
+                let Some(req) = unsent.or(replay) else {
+                    return Err(error.into());
+                };
+                tracing::debug!(shard = seastar_core::shard_id(), error = %error, "pooled connection was closed; retrying on a new one");
+                sender = self.connect(&authority).await?;
+                self.send(&mut sender, req)
+                    .await
+                    .map_err(ClientError::from)?
+            }
+            Err(f) => return Err(f.into()),
         };
         self.checkin(key, sender);
         Ok(resp)
+    }
+
+    /// One attempt on `sender`, bounded by the request timeout.
+    async fn send(
+        &self,
+        sender: &mut SendRequest<Body>,
+        req: Request,
+    ) -> Result<ClientResponse, Failed> {
+        let send = sender.try_send_request(req);
+        let sent = match self.inner.config.request_timeout {
+            Some(t) => seastar_core::timer::timeout(t, send)
+                .await
+                .map_err(|_| Failed::Timeout)?,
+            None => send.await,
+        };
+        sent.map_err(|mut e| Failed::Http {
+            unsent: e.take_message(),
+            error: e.into_error(),
+        })
     }
 
     async fn checkout(&self, key: &str) -> Option<SendRequest<Body>> {
@@ -262,7 +300,8 @@ impl Client {
             {
                 let mut pool = self.inner.pool.borrow_mut();
                 let list = pool.get_mut(key)?;
-                let now = Instant::now();
+                // The shard's loop clock (the manual clock in tests).
+                let now = lowres_now();
                 list.retain(|p| !p.sender.is_closed() && now - p.since < idle_timeout);
                 if let Some(i) = list.iter().rposition(|p| p.sender.is_ready()) {
                     return Some(list.swap_remove(i).sender);
@@ -286,7 +325,7 @@ impl Client {
         if list.len() < max {
             list.push(Pooled {
                 sender,
-                since: Instant::now(),
+                since: lowres_now(),
             });
         }
     }
@@ -311,6 +350,59 @@ impl Client {
         .detach();
         Ok(sender)
     }
+}
+
+/// A failed attempt: the request back if it was never written.
+enum Failed {
+    Timeout,
+    Http {
+        error: hyper::Error,
+        unsent: Option<Request>,
+    },
+}
+
+impl From<Failed> for ClientError {
+    fn from(f: Failed) -> ClientError {
+        match f {
+            Failed::Timeout => ClientError::Timeout,
+            Failed::Http { error, .. } => ClientError::Http(error),
+        }
+    }
+}
+
+/// Whether `e` says the connection was gone before a response came: what
+/// a request on a connection the server just closed runs into.
+fn is_stale(e: &hyper::Error) -> bool {
+    use std::error::Error as _;
+    if e.is_canceled() || e.is_incomplete_message() || e.is_closed() {
+        return true;
+    }
+    e.source()
+        .and_then(|s| s.downcast_ref::<std::io::Error>())
+        .is_some_and(|io| {
+            matches!(
+                io.kind(),
+                std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::ConnectionAborted
+                    | std::io::ErrorKind::BrokenPipe
+            )
+        })
+}
+
+/// A copy of an idempotent request whose body can be sent again.
+fn replayable(req: &Request) -> Option<Request> {
+    if !matches!(
+        *req.method(),
+        Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS | Method::TRACE
+    ) {
+        return None;
+    }
+    let mut copy = http::Request::new(req.body().try_clone()?);
+    *copy.method_mut() = req.method().clone();
+    *copy.uri_mut() = req.uri().clone();
+    *copy.version_mut() = req.version();
+    *copy.headers_mut() = req.headers().clone();
+    Some(copy)
 }
 
 fn key(a: &Authority) -> String {

@@ -1,0 +1,239 @@
+//! The client against the server and against misbehaving peers: the pool
+//! (reuse, a body dropped early, a server that closes), streaming bodies,
+//! timeouts on the manual clock, errors, and use from another shard.
+
+mod support;
+
+use std::cell::Cell;
+use std::rc::Rc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use http_body::Frame;
+use http_body_util::{BodyExt, StreamBody};
+use seastar_core::timer::ManualClock;
+use seastar_http::{
+    Body, Client, ClientError, Request, RequestExt, Router, Server,
+    routing::{get, post},
+};
+use seastar_net::{ListenOptions, TcpListener};
+use support::{Running, run};
+
+fn app() -> Router {
+    Router::new()
+        .route("/", get(|_r: Request| async { "Hello, world!\n" }))
+        .route("/big", get(|_r: Request| async { vec![b'x'; 1 << 20] }))
+        .route(
+            "/echo",
+            post(|r: Request| async move {
+                let chunked = r
+                    .headers()
+                    .get("transfer-encoding")
+                    .is_some_and(|v| v == "chunked");
+                let body = r.bytes().await.unwrap();
+                format!("chunked={chunked} {}", String::from_utf8_lossy(&body))
+            }),
+        )
+}
+
+async fn text(resp: seastar_http::ClientResponse) -> String {
+    let b = resp.into_body().collect().await.unwrap().to_bytes();
+    String::from_utf8(b.to_vec()).unwrap()
+}
+
+#[test]
+fn a_read_body_returns_its_connection_to_the_pool() {
+    run(false, async {
+        let s = Running::start(Server::new(app())).await;
+        let client = Client::new();
+        for _ in 0..3 {
+            let resp = client.get(&s.url("/")).await.unwrap();
+            assert_eq!(resp.status(), 200);
+            assert_eq!(text(resp).await, "Hello, world!\n");
+        }
+        assert_eq!(client.idle_connections(), 1);
+        let stats = s.stop().await;
+        assert_eq!((stats.connections, stats.requests), (1, 3));
+    });
+}
+
+#[test]
+fn a_body_dropped_early_costs_its_connection() {
+    run(false, async {
+        let s = Running::start(Server::new(app())).await;
+        let client = Client::new();
+        let resp = client.get(&s.url("/big")).await.unwrap();
+        assert_eq!(resp.status(), 200);
+        drop(resp);
+        // The next request cannot reuse a connection with a body in flight.
+        let resp = client.get(&s.url("/")).await.unwrap();
+        assert_eq!(text(resp).await, "Hello, world!\n");
+        let stats = s.stop().await;
+        assert_eq!((stats.connections, stats.requests), (2, 2));
+    });
+}
+
+#[test]
+fn a_connection_the_server_closes_is_not_reused() {
+    run(false, async {
+        let s = Running::start(Server::new(app()).max_requests_per_connection(1)).await;
+        let client = Client::new();
+        for _ in 0..3 {
+            let resp = client.get(&s.url("/")).await.unwrap();
+            assert_eq!(resp.headers()["connection"], "close");
+            assert_eq!(text(resp).await, "Hello, world!\n");
+        }
+        let stats = s.stop().await;
+        assert_eq!((stats.connections, stats.requests), (3, 3));
+    });
+}
+
+#[test]
+fn a_streaming_request_body_goes_out_chunked() {
+    run(false, async {
+        let s = Running::start(Server::new(app())).await;
+        let chunks = futures::stream::iter(["one ", "two ", "three"])
+            .map(|c| Ok::<_, std::io::Error>(Frame::data(Bytes::from(c))));
+        let req = http::Request::post(s.url("/echo"))
+            .body(Body::new(StreamBody::new(chunks)))
+            .unwrap();
+        let resp = Client::new().request(req).await.unwrap();
+        assert_eq!(text(resp).await, "chunked=true one two three");
+
+        // A full body has a length instead.
+        let req = http::Request::post(s.url("/echo"))
+            .body(Body::from("whole"))
+            .unwrap();
+        let resp = Client::new().request(req).await.unwrap();
+        assert_eq!(text(resp).await, "chunked=false whole");
+        s.stop().await;
+    });
+}
+
+#[test]
+fn a_silent_server_times_the_request_out_on_the_manual_clock() {
+    run(true, async {
+        let l = TcpListener::bind("127.0.0.1:0".parse().unwrap(), ListenOptions::default())
+            .await
+            .unwrap();
+        let url = format!("http://{}/", l.local_addr().unwrap());
+        let client = Client::builder()
+            .request_timeout(Duration::from_secs(5))
+            .build();
+        let done = Rc::new(Cell::new(false));
+        let d = done.clone();
+        let req = seastar_core::spawn_local(async move {
+            let r = client.get(&url).await;
+            d.set(true);
+            r
+        });
+        // Once the request has arrived, its timer runs.
+        let (conn, _) = l.accept().await.unwrap();
+        let (n, buf) = conn.read(Vec::with_capacity(4096)).await;
+        assert!(buf[..n.unwrap()].starts_with(b"GET / HTTP/1.1\r\n"));
+        ManualClock::advance(Duration::from_millis(4999)).await;
+        assert!(!done.get(), "timed out early");
+        ManualClock::advance(Duration::from_millis(1)).await;
+        let err = req.await.unwrap().unwrap_err();
+        assert!(matches!(err, ClientError::Timeout), "{err}");
+        assert_eq!(err.to_string(), "request timed out");
+    });
+}
+
+#[test]
+fn idle_connections_expire_on_the_shard_clock() {
+    run(true, async {
+        // The server keeps idle connections: only the client's clock counts.
+        let s = Running::start(Server::new(app()).header_read_timeout(None)).await;
+        let client = Client::builder()
+            .idle_timeout(Duration::from_secs(60))
+            .build();
+        let resp = client.get(&s.url("/")).await.unwrap();
+        text(resp).await;
+        ManualClock::advance(Duration::from_secs(59)).await;
+        let resp = client.get(&s.url("/")).await.unwrap();
+        text(resp).await;
+        // Idle since the second request: 60 s later it is not reused.
+        ManualClock::advance(Duration::from_secs(60)).await;
+        let resp = client.get(&s.url("/")).await.unwrap();
+        text(resp).await;
+        assert_eq!(client.idle_connections(), 1);
+        let stats = s.stop().await;
+        assert_eq!((stats.connections, stats.requests), (2, 3));
+    });
+}
+
+#[test]
+fn a_request_on_a_connection_the_server_just_closed_is_sent_again() {
+    run(true, async {
+        let s =
+            Running::start(Server::new(app()).header_read_timeout(Duration::from_secs(10))).await;
+        let client = Client::new();
+        let resp = client.get(&s.url("/")).await.unwrap();
+        text(resp).await;
+        // The server drops the idle connection; the client has not seen it
+        // yet when the next request takes it from the pool.
+        ManualClock::advance(Duration::from_secs(10)).await;
+        for _ in 0..2 {
+            let resp = client.get(&s.url("/")).await.unwrap();
+            assert_eq!(text(resp).await, "Hello, world!\n");
+        }
+        let stats = s.stop().await;
+        assert_eq!((stats.connections, stats.requests), (2, 3));
+    });
+}
+
+#[test]
+fn errors_name_what_failed() {
+    run(false, async {
+        // A port that was free a moment ago: nothing listens there.
+        let l = TcpListener::bind("127.0.0.1:0".parse().unwrap(), ListenOptions::default())
+            .await
+            .unwrap();
+        let addr = l.local_addr().unwrap();
+        drop(l);
+        let client = Client::new();
+        match client.get(&format!("http://{addr}/")).await {
+            Err(ClientError::Connect { addr: a, source }) => {
+                assert_eq!(a, addr);
+                assert_eq!(source.kind(), std::io::ErrorKind::ConnectionRefused);
+            }
+            other => panic!("expected a connect error, got {other:?}"),
+        }
+        for bad in ["https://127.0.0.1/", "/no/host", "not a uri"] {
+            let err = client.get(bad).await.unwrap_err();
+            assert!(matches!(err, ClientError::BadUri(_)), "{bad}: {err}");
+        }
+        assert_eq!(client.idle_connections(), 0);
+    });
+}
+
+#[test]
+fn a_client_on_another_shard_reaches_the_server() {
+    seastar_core::Runtime::builder()
+        .shards(2)
+        .handle_signals(false)
+        .build()
+        .unwrap()
+        .run(async {
+            let s = Running::start(Server::new(app())).await;
+            let url = s.url("/");
+            let (shard, status, body, pooled) =
+                seastar_core::smp::submit_to(1, move || async move {
+                    let client = Client::shard_local();
+                    let resp = client.get(&url).await.unwrap();
+                    let status = resp.status().as_u16();
+                    let body = text(resp).await;
+                    let pooled = Client::shard_local().same_pool(&client);
+                    (seastar_core::shard_id(), status, body, pooled)
+                })
+                .await
+                .unwrap();
+            assert_eq!(
+                (shard, status, body.as_str(), pooled),
+                (1, 200, "Hello, world!\n", true)
+            );
+            s.stop().await;
+        });
+}
