@@ -259,7 +259,7 @@ impl Client {
         let resp = match self.send(&mut sender, req).await {
             Ok(resp) => resp,
             Err(Failed::Http { error, unsent }) if reused && is_stale(&error) => {
-                let Some(req) = unsent.or(replay) else {
+                let Some(req) = unsent.map(|r| *r).or(replay) else {
                     return Err(error.into());
                 };
                 tracing::debug!(shard = seastar_core::shard_id(), error = %error, "pooled connection was closed; retrying on a new one");
@@ -288,7 +288,7 @@ impl Client {
             None => send.await,
         };
         sent.map_err(|mut e| Failed::Http {
-            unsent: e.take_message(),
+            unsent: e.take_message().map(Box::new),
             error: e.into_error(),
         })
     }
@@ -357,7 +357,8 @@ enum Failed {
     Timeout,
     Http {
         error: hyper::Error,
-        unsent: Option<Request>,
+        /// Boxed: the error path only.
+        unsent: Option<Box<Request>>,
     },
 }
 
