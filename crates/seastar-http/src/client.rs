@@ -25,13 +25,12 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use seastar_core::timer::lowres_now;
-
 use http::header::{HOST, HeaderValue};
 use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{Method, Uri};
 use hyper::body::Incoming;
 use hyper::client::conn::http1::SendRequest;
+use seastar_core::timer::lowres_now;
 use seastar_net::TcpStream;
 
 use crate::{Body, Request};

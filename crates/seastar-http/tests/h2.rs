@@ -102,3 +102,33 @@ fn streams_of_one_connection_are_served_concurrently() {
         s.stop().await;
     });
 }
+
+#[test]
+fn a_graceful_stop_finishes_open_streams_and_refuses_new_ones() {
+    run(true, async {
+        let s = Running::start(Server::new(app())).await;
+        let h2 = h2_client(&s).await;
+        let mut c = h2.clone();
+        let req = get_req(&s, "/wait/last");
+        let call = seastar_core::spawn_local(async move {
+            let resp = c.send_request(req).await.unwrap();
+            resp.into_body().collect().await.unwrap().to_bytes()
+        });
+        for _ in 0..100_000 {
+            if WAITING.with(Cell::get) == 1 {
+                break;
+            }
+            seastar_core::yield_now().await;
+        }
+        assert_eq!(WAITING.with(Cell::get), 1, "the stream did not start");
+        // Stop while the stream is open: GOAWAY, then the answer still comes.
+        s.stop.request_abort();
+        ManualClock::advance(Duration::from_secs(1)).await;
+        assert_eq!(call.await.unwrap(), "last done\n");
+        let late = get_req(&s, "/");
+        let stats = s.task.await.unwrap();
+        assert_eq!((stats.requests, stats.dropped_at_stop), (1, 0));
+        let mut c = h2.clone();
+        assert!(c.send_request(late).await.is_err());
+    });
+}
