@@ -3,7 +3,10 @@
 //! (`Hello, world!\n`, `text/plain; charset=utf-8`) and the same hyper
 //! settings as seastar-http's server (keep-alive, `TCP_NODELAY`, 30 s
 //! header read timeout, 64 KiB header buffer, and responses to pipelined
-//! requests written together via `pipeline_flush`).
+//! requests written together via `pipeline_flush`). `--flush-each`
+//! leaves `pipeline_flush` at hyper's default instead (a write per
+//! response; no response lost when a connection closes with requests
+//! unread, the guarantee seastar-http keeps).
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -21,6 +24,10 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 struct Args {
     #[command(flatten)]
     listen: bench_peers::Listen,
+    /// Flush after every response (hyper's default) instead of once per
+    /// batch of pipelined requests.
+    #[arg(long)]
+    flush_each: bool,
 }
 
 async fn hello(_req: Request<hyper::body::Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
@@ -34,14 +41,15 @@ async fn hello(_req: Request<hyper::body::Incoming>) -> Result<Response<Full<Byt
 
 fn main() -> std::io::Result<()> {
     let args = Args::parse();
-    bench_peers::serve_local(args.listen, |stream| async move {
+    let pipeline_flush = !args.flush_each;
+    bench_peers::serve_local(args.listen, move |stream| async move {
         let _ = stream.set_nodelay(true);
         let _ = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(Duration::from_secs(30))
             .keep_alive(true)
             .max_buf_size(64 * 1024)
-            .pipeline_flush(true)
+            .pipeline_flush(pipeline_flush)
             .serve_connection(TokioIo::new(stream), service_fn(hello))
             .await;
     })

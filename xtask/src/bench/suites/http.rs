@@ -12,7 +12,10 @@
 //!   CPU time per request);
 //! - pipelined: 16 requests per write (a wrk Lua script), 64 connections:
 //!   the server is the bound, and one that writes the responses to one
-//!   read together wins.
+//!   read together wins; hyper-tokio runs here twice, with `pipeline_flush`
+//!   (one write per batch, but responses still buffered are lost when the
+//!   connection closes with requests unread) and with hyper's default (a
+//!   write per response, the guarantee ours keeps).
 //!
 //! Each case runs ours and one peer interleaved (A B A B ...), a fresh
 //! server per run. The last case compares the load generators instead:
@@ -117,6 +120,13 @@ pub fn run(ctx: &Ctx, notes: &mut Vec<String>) -> Result<Vec<CaseReport>> {
         program: bin.join("hyper-hello"),
         args: strings(&["--port", "{port}"]),
     };
+    // hyper's default flushing: what the pipelined case costs hyper with
+    // the delivery guarantee ours keeps.
+    let hyper_flushing = ServerCmd {
+        name: "hyper-tokio (flush per response)".into(),
+        program: bin.join("hyper-hello"),
+        args: strings(&["--port", "{port}", "--flush-each"]),
+    };
     let nginx = nginx(&ctx.out_dir.join("nginx"))?;
     let wrk_bin = cmd::ensure_tool("wrk", "wrk")?;
     let script = ctx.out_dir.join("pipeline16.lua");
@@ -150,7 +160,11 @@ pub fn run(ctx: &Ctx, notes: &mut Vec<String>) -> Result<Vec<CaseReport>> {
         ),
     ];
     for (name, conns, script) in cases {
-        for peer in [&nginx, &hyper] {
+        let mut peers = vec![&nginx, &hyper];
+        if script.is_some() {
+            peers.push(&hyper_flushing);
+        }
+        for peer in peers {
             let case = ServerCase {
                 info: CaseInfo {
                     name: format!("http {name} vs {}", peer.name),
