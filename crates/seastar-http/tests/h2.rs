@@ -50,6 +50,17 @@ async fn h2_client(s: &Running) -> hyper::client::conn::http2::SendRequest<Empty
     sender
 }
 
+/// Lets the shard run until `n` handlers of `/wait` are asleep.
+async fn waiting(n: u32) {
+    for _ in 0..100_000 {
+        if WAITING.with(Cell::get) == n {
+            return;
+        }
+        seastar_core::yield_now().await;
+    }
+    panic!("{} of {n} streams started", WAITING.with(Cell::get));
+}
+
 fn get_req(s: &Running, path: &str) -> http::Request<Empty<Bytes>> {
     http::Request::get(s.url(path)).body(Empty::new()).unwrap()
 }
@@ -88,13 +99,7 @@ fn streams_of_one_connection_are_served_concurrently() {
             })
             .collect();
         // All three handlers sleep at once: one second in total.
-        for _ in 0..100_000 {
-            if WAITING.with(Cell::get) == 3 {
-                break;
-            }
-            seastar_core::yield_now().await;
-        }
-        assert_eq!(WAITING.with(Cell::get), 3, "the streams did not all start");
+        waiting(3).await;
         ManualClock::advance(Duration::from_secs(1)).await;
         for (i, call) in calls.into_iter().enumerate() {
             assert_eq!(call.await.unwrap(), format!("{i} done\n"));
@@ -114,13 +119,7 @@ fn a_graceful_stop_finishes_open_streams_and_refuses_new_ones() {
             let resp = c.send_request(req).await.unwrap();
             resp.into_body().collect().await.unwrap().to_bytes()
         });
-        for _ in 0..100_000 {
-            if WAITING.with(Cell::get) == 1 {
-                break;
-            }
-            seastar_core::yield_now().await;
-        }
-        assert_eq!(WAITING.with(Cell::get), 1, "the stream did not start");
+        waiting(1).await;
         // Stop while the stream is open: GOAWAY, then the answer still comes.
         s.stop.request_abort();
         ManualClock::advance(Duration::from_secs(1)).await;
