@@ -185,6 +185,44 @@ fn a_request_on_a_connection_the_server_just_closed_is_sent_again() {
 }
 
 #[test]
+fn a_peer_that_never_answers_times_the_connect_out_on_the_manual_clock() {
+    use std::os::fd::AsRawFd;
+    run(true, async {
+        // A listener that never accepts, with room for one connection in
+        // its queue: once that is taken, the kernel drops further SYNs
+        // and a connect waits (the client would retransmit for minutes).
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        // SAFETY: `l` owns this listening socket; listen again only sets
+        // its backlog.
+        assert_eq!(unsafe { libc::listen(l.as_raw_fd(), 0) }, 0);
+        let addr = l.local_addr().unwrap();
+        let _queued = std::net::TcpStream::connect(addr).unwrap();
+        // A request timeout shorter than the connect timeout: were the
+        // connection to open after all, the test fails at once, not hangs.
+        let client = Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .request_timeout(Duration::from_secs(1))
+            .build();
+        let done = Rc::new(Cell::new(false));
+        let d = done.clone();
+        let url = format!("http://{addr}/");
+        let req = seastar_core::spawn_local(async move {
+            let r = client.get(&url).await;
+            d.set(true);
+            r
+        });
+        seastar_core::yield_now().await;
+        ManualClock::advance(Duration::from_millis(9999)).await;
+        assert!(!done.get(), "the connect ended early");
+        ManualClock::advance(Duration::from_millis(1)).await;
+        match req.await.unwrap() {
+            Err(ClientError::ConnectTimeout(a)) => assert_eq!(a, addr),
+            other => panic!("expected a connect timeout, got {other:?}"),
+        }
+    });
+}
+
+#[test]
 fn errors_name_what_failed() {
     run(false, async {
         // A port that was free a moment ago: nothing listens there.
