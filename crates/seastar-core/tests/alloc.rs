@@ -300,14 +300,16 @@ fn threads_that_are_not_shards_are_not_accounted() {
 #[test]
 fn memory_flag_accepts_suffixes() {
     use clap::Parser;
-    use seastar_core::runtime::RuntimeArgs;
+    use seastar_core::runtime::{MemoryArgs, RuntimeArgs};
 
     #[derive(Parser)]
     struct Args {
         #[command(flatten)]
         runtime: RuntimeArgs,
+        #[command(flatten)]
+        memory: MemoryArgs,
     }
-    let parse = |s: &str| Args::try_parse_from(["app", "--memory", s]).map(|a| a.runtime.memory);
+    let parse = |s: &str| Args::try_parse_from(["app", "--memory", s]).map(|a| a.memory.memory);
     assert_eq!(parse("4096").unwrap(), Some(4096));
     assert_eq!(parse("64k").unwrap(), Some(64 << 10));
     assert_eq!(parse("512M").unwrap(), Some(512 << 20));
@@ -317,12 +319,12 @@ fn memory_flag_accepts_suffixes() {
     assert!(parse("12X").is_err());
     assert!(parse("G").is_err());
     assert!(parse("99999999999T").is_err());
-    assert_eq!(Args::parse_from(["app"]).runtime.memory, None);
+    assert_eq!(Args::parse_from(["app"]).memory.memory, None);
 
-    let limit = Args::parse_from(["app", "--smp", "2", "--memory", "64M"])
-        .runtime
-        .builder()
-        .unwrap()
+    let args = Args::parse_from(["app", "--smp", "2", "--memory", "64M"]);
+    let limit = args
+        .memory
+        .apply(args.runtime.builder().unwrap())
         .handle_signals(false)
         .build()
         .unwrap()

@@ -7,6 +7,13 @@
 //! connection sees end of stream after its current request) and then wait
 //! for them to leave ([`wait_idle`](Connections::wait_idle)). Shard-local,
 //! no atomics.
+//!
+//! A client decides neither how long that takes nor whether it ends: one
+//! that never reads its replies keeps a connection's write blocked forever.
+//! [`drain`](Connections::drain) bounds the stop: after its timeout it
+//! shuts the remaining sockets both ways ([`abort_all`](Connections::abort_all)),
+//! which fails their pending writes and ends their reads, so each
+//! connection's task sees an error at its next I/O and leaves.
 
 use std::cell::{Cell, RefCell};
 use std::fmt;
@@ -14,6 +21,9 @@ use std::future::poll_fn;
 use std::net::Shutdown;
 use std::rc::Rc;
 use std::task::{Poll, Waker};
+use std::time::Duration;
+
+use futures::future::{Either, select};
 
 use crate::TcpStream;
 
@@ -98,6 +108,55 @@ impl Connections {
         for c in self.open.borrow().iter().flatten() {
             let _ = c.shutdown(Shutdown::Read);
         }
+    }
+
+    /// Shuts both directions of every open connection: pending and future
+    /// reads see end of stream and writes fail (`EPIPE`), so a connection
+    /// blocked on a client that does not read its replies ends too.
+    pub fn abort_all(&self) {
+        for c in self.open.borrow().iter().flatten() {
+            let _ = c.shutdown(Shutdown::Both);
+        }
+    }
+
+    /// The bounded graceful stop: shuts every read side
+    /// ([`shutdown_all`](Self::shutdown_all)), waits up to `timeout` for
+    /// the connections to finish and leave, then
+    /// [`abort_all`](Self::abort_all)s those still open. Returns how many
+    /// were aborted; it does not wait for them after aborting (their tasks
+    /// end at their next I/O, or with the runtime).
+    ///
+    /// ```
+    /// use std::rc::Rc;
+    /// use std::time::Duration;
+    /// use seastar_net::{Connections, ListenOptions, TcpListener, TcpStream};
+    ///
+    /// seastar_core::block_on(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap(), ListenOptions::default()).await.unwrap();
+    ///     let client = seastar_core::spawn_local(TcpStream::connect(listener.local_addr().unwrap()));
+    ///     let (server_side, _) = listener.accept().await.unwrap();
+    ///     let conns = Connections::default();
+    ///     conns.insert(Rc::new(server_side));
+    ///     // Nobody removes the connection: the drain gives up and aborts it.
+    ///     assert_eq!(conns.drain(Duration::from_millis(10)).await, 1);
+    ///     drop(client.await.unwrap());
+    /// });
+    /// ```
+    pub async fn drain(&self, timeout: Duration) -> usize {
+        self.shutdown_all();
+        let idle = std::pin::pin!(self.wait_idle());
+        let limit = std::pin::pin!(seastar_core::timer::sleep(timeout));
+        if let Either::Left(_) = select(idle, limit).await {
+            return 0;
+        }
+        let left = self.len();
+        tracing::warn!(
+            shard = seastar_core::shard_id(),
+            connections = left,
+            "shutdown timeout: aborting connections"
+        );
+        self.abort_all();
+        left
     }
 
     /// Resolves once no connection is open.

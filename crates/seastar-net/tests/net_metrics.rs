@@ -14,7 +14,7 @@ fn total(snap: &metrics::Snapshot, name: &str) -> f64 {
             assert_eq!(found.len(), 1, "{name} once on shard {}", s.shard);
             match found[0].value {
                 Value::Counter(v) => v as f64,
-                Value::Gauge(v) => v,
+                Value::Gauge(v) | Value::FloatCounter(v) => v,
                 Value::Histogram(_) => panic!("{name} is a histogram"),
             }
         })

@@ -416,3 +416,87 @@ fn send_behind_continues_short_sends_while_the_sender_reads() {
         assert!(peer.await.unwrap() == data);
     });
 }
+
+/// A connection whose peer never reads blocks its writer forever; a drain
+/// gives it its timeout, then aborts it, and the writer sees an error.
+#[test]
+fn drain_aborts_a_connection_whose_peer_never_reads_after_its_timeout() {
+    use seastar_core::timer::ManualClock;
+    use seastar_net::Connections;
+    use std::rc::Rc;
+
+    seastar_core::Runtime::builder()
+        .shards(1)
+        .manual_clock()
+        .handle_signals(false)
+        .build()
+        .unwrap()
+        .run(async {
+            let l = TcpListener::bind(localhost0(), ListenOptions::default())
+                .await
+                .unwrap();
+            let client = TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
+            let (conn, _) = l.accept().await.unwrap();
+            conn.set_send_buffer_size(4096).unwrap();
+            let conns = Rc::new(Connections::default());
+            let conn = Rc::new(conn);
+            let id = conns.insert(conn.clone());
+            // The server side writes far more than the socket buffers hold;
+            // the client never reads.
+            let writer = spawn_local({
+                let conns = conns.clone();
+                async move {
+                    let r = conn.write_all(vec![7u8; 64 << 20]).await.0;
+                    conns.remove(id);
+                    r
+                }
+            });
+            let drain = spawn_local({
+                let conns = conns.clone();
+                async move { conns.drain(Duration::from_secs(30)).await }
+            });
+            // Let the writer fill the buffers and block; nothing ends early.
+            for _ in 0..20 {
+                seastar_core::yield_now().await;
+            }
+            ManualClock::advance(Duration::from_secs(29)).await;
+            assert_eq!(conns.len(), 1, "the drain waited for the writer");
+            ManualClock::advance(Duration::from_secs(1)).await;
+            assert_eq!(drain.await.unwrap(), 1);
+            assert!(writer.await.unwrap().is_err(), "the blocked write failed");
+            conns.wait_idle().await;
+            drop(client);
+        });
+}
+
+/// A drain whose connections all leave in time aborts none.
+#[test]
+fn drain_returns_zero_when_every_connection_leaves_in_time() {
+    use seastar_net::Connections;
+    use std::rc::Rc;
+
+    rt(1).run(async {
+        let l = TcpListener::bind(localhost0(), ListenOptions::default())
+            .await
+            .unwrap();
+        let client = TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
+        let (conn, _) = l.accept().await.unwrap();
+        let conns = Rc::new(Connections::default());
+        let conn = Rc::new(conn);
+        let id = conns.insert(conn.clone());
+        // The server side reads until the drain shuts its read side.
+        let reader = spawn_local({
+            let conns = conns.clone();
+            async move {
+                let (n, _) = conn.read(Vec::with_capacity(16)).await;
+                conns.remove(id);
+                n
+            }
+        });
+        assert_eq!(conns.drain(Duration::from_secs(3600)).await, 0);
+        assert_eq!(reader.await.unwrap().unwrap(), 0, "end of stream");
+        // The client still reads the server's side as open for writing
+        // until the connection's owner drops it; nothing was aborted.
+        drop(client);
+    });
+}

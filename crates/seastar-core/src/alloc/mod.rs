@@ -11,7 +11,7 @@
 //! ```
 //!
 //! Then [`RuntimeBuilder::memory`](crate::RuntimeBuilder::memory) (or
-//! `--memory 2G` with feature `cli`) sets each shard's limit when its thread
+//! `--memory 2G` through [`MemoryArgs`](crate::runtime::MemoryArgs), feature `cli`) sets each shard's limit when its thread
 //! starts, [`stats()`] reports the calling shard's figures and
 //! [`register_reclaimer`] installs a callback that frees memory on demand.
 //!

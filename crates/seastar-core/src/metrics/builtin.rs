@@ -39,17 +39,17 @@ pub(super) fn collect(c: &mut Collector<'_>) {
                 .load(std::sync::atomic::Ordering::Relaxed),
         );
         let busy = st.busy_ns.get();
-        c.counter(
-            "seastar_reactor_busy_microseconds_total",
+        c.counter_f64(
+            "seastar_reactor_busy_seconds_total",
             "Wall-clock time of reactor loop iterations that ran tasks.",
             &[],
-            busy / 1000,
+            seconds(busy),
         );
-        c.counter(
-            "seastar_reactor_cpu_microseconds_total",
+        c.counter_f64(
+            "seastar_reactor_cpu_seconds_total",
             "CPU time consumed by the shard's thread.",
             &[],
-            crate::sys::thread_cpu_ns() / 1000,
+            seconds(crate::sys::thread_cpu_ns()),
         );
         let now = Instant::now();
         let (then, busy_then) = s.metrics.last.replace((now, busy));
@@ -78,11 +78,11 @@ pub(super) fn collect(c: &mut Collector<'_>) {
             // With one group in use the reactor does not time its slices:
             // all busy time is that group's.
             let ns = if single { busy } else { runtime };
-            c.counter(
-                "seastar_reactor_group_runtime_microseconds_total",
+            c.counter_f64(
+                "seastar_reactor_group_runtime_seconds_total",
                 "CPU time charged to each scheduling group (busy time when only `main` is in use).",
                 &[("group", &name)],
-                ns / 1000,
+                seconds(ns),
             );
         }
         drop(queue);
@@ -110,6 +110,11 @@ pub(super) fn collect(c: &mut Collector<'_>) {
     });
     #[cfg(feature = "alloc")]
     memory(c);
+}
+
+/// Nanoseconds as seconds: Prometheus wants base units.
+fn seconds(ns: u64) -> f64 {
+    ns as f64 / 1e9
 }
 
 #[cfg(feature = "alloc")]

@@ -47,11 +47,11 @@
 //! | `seastar_reactor_polls_total` | counter | I/O backend polls |
 //! | `seastar_reactor_sleeps_total` | counter | times the shard slept in the kernel |
 //! | `seastar_reactor_stalls_total` | counter | tasks that overran the blocked-reactor threshold |
-//! | `seastar_reactor_busy_microseconds_total` | counter | time of loop iterations that ran tasks |
-//! | `seastar_reactor_cpu_microseconds_total` | counter | the shard thread's CPU time |
+//! | `seastar_reactor_busy_seconds_total` | counter | time of loop iterations that ran tasks |
+//! | `seastar_reactor_cpu_seconds_total` | counter | the shard thread's CPU time |
 //! | `seastar_reactor_utilization` | gauge | busy fraction since the shard's previous snapshot |
 //! | `seastar_reactor_run_queue_length{group}` | gauge | ready tasks per scheduling group |
-//! | `seastar_reactor_group_runtime_microseconds_total{group}` | counter | CPU time charged per scheduling group |
+//! | `seastar_reactor_group_runtime_seconds_total{group}` | counter | CPU time charged per scheduling group |
 //! | `seastar_smp_messages_sent_total{to}` | counter | tasks sent to each other shard (with `shard`: per ordered pair) |
 //! | `seastar_smp_ring_full_total{to}` | counter | times the ring to a shard was full |
 //! | `seastar_smp_backlog_waits_total` | counter | `submit_to` calls that waited for room |

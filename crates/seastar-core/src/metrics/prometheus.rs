@@ -80,6 +80,7 @@ pub fn render(snapshot: &Snapshot) -> String {
                 .collect();
             match value {
                 Value::Counter(v) => line(&mut out, name, "", &base, None, &v.to_string()),
+                Value::FloatCounter(v) => line(&mut out, name, "", &base, None, &number(*v)),
                 Value::Gauge(v) => line(&mut out, name, "", &base, None, &number(*v)),
                 Value::Histogram(h) => {
                     for (le, n) in h.cumulative() {

@@ -14,6 +14,9 @@ use crate::smp::{self, SubmitError};
 pub enum Value {
     /// A monotonic count (`counter!`).
     Counter(u64),
+    /// A monotonic total with a fractional part, in a base unit: the
+    /// runtime's time counters in seconds, as Prometheus wants them.
+    FloatCounter(f64),
     /// A value that goes up and down (`gauge!`).
     Gauge(f64),
     /// A distribution over fixed buckets (`histogram!`).
@@ -24,7 +27,7 @@ impl Value {
     /// The Prometheus type name: `counter`, `gauge` or `histogram`.
     pub fn kind(&self) -> &'static str {
         match self {
-            Value::Counter(_) => "counter",
+            Value::Counter(_) | Value::FloatCounter(_) => "counter",
             Value::Gauge(_) => "gauge",
             Value::Histogram(_) => "histogram",
         }
@@ -133,6 +136,11 @@ impl Collector<'_> {
     /// Adds a counter.
     pub fn counter(&mut self, name: &str, help: &str, labels: &[(&str, &str)], value: u64) {
         self.push(name, help, labels, Value::Counter(value));
+    }
+
+    /// Adds a counter with a fractional value (a total in seconds).
+    pub fn counter_f64(&mut self, name: &str, help: &str, labels: &[(&str, &str)], value: f64) {
+        self.push(name, help, labels, Value::FloatCounter(value));
     }
 
     /// Adds a gauge.

@@ -272,10 +272,10 @@ fn builtin_metrics_count_tasks_and_smp_messages_per_pair() {
         "seastar_reactor_polls_total",
         "seastar_reactor_sleeps_total",
         "seastar_reactor_stalls_total",
-        "seastar_reactor_busy_microseconds_total",
-        "seastar_reactor_cpu_microseconds_total",
+        "seastar_reactor_busy_seconds_total",
+        "seastar_reactor_cpu_seconds_total",
         "seastar_reactor_utilization",
-        "seastar_reactor_group_runtime_microseconds_total",
+        "seastar_reactor_group_runtime_seconds_total",
         "seastar_smp_ring_full_total",
         "seastar_smp_backlog_waits_total",
     ] {
@@ -369,4 +369,41 @@ fn bucket_lists_are_validated() {
     assert_eq!(&*buckets_for("t_bbx"), &[2.0]);
     assert_eq!(&*buckets_for("t_bx"), &[1.0]);
     assert_eq!(&*buckets_for("other"), DEFAULT_BUCKETS);
+}
+
+/// The rules `promtool check metrics` applies to names: counters end in
+/// `_total`, and units are base units (seconds, bytes), never micro- or
+/// milliseconds.
+#[test]
+fn builtin_metrics_are_named_in_base_units() {
+    let text = runtime(1).run(async {
+        let mut x = 0u64;
+        for i in 0..200_000u64 {
+            x = x.wrapping_mul(31).wrapping_add(i);
+        }
+        std::hint::black_box(x);
+        prometheus::text().await.unwrap()
+    });
+    let fams = parse(&text).unwrap();
+    for (name, fam) in &fams {
+        for bad in [
+            "microsecond",
+            "millisecond",
+            "_us_",
+            "_ms_",
+            "_usec",
+            "_msec",
+        ] {
+            assert!(!name.contains(bad), "{name}: not a base unit");
+        }
+        if fam.kind.as_deref() == Some("counter") {
+            assert!(name.ends_with("_total"), "{name}: a counter ends in _total");
+        }
+    }
+    let cpu = "seastar_reactor_cpu_seconds_total";
+    let secs = values(&fams, cpu, cpu, "0")[0];
+    assert!(
+        secs > 0.0 && secs < 3600.0,
+        "{cpu} = {secs}: seconds, not micro"
+    );
 }

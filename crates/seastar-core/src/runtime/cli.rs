@@ -21,10 +21,10 @@ use crate::BackendKind;
 /// }
 ///
 /// let args = Args::parse_from([
-///     "app", "--smp", "2", "--reactor-backend", "epoll", "--memory", "512M",
+///     "app", "--smp", "2", "--reactor-backend", "epoll", "--shutdown-timeout", "1.5",
 /// ]);
 /// assert_eq!(args.runtime.smp, Some(2));
-/// assert_eq!(args.runtime.memory, Some(512 << 20));
+/// assert_eq!(args.runtime.shutdown_timeout(), std::time::Duration::from_millis(1500));
 /// let rt = args.runtime.builder().unwrap().build().unwrap();
 /// assert_eq!(rt.shards(), 2);
 /// ```
@@ -59,10 +59,64 @@ pub struct RuntimeArgs {
     /// Warn when a task runs this many milliseconds without yielding.
     #[arg(long, default_value_t = 25)]
     pub blocked_reactor_notify_ms: u64,
+    /// Seconds a graceful stop (SIGINT/SIGTERM) may take: servers stop
+    /// accepting, finish what is in flight, and drop the connections still
+    /// open when it runs out.
+    #[arg(long, default_value_t = DEFAULT_SHUTDOWN_TIMEOUT_S, value_parser = parse_seconds)]
+    pub shutdown_timeout: f64,
+}
+
+/// The default of `--shutdown-timeout`, in seconds.
+pub const DEFAULT_SHUTDOWN_TIMEOUT_S: f64 = 30.0;
+
+/// The memory option, for apps that install the accounting allocator
+/// ([`ShardAllocator`](crate::alloc::ShardAllocator), feature `alloc`) as
+/// their global allocator. It is separate from [`RuntimeArgs`] because it
+/// does nothing without that allocator: an app offers `--memory` only when
+/// the option works in it.
+///
+/// ```
+/// use clap::Parser;
+/// use seastar_core::runtime::{MemoryArgs, RuntimeArgs};
+///
+/// #[derive(Parser)]
+/// struct Args {
+///     #[command(flatten)]
+///     runtime: RuntimeArgs,
+///     #[command(flatten)]
+///     memory: MemoryArgs,
+/// }
+///
+/// let args = Args::parse_from(["app", "--memory", "512M"]);
+/// assert_eq!(args.memory.memory, Some(512 << 20));
+/// let builder = args.memory.apply(args.runtime.builder().unwrap());
+/// # drop(builder);
+/// ```
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct MemoryArgs {
     /// Memory budget for all shards, e.g. `512M` or `2G` (K, M, G, T are
-    /// powers of 1024); needs feature `alloc` and its global allocator.
+    /// powers of 1024), split evenly between them; under it the shards'
+    /// reclaimers free memory (caches evict).
     #[arg(long, value_parser = parse_size)]
     pub memory: Option<u64>,
+}
+
+impl MemoryArgs {
+    /// `builder` with the memory budget set, when one was given.
+    pub fn apply(&self, builder: RuntimeBuilder) -> RuntimeBuilder {
+        match self.memory {
+            Some(m) => builder.memory(m),
+            None => builder,
+        }
+    }
+}
+
+/// Parses a non-negative, finite number of seconds (`30`, `1.5`).
+fn parse_seconds(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 && v <= 1e9 => Ok(v),
+        _ => Err(format!("bad duration `{s}`: want seconds, e.g. 30 or 1.5")),
+    }
 }
 
 /// Parses `4096`, `64K`, `512M`, `2G`, `1T` (also `2GB`, `2GiB`; any case).
@@ -92,6 +146,11 @@ fn parse_size(s: &str) -> Result<u64, String> {
 }
 
 impl RuntimeArgs {
+    /// How long a graceful stop may take (`--shutdown-timeout`).
+    pub fn shutdown_timeout(&self) -> Duration {
+        Duration::from_secs_f64(self.shutdown_timeout)
+    }
+
     /// A [`RuntimeBuilder`] configured from these options.
     pub fn builder(&self) -> Result<RuntimeBuilder, super::RuntimeError> {
         let mut b = RuntimeBuilder::default()
@@ -103,9 +162,6 @@ impl RuntimeArgs {
                 self.task_quota_ms.max(0.01) / 1000.0,
             ))
             .blocked_reactor_notify(Duration::from_millis(self.blocked_reactor_notify_ms));
-        if let Some(m) = self.memory {
-            b = b.memory(m);
-        }
         if let Some(n) = self.smp {
             b = b.shards(n);
         }

@@ -20,7 +20,7 @@ mod start;
 
 pub use builder::{RuntimeBuilder, RuntimeError, parse_cpuset};
 #[cfg(feature = "cli")]
-pub use cli::RuntimeArgs;
+pub use cli::{DEFAULT_SHUTDOWN_TIMEOUT_S, MemoryArgs, RuntimeArgs};
 pub use signal::{StopSignal, request_stop, stop_signal};
 
 use crate::reactor;

@@ -96,7 +96,9 @@ pub fn encode_snapshot(snapshot: &Snapshot, info: &PushInfo<'_>) -> Vec<Vec<u8>>
                     &format!("{}{labels}", s.name),
                     DataValue::Derive(clamp(*v)),
                 ),
-                Value::Gauge(v) => push(
+                // collectd's derive is an integer: a total in seconds
+                // keeps its fraction as a gauge (consumers take its rate).
+                Value::Gauge(v) | Value::FloatCounter(v) => push(
                     "gauge",
                     &format!("{}{labels}", s.name),
                     DataValue::Gauge(*v),
