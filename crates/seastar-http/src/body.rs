@@ -7,12 +7,18 @@
 //! moves its connections).
 
 use std::fmt;
+use std::future::Future;
 use std::pin::Pin;
+use std::rc::Rc;
 use std::task::{Context, Poll, ready};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body::{Frame, SizeHint};
 use http_body_util::BodyExt;
+use seastar_core::timer::Sleep;
+
+use crate::server::ConnWatch;
 
 /// A boxed error from a body, a service or a handler.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -31,9 +37,44 @@ pub enum BodyError {
     /// chunked encoding).
     #[error("reading the body: {0}")]
     Hyper(#[from] hyper::Error),
+    /// No body byte arrived within the server's
+    /// [`body_read_timeout`](crate::Server::body_read_timeout); answered with 408.
+    #[error("no request body bytes for {0:?}")]
+    Timeout(Duration),
     /// An error from a streaming body.
     #[error("{0}")]
     Other(BoxError),
+}
+
+impl BodyError {
+    /// The status that answers a request whose body failed this way:
+    /// 413, 408, 400 for a malformed body or one cut short, 500 otherwise.
+    pub fn status(&self) -> http::StatusCode {
+        use http::StatusCode;
+        match self {
+            BodyError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            BodyError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
+            BodyError::Hyper(_) => StatusCode::BAD_REQUEST,
+            BodyError::Other(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+/// Whether hyper's body error is bad framing from the client (a chunk
+/// size that is not hex, a missing CRLF), as opposed to a connection that
+/// went away.
+fn is_bad_framing(e: &hyper::Error) -> bool {
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            return matches!(
+                io.kind(),
+                std::io::ErrorKind::InvalidInput | std::io::ErrorKind::InvalidData
+            );
+        }
+        src = s.source();
+    }
+    false
 }
 
 enum Kind {
@@ -44,6 +85,11 @@ enum Kind {
         /// Bytes still allowed, when limited.
         remaining: Option<u64>,
         limit: u64,
+        /// The body read timeout and its timer, armed while waiting.
+        timeout: Option<Duration>,
+        timer: Option<Pin<Box<Sleep>>>,
+        /// Told when the body fails (the server may owe a reply).
+        watch: Option<Rc<ConnWatch>>,
     },
     Boxed(Pin<Box<dyn http_body::Body<Data = Bytes, Error = BoxError>>>),
 }
@@ -110,13 +156,22 @@ impl Body {
         }
     }
 
-    /// A request body from hyper, limited to `limit` bytes if given.
-    pub(crate) fn incoming(body: hyper::body::Incoming, limit: Option<u64>) -> Body {
+    /// A request body from hyper, limited to `limit` bytes if given,
+    /// failing after `timeout` without a byte if given.
+    pub(crate) fn incoming(
+        body: hyper::body::Incoming,
+        limit: Option<u64>,
+        timeout: Option<Duration>,
+        watch: Option<Rc<ConnWatch>>,
+    ) -> Body {
         Body {
             kind: Kind::Incoming {
                 body,
                 remaining: limit,
                 limit: limit.unwrap_or(u64::MAX),
+                timeout,
+                timer: None,
+                watch,
             },
         }
     }
@@ -202,8 +257,34 @@ impl http_body::Body for Body {
                 body,
                 remaining,
                 limit,
+                timeout,
+                timer,
+                watch,
             } => {
-                let frame = ready!(Pin::new(body).poll_frame(cx));
+                let frame = match Pin::new(body).poll_frame(cx) {
+                    Poll::Ready(f) => {
+                        *timer = None;
+                        f
+                    }
+                    Poll::Pending => {
+                        let Some(t) = *timeout else {
+                            return Poll::Pending;
+                        };
+                        let timer =
+                            timer.get_or_insert_with(|| Box::pin(seastar_core::timer::sleep(t)));
+                        ready!(timer.as_mut().poll(cx));
+                        *timeout = None;
+                        if let Some(w) = watch {
+                            w.body_failed(http::StatusCode::REQUEST_TIMEOUT);
+                        }
+                        return Poll::Ready(Some(Err(BodyError::Timeout(t))));
+                    }
+                };
+                if let Some(Err(e)) = &frame {
+                    if let (Some(w), true) = (watch.as_ref(), is_bad_framing(e)) {
+                        w.body_failed(http::StatusCode::BAD_REQUEST);
+                    }
+                }
                 if let (Some(Ok(f)), Some(left)) = (&frame, remaining.as_mut()) {
                     if let Some(d) = f.data_ref() {
                         let n = d.len() as u64;

@@ -45,12 +45,15 @@ impl IntoResponse for JsonRejection {
 
 impl IntoResponse for BodyError {
     fn into_response(self) -> Response {
-        let status = match self {
-            BodyError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            BodyError::Hyper(_) => StatusCode::BAD_REQUEST,
-            BodyError::Other(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        };
-        error(status, self.to_string())
+        let mut r = error(self.status(), self.to_string());
+        if matches!(self, BodyError::Timeout(_) | BodyError::Hyper(_)) {
+            // The rest of the body cannot be trusted or is not coming.
+            r.headers_mut().insert(
+                http::header::CONNECTION,
+                http::HeaderValue::from_static("close"),
+            );
+        }
+        r
     }
 }
 

@@ -5,15 +5,31 @@
 //! not climb out of the root: a `..` segment, a backslash or a NUL gets
 //! 400, never a file. A directory is served by its `index.html`; asked
 //! for without a trailing slash it is redirected (308) to the slashed
-//! path, so relative links in the index resolve.
+//! path, so relative links in the index resolve; the redirect always
+//! starts with a single `/` (`//sub` goes to `/sub/`, never to the
+//! protocol-relative `//sub/`, which a browser reads as host `sub`).
+//!
+//! Symbolic links: like nginx (`disable_symlinks off`, its default), links
+//! are followed wherever they point, so a link inside the root may serve a
+//! file outside it; the root's owner decides what links it holds. With
+//! [`StaticFiles::follow_symlinks_outside_root`]`(false)` a path whose
+//! resolved location is outside the (resolved) root gets 403. The check
+//! resolves the path before opening it, so a link swapped in between the
+//! two is not caught: it guards against links left in the tree, not
+//! against a hostile writer racing the server.
 //!
 //! Responses carry `Content-Type` by extension, `Last-Modified`, a strong
 //! `ETag` (inode, size, modification time), `Accept-Ranges: bytes`, and
-//! `Cache-Control` if configured. `If-None-Match` / `If-Modified-Since`
+//! `Cache-Control` if configured. A modification time before 1970 is sent
+//! as `Last-Modified: Thu, 01 Jan 1970 00:00:00 GMT` (HTTP dates cannot
+//! say earlier). `If-None-Match` / `If-Modified-Since`
 //! give 304; a single `Range` gives 206 with `Content-Range` (416 when it
 //! starts past the end), honoured only if `If-Range` (when sent) still
 //! names the current version; several ranges get the whole file (200), as
-//! RFC 9110 allows. The body streams in 64 KiB reads at offsets of a
+//! RFC 9110 allows. An empty file has no byte to send a part of: a suffix
+//! range (`bytes=-5`) gets the whole, empty, file with 200 (RFC 9110
+//! 14.1.1: a representation shorter than the suffix is used entire), and
+//! `bytes=0-` gets 416. The body streams in 64 KiB reads at offsets of a
 //! [`seastar_io::File`] (io_uring reads, or the blocking pool on epoll),
 //! with an exact `Content-Length`.
 
@@ -56,6 +72,7 @@ struct Config {
     root: PathBuf,
     index: Option<String>,
     cache_control: Option<HeaderValue>,
+    follow_outside: bool,
 }
 
 impl fmt::Debug for StaticFiles {
@@ -74,6 +91,7 @@ impl StaticFiles {
                 root: root.into(),
                 index: Some("index.html".into()),
                 cache_control: None,
+                follow_outside: true,
             }),
         }
     }
@@ -93,11 +111,19 @@ impl StaticFiles {
         self.map(|c| c.cache_control = Some(v))
     }
 
+    /// Whether a symbolic link may lead out of the root (yes by default,
+    /// as nginx; see the [module docs](self)). `false` answers 403 for a
+    /// path that resolves outside the root.
+    pub fn follow_symlinks_outside_root(self, on: bool) -> StaticFiles {
+        self.map(|c| c.follow_outside = on)
+    }
+
     fn map(self, f: impl FnOnce(&mut Config)) -> StaticFiles {
         let mut c = Rc::try_unwrap(self.inner).unwrap_or_else(|rc| Config {
             root: rc.root.clone(),
             index: rc.index.clone(),
             cache_control: rc.cache_control.clone(),
+            follow_outside: rc.follow_outside,
         });
         f(&mut c);
         StaticFiles { inner: Rc::new(c) }
@@ -157,6 +183,11 @@ async fn serve(config: &Config, req: Request) -> Response {
     };
     let mut path = config.root.join(&rel);
     let mut name = rel.clone();
+    if !config.follow_outside {
+        if let Err(r) = inside_root(&config.root, &path).await {
+            return *r;
+        }
+    }
     let (file, meta) = match open(&path).await {
         Ok(v) => v,
         Err(e) => return io_error(&e),
@@ -167,7 +198,7 @@ async fn serve(config: &Config, req: Request) -> Response {
             return error(StatusCode::NOT_FOUND, "not found");
         };
         if !req.uri().path().ends_with('/') {
-            let mut to = format!("{}/", req.uri().path());
+            let mut to = format!("{}/", single_leading_slash(req.uri().path()));
             if let Some(q) = req.uri().query() {
                 to = format!("{to}?{q}");
             }
@@ -175,6 +206,11 @@ async fn serve(config: &Config, req: Request) -> Response {
         }
         path.push(index);
         name = index.clone();
+        if !config.follow_outside {
+            if let Err(r) = inside_root(&config.root, &path).await {
+                return *r;
+            }
+        }
         match open(&path).await {
             Ok((f, m)) if m.is_file() => (f, m),
             Ok((f, _)) => {
@@ -191,15 +227,7 @@ async fn serve(config: &Config, req: Request) -> Response {
     };
 
     let len = meta.len();
-    let modified = meta.modified();
-    let mtime = modified.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let etag = format!(
-        "\"{:x}-{:x}-{:x}.{:x}\"",
-        meta.ino(),
-        len,
-        mtime.as_secs(),
-        mtime.subsec_nanos()
-    );
+    let (modified, etag) = version(meta.ino(), len, meta.modified());
     let mut headers = HeaderMap::new();
     headers.insert(
         header::ETAG,
@@ -265,6 +293,44 @@ async fn serve(config: &Config, req: Request) -> Response {
     *r.status_mut() = status;
     *r.headers_mut() = headers;
     r
+}
+
+/// The `Last-Modified` time (clamped to 1970: HTTP dates start there)
+/// and the strong ETag (inode, size, true modification time, sign and all).
+fn version(ino: u64, len: u64, mtime: SystemTime) -> (SystemTime, String) {
+    let (sign, since) = match mtime.duration_since(UNIX_EPOCH) {
+        Ok(d) => ("", d),
+        Err(e) => ("-", e.duration()),
+    };
+    let etag = format!(
+        "\"{ino:x}-{len:x}-{sign}{:x}.{:x}\"",
+        since.as_secs(),
+        since.subsec_nanos()
+    );
+    (mtime.max(UNIX_EPOCH), etag)
+}
+
+/// `path` with its leading slashes made one, so that a redirect to it is
+/// never protocol-relative (`//host/...`).
+fn single_leading_slash(path: &str) -> String {
+    format!("/{}", path.trim_start_matches('/'))
+}
+
+/// `Ok` if `path`, with every link resolved, is under `root` resolved;
+/// else the 403 (or 404 for a path that does not exist).
+async fn inside_root(root: &std::path::Path, path: &std::path::Path) -> Result<(), Box<Response>> {
+    let (root, path) = (root.to_owned(), path.to_owned());
+    let resolved = seastar_core::io::spawn_blocking(move || {
+        let root = std::fs::canonicalize(root)?;
+        let path = std::fs::canonicalize(path)?;
+        Ok::<_, io::Error>(path.starts_with(root))
+    })
+    .await;
+    match resolved {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(Box::new(error(StatusCode::FORBIDDEN, "forbidden"))),
+        Err(e) => Err(Box::new(io_error(&e))),
+    }
 }
 
 async fn open(path: &std::path::Path) -> io::Result<(File, seastar_io::fs::Metadata)> {
@@ -347,7 +413,17 @@ fn parse_range(v: &HeaderValue, len: u64) -> RangeSpec {
         return RangeSpec::Whole;
     };
     let (a, b) = (a.trim(), b.trim());
-    match (a.parse::<u64>(), b.parse::<u64>()) {
+    if len == 0 {
+        // No byte to send a part of: a suffix range takes the whole
+        // (empty) file, any other range starts past the end.
+        return match (a.is_empty(), digits(b)) {
+            (true, Some(0)) => RangeSpec::Unsatisfiable,
+            (true, _) => RangeSpec::Whole,
+            (false, _) if digits(a).is_some() => RangeSpec::Unsatisfiable,
+            (false, _) => RangeSpec::Whole,
+        };
+    }
+    match (digits(a).ok_or(()), digits(b).ok_or(())) {
         (Ok(a), _) if a >= len => RangeSpec::Unsatisfiable,
         (Ok(a), Ok(b)) if b >= a => RangeSpec::Part(a, b.saturating_add(1).min(len)),
         (Ok(a), Err(_)) if b.is_empty() => RangeSpec::Part(a, len),
@@ -359,6 +435,67 @@ fn parse_range(v: &HeaderValue, len: u64) -> RangeSpec {
             }
         }
         _ => RangeSpec::Whole,
+    }
+}
+
+/// A decimal number of ASCII digits only (`u64::from_str` also takes a `+`).
+fn digits(s: &str) -> Option<u64> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+/// The invariants of range parsing and path checking, for the fuzz
+/// targets (`crates/seastar-http/fuzz`) and the unit tests; not an API.
+#[doc(hidden)]
+pub mod invariants {
+    use super::*;
+
+    /// Parses `header` as a `Range` value for a file of `len` bytes and
+    /// panics if the answer could not be served: a part must be a
+    /// non-empty slice of the file, and its `Content-Range` must say so.
+    pub fn check_range(header: &[u8], len: u64) {
+        let Ok(v) = HeaderValue::from_bytes(header) else {
+            return;
+        };
+        match parse_range(&v, len) {
+            RangeSpec::Part(a, b) => {
+                assert!(a < b && b <= len, "{v:?} on {len} bytes gave [{a}, {b})");
+                let last = b - 1;
+                assert!(last >= a);
+            }
+            RangeSpec::Whole | RangeSpec::Unsatisfiable => {}
+        }
+    }
+
+    /// Checks the request path `path` as the static file handler does and
+    /// panics if an accepted path could leave the root (`..`, absolute,
+    /// backslash, NUL, empty segments) or if the directory redirect
+    /// built from it could be protocol-relative.
+    pub fn check_path(path: &str) {
+        let Ok(uri) = http::Uri::try_from(path) else {
+            return;
+        };
+        let req = http::Request::builder()
+            .uri(uri)
+            .body(Body::empty())
+            .unwrap();
+        if let Ok(rel) = relative_path(&req) {
+            assert!(!rel.starts_with('/'), "{path:?} -> {rel:?}");
+            assert!(!rel.contains(['\\', '\0']), "{path:?} -> {rel:?}");
+            for seg in rel.split('/') {
+                assert!(rel.is_empty() || !seg.is_empty(), "{path:?} -> {rel:?}");
+                assert!(seg != ".." && seg != ".", "{path:?} -> {rel:?}");
+            }
+            let joined = std::path::Path::new("/root").join(&rel);
+            assert!(joined.starts_with("/root"), "{path:?} -> {rel:?}");
+        }
+        let to = single_leading_slash(req.uri().path());
+        assert!(
+            to.starts_with('/') && !to.starts_with("//"),
+            "{path:?} -> {to:?}"
+        );
     }
 }
 
@@ -452,6 +589,84 @@ mod tests {
         assert_eq!(parse_range(&hv("bytes=0-1,5-6"), 100), RangeSpec::Whole);
         assert_eq!(parse_range(&hv("items=0-1"), 100), RangeSpec::Whole);
         assert_eq!(parse_range(&hv("bytes=x-1"), 100), RangeSpec::Whole);
+    }
+
+    #[test]
+    fn ranges_on_an_empty_file_never_underflow() {
+        assert_eq!(parse_range(&hv("bytes=-5"), 0), RangeSpec::Whole);
+        assert_eq!(parse_range(&hv("bytes=-0"), 0), RangeSpec::Unsatisfiable);
+        assert_eq!(parse_range(&hv("bytes=0-"), 0), RangeSpec::Unsatisfiable);
+        assert_eq!(parse_range(&hv("bytes=0-0"), 0), RangeSpec::Unsatisfiable);
+        assert_eq!(parse_range(&hv("bytes=x-"), 0), RangeSpec::Whole);
+        assert_eq!(parse_range(&hv("bytes=+5-"), 100), RangeSpec::Whole);
+        assert_eq!(parse_range(&hv("bytes=-+5"), 100), RangeSpec::Whole);
+    }
+
+    #[test]
+    fn pre_1970_times_give_the_epoch_and_a_distinct_etag() {
+        let before = UNIX_EPOCH - std::time::Duration::from_secs(315_619_200);
+        let (m, etag) = version(7, 0, before);
+        assert_eq!(m, UNIX_EPOCH);
+        assert_eq!(httpdate::fmt_http_date(m), "Thu, 01 Jan 1970 00:00:00 GMT");
+        assert_eq!(etag, "\"7-0--12d0e800.0\"");
+        let (_, after) = version(
+            7,
+            0,
+            UNIX_EPOCH + std::time::Duration::from_secs(315_619_200),
+        );
+        assert_ne!(etag, after);
+    }
+
+    #[test]
+    fn directory_redirects_are_never_protocol_relative() {
+        assert_eq!(single_leading_slash("//sub"), "/sub");
+        assert_eq!(single_leading_slash("///evil.com/x"), "/evil.com/x");
+        assert_eq!(single_leading_slash("/a//b"), "/a//b");
+    }
+
+    /// The fuzz targets' invariants over a deterministic spread of inputs
+    /// (the fuzzers search further; this keeps them checked on stable).
+    #[test]
+    fn range_and_path_invariants_hold_over_generated_inputs() {
+        let parts = [
+            "",
+            "-",
+            "0",
+            "1",
+            "5",
+            "-0",
+            "-1",
+            "-5",
+            "99",
+            "100",
+            "101",
+            "18446744073709551615",
+            "18446744073709551616",
+            " ",
+            "+1",
+            "x",
+            ",",
+        ];
+        for len in [0u64, 1, 5, 100, u64::MAX] {
+            for a in parts {
+                for b in parts {
+                    for pre in ["bytes=", "bytes= ", "items=", ""] {
+                        invariants::check_range(format!("{pre}{a}-{b}").as_bytes(), len);
+                    }
+                }
+            }
+        }
+        let segs = [
+            "", ".", "..", "a", "%2e%2e", "%2F", "%5c", "%00", "b.txt", "%", "%zz", "~",
+        ];
+        for x in segs {
+            for y in segs {
+                for z in segs {
+                    invariants::check_path(&format!("/{x}/{y}/{z}"));
+                    invariants::check_path(&format!("//{x}/{y}{z}"));
+                }
+            }
+        }
     }
 
     #[test]

@@ -13,8 +13,12 @@
 //! after each poll of the connection, which hands the buffer to the socket
 //! (one send for all the responses to one read, however many), and
 //! [`Pending::finish`] once the connection future is done, which sends what
-//! is left before the socket closes. A buffer past 256 KiB is pushed from
-//! `poll_write` itself, waiting for the socket (backpressure). A large
+//! is left before the socket closes. A buffer past the output budget
+//! ([`Server::max_output_buffer`](crate::Server::max_output_buffer), 256 KiB
+//! by default) is pushed from `poll_write` itself, waiting for the socket:
+//! hyper then neither writes nor reads further requests, so a pipelining
+//! client that never reads holds at most the budget (plus hyper's own
+//! buffers and one send in flight) however many requests it sent. A large
 //! write (4 KiB or more) that finds the buffer empty goes straight to the
 //! socket, so large bodies are copied once less; a busy socket then holds
 //! hyper back the same way.
@@ -27,8 +31,7 @@ use std::task::{Context, Poll, ready};
 
 use hyper::rt::{Read, ReadBufCursor, Write};
 
-/// Past this many buffered bytes, `poll_write` sends before accepting more.
-const HIGH_WATER: usize = 256 * 1024;
+use super::watch::ConnWatch;
 
 /// A write at least this large, with nothing buffered before it, goes to
 /// the socket at once instead of through the buffer: one copy fewer for
@@ -42,6 +45,10 @@ struct State<I> {
     sent: usize,
     /// Whether flushes wait for the driver (else they send at once).
     coalesce: bool,
+    /// Past this many buffered bytes, `poll_write` sends before accepting more.
+    high_water: usize,
+    /// Counts what hyper writes and when bytes move.
+    watch: Rc<ConnWatch>,
 }
 
 impl<I: Write + Unpin> State<I> {
@@ -70,12 +77,19 @@ pub(crate) struct Pending<I> {
     state: Rc<RefCell<State<I>>>,
 }
 
-pub(crate) fn wrap<I>(io: I, coalesce: bool) -> (Coalesce<I>, Pending<I>) {
+pub(crate) fn wrap<I>(
+    io: I,
+    coalesce: bool,
+    high_water: usize,
+    watch: Rc<ConnWatch>,
+) -> (Coalesce<I>, Pending<I>) {
     let state = Rc::new(RefCell::new(State {
         io,
         buf: Vec::with_capacity(4096),
         sent: 0,
         coalesce,
+        high_water,
+        watch,
     }));
     (
         Coalesce {
@@ -92,6 +106,11 @@ impl<I: Write + Unpin> Pending<I> {
             Poll::Ready(r) => r,
             Poll::Pending => Ok(()),
         }
+    }
+
+    /// Appends bytes the server writes itself (a reply hyper could not give).
+    pub(crate) fn append(&self, bytes: &[u8]) {
+        self.state.borrow_mut().buf.extend_from_slice(bytes);
     }
 
     /// Sends everything left and waits for the socket to take it.
@@ -111,7 +130,11 @@ impl<I: Read + Unpin> Read for Coalesce<I> {
         cx: &mut Context<'_>,
         buf: ReadBufCursor<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.state.borrow_mut().io).poll_read(cx, buf)
+        let mut st = self.state.borrow_mut();
+        let r = ready!(Pin::new(&mut st.io).poll_read(cx, buf));
+        // Bytes or end of stream: either way the client did something.
+        st.watch.touch();
+        Poll::Ready(r)
     }
 }
 
@@ -125,12 +148,15 @@ impl<I: Write + Unpin> Write for Coalesce<I> {
         if st.buf.is_empty() && src.len() >= DIRECT {
             // Nothing to keep in order with: skip our copy (the socket
             // makes its own); a busy socket holds hyper back instead.
-            return Pin::new(&mut st.io).poll_write(cx, src);
+            let n = ready!(Pin::new(&mut st.io).poll_write(cx, src))?;
+            st.watch.wrote(n);
+            return Poll::Ready(Ok(n));
         }
-        if st.buf.len() >= HIGH_WATER {
+        if st.buf.len() >= st.high_water {
             ready!(st.poll_push(cx))?;
         }
         st.buf.extend_from_slice(src);
+        st.watch.wrote(src.len());
         Poll::Ready(Ok(src.len()))
     }
 
@@ -140,7 +166,7 @@ impl<I: Write + Unpin> Write for Coalesce<I> {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let mut st = self.state.borrow_mut();
-        if st.buf.len() >= HIGH_WATER {
+        if st.buf.len() >= st.high_water {
             ready!(st.poll_push(cx))?;
         }
         let mut n = 0;
@@ -148,6 +174,7 @@ impl<I: Write + Unpin> Write for Coalesce<I> {
             st.buf.extend_from_slice(b);
             n += b.len();
         }
+        st.watch.wrote(n);
         Poll::Ready(Ok(n))
     }
 

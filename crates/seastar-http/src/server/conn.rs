@@ -1,11 +1,13 @@
 //! The per-connection hyper service: applies the body limit (413 before
 //! reading a body whose `Content-Length` is too large), the per-connection
-//! request cap (`Connection: close` on the last response), and records
-//! metrics, around the server's handler.
+//! request cap (`Connection: close` on the last response), the body read
+//! timeout, turns a handler's panic into a 500 that closes the
+//! connection, and records metrics, around the server's handler.
 
 use std::cell::Cell;
 use std::convert::Infallible;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, ready};
@@ -17,7 +19,7 @@ use http::StatusCode;
 use http::header::{CONNECTION, CONTENT_LENGTH, HeaderValue};
 use hyper::body::{Body as _, Incoming};
 
-use super::Shared;
+use super::{ConnWatch, Shared, bump};
 use crate::handler::HandlerFuture;
 use crate::metrics::HttpMetrics;
 use crate::{Body, Response};
@@ -25,6 +27,7 @@ use crate::{Body, Response};
 pub(crate) struct ConnService {
     pub(crate) shared: Rc<Shared>,
     pub(crate) served: Cell<u64>,
+    pub(crate) watch: Rc<ConnWatch>,
 }
 
 /// The request's `Content-Length`; not looked up for a request hyper
@@ -58,6 +61,7 @@ impl hyper::service::Service<http::Request<Incoming>> for ConnService {
         // `Instant::now` cost about 150 instructions here, callgrind); a
         // request answered within the iteration records 0, waits show whole.
         let start = lowres_now();
+        self.watch.request_started();
         let limit = shared.config.max_body_size;
         let handler = match limit {
             Some(limit) if declared_length(&req).is_some_and(|len| len > limit) => {
@@ -72,7 +76,9 @@ impl hyper::service::Service<http::Request<Incoming>> for ConnService {
                 ready
             }
             _ => {
-                let req = req.map(|b| Body::incoming(b, limit));
+                let timeout = shared.config.body_read_timeout;
+                let watch = self.watch.clone();
+                let req = req.map(|b| Body::incoming(b, limit, timeout, Some(watch)));
                 shared.handler.call(req)
             }
         };
@@ -82,6 +88,7 @@ impl hyper::service::Service<http::Request<Incoming>> for ConnService {
             slot,
             start,
             close,
+            watch: self.watch.clone(),
         }
     }
 }
@@ -95,6 +102,13 @@ pub(crate) struct ResponseFuture {
     slot: usize,
     start: Instant,
     close: bool,
+    watch: Rc<ConnWatch>,
+}
+
+impl Drop for ResponseFuture {
+    fn drop(&mut self) {
+        self.watch.handler_done();
+    }
 }
 
 impl Future for ResponseFuture {
@@ -102,7 +116,28 @@ impl Future for ResponseFuture {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        let mut resp = ready!(this.handler.as_mut().poll(cx));
+        let handler = &mut this.handler;
+        // hyper polls this once more only if it returned `Pending`, so a
+        // handler that panicked is never polled again.
+        let polled = std::panic::catch_unwind(AssertUnwindSafe(|| handler.as_mut().poll(cx)));
+        let mut resp = match polled {
+            Ok(p) => ready!(p),
+            Err(panic) => {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .copied()
+                    .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+                    .unwrap_or("(not a string)");
+                tracing::error!(
+                    shard = seastar_core::shard_id(),
+                    panic = what,
+                    "handler panicked; answering 500 and closing the connection"
+                );
+                bump(&this.shared.stats.panics);
+                this.close = true;
+                crate::response::error(StatusCode::INTERNAL_SERVER_ERROR, "internal server error")
+            }
+        };
         if this.close {
             resp.headers_mut()
                 .insert(CONNECTION, HeaderValue::from_static("close"));

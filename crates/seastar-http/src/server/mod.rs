@@ -12,23 +12,37 @@
 //! With feature `http2`, a connection that opens with the HTTP/2 preface
 //! is served as HTTP/2 (cleartext, prior knowledge).
 //!
-//! Limits: a header read timeout against slow clients (the connection is
-//! closed), a cap on the header block (hyper answers 431), a body size
-//! limit (413: at once when `Content-Length` says so, else when the
-//! handler reads past it), and an optional cap on requests per connection.
+//! Limits (every one on the builder, see `options`): a header read timeout
+//! against slow clients (the connection is closed), an idle timeout (no
+//! byte either way while no handler runs: closed), a body read timeout
+//! (no body byte in time: 408), a cap on the header block (hyper answers
+//! 431), a body size limit (413: at once when `Content-Length` says so,
+//! else when the handler reads past it), an output budget per connection
+//! (a client that does not read its responses stops being served, see
+//! `coalesce`), an optional cap on requests per connection and on open
+//! connections (beyond it a new one is closed at once), and HTTP/2 limits
+//! on streams, buffers and windows with keep-alive pings.
 //! A malformed request gets 400 from hyper and ends only its own
-//! connection.
+//! connection; so does a malformed chunked body (400 written by the server
+//! when hyper could not answer, see `watch`). A handler that panics
+//! gets its request a 500 and its connection closed; a panic anywhere
+//! else in a connection task ends that task, and the connection's slot
+//! is released by a drop guard either way.
 //!
 //! Graceful stop: when the `shutdown` future passed to [`Server::serve`]
 //! resolves, the listener is dropped (no new connections), idle
 //! connections close, and busy ones finish their in-flight request and
-//! close; after [`Server::shutdown_timeout`] the stragglers are dropped.
+//! close; after [`Server::shutdown_timeout`] the stragglers are dropped:
+//! their tasks end and their sockets close, whatever the client does, so
+//! `serve` returns within the timeout.
 
 mod coalesce;
 mod conn;
 #[cfg(feature = "http2")]
 mod h2;
+mod options;
 mod sharded;
+mod watch;
 
 use std::cell::Cell;
 use std::fmt;
@@ -40,46 +54,18 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures::future::{Either, select};
-use seastar_core::sync::{AbortSource, Gate};
+use seastar_core::sync::{AbortSource, Gate, GateGuard};
+use seastar_core::timer::{Sleep, lowres_now, sleep};
 use seastar_net::hyper::ShardTimer;
 use seastar_net::{TcpListener, TcpStream};
 
 use crate::Handler;
 use crate::metrics::HttpMetrics;
 
+pub(crate) use options::Config;
+pub use options::{DEFAULT_BODY_READ_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_OUTPUT_BUFFER};
 pub use sharded::{ServeError, serve_sharded};
-
-#[derive(Debug, Clone)]
-pub(crate) struct Config {
-    pub(crate) header_read_timeout: Option<Duration>,
-    pub(crate) max_header_size: usize,
-    pub(crate) max_headers: usize,
-    pub(crate) max_body_size: Option<u64>,
-    pub(crate) max_requests_per_connection: Option<u64>,
-    pub(crate) keep_alive: bool,
-    pub(crate) pipeline_flush: bool,
-    pub(crate) nodelay: bool,
-    pub(crate) shutdown_timeout: Duration,
-    #[cfg_attr(not(feature = "http2"), allow(dead_code))]
-    pub(crate) http2: bool,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            header_read_timeout: Some(Duration::from_secs(30)),
-            max_header_size: 64 * 1024,
-            max_headers: 100,
-            max_body_size: Some(8 * 1024 * 1024),
-            max_requests_per_connection: None,
-            keep_alive: true,
-            pipeline_flush: true,
-            nodelay: true,
-            shutdown_timeout: Duration::from_secs(30),
-            http2: true,
-        }
-    }
-}
+pub(crate) use watch::ConnWatch;
 
 /// What one shard's server did, returned by [`Server::serve`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -93,6 +79,13 @@ pub struct ServeStats {
     pub connection_errors: u64,
     /// Connections still open at the end of the shutdown timeout, dropped.
     pub dropped_at_stop: u64,
+    /// Connections closed at once because [`Server::max_connections`]
+    /// were open.
+    pub refused: u64,
+    /// Handlers that panicked (each answered 500).
+    pub handler_panics: u64,
+    /// Connections closed by [`Server::idle_timeout`].
+    pub idle_closed: u64,
 }
 
 #[derive(Default)]
@@ -101,6 +94,41 @@ pub(crate) struct Counters {
     pub(crate) requests: Cell<u64>,
     pub(crate) errors: Cell<u64>,
     pub(crate) dropped: Cell<u64>,
+    pub(crate) refused: Cell<u64>,
+    pub(crate) panics: Cell<u64>,
+    pub(crate) idle_closed: Cell<u64>,
+    /// Connections open now.
+    pub(crate) open: Cell<usize>,
+}
+
+fn bump(c: &Cell<u64>) {
+    c.set(c.get() + 1);
+}
+
+/// A connection's place in the server: counted open and holding the
+/// stop gate until dropped, which happens however its task ends (done,
+/// killed at stop, or unwound by a panic).
+struct ConnSlot {
+    shared: Rc<Shared>,
+    _gate: GateGuard,
+}
+
+impl ConnSlot {
+    fn new(shared: &Rc<Shared>, gate: GateGuard) -> ConnSlot {
+        let open = &shared.stats.open;
+        open.set(open.get() + 1);
+        ConnSlot {
+            shared: shared.clone(),
+            _gate: gate,
+        }
+    }
+}
+
+impl Drop for ConnSlot {
+    fn drop(&mut self) {
+        let open = &self.shared.stats.open;
+        open.set(open.get() - 1);
+    }
 }
 
 pub(crate) struct Shared {
@@ -162,70 +190,6 @@ impl Server {
         }
     }
 
-    /// Closes a connection whose request head has not fully arrived this
-    /// long after it started (slow or idle clients); `None` turns it off.
-    pub fn header_read_timeout(mut self, t: impl Into<Option<Duration>>) -> Server {
-        self.config.header_read_timeout = t.into();
-        self
-    }
-
-    /// Largest request head in bytes (at least 8 KiB); larger gets 431.
-    pub fn max_header_size(mut self, bytes: usize) -> Server {
-        self.config.max_header_size = bytes.max(8192);
-        self
-    }
-
-    /// Most header fields in one request; more gets 431.
-    pub fn max_headers(mut self, n: usize) -> Server {
-        self.config.max_headers = n;
-        self
-    }
-
-    /// Largest request body in bytes (`None`: unlimited); larger gets 413.
-    pub fn max_body_size(mut self, bytes: impl Into<Option<u64>>) -> Server {
-        self.config.max_body_size = bytes.into();
-        self
-    }
-
-    /// Closes a connection after this many requests (`None`: never).
-    pub fn max_requests_per_connection(mut self, n: impl Into<Option<u64>>) -> Server {
-        self.config.max_requests_per_connection = n.into().map(|n| n.max(1));
-        self
-    }
-
-    /// HTTP/1.1 keep-alive (on by default); off closes after each response.
-    pub fn keep_alive(mut self, on: bool) -> Server {
-        self.config.keep_alive = on;
-        self
-    }
-
-    /// Writes the responses to pipelined requests together (on by default);
-    /// off sends each response as soon as hyper flushes it.
-    pub fn pipeline_flush(mut self, on: bool) -> Server {
-        self.config.pipeline_flush = on;
-        self
-    }
-
-    /// `TCP_NODELAY` on accepted connections (on by default).
-    pub fn nodelay(mut self, on: bool) -> Server {
-        self.config.nodelay = on;
-        self
-    }
-
-    /// How long a graceful stop waits for busy connections before dropping them.
-    pub fn shutdown_timeout(mut self, t: Duration) -> Server {
-        self.config.shutdown_timeout = t;
-        self
-    }
-
-    /// Serves HTTP/2 to connections that open with its preface (on by
-    /// default with feature `http2`).
-    #[cfg(feature = "http2")]
-    pub fn http2(mut self, on: bool) -> Server {
-        self.config.http2 = on;
-        self
-    }
-
     /// Accepts and serves connections until `shutdown` resolves, then stops
     /// gracefully (see the [module docs](self)); returns what it did.
     pub async fn serve(
@@ -247,13 +211,25 @@ impl Server {
             let accept = std::pin::pin!(listener.accept());
             match select(accept, shutdown.as_mut()).await {
                 Either::Left((Ok((stream, peer)), _)) => {
+                    bump(&shared.stats.connections);
+                    let cap = shared.config.max_connections;
+                    if cap.is_some_and(|cap| shared.stats.open.get() >= cap) {
+                        bump(&shared.stats.refused);
+                        tracing::debug!(%peer, "max connections open: closing a new one");
+                        drop(stream);
+                        continue;
+                    }
                     let Ok(guard) = gate.enter() else { break };
-                    let c = &shared.stats.connections;
-                    c.set(c.get() + 1);
-                    let shared = shared.clone();
+                    let slot = ConnSlot::new(&shared, guard);
                     seastar_core::spawn_local(async move {
-                        serve_connection(stream, peer, &shared).await;
-                        drop(guard);
+                        let shared = slot.shared.clone();
+                        let serve = std::pin::pin!(serve_connection(stream, peer, &shared));
+                        // Past the shutdown timeout the connection future
+                        // (its socket, hyper's buffers) is dropped here,
+                        // whatever it was waiting for.
+                        let kill = std::pin::pin!(shared.kill.aborted());
+                        select(serve, kill).await;
+                        drop(slot);
                     })
                     .detach();
                 }
@@ -269,12 +245,14 @@ impl Server {
         drop(listener);
         shared.stop.request_abort();
         let closing = std::pin::pin!(gate.close());
-        let limit = std::pin::pin!(seastar_core::timer::sleep(shared.config.shutdown_timeout));
+        let limit = std::pin::pin!(sleep(shared.config.shutdown_timeout));
         if let Either::Right(((), closing)) = select(closing, limit).await {
             let left = gate.holders() as u64;
             tracing::warn!(connections = left, "shutdown timeout: dropping connections");
             shared.stats.dropped.set(left);
             shared.kill.request_abort();
+            // Every connection task now ends at its next poll (the kill
+            // wakes it), so this wait is short.
             closing.await;
         }
         let s = &shared.stats;
@@ -283,6 +261,9 @@ impl Server {
             requests: s.requests.get(),
             connection_errors: s.errors.get(),
             dropped_at_stop: s.dropped.get(),
+            refused: s.refused.get(),
+            handler_panics: s.panics.get(),
+            idle_closed: s.idle_closed.get(),
         }
     }
 }
@@ -303,21 +284,36 @@ async fn serve_connection(stream: TcpStream, peer: SocketAddr, shared: &Rc<Share
             }
         };
         if is_h2 {
-            let conn = hyper::server::conn::http2::Builder::new(seastar_net::hyper::ShardExecutor)
-                .timer(ShardTimer)
+            let watch = Rc::new(ConnWatch::new());
+            let h = &shared.config.h2;
+            let mut b = hyper::server::conn::http2::Builder::new(seastar_net::hyper::ShardExecutor);
+            b.timer(ShardTimer)
                 .max_header_list_size(shared.config.max_header_size as u32)
-                .serve_connection(io, service(shared));
-            return drive(conn, peer, shared, |c| c.graceful_shutdown(), |_| Ok(())).await;
+                .max_concurrent_streams(h.max_concurrent_streams)
+                .max_send_buf_size(h.max_send_buf_size)
+                .initial_stream_window_size(h.stream_window)
+                .initial_connection_window_size(h.connection_window)
+                .keep_alive_interval(h.keep_alive_interval)
+                .keep_alive_timeout(h.keep_alive_timeout);
+            let conn = b.serve_connection(io, service(shared, &watch));
+            let d = Drive {
+                peer,
+                shared,
+                idle: None,
+            };
+            d.run(conn, |c| c.graceful_shutdown(), |_| Ok(())).await;
+            return;
         }
         return serve_http1(io, peer, shared).await;
     }
     serve_http1(stream, peer, shared).await
 }
 
-fn service(shared: &Rc<Shared>) -> conn::ConnService {
+fn service(shared: &Rc<Shared>, watch: &Rc<ConnWatch>) -> conn::ConnService {
     conn::ConnService {
         shared: shared.clone(),
         served: Cell::new(0),
+        watch: watch.clone(),
     }
 }
 
@@ -334,56 +330,110 @@ where
         .max_headers(c.max_headers)
         // Coalescing is done by `coalesce`, which also survives closes.
         .pipeline_flush(false);
-    let (io, pending) = coalesce::wrap(io, c.pipeline_flush);
-    let conn = b.serve_connection(io, service(shared));
-    // Every poll of the connection ends by sending what it wrote.
-    drive(
-        conn,
+    let watch = Rc::new(ConnWatch::new());
+    let (io, pending) = coalesce::wrap(io, c.pipeline_flush, c.max_output_buffer, watch.clone());
+    let conn = b.serve_connection(io, service(shared, &watch));
+    let d = Drive {
         peer,
         shared,
-        |c| c.graceful_shutdown(),
-        |cx| pending.push(cx),
-    )
-    .await;
+        idle: c.idle_timeout.map(|t| (t, watch.clone())),
+    };
+    // Every poll of the connection ends by sending what it wrote.
+    let idle_closed = d
+        .run(conn, |c| c.graceful_shutdown(), |cx| pending.push(cx))
+        .await;
+    if idle_closed {
+        return;
+    }
+    if let Some(status) = watch.owed_reply() {
+        // hyper dropped the request over its body (bad chunked framing,
+        // or no body byte in time) before anything answered it.
+        pending.append(&watch::failure_response(status));
+    }
     if let Err(e) = pending.finish().await {
         tracing::debug!(%peer, error = %e, "sending the last responses");
     }
 }
 
-/// Runs a hyper connection: on stop asks it to finish gracefully, on kill
-/// drops it; `after_poll` runs after every poll of it (the HTTP/1 write
-/// coalescing).
-async fn drive<C, E>(
-    conn: C,
+/// Runs one hyper connection; see [`Drive::run`].
+struct Drive<'a> {
     peer: SocketAddr,
-    shared: &Rc<Shared>,
-    graceful: fn(Pin<&mut C>),
-    mut after_poll: impl FnMut(&mut Context<'_>) -> std::io::Result<()>,
-) where
-    C: Future<Output = Result<(), E>>,
-    E: fmt::Display,
-{
-    let mut conn = std::pin::pin!(conn);
-    let mut stop = std::pin::pin!(shared.stop.aborted());
-    let mut kill = std::pin::pin!(shared.kill.aborted());
-    let mut stopping = false;
-    let result = std::future::poll_fn(|cx| {
-        if !stopping && stop.as_mut().poll(cx).is_ready() {
-            stopping = true;
-            graceful(conn.as_mut());
+    shared: &'a Rc<Shared>,
+    /// The idle timeout and what tells when a byte last moved.
+    idle: Option<(Duration, Rc<ConnWatch>)>,
+}
+
+impl Drive<'_> {
+    /// Runs a hyper connection: on stop asks it to finish gracefully;
+    /// closes it when idle too long; `after_poll` runs after every poll of
+    /// it (the HTTP/1 write coalescing). True if it was closed as idle.
+    async fn run<C, E>(
+        self,
+        conn: C,
+        graceful: fn(Pin<&mut C>),
+        mut after_poll: impl FnMut(&mut Context<'_>) -> std::io::Result<()>,
+    ) -> bool
+    where
+        C: Future<Output = Result<(), E>>,
+        E: fmt::Display,
+    {
+        let Drive { peer, shared, idle } = self;
+        let mut conn = std::pin::pin!(conn);
+        let mut stop = std::pin::pin!(shared.stop.aborted());
+        let mut stopping = false;
+        let mut idle_timer: Option<Sleep> = idle.as_ref().map(|(t, _)| sleep(*t));
+        let result = std::future::poll_fn(|cx| {
+            if !stopping && stop.as_mut().poll(cx).is_ready() {
+                stopping = true;
+                graceful(conn.as_mut());
+            }
+            let r = conn.as_mut().poll(cx);
+            if let Err(e) = after_poll(cx) {
+                return Poll::Ready(Some(Err(e.to_string())));
+            }
+            if r.is_pending() {
+                if let (Some(timer), Some((t, watch))) = (idle_timer.as_mut(), &idle) {
+                    if idle_expired(timer, *t, watch, cx) {
+                        return Poll::Ready(None);
+                    }
+                }
+            }
+            r.map(|r| Some(r.map_err(|e| e.to_string())))
+        })
+        .await;
+        match result {
+            Some(Err(e)) => {
+                bump(&shared.stats.errors);
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+                false
+            }
+            Some(Ok(())) => false,
+            None => {
+                bump(&shared.stats.idle_closed);
+                tracing::debug!(%peer, "idle timeout: closing the connection");
+                true
+            }
         }
-        if stopping && kill.as_mut().poll(cx).is_ready() {
-            return Poll::Ready(None);
+    }
+}
+
+/// Whether the connection has been idle for `t`: no byte moved either
+/// way and no handler ran. Otherwise re-arms `timer` for the moment it
+/// would be (and registers the waker).
+fn idle_expired(timer: &mut Sleep, t: Duration, watch: &ConnWatch, cx: &mut Context<'_>) -> bool {
+    loop {
+        if Pin::new(&mut *timer).poll(cx).is_pending() {
+            return false;
         }
-        let r = conn.as_mut().poll(cx);
-        if let Err(e) = after_poll(cx) {
-            return Poll::Ready(Some(Err(e.to_string())));
+        let now = lowres_now();
+        if watch.handlers_running() {
+            timer.reset(now + t);
+            continue;
         }
-        r.map(|r| Some(r.map_err(|e| e.to_string())))
-    })
-    .await;
-    if let Some(Err(e)) = result {
-        shared.stats.errors.set(shared.stats.errors.get() + 1);
-        tracing::debug!(%peer, error = %e, "connection ended with an error");
+        let due = watch.last_activity() + t;
+        if due <= now {
+            return true;
+        }
+        timer.reset(due);
     }
 }
