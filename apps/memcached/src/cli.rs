@@ -13,9 +13,12 @@
 //! | `--prometheus-port` | serve metrics at `http://<-l>:PORT/metrics` (0: any free port) | off |
 //! | `--collectd-address` | push metrics to collectd at `host:port` | off |
 //! | `--collectd-interval` | seconds between collectd pushes | 10 |
+//! | `--conn-output-budget` | reply bytes a connection builds before it waits for the client to read them (`k`/`m` suffixes) | 1m |
+//! | `-o idle_timeout=N`, `--idle-timeout` | close a connection after N seconds without a request, 0 = never | 0 |
 //!
 //! plus [`RuntimeArgs`] (`--smp`, `--cpuset`, `--reactor-backend`,
-//! `--poll-mode`, ...). `-t` and `--smp` name the same number: give either,
+//! `--poll-mode`, `--shutdown-timeout`: how long a stop waits for the
+//! connections before it aborts them, ...). `-t` and `--smp` name the same number: give either,
 //! or both with the same value.
 //!
 //! ```
@@ -29,6 +32,7 @@
 //! ```
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
 
 use clap::Parser;
 use seastar_core::runtime::RuntimeArgs;
@@ -83,6 +87,21 @@ pub struct Args {
         default_value_t = 10.0
     )]
     pub collectd_interval: f64,
+    /// Reply bytes one connection builds before it stops executing its
+    /// requests until the client has read them (the bound on what a client
+    /// that does not read, or asks for one large value many times, costs):
+    /// bytes, or with a k/m suffix.
+    #[arg(long = "conn-output-budget", value_name = "BYTES", default_value = "1m", value_parser = parse_budget)]
+    pub conn_output_budget: usize,
+    /// Close a connection after this many seconds without a request; 0
+    /// never does.
+    #[arg(long = "idle-timeout", value_name = "SECONDS")]
+    pub idle_timeout: Option<u64>,
+    /// memcached's extended options, comma-separated; `idle_timeout=N` is
+    /// understood (same as --idle-timeout), others are ignored with a
+    /// warning.
+    #[arg(short = 'o', value_name = "OPTIONS")]
+    pub extended: Vec<String>,
     /// Runtime options.
     #[command(flatten)]
     pub runtime: RuntimeArgs,
@@ -108,6 +127,17 @@ pub enum CliError {
     /// `-c 0`.
     #[error("-c must be at least 1")]
     Connections,
+    /// `-o idle_timeout=` without a number of seconds.
+    #[error("-o idle_timeout={0}: not a number of seconds")]
+    IdleTimeout(String),
+    /// `--idle-timeout` and `-o idle_timeout` given with different values.
+    #[error("--idle-timeout {flag} and -o idle_timeout={option} disagree")]
+    IdleTimeoutTwice {
+        /// `--idle-timeout`.
+        flag: u64,
+        /// `-o idle_timeout`.
+        option: u64,
+    },
     /// `--collectd-address` does not resolve, or `--collectd-interval` is
     /// not a positive number of seconds.
     #[error(transparent)]
@@ -134,6 +164,23 @@ impl Args {
         if self.conn_limit == 0 {
             return Err(CliError::Connections);
         }
+        let mut idle = self.idle_timeout;
+        for opt in self.extended.iter().flat_map(|o| o.split(',')) {
+            match opt.trim().split_once('=') {
+                Some(("idle_timeout", v)) => {
+                    let n: u64 = v
+                        .parse()
+                        .map_err(|_| CliError::IdleTimeout(v.to_owned()))?;
+                    match idle {
+                        Some(flag) if flag != n => {
+                            return Err(CliError::IdleTimeoutTwice { flag, option: n });
+                        }
+                        _ => idle = Some(n),
+                    }
+                }
+                _ => tracing::warn!(option = opt, "ignoring unsupported -o option"),
+            }
+        }
         let config = Config {
             tcp: SocketAddr::new(self.listen, self.port),
             udp: (self.udp_port != 0).then(|| SocketAddr::new(self.listen, self.udp_port)),
@@ -151,6 +198,9 @@ impl Args {
                     self.collectd_interval,
                 )?),
             },
+            conn_output_budget: self.conn_output_budget,
+            idle_timeout: idle.filter(|&n| n > 0).map(Duration::from_secs),
+            shutdown_timeout: runtime.shutdown_timeout(),
         };
         Ok((config, runtime))
     }
@@ -167,16 +217,7 @@ impl Args {
 
 /// Parses memcached's `-I`: bytes, `k` or `m` suffix, 1k to 1024m.
 fn parse_item_size(s: &str) -> Result<usize, String> {
-    let t = s.trim();
-    let (digits, shift) = match t.as_bytes().last() {
-        Some(b'k' | b'K') => (&t[..t.len() - 1], 10),
-        Some(b'm' | b'M') => (&t[..t.len() - 1], 20),
-        _ => (t, 0),
-    };
-    let n: usize = digits.parse().map_err(|_| format!("bad item size `{s}`"))?;
-    let bytes = n
-        .checked_mul(1 << shift)
-        .ok_or_else(|| format!("item size `{s}` too large"))?;
+    let bytes = parse_bytes(s)?;
     if bytes < 1024 {
         return Err(format!("item size `{s}` is below the minimum of 1k"));
     }
@@ -184,6 +225,28 @@ fn parse_item_size(s: &str) -> Result<usize, String> {
         return Err(format!("item size `{s}` is above the maximum of 1024m"));
     }
     Ok(bytes)
+}
+
+/// Parses `--conn-output-budget`: bytes, `k` or `m` suffix, 4k to 1024m.
+fn parse_budget(s: &str) -> Result<usize, String> {
+    let bytes = parse_bytes(s)?;
+    if !(4096..=1 << 30).contains(&bytes) {
+        return Err(format!("output budget `{s}` is not between 4k and 1024m"));
+    }
+    Ok(bytes)
+}
+
+/// Bytes, or a number with a `k` or `m` suffix.
+fn parse_bytes(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    let (digits, shift) = match t.as_bytes().last() {
+        Some(b'k' | b'K') => (&t[..t.len() - 1], 10),
+        Some(b'm' | b'M') => (&t[..t.len() - 1], 20),
+        _ => (t, 0),
+    };
+    let n: usize = digits.parse().map_err(|_| format!("bad item size `{s}`"))?;
+    n.checked_mul(1 << shift)
+        .ok_or_else(|| format!("size `{s}` too large"))
 }
 
 #[cfg(test)]
@@ -275,6 +338,42 @@ mod tests {
         assert!(parse_item_size("10").is_err());
         assert!(parse_item_size("2048m").is_err());
         assert!(parse_item_size("1g").is_err());
+    }
+
+    #[test]
+    fn hardening_options_have_safe_defaults_and_parse() {
+        let (c, _) = args(&[]).resolve().unwrap();
+        assert_eq!(c.conn_output_budget, 1 << 20);
+        assert_eq!(c.idle_timeout, None);
+        assert_eq!(c.shutdown_timeout, Duration::from_secs(30));
+        let (c, _) = args(&[
+            "--conn-output-budget",
+            "64k",
+            "-o",
+            "idle_timeout=5,lru_crawler",
+            "--shutdown-timeout",
+            "2",
+        ])
+        .resolve()
+        .unwrap();
+        assert_eq!(c.conn_output_budget, 64 << 10);
+        assert_eq!(c.idle_timeout, Some(Duration::from_secs(5)));
+        assert_eq!(c.shutdown_timeout, Duration::from_secs(2));
+        let (c, _) = args(&["--idle-timeout", "7"]).resolve().unwrap();
+        assert_eq!(c.idle_timeout, Some(Duration::from_secs(7)));
+        let (c, _) = args(&["-o", "idle_timeout=0"]).resolve().unwrap();
+        assert_eq!(c.idle_timeout, None, "0 is off, as in memcached");
+        assert_eq!(
+            args(&["-o", "idle_timeout=x"]).resolve().unwrap_err(),
+            CliError::IdleTimeout("x".into())
+        );
+        assert_eq!(
+            args(&["--idle-timeout", "1", "-o", "idle_timeout=2"])
+                .resolve()
+                .unwrap_err(),
+            CliError::IdleTimeoutTwice { flag: 1, option: 2 }
+        );
+        assert!(Args::try_parse_from(["memcached", "--conn-output-budget", "1k"]).is_err());
     }
 
     #[test]

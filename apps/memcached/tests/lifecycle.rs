@@ -4,7 +4,8 @@
 mod common;
 
 use common::{EPOCH, Harness};
-use memcached::protocol::{Limits, item_size};
+use memcached::protocol::Limits;
+use memcached::store::item_cost;
 
 #[test]
 fn relative_expiry_with_explicit_times() {
@@ -53,7 +54,7 @@ fn flush_all_now_and_later() {
 
 #[test]
 fn eviction_under_a_small_memory_limit() {
-    let per_item = item_size(4, 100);
+    let per_item = item_cost(4, 0, 100);
     let mut s = Harness::with(per_item * 10, Limits::default());
     let value = "v".repeat(100);
     for i in 0..20 {
@@ -68,7 +69,7 @@ fn eviction_under_a_small_memory_limit() {
 
 #[test]
 fn recently_read_items_survive_eviction() {
-    let per_item = item_size(2, 1);
+    let per_item = item_cost(2, 0, 1);
     let mut s = Harness::with(per_item * 2, Limits::default());
     s.ask("set k1 0 0 1\r\na\r\nset k2 0 0 1\r\nb\r\n");
     s.ask("get k1\r\n");

@@ -4,7 +4,6 @@
 //! how far the clock moves between them.
 #![no_main]
 
-use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
 use memcached::handler::{Connection, Handler, HandlerConfig};
 use memcached::protocol::Limits;
@@ -19,6 +18,7 @@ fuzz_target!(|data: &[u8]| {
         store: StoreConfig {
             mem_limit,
             epoch: 1_700_000_000,
+            item_size_max: 1024,
         },
         ..HandlerConfig::default()
     });
@@ -33,7 +33,7 @@ fuzz_target!(|data: &[u8]| {
     let mut now = 0u32;
     for piece in data.chunks(chunk) {
         buf.extend_from_slice(piece);
-        let mut out = BytesMut::new();
+        let mut out = memcached::protocol::Out::new();
         let feed = conn.feed(&mut handler, &buf, now, &mut out);
         assert!(feed.consumed <= buf.len());
         buf.drain(..feed.consumed);

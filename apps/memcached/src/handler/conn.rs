@@ -7,10 +7,8 @@
 //! one write), and closes when told to. Everything runs on one shard; a
 //! multi-shard loop uses [`parse`] and [`Handler::execute`] directly.
 
-use bytes::BytesMut;
-
 use super::{Action, Handler};
-use crate::protocol::{Limits, ProtocolError, parse};
+use crate::protocol::{Limits, Out, ProtocolError, parse};
 
 /// Parser bounds plus the bytes still to swallow.
 #[derive(Debug, Clone, Default)]
@@ -42,16 +40,15 @@ impl Connection {
     /// Executes every complete request in `buf`, appending replies to `out`.
     ///
     /// ```
-    /// use bytes::BytesMut;
     /// use memcached::handler::{Connection, Handler, HandlerConfig};
     /// let mut h = Handler::new(HandlerConfig::default());
     /// let mut c = Connection::default();
-    /// let mut out = BytesMut::new();
+    /// let mut out = memcached::protocol::Out::new();
     /// let feed = c.feed(&mut h, b"mn\r\nget k\r\nget", 0, &mut out);
     /// assert_eq!((feed.consumed, feed.close), (11, false));
-    /// assert_eq!(&out[..], b"MN\r\nEND\r\n");
+    /// assert_eq!(out.to_vec(), b"MN\r\nEND\r\n");
     /// ```
-    pub fn feed(&mut self, h: &mut Handler, buf: &[u8], now: u32, out: &mut BytesMut) -> Feed {
+    pub fn feed(&mut self, h: &mut Handler, buf: &[u8], now: u32, out: &mut Out) -> Feed {
         let mut pos = 0;
         loop {
             if self.swallow > 0 {

@@ -5,15 +5,14 @@
 //! Quiet mode (`q`) drops the nominal reply only: `EN` for `mg`, `HD` for
 //! `ms` and `md`, the success reply for `ma`. Errors are always sent.
 
-use bytes::BytesMut;
 
 use super::{Handler, ms_mode};
 use crate::protocol::encode::{self, MetaCode};
-use crate::protocol::{Meta, StoreMode};
+use crate::protocol::{Meta, Out, StoreMode};
 use crate::store::{Arith, ArithOp, MdOpts, MdOutcome, MgOpts, StoreOutcome, Update, time};
 
 /// Appends the ` O...` and ` k...` return flags (all a miss can return).
-fn opaque_and_key(out: &mut BytesMut, m: &Meta<'_>, key: &[u8]) {
+fn opaque_and_key(out: &mut Out, m: &Meta<'_>, key: &[u8]) {
     for tok in m.flags() {
         match tok[0] {
             b'O' => encode::meta_token(out, tok),
@@ -24,7 +23,7 @@ fn opaque_and_key(out: &mut BytesMut, m: &Meta<'_>, key: &[u8]) {
 }
 
 impl Handler {
-    pub(super) fn meta_get(&mut self, m: &Meta<'_>, now: u32, out: &mut BytesMut) {
+    pub(super) fn meta_get(&mut self, m: &Meta<'_>, now: u32, out: &mut Out) {
         let mut kbuf = [0u8; 256];
         let key = m.lookup_key(&mut kbuf);
         let opts = MgOpts {
@@ -91,7 +90,7 @@ impl Handler {
         }
     }
 
-    pub(super) fn meta_set(&mut self, m: &Meta<'_>, data: &[u8], now: u32, out: &mut BytesMut) {
+    pub(super) fn meta_set(&mut self, m: &Meta<'_>, data: &[u8], now: u32, out: &mut Out) {
         let mut kbuf = [0u8; 256];
         let key = m.lookup_key(&mut kbuf);
         let mut mode = ms_mode(m.mode);
@@ -145,7 +144,7 @@ impl Handler {
         encode::crlf(out);
     }
 
-    pub(super) fn meta_delete(&mut self, m: &Meta<'_>, now: u32, out: &mut BytesMut) {
+    pub(super) fn meta_delete(&mut self, m: &Meta<'_>, now: u32, out: &mut Out) {
         let mut kbuf = [0u8; 256];
         let key = m.lookup_key(&mut kbuf);
         let opts = MdOpts {
@@ -183,7 +182,7 @@ impl Handler {
         encode::crlf(out);
     }
 
-    pub(super) fn meta_arith(&mut self, m: &Meta<'_>, now: u32, out: &mut BytesMut) {
+    pub(super) fn meta_arith(&mut self, m: &Meta<'_>, now: u32, out: &mut Out) {
         let mut kbuf = [0u8; 256];
         let key = m.lookup_key(&mut kbuf);
         let incr = !matches!(m.mode, Some(b'D' | b'-'));
@@ -250,7 +249,7 @@ impl Handler {
         }
     }
 
-    fn meta_status(&mut self, out: &mut BytesMut, code: MetaCode, m: &Meta<'_>, key: &[u8]) {
+    fn meta_status(&mut self, out: &mut Out, code: MetaCode, m: &Meta<'_>, key: &[u8]) {
         encode::meta_code(out, code);
         opaque_and_key(out, m, key);
         encode::crlf(out);

@@ -19,9 +19,7 @@ mod stats_cmd;
 
 pub use conn::{Connection, Feed};
 
-use bytes::BytesMut;
-
-use crate::protocol::{Keys, Meta, Rejection, Request, StoreMode, encode};
+use crate::protocol::{Keys, Meta, Out, Rejection, Request, StoreMode, encode};
 use crate::stats::ServerInfo;
 use crate::store::{Arith, ArithOp, Store, StoreConfig, StoreOutcome, Update};
 
@@ -86,25 +84,24 @@ impl Handler {
     /// Writes the error line of a rejected request (unless `noreply`).
     ///
     /// ```
-    /// use bytes::BytesMut;
     /// use memcached::handler::{Handler, HandlerConfig};
     /// use memcached::protocol::{parse, Limits, ProtocolError};
     /// let mut h = Handler::new(HandlerConfig::default());
-    /// let mut out = BytesMut::new();
+    /// let mut out = memcached::protocol::Out::new();
     /// let Err(ProtocolError::Rejected(r)) = parse(b"bogus\r\n", &Limits::default()) else {
     ///     panic!()
     /// };
     /// h.reject(&r, &mut out);
-    /// assert_eq!(&out[..], b"ERROR\r\n");
+    /// assert_eq!(out.to_vec(), b"ERROR\r\n");
     /// ```
-    pub fn reject(&mut self, r: &Rejection, out: &mut BytesMut) {
+    pub fn reject(&mut self, r: &Rejection, out: &mut Out) {
         if !r.noreply {
             encode::reject(out, r.reply);
         }
     }
 
     /// Executes one request and appends its reply (see the module doc).
-    pub fn execute(&mut self, req: &Request<'_>, now: u32, out: &mut BytesMut) -> Action {
+    pub fn execute(&mut self, req: &Request<'_>, now: u32, out: &mut Out) -> Action {
         match *req {
             Request::Get { keys, cas } => self.get(keys, cas, now, out),
             Request::Gat { exptime, keys, cas } => self.gat(exptime, keys, cas, now, out),
@@ -226,10 +223,10 @@ impl Handler {
 
     /// One key of a `get`/`gets`: appends its `VALUE` block on a hit and
     /// counts the hit or miss. The caller writes the final `END`.
-    pub fn get_one(&mut self, key: &[u8], cas: bool, now: u32, out: &mut BytesMut) -> bool {
+    pub fn get_one(&mut self, key: &[u8], cas: bool, now: u32, out: &mut Out) -> bool {
         let hit = match self.store.get_block(key, now) {
             Some(b) => {
-                encode::stored_value(out, b.bytes, b.line_end, cas.then_some(b.cas));
+                out.put_block(&b, cas.then_some(b.cas));
                 true
             }
             None => false,
@@ -244,7 +241,7 @@ impl Handler {
         hit
     }
 
-    fn get(&mut self, keys: Keys<'_>, cas: bool, now: u32, out: &mut BytesMut) {
+    fn get(&mut self, keys: Keys<'_>, cas: bool, now: u32, out: &mut Out) {
         if let Some(key) = keys.single() {
             self.get_one(key, cas, now, out);
         } else {
@@ -263,11 +260,11 @@ impl Handler {
         exptime: i64,
         cas: bool,
         now: u32,
-        out: &mut BytesMut,
+        out: &mut Out,
     ) -> bool {
         let hit = match self.store.touch_block(key, exptime, now) {
             Some(b) => {
-                encode::stored_value(out, b.bytes, b.line_end, cas.then_some(b.cas));
+                out.put_block(&b, cas.then_some(b.cas));
                 true
             }
             None => false,
@@ -282,7 +279,7 @@ impl Handler {
         hit
     }
 
-    fn gat(&mut self, exptime: i64, keys: Keys<'_>, cas: bool, now: u32, out: &mut BytesMut) {
+    fn gat(&mut self, exptime: i64, keys: Keys<'_>, cas: bool, now: u32, out: &mut Out) {
         for key in keys.iter() {
             self.gat_one(key, exptime, cas, now, out);
         }
@@ -296,7 +293,7 @@ impl Handler {
         delta: u64,
         noreply: bool,
         now: u32,
-        out: &mut BytesMut,
+        out: &mut Out,
     ) {
         let op = if incr {
             ArithOp::incr(delta)

@@ -5,14 +5,14 @@
 //! `stats conns`; anything else is `ERROR`. We have one "slab class" (items
 //! are allocated individually), reported as class 1.
 
-use bytes::BytesMut;
 
 use super::Handler;
+use crate::protocol::Out;
 use crate::protocol::encode::{self, stat, stat_str};
 use crate::stats::Stats;
 
 impl Handler {
-    pub(super) fn stats(&mut self, args: &[u8], now: u32, out: &mut BytesMut) {
+    pub(super) fn stats(&mut self, args: &[u8], now: u32, out: &mut Out) {
         let mut words = args.split(|&b| b == b' ').filter(|w| !w.is_empty());
         let sub = words.next().unwrap_or(b"");
         match sub {
@@ -45,7 +45,7 @@ impl Handler {
         }
     }
 
-    fn stats_settings(&self, out: &mut BytesMut) {
+    fn stats_settings(&self, out: &mut Out) {
         let info = &self.info;
         // The whole server's limit (`-m`), not this shard's share.
         stat(out, "maxbytes", info.limit_maxbytes);

@@ -33,9 +33,11 @@ pub mod base64;
 pub mod encode;
 mod meta;
 pub mod number;
+mod out;
 mod request;
 mod text;
 
+pub use out::{BY_REF_MIN, Out};
 pub use request::{KEY_MAX_LENGTH, Keys, Meta, Request, StoreMode};
 
 use memchr::memchr;

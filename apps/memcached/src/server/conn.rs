@@ -10,21 +10,45 @@
 //! every byte), and the next replies wait for it: at most one batch in
 //! flight, the back-pressure on a client that does not read its replies.
 //!
+//! # Budget
+//!
+//! A read may hold many requests, and one request (a multi-get) may name
+//! many keys: the [`Session`] stops once the replies reach the
+//! connection's output budget (`--conn-output-budget`) and says so
+//! ([`Outcome::more`](super::routing::Outcome)). The loop then sends those
+//! replies, waits until the socket took them (the back-pressure on a
+//! client that does not read: nothing more is parsed or read meanwhile),
+//! yields if the task quota is spent, and carries on with the rest of the
+//! read buffer before reading again. Replies with large values hold them
+//! by reference ([`Out`]) and go out with one `writev`; the usual small
+//! replies are still one plain write per read batch.
+//!
+//! # Limits and stop
+//!
 //! Over `-c` (this shard's share of it) a new connection gets memcached's
-//! `ERROR Too many open connections` and is closed. On a stop the accept
-//! loop ends, every connection's read side is shut (each finishes the read
-//! it is serving and writes its replies), and the loop waits for them.
+//! `ERROR Too many open connections` and is closed. With an idle timeout
+//! (`-o idle_timeout=N`), a connection whose last complete request is N
+//! seconds old is closed. A connection's slot (its place in
+//! [`Connections`], `curr_connections`) is released by a drop guard, so a
+//! task that panics frees it too. On a stop the accept loop ends and
+//! [`Connections::drain`] shuts every read side (each connection finishes
+//! the requests it has and writes their replies), waits up to the
+//! shutdown timeout, then aborts the connections still open.
 
 use std::rc::Rc;
+
+use std::time::Instant;
 
 use bytes::{Buf, BytesMut};
 use futures::future::{Either, select};
 use seastar_core::smp::Sharded;
+use seastar_core::timer::{lowres_now, sleep_until};
 use seastar_core::{shard_id, spawn_local};
 use seastar_net::{Connections, SendBehind, TcpListener, TcpStream};
 
 use super::routing::Session;
 use super::shard::ShardState;
+use crate::protocol::Out;
 
 /// Room a read gets at least; the buffer grows for larger requests.
 const READ_SIZE: usize = 16 * 1024;
@@ -39,6 +63,44 @@ pub struct ShardReport {
     pub accepted: u64,
     /// Connections refused for exceeding `-c`.
     pub rejected: u64,
+    /// Connections still open at the end of the shutdown timeout, aborted.
+    pub aborted: u64,
+}
+
+/// A connection's place: in the shard's [`Connections`] and its
+/// `curr_connections`, released when dropped (also by a panicking task).
+pub(crate) struct Slot {
+    st: Rc<ShardState>,
+    conns: Rc<Connections>,
+    id: usize,
+}
+
+impl Slot {
+    /// Registers `conn` and counts it.
+    pub fn open(st: &Rc<ShardState>, conns: &Rc<Connections>, conn: Rc<TcpStream>) -> Slot {
+        let id = conns.insert(conn);
+        {
+            let mut h = st.handler.borrow_mut();
+            let s = h.store_mut().stats_mut();
+            s.curr_connections += 1;
+            s.total_connections += 1;
+        }
+        Slot {
+            st: st.clone(),
+            conns: conns.clone(),
+            id,
+        }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        // A panic inside a handler borrow has released it while unwinding.
+        if let Ok(mut h) = self.st.handler.try_borrow_mut() {
+            h.store_mut().stats_mut().curr_connections -= 1;
+        }
+        self.conns.remove(self.id);
+    }
 }
 
 /// Accepts and serves until a stop is requested, then ends the
@@ -73,23 +135,11 @@ pub(crate) async fn serve_tcp(
                 report.accepted += 1;
                 tracing::debug!(shard = shard_id(), %peer, "new connection");
                 let conn = Rc::new(conn);
-                let id = conns.insert(conn.clone());
-                {
-                    let mut h = st.handler.borrow_mut();
-                    let s = h.store_mut().stats_mut();
-                    s.curr_connections += 1;
-                    s.total_connections += 1;
-                }
-                let (st, conns, service) = (st.clone(), conns.clone(), service.clone());
+                let slot = Slot::open(&st, &conns, conn.clone());
+                let (st, service) = (st.clone(), service.clone());
                 spawn_local(async move {
+                    let _slot = slot;
                     connection(&st, service, &conn).await;
-                    st.handler
-                        .borrow_mut()
-                        .store_mut()
-                        .stats_mut()
-                        .curr_connections -= 1;
-                    drop(conn);
-                    conns.remove(id);
                     tracing::debug!(shard = shard_id(), %peer, "connection closed");
                 })
                 .detach();
@@ -102,21 +152,21 @@ pub(crate) async fn serve_tcp(
         }
     }
     drop(listener);
-    conns.shutdown_all();
-    conns.wait_idle().await;
+    report.aborted = conns.drain(st.shutdown_timeout).await as u64;
     report
 }
 
-/// Serves one connection until the peer closes, an I/O error, or `quit`;
-/// the replies already made are sent before it returns.
+/// Serves one connection until the peer closes, an I/O error, `quit`, or
+/// the idle timeout; the replies already made are sent before it returns.
 async fn connection(st: &ShardState, service: Sharded<ShardState>, conn: &TcpStream) {
-    let mut session = Session::new(service.local(), service);
+    let mut session = Session::new(service.local(), service, st.output_budget);
     let mut rbuf = BytesMut::with_capacity(READ_SIZE);
-    let mut out = BytesMut::with_capacity(READ_SIZE);
+    let mut out = Out::with_capacity(READ_SIZE);
     // The replies of the previous read, sending while the next read waits,
     // and the buffer of the batch before (recycled).
     let mut sending: Option<SendBehind<BytesMut>> = None;
     let mut spare_out: Option<BytesMut> = None;
+    let mut last_request = lowres_now();
     loop {
         if rbuf.is_empty() && rbuf.capacity() > KEEP_CAPACITY {
             rbuf = BytesMut::with_capacity(READ_SIZE);
@@ -134,7 +184,20 @@ async fn connection(st: &ShardState, service: Sharded<ShardState>, conn: &TcpStr
         } else {
             rbuf.split_off(rbuf.len())
         };
-        let ((r, spare), sent) = SendBehind::during(&mut sending, conn.read(spare)).await;
+        let read = conn.read(spare);
+        let ((r, spare), sent) = match st.idle_timeout {
+            None => SendBehind::during(&mut sending, read).await,
+            Some(idle) => {
+                let timed = idle_read(read, last_request + idle);
+                match SendBehind::during(&mut sending, timed).await {
+                    (Some(r), sent) => (r, sent),
+                    (None, _) => {
+                        tracing::debug!(shard = shard_id(), "idle timeout; closing");
+                        return;
+                    }
+                }
+            }
+        };
         if whole {
             rbuf = spare;
         } else {
@@ -156,12 +219,51 @@ async fn connection(st: &ShardState, service: Sharded<ShardState>, conn: &TcpStr
                 break;
             }
         };
-        let outcome = session.process(&rbuf, &mut out).await;
-        rbuf.advance(outcome.consumed);
-        let written = out.len();
-        if !out.is_empty() {
-            // One batch in flight at most (the back-pressure on a client
-            // that does not read its replies): the previous one first.
+        let mut written = 0;
+        let close = loop {
+            let outcome = session.process(&rbuf, &mut out).await;
+            rbuf.advance(outcome.consumed);
+            if outcome.consumed > 0 && st.idle_timeout.is_some() {
+                last_request = lowres_now();
+            }
+            if !out.is_empty() {
+                written += out.len();
+                // One batch in flight at most (the back-pressure on a
+                // client that does not read its replies): the previous one
+                // first.
+                if let Some(s) = sending.take() {
+                    match s.finish().await {
+                        (Ok(_), buf) => spare_out = Some(buf),
+                        (Err(e), _) => {
+                            tracing::debug!(shard = shard_id(), error = %e, "write failed; closing");
+                            return;
+                        }
+                    }
+                }
+                if out.is_flat() {
+                    let next = match spare_out.take() {
+                        Some(mut b) if b.capacity() <= KEEP_CAPACITY => {
+                            b.clear();
+                            b
+                        }
+                        _ => BytesMut::with_capacity(READ_SIZE),
+                    };
+                    let batch = std::mem::replace(out.buf_mut(), next);
+                    sending = Some(conn.send_behind(batch));
+                } else {
+                    // Shared values: one gather write of the pieces.
+                    let mut chunks = out.take_chunks();
+                    if let Err(e) = conn.writev_all(&mut chunks).await {
+                        tracing::debug!(shard = shard_id(), error = %e, "write failed; closing");
+                        return;
+                    }
+                }
+            }
+            if outcome.close || !outcome.more {
+                break outcome.close;
+            }
+            // Over the budget: wait until the socket took the replies,
+            // let the other tasks run if the quota is spent, carry on.
             if let Some(s) = sending.take() {
                 match s.finish().await {
                     (Ok(_), buf) => spare_out = Some(buf),
@@ -171,22 +273,15 @@ async fn connection(st: &ShardState, service: Sharded<ShardState>, conn: &TcpStr
                     }
                 }
             }
-            let next = match spare_out.take() {
-                Some(mut b) if b.capacity() <= KEEP_CAPACITY => {
-                    b.clear();
-                    b
-                }
-                _ => BytesMut::with_capacity(READ_SIZE),
-            };
-            sending = Some(conn.send_behind(std::mem::replace(&mut out, next)));
-        }
+            seastar_core::maybe_yield().await;
+        };
         {
             let mut h = st.handler.borrow_mut();
             let s = h.store_mut().stats_mut();
             s.bytes_read += n as u64;
             s.bytes_written += written as u64;
         }
-        if outcome.close {
+        if close {
             break;
         }
     }
@@ -194,5 +289,16 @@ async fn connection(st: &ShardState, service: Sharded<ShardState>, conn: &TcpStr
         if let (Err(e), _) = s.finish().await {
             tracing::debug!(shard = shard_id(), error = %e, "write failed at close");
         }
+    }
+}
+
+/// `read`, or `None` once `deadline` passed first (the read is dropped:
+/// the connection is closing anyway).
+async fn idle_read<F: Future>(read: F, deadline: Instant) -> Option<F::Output> {
+    let read = std::pin::pin!(read);
+    let limit = std::pin::pin!(sleep_until(deadline));
+    match select(read, limit).await {
+        Either::Left((r, _)) => Some(r),
+        Either::Right(_) => None,
     }
 }

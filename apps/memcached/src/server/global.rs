@@ -14,12 +14,11 @@
 
 use std::rc::Rc;
 
-use bytes::BytesMut;
 use seastar_core::shard_id;
 use seastar_core::smp::Sharded;
 
 use super::shard::ShardState;
-use crate::protocol::{Request, encode};
+use crate::protocol::{Out, Request, encode};
 use crate::stats::{Stats, StoreSummary};
 
 /// A command for every shard, owned (it outlives the read buffer's borrow).
@@ -36,7 +35,7 @@ pub(crate) async fn run(
     shard: &Rc<ShardState>,
     service: &Sharded<ShardState>,
     g: Global,
-    out: &mut BytesMut,
+    out: &mut Out,
 ) {
     match g {
         Global::Flush { delay, noreply } => {
@@ -64,7 +63,7 @@ async fn stats(
     shard: &Rc<ShardState>,
     service: &Sharded<ShardState>,
     args: &[u8],
-    out: &mut BytesMut,
+    out: &mut Out,
 ) {
     let sub = args
         .split(|&b| b == b' ')
@@ -111,7 +110,7 @@ async fn stats(
             let all = service
                 .invoke_on_all(|st| async move {
                     let now = st.now();
-                    let mut scratch = BytesMut::new();
+                    let mut scratch = Out::new();
                     let req = Request::Stats { args: b"reset" };
                     st.handler.borrow_mut().execute(&req, now, &mut scratch);
                 })

@@ -19,7 +19,8 @@
 //! 4. On [`stop_signal`](seastar_core::stop_signal) (SIGINT/SIGTERM, or
 //!    [`request_stop`](seastar_core::request_stop)) every shard stops
 //!    accepting, lets each connection finish the read it is serving, waits
-//!    for them, and `serve` returns.
+//!    for them up to [`Config::shutdown_timeout`], aborts the rest, and
+//!    `serve` returns.
 //!
 //! ```no_run
 //! use memcached::server::{Config, serve};
@@ -78,7 +79,20 @@ pub struct Config {
     /// Push every shard's metrics to collectd (`--collectd-address`,
     /// `--collectd-interval`); off when `None`.
     pub collectd: Option<seastar_net::collectd::Config>,
+    /// Replies a connection builds before it waits for the client to take
+    /// them (`--conn-output-budget`, see `conn`).
+    pub conn_output_budget: usize,
+    /// Close connections without a request for this long (`-o
+    /// idle_timeout=N`, `--idle-timeout`); `None` never does (memcached's
+    /// default).
+    pub idle_timeout: Option<Duration>,
+    /// How long a stop waits for the connections to finish before it
+    /// aborts them (`--shutdown-timeout`).
+    pub shutdown_timeout: Duration,
 }
+
+/// Default [`Config::conn_output_budget`]: 1 MiB.
+pub const DEFAULT_OUTPUT_BUDGET: usize = 1 << 20;
 
 impl Default for Config {
     fn default() -> Self {
@@ -90,6 +104,9 @@ impl Default for Config {
             item_size_max: 1 << 20,
             prometheus: None,
             collectd: None,
+            conn_output_budget: DEFAULT_OUTPUT_BUDGET,
+            idle_timeout: None,
+            shutdown_timeout: Duration::from_secs(30),
         }
     }
 }

@@ -28,6 +28,19 @@
 //! are barriers. The batches planned so far are sent and spliced first,
 //! then the command runs on all shards, then planning resumes.
 //!
+//! # Budget
+//!
+//! A session stops planning once the replies it made reach its output
+//! budget (`--conn-output-budget`), or once [`MAX_REMOTE_OPS`] ops wait
+//! for other shards: it sends what it has, returns how far it got
+//! ([`Outcome::more`]), and the caller sends those replies before calling
+//! again with the rest. A `get`/`gat` line naming many keys stops between
+//! two keys: the session remembers where the key list and the line end
+//! ([`Resume`]) and carries on there, writing `END` after the last key.
+//! One line naming 200,000 keys thus never holds more than about a budget
+//! of replies (plus one value, and large values are shared with the store,
+//! not copied: [`Out`]).
+//!
 //! # Ordering
 //!
 //! Replies always leave in request order. Execution order is preserved per
@@ -37,7 +50,6 @@
 //! read may execute in either order; only another client racing this one
 //! could tell, and it could not rely on the interleaving anyway.
 
-use bytes::BytesMut;
 use futures::future::join_all;
 use seastar_core::smp::Sharded;
 use seastar_core::{shard_count, shard_id};
@@ -46,8 +58,15 @@ use std::rc::Rc;
 use super::coalesce::Coalescer;
 use super::global::{self, Global};
 use super::shard::ShardState;
-use crate::protocol::{Meta, ProtocolError, Request, encode, parse};
+use crate::handler::Handler;
+use crate::protocol::{Keys, Meta, Out, ProtocolError, Request, encode, parse};
 use crate::shard_of;
+
+/// Most ops a session sends other shards per [`Session::process`] call:
+/// their replies are not counted until they come back, so this bounds
+/// them (large values among them are shared, not copied: a reply costs
+/// its header).
+pub(crate) const MAX_REMOTE_OPS: usize = 128;
 
 /// What a forwarded op is: a whole request or one key of a multi-key one.
 #[derive(Debug, Clone, Copy)]
@@ -91,7 +110,7 @@ impl Batch {
 /// offset of each op's reply, and the batch's buffers for reuse.
 #[derive(Debug)]
 pub(crate) struct Replies {
-    pub out: BytesMut,
+    pub out: Out,
     pub ends: Vec<usize>,
     pub batch: Batch,
 }
@@ -132,33 +151,61 @@ pub(crate) struct Outcome {
     pub consumed: usize,
     /// Close after writing the replies (`quit`, overlong line, HTTP).
     pub close: bool,
+    /// Stopped at the output budget: send the replies, then call again
+    /// with the input from `consumed` on (before reading more).
+    pub more: bool,
 }
 
 /// Why planning stopped.
 enum Step {
     /// The input is used up (or ends in an incomplete request).
     More,
+    /// The output budget is reached; the input from `pos` on is left.
+    Budget,
     /// Close the connection after the replies so far.
     Close,
     /// A command for every shard.
     Global(Global),
 }
 
+/// Which multi-key command a [`Resume`] continues.
+#[derive(Debug, Clone, Copy)]
+enum KeysKind {
+    Get { cas: bool },
+    Gat { cas: bool, exptime: i64 },
+}
+
+/// A `get`/`gat` line stopped at the budget, to carry on from the front of
+/// the next input.
+#[derive(Debug, Clone, Copy)]
+struct Resume {
+    kind: KeysKind,
+    /// Bytes of the keys not yet executed.
+    keys_len: usize,
+    /// Bytes to the end of the line, its `\n` included.
+    line_len: usize,
+}
+
 /// One connection's routing state: what a data block still to swallow,
-/// and reusable buffers (see the module doc).
+/// where a stopped multi-get resumes, and reusable buffers (see the module
+/// doc).
 pub(crate) struct Session {
     shard: Rc<ShardState>,
     service: Sharded<ShardState>,
     me: usize,
     shards: usize,
     swallow: usize,
+    budget: usize,
+    resume: Option<Resume>,
     pending: Pending,
     replies: Vec<Option<Replies>>,
-    spare: BytesMut,
+    spare: Out,
 }
 
 impl Session {
-    pub fn new(shard: Rc<ShardState>, service: Sharded<ShardState>) -> Self {
+    /// A session whose replies per [`process`](Self::process) call stop
+    /// growing at `budget` bytes (at least one request or key runs).
+    pub fn new(shard: Rc<ShardState>, service: Sharded<ShardState>, budget: usize) -> Self {
         let shards = shard_count();
         Session {
             shard,
@@ -166,27 +213,36 @@ impl Session {
             me: shard_id(),
             shards,
             swallow: 0,
+            budget: budget.max(1),
+            resume: None,
             pending: Pending {
                 batches: (0..shards).map(|_| Batch::default()).collect(),
                 marks: Vec::new(),
             },
             replies: (0..shards).map(|_| None).collect(),
-            spare: BytesMut::new(),
+            spare: Out::new(),
         }
     }
 
-    /// Forgets a data block still to swallow (a new UDP datagram).
+    /// Forgets a data block still to swallow and a stopped multi-get (a
+    /// new UDP datagram).
     pub fn reset(&mut self) {
         self.swallow = 0;
+        self.resume = None;
     }
 
     /// Executes every complete request in `buf` and appends all replies to
     /// `out`, in request order (see the module doc).
-    pub async fn process(&mut self, buf: &[u8], out: &mut BytesMut) -> Outcome {
+    pub async fn process(&mut self, buf: &[u8], out: &mut Out) -> Outcome {
         let mut pos = 0;
+        let mut more = false;
         let close = loop {
             match self.plan(buf, &mut pos, out) {
                 Step::More => break false,
+                Step::Budget => {
+                    more = true;
+                    break false;
+                }
                 Step::Close => break true,
                 Step::Global(g) => {
                     self.forward(out).await;
@@ -202,16 +258,25 @@ impl Session {
         Outcome {
             consumed: pos,
             close,
+            more,
         }
     }
 
     /// Runs local requests and batches remote ones until the input ends or
     /// a barrier; never awaits.
-    fn plan(&mut self, buf: &[u8], pos: &mut usize, out: &mut BytesMut) -> Step {
+    fn plan(&mut self, buf: &[u8], pos: &mut usize, out: &mut Out) -> Step {
         let now = self.shard.now();
         let limits = self.shard.limits;
         let multi = self.shards > 1;
-        let mut h = self.shard.handler.borrow_mut();
+        let shard = self.shard.clone();
+        let mut h = shard.handler.borrow_mut();
+        if let Some(r) = self.resume.take() {
+            let keys = Keys::new(&buf[*pos..*pos + r.keys_len]);
+            let line_end = *pos + r.line_len;
+            if self.run_keys(&mut h, buf, pos, line_end, keys, r.kind, now, out) {
+                return Step::Budget;
+            }
+        }
         loop {
             if self.swallow > 0 {
                 let n = self.swallow.min(buf.len() - *pos);
@@ -220,6 +285,9 @@ impl Session {
                 if self.swallow > 0 {
                     return Step::More;
                 }
+            }
+            if out.len() >= self.budget || self.pending.marks.len() >= MAX_REMOTE_OPS {
+                return Step::Budget;
             }
             // Matched by reference: a `Request` is 176 bytes, and moving it
             // out of the result cost a `memcpy` per request (callgrind).
@@ -247,36 +315,23 @@ impl Session {
                 &Request::FlushAll { delay, noreply } if multi => {
                     return Step::Global(Global::Flush { delay, noreply });
                 }
-                &Request::Get { keys, cas } if multi => {
-                    for key in keys.iter() {
-                        let owner = shard_of(key, self.shards);
-                        if owner == self.me {
-                            h.get_one(key, cas, now, out);
-                        } else {
-                            let op = Op::Get {
-                                len: key.len(),
-                                cas,
-                            };
-                            self.pending.push(owner, key, op, out.len());
+                &Request::Get { keys, cas } => {
+                    if let (false, Some(key)) = (multi, keys.single()) {
+                        // The common request: one key, one shard.
+                        h.get_one(key, cas, now, out);
+                        encode::end(out);
+                    } else {
+                        let kind = KeysKind::Get { cas };
+                        if self.run_keys(&mut h, buf, pos, *pos, keys, kind, now, out) {
+                            return Step::Budget;
                         }
                     }
-                    encode::end(out);
                 }
-                &Request::Gat { exptime, keys, cas } if multi => {
-                    for key in keys.iter() {
-                        let owner = shard_of(key, self.shards);
-                        if owner == self.me {
-                            h.gat_one(key, exptime, cas, now, out);
-                        } else {
-                            let op = Op::Gat {
-                                len: key.len(),
-                                cas,
-                                exptime,
-                            };
-                            self.pending.push(owner, key, op, out.len());
-                        }
+                &Request::Gat { exptime, keys, cas } => {
+                    let kind = KeysKind::Gat { cas, exptime };
+                    if self.run_keys(&mut h, buf, pos, *pos, keys, kind, now, out) {
+                        return Step::Budget;
                     }
-                    encode::end(out);
                 }
                 // One shard owns every key: no owner lookup (it hashes the
                 // key and zeroes a scratch buffer for base64 meta keys).
@@ -296,9 +351,76 @@ impl Session {
         }
     }
 
+    /// Runs the keys of a `get`/`gat` line, local ones at once, remote
+    /// ones batched, and writes its `END`; the line ends at `line_end`.
+    /// Stops before a key once the budget is reached (one key runs at
+    /// least): then `pos` is moved to that key, the rest is remembered in
+    /// `resume`, and it returns true.
+    #[allow(clippy::too_many_arguments)]
+    fn run_keys(
+        &mut self,
+        h: &mut Handler,
+        buf: &[u8],
+        pos: &mut usize,
+        line_end: usize,
+        keys: Keys<'_>,
+        kind: KeysKind,
+        now: u32,
+        out: &mut Out,
+    ) -> bool {
+        let mut first = true;
+        for key in keys.iter() {
+            if !first && (out.len() >= self.budget || self.pending.marks.len() >= MAX_REMOTE_OPS)
+            {
+                let raw = keys.as_bytes();
+                let keys_end = offset_in(buf, raw) + raw.len();
+                let at = offset_in(buf, key);
+                *pos = at;
+                self.resume = Some(Resume {
+                    kind,
+                    keys_len: keys_end - at,
+                    line_len: line_end - at,
+                });
+                return true;
+            }
+            first = false;
+            let owner = if self.shards > 1 {
+                shard_of(key, self.shards)
+            } else {
+                self.me
+            };
+            match kind {
+                KeysKind::Get { cas } if owner == self.me => {
+                    h.get_one(key, cas, now, out);
+                }
+                KeysKind::Gat { cas, exptime } if owner == self.me => {
+                    h.gat_one(key, exptime, cas, now, out);
+                }
+                KeysKind::Get { cas } => {
+                    let op = Op::Get {
+                        len: key.len(),
+                        cas,
+                    };
+                    self.pending.push(owner, key, op, out.len());
+                }
+                KeysKind::Gat { cas, exptime } => {
+                    let op = Op::Gat {
+                        len: key.len(),
+                        cas,
+                        exptime,
+                    };
+                    self.pending.push(owner, key, op, out.len());
+                }
+            }
+        }
+        *pos = line_end;
+        encode::end(out);
+        false
+    }
+
     /// Sends the planned batches, awaits them all and splices their
     /// replies into `out` at the marks.
-    async fn forward(&mut self, out: &mut BytesMut) {
+    async fn forward(&mut self, out: &mut Out) {
         if self.pending.marks.is_empty() {
             return;
         }
@@ -322,24 +444,24 @@ impl Session {
         }
         let mut merged = std::mem::take(&mut self.spare);
         merged.clear();
-        merged.reserve(total);
+        merged.reserve(total.min(self.budget));
         let mut cursors = vec![(0usize, 0usize); self.shards];
         let mut prev = 0;
         for m in self.pending.marks.drain(..) {
-            merged.extend_from_slice(&out[prev..m.at]);
+            merged.extend_from_range(out, prev, m.at);
             prev = m.at;
             match &self.replies[m.shard] {
                 Some(r) => {
                     let (i, start) = cursors[m.shard];
                     let end = r.ends[i];
-                    merged.extend_from_slice(&r.out[start..end]);
+                    merged.extend_from_range(&r.out, start, end);
                     cursors[m.shard] = (i + 1, end);
                 }
                 None if m.request => encode::server_error(&mut merged, "shard unavailable"),
                 None => {}
             }
         }
-        merged.extend_from_slice(&out[prev..]);
+        merged.extend_from_range(out, prev, out.len());
         std::mem::swap(out, &mut merged);
         self.spare = merged;
         for (s, slot) in self.replies.iter_mut().enumerate() {
@@ -348,6 +470,11 @@ impl Session {
             }
         }
     }
+}
+
+/// Where `part` (a slice of `buf`) starts in `buf`.
+fn offset_in(buf: &[u8], part: &[u8]) -> usize {
+    part.as_ptr() as usize - buf.as_ptr() as usize
 }
 
 /// The shard owning a single-key request's key (decoded, for base64 meta

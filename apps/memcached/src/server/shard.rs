@@ -10,7 +10,6 @@
 use std::cell::{Cell, RefCell};
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
 use seastar_core::smp::StopHook;
 use seastar_core::timer;
 use seastar_net::{TcpListener, UdpSocket};
@@ -19,7 +18,7 @@ use super::Config;
 use super::coalesce::Coalescer;
 use super::routing::{Batch, Op, Replies};
 use crate::handler::{DEFAULT_VERSION, Handler, HandlerConfig};
-use crate::protocol::{Limits, encode, parse};
+use crate::protocol::{Limits, Out, encode, parse};
 use crate::stats::ServerInfo;
 use crate::store::StoreConfig;
 
@@ -44,6 +43,12 @@ pub(crate) struct ShardState {
     epoch: i64,
     /// This shard's share of `-c`.
     pub max_conns: usize,
+    /// Replies a connection builds before waiting for the client.
+    pub output_budget: usize,
+    /// Close connections without a request for this long.
+    pub idle_timeout: Option<Duration>,
+    /// How long a stop waits for the connections.
+    pub shutdown_timeout: Duration,
     /// Bound by `serve`, taken by the shard's accept loop.
     pub listener: RefCell<Option<TcpListener>>,
     /// Bound by `serve` with `-U`, taken by the shard's UDP loop.
@@ -73,6 +78,7 @@ impl ShardState {
             store: StoreConfig {
                 mem_limit: c.memory_limit / shards,
                 epoch: s.epoch,
+                item_size_max: c.item_size_max,
             },
             info,
         });
@@ -86,6 +92,9 @@ impl ShardState {
             last_now: Cell::new((s.start, 0)),
             epoch: s.epoch,
             max_conns: c.max_connections.div_ceil(shards).max(1),
+            output_budget: c.conn_output_budget,
+            idle_timeout: c.idle_timeout,
+            shutdown_timeout: c.shutdown_timeout,
             listener: RefCell::new(None),
             udp: RefCell::new(None),
             coalescer: Coalescer::default(),
@@ -128,7 +137,7 @@ impl ShardState {
     pub fn run_batch(&self, mut batch: Batch) -> Replies {
         let now = self.now();
         let mut h = self.handler.borrow_mut();
-        let mut out = BytesMut::with_capacity(batch.ops.len() * 64);
+        let mut out = Out::with_capacity(batch.ops.len() * 64);
         let mut ends = Vec::with_capacity(batch.ops.len());
         let mut pos = 0;
         for op in &batch.ops {

@@ -14,6 +14,16 @@
 //! header; clients read replies into 1400-byte buffers. A request without
 //! any reply (`noreply`) gets no datagram.
 //!
+//! # Reply cap
+//!
+//! A datagram may name many keys, and the reply is built before it is
+//! sent: it is capped *while* it is built. Execution stops once the reply
+//! reaches [`MAX_REPLY`] bytes (the value that crossed it included: at
+//! most [`MAX_REPLY`] plus one item); the reply then ends with
+//! `SERVER_ERROR out of memory writing get response` (memcached's line
+//! when a reply cannot be built) instead of the rest, and the datagram's
+//! remaining keys and requests are not executed.
+//!
 //! ```
 //! use memcached::server::udp::{FrameHeader, frames};
 //! let reply = vec![b'x'; 3000];
@@ -38,6 +48,7 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 
 use bytes::{BufMut, Bytes, BytesMut};
+use crate::protocol::Out;
 use futures::future::{Either, select};
 use seastar_core::shard_id;
 use seastar_core::smp::Sharded;
@@ -55,6 +66,13 @@ pub const MAX_DATAGRAM: usize = 1400;
 
 /// Most reply bytes per datagram, after the header.
 pub const MAX_PAYLOAD: usize = MAX_DATAGRAM - HEADER_LEN;
+
+/// Reply bytes after which a datagram's execution stops (see the module
+/// doc): 1 MiB, about 750 datagrams.
+pub const MAX_REPLY: usize = 1 << 20;
+
+/// The line ending a reply cut at [`MAX_REPLY`].
+pub const CUT_LINE: &[u8] = b"SERVER_ERROR out of memory writing get response\r\n";
 
 /// Largest request datagram read (memcached's `UDP_READ_BUFFER_SIZE`).
 const READ_SIZE: usize = 64 * 1024;
@@ -139,9 +157,9 @@ pub(crate) fn bind(addr: SocketAddr) -> io::Result<UdpSocket> {
 
 /// Serves datagrams until a stop is requested.
 pub(crate) async fn serve_udp(st: Rc<ShardState>, service: Sharded<ShardState>, sock: UdpSocket) {
-    let mut session = Session::new(st.clone(), service);
+    let mut session = Session::new(st.clone(), service, MAX_REPLY);
     let mut buf = Vec::with_capacity(READ_SIZE);
-    let mut out = BytesMut::new();
+    let mut out = Out::new();
     let mut stop = std::pin::pin!(seastar_core::stop_signal());
     loop {
         let recv = std::pin::pin!(sock.recv_from(buf));
@@ -168,9 +186,14 @@ pub(crate) async fn serve_udp(st: Rc<ShardState>, service: Sharded<ShardState>, 
         }
         session.reset();
         out.clear();
-        session.process(&buf[HEADER_LEN..n], &mut out).await;
+        let outcome = session.process(&buf[HEADER_LEN..n], &mut out).await;
+        if outcome.more {
+            out.extend_from_slice(CUT_LINE);
+        }
+        let reply = out.to_vec();
+        out.clear();
         let mut written = 0;
-        for d in frames(h.request_id, &out) {
+        for d in frames(h.request_id, &reply) {
             written += d.len();
             let (r, _) = sock.send_to(d, peer).await;
             if let Err(e) = r {

@@ -2,8 +2,9 @@
 //!
 //! # Rules
 //!
-//! - **Memory.** Every item costs [`item_size`](crate::protocol::item_size)
-//!   (key + value + fixed overhead); `bytes` never exceeds the limit. To make
+//! - **Memory.** Every item costs what it really takes ([`item_cost`]: its
+//!   `VALUE` block allocation, its table entry, its share of the hash
+//!   index); `bytes` never exceeds the limit. To make
 //!   room the store takes items from the LRU tail: expired or flushed ones
 //!   are `reclaimed`, live ones are `evictions`. An item larger than the
 //!   whole limit is refused (`SERVER_ERROR out of memory storing object`).
@@ -33,6 +34,20 @@ mod types;
 mod update;
 
 pub use meta::{MdOpts, MdOutcome, MgHit, MgOpts};
+/// What an item of this key length, flags and value length costs against
+/// `-m` (see the module doc): its `VALUE` block allocation, its table
+/// entry and its share of the hash index.
+///
+/// ```
+/// use memcached::store::item_cost;
+/// // A one-byte item costs far more than its byte: about what memcached's
+/// // smallest slab chunk (96 bytes) does.
+/// assert!(item_cost(10, 0, 1) > 96);
+/// ```
+pub fn item_cost(key_len: usize, flags: u32, value_len: usize) -> usize {
+    table::item_cost(crate::protocol::encode::value_block_len(key_len, flags, value_len))
+}
+
 pub use types::{Arith, ArithOp, Item, StoreConfig, StoreOutcome, StoreResult, Update, ValueBlock};
 
 use crate::stats::{Stats, StoreSummary};

@@ -13,6 +13,7 @@
 
 use std::hash::BuildHasher;
 
+use bytes::Bytes;
 use foldhash::fast::RandomState;
 use hashbrown::HashTable;
 
@@ -28,9 +29,9 @@ pub(crate) struct Entry {
     /// The item's answer to a text `get`, `VALUE <key> <flags> <bytes>\r\n
     /// <value>\r\n` ([`encode::value_block`]), built once when it is stored
     /// (memcached keeps the same suffix in its items): key and value are
-    /// slices of it, and a hit is answered with one copy. One allocation
-    /// per item.
-    data: Box<[u8]>,
+    /// slices of it. One allocation per item, shared (`Bytes`): a large
+    /// hit goes to the socket by reference, not copied.
+    data: Bytes,
     /// Length of the key (keys are at most 250 bytes).
     klen: u8,
     /// Where the value starts in `data`.
@@ -56,7 +57,7 @@ impl Entry {
     pub fn new(key: &[u8], value: &[u8], flags: u32, deadline: i64, cas: u64, time: i64) -> Self {
         let (data, value_at) = encode::value_block(key, flags, value);
         Entry {
-            data: data.into_boxed_slice(),
+            data: Bytes::from(data),
             klen: u8::try_from(key.len()).unwrap_or(u8::MAX),
             // The `VALUE` line is at most 6 + 255 + 2 * 21 + 2 bytes.
             value_at: value_at as u16,
@@ -80,7 +81,7 @@ impl Entry {
         &self.data[usize::from(self.value_at)..self.data.len() - 2]
     }
 
-    /// The text `VALUE` block, for [`encode::stored_value`].
+    /// The text `VALUE` block, for [`Out::put_block`](crate::protocol::Out::put_block).
     pub fn block(&self) -> ValueBlock<'_> {
         ValueBlock {
             bytes: &self.data,
@@ -89,10 +90,23 @@ impl Entry {
         }
     }
 
-    /// Bytes charged against the memory limit.
+    /// Bytes charged against the memory limit ([`item_cost`]).
     pub fn size(&self) -> usize {
-        crate::protocol::item_size(usize::from(self.klen), self.value().len())
+        item_cost(self.data.len())
     }
+}
+
+/// Bytes of the hash index charged per item: a `u32` slot number and a
+/// control byte, doubled for the free room the index keeps (a load factor
+/// between 7/16 and 7/8).
+const INDEX_COST: usize = 2 * (4 + 1);
+
+/// What an item whose `VALUE` block is `block_len` bytes really costs: the
+/// block's allocation (malloc's 16-byte granularity and header), its table
+/// slot (the entry itself) and its share of the hash index. This is what
+/// `-m` bounds, as memcached's slabs bound whole chunks.
+pub(crate) fn item_cost(block_len: usize) -> usize {
+    block_len.div_ceil(16) * 16 + 16 + std::mem::size_of::<Slot>() + INDEX_COST
 }
 
 #[derive(Debug)]

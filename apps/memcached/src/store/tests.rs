@@ -1,7 +1,7 @@
 //! Store semantics, with explicit times (no sleeps).
 
 use super::*;
-use crate::protocol::{StoreMode, item_size};
+use crate::protocol::StoreMode;
 
 const EPOCH: i64 = 1_700_000_000;
 
@@ -9,6 +9,7 @@ fn store() -> Store {
     Store::new(StoreConfig {
         mem_limit: 1 << 20,
         epoch: EPOCH,
+        ..StoreConfig::default()
     })
 }
 
@@ -33,7 +34,7 @@ fn set_then_get_returns_value_flags_and_cas() {
     let i = s.get(b"k", 0).unwrap();
     assert_eq!((i.value, i.flags, i.cas, i.ttl), (&b"v"[..], 9, 1, None));
     assert_eq!(s.stats().curr_items, 1);
-    assert_eq!(s.stats().bytes, item_size(1, 1) as u64);
+    assert_eq!(s.stats().bytes, item_cost(1, 9, 1) as u64);
 }
 
 #[test]
@@ -167,10 +168,11 @@ fn flush_all_with_delay_takes_effect_later() {
 
 #[test]
 fn eviction_takes_the_least_recently_used_item() {
-    let per_item = item_size(2, 10);
+    let per_item = item_cost(2, 0, 10);
     let mut s = Store::new(StoreConfig {
         mem_limit: per_item * 3,
         epoch: EPOCH,
+        ..StoreConfig::default()
     });
     for k in ["k1", "k2", "k3"] {
         set(&mut s, k, "0123456789", 0, 0);
@@ -186,10 +188,11 @@ fn eviction_takes_the_least_recently_used_item() {
 
 #[test]
 fn expired_tail_items_are_reclaimed_not_evicted() {
-    let per_item = item_size(2, 1);
+    let per_item = item_cost(2, 0, 1);
     let mut s = Store::new(StoreConfig {
         mem_limit: per_item * 2,
         epoch: EPOCH,
+        ..StoreConfig::default()
     });
     set(&mut s, "k1", "x", 1, 0);
     set(&mut s, "k2", "x", 0, 0);
@@ -203,6 +206,7 @@ fn item_bigger_than_memory_is_refused_and_set_drops_the_old_value() {
     let mut s = Store::new(StoreConfig {
         mem_limit: 200,
         epoch: EPOCH,
+        ..StoreConfig::default()
     });
     set(&mut s, "k", "small", 0, 0);
     let big = "x".repeat(300);
@@ -383,4 +387,53 @@ fn explicit_cas_is_used() {
     u.new_cas = Some(5000);
     assert_eq!(s.store(&u, 0).cas, 5000);
     assert_eq!(s.peek(b"k", 0).unwrap().cas, 5000);
+}
+
+/// `-m` counts what an item really takes: 2 M one-byte items offered to a
+/// 64 MiB store keep it at 64 MiB of charged memory, the charge per item
+/// covers at least its entry, its `VALUE` block and its index slot, and so
+/// the store holds about as many as memcached's 96-byte slab chunks allow
+/// (not the 2 M that counting key and value alone would let in).
+#[test]
+fn memory_limit_counts_the_whole_item() {
+    let limit = 64 << 20;
+    let mut s = Store::new(StoreConfig {
+        mem_limit: limit,
+        epoch: EPOCH,
+        ..StoreConfig::default()
+    });
+    let n = 2_000_000;
+    for i in 0..n {
+        let key = format!("key:{i:08}");
+        let r = s.store(&Update::new(StoreMode::Set, key.as_bytes(), b"v"), 0);
+        assert_eq!(r.outcome, StoreOutcome::Stored);
+    }
+    let per_item = item_cost(12, 0, 1);
+    let block = crate::protocol::encode::value_block_len(12, 0, 1);
+    assert!(per_item >= block + std::mem::size_of::<table::Entry>() + 4);
+    assert!(s.mem_used() <= limit);
+    assert_eq!(s.mem_used(), s.len() * per_item);
+    assert_eq!(s.len(), limit / per_item);
+    assert!(s.len() < limit / 96, "{} items", s.len());
+    assert_eq!(s.stats().evictions, (n - s.len()) as u64);
+}
+
+/// `append`/`prepend` refuse to grow an item past `-I` (memcached answers
+/// `NOT_STORED`), and leave it as it was.
+#[test]
+fn append_and_prepend_respect_the_item_size_limit() {
+    let mut s = Store::new(StoreConfig {
+        item_size_max: crate::protocol::item_size(1, 100),
+        ..StoreConfig::default()
+    });
+    set(&mut s, "k", &"a".repeat(60), 0, 0);
+    for mode in [StoreMode::Append, StoreMode::Prepend] {
+        let r = s.store(&Update::new(mode, b"k", &[b'b'; 41]), 0);
+        assert_eq!(r.outcome, StoreOutcome::NotStored, "{mode:?}");
+        assert_eq!(value(&mut s, "k", 0).unwrap(), "a".repeat(60));
+    }
+    let r = s.store(&Update::new(StoreMode::Append, b"k", &[b'b'; 40]), 0);
+    assert_eq!((r.outcome, r.size), (StoreOutcome::Stored, 100));
+    let r = s.store(&Update::new(StoreMode::Prepend, b"k", b"c"), 0);
+    assert_eq!(r.outcome, StoreOutcome::NotStored);
 }

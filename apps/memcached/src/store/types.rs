@@ -9,6 +9,9 @@ pub struct StoreConfig {
     pub mem_limit: usize,
     /// Unix time at which `now` was 0 (for absolute exptimes).
     pub epoch: i64,
+    /// Largest item (`-I`, [`item_size`](crate::protocol::item_size)):
+    /// `append`/`prepend` past it are refused (`NOT_STORED`).
+    pub item_size_max: usize,
 }
 
 impl Default for StoreConfig {
@@ -16,6 +19,7 @@ impl Default for StoreConfig {
         StoreConfig {
             mem_limit: 64 << 20,
             epoch: 0,
+            item_size_max: 1 << 20,
         }
     }
 }
@@ -48,8 +52,8 @@ pub struct Item<'a> {
 /// [`encode::value_block`](crate::protocol::encode::value_block)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ValueBlock<'a> {
-    /// The whole block.
-    pub bytes: &'a [u8],
+    /// The whole block, shared with the store.
+    pub bytes: &'a bytes::Bytes,
     /// Where the `VALUE` line ends, before its `\r\n` (a `gets` adds the
     /// CAS there).
     pub line_end: usize,

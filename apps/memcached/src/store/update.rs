@@ -4,7 +4,7 @@
 use super::table::Entry;
 use super::{Arith, ArithOp, Store, StoreOutcome, StoreResult, Update, time};
 use crate::protocol::number::parse_u64;
-use crate::protocol::{KEY_MAX_LENGTH, StoreMode};
+use crate::protocol::{KEY_MAX_LENGTH, StoreMode, item_size};
 
 impl Store {
     fn refused(outcome: StoreOutcome) -> StoreResult {
@@ -64,6 +64,12 @@ impl Store {
                 let Some(e) = self.table.get(i) else {
                     return Self::refused(StoreOutcome::NotStored);
                 };
+                // memcached (`do_store_item`): an append that would make
+                // the item larger than `-I` is not stored.
+                let grown = e.value().len().saturating_add(u.value.len());
+                if item_size(u.key.len(), grown) > self.config.item_size_max {
+                    return Self::refused(StoreOutcome::NotStored);
+                }
                 let mut value = Vec::with_capacity(e.value().len() + u.value.len());
                 if u.mode == StoreMode::Append {
                     value.extend_from_slice(e.value());

@@ -2,7 +2,6 @@
 
 #![allow(dead_code)]
 
-use bytes::BytesMut;
 use memcached::handler::{Connection, Handler, HandlerConfig};
 use memcached::protocol::Limits;
 use memcached::store::StoreConfig;
@@ -28,6 +27,7 @@ impl Harness {
             store: StoreConfig {
                 mem_limit,
                 epoch: EPOCH,
+                item_size_max: limits.max_item_size,
             },
             ..HandlerConfig::default()
         };
@@ -44,7 +44,7 @@ impl Harness {
     pub fn send(&mut self, input: &[u8]) -> Vec<u8> {
         assert!(!self.closed, "connection already closed");
         self.buf.extend_from_slice(input);
-        let mut out = BytesMut::new();
+        let mut out = memcached::protocol::Out::new();
         let feed = self
             .conn
             .feed(&mut self.handler, &self.buf, self.now, &mut out);
