@@ -13,12 +13,11 @@ use seastar_core::promise::{Promise, promise};
 use seastar_core::sync::Semaphore;
 use seastar_core::{spawn_local, timer};
 use seastar_net::TcpStream;
-use seastar_net::stream::InputStream;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::codec;
-use crate::conn::{Core, Input, READ_SIZE, read_negotiation};
+use crate::conn::{Core, Reader};
 use crate::error::{CallError, RpcError};
 use crate::frame::{
     DEFAULT_MAX_FRAME, Features, FrameError, Header, Kind, Negotiation, Status, flags,
@@ -120,9 +119,10 @@ impl ClientConn {
     }
 }
 
-async fn read_loop(conn: Rc<ClientConn>, mut input: Input) {
+async fn read_loop(conn: Rc<ClientConn>, mut input: Reader) {
+    let decoder = conn.core.decoder();
     let why = loop {
-        match conn.core.read_frame(&mut input).await {
+        match input.read_frame(&decoder).await {
             Ok(Some(f)) => match f.header.kind {
                 Kind::Response => {
                     let p = conn.pending.borrow_mut().remove(&f.header.id);
@@ -154,8 +154,8 @@ async fn establish(addr: SocketAddr, opts: &ClientOptions) -> Result<Rc<ClientCo
     };
     let (r, _) = sock.write_all(ours.encode().to_vec()).await;
     r?;
-    let mut input = InputStream::with_read_size(sock.clone(), READ_SIZE);
-    let theirs = match timer::timeout(opts.connect_timeout, read_negotiation(&mut input)).await {
+    let mut input = Reader::new(sock.clone());
+    let theirs = match timer::timeout(opts.connect_timeout, input.read_negotiation()).await {
         Ok(Ok(n)) => n,
         Ok(Err(RpcError::Io(e))) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
             return Err(RpcError::Negotiation(FrameError::Violation(

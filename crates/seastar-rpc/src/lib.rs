@@ -18,9 +18,10 @@
 //! | module | what it holds |
 //! |---|---|
 //! | [`frame`] | the wire format: negotiation frame, frame header, kinds, flags, statuses (pure, no I/O) |
+//! | [`decode`] | the frame decoder: frames from received bytes, never trusting an announced length (pure, no I/O) |
 //! | [`codec`] | payload serialization (postcard) and lz4 compression |
 //! | [`error`] | [`RpcError`], [`CallError`] (handler error or RPC error) |
-//! | [`server`] | [`RpcServer`], [`ServerOptions`]: verbs, handlers, the connection loop |
+//! | [`server`] | [`RpcServer`], [`ServerOptions`]: verbs, handlers, the connection loop and its limits |
 //! | [`client`] | [`RpcClient`], [`ClientOptions`]: multiplexed calls, timeouts, cancel on drop, reconnect |
 //! | [`stream`] | [`Sink`], [`Source`]: a credit-based, bounded stream per streaming call |
 //! | `conn` (private) | what both ends share: negotiated state, frame reading, the batching writer |
@@ -89,6 +90,7 @@
 pub mod client;
 pub mod codec;
 mod conn;
+pub mod decode;
 pub mod error;
 pub mod frame;
 #[cfg(feature = "grpc")]
@@ -99,5 +101,5 @@ pub mod stream;
 pub use client::{ClientOptions, RpcClient};
 pub use error::{CallError, RpcError};
 pub use frame::Features;
-pub use server::{RpcServer, ServerOptions};
+pub use server::{RpcServer, ServerOptions, ServerStats};
 pub use stream::{Sink, Source};

@@ -2,48 +2,21 @@
 //! the outbox, frame reading and the table of open streams.
 
 pub(crate) mod outbox;
+pub(crate) mod reader;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use bytes::Bytes;
-use seastar_net::TcpStream;
-use seastar_net::stream::InputStream;
-
 use crate::codec;
+use crate::decode::FrameDecoder;
+pub(crate) use crate::decode::{BadHeader, Frame};
 use crate::error::RpcError;
-use crate::frame::{Features, Negotiation};
-use crate::frame::{FrameError, HEADER_LEN, Header, Kind, Status, TIMEOUT_LEN, flags};
+use crate::frame::Features;
+use crate::frame::{FrameError, Header, Kind, Status, flags};
 use crate::stream::StreamState;
 use outbox::Outbox;
-
-/// Read size of a connection's input buffer.
-pub(crate) const READ_SIZE: usize = 64 * 1024;
-
-pub(crate) type Input = InputStream<Rc<TcpStream>>;
-
-/// One frame as read: header and (decompressed) payload.
-#[derive(Debug)]
-pub(crate) struct Frame {
-    pub(crate) header: Header,
-    pub(crate) payload: Bytes,
-}
-
-/// A header that failed to decode, with what could still be read from it
-/// (the server answers an oversized request by its id).
-#[derive(Debug)]
-pub(crate) struct BadHeader {
-    pub(crate) kind: u8,
-    pub(crate) id: u64,
-    pub(crate) error: FrameError,
-}
-
-/// Reads the negotiation frame.
-pub(crate) async fn read_negotiation(input: &mut Input) -> Result<Negotiation, RpcError> {
-    let b = input.read_exactly(crate::frame::NEGOTIATION_LEN).await?;
-    Negotiation::decode(b[..].try_into().expect("16 bytes")).map_err(RpcError::Negotiation)
-}
+pub(crate) use reader::Reader;
 
 /// State of one negotiated connection, shared by its reader, writer,
 /// calls and streams.
@@ -74,6 +47,11 @@ impl Core {
             stream_window: window.max(1),
             streams: RefCell::default(),
         }
+    }
+
+    /// The decoder of frames sent to us on this connection.
+    pub(crate) fn decoder(&self) -> FrameDecoder {
+        FrameDecoder::new(self.max_frame, self.features.contains(Features::LZ4))
     }
 
     /// Sends a frame, compressing the payload when lz4 was negotiated and
@@ -107,56 +85,6 @@ impl Core {
         let mut h = Header::new(kind, id);
         h.status = status as u16;
         let _ = self.send(h, msg.as_bytes());
-    }
-
-    /// Reads the next frame; `Ok(None)` at a clean end of stream between
-    /// frames.
-    pub(crate) async fn read_frame(&self, input: &mut Input) -> Result<Option<Frame>, ReadError> {
-        // Frames already buffered are parsed without waiting: yield when
-        // the task quota is spent so a busy connection cannot stall the shard.
-        if seastar_core::need_preempt() {
-            seastar_core::yield_now().await;
-        }
-        if input.fill_buf().await.map_err(ReadError::Io)?.is_empty() {
-            return Ok(None);
-        }
-        let raw = input
-            .read_exactly(HEADER_LEN)
-            .await
-            .map_err(ReadError::Io)?;
-        let raw: &[u8; HEADER_LEN] = raw[..].try_into().expect("20 bytes");
-        let mut header = match Header::decode(raw, self.max_frame) {
-            Ok(h) => h,
-            Err(error) => {
-                return Err(ReadError::Header(BadHeader {
-                    kind: raw[0],
-                    id: u64::from_le_bytes(raw[8..16].try_into().expect("8 bytes")),
-                    error,
-                }));
-            }
-        };
-        if header.flags & flags::TIMEOUT != 0 {
-            let t = input
-                .read_exactly(TIMEOUT_LEN)
-                .await
-                .map_err(ReadError::Io)?;
-            header.timeout = Some(Header::decode_timeout(t[..].try_into().expect("8 bytes")));
-        }
-        let mut payload = input
-            .read_exactly(header.len as usize)
-            .await
-            .map_err(ReadError::Io)?;
-        if header.flags & flags::COMPRESSED != 0 {
-            if !self.features.contains(Features::LZ4) {
-                return Err(ReadError::Protocol(FrameError::Compression(
-                    "compressed frame, but lz4 was not negotiated".into(),
-                )));
-            }
-            payload = codec::decompress(&payload, self.max_frame)
-                .map_err(ReadError::Protocol)?
-                .into();
-        }
-        Ok(Some(Frame { header, payload }))
     }
 
     /// Routes a stream frame (data, end, credit, or a cancel of a stream)

@@ -2,10 +2,12 @@
 //!
 //! | module | what it holds |
 //! |---|---|
+//! | [`options`] | [`GrpcOptions`]: per-connection HTTP/2 limits, first-bytes and idle timeouts, connection cap |
 //! | [`server`] | [`GrpcServer`]: tonic [`Routes`](tonic::service::Routes) served through hyper's HTTP/2 server connection on every shard; [`serve_connection`] |
 //! | [`timeout`] | [`GrpcTimeout`]: the `grpc-timeout` header enforced on the shard's timers; [`parse_grpc_timeout`] |
 //! | [`client`] | [`GrpcChannel`]: a tonic client transport over a seastar-net connection and hyper's HTTP/2 client |
-//! | `io` (private) | a socket wrapper that makes hyper yield when the shard's task quota is spent |
+//! | `io` (private) | a socket wrapper that makes hyper yield when the shard's task quota is spent, and reports activity |
+//! | `activity` (private) | a connection's activity and the watchdog of its first-bytes and idle timeouts |
 //!
 //! **No tokio runtime.** tonic is built with `default-features = false`
 //! and only `codegen` and `router`: its `transport` module (the only part
@@ -29,13 +31,16 @@
 //! statuses on the client side: a reset stream surfaces as
 //! `Code::Unknown` with the h2 error in the message.
 
+mod activity;
 pub mod client;
 mod io;
+pub mod options;
 pub mod server;
 pub mod timeout;
 
 pub use client::GrpcChannel;
-pub use server::{GrpcServer, serve_connection};
+pub use options::GrpcOptions;
+pub use server::{Ended, GrpcServer, GrpcStats, serve_connection, serve_connection_with};
 pub use timeout::{GrpcTimeout, parse_grpc_timeout};
 
 /// Boxed error used by the gRPC adapters (tonic's `StdError`).

@@ -1,5 +1,12 @@
 //! tonic services over hyper's HTTP/2 server connection, on a shard.
+//!
+//! Each connection is bounded by [`GrpcOptions`]: hyper's HTTP/2 limits
+//! (streams, windows, send buffer per stream, header list size) whatever
+//! the client announces, a first-bytes timeout (a connection that sends no
+//! preface is closed), an idle timeout (no request in flight and no byte
+//! moved: GOAWAY), and a connection cap per server.
 
+use std::cell::Cell;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::pin;
@@ -17,32 +24,56 @@ use seastar_net::{ListenOptions, TcpListener, TcpStream};
 use tonic::service::Routes;
 use tower_service::Service;
 
-use super::{BoxError, GrpcTimeout};
+use super::activity::{Activity, Expired, Tracked, watchdog};
+use super::io::{Cooperative, Watched};
+use super::{BoxError, GrpcOptions, GrpcTimeout};
 
 /// tower's `Service` seen as hyper's (`call(&self)`): each request goes to
-/// a clone, as tonic's own server does.
+/// a clone, as tonic's own server does, and counts as work in flight for
+/// the idle timeout until its response future completes.
 #[derive(Debug, Clone)]
-struct Hyperized<S>(S);
+struct Hyperized<S> {
+    svc: S,
+    activity: Rc<Activity>,
+}
 
 impl<S> hyper::service::Service<Request<Incoming>> for Hyperized<S>
 where
     S: Service<Request<Incoming>> + Clone,
+    S::Future: Unpin,
 {
     type Response = S::Response;
     type Error = S::Error;
-    type Future = S::Future;
+    type Future = Tracked<S::Future>;
 
-    fn call(&self, req: Request<Incoming>) -> S::Future {
+    fn call(&self, req: Request<Incoming>) -> Tracked<S::Future> {
         // tonic's routes and our timeout wrapper are always ready.
-        self.0.clone().call(req)
+        Tracked {
+            fut: self.svc.clone().call(req),
+            _busy: self.activity.busy(),
+        }
     }
+}
+
+/// How [`serve_connection_with`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// The client closed the connection (or hyper ended it).
+    Closed,
+    /// The stop future resolved; the streams in flight were given the grace period.
+    Stopped,
+    /// The client sent nothing within the first-bytes timeout; dropped.
+    FirstBytesTimeout,
+    /// Idle for the idle timeout; shut down (GOAWAY).
+    Idle,
 }
 
 /// Serves one HTTP/2 connection with `service` (e.g. tonic
 /// [`Routes`]) until the client closes it or `stop` resolves, then
 /// finishes the streams in flight (graceful shutdown: GOAWAY), giving up
 /// and closing the connection after `grace` (a client that does not
-/// answer h2's shutdown ping would otherwise hold it open).
+/// answer h2's shutdown ping would otherwise hold it open). The other
+/// limits are [`GrpcOptions`]'s defaults; see [`serve_connection_with`].
 pub async fn serve_connection<S, B>(
     stream: TcpStream,
     service: S,
@@ -56,22 +87,64 @@ where
     B: http_body::Body + Default + 'static,
     B::Error: Into<BoxError>,
 {
-    let svc = Hyperized(GrpcTimeout::new(service));
+    let opts = GrpcOptions::default().grace(grace);
+    serve_connection_with(stream, service, stop, &opts)
+        .await
+        .map(|_| ())
+}
+
+/// Serves one HTTP/2 connection as [`serve_connection`] does, with the
+/// limits and timeouts of `opts`; says how it ended.
+pub async fn serve_connection_with<S, B>(
+    stream: TcpStream,
+    service: S,
+    stop: impl Future<Output = ()>,
+    opts: &GrpcOptions,
+) -> Result<Ended, hyper::Error>
+where
+    S: Service<Request<Incoming>, Response = Response<B>> + Clone + 'static,
+    S::Future: 'static,
+    S::Error: Into<BoxError>,
+    B: http_body::Body + Default + 'static,
+    B::Error: Into<BoxError>,
+{
+    let activity = Activity::new();
+    let svc = Hyperized {
+        svc: GrpcTimeout::new(service),
+        activity: activity.clone(),
+    };
+    let io = Watched {
+        io: Cooperative(stream),
+        activity: activity.clone(),
+    };
     let conn = hyper::server::conn::http2::Builder::new(ShardExecutor)
         .timer(ShardTimer)
-        .serve_connection(super::io::Cooperative(stream), svc);
+        .max_concurrent_streams(opts.max_concurrent_streams)
+        .max_send_buf_size(opts.max_send_buf_size)
+        .initial_stream_window_size(opts.initial_stream_window)
+        .initial_connection_window_size(opts.initial_connection_window)
+        .max_header_list_size(opts.max_header_list_size)
+        .serve_connection(io, svc);
     let mut conn = pin!(conn);
-    match select(conn.as_mut(), pin!(stop)).await {
-        Either::Left((r, _)) => r,
-        Either::Right(((), _)) => {
-            conn.as_mut().graceful_shutdown();
-            match select(conn, pin!(timer::sleep(grace))).await {
-                Either::Left((r, _)) => r,
-                Either::Right(_) => {
-                    tracing::debug!("grpc: grace period over; closing the connection");
-                    Ok(())
-                }
-            }
+    let watch = pin!(watchdog(
+        &activity,
+        opts.first_bytes_timeout,
+        opts.idle_timeout
+    ));
+    let ended = match select(conn.as_mut(), select(pin!(stop), watch)).await {
+        Either::Left((r, _)) => return r.map(|()| Ended::Closed),
+        Either::Right((Either::Left(_), _)) => Ended::Stopped,
+        Either::Right((Either::Right((Expired::FirstBytes, _)), _)) => {
+            return Ok(Ended::FirstBytesTimeout);
+        }
+        Either::Right((Either::Right((Expired::Idle, _)), _)) => Ended::Idle,
+    };
+    conn.as_mut().graceful_shutdown();
+    match select(conn, pin!(timer::sleep(opts.grace))).await {
+        Either::Left((r, _)) => r.map(|()| ended),
+        Either::Right(_) => {
+            tracing::debug!("grpc: grace period over; closing the connection");
+            Ok(ended)
         }
     }
 }
@@ -79,11 +152,35 @@ where
 /// How long a stopping server waits for a connection's streams by default.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);
 
+/// Counters of what a [`GrpcServer`] refused or cut short (this shard).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GrpcStats {
+    /// Connections closed at accept: [`GrpcOptions::max_connections`] were open.
+    pub refused: u64,
+    /// Connections dropped for sending nothing within the first-bytes timeout.
+    pub first_bytes_timeouts: u64,
+    /// Connections shut down after the idle timeout.
+    pub idle_closed: u64,
+}
+
 struct Inner {
     routes: Routes,
-    grace: Duration,
+    opts: GrpcOptions,
     stop: AbortSource,
     gate: Gate,
+    open: Cell<usize>,
+    refused: Cell<u64>,
+    first_bytes_timeouts: Cell<u64>,
+    idle_closed: Cell<u64>,
+}
+
+/// Counts an open connection until dropped (even by a panic).
+struct OpenSlot(Rc<Inner>);
+
+impl Drop for OpenSlot {
+    fn drop(&mut self) {
+        self.0.open.set(self.0.open.get() - 1);
+    }
 }
 
 /// gRPC services on one shard: accepts HTTP/2 connections and serves
@@ -123,13 +220,36 @@ impl GrpcServer {
     /// A server for `routes` that, when stopping, waits at most `grace`
     /// for each connection's streams in flight.
     pub fn with_grace(routes: Routes, grace: Duration) -> GrpcServer {
+        GrpcServer::with_options(routes, GrpcOptions::default().grace(grace))
+    }
+
+    /// A server for `routes` with the limits of `opts`.
+    pub fn with_options(routes: Routes, opts: GrpcOptions) -> GrpcServer {
         GrpcServer {
             inner: Rc::new(Inner {
                 routes,
-                grace,
+                opts,
                 stop: AbortSource::new(),
                 gate: Gate::new(),
+                open: Cell::new(0),
+                refused: Cell::new(0),
+                first_bytes_timeouts: Cell::new(0),
+                idle_closed: Cell::new(0),
             }),
+        }
+    }
+
+    /// Connections open.
+    pub fn connections(&self) -> usize {
+        self.inner.open.get()
+    }
+
+    /// What was refused or cut short so far.
+    pub fn stats(&self) -> GrpcStats {
+        GrpcStats {
+            refused: self.inner.refused.get(),
+            first_bytes_timeouts: self.inner.first_bytes_timeouts.get(),
+            idle_closed: self.inner.idle_closed.get(),
         }
     }
 
@@ -155,7 +275,15 @@ impl GrpcServer {
         loop {
             let accept = pin!(listener.accept());
             match select(accept, self.inner.stop.aborted()).await {
-                Either::Left((Ok((conn, _)), _)) => {
+                Either::Left((Ok((conn, peer)), _)) => {
+                    let inner = &self.inner;
+                    if inner.open.get() >= inner.opts.max_connections {
+                        inner.refused.set(inner.refused.get() + 1);
+                        tracing::debug!(%peer, limit = inner.opts.max_connections,
+                            "grpc: connection refused: too many open");
+                        drop(conn);
+                        continue;
+                    }
                     let _ = conn.set_nodelay(true);
                     self.spawn_connection(conn);
                 }
@@ -174,13 +302,22 @@ impl GrpcServer {
             return;
         };
         let inner = self.inner.clone();
+        inner.open.set(inner.open.get() + 1);
+        let slot = OpenSlot(inner.clone());
         spawn_local(async move {
-            let _guard = guard;
+            let _guards = (guard, slot);
             let stop = async {
                 let _ = inner.stop.aborted().await;
             };
-            if let Err(e) = serve_connection(conn, inner.routes.clone(), stop, inner.grace).await {
-                tracing::debug!(error = %e, "grpc: connection ended with an error");
+            let routes = inner.routes.clone();
+            match serve_connection_with(conn, routes, stop, &inner.opts).await {
+                Ok(Ended::FirstBytesTimeout) => {
+                    let n = &inner.first_bytes_timeouts;
+                    n.set(n.get() + 1);
+                }
+                Ok(Ended::Idle) => inner.idle_closed.set(inner.idle_closed.get() + 1),
+                Ok(_) => {}
+                Err(e) => tracing::debug!(error = %e, "grpc: connection ended with an error"),
             }
         })
         .detach();

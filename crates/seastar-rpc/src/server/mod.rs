@@ -4,112 +4,40 @@
 //! and [`RpcServer::listen`] on each shard, which binds the shard's own
 //! `SO_REUSEPORT` listener). Each connection: the negotiation, a reader
 //! that dispatches frames, one task per call, and a writer that batches
-//! responses. Calls in flight per connection are bounded
-//! ([`ServerOptions::max_concurrent_calls`]), and so are the request bytes
-//! they hold ([`ServerOptions::max_in_flight_bytes`]): at either bound the
-//! reader stops reading, so a client that sends faster than handlers finish
-//! is held back by TCP.
+//! responses. What a client can make the server hold is bounded by
+//! [`ServerOptions`]: calls and request bytes in flight, unsent reply bytes
+//! (the reader pauses at each bound, so TCP holds the client back),
+//! negotiation and idle time, and connections open; a stop waits for the
+//! calls in flight at most [`ServerOptions::shutdown_timeout`]. The rules a
+//! connection enforces are in `conn.rs`'s module docs.
+
+mod conn;
+mod options;
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::fmt::Display;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::pin;
 use std::rc::Rc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures::FutureExt;
 use futures::future::{Either, LocalBoxFuture, select};
-use seastar_core::promise::{Promise, promise};
 use seastar_core::smp::StopHook;
-use seastar_core::sync::{AbortSource, Semaphore};
+use seastar_core::sync::AbortSource;
 use seastar_core::{spawn_local, timer};
-use seastar_net::stream::InputStream;
 use seastar_net::{Connections, ListenOptions, TcpListener, TcpStream};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::codec;
-use crate::conn::{Core, READ_SIZE, ReadError, read_negotiation};
-use crate::error::RpcError;
-use crate::frame::{
-    DEFAULT_MAX_FRAME, Features, FrameError, Header, Kind, Negotiation, Status, flags,
-};
+use crate::conn::Core;
+use crate::frame::Status;
 use crate::stream::{Sink, Source, StreamState};
-
-/// Server settings.
-///
-/// ```
-/// use std::time::Duration;
-/// let opts = seastar_rpc::ServerOptions::default()
-///     .max_frame(1 << 20)
-///     .negotiation_timeout(Duration::from_secs(2));
-/// assert_eq!(opts.max_frame, 1 << 20);
-/// ```
-#[derive(Debug, Clone)]
-pub struct ServerOptions {
-    /// Largest request payload accepted; a larger frame gets a
-    /// `FrameTooLarge` response and the connection is closed.
-    pub max_frame: u32,
-    /// Features offered at negotiation (the connection uses those the client also offers).
-    pub features: Features,
-    /// Calls served at once per connection before the reader pauses.
-    pub max_concurrent_calls: usize,
-    /// Request payload bytes held by the calls in flight on a connection
-    /// before the reader pauses (a single larger request still runs, alone).
-    pub max_in_flight_bytes: usize,
-    /// How long a new connection may take to send its negotiation frame.
-    pub negotiation_timeout: Duration,
-    /// Items a client may send ahead on a stream (the receive window).
-    pub stream_window: u32,
-}
-
-impl Default for ServerOptions {
-    fn default() -> Self {
-        ServerOptions {
-            max_frame: DEFAULT_MAX_FRAME,
-            features: Features::supported(),
-            max_concurrent_calls: 1024,
-            max_in_flight_bytes: 64 << 20,
-            negotiation_timeout: Duration::from_secs(10),
-            stream_window: 16,
-        }
-    }
-}
-
-impl ServerOptions {
-    /// Sets [`max_frame`](Self::max_frame).
-    pub fn max_frame(mut self, bytes: u32) -> Self {
-        self.max_frame = bytes;
-        self
-    }
-    /// Sets [`features`](Self::features).
-    pub fn features(mut self, f: Features) -> Self {
-        self.features = f;
-        self
-    }
-    /// Sets [`max_concurrent_calls`](Self::max_concurrent_calls).
-    pub fn max_concurrent_calls(mut self, n: usize) -> Self {
-        self.max_concurrent_calls = n.max(1);
-        self
-    }
-    /// Sets [`max_in_flight_bytes`](Self::max_in_flight_bytes).
-    pub fn max_in_flight_bytes(mut self, bytes: usize) -> Self {
-        self.max_in_flight_bytes = bytes.max(1);
-        self
-    }
-    /// Sets [`negotiation_timeout`](Self::negotiation_timeout).
-    pub fn negotiation_timeout(mut self, d: Duration) -> Self {
-        self.negotiation_timeout = d;
-        self
-    }
-    /// Sets [`stream_window`](Self::stream_window).
-    pub fn stream_window(mut self, items: u32) -> Self {
-        self.stream_window = items.max(1);
-        self
-    }
-}
+pub use options::{DEFAULT_OUTPUT_BUDGET, ServerOptions};
 
 /// What a handler produced, ready for the wire.
 struct Reply {
@@ -135,12 +63,62 @@ enum Handler {
     Stream(Rc<StreamFn>),
 }
 
+/// Counters of what the server refused, cut short or cancelled (this
+/// shard), from [`RpcServer::stats`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ServerStats {
+    /// Connections closed at accept: [`ServerOptions::max_connections`] were open.
+    pub refused: u64,
+    /// Connections closed for not negotiating within [`ServerOptions::negotiation_timeout`].
+    pub first_bytes_timeouts: u64,
+    /// Connections closed after [`ServerOptions::idle_timeout`] with nothing to do.
+    pub idle_closed: u64,
+    /// Connections closed because their replies stayed over
+    /// [`ServerOptions::output_budget`] for the idle timeout.
+    pub stalled_closed: u64,
+    /// Calls cancelled because their connection ended (client end of
+    /// stream, protocol error, idle or stalled connection).
+    pub cancelled_calls: u64,
+    /// Requests refused for reusing the id of a call in flight.
+    pub duplicate_ids: u64,
+    /// Connections dropped at the stop deadline with work left.
+    pub dropped_at_stop: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    refused: Cell<u64>,
+    first_bytes_timeouts: Cell<u64>,
+    idle_closed: Cell<u64>,
+    stalled_closed: Cell<u64>,
+    cancelled_calls: Cell<u64>,
+    duplicate_ids: Cell<u64>,
+    dropped_at_stop: Cell<u64>,
+}
+
 struct Inner {
     opts: ServerOptions,
     handlers: RefCell<HashMap<u32, Handler>>,
     conns: Rc<Connections>,
+    /// Stop accepting; connections let their calls finish.
     stop: AbortSource,
+    /// The stop's deadline passed: connections end at once.
+    kill: AbortSource,
     accepting: Cell<usize>,
+    stats: Counters,
+}
+
+/// Frees a connection's slot in [`Connections`] however its task ends
+/// (even by a panic), so the slot and the socket never leak.
+struct Slot {
+    conns: Rc<Connections>,
+    id: usize,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.conns.remove(self.id);
+    }
 }
 
 /// A native RPC server on one shard.
@@ -182,7 +160,9 @@ impl RpcServer {
                 handlers: RefCell::default(),
                 conns: Rc::default(),
                 stop: AbortSource::new(),
+                kill: AbortSource::new(),
                 accepting: Cell::new(0),
+                stats: Counters::default(),
             }),
         }
     }
@@ -294,7 +274,15 @@ impl RpcServer {
         loop {
             let accept = std::pin::pin!(listener.accept());
             match select(accept, inner.stop.aborted()).await {
-                Either::Left((Ok((conn, _peer)), _)) => {
+                Either::Left((Ok((conn, peer)), _)) => {
+                    if inner.conns.len() >= inner.opts.max_connections {
+                        let refused = &inner.stats.refused;
+                        refused.set(refused.get() + 1);
+                        tracing::debug!(%peer, limit = inner.opts.max_connections,
+                            "rpc: connection refused: too many open");
+                        drop(conn);
+                        continue;
+                    }
                     let _ = conn.set_nodelay(true);
                     self.spawn_connection(conn);
                 }
@@ -308,16 +296,30 @@ impl RpcServer {
         inner.accepting.set(inner.accepting.get() - 1);
     }
 
-    /// Serves one accepted connection in the background (tracked for [`stop`](Self::stop)).
+    /// Serves one accepted connection in the background (tracked for
+    /// [`stop`](Self::stop); not counted against
+    /// [`max_connections`](ServerOptions::max_connections), which
+    /// [`serve`](Self::serve) enforces).
     pub fn spawn_connection(&self, conn: TcpStream) {
         let conn = Rc::new(conn);
-        let id = self.inner.conns.insert(conn.clone());
+        let slot = Slot {
+            conns: self.inner.conns.clone(),
+            id: self.inner.conns.insert(conn.clone()),
+        };
         let inner = self.inner.clone();
         spawn_local(async move {
-            if let Err(e) = serve_connection(&inner, conn).await {
-                tracing::debug!(error = %e, "rpc: connection ended with an error");
+            let _slot = slot;
+            let serve = pin!(conn::serve_connection(&inner, conn));
+            match select(serve, pin!(inner.kill.aborted())).await {
+                Either::Left((Err(e), _)) => {
+                    tracing::debug!(error = %e, "rpc: connection ended with an error");
+                }
+                Either::Left((Ok(()), _)) => {}
+                Either::Right(_) => {
+                    let dropped = &inner.stats.dropped_at_stop;
+                    dropped.set(dropped.get() + 1);
+                }
             }
-            inner.conns.remove(id);
         })
         .detach();
     }
@@ -327,12 +329,47 @@ impl RpcServer {
         self.inner.conns.len()
     }
 
-    /// Stops accepting, ends every connection after the calls in flight
-    /// have answered, and waits for them.
+    /// What was refused, cut short or cancelled so far.
+    pub fn stats(&self) -> ServerStats {
+        let c = &self.inner.stats;
+        ServerStats {
+            refused: c.refused.get(),
+            first_bytes_timeouts: c.first_bytes_timeouts.get(),
+            idle_closed: c.idle_closed.get(),
+            stalled_closed: c.stalled_closed.get(),
+            cancelled_calls: c.cancelled_calls.get(),
+            duplicate_ids: c.duplicate_ids.get(),
+            dropped_at_stop: c.dropped_at_stop.get(),
+        }
+    }
+
+    /// Stops within [`ServerOptions::shutdown_timeout`]: see
+    /// [`stop_within`](Self::stop_within).
     pub async fn stop(&self) {
-        self.inner.stop.request_abort();
-        self.inner.conns.shutdown_all();
-        self.inner.conns.wait_idle().await;
+        self.stop_within(self.inner.opts.shutdown_timeout).await;
+    }
+
+    /// Stops accepting, lets every connection finish its calls in flight
+    /// (each sees end of stream after the frames already sent), and waits
+    /// for them at most `timeout`; then drops the connections left (their
+    /// calls are cancelled, their sockets shut) and returns how many there
+    /// were. Resolves once no connection is left.
+    pub async fn stop_within(&self, timeout: Duration) -> usize {
+        let inner = &self.inner;
+        inner.stop.request_abort();
+        inner.conns.shutdown_all();
+        let idle = pin!(inner.conns.wait_idle());
+        if let Either::Left(_) = select(idle, pin!(timer::sleep(timeout))).await {
+            return 0;
+        }
+        let left = inner.conns.len();
+        tracing::warn!(
+            left,
+            "rpc: shutdown timeout; dropping the remaining connections"
+        );
+        inner.kill.request_abort();
+        inner.conns.wait_idle().await;
+        left
     }
 }
 
@@ -340,190 +377,4 @@ impl StopHook for RpcServer {
     async fn stop(self: Rc<Self>) {
         RpcServer::stop(&self).await
     }
-}
-
-/// Serves one connection to its end.
-async fn serve_connection(inner: &Rc<Inner>, sock: Rc<TcpStream>) -> Result<(), RpcError> {
-    let opts = &inner.opts;
-    let mut input = InputStream::with_read_size(sock.clone(), READ_SIZE);
-    let peer = match timer::timeout(opts.negotiation_timeout, read_negotiation(&mut input)).await {
-        Ok(r) => r?,
-        Err(_) => return Err(RpcError::Timeout),
-    };
-    let features = peer.features & opts.features;
-    let ours = Negotiation {
-        features,
-        max_frame: opts.max_frame,
-    };
-    let (r, _) = sock.write_all(ours.encode().to_vec()).await;
-    r?;
-    let core = Rc::new(Core::new(
-        features,
-        opts.max_frame,
-        peer.max_frame,
-        opts.stream_window,
-    ));
-    let writer = spawn_local(core.outbox.clone().run_writer(sock.clone()));
-    let calls: Rc<RefCell<HashMap<u64, Promise<()>>>> = Rc::default();
-    let limit = Rc::new(Semaphore::new(opts.max_concurrent_calls));
-    let memory = Rc::new(Semaphore::new(opts.max_in_flight_bytes));
-    let result = loop {
-        let frame = match core.read_frame(&mut input).await {
-            Ok(Some(f)) => f,
-            Ok(None) => break Ok(()),
-            Err(ReadError::Header(bad)) => {
-                if bad.kind == Kind::Request as u8 {
-                    if let FrameError::TooLarge { .. } = bad.error {
-                        core.send_status(
-                            Kind::Response,
-                            bad.id,
-                            Status::FrameTooLarge,
-                            &bad.error.to_string(),
-                        );
-                    }
-                }
-                break Err(RpcError::Protocol(bad.error));
-            }
-            Err(e) => break Err(e.into()),
-        };
-        let h = frame.header;
-        match h.kind {
-            Kind::Request => {
-                let handler = inner.handlers.borrow().get(&h.verb).cloned();
-                let stream = h.flags & flags::STREAM != 0;
-                let handler = match (handler, stream) {
-                    (Some(Handler::Unary(f)), false) => Either::Left(f),
-                    (Some(Handler::Stream(f)), true) if features.contains(Features::STREAMING) => {
-                        Either::Right(f)
-                    }
-                    _ => {
-                        let kind = if stream {
-                            Kind::StreamEnd
-                        } else {
-                            Kind::Response
-                        };
-                        core.send_status(
-                            kind,
-                            h.id,
-                            Status::UnknownVerb,
-                            &format!("unknown verb {}", h.verb),
-                        );
-                        continue;
-                    }
-                };
-                let Ok(permit) = limit.acquire(1).await else {
-                    break Ok(());
-                };
-                let bytes = frame.payload.len().clamp(1, opts.max_in_flight_bytes);
-                let Ok(held) = memory.acquire(bytes).await else {
-                    break Ok(());
-                };
-                let (cancel_tx, cancel_rx) = promise::<()>();
-                calls.borrow_mut().insert(h.id, cancel_tx);
-                let deadline = h
-                    .timeout
-                    .filter(|_| features.contains(Features::TIMEOUTS))
-                    .map(|t| timer::now() + t);
-                // The stream is registered before the next frame is read:
-                // the client's credit for it follows the request at once.
-                let (work, state) = match handler {
-                    Either::Left(f) => (f(frame.payload), None),
-                    Either::Right(f) => {
-                        let state = StreamState::new(h.id, false);
-                        core.streams.borrow_mut().insert(h.id, state.clone());
-                        (f(frame.payload, core.clone(), state.clone()), Some(state))
-                    }
-                };
-                let (core, calls) = (core.clone(), calls.clone());
-                spawn_local(async move {
-                    let _permit = (permit, held);
-                    let expiry = async move {
-                        match deadline {
-                            Some(d) => timer::sleep_until(d).await,
-                            None => std::future::pending().await,
-                        }
-                    };
-                    let expiry = std::pin::pin!(expiry);
-                    let stop = select(cancel_rx, expiry);
-                    let reply = match select(work, stop).await {
-                        Either::Left((reply, _)) => Some(reply),
-                        // Cancelled by the client, or the connection is ending with an error.
-                        Either::Right((Either::Left(_), _)) => None,
-                        Either::Right((Either::Right(_), _)) => {
-                            Some(Reply::error(Status::Timeout, "deadline exceeded"))
-                        }
-                    };
-                    calls.borrow_mut().remove(&h.id);
-                    let Some(reply) = reply else {
-                        if let Some(state) = state {
-                            // Tell the client's sink to stop too.
-                            core.streams.borrow_mut().remove(&h.id);
-                            if !state.local_end_sent() {
-                                core.send_status(
-                                    Kind::StreamEnd,
-                                    h.id,
-                                    Status::Cancelled,
-                                    "cancelled",
-                                );
-                            }
-                        }
-                        return;
-                    };
-                    match state {
-                        None => {
-                            let mut rh = Header::new(Kind::Response, h.id);
-                            rh.status = reply.status as u16;
-                            if let Err(e) = core.send(rh, &reply.payload) {
-                                core.send_status(
-                                    Kind::Response,
-                                    h.id,
-                                    Status::Internal,
-                                    &format!("response not sent: {e}"),
-                                );
-                            }
-                        }
-                        Some(state) => {
-                            core.streams.borrow_mut().remove(&h.id);
-                            if !state.local_end_sent() {
-                                let mut eh = Header::new(Kind::StreamEnd, h.id);
-                                eh.status = reply.status as u16;
-                                let _ = core.send(eh, &reply.payload);
-                            }
-                        }
-                    }
-                })
-                .detach();
-            }
-            Kind::Cancel => {
-                let cancel = calls.borrow_mut().remove(&h.id);
-                if let Some(c) = cancel {
-                    c.set_value(());
-                }
-                if let Err(e) = core.on_stream_frame(frame) {
-                    break Err(e);
-                }
-            }
-            Kind::StreamData | Kind::StreamEnd | Kind::StreamCredit => {
-                if let Err(e) = core.on_stream_frame(frame) {
-                    break Err(e);
-                }
-            }
-            Kind::Response => {
-                break Err(FrameError::Violation("a client sent a response frame".into()).into());
-            }
-        }
-    };
-    if result.is_err() {
-        // Nobody will read the answers: cancel the calls in flight.
-        for (_, c) in calls.take() {
-            c.set_value(());
-        }
-    }
-    // Let the calls in flight answer (or observe their cancellation).
-    let _ = limit.acquire(opts.max_concurrent_calls).await;
-    core.fail_streams("connection closed");
-    core.outbox.close();
-    let _ = writer.await;
-    let _ = sock.shutdown(std::net::Shutdown::Both);
-    result
 }

@@ -1,0 +1,134 @@
+//! A connection's receive side: socket reads into a buffer that grows only
+//! as bytes arrive, and frames decoded from it by
+//! [`FrameDecoder`](crate::decode::FrameDecoder).
+//!
+//! Memory follows what the peer actually sent, never what it announced: a
+//! read's room is what the frame in progress still lacks, at least
+//! [`IDLE_READ`] and at most [`MAX_READ`], so a header declaring 16 MiB
+//! followed by a trickle holds the trickle plus one read's room. When every received byte has been consumed the
+//! buffer is released, and the read that waits for the next frame gets
+//! only [`IDLE_READ`] bytes of room: an idle connection holds about 1 KiB
+//! of receive buffer. A read that fills its room switches to [`MAX_READ`]
+//! (a burst is read in large chunks) until one comes back short.
+
+use std::cell::Cell;
+use std::io;
+use std::rc::Rc;
+use std::time::Instant;
+
+use bytes::BytesMut;
+use seastar_net::TcpStream;
+
+use crate::decode::{DecodeError, Decoded, Frame, FrameDecoder};
+use crate::error::RpcError;
+use crate::frame::{NEGOTIATION_LEN, Negotiation};
+
+use super::ReadError;
+
+/// Room of the read that waits on an idle connection.
+pub(crate) const IDLE_READ: usize = 1024;
+/// Largest room of one read.
+pub(crate) const MAX_READ: usize = 64 * 1024;
+
+/// The receive side of a connection.
+pub(crate) struct Reader {
+    sock: Rc<TcpStream>,
+    buf: BytesMut,
+    eof: bool,
+    /// The last read filled its room: read large until one comes back short.
+    burst: bool,
+    /// When bytes last arrived (shared with the idle watch).
+    last_rx: Rc<Cell<Instant>>,
+}
+
+impl Reader {
+    pub(crate) fn new(sock: Rc<TcpStream>) -> Reader {
+        Reader {
+            sock,
+            buf: BytesMut::new(),
+            eof: false,
+            burst: false,
+            last_rx: Rc::new(Cell::new(seastar_core::timer::now())),
+        }
+    }
+
+    /// When bytes last arrived.
+    pub(crate) fn last_rx(&self) -> Rc<Cell<Instant>> {
+        self.last_rx.clone()
+    }
+
+    /// Reads once; `need` is the total the buffer should reach. Returns
+    /// the count, 0 at end of stream.
+    async fn fill(&mut self, need: usize) -> io::Result<usize> {
+        if self.eof {
+            return Ok(0);
+        }
+        let missing = need.saturating_sub(self.buf.len()).min(MAX_READ);
+        let room = if self.burst { MAX_READ } else { IDLE_READ }.max(missing);
+        if self.buf.capacity() - self.buf.len() < room {
+            self.buf.reserve(room);
+        }
+        let spare = self.buf.split_off(self.buf.len());
+        let (r, spare) = self.sock.read(spare).await;
+        self.buf.unsplit(spare);
+        let n = r?;
+        if n == 0 {
+            self.eof = true;
+        } else {
+            self.last_rx.set(seastar_core::timer::now());
+        }
+        self.burst = n >= room;
+        Ok(n)
+    }
+
+    /// Frees the buffer once everything in it was consumed (frames handed
+    /// out keep their own part of it alive only as long as they live).
+    fn release_if_drained(&mut self) {
+        if self.buf.is_empty() {
+            self.buf = BytesMut::new();
+        }
+    }
+
+    /// Reads the negotiation frame.
+    pub(crate) async fn read_negotiation(&mut self) -> Result<Negotiation, RpcError> {
+        while self.buf.len() < NEGOTIATION_LEN {
+            if self.fill(NEGOTIATION_LEN).await? == 0 {
+                return Err(RpcError::Io(io::ErrorKind::UnexpectedEof.into()));
+            }
+        }
+        let b = self.buf.split_to(NEGOTIATION_LEN);
+        self.release_if_drained();
+        Negotiation::decode(b[..].try_into().expect("16 bytes")).map_err(RpcError::Negotiation)
+    }
+
+    /// Reads the next frame; `Ok(None)` at a clean end of stream between
+    /// frames.
+    pub(crate) async fn read_frame(
+        &mut self,
+        decoder: &FrameDecoder,
+    ) -> Result<Option<Frame>, ReadError> {
+        // Frames already buffered are parsed without waiting: yield when
+        // the task quota is spent so a busy connection cannot stall the shard.
+        if seastar_core::need_preempt() {
+            seastar_core::yield_now().await;
+        }
+        loop {
+            match decoder.decode(&mut self.buf) {
+                Ok(Decoded::Frame(f)) => {
+                    self.release_if_drained();
+                    return Ok(Some(f));
+                }
+                Ok(Decoded::NeedMore(need)) => {
+                    if self.fill(need).await.map_err(ReadError::Io)? == 0 {
+                        if self.buf.is_empty() {
+                            return Ok(None);
+                        }
+                        return Err(ReadError::Io(io::ErrorKind::UnexpectedEof.into()));
+                    }
+                }
+                Err(DecodeError::Header(bad)) => return Err(ReadError::Header(bad)),
+                Err(DecodeError::Payload(e)) => return Err(ReadError::Protocol(e)),
+            }
+        }
+    }
+}
