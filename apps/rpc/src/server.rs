@@ -1,15 +1,25 @@
 //! `rpc server`: the native verbs on `--port` and the gRPC services on
 //! `--grpc-port`, on every shard (one `SO_REUSEPORT` listener per shard per
-//! protocol). SIGINT/SIGTERM stops accepting, lets calls in flight answer,
-//! and exits 0.
+//! protocol). SIGINT/SIGTERM stops accepting, lets calls in flight answer
+//! for at most `--shutdown-timeout`, then drops the connections left and
+//! exits 0.
+//!
+//! Every listener bounds what a client can hold: `--conn-output-budget`
+//! (native replies waiting to be sent before the connection stops being
+//! read), `--first-bytes-timeout` (negotiation frame / HTTP/2 preface),
+//! `--idle-timeout`, and `--max-connections` (per protocol, shared out
+//! across shards like memcached's `-c`; over it a connection is closed at
+//! once and counted).
 
 use std::cell::RefCell;
 use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
 
 use seastar_core::runtime::RuntimeArgs;
 use seastar_core::{shard_count, smp};
 use seastar_net::ListenOptions;
-use seastar_rpc::grpc::GrpcServer;
+use seastar_rpc::grpc::{GrpcOptions, GrpcServer};
+use seastar_rpc::server::DEFAULT_OUTPUT_BUDGET;
 use seastar_rpc::{RpcServer, ServerOptions};
 
 /// Options of `rpc server`.
@@ -24,9 +34,69 @@ pub struct ServerArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1")]
     pub address: IpAddr,
+    /// Native protocol: reply bytes a connection may have waiting to be
+    /// sent; above it the connection is not read (back-pressure) until its
+    /// client takes them.
+    #[arg(long, default_value_t = DEFAULT_OUTPUT_BUDGET)]
+    pub conn_output_budget: usize,
+    /// Connections open at once, per protocol (divided among shards);
+    /// over it a new connection is closed at once.
+    #[arg(long, default_value_t = 10_000)]
+    pub max_connections: usize,
+    /// Seconds a new connection may take to send its first bytes (native
+    /// negotiation frame, HTTP/2 preface) before it is closed.
+    #[arg(long, default_value_t = 10.0)]
+    pub first_bytes_timeout: f64,
+    /// Seconds a connection with nothing in flight may stay silent before
+    /// it is closed (0: never).
+    #[arg(long, default_value_t = 300.0)]
+    pub idle_timeout: f64,
     /// Runtime options.
     #[command(flatten)]
     pub runtime: RuntimeArgs,
+}
+
+/// The per-shard limits, from the command line.
+#[derive(Debug, Clone)]
+struct Limits {
+    output_budget: usize,
+    max_connections: usize,
+    first_bytes: Duration,
+    idle: Option<Duration>,
+    shutdown: Duration,
+}
+
+impl Limits {
+    fn from_args(args: &ServerArgs) -> Result<Limits, String> {
+        let secs = |name: &str, v: f64| {
+            Duration::try_from_secs_f64(v).map_err(|_| format!("--{name}: bad duration {v}"))
+        };
+        let idle = secs("idle-timeout", args.idle_timeout)?;
+        Ok(Limits {
+            output_budget: args.conn_output_budget,
+            max_connections: args.max_connections,
+            first_bytes: secs("first-bytes-timeout", args.first_bytes_timeout)?,
+            idle: (!idle.is_zero()).then_some(idle),
+            shutdown: args.runtime.shutdown_timeout(),
+        })
+    }
+
+    fn native(&self) -> ServerOptions {
+        ServerOptions::default()
+            .output_budget(self.output_budget)
+            .max_connections(self.max_connections.div_ceil(shard_count()).max(1))
+            .negotiation_timeout(self.first_bytes)
+            .idle_timeout(self.idle)
+            .shutdown_timeout(self.shutdown)
+    }
+
+    fn grpc(&self) -> GrpcOptions {
+        GrpcOptions::default()
+            .max_connections(self.max_connections.div_ceil(shard_count()).max(1))
+            .first_bytes_timeout(self.first_bytes)
+            .idle_timeout(self.idle)
+            .grace(self.shutdown)
+    }
 }
 
 thread_local! {
@@ -39,10 +109,11 @@ async fn bind(
     address: IpAddr,
     native: u16,
     grpc: u16,
+    limits: &Limits,
 ) -> std::io::Result<(SocketAddr, SocketAddr)> {
-    let rpc = RpcServer::new(ServerOptions::default());
+    let rpc = RpcServer::new(limits.native());
     crate::verbs::register(&rpc);
-    let grpc_server = GrpcServer::new(crate::greeter::routes());
+    let grpc_server = GrpcServer::with_options(crate::greeter::routes(), limits.grpc());
     let a = rpc
         .listen(SocketAddr::new(address, native), ListenOptions::default())
         .await?;
@@ -70,15 +141,18 @@ pub fn run(args: ServerArgs) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     let address = args.address;
     let (port, grpc_port) = (args.port, args.grpc_port);
+    let limits = Limits::from_args(&args)?;
     runtime.run(async move {
-        let (native, grpc) = bind(address, port, grpc_port)
+        let (native, grpc) = bind(address, port, grpc_port, &limits)
             .await
             .map_err(|e| format!("cannot listen: {e}"))?;
         let (np, gp) = (native.port(), grpc.port());
-        let others =
-            smp::invoke_on_others(move || async move { bind(address, np, gp).await.map(|_| ()) })
-                .await
-                .map_err(|e| e.to_string())?;
+        let others = smp::invoke_on_others(move || {
+            let limits = limits.clone();
+            async move { bind(address, np, gp, &limits).await.map(|_| ()) }
+        })
+        .await
+        .map_err(|e| e.to_string())?;
         if let Some(Err(e)) = others.into_iter().find(Result::is_err) {
             let _ = smp::invoke_on_all(stop_local).await;
             return Err(format!("cannot listen on every shard: {e}"));
