@@ -16,21 +16,41 @@
 //! (printed as `httpd: prometheus metrics at ...`), `--collectd-address
 //! HOST:PORT` pushes them to collectd every `--collectd-interval` seconds.
 //!
+//! Limits against hostile clients (defaults in `--help`): `--max-connections`
+//! per shard (beyond it a new connection is closed at once and counted),
+//! `--idle-timeout` (no byte either way while no handler runs: closed),
+//! `--body-read-timeout` (no request body byte in time: 408 and close),
+//! `--max-output-buffer` (response bytes held for a client that does not
+//! read), `--max-body-size`, and `--no-follow-symlinks-outside-root` (403
+//! for a path under `--root` that a link leads out of; followed by default,
+//! as nginx does). A malformed chunked body gets 400 and the connection
+//! closes, as nginx answers.
+//!
 //! Prints `httpd: listening on http://ADDR/ ...` once every shard listens; on
-//! SIGINT/SIGTERM it stops accepting, finishes in-flight requests, prints
+//! SIGINT/SIGTERM it stops accepting, finishes in-flight requests, drops
+//! the connections still open after `--shutdown-timeout` seconds, prints
 //! each shard's counts and `httpd: stopped cleanly`, and exits 0.
 
 mod demo;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body::Frame;
+use http_body_util::BodyExt;
 
 use clap::Parser;
 use seastar_core::runtime::RuntimeArgs;
 use seastar_core::shard_count;
 use seastar_http::prometheus::Endpoint;
 use seastar_http::routing::{get, post};
-use seastar_http::{Body, Request, Router, ServeError, Server, StaticFiles};
+use seastar_http::{
+    Body, IntoResponse, Request, Response, Router, ServeError, Server, StaticFiles,
+};
 use seastar_net::{ListenOptions, collectd};
 
 #[derive(Parser, Debug)]
@@ -48,6 +68,25 @@ struct Args {
     /// Largest request body in bytes.
     #[arg(long, default_value_t = 64 * 1024 * 1024)]
     max_body_size: u64,
+    /// Most open connections per shard; one accepted beyond it is closed at once.
+    #[arg(long, default_value_t = 16384)]
+    max_connections: usize,
+    /// Seconds without a byte either way (and no request being handled)
+    /// after which a connection is closed; 0 turns it off.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60.0, value_parser = seconds)]
+    idle_timeout: f64,
+    /// Seconds without a request body byte after which the request gets
+    /// 408 and its connection closes; 0 turns it off.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60.0, value_parser = seconds)]
+    body_read_timeout: f64,
+    /// Response bytes a connection holds for a client that does not read
+    /// them; past it the connection waits (and reads no more requests).
+    #[arg(long, value_name = "BYTES", default_value_t = seastar_http::server::DEFAULT_MAX_OUTPUT_BUFFER)]
+    max_output_buffer: usize,
+    /// Refuse (403) paths under `--root` that a symbolic link leads out of
+    /// it; by default links are followed wherever they point, as nginx does.
+    #[arg(long)]
+    no_follow_symlinks_outside_root: bool,
     /// Serve every shard's metrics for Prometheus on this port, at
     /// `/metrics` on `--address` (0: any free port). Off by default.
     #[arg(long, value_name = "PORT")]
@@ -66,17 +105,70 @@ struct Args {
 /// The benchmark route's body (the same bytes as the peers' in `cargo xtask bench http`).
 const HELLO: &str = "Hello, world!\n";
 
-fn router(root: Option<PathBuf>) -> Router {
+fn router(root: Option<PathBuf>, follow_symlinks_outside: bool) -> Router {
     let r = Router::new()
         .route("/", get(|_r: Request| async { HELLO }))
-        .route(
-            "/echo",
-            post(|r: Request| async move { Body::new(r.into_body()) }),
-        );
+        .route("/echo", post(echo));
     match root {
-        Some(root) => r.fallback(get(StaticFiles::new(root))),
+        Some(root) => r.fallback(get(
+            StaticFiles::new(root).follow_symlinks_outside_root(follow_symlinks_outside)
+        )),
         None => demo::routes(r),
     }
+}
+
+/// `POST /echo`: the body streamed back as it arrives. The answer waits
+/// for the first body frame, so a body that is malformed (400) or does
+/// not come (408) from the start is answered as such, not as a 200 cut
+/// short.
+async fn echo(r: Request) -> Response {
+    let mut body = r.into_body();
+    match body.frame().await {
+        None => Response::new(Body::empty()),
+        Some(Err(e)) => e.into_response(),
+        Some(Ok(first)) => Response::new(Body::new(FirstThen {
+            first: Some(first),
+            rest: body,
+        })),
+    }
+}
+
+/// A body that yields a frame already read, then the rest.
+struct FirstThen {
+    first: Option<Frame<Bytes>>,
+    rest: Body,
+}
+
+impl http_body::Body for FirstThen {
+    type Data = Bytes;
+    type Error = seastar_http::BodyError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        if let Some(f) = self.first.take() {
+            return Poll::Ready(Some(Ok(f)));
+        }
+        Pin::new(&mut self.rest).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.first.is_none() && self.rest.is_end_stream()
+    }
+}
+
+/// A duration option in seconds: finite, not negative.
+fn seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err(format!("{s:?} is not a number of seconds")),
+    }
+}
+
+/// `Some(seconds)`, or `None` for 0 (off).
+fn timeout(s: f64) -> Option<Duration> {
+    (s > 0.0).then(|| Duration::from_secs_f64(s))
 }
 
 fn main() {
@@ -105,6 +197,12 @@ fn main() {
     let addr = SocketAddr::new(args.address, args.port);
     let root = args.root.clone();
     let max_body = args.max_body_size;
+    let max_connections = args.max_connections;
+    let idle = timeout(args.idle_timeout);
+    let body_read = timeout(args.body_read_timeout);
+    let max_output = args.max_output_buffer;
+    let follow = !args.no_follow_symlinks_outside_root;
+    let shutdown_timeout = args.runtime.shutdown_timeout();
     let site = match &args.root {
         Some(r) => format!("serving {}", r.display()),
         None => "built-in demo site".to_owned(),
@@ -131,7 +229,15 @@ fn main() {
             }
             None => None,
         };
-        let make = move || Server::new(router(root.clone())).max_body_size(max_body);
+        let make = move || {
+            Server::new(router(root.clone(), follow))
+                .max_body_size(max_body)
+                .max_connections(max_connections)
+                .idle_timeout(idle)
+                .body_read_timeout(body_read)
+                .max_output_buffer(max_output)
+                .shutdown_timeout(shutdown_timeout)
+        };
         let served = seastar_http::serve_sharded(addr, ListenOptions::default(), make, |local| {
             println!(
                 "httpd: listening on http://{local}/ ({} shards, backend {}, {site})",
@@ -157,8 +263,14 @@ fn main() {
         Ok(stats) => {
             for (shard, s) in stats.iter().enumerate() {
                 println!(
-                    "shard {shard}: {} connections, {} requests, {} connection errors",
-                    s.connections, s.requests, s.connection_errors
+                    "shard {shard}: {} connections, {} requests, {} connection errors, {} refused, {} closed idle, {} dropped at stop, {} handler panics",
+                    s.connections,
+                    s.requests,
+                    s.connection_errors,
+                    s.refused,
+                    s.idle_closed,
+                    s.dropped_at_stop,
+                    s.handler_panics
                 );
             }
             println!("httpd: stopped cleanly");

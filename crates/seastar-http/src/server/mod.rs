@@ -55,7 +55,7 @@ use std::time::Duration;
 
 use futures::future::{Either, select};
 use seastar_core::sync::{AbortSource, Gate, GateGuard};
-use seastar_core::timer::{Sleep, lowres_now, sleep};
+use seastar_core::timer::{Sleep, sleep};
 use seastar_net::hyper::ShardTimer;
 use seastar_net::{TcpListener, TcpStream};
 
@@ -425,7 +425,9 @@ fn idle_expired(timer: &mut Sleep, t: Duration, watch: &ConnWatch, cx: &mut Cont
         if Pin::new(&mut *timer).poll(cx).is_pending() {
             return false;
         }
-        let now = lowres_now();
+        // The clock itself, as the timer: the loop's cached time may lag
+        // a deadline the timer already saw pass (a spin otherwise).
+        let now = seastar_core::timer::now();
         if watch.handlers_running() {
             timer.reset(now + t);
             continue;
