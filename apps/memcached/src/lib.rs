@@ -15,7 +15,8 @@
 //!   honouring `noreply` and the meta `q` flag.
 //! - [`server`]: the sharded TCP/UDP server on seastar-rs: one store per
 //!   shard, keys routed to their owner ([`shard_of`]) in one batch per
-//!   shard and read, all replies of a read sent with one write.
+//!   shard and read, all replies of a read sent with one write, each
+//!   connection's replies bounded by its output budget.
 //! - [`cli`]: memcached's command-line flags plus the runtime's.
 //!
 //! The connection loop is then:
@@ -23,18 +24,17 @@
 //! ([`shard_of`]) -> [`handler::Handler::execute`] -> write.
 //!
 //! ```
-//! use bytes::BytesMut;
 //! use memcached::handler::{Handler, HandlerConfig};
-//! use memcached::protocol::{parse, Limits};
+//! use memcached::protocol::{parse, Limits, Out};
 //!
 //! let mut h = Handler::new(HandlerConfig::default());
-//! let mut out = BytesMut::new();
+//! let mut out = Out::new();
 //! let mut buf: &[u8] = b"set k 0 0 2\r\nhi\r\nget k\r\n";
 //! while let Some((req, used)) = parse(buf, &Limits::default()).unwrap() {
 //!     h.execute(&req, 0, &mut out);
 //!     buf = &buf[used..];
 //! }
-//! assert_eq!(&out[..], b"STORED\r\nVALUE k 0 2\r\nhi\r\nEND\r\n");
+//! assert_eq!(out.to_vec(), b"STORED\r\nVALUE k 0 2\r\nhi\r\nEND\r\n");
 //! ```
 
 #![forbid(unsafe_code)]

@@ -60,6 +60,43 @@ fn one_multiget_naming_large_items_many_times() {
     srv.stop_cleanly();
 }
 
+/// One `get` line naming 100,000 keys of small (copied, not shared)
+/// values, 200 MB of replies, on two shards: executed a budget at a time,
+/// so the reply arrives whole and in order while the peak RSS stays flat
+/// and other clients are served in between.
+#[test]
+fn one_get_line_naming_100k_small_keys() {
+    let mut srv = Spawned::start(&["-t", "2"]);
+    let mut c = srv.client();
+    let keys = ["s0", "s1", "s2", "s3"];
+    for (i, k) in keys.iter().enumerate() {
+        set(&mut c, k, 2000, b'a' + i as u8);
+    }
+    let blocks: Vec<Vec<u8>> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| value_block(k, 2000, b'a' + i as u8))
+        .collect();
+    let before = srv.peak_mib();
+    let n = 100_000;
+    let names: Vec<&str> = (0..n).map(|i| keys[i % 4]).collect();
+    c.send(format!("get {}\r\n", names.join(" ")).as_bytes());
+    for i in 0..n {
+        let want = &blocks[i % 4];
+        assert_eq!(&c.recv_exact(want.len()), want, "value {i}");
+        if i == n / 2 {
+            srv.assert_serves();
+        }
+    }
+    assert_eq!(c.recv_exact(5), b"END\r\n");
+    assert_eq!(c.ask(b"mn\r\n"), b"MN\r\n");
+    let growth = srv.peak_mib() - before;
+    eprintln!("get line of 100,000 keys (200 MB of replies): peak RSS grew {growth:.1} MiB");
+    assert!(growth < GROWTH_MIB, "peak RSS grew {growth:.1} MiB");
+    srv.assert_serves();
+    srv.stop_cleanly();
+}
+
 /// A client writes `get k\r\n` over and over and never reads: the server
 /// stops reading it once the replies it holds reach the budget, serves
 /// others meanwhile, and SIGTERM still ends it (the client stays).

@@ -145,6 +145,12 @@ pub(crate) async fn serve_tcp(
                 .detach();
             }
             Either::Left((Err(e), _)) => {
+                // Stopping: the listener that distributes connections to
+                // this shard may have closed first.
+                if futures::FutureExt::now_or_never(stop.as_mut()).is_some() {
+                    tracing::debug!(shard = shard_id(), error = %e, "accept ended by the stop");
+                    break;
+                }
                 tracing::error!(shard = shard_id(), error = %e, "accept failed; no longer accepting");
                 break;
             }
@@ -300,5 +306,50 @@ async fn idle_read<F: Future>(read: F, deadline: Instant) -> Option<F::Output> {
     match select(read, limit).await {
         Either::Left((r, _)) => Some(r),
         Either::Right(_) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::rc::Rc;
+
+    use seastar_core::{spawn_local, timer};
+    use seastar_net::{Connections, ListenOptions, TcpListener, TcpStream};
+
+    use super::Slot;
+    use crate::server::Config;
+    use crate::server::shard::{Settings, ShardState};
+
+    /// A connection task that panics still frees its slot: its place in
+    /// `Connections` (so a stop does not wait for it) and
+    /// `curr_connections`.
+    #[test]
+    fn a_panicking_connection_task_releases_its_slot() {
+        seastar_core::block_on(async {
+            let settings = Settings {
+                config: Config::default(),
+                start: timer::now(),
+                epoch: 0,
+                shards: 1,
+            };
+            let st = Rc::new(ShardState::new(&settings));
+            let any = "127.0.0.1:0".parse().unwrap();
+            let listener = TcpListener::bind(any, ListenOptions::default())
+                .await
+                .unwrap();
+            let client = spawn_local(TcpStream::connect(listener.local_addr().unwrap()));
+            let (server_side, _) = listener.accept().await.unwrap();
+            let conns = Rc::new(Connections::default());
+            let curr = |st: &ShardState| st.handler.borrow().store().stats().curr_connections;
+            let slot = Slot::open(&st, &conns, Rc::new(server_side));
+            assert_eq!((conns.len(), curr(&st)), (1, 1));
+            let task = spawn_local(async move {
+                let _slot = slot;
+                panic!("a handler bug");
+            });
+            assert!(task.await.is_err(), "the task panicked");
+            assert_eq!((conns.len(), curr(&st)), (0, 0));
+            drop(client.await);
+        });
     }
 }
