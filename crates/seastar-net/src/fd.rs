@@ -10,7 +10,7 @@ use std::cell::Cell;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
-use seastar_core::io::{IoBuf, IoBufMut, StreamRecv};
+use seastar_core::io::{IoBuf, IoBufMut, PooledBuf, PooledRecv, StreamRecv};
 
 use crate::{BufResult, SendBehind};
 
@@ -52,6 +52,16 @@ impl<T: AsRawFd + Into<OwnedFd>> Socket<T> {
             }
             Err(e) => (Err(e), buf),
         }
+    }
+
+    /// A receive into a buffer lent by the shard, holding none while it
+    /// waits ([`seastar_core::io::PooledRecv`]); empty: end of stream.
+    pub(crate) async fn recv_pooled(&self) -> std::io::Result<PooledBuf> {
+        let mut op = PooledRecv::start(self.fd(), self.drained.get());
+        let (buf, drained) = std::future::poll_fn(|cx| op.poll(cx)).await?;
+        crate::stats::received_bytes(buf.len());
+        self.drained.set(drained);
+        Ok(buf)
     }
 
     pub(crate) fn get(&self) -> &T {

@@ -93,7 +93,7 @@ pub mod udp;
 pub mod unix;
 
 pub use connections::Connections;
-pub use seastar_core::io::{IoBuf, IoBufMut};
+pub use seastar_core::io::{IoBuf, IoBufMut, PooledBuf};
 pub use send_behind::SendBehind;
 pub use tcp::{Balance, ListenOptions, ListenerStats, Policy, TcpListener, TcpStream};
 pub use udp::UdpSocket;

@@ -15,6 +15,12 @@
 //! included, collects it. So a connection that wrote a response is not
 //! polled again just to learn that the send went well.
 //!
+//! An idle connection holds no buffer: receives are pooled
+//! ([`PooledRecv`]: the kernel, or the epoll path, picks a shard buffer
+//! only when bytes arrive, and it goes back once they are handed out), and
+//! a write buffer goes back to the shard's pool when its send completes.
+//! So 10,000 idle connections cost their state, not 10,000 buffers.
+//!
 //! The state is allocated on first use, so streams that only use the
 //! owned-buffer API pay one pointer for it.
 
@@ -23,19 +29,10 @@ use std::io;
 use std::os::fd::RawFd;
 use std::task::{Context, Poll, ready};
 
-use seastar_core::io::StreamRecv;
+use seastar_core::io::{PooledBuf, PooledRecv, pool};
 
 use crate::SendBehind;
 
-/// First size of the internal read buffer. A stream starts small, so that
-/// many connections exchanging short messages hold 4 KiB each rather
-/// than 16 (the read buffers of 10,000 hyper connections: 40 MB instead
-/// of 160). Server CPU per request did not measurably change (httpd, 64
-/// and 256 connections).
-const READ_MIN: usize = 4 * 1024;
-/// Largest size of the internal read buffer: a receive that fills the
-/// buffer doubles it for the next one, up to this (bulk transfers).
-const READ_MAX: usize = 16 * 1024;
 /// Most bytes accepted by one `poll_write` while a send runs behind.
 const WRITE_MAX: usize = 64 * 1024;
 
@@ -56,15 +53,11 @@ impl fmt::Debug for PollIo {
 #[derive(Default)]
 struct State {
     /// Received bytes not yet handed out are `rbuf[rpos..]`.
-    rbuf: Option<Vec<u8>>,
+    rbuf: Option<PooledBuf>,
     rpos: usize,
-    reading: Option<StreamRecv<Vec<u8>>>,
+    reading: Option<PooledRecv>,
     /// The last receive was short (the socket's queue was empty).
     drained: bool,
-    /// Bytes the next receive asks for: [`READ_MIN`] up to [`READ_MAX`].
-    read_size: usize,
-    /// The spare write buffer while no send runs.
-    wbuf: Option<Vec<u8>>,
     writing: Option<SendBehind<Vec<u8>>>,
     /// The error of a send behind, collected by a read, for the next
     /// write, flush or shutdown to report.
@@ -82,7 +75,7 @@ impl State {
         };
         let (res, buf) = ready!(if wait { op.poll(cx) } else { op.poll_quiet(cx) });
         self.writing = None;
-        self.wbuf = Some(buf);
+        pool::give(buf);
         if let Err(e) = res {
             self.werr = Some(e);
         }
@@ -92,12 +85,7 @@ impl State {
 
 impl PollIo {
     fn state(&mut self) -> &mut State {
-        self.state.get_or_insert_with(|| {
-            Box::new(State {
-                read_size: READ_MIN,
-                ..State::default()
-            })
-        })
+        self.state.get_or_insert_with(Box::default)
     }
 
     /// The buffered received bytes, reading more if there are none; an
@@ -109,28 +97,18 @@ impl PollIo {
         let _ = st.poll_send(cx, false);
         let buffered = st.rbuf.as_ref().map_or(0, |b| b.len() - st.rpos);
         if buffered == 0 {
-            if st.reading.is_none() {
-                let mut buf = st.rbuf.take().unwrap_or_default();
-                buf.clear();
-                buf.reserve(st.read_size);
-                st.rpos = 0;
-                st.reading = Some(StreamRecv::start(fd, buf, st.drained));
-            }
-            let op = st.reading.as_mut().expect("read in flight");
-            let (res, buf) = ready!(op.poll(cx));
-            st.reading = None;
-            if let Ok((n, _)) = &res {
-                crate::stats::received_bytes(*n);
-            }
-            st.rbuf = Some(buf);
+            // Everything handed out: the buffer goes back before waiting.
+            st.rbuf = None;
             st.rpos = 0;
-            let (n, drained) = res?;
+            let op = st
+                .reading
+                .get_or_insert_with(|| PooledRecv::start(fd, st.drained));
+            let res = ready!(op.poll(cx));
+            st.reading = None;
+            let (buf, drained) = res?;
+            crate::stats::received_bytes(buf.len());
             st.drained = drained;
-            if n >= st.read_size {
-                st.read_size = (st.read_size * 2).min(READ_MAX);
-            }
-            let b = st.rbuf.as_mut().expect("just stored");
-            b.truncate(n);
+            st.rbuf = Some(buf);
         }
         let b = st.rbuf.as_ref().expect("read buffer");
         Poll::Ready(Ok(&b[st.rpos..]))
@@ -139,8 +117,13 @@ impl PollIo {
     /// Marks `n` bytes returned by [`poll_fill`](Self::poll_fill) as used.
     pub(crate) fn consume(&mut self, n: usize) {
         let st = self.state();
-        let len = st.rbuf.as_ref().map_or(0, Vec::len);
+        let len = st.rbuf.as_ref().map_or(0, |b| b.len());
         st.rpos = (st.rpos + n).min(len);
+        if st.rpos == len {
+            // All handed out: the buffer goes back to the shard now.
+            st.rbuf = None;
+            st.rpos = 0;
+        }
     }
 
     /// Copies into `dst` (one copy from the internal buffer).
@@ -182,8 +165,7 @@ impl PollIo {
         if st.shut {
             return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
         }
-        let mut buf = st.wbuf.take().unwrap_or_default();
-        buf.clear();
+        let mut buf = pool::take();
         for b in bufs {
             let room = WRITE_MAX - buf.len();
             if room == 0 {
@@ -193,7 +175,7 @@ impl PollIo {
         }
         let n = buf.len();
         if n == 0 {
-            st.wbuf = Some(buf);
+            pool::give(buf);
             return Poll::Ready(Ok(0));
         }
         st.writing = Some(SendBehind::start(fd, buf));

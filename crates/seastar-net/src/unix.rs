@@ -10,7 +10,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use seastar_core::io::{IoBuf, IoBufMut};
+use seastar_core::io::{IoBuf, IoBufMut, PooledBuf};
 
 use crate::fd::{self, Socket};
 use crate::poll::PollIo;
@@ -125,6 +125,14 @@ impl UnixStream {
     /// Reads into `buf` from its start (see [`TcpStream::read`](crate::TcpStream::read)).
     pub async fn read<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
         self.sock.recv_stream(buf).await
+    }
+
+    /// Reads whatever arrives next into a buffer lent by the shard,
+    /// holding none while waiting (see
+    /// [`TcpStream::read_pooled`](crate::TcpStream::read_pooled)); empty:
+    /// end of stream.
+    pub async fn read_pooled(&self) -> io::Result<PooledBuf> {
+        self.sock.recv_pooled().await
     }
 
     /// Writes some of `buf`.

@@ -500,3 +500,34 @@ fn drain_returns_zero_when_every_connection_leaves_in_time() {
         drop(client);
     });
 }
+
+/// Pooled reads return what the peer sent, in order, then end of stream.
+#[test]
+fn read_pooled_returns_the_bytes_in_order_then_end_of_stream() {
+    rt(1).run(async {
+        let l = TcpListener::bind(localhost0(), ListenOptions::default())
+            .await
+            .unwrap();
+        let addr = l.local_addr().unwrap();
+        let writer = spawn_local(async move {
+            let c = TcpStream::connect(addr).await.unwrap();
+            for i in 0..50u32 {
+                c.write_all(i.to_le_bytes().repeat(1000)).await.0.unwrap();
+            }
+        });
+        let (conn, _) = l.accept().await.unwrap();
+        let mut got = Vec::new();
+        loop {
+            let b = conn.read_pooled().await.unwrap();
+            if b.is_empty() {
+                break;
+            }
+            got.extend_from_slice(&b);
+        }
+        writer.await.unwrap();
+        let want: Vec<u8> = (0..50u32)
+            .flat_map(|i| i.to_le_bytes().repeat(1000))
+            .collect();
+        assert!(got == want, "{} bytes of {}", got.len(), want.len());
+    });
+}

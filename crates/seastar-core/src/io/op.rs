@@ -104,6 +104,15 @@ impl<T: 'static> Op<T> {
     /// Polls for the completion; `quiet`: a completion with exactly this
     /// result does not wake the task (it is collected by a later poll).
     fn poll_with(&mut self, cx: &mut Context<'_>, quiet: Option<i32>) -> Poll<(i32, T)> {
+        self.poll_cqe(cx, quiet).map(|(res, _, data)| (res, data))
+    }
+
+    /// As `poll_with`, with the completion's flags (a provided buffer's id).
+    pub(crate) fn poll_cqe(
+        &mut self,
+        cx: &mut Context<'_>,
+        quiet: Option<i32>,
+    ) -> Poll<(i32, u32, T)> {
         reactor::with(|shard| {
             let mut driver = shard.driver.borrow_mut();
             let Driver::Uring(ring) = &mut *driver else {
@@ -111,10 +120,11 @@ impl<T: 'static> Op<T> {
             };
             let slot = &mut ring.ops[self.key];
             match slot {
-                Slot::Done { res, .. } => {
-                    let res = *res;
+                Slot::Done { res, flags } => {
+                    let (res, flags) = (*res, *flags);
                     ring.ops.remove(self.key).discard();
-                    Poll::Ready((res, self.data.take().expect("Op polled after completion")))
+                    let data = self.data.take().expect("Op polled after completion");
+                    Poll::Ready((res, flags, data))
                 }
                 // Same mode: the waker and the quiet result updated in place.
                 Slot::Waiting(w) if quiet.is_none() => {
@@ -176,12 +186,18 @@ impl<T: 'static> Drop for Op<T> {
                 return;
             };
             match ring.ops.get_mut(self.key) {
-                Some(Slot::Done { res }) => {
-                    let res = *res;
+                Some(Slot::Done { res, flags }) => {
+                    let (res, flags) = (*res, *flags);
                     ring.ops.remove(self.key);
                     drop(data.take());
                     if let Some(release) = self.on_orphan {
                         release(res);
+                    }
+                    // A provided buffer picked for nobody goes back.
+                    if let Some(bid) = io_uring::cqueue::buffer_select(flags) {
+                        if let Some(r) = ring.buf_ring.as_mut() {
+                            r.recycle(bid);
+                        }
                     }
                 }
                 Some(slot) => {

@@ -21,6 +21,7 @@
 //! woken if it sleeps. A task is only ever run and dropped on its shard.
 
 mod backend;
+pub(crate) mod buf_ring;
 mod current;
 mod epoll;
 pub(crate) mod remote;

@@ -29,11 +29,19 @@ use io_uring::{IoUring, opcode, squeue, types};
 use slab::Slab;
 
 use super::backend::Backend;
+use super::buf_ring::BufRing;
 
 /// User data of the wake-fd poll.
 const WAKE_TOKEN: u64 = u64::MAX;
 /// User data of cancellations, whose completions are ignored.
 const CANCEL_TOKEN: u64 = u64::MAX - 1;
+/// Buffers in the shard's provided-buffer ring: enough for the
+/// connections that have bytes at the same moment (a receive that finds
+/// the ring empty falls back to a buffer of its own), 2 MiB of address
+/// space, resident only once used.
+const BUF_RING_COUNT: u16 = 128;
+/// Size of each provided buffer: the largest single receive.
+const BUF_RING_SIZE: usize = 16 * 1024;
 /// `io_uring_enter` flag: wait for (and with DEFER_TASKRUN, post) completions.
 const IORING_ENTER_GETEVENTS: u32 = 1;
 
@@ -46,6 +54,7 @@ impl std::fmt::Display for UringFeatures {
             (self.registered_ring_fd, "registered_ring_fd"),
             (self.multishot_accept, "multishot_accept"),
             (self.recv_poll_first, "recv_poll_first"),
+            (self.provided_buffers, "provided_buffers"),
         ]
         .into_iter()
         .filter_map(|(on, name)| on.then_some(name))
@@ -66,8 +75,9 @@ pub(crate) enum Slot {
     /// (a send behind that took its whole buffer needs nobody: see
     /// `crate::io::SendAll::poll_quiet`).
     Quiet(Waker, i32),
-    /// Completed with this result (`-errno` on failure).
-    Done { res: i32 },
+    /// Completed with this result (`-errno` on failure) and the
+    /// completion's flags (a provided buffer's id, see `buf_ring`).
+    Done { res: i32, flags: u32 },
     /// The waiting future was dropped; these are its buffers, kept until
     /// the completion arrives.
     /// The optional hook releases what a completion created after its
@@ -123,6 +133,9 @@ pub struct UringFeatures {
     /// one (see [`crate::io::recv_stream`]). Turned off for the shard if the
     /// kernel rejects it.
     pub recv_poll_first: bool,
+    /// A provided-buffer ring serves pooled receives
+    /// ([`crate::io::recv_pooled`]): set once the first one registered it.
+    pub provided_buffers: bool,
 }
 
 /// An io_uring instance and the operations in flight on it.
@@ -137,6 +150,11 @@ pub(crate) struct Uring {
     file_queued: u32,
     /// The wakers of one `reap`, kept for its allocation.
     woken: Vec<Waker>,
+    /// The shard's provided-buffer ring, made on first use by a pooled
+    /// receive (`None` until then, or if the kernel refused it).
+    pub(crate) buf_ring: Option<BufRing>,
+    /// The kernel refused the buffer ring: pooled receives fall back.
+    pub(crate) buf_ring_refused: bool,
 }
 
 impl Uring {
@@ -182,6 +200,8 @@ impl Uring {
             wake_armed: false,
             file_queued: 0,
             woken: Vec::new(),
+            buf_ring: None,
+            buf_ring_refused: false,
         })
     }
 
@@ -228,6 +248,29 @@ impl Uring {
                 false
             }
         }
+    }
+
+    /// The shard's provided-buffer ring, registered on first use; `None`
+    /// if the kernel refused it (older than 5.19) or
+    /// `SEASTAR_URING_BUF_RING=0` turned it off.
+    pub(crate) fn buf_ring(&mut self) -> Option<&mut BufRing> {
+        if self.buf_ring.is_none() && !self.buf_ring_refused {
+            let off = std::env::var("SEASTAR_URING_BUF_RING").as_deref() == Ok("0");
+            match off {
+                true => self.buf_ring_refused = true,
+                false => match BufRing::new(&self.ring, BUF_RING_COUNT, BUF_RING_SIZE) {
+                    Ok(r) => {
+                        self.buf_ring = Some(r);
+                        self.features.provided_buffers = true;
+                    }
+                    Err(e) => {
+                        tracing::debug!(error = %e, "io_uring buffer ring refused");
+                        self.buf_ring_refused = true;
+                    }
+                },
+            }
+        }
+        self.buf_ring.as_mut()
     }
 
     /// Submissions queued and not yet handed to the kernel.
@@ -313,6 +356,13 @@ impl Uring {
                             if let Some(release) = on_orphan {
                                 release(cqe.result());
                             }
+                            // A receive that picked a provided buffer for
+                            // nobody: the buffer goes back to the ring.
+                            if let Some(bid) = io_uring::cqueue::buffer_select(cqe.flags()) {
+                                if let Some(r) = self.buf_ring.as_mut() {
+                                    r.recycle(bid);
+                                }
+                            }
                             if !more {
                                 self.ops.remove(key);
                             }
@@ -321,17 +371,29 @@ impl Uring {
                             if let Some(w) = w.take() {
                                 woken.push(w);
                             }
-                            std::mem::replace(slot, Slot::Done { res: cqe.result() }).discard();
+                            let done = Slot::Done {
+                                res: cqe.result(),
+                                flags: cqe.flags(),
+                            };
+                            std::mem::replace(slot, done).discard();
                         }
                         Slot::Quiet(..) => {
                             let res = cqe.result();
-                            match std::mem::replace(slot, Slot::Done { res }) {
+                            let done = Slot::Done {
+                                res,
+                                flags: cqe.flags(),
+                            };
+                            match std::mem::replace(slot, done) {
                                 Slot::Quiet(w, quiet) if res != quiet => woken.push(w),
                                 old => old.discard(),
                             }
                         }
                         Slot::Done { .. } => {
-                            std::mem::replace(slot, Slot::Done { res: cqe.result() }).discard();
+                            let done = Slot::Done {
+                                res: cqe.result(),
+                                flags: cqe.flags(),
+                            };
+                            std::mem::replace(slot, done).discard();
                         }
                         Slot::Multi(m) => {
                             m.results.push_back(cqe.result());
@@ -396,6 +458,10 @@ impl Drop for Uring {
             }
         }
         let leaked = std::mem::take(&mut self.ops);
+        // Those operations may still write into the provided buffers too.
+        if let Some(r) = self.buf_ring.take() {
+            r.leak();
+        }
         tracing::warn!(
             count = leaked.len(),
             "io_uring operations still in flight at shutdown; leaking their buffers"

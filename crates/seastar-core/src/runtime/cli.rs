@@ -114,7 +114,7 @@ impl MemoryArgs {
 /// Parses a non-negative, finite number of seconds (`30`, `1.5`).
 fn parse_seconds(s: &str) -> Result<f64, String> {
     match s.trim().parse::<f64>() {
-        Ok(v) if v.is_finite() && v >= 0.0 && v <= 1e9 => Ok(v),
+        Ok(v) if (0.0..=1e9).contains(&v) => Ok(v),
         _ => Err(format!("bad duration `{s}`: want seconds, e.g. 30 or 1.5")),
     }
 }

@@ -3,9 +3,9 @@
 //!
 //! hyper reads through a `ReadBufCursor` it owns, which a completion-based
 //! socket cannot hand to the kernel (the kernel may write after the future
-//! is dropped). So bytes are received into the stream's internal buffer
-//! (4 KiB, doubling up to 16 KiB while receives fill it) and copied into
-//! hyper's: one copy per read. Writes are copied too
+//! is dropped). So bytes are received into a buffer lent by the shard
+//! (a pooled receive: none is held while the connection waits) and copied
+//! into hyper's: one copy per read. Writes are copied too
 //! (up to 64 KiB per call) and sent behind; `poll_flush` waits for the send
 //! and reports its error. See [`TcpStream::poll_read`] and
 //! [`TcpStream::poll_write`].

@@ -8,7 +8,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use seastar_core::io::{IoBuf, IoBufMut};
+use seastar_core::io::{IoBuf, IoBufMut, PooledBuf};
 
 use super::listener::ConnGuard;
 use crate::SendBehind;
@@ -130,6 +130,31 @@ impl TcpStream {
     /// racing reads against other futures.
     pub async fn read<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
         self.sock.recv_stream(buf).await
+    }
+
+    /// Reads whatever arrives next into a buffer lent by the shard, and
+    /// holds no buffer while waiting: the way to serve many idle
+    /// connections cheaply (10,000 waiting reads hold no 10,000 buffers).
+    /// The [`PooledBuf`] goes back to the shard when dropped, so parse it
+    /// and copy out what must stay; an empty one is end of stream.
+    ///
+    /// On io_uring the kernel picks the buffer from the shard's
+    /// provided-buffer ring when bytes arrive; on epoll the read happens
+    /// on readiness, into the shard's buffer pool.
+    ///
+    /// ```no_run
+    /// # async fn f(conn: seastar_net::TcpStream) -> std::io::Result<()> {
+    /// loop {
+    ///     let bytes = conn.read_pooled().await?;
+    ///     if bytes.is_empty() {
+    ///         return Ok(()); // end of stream
+    ///     }
+    ///     // ... parse `bytes`, keep what is incomplete ...
+    /// }
+    /// # }
+    /// ```
+    pub async fn read_pooled(&self) -> io::Result<PooledBuf> {
+        self.sock.recv_pooled().await
     }
 
     /// Writes some of `buf`; returns how many bytes were sent.
