@@ -113,6 +113,21 @@ async fn bind(
 ) -> std::io::Result<(SocketAddr, SocketAddr)> {
     let rpc = RpcServer::new(limits.native());
     crate::verbs::register(&rpc);
+    rpc.register(crate::verbs::STATS, |(): ()| async move {
+        let (hello_started, hello_cancelled) = crate::verbs::hello_counters();
+        let (server, connections) = SERVERS.with(|s| {
+            s.borrow()
+                .as_ref()
+                .map(|(rpc, _)| (rpc.stats(), rpc.connections() as u64))
+                .unwrap_or_default()
+        });
+        Ok::<_, ()>(crate::verbs::Stats {
+            server,
+            connections,
+            hello_started,
+            hello_cancelled,
+        })
+    });
     let grpc_server = GrpcServer::with_options(crate::greeter::routes(), limits.grpc());
     let a = rpc
         .listen(SocketAddr::new(address, native), ListenOptions::default())

@@ -1,5 +1,6 @@
 //! The native verbs served by `rpc server --port`.
 
+use std::cell::Cell;
 use std::time::Duration;
 
 use seastar_rpc::{RpcServer, Sink, Source};
@@ -12,6 +13,47 @@ pub const HELLO: u32 = 2;
 /// A stream: opened with a count `n`, the server sends `0..n`; every
 /// item the client sends is added to a sum, reported as the last item.
 pub const COUNT: u32 = 3;
+
+/// `()` → [`Stats`] of the shard that serves the call.
+pub const STATS: u32 = 4;
+
+/// What [`STATS`] answers: this shard's server counters and its [`HELLO`]
+/// calls (a call whose handler was dropped before it answered counts as
+/// cancelled, so tests can see a client's departure cancel its calls).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stats {
+    /// The native server's counters.
+    pub server: seastar_rpc::ServerStats,
+    /// Connections open on the native port.
+    pub connections: u64,
+    /// [`HELLO`] handlers started.
+    pub hello_started: u64,
+    /// [`HELLO`] handlers dropped before they answered.
+    pub hello_cancelled: u64,
+}
+
+thread_local! {
+    static HELLO_STARTED: Cell<u64> = const { Cell::new(0) };
+    static HELLO_CANCELLED: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Counts a [`HELLO`] handler dropped before it finished.
+struct HelloGuard {
+    done: bool,
+}
+
+impl Drop for HelloGuard {
+    fn drop(&mut self) {
+        if !self.done {
+            HELLO_CANCELLED.with(|c| c.set(c.get() + 1));
+        }
+    }
+}
+
+/// This shard's [`HELLO`] counters: (started, cancelled).
+pub fn hello_counters() -> (u64, u64) {
+    (HELLO_STARTED.with(Cell::get), HELLO_CANCELLED.with(Cell::get))
+}
 
 /// The argument of [`HELLO`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,9 +80,12 @@ pub enum HelloError {
 pub fn register(server: &RpcServer) {
     server.register(ECHO, |v: Vec<u8>| async move { Ok::<_, ()>(v) });
     server.register(HELLO, |a: HelloArgs| async move {
+        HELLO_STARTED.with(|c| c.set(c.get() + 1));
+        let mut guard = HelloGuard { done: false };
         if a.delay_ms > 0 {
             seastar_core::timer::sleep(Duration::from_millis(a.delay_ms.into())).await;
         }
+        guard.done = true;
         if a.name.is_empty() {
             return Err(HelloError::EmptyName);
         }

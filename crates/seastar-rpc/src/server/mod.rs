@@ -65,7 +65,7 @@ enum Handler {
 
 /// Counters of what the server refused, cut short or cancelled (this
 /// shard), from [`RpcServer::stats`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ServerStats {
     /// Connections closed at accept: [`ServerOptions::max_connections`] were open.
     pub refused: u64,
