@@ -14,6 +14,7 @@
 //! | `--collectd-address` | push metrics to collectd at `host:port` | off |
 //! | `--collectd-interval` | seconds between collectd pushes | 10 |
 //! | `--conn-output-budget` | reply bytes a connection builds before it waits for the client to read them (`k`/`m` suffixes) | 1m |
+//! | `--udp-reply-max` | reply bytes after which a UDP request stops executing and its reply ends with `SERVER_ERROR out of memory writing get response` (`k`/`m` suffixes) | 1m |
 //! | `-o idle_timeout=N`, `--idle-timeout` | close a connection after N seconds without a request, 0 = never | 0 |
 //!
 //! plus [`RuntimeArgs`] (`--smp`, `--cpuset`, `--reactor-backend`,
@@ -93,6 +94,11 @@ pub struct Args {
     /// bytes, or with a k/m suffix.
     #[arg(long = "conn-output-budget", value_name = "BYTES", default_value = "1m", value_parser = parse_budget)]
     pub conn_output_budget: usize,
+    /// Reply bytes after which one UDP request stops executing: the reply
+    /// then ends with `SERVER_ERROR out of memory writing get response`
+    /// instead of the rest (bytes, or with a k/m suffix).
+    #[arg(long = "udp-reply-max", value_name = "BYTES", default_value = "1m", value_parser = parse_budget)]
+    pub udp_reply_max: usize,
     /// Close a connection after this many seconds without a request; 0
     /// never does.
     #[arg(long = "idle-timeout", value_name = "SECONDS")]
@@ -199,6 +205,7 @@ impl Args {
                 )?),
             },
             conn_output_budget: self.conn_output_budget,
+            udp_reply_max: self.udp_reply_max,
             idle_timeout: idle.filter(|&n| n > 0).map(Duration::from_secs),
             shutdown_timeout: runtime.shutdown_timeout(),
         };
@@ -344,6 +351,7 @@ mod tests {
     fn hardening_options_have_safe_defaults_and_parse() {
         let (c, _) = args(&[]).resolve().unwrap();
         assert_eq!(c.conn_output_budget, 1 << 20);
+        assert_eq!(c.udp_reply_max, 1 << 20);
         assert_eq!(c.idle_timeout, None);
         assert_eq!(c.shutdown_timeout, Duration::from_secs(30));
         let (c, _) = args(&[

@@ -88,3 +88,41 @@ fn udp_and_tcp_share_the_store_and_the_stats() {
         "{settings}"
     );
 }
+
+/// The socket-free UDP path with a small cap: a datagram naming many keys
+/// answers the values that fit under the cap (the one crossing it
+/// included), then memcached's out-of-memory line instead of `END`, and
+/// runs none of the datagram's later requests.
+#[test]
+fn udp_reply_is_cut_at_the_cap() {
+    use memcached::server::udp::{CUT_LINE, HEADER_LEN, Responder};
+    let reply = seastar_core::block_on(async {
+        let config = memcached::server::Config {
+            udp_reply_max: 4096,
+            ..memcached::server::Config::default()
+        };
+        let mut r = Responder::start(config).await.unwrap();
+        let frame = |body: &[u8]| {
+            let mut d = vec![0, 9, 0, 0, 0, 1, 0, 0];
+            d.extend_from_slice(body);
+            d
+        };
+        let value = "v".repeat(1000);
+        let set = format!("set k 0 0 1000\r\n{value}\r\n");
+        assert_eq!(&r.answer(&frame(set.as_bytes())).await[0][HEADER_LEN..], b"STORED\r\n");
+        let get = format!("get {}\r\nset late 0 0 1\r\nx\r\n", vec!["k"; 100].join(" "));
+        let mut payload = Vec::new();
+        for d in r.answer(&frame(get.as_bytes())).await {
+            payload.extend_from_slice(&d[HEADER_LEN..]);
+        }
+        let late = r.answer(&frame(b"get late\r\n")).await;
+        assert_eq!(&late[0][HEADER_LEN..], b"END\r\n", "later requests did not run");
+        r.stop().await;
+        payload
+    });
+    let block = format!("VALUE k 0 1000\r\n{}\r\n", "v".repeat(1000));
+    // 4 values reach 4,072 bytes, under the cap; the 5th crosses it.
+    let mut want = block.repeat(5).into_bytes();
+    want.extend_from_slice(CUT_LINE);
+    assert_eq!(reply, want);
+}

@@ -89,6 +89,9 @@ pub struct Config {
     /// How long a stop waits for the connections to finish before it
     /// aborts them (`--shutdown-timeout`).
     pub shutdown_timeout: Duration,
+    /// Reply bytes after which a UDP request's execution stops
+    /// (`--udp-reply-max`, see [`udp`]).
+    pub udp_reply_max: usize,
 }
 
 /// Default [`Config::conn_output_budget`]: 1 MiB.
@@ -107,6 +110,7 @@ impl Default for Config {
             conn_output_budget: DEFAULT_OUTPUT_BUDGET,
             idle_timeout: None,
             shutdown_timeout: Duration::from_secs(30),
+            udp_reply_max: udp::MAX_REPLY,
         }
     }
 }

@@ -49,6 +49,8 @@ pub(crate) struct ShardState {
     pub idle_timeout: Option<Duration>,
     /// How long a stop waits for the connections.
     pub shutdown_timeout: Duration,
+    /// Reply bytes after which a UDP request stops executing.
+    pub udp_reply_max: usize,
     /// Bound by `serve`, taken by the shard's accept loop.
     pub listener: RefCell<Option<TcpListener>>,
     /// Bound by `serve` with `-U`, taken by the shard's UDP loop.
@@ -95,6 +97,7 @@ impl ShardState {
             output_budget: c.conn_output_budget,
             idle_timeout: c.idle_timeout,
             shutdown_timeout: c.shutdown_timeout,
+            udp_reply_max: c.udp_reply_max,
             listener: RefCell::new(None),
             udp: RefCell::new(None),
             coalescer: Coalescer::default(),

@@ -18,8 +18,9 @@
 //!
 //! A datagram may name many keys, and the reply is built before it is
 //! sent: it is capped *while* it is built. Execution stops once the reply
-//! reaches [`MAX_REPLY`] bytes (the value that crossed it included: at
-//! most [`MAX_REPLY`] plus one item); the reply then ends with
+//! reaches the cap (`--udp-reply-max`, default [`MAX_REPLY`]; the value
+//! that crossed it included: at most the cap plus one item); it then ends
+//! with
 //! `SERVER_ERROR out of memory writing get response` (memcached's line
 //! when a reply cannot be built) instead of the rest, and the datagram's
 //! remaining keys and requests are not executed.
@@ -55,7 +56,8 @@ use seastar_core::smp::Sharded;
 use seastar_net::UdpSocket;
 
 use super::routing::Session;
-use super::shard::ShardState;
+use super::shard::{Settings, ShardState};
+use super::{Config, ServeError};
 
 /// Bytes of the frame header.
 pub const HEADER_LEN: usize = 8;
@@ -67,8 +69,8 @@ pub const MAX_DATAGRAM: usize = 1400;
 /// Most reply bytes per datagram, after the header.
 pub const MAX_PAYLOAD: usize = MAX_DATAGRAM - HEADER_LEN;
 
-/// Reply bytes after which a datagram's execution stops (see the module
-/// doc): 1 MiB, about 750 datagrams.
+/// Default reply bytes after which a datagram's execution stops (see the
+/// module doc): 1 MiB, about 750 datagrams.
 pub const MAX_REPLY: usize = 1 << 20;
 
 /// The line ending a reply cut at [`MAX_REPLY`].
@@ -157,7 +159,7 @@ pub(crate) fn bind(addr: SocketAddr) -> io::Result<UdpSocket> {
 
 /// Serves datagrams until a stop is requested.
 pub(crate) async fn serve_udp(st: Rc<ShardState>, service: Sharded<ShardState>, sock: UdpSocket) {
-    let mut session = Session::new(st.clone(), service, MAX_REPLY);
+    let mut session = Session::new(st.clone(), service, st.udp_reply_max);
     let mut buf = Vec::with_capacity(READ_SIZE);
     let mut out = Out::new();
     let mut stop = std::pin::pin!(seastar_core::stop_signal());
@@ -177,23 +179,9 @@ pub(crate) async fn serve_udp(st: Rc<ShardState>, service: Sharded<ShardState>, 
                 return;
             }
         };
-        let Some(h) = FrameHeader::parse(&buf[..n]) else {
-            continue;
-        };
-        if n == HEADER_LEN || h.count != 1 {
-            // memcached ignores empty and multi-datagram requests.
-            continue;
-        }
-        session.reset();
-        out.clear();
-        let outcome = session.process(&buf[HEADER_LEN..n], &mut out).await;
-        if outcome.more {
-            out.extend_from_slice(CUT_LINE);
-        }
-        let reply = out.to_vec();
-        out.clear();
+        let datagrams = answer(&mut session, &buf[..n], &mut out).await;
         let mut written = 0;
-        for d in frames(h.request_id, &reply) {
+        for d in datagrams {
             written += d.len();
             let (r, _) = sock.send_to(d, peer).await;
             if let Err(e) = r {
@@ -205,6 +193,85 @@ pub(crate) async fn serve_udp(st: Rc<ShardState>, service: Sharded<ShardState>, 
         let s = hd.store_mut().stats_mut();
         s.bytes_read += n as u64;
         s.bytes_written += written as u64;
+    }
+}
+
+/// The reply datagrams to one request datagram (none for an ignored one):
+/// the body executed with the session's budget as the cap, the cut line
+/// added if it was reached. `out` is scratch, left empty.
+async fn answer(session: &mut Session, datagram: &[u8], out: &mut Out) -> Vec<Bytes> {
+    let Some(h) = FrameHeader::parse(datagram) else {
+        return Vec::new();
+    };
+    if datagram.len() == HEADER_LEN || h.count != 1 {
+        // memcached ignores empty and multi-datagram requests.
+        return Vec::new();
+    }
+    session.reset();
+    out.clear();
+    let outcome = session.process(&datagram[HEADER_LEN..], out).await;
+    if outcome.more {
+        out.extend_from_slice(CUT_LINE);
+    }
+    let reply = out.to_vec();
+    out.clear();
+    frames(h.request_id, &reply)
+}
+
+/// The UDP request path without a socket, on a one-shard store of its
+/// own: what a server answers to each datagram. For fuzzing and tests;
+/// call it on a runtime with one shard.
+///
+/// ```
+/// use memcached::server::{Config, udp::Responder};
+/// seastar_core::block_on(async {
+///     let mut r = Responder::start(Config::default()).await.unwrap();
+///     let d = r.answer(b"\x00\x05\x00\x00\x00\x01\x00\x00mn\r\n").await;
+///     assert_eq!(&d[0][..], b"\x00\x05\x00\x00\x00\x01\x00\x00MN\r\n");
+///     r.stop().await;
+/// });
+/// ```
+pub struct Responder {
+    service: Sharded<ShardState>,
+    session: Session,
+    out: Out,
+}
+
+impl std::fmt::Debug for Responder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Responder").finish_non_exhaustive()
+    }
+}
+
+impl Responder {
+    /// A responder over an empty store built from `config` (its memory,
+    /// item size and UDP reply cap).
+    pub async fn start(config: Config) -> Result<Responder, ServeError> {
+        let settings = Settings {
+            config,
+            start: seastar_core::timer::now(),
+            epoch: 0,
+            shards: seastar_core::shard_count(),
+        };
+        let service = Sharded::start(move |_| ShardState::new(&settings)).await?;
+        let st = service.local();
+        let session = Session::new(st.clone(), service.clone(), st.udp_reply_max);
+        Ok(Responder {
+            service,
+            session,
+            out: Out::new(),
+        })
+    }
+
+    /// The datagrams answering `datagram`.
+    pub async fn answer(&mut self, datagram: &[u8]) -> Vec<Bytes> {
+        answer(&mut self.session, datagram, &mut self.out).await
+    }
+
+    /// Stops the store.
+    pub async fn stop(self) {
+        drop(self.session);
+        let _ = self.service.stop().await;
     }
 }
 
