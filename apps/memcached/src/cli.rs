@@ -174,9 +174,7 @@ impl Args {
         for opt in self.extended.iter().flat_map(|o| o.split(',')) {
             match opt.trim().split_once('=') {
                 Some(("idle_timeout", v)) => {
-                    let n: u64 = v
-                        .parse()
-                        .map_err(|_| CliError::IdleTimeout(v.to_owned()))?;
+                    let n: u64 = v.parse().map_err(|_| CliError::IdleTimeout(v.to_owned()))?;
                     match idle {
                         Some(flag) if flag != n => {
                             return Err(CliError::IdleTimeoutTwice { flag, option: n });

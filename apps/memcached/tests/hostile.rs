@@ -160,7 +160,8 @@ fn udp_datagram_naming_many_keys() {
         d
     };
     // A reply that fits: exact bytes, one datagram.
-    sock.send_to(&frame(7, b"get s nope s\r\n"), udp_addr).unwrap();
+    sock.send_to(&frame(7, b"get s nope s\r\n"), udp_addr)
+        .unwrap();
     let mut buf = vec![0u8; 2048];
     let n = sock.recv(&mut buf).unwrap();
     let mut want = vec![0, 7, 0, 0, 0, 1, 0, 0];
@@ -170,7 +171,8 @@ fn udp_datagram_naming_many_keys() {
     let body = format!("get {}\r\n", vec!["k"; 30_000].join(" "));
     assert!(body.len() < 65_000);
     for id in 0..3u16 {
-        sock.send_to(&frame(100 + id, body.as_bytes()), udp_addr).unwrap();
+        sock.send_to(&frame(100 + id, body.as_bytes()), udp_addr)
+            .unwrap();
     }
     // Read what arrives (loopback may drop some of a burst): every frame
     // names the same bounded count; the last one ends with the cut line.

@@ -25,13 +25,25 @@ fn multi_key_lines_resume_between_keys_with_exact_replies() {
     let mut keys = keys_on(0, 2, "b", 3);
     keys.extend(keys_on(1, 2, "b", 3));
     let values: Vec<String> = (0..keys.len())
-        .map(|i| ((b'a' + i as u8) as char).to_string().repeat([5, 900, 3000][i % 3]))
+        .map(|i| {
+            ((b'a' + i as u8) as char)
+                .to_string()
+                .repeat([5, 900, 3000][i % 3])
+        })
         .collect();
     let mut cas = Vec::new();
     for (k, v) in keys.iter().zip(&values) {
         c.expect(&format!("set {k} 0 0 {}\r\n{v}\r\n", v.len()), "STORED\r\n");
         let g = c.ask(&format!("gets {k}\r\n"));
-        let n: u64 = g.lines().next().unwrap().rsplit(' ').next().unwrap().parse().unwrap();
+        let n: u64 = g
+            .lines()
+            .next()
+            .unwrap()
+            .rsplit(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
         cas.push(n);
     }
     // 400 keys per line (more than the 128 forwarded ops per step), with

@@ -109,14 +109,24 @@ fn udp_reply_is_cut_at_the_cap() {
         };
         let value = "v".repeat(1000);
         let set = format!("set k 0 0 1000\r\n{value}\r\n");
-        assert_eq!(&r.answer(&frame(set.as_bytes())).await[0][HEADER_LEN..], b"STORED\r\n");
-        let get = format!("get {}\r\nset late 0 0 1\r\nx\r\n", vec!["k"; 100].join(" "));
+        assert_eq!(
+            &r.answer(&frame(set.as_bytes())).await[0][HEADER_LEN..],
+            b"STORED\r\n"
+        );
+        let get = format!(
+            "get {}\r\nset late 0 0 1\r\nx\r\n",
+            vec!["k"; 100].join(" ")
+        );
         let mut payload = Vec::new();
         for d in r.answer(&frame(get.as_bytes())).await {
             payload.extend_from_slice(&d[HEADER_LEN..]);
         }
         let late = r.answer(&frame(b"get late\r\n")).await;
-        assert_eq!(&late[0][HEADER_LEN..], b"END\r\n", "later requests did not run");
+        assert_eq!(
+            &late[0][HEADER_LEN..],
+            b"END\r\n",
+            "later requests did not run"
+        );
         r.stop().await;
         payload
     });

@@ -5,7 +5,6 @@
 //! Quiet mode (`q`) drops the nominal reply only: `EN` for `mg`, `HD` for
 //! `ms` and `md`, the success reply for `ma`. Errors are always sent.
 
-
 use super::{Handler, ms_mode};
 use crate::protocol::encode::{self, MetaCode};
 use crate::protocol::{Meta, Out, StoreMode};

@@ -5,7 +5,6 @@
 //! `stats conns`; anything else is `ERROR`. We have one "slab class" (items
 //! are allocated individually), reported as class 1.
 
-
 use super::Handler;
 use crate::protocol::Out;
 use crate::protocol::encode::{self, stat, stat_str};

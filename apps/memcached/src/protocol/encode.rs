@@ -128,7 +128,14 @@ pub fn value_block(key: &[u8], flags: u32, data: &[u8]) -> (Vec<u8>, usize) {
 
 /// The length of [`value_block`]`(key, flags, data)`.
 pub fn value_block_len(key_len: usize, flags: u32, data_len: usize) -> usize {
-    6 + key_len + 1 + decimal_len(u64::from(flags)) + 1 + decimal_len(data_len as u64) + 2 + data_len + 2
+    6 + key_len
+        + 1
+        + decimal_len(u64::from(flags))
+        + 1
+        + decimal_len(data_len as u64)
+        + 2
+        + data_len
+        + 2
 }
 
 /// Appends a [`value_block`] (whose `VALUE` line ends at `line_end`, before

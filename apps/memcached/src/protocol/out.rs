@@ -151,7 +151,10 @@ impl Out {
                 self.buf.extend_from_slice(&seg[a..b]);
             }
         }
-        let (a, b) = (start.max(at) - at, end.min(at + src.buf.len()).saturating_sub(at));
+        let (a, b) = (
+            start.max(at) - at,
+            end.min(at + src.buf.len()).saturating_sub(at),
+        );
         if a < b {
             self.buf.extend_from_slice(&src.buf[a..b]);
         }

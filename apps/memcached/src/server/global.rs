@@ -59,12 +59,7 @@ pub(crate) async fn run(
     }
 }
 
-async fn stats(
-    shard: &Rc<ShardState>,
-    service: &Sharded<ShardState>,
-    args: &[u8],
-    out: &mut Out,
-) {
+async fn stats(shard: &Rc<ShardState>, service: &Sharded<ShardState>, args: &[u8], out: &mut Out) {
     let sub = args
         .split(|&b| b == b' ')
         .find(|w| !w.is_empty())

@@ -370,8 +370,7 @@ impl Session {
     ) -> bool {
         let mut first = true;
         for key in keys.iter() {
-            if !first && (out.len() >= self.budget || self.pending.marks.len() >= MAX_REMOTE_OPS)
-            {
+            if !first && (out.len() >= self.budget || self.pending.marks.len() >= MAX_REMOTE_OPS) {
                 let raw = keys.as_bytes();
                 let keys_end = offset_in(buf, raw) + raw.len();
                 let at = offset_in(buf, key);

@@ -48,8 +48,8 @@ use std::io;
 use std::net::SocketAddr;
 use std::rc::Rc;
 
-use bytes::{BufMut, Bytes, BytesMut};
 use crate::protocol::Out;
+use bytes::{BufMut, Bytes, BytesMut};
 use futures::future::{Either, select};
 use seastar_core::shard_id;
 use seastar_core::smp::Sharded;

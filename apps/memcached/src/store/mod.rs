@@ -45,7 +45,9 @@ pub use meta::{MdOpts, MdOutcome, MgHit, MgOpts};
 /// assert!(item_cost(10, 0, 1) > 96);
 /// ```
 pub fn item_cost(key_len: usize, flags: u32, value_len: usize) -> usize {
-    table::item_cost(crate::protocol::encode::value_block_len(key_len, flags, value_len))
+    table::item_cost(crate::protocol::encode::value_block_len(
+        key_len, flags, value_len,
+    ))
 }
 
 pub use types::{Arith, ArithOp, Item, StoreConfig, StoreOutcome, StoreResult, Update, ValueBlock};

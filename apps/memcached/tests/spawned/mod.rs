@@ -91,10 +91,7 @@ impl Spawned {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return (status, t.elapsed());
             }
-            assert!(
-                t.elapsed() < limit,
-                "still running {limit:?} after SIGTERM"
-            );
+            assert!(t.elapsed() < limit, "still running {limit:?} after SIGTERM");
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -114,7 +111,11 @@ impl Spawned {
     pub fn assert_serves(&self) {
         let mut c = self.client();
         let v = c.ask(b"version\r\n");
-        assert!(v.starts_with(b"VERSION "), "{:?}", String::from_utf8_lossy(&v));
+        assert!(
+            v.starts_with(b"VERSION "),
+            "{:?}",
+            String::from_utf8_lossy(&v)
+        );
     }
 }
 
