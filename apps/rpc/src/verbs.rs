@@ -52,7 +52,10 @@ impl Drop for HelloGuard {
 
 /// This shard's [`HELLO`] counters: (started, cancelled).
 pub fn hello_counters() -> (u64, u64) {
-    (HELLO_STARTED.with(Cell::get), HELLO_CANCELLED.with(Cell::get))
+    (
+        HELLO_STARTED.with(Cell::get),
+        HELLO_CANCELLED.with(Cell::get),
+    )
 }
 
 /// The argument of [`HELLO`].
