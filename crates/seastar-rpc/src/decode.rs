@@ -159,6 +159,96 @@ impl FrameDecoder {
     }
 }
 
+/// Room of the read that waits on an idle connection.
+pub const IDLE_READ: usize = 1024;
+/// Largest room of one read.
+pub const MAX_READ: usize = 64 * 1024;
+
+/// The room a receiver gives its next read, holding `buffered` bytes when
+/// the frame in progress needs `need` in all: what the frame still lacks,
+/// at least [`IDLE_READ`] ([`MAX_READ`] during a `burst`, when the last
+/// read filled its room) and at most [`MAX_READ`]. Never the announced
+/// length itself: memory follows the bytes that arrive.
+///
+/// ```
+/// use seastar_rpc::decode::{read_room, IDLE_READ, MAX_READ};
+/// assert_eq!(read_room(0, 20, false), IDLE_READ);
+/// assert_eq!(read_room(20, 16 << 20, false), MAX_READ);
+/// assert_eq!(read_room(20, 3000, false), 2980);
+/// assert_eq!(read_room(0, 20, true), MAX_READ);
+/// ```
+pub fn read_room(buffered: usize, need: usize, burst: bool) -> usize {
+    let missing = need.saturating_sub(buffered).min(MAX_READ);
+    let floor = if burst { MAX_READ } else { IDLE_READ };
+    floor.max(missing)
+}
+
+/// The decoder's invariants, checked over a byte stream cut into reads
+/// (shared by the unit tests and the fuzz targets in `fuzz/`).
+#[doc(hidden)]
+pub mod invariants {
+    use super::*;
+
+    /// Feeds `data` to a receiver that reads as the connection's reader
+    /// does (room from [`read_room`], reads cut at the sizes `cuts` gives),
+    /// decoding frames as they complete, and panics if an invariant fails:
+    /// no panic inside the decoder; a frame's payload is at most
+    /// `max_frame`; `NeedMore(n)` asks for more than is buffered; an error
+    /// leaves the buffer untouched; and the buffer's capacity stays within
+    /// twice what it holds plus one read's room, whatever length a header
+    /// announced. Returns the frames decoded.
+    pub fn feed(data: &[u8], cuts: &[u8], max_frame: u32, lz4: bool) -> Vec<Frame> {
+        let dec = FrameDecoder::new(max_frame, lz4);
+        let mut buf = BytesMut::new();
+        let mut frames = Vec::new();
+        let (mut pos, mut cut, mut burst) = (0, 0, false);
+        let mut need = HEADER_LEN;
+        while pos < data.len() {
+            let room = read_room(buf.len(), need, burst);
+            if buf.capacity() - buf.len() < room {
+                buf.reserve(room);
+            }
+            let want = cuts
+                .get(cut)
+                .map_or(room, |&c| (c as usize * 97 + 1).min(room));
+            cut += 1;
+            let n = want.min(data.len() - pos);
+            buf.extend_from_slice(&data[pos..pos + n]);
+            pos += n;
+            burst = n >= room;
+            assert!(
+                buf.capacity() <= 2 * (buf.len() + MAX_READ),
+                "capacity {} for {} bytes buffered",
+                buf.capacity(),
+                buf.len()
+            );
+            loop {
+                let before = buf.clone();
+                match dec.decode(&mut buf) {
+                    Ok(Decoded::Frame(f)) => {
+                        assert!(f.payload.len() <= max_frame as usize);
+                        assert!(f.header.len <= max_frame);
+                        frames.push(f);
+                        if buf.is_empty() {
+                            buf = BytesMut::new();
+                        }
+                    }
+                    Ok(Decoded::NeedMore(n)) => {
+                        assert!(n > buf.len(), "NeedMore({n}) with {} buffered", buf.len());
+                        need = n;
+                        break;
+                    }
+                    Err(_) => {
+                        assert_eq!(buf, before, "an error consumed bytes");
+                        return frames;
+                    }
+                }
+            }
+        }
+        frames
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -170,6 +260,68 @@ mod tests {
         h.encode(&mut v);
         v.extend_from_slice(payload);
         v
+    }
+
+    /// A deterministic stand-in for the fuzzer on stable: random streams
+    /// built from valid and corrupted frames, cut into random reads.
+    #[test]
+    fn invariants_hold_on_random_streams() {
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for _ in 0..2000 {
+            let mut data = Vec::new();
+            for _ in 0..(next() % 6) {
+                let len = (next() % 3000) as usize;
+                let mut h = Header::request(next() as u32, next(), len as u32, None);
+                if next() % 3 == 0 {
+                    h.timeout = Some(Duration::from_micros(next() % 1000));
+                }
+                let payload: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+                if next() % 4 == 0 {
+                    if let Some(c) = codec::compress(&payload) {
+                        h.flags |= flags::COMPRESSED;
+                        h.len = c.len() as u32;
+                        h.encode(&mut data);
+                        data.extend_from_slice(&c);
+                        continue;
+                    }
+                }
+                h.encode(&mut data);
+                data.extend_from_slice(&payload);
+            }
+            // Corrupt a byte now and then, or announce a huge length.
+            if !data.is_empty() && next() % 3 == 0 {
+                let i = (next() as usize) % data.len();
+                data[i] = next() as u8;
+            }
+            if next() % 5 == 0 {
+                let mut h = Header::new(Kind::Request, 1);
+                h.len = 16 << 20;
+                h.encode(&mut data);
+                data.extend_from_slice(&[0; 100]);
+            }
+            let cuts: Vec<u8> = (0..(next() % 50)).map(|_| next() as u8).collect();
+            let max = [1024, 4096, 16 << 20][(next() % 3) as usize];
+            invariants::feed(&data, &cuts, max, next() % 2 == 0);
+        }
+    }
+
+    #[test]
+    fn a_header_announcing_16_mib_holds_only_what_arrived() {
+        let mut w = Vec::new();
+        let mut h = Header::new(Kind::Request, 1);
+        h.len = 16 << 20;
+        h.encode(&mut w);
+        w.extend_from_slice(&[7; 5000]);
+        // One byte per read: the buffer never grows toward 16 MiB.
+        let frames = invariants::feed(&w, &[0; 6000], 16 << 20, false);
+        assert!(frames.is_empty());
+        assert_eq!(read_room(5020, 16 << 20, false), MAX_READ);
     }
 
     #[test]

@@ -70,6 +70,15 @@
 //! grants its window when the stream opens and more as items are consumed;
 //! a sender exceeding its credit is a protocol error.
 //!
+//! A request reusing the id of a call or stream still in flight on its
+//! connection is a protocol error: the server answers it with status `5`
+//! ("duplicate message id") under that id, cancels the calls in flight and
+//! closes the connection. The client's end of stream (even a half-close)
+//! cancels its calls in flight: their handlers are dropped and no answer
+//! is sent. A server stops reading a connection while the answers it has
+//! not sent exceed its output budget
+//! ([`ServerOptions::output_budget`]), and resumes as they drain.
+//!
 //! # Example
 //!
 //! ```

@@ -4,11 +4,12 @@
 //!
 //! Memory follows what the peer actually sent, never what it announced: a
 //! read's room is what the frame in progress still lacks, at least
-//! [`IDLE_READ`] and at most [`MAX_READ`], so a header declaring 16 MiB
-//! followed by a trickle holds the trickle plus one read's room. When every received byte has been consumed the
+//! [`IDLE_READ`](crate::decode::IDLE_READ) and at most [`MAX_READ`](crate::decode::MAX_READ) ([`read_room`]), so a header
+//! declaring 16 MiB followed by a trickle holds the trickle plus one read's
+//! room. When every received byte has been consumed the
 //! buffer is released, and the read that waits for the next frame gets
-//! only [`IDLE_READ`] bytes of room: an idle connection holds about 1 KiB
-//! of receive buffer. A read that fills its room switches to [`MAX_READ`]
+//! only [`IDLE_READ`](crate::decode::IDLE_READ) bytes of room: an idle connection holds about 1 KiB
+//! of receive buffer. A read that fills its room switches to [`MAX_READ`](crate::decode::MAX_READ)
 //! (a burst is read in large chunks) until one comes back short.
 
 use std::cell::Cell;
@@ -19,16 +20,11 @@ use std::time::Instant;
 use bytes::BytesMut;
 use seastar_net::TcpStream;
 
-use crate::decode::{DecodeError, Decoded, Frame, FrameDecoder};
+use crate::decode::{DecodeError, Decoded, Frame, FrameDecoder, read_room};
 use crate::error::RpcError;
 use crate::frame::{NEGOTIATION_LEN, Negotiation};
 
 use super::ReadError;
-
-/// Room of the read that waits on an idle connection.
-pub(crate) const IDLE_READ: usize = 1024;
-/// Largest room of one read.
-pub(crate) const MAX_READ: usize = 64 * 1024;
 
 /// The receive side of a connection.
 pub(crate) struct Reader {
@@ -63,8 +59,7 @@ impl Reader {
         if self.eof {
             return Ok(0);
         }
-        let missing = need.saturating_sub(self.buf.len()).min(MAX_READ);
-        let room = if self.burst { MAX_READ } else { IDLE_READ }.max(missing);
+        let room = read_room(self.buf.len(), need, self.burst);
         if self.buf.capacity() - self.buf.len() < room {
             self.buf.reserve(room);
         }
