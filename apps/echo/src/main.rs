@@ -5,7 +5,8 @@
 //! listener (`--listener per-shard`), and
 //! echoes every byte back. On SIGINT/SIGTERM it stops accepting, ends each
 //! connection after the echo in progress (by shutting its read side), waits
-//! for them, and exits 0.
+//! for them at most `--shutdown-timeout` seconds (then drops those left,
+//! e.g. clients that never read their echo), and exits 0.
 //!
 //! ```text
 //! cargo xtask run echo -- --port 10001 --smp 2
@@ -14,13 +15,15 @@
 use std::cell::RefCell;
 use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
+use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 use futures::future::{Either, select};
 use seastar_core::runtime::RuntimeArgs;
 use seastar_core::{shard_count, shard_id, smp, spawn_local};
 use seastar_net::{
-    Balance, Connections, ListenOptions, ListenerStats, Policy, SendBehind, TcpListener, TcpStream,
+    Balance, Connections, ListenOptions, ListenerStats, Policy, PooledBuf, SendBehind, TcpListener,
+    TcpStream,
 };
 
 #[derive(Parser, Debug)]
@@ -47,62 +50,60 @@ enum ListenerKind {
     Distribute,
 }
 
-/// Size of each connection's receive buffer.
-const BUF_SIZE: usize = 64 * 1024;
-
 thread_local! {
     static LISTENER: RefCell<Option<TcpListener>> = const { RefCell::new(None) };
 }
 
-/// Echoes until end of stream or an error. Each echo is sent behind the
-/// next read (submitted together, and a send that takes every byte wakes
-/// nobody); the next echo waits for it, so one is in flight at most.
+/// Echoes until end of stream or an error. Reads are pooled (no buffer is
+/// held while the client is silent, so an idle connection costs its task
+/// and socket only) and each echo sends the received buffer itself (no
+/// copy), behind the next read (submitted together; a send that takes
+/// every byte wakes nobody). The next echo waits for it, so one is in
+/// flight at most: the back-pressure on a client that does not read.
 async fn echo(conn: Rc<TcpStream>) {
-    let mut buf = Vec::with_capacity(BUF_SIZE);
-    let mut spare = Vec::with_capacity(BUF_SIZE);
-    let mut sending: Option<SendBehind<Vec<u8>>> = None;
+    let mut sending: Option<SendBehind<PooledBuf>> = None;
     loop {
-        buf.clear();
-        let ((n, b), sent) = SendBehind::during(&mut sending, conn.read(buf)).await;
-        if let Some(sent) = sent
-            && !recycle(sent, &mut spare)
-        {
+        let (r, sent) = SendBehind::during_release(&mut sending, conn.read_pooled()).await;
+        if let Some(Err(e)) = sent {
+            tracing::debug!(shard = shard_id(), error = %e, "write failed; closing");
             return;
         }
-        match n {
-            Ok(0) => break,
-            Ok(_) => {}
+        let buf = match r {
+            Ok(b) if b.is_empty() => break,
+            Ok(b) => b,
             Err(e) => {
                 tracing::debug!(shard = shard_id(), error = %e, "read failed; closing");
                 break;
             }
-        }
+        };
         if let Some(s) = sending.take()
-            && !recycle(s.finish().await, &mut spare)
+            && let (Err(e), _) = s.finish().await
         {
+            tracing::debug!(shard = shard_id(), error = %e, "write failed; closing");
             return;
         }
-        // The read set the buffer's length to the bytes received.
-        sending = Some(conn.send_behind(b));
-        buf = std::mem::take(&mut spare);
+        sending = Some(conn.send_behind(buf));
     }
     if let Some(s) = sending {
         let _ = s.finish().await;
     }
 }
 
-/// Keeps a finished send's buffer for the next read; false if it failed.
-fn recycle((r, buf): (std::io::Result<usize>, Vec<u8>), spare: &mut Vec<u8>) -> bool {
-    if let Err(e) = r {
-        tracing::debug!(shard = shard_id(), error = %e, "write failed; closing");
-        return false;
+/// Removes a connection from the shard's set when its task ends, however
+/// it ends (a panic included), so its slot and socket are never leaked.
+struct Slot {
+    conns: Rc<Connections>,
+    id: usize,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.conns.remove(self.id);
     }
-    *spare = buf;
-    true
 }
 
 /// Accepts and echoes until a stop is requested; returns this shard's stats.
-async fn serve() -> ListenerStats {
+async fn serve(shutdown_timeout: Duration) -> ListenerStats {
     let listener = LISTENER
         .with(|l| l.borrow_mut().take())
         .expect("bound before serving");
@@ -116,11 +117,13 @@ async fn serve() -> ListenerStats {
                     tracing::debug!(shard = shard_id(), error = %e, "TCP_NODELAY");
                 }
                 let conn = Rc::new(conn);
-                let id = conns.insert(conn.clone());
-                let conns = conns.clone();
+                let slot = Slot {
+                    id: conns.insert(conn.clone()),
+                    conns: conns.clone(),
+                };
                 spawn_local(async move {
+                    let _slot = slot;
                     echo(conn).await;
-                    conns.remove(id);
                 })
                 .detach();
             }
@@ -138,8 +141,9 @@ async fn serve() -> ListenerStats {
     }
     let stats = listener.stats();
     drop(listener);
-    conns.shutdown_all();
-    conns.wait_idle().await;
+    // Each connection ends after the echo in progress; one whose client
+    // does not read its echo is aborted after the shutdown timeout.
+    conns.drain(shutdown_timeout).await;
     stats
 }
 
@@ -152,6 +156,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .init();
     let args = Args::parse();
     let runtime = args.runtime.builder()?.build()?;
+    let shutdown_timeout = args.runtime.shutdown_timeout();
     let addr = SocketAddr::new(args.address, args.port);
     let policy = match args.listener {
         ListenerKind::PerShard => Policy::PerShard,
@@ -191,7 +196,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             shard_count(),
             seastar_core::runtime::backend_summary()
         );
-        smp::invoke_on_all(serve).await.map_err(|e| e.to_string())
+        smp::invoke_on_all(move || serve(shutdown_timeout))
+            .await
+            .map_err(|e| e.to_string())
     });
     match result {
         Ok(stats) => {

@@ -30,7 +30,7 @@ use super::op::{Op, ReadyWait, cqe_result};
 use super::pool;
 use super::socket::RECVSEND_POLL_FIRST;
 use super::stream_recv::StreamRecv;
-use crate::reactor::buf_ring::{BGID, RingMem};
+use crate::reactor::buf_ring::{self, BGID, RingMem};
 use crate::reactor::{self, Driver, Interest};
 
 /// Received bytes in a buffer lent by the shard (its provided-buffer ring
@@ -105,20 +105,36 @@ impl Drop for PooledBuf {
     fn drop(&mut self) {
         match std::mem::replace(&mut self.inner, Inner::Heap(Vec::new())) {
             Inner::Ring { mem, bid, .. } => {
-                let _ = reactor::try_with(|cx| {
-                    let Ok(mut driver) = cx.driver.try_borrow_mut() else {
-                        return;
-                    };
-                    if let Driver::Uring(u) = &mut *driver
-                        && let Some(r) = u.buf_ring.as_mut()
-                        && Rc::ptr_eq(r.mem(), &mem)
-                    {
-                        r.recycle(bid);
+                let _ = reactor::try_with(|cx| match cx.driver.try_borrow_mut() {
+                    Ok(mut driver) => {
+                        if let Driver::Uring(u) = &mut *driver
+                            && let Some(r) = u.buf_ring.as_mut()
+                            && Rc::ptr_eq(r.mem(), &mem)
+                        {
+                            r.recycle(bid);
+                        }
                     }
+                    // Dropped by the reactor itself (a send of this buffer
+                    // abandoned, its completion reaped): recycled later.
+                    Err(_) => buf_ring::defer_recycle(mem, bid),
                 });
             }
             Inner::Heap(v) => pool::give(v),
         }
+    }
+}
+
+// SAFETY: the bytes live in the ring's heap block (kept alive by the `Rc`
+// this value holds) or in a `Vec`'s heap buffer: neither moves when the
+// value moves, and nothing writes them while the value lives (a ring
+// buffer is handed out until this value's drop).
+unsafe impl super::IoBuf for PooledBuf {
+    fn stable_ptr(&self) -> *const u8 {
+        self.as_ptr()
+    }
+
+    fn bytes_init(&self) -> usize {
+        self.len()
     }
 }
 

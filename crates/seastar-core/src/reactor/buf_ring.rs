@@ -32,6 +32,7 @@
 //! drops the ring only after every operation completed, and leaks it
 //! ([`BufRing::leak`]) when some never did, as it does their buffers.
 
+use std::cell::RefCell;
 use std::io;
 use std::ptr::NonNull;
 use std::rc::Rc;
@@ -42,6 +43,19 @@ use io_uring::types::BufRingEntry;
 
 /// The group id of the shard's one buffer ring.
 pub(crate) const BGID: u16 = 0;
+
+thread_local! {
+    /// Buffers handed out and dropped while the reactor's driver was
+    /// borrowed (by the reactor itself, reaping an abandoned send of one):
+    /// recycled at the ring's next use.
+    static DEFERRED: RefCell<Vec<(Rc<RingMem>, u16)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Queues handed-out buffer `bid` of `mem` for recycling at the ring's
+/// next use (see [`BufRing::recycle_deferred`]).
+pub(crate) fn defer_recycle(mem: Rc<RingMem>, bid: u16) {
+    let _ = DEFERRED.try_with(|d| d.borrow_mut().push((mem, bid)));
+}
 
 /// The heap block holding every buffer of a ring.
 pub(crate) struct RingMem {
@@ -178,6 +192,16 @@ impl BufRing {
         // hence the atomic store (release: the entry above is written first).
         let tail = unsafe { &*BufRingEntry::tail(self.entries.as_ptr()).cast::<AtomicU16>() };
         tail.store(self.tail, Ordering::Release);
+    }
+
+    /// Recycles the buffers whose drop had to be deferred.
+    pub(crate) fn recycle_deferred(&mut self) {
+        let deferred = DEFERRED.with(|d| std::mem::take(&mut *d.borrow_mut()));
+        for (mem, bid) in deferred {
+            if Rc::ptr_eq(&mem, &self.mem) {
+                self.recycle(bid);
+            }
+        }
     }
 
     /// Forgets the ring without unmapping or freeing anything: for a

@@ -270,7 +270,9 @@ impl Uring {
                 },
             }
         }
-        self.buf_ring.as_mut()
+        let r = self.buf_ring.as_mut()?;
+        r.recycle_deferred();
+        Some(r)
     }
 
     /// Submissions queued and not yet handed to the kernel.
