@@ -4,13 +4,15 @@
 //!
 //! Memory follows what the peer actually sent, never what it announced: a
 //! read's room is what the frame in progress still lacks, at least
-//! [`IDLE_READ`](crate::decode::IDLE_READ) and at most [`MAX_READ`](crate::decode::MAX_READ) ([`read_room`]), so a header
+//! [`IDLE_READ`](crate::decode::IDLE_READ) and at most
+//! [`MAX_READ`](crate::decode::MAX_READ) ([`read_room`]), so a header
 //! declaring 16 MiB followed by a trickle holds the trickle plus one read's
-//! room. When every received byte has been consumed the
-//! buffer is released, and the read that waits for the next frame gets
-//! only [`IDLE_READ`](crate::decode::IDLE_READ) bytes of room: an idle connection holds about 1 KiB
-//! of receive buffer. A read that fills its room switches to [`MAX_READ`](crate::decode::MAX_READ)
-//! (a burst is read in large chunks) until one comes back short.
+//! room. When every received byte has been consumed the buffer is
+//! released, and the read that waits for the next frame is a pooled one
+//! ([`TcpStream::read_pooled`]): it holds no buffer while it waits, and its
+//! bytes are copied into a buffer of their size. An idle connection holds
+//! no receive buffer at all. A read that fills its room (a burst) is
+//! followed by large direct reads until one comes back short.
 
 use std::cell::Cell;
 use std::io;
@@ -58,6 +60,19 @@ impl Reader {
     async fn fill(&mut self, need: usize) -> io::Result<usize> {
         if self.eof {
             return Ok(0);
+        }
+        if self.buf.is_empty() && !self.burst {
+            // Waiting for the next frame: hold no buffer meanwhile.
+            let got = self.sock.read_pooled().await?;
+            let n = got.len();
+            if n == 0 {
+                self.eof = true;
+            } else {
+                self.last_rx.set(seastar_core::timer::now());
+                self.buf = BytesMut::from(&got[..]);
+            }
+            self.burst = n >= seastar_core::io::pool::BUF_SIZE;
+            return Ok(n);
         }
         let room = read_room(self.buf.len(), need, self.burst);
         if self.buf.capacity() - self.buf.len() < room {
