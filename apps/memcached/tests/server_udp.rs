@@ -136,3 +136,27 @@ fn udp_reply_is_cut_at_the_cap() {
     want.extend_from_slice(CUT_LINE);
     assert_eq!(reply, want);
 }
+
+/// On two shards, a datagram naming more keys of the other shard than one
+/// forwarding step takes (128) is answered whole: only the reply cap cuts
+/// a UDP reply.
+#[test]
+fn many_forwarded_keys_are_not_cut_below_the_cap() {
+    let server = udp_server(2);
+    let udp = UdpClient::connect(server.udp.unwrap());
+    let [a, b] = [key_on(0, 2, "f"), key_on(1, 2, "f")];
+    for k in [&a, &b] {
+        assert_eq!(udp.ask(1, &format!("set {k} 0 0 1\r\nv\r\n")), "STORED\r\n");
+    }
+    let names: Vec<&str> = (0..600)
+        .map(|i| if i % 2 == 0 { &a[..] } else { &b[..] })
+        .collect();
+    udp.send(2, 0, 1, format!("get {}\r\n", names.join(" ")).as_bytes());
+    let (reply, _) = udp.recv_reply(2);
+    let want: String = names
+        .iter()
+        .map(|k| format!("VALUE {k} 0 1\r\nv\r\n"))
+        .collect::<String>()
+        + "END\r\n";
+    assert_eq!(String::from_utf8(reply).unwrap(), want);
+}

@@ -224,6 +224,11 @@ impl Session {
         }
     }
 
+    /// The output budget per [`process`](Self::process) call.
+    pub fn budget(&self) -> usize {
+        self.budget
+    }
+
     /// Forgets a data block still to swallow and a stopped multi-get (a
     /// new UDP datagram).
     pub fn reset(&mut self) {

@@ -209,9 +209,19 @@ async fn answer(session: &mut Session, datagram: &[u8], out: &mut Out) -> Vec<By
     }
     session.reset();
     out.clear();
-    let outcome = session.process(&datagram[HEADER_LEN..], out).await;
-    if outcome.more {
-        out.extend_from_slice(CUT_LINE);
+    let body = &datagram[HEADER_LEN..];
+    let mut pos = 0;
+    loop {
+        let outcome = session.process(&body[pos..], out).await;
+        pos += outcome.consumed;
+        if !outcome.more {
+            break;
+        }
+        // A stop for the forwarded-ops bound, not the cap: carry on.
+        if out.len() >= session.budget() {
+            out.extend_from_slice(CUT_LINE);
+            break;
+        }
     }
     let reply = out.to_vec();
     out.clear();
