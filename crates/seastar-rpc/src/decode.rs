@@ -22,8 +22,10 @@
 //! wire.extend_from_slice(b"abc");
 //! let dec = FrameDecoder::new(1024, false);
 //! let mut buf = BytesMut::from(&wire[..5]);
-//! assert!(matches!(dec.decode(&mut buf), Ok(Decoded::NeedMore(23))));
-//! buf.extend_from_slice(&wire[5..]);
+//! assert_eq!(dec.decode(&mut buf), Ok(Decoded::NeedMore(20))); // the header first
+//! buf.extend_from_slice(&wire[5..21]);
+//! assert_eq!(dec.decode(&mut buf), Ok(Decoded::NeedMore(23))); // then its payload
+//! buf.extend_from_slice(&wire[21..]);
 //! let Ok(Decoded::Frame(f)) = dec.decode(&mut buf) else { panic!() };
 //! assert_eq!((f.header.id, &f.payload[..]), (9, &b"abc"[..]));
 //! assert!(buf.is_empty());
