@@ -139,6 +139,20 @@ fn without_date(r: &str) -> String {
         .join("\r\n")
 }
 
+/// The count `N what` in httpd's per-shard summary line.
+fn count(lines: &[String], what: &str) -> u64 {
+    lines
+        .iter()
+        .find_map(|l| l.split(", ").find_map(|p| p.strip_suffix(what)))
+        .unwrap_or_else(|| panic!("no {what:?} count in {lines:?}"))
+        .trim()
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
 /// A fresh directory under the system temp dir.
 fn temp_dir(name: &str) -> PathBuf {
     static N: AtomicUsize = AtomicUsize::new(0);
@@ -209,7 +223,8 @@ fn a_pipelining_client_that_never_reads_holds_bounded_memory_and_sigterm_still_e
     );
     // The clients still never read: SIGTERM must end the process anyway.
     let lines = h.stop();
-    assert!(lines[0].contains(" 2 dropped at stop"), "{lines:?}");
+    // At least one flooder was blocked in a write the stop had to cut.
+    assert!(count(&lines, "dropped at stop") >= 1, "{lines:?}");
     assert_eq!(
         lines.last().map(String::as_str),
         Some("httpd: stopped cleanly")
@@ -442,11 +457,5 @@ fn connections_beyond_max_connections_are_closed_and_counted() {
         std::thread::sleep(Duration::from_millis(50));
     }
     let lines = h.stop();
-    let refused: u64 = lines
-        .iter()
-        .find_map(|l| l.split(", ").find_map(|p| p.strip_suffix(" refused")))
-        .unwrap_or_else(|| panic!("no refused count in {lines:?}"))
-        .parse()
-        .unwrap();
-    assert!(refused >= 1, "{lines:?}");
+    assert!(count(&lines, "refused") >= 1, "{lines:?}");
 }
