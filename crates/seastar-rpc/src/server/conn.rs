@@ -141,8 +141,8 @@ pub(super) async fn serve_connection(
         writer: Some(spawn_local(core.outbox.clone().run_writer(sock.clone()))),
         sock: sock.clone(),
     };
-    let limit = Rc::new(Semaphore::new(opts.max_concurrent_calls));
-    let memory = Rc::new(Semaphore::new(opts.max_in_flight_bytes));
+    let limit = Semaphore::new(opts.max_concurrent_calls);
+    let memory = Semaphore::new(opts.max_in_flight_bytes);
     let decoder = core.decoder();
     let last_rx = reader.last_rx();
     let result: Result<End, RpcError> = loop {
