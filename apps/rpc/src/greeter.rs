@@ -38,6 +38,7 @@ impl Greeter for GreeterService {
         &self,
         request: Request<HelloRequest>,
     ) -> Result<Response<HelloReply>, Status> {
+        crate::verbs::count_hello_started();
         let req = request.into_inner();
         if let Some(d) = delay(&req) {
             seastar_core::timer::sleep(d).await;

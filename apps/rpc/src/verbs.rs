@@ -26,7 +26,7 @@ pub struct Stats {
     pub server: seastar_rpc::ServerStats,
     /// Connections open on the native port.
     pub connections: u64,
-    /// [`HELLO`] handlers started.
+    /// Greetings started: [`HELLO`] handlers and gRPC `SayHello` calls.
     pub hello_started: u64,
     /// [`HELLO`] handlers dropped before they answered.
     pub hello_cancelled: u64,
@@ -48,6 +48,11 @@ impl Drop for HelloGuard {
             HELLO_CANCELLED.with(|c| c.set(c.get() + 1));
         }
     }
+}
+
+/// Counts a greeting started (native [`HELLO`] or gRPC `SayHello`).
+pub fn count_hello_started() {
+    HELLO_STARTED.with(|c| c.set(c.get() + 1));
 }
 
 /// This shard's [`HELLO`] counters: (started, cancelled).
@@ -83,7 +88,7 @@ pub enum HelloError {
 pub fn register(server: &RpcServer) {
     server.register(ECHO, |v: Vec<u8>| async move { Ok::<_, ()>(v) });
     server.register(HELLO, |a: HelloArgs| async move {
-        HELLO_STARTED.with(|c| c.set(c.get() + 1));
+        count_hello_started();
         let mut guard = HelloGuard { done: false };
         if a.delay_ms > 0 {
             seastar_core::timer::sleep(Duration::from_millis(a.delay_ms.into())).await;

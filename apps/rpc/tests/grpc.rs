@@ -11,7 +11,7 @@ use rpc::proto::helloworld::HelloRequest;
 use rpc::proto::helloworld::greeter_client::GreeterClient;
 use seastar_core::timer::ManualClock;
 use seastar_core::{Runtime, spawn_local};
-use seastar_rpc::grpc::{GrpcChannel, GrpcServer};
+use seastar_rpc::grpc::{GrpcChannel, GrpcOptions, GrpcServer};
 
 fn run<F: std::future::Future + 'static>(manual: bool, f: F) -> F::Output {
     let b = Runtime::builder().shards(1).handle_signals(false);
@@ -185,6 +185,79 @@ fn the_channel_reconnects_after_the_server_restarts() {
             settle().await;
         }
         assert!(ok, "never reconnected");
+        server.stop().await;
+    });
+}
+
+/// Whether the server closed `s` (read on a helper thread while the shard runs).
+async fn closed_by_server(s: &std::net::TcpStream) -> bool {
+    use std::io::Read;
+    let mut s = s.try_clone().unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let h = std::thread::spawn(move || {
+        let mut b = [0u8; 1024];
+        loop {
+            match s.read(&mut b) {
+                Ok(0) => return true,
+                Ok(_) => continue, // the server's SETTINGS, GOAWAY
+                Err(e) => return e.kind() == std::io::ErrorKind::ConnectionReset,
+            }
+        }
+    });
+    while !h.is_finished() {
+        seastar_core::yield_now().await;
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    h.join().unwrap()
+}
+
+#[test]
+fn silent_and_idle_connections_are_closed_but_not_during_a_call() {
+    run(true, async {
+        let opts = GrpcOptions::default()
+            .first_bytes_timeout(Duration::from_secs(2))
+            .idle_timeout(Some(Duration::from_secs(5)));
+        let server = GrpcServer::with_options(rpc::greeter::routes(), opts);
+        let addr = server
+            .listen("127.0.0.1:0".parse().unwrap(), Default::default())
+            .await
+            .unwrap();
+        let silent = std::net::TcpStream::connect(addr).unwrap();
+        let mut c = greeter(addr).await;
+        let r = c.say_hello(hello("idle", 0, 0)).await.unwrap();
+        assert_eq!(r.into_inner().message, "Hello idle!");
+        let mut busy = greeter(addr).await;
+        let call = spawn_local(async move { busy.say_hello(hello("slow", 0, 60_000)).await });
+        settle().await;
+        assert_eq!(server.connections(), 3);
+        ManualClock::advance(Duration::from_millis(1999)).await;
+        settle().await;
+        assert_eq!(
+            server.connections(),
+            3,
+            "closed before the first-bytes timeout"
+        );
+        ManualClock::advance(Duration::from_millis(1)).await;
+        assert!(closed_by_server(&silent).await);
+        assert_eq!(server.stats().first_bytes_timeouts, 1);
+        // The idle client goes 5 s after its call; the one with a call in
+        // flight stays, however long the call.
+        ManualClock::advance(Duration::from_secs(3)).await;
+        settle().await;
+        ManualClock::advance(Duration::from_secs(1)).await;
+        for _ in 0..50 {
+            settle().await;
+        }
+        assert_eq!(server.stats().idle_closed, 1);
+        assert_eq!(server.connections(), 1);
+        ManualClock::advance(Duration::from_secs(60)).await;
+        let r = call.await.unwrap().unwrap();
+        assert_eq!(r.into_inner().message, "Hello slow!");
+        // A fresh client is served.
+        let mut fresh = greeter(addr).await;
+        let r = fresh.say_hello(hello("fresh", 0, 0)).await.unwrap();
+        assert_eq!(r.into_inner().message, "Hello fresh!");
+        drop((c, fresh));
         server.stop().await;
     });
 }

@@ -300,9 +300,8 @@ fn sigterm_during_slow_calls_exits_within_the_shutdown_timeout() {
             c.say_hello(hello("slow", 60_000)).await.is_ok()
         })
     });
-    server.stats_until("the native call to start", |s| s.hello_started == 1);
+    server.stats_until("both calls to start", |s| s.hello_started == 2);
     server.serves_fresh_clients();
-    std::thread::sleep(Duration::from_millis(200)); // the gRPC call is in flight too
     let t0 = Instant::now();
     server.sigterm();
     let status = server.wait_exit(Duration::from_secs(4));

@@ -314,10 +314,13 @@ pub(super) async fn serve_connection(
             .stats
             .idle_closed
             .set(inner.stats.idle_closed.get() + 1),
-        Ok(End::Stalled) => inner
-            .stats
-            .stalled_closed
-            .set(inner.stats.stalled_closed.get() + 1),
+        Ok(End::Stalled) => {
+            let stalled = &inner.stats.stalled_closed;
+            stalled.set(stalled.get() + 1);
+            // The client takes no replies: do not wait to flush them (the
+            // guard stops the writer and shuts the socket).
+            return Ok(());
+        }
         _ => {}
     }
     // Wait for the calls in flight (answering, or observing their
