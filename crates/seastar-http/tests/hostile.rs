@@ -268,7 +268,10 @@ fn a_pipelining_client_that_never_reads_cannot_hold_up_the_stop() {
                 (served.get(), 0)
             };
         }
-        assert!(last < 2000, "the server sent 128 MB to a client that reads nothing");
+        assert!(
+            last < 2000,
+            "the server sent 128 MB to a client that reads nothing"
+        );
         assert_fresh_client_served(&s).await;
         s.stop.request_abort();
         let mut task = s.task;
@@ -307,5 +310,50 @@ fn connections_beyond_the_cap_are_closed_and_counted() {
         assert_fresh_client_served(&s).await;
         let stats = s.stop().await;
         assert_eq!(stats.refused, 1);
+    });
+}
+
+/// The SETTINGS an HTTP/2 client gets: bounded streams, windows and
+/// header list, whatever it announces itself.
+#[cfg(feature = "http2")]
+#[test]
+fn http2_settings_bound_what_a_connection_may_hold() {
+    run(false, async {
+        let s = Running::start(
+            Server::new(app())
+                .http2_max_concurrent_streams(8)
+                .http2_windows(100_000, 1_000_000),
+        )
+        .await;
+        let mut c = Raw::connect(s.addr).await;
+        // Preface, then SETTINGS announcing a 2^31-1 window.
+        let mut hello = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+        hello.extend_from_slice(&[0, 0, 6, 4, 0, 0, 0, 0, 0, 0, 4, 0x7f, 0xff, 0xff, 0xff]);
+        c.send(&hello).await;
+        let frame = c.read_exact_bytes(9).await;
+        assert_eq!(frame[3], 4, "first frame is SETTINGS: {frame:?}");
+        let len = usize::from(frame[0]) << 16 | usize::from(frame[1]) << 8 | usize::from(frame[2]);
+        let payload = c.read_exact_bytes(len).await;
+        let settings: Vec<(u16, u32)> = payload
+            .chunks(6)
+            .map(|e| {
+                (
+                    u16::from_be_bytes([e[0], e[1]]),
+                    u32::from_be_bytes([e[2], e[3], e[4], e[5]]),
+                )
+            })
+            .collect();
+        assert!(settings.contains(&(3, 8)), "max streams: {settings:?}");
+        assert!(
+            settings.contains(&(4, 100_000)),
+            "stream window: {settings:?}"
+        );
+        assert!(
+            settings.contains(&(6, 64 * 1024)),
+            "header list: {settings:?}"
+        );
+        drop(c);
+        assert_fresh_client_served(&s).await;
+        s.stop().await;
     });
 }

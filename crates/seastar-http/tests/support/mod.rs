@@ -104,6 +104,14 @@ impl Raw {
         }
     }
 
+    /// Reads exactly `n` bytes (panics at end of stream).
+    pub async fn read_exact_bytes(&mut self, n: usize) -> Vec<u8> {
+        while self.buf.len() < n {
+            assert!(self.fill().await, "closed before {n} bytes");
+        }
+        self.buf.drain(..n).collect()
+    }
+
     /// Reads until the peer closes; true if it did with nothing unread.
     pub async fn closed(&mut self) -> bool {
         while self.fill().await {}
