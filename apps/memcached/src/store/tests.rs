@@ -410,6 +410,12 @@ fn memory_limit_counts_the_whole_item() {
     }
     let per_item = item_cost(12, 0, 1);
     let block = crate::protocol::encode::value_block_len(12, 0, 1);
+    assert_eq!(
+        block,
+        crate::protocol::encode::value_block(b"key:00000000", 0, b"v")
+            .0
+            .len()
+    );
     assert!(per_item >= block + std::mem::size_of::<table::Entry>() + 4);
     assert!(s.mem_used() <= limit);
     assert_eq!(s.mem_used(), s.len() * per_item);
