@@ -7,7 +7,7 @@
 //! | [`verbs`] | the native verbs: echo, hello (typed errors, delays), count (a stream) |
 //! | [`greeter`] | the gRPC `helloworld.Greeter` and `echo.Echo` services |
 //! | [`server`] | `rpc server`: both protocols on every shard, graceful stop |
-//! | [`bench`] | `rpc bench`: the load client for both protocols |
+//! | [`bench`](mod@bench) | `rpc bench`: the load client for both protocols |
 
 pub mod bench;
 pub mod greeter;
