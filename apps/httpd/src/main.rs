@@ -54,7 +54,10 @@ use seastar_http::{
 use seastar_net::{ListenOptions, collectd};
 
 #[derive(Parser, Debug)]
-#[command(about = "HTTP server on every shard: hello route, streaming echo, static files")]
+#[command(
+    about = "HTTP server on every shard: hello route, streaming echo, static files",
+    long_about = None
+)]
 struct Args {
     /// Port to listen on (0: any free port).
     #[arg(long, default_value_t = 10000)]
