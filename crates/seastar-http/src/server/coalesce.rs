@@ -272,7 +272,7 @@ mod tests {
                 "took {accepted}: past the budget"
             );
             assert!(Pin::new(&mut io).poll_write(&mut cx, &chunk).is_pending());
-            assert_eq!(watch.out.get(), accepted as u64, "every byte counted");
+            assert_eq!(watch.written(), accepted as u64, "every byte counted");
         });
     }
 }

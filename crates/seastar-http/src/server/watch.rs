@@ -46,6 +46,12 @@ impl ConnWatch {
         self.touch();
     }
 
+    /// Bytes hyper has written so far.
+    #[cfg(test)]
+    pub(crate) fn written(&self) -> u64 {
+        self.out.get()
+    }
+
     /// Bytes arrived.
     pub(crate) fn touch(&self) {
         self.last_activity.set(lowres_now());
