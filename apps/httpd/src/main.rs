@@ -215,7 +215,7 @@ fn main() {
         // `start` returns, so the main server's shards can follow.
         let endpoint = match prometheus {
             Some(a) => {
-                let ep = Endpoint::start(a).await?;
+                let ep = Endpoint::start_with_shutdown_timeout(a, shutdown_timeout).await?;
                 println!("httpd: prometheus metrics at http://{}/metrics", ep.addr());
                 Some(ep)
             }

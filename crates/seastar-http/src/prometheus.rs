@@ -80,11 +80,25 @@ impl Endpoint {
     ///
     /// If a shard cannot bind `addr`.
     pub async fn start(addr: SocketAddr) -> Result<Endpoint, ServeError> {
+        Endpoint::start_with_shutdown_timeout(addr, std::time::Duration::from_secs(30)).await
+    }
+
+    /// [`start`](Self::start) with the time a stop waits for open
+    /// scrapes before dropping them ([`Server::shutdown_timeout`]; 30 s
+    /// for `start`), so that an app's stop stays within its own bound.
+    ///
+    /// # Errors
+    ///
+    /// If a shard cannot bind `addr`.
+    pub async fn start_with_shutdown_timeout(
+        addr: SocketAddr,
+        shutdown_timeout: std::time::Duration,
+    ) -> Result<Endpoint, ServeError> {
         let (bound, on_bound) = promise::promise();
         let task = spawn_local(crate::serve_sharded(
             addr,
             ListenOptions::default(),
-            || Server::new(route(Router::new())),
+            move || Server::new(route(Router::new())).shutdown_timeout(shutdown_timeout),
             move |a| bound.set_value(a),
         ));
         match on_bound.await {
