@@ -20,6 +20,8 @@ const SHUTDOWN_S: u64 = 2;
 struct Httpd {
     child: Option<Child>,
     addr: SocketAddr,
+    /// Where `--prometheus-port` serves, if given.
+    prometheus: Option<SocketAddr>,
     out: Option<std::io::Lines<BufReader<std::process::ChildStdout>>>,
 }
 
@@ -33,7 +35,14 @@ fn start(args: &[&str]) -> Httpd {
         .spawn()
         .expect("start httpd");
     let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
-    let first = out.next().expect("a listening line").unwrap();
+    let mut prometheus = None;
+    let first = loop {
+        let line = out.next().expect("a listening line").unwrap();
+        match line.strip_prefix("httpd: prometheus metrics at http://") {
+            Some(rest) => prometheus = Some(rest.trim_end_matches("/metrics").parse().unwrap()),
+            None => break line,
+        }
+    };
     let addr = first
         .strip_prefix("httpd: listening on http://")
         .and_then(|r| r.split('/').next())
@@ -43,6 +52,7 @@ fn start(args: &[&str]) -> Httpd {
     Httpd {
         child: Some(child),
         addr,
+        prometheus,
         out: Some(out),
     }
 }
@@ -421,7 +431,7 @@ fn symlinks_out_of_the_root_are_followed_by_default_and_refused_on_request() {
 
 #[test]
 fn connections_beyond_max_connections_are_closed_and_counted() {
-    let h = start(&["--max-connections", "2"]);
+    let h = start(&["--max-connections", "2", "--prometheus-port", "0"]);
     // Two connections, each answered once and kept open.
     let mut held = Vec::new();
     for _ in 0..2 {
@@ -456,6 +466,22 @@ fn connections_beyond_max_connections_are_closed_and_counted() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+    // Counted for Prometheus too.
+    let metrics = request(
+        h.prometheus.unwrap(),
+        "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    let refused: f64 = metrics
+        .lines()
+        .find(|l| {
+            l.starts_with("seastar_http_connections_closed_total{")
+                && l.contains("reason=\"refused\"")
+        })
+        .and_then(|l| l.rsplit(' ').next())
+        .unwrap_or_else(|| panic!("no refused counter in {metrics}"))
+        .parse()
+        .unwrap();
+    assert!(refused >= 1.0, "{refused}");
     let lines = h.stop();
     assert!(count(&lines, "refused") >= 1, "{lines:?}");
 }

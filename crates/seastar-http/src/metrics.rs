@@ -6,6 +6,8 @@
 //! |---|---|---|
 //! | `seastar_http_requests_total` | counter | `method` (GET ... or `OTHER`), `status` (`1xx` ... `5xx`) |
 //! | `seastar_http_request_duration_seconds` | histogram | none: from the request head to the response head |
+//! | `seastar_http_connections_closed_total` | counter | `reason`: `refused` (over `max_connections`), `idle` (idle timeout), `dropped_at_stop` (shutdown timeout) |
+//! | `seastar_http_handler_panics_total` | counter | none: handlers that panicked (answered 500) |
 //!
 //! Durations are read from the shard's loop clock
 //! ([`lowres_now`](seastar_core::timer::lowres_now)): no clock read per
@@ -27,6 +29,23 @@ use metrics::{Counter, Histogram};
 pub const REQUESTS_TOTAL: &str = "seastar_http_requests_total";
 /// Name of the request duration histogram.
 pub const REQUEST_DURATION: &str = "seastar_http_request_duration_seconds";
+/// Name of the counter of connections the server closed on its own.
+pub const CONNECTIONS_CLOSED: &str = "seastar_http_connections_closed_total";
+/// Name of the counter of panicking handlers.
+pub const HANDLER_PANICS: &str = "seastar_http_handler_panics_total";
+
+/// Why the server closed a connection on its own.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Closed {
+    /// Accepted beyond `max_connections`.
+    Refused = 0,
+    /// Idle past the idle timeout.
+    Idle = 1,
+    /// Still open at the end of the shutdown timeout.
+    DroppedAtStop = 2,
+}
+
+const CLOSED_REASONS: [&str; 3] = ["refused", "idle", "dropped_at_stop"];
 
 const METHODS: [&str; 10] = [
     "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE", "OTHER",
@@ -52,6 +71,8 @@ fn method_index(m: &Method) -> usize {
 pub(crate) struct HttpMetrics {
     counters: RefCell<Vec<Option<Counter>>>,
     duration: Histogram,
+    closed: [Counter; 3],
+    panics: Counter,
 }
 
 impl HttpMetrics {
@@ -66,10 +87,27 @@ impl HttpMetrics {
             metrics::Unit::Seconds,
             "time from a request's head to its response's head"
         );
+        metrics::describe_counter!(
+            CONNECTIONS_CLOSED,
+            "connections the server closed on its own, by reason"
+        );
+        metrics::describe_counter!(HANDLER_PANICS, "handlers that panicked (answered 500)");
         HttpMetrics {
             counters: RefCell::new(vec![None; METHODS.len() * CLASSES.len()]),
             duration: metrics::histogram!(REQUEST_DURATION),
+            closed: CLOSED_REASONS.map(|r| metrics::counter!(CONNECTIONS_CLOSED, "reason" => r)),
+            panics: metrics::counter!(HANDLER_PANICS),
         }
+    }
+
+    /// Counts `n` connections closed for `why`.
+    pub(crate) fn closed(&self, why: Closed, n: u64) {
+        self.closed[why as usize].increment(n);
+    }
+
+    /// Counts a handler's panic.
+    pub(crate) fn panicked(&self) {
+        self.panics.increment(1);
     }
 
     /// The method's slot, taken when the request arrives.

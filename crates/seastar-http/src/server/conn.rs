@@ -134,6 +134,7 @@ impl Future for ResponseFuture {
                     "handler panicked; answering 500 and closing the connection"
                 );
                 bump(&this.shared.stats.panics);
+                this.shared.metrics.panicked();
                 this.close = true;
                 crate::response::error(StatusCode::INTERNAL_SERVER_ERROR, "internal server error")
             }

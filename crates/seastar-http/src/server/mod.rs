@@ -60,7 +60,7 @@ use seastar_net::hyper::ShardTimer;
 use seastar_net::{TcpListener, TcpStream};
 
 use crate::Handler;
-use crate::metrics::HttpMetrics;
+use crate::metrics::{Closed, HttpMetrics};
 
 pub(crate) use options::Config;
 pub use options::{DEFAULT_BODY_READ_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_OUTPUT_BUFFER};
@@ -215,6 +215,7 @@ impl Server {
                     let cap = shared.config.max_connections;
                     if cap.is_some_and(|cap| shared.stats.open.get() >= cap) {
                         bump(&shared.stats.refused);
+                        shared.metrics.closed(Closed::Refused, 1);
                         tracing::debug!(%peer, "max connections open: closing a new one");
                         drop(stream);
                         continue;
@@ -250,6 +251,7 @@ impl Server {
             let left = gate.holders() as u64;
             tracing::warn!(connections = left, "shutdown timeout: dropping connections");
             shared.stats.dropped.set(left);
+            shared.metrics.closed(Closed::DroppedAtStop, left);
             shared.kill.request_abort();
             // Every connection task now ends at its next poll (the kill
             // wakes it), so this wait is short.
@@ -410,6 +412,7 @@ impl Drive<'_> {
             Some(Ok(())) => false,
             None => {
                 bump(&shared.stats.idle_closed);
+                shared.metrics.closed(Closed::Idle, 1);
                 tracing::debug!(%peer, "idle timeout: closing the connection");
                 true
             }
