@@ -21,7 +21,9 @@
 //! yields if the task quota is spent, and carries on with the rest of the
 //! read buffer before reading again. Replies with large values hold them
 //! by reference ([`Out`]) and go out with one `writev`; the usual small
-//! replies are still one plain write per read batch.
+//! replies are still one plain write per read batch. No output buffer is
+//! kept while waiting for a request but the batch in flight (it comes back
+//! with the read and takes the next replies).
 //!
 //! # Limits and stop
 //!
@@ -167,13 +169,20 @@ pub(crate) async fn serve_tcp(
 async fn connection(st: &ShardState, service: Sharded<ShardState>, conn: &TcpStream) {
     let mut session = Session::new(service.local(), service, st.output_budget);
     let mut rbuf = BytesMut::with_capacity(READ_SIZE);
-    let mut out = Out::with_capacity(READ_SIZE);
+    let mut out = Out::new();
     // The replies of the previous read, sending while the next read waits,
-    // and the buffer of the batch before (recycled).
+    // and the buffer of a batch sent meanwhile (recycled for the next).
     let mut sending: Option<SendBehind<BytesMut>> = None;
-    let mut spare_out: Option<BytesMut> = None;
+    let mut spare_out: Option<BytesMut>;
     let mut last_request = lowres_now();
     loop {
+        // No output buffer is kept for the wait but the batch in flight,
+        // which comes back with the read (callgrind: this costs about 35
+        // instructions a read, 1%, against recycling a second buffer).
+        spare_out = None;
+        if out.buf_mut().capacity() != 0 {
+            *out.buf_mut() = BytesMut::new();
+        }
         if rbuf.is_empty() && rbuf.capacity() > KEEP_CAPACITY {
             rbuf = BytesMut::with_capacity(READ_SIZE);
         }
@@ -214,8 +223,10 @@ async fn connection(st: &ShardState, service: Sharded<ShardState>, conn: &TcpStr
                 tracing::debug!(shard = shard_id(), error = %e, "write failed; closing");
                 return;
             }
-            Some((Ok(_), buf)) => spare_out = Some(buf),
-            None => {}
+            // The batch sent meanwhile: this read's replies go in it (a
+            // client that waits for each reply costs no allocation).
+            Some((Ok(_), buf)) => *out.buf_mut() = recycle(buf),
+            None => *out.buf_mut() = BytesMut::with_capacity(READ_SIZE),
         }
         let n = match r {
             Ok(0) => break,
@@ -247,13 +258,7 @@ async fn connection(st: &ShardState, service: Sharded<ShardState>, conn: &TcpStr
                     }
                 }
                 if out.is_flat() {
-                    let next = match spare_out.take() {
-                        Some(mut b) if b.capacity() <= KEEP_CAPACITY => {
-                            b.clear();
-                            b
-                        }
-                        _ => BytesMut::with_capacity(READ_SIZE),
-                    };
+                    let next = spare_out.take().map_or_else(BytesMut::new, recycle);
                     let batch = std::mem::replace(out.buf_mut(), next);
                     sending = Some(conn.send_behind(batch));
                 } else {
@@ -296,6 +301,16 @@ async fn connection(st: &ShardState, service: Sharded<ShardState>, conn: &TcpStr
             tracing::debug!(shard = shard_id(), error = %e, "write failed at close");
         }
     }
+}
+
+/// A sent batch's buffer, emptied for the next, or a fresh empty one if
+/// it grew large.
+fn recycle(mut b: BytesMut) -> BytesMut {
+    if b.capacity() > KEEP_CAPACITY {
+        return BytesMut::with_capacity(READ_SIZE);
+    }
+    b.clear();
+    b
 }
 
 /// `read`, or `None` once `deadline` passed first (the read is dropped:
