@@ -40,6 +40,7 @@ pub(crate) struct Config {
     pub(crate) task_quota: Duration,
     pub(crate) manual_clock: bool,
     pub(crate) handle_signals: bool,
+    pub(crate) stop_deadline: Option<Duration>,
     pub(crate) ring_entries: u32,
     pub(crate) file_submit_batch: u32,
     #[cfg_attr(not(feature = "alloc"), allow(dead_code))]
@@ -76,6 +77,7 @@ pub struct RuntimeBuilder {
     task_quota: Duration,
     manual_clock: bool,
     handle_signals: bool,
+    stop_deadline: Option<Duration>,
     ring_entries: u32,
     file_submit_batch: u32,
     ring_capacity: usize,
@@ -96,6 +98,7 @@ impl Default for RuntimeBuilder {
             task_quota: Duration::from_micros(500),
             manual_clock: false,
             handle_signals: true,
+            stop_deadline: None,
             ring_entries: 1024,
             file_submit_batch: DEFAULT_FILE_SUBMIT_BATCH,
             ring_capacity: 512,
@@ -200,6 +203,27 @@ impl RuntimeBuilder {
         self
     }
 
+    /// The last resort of a graceful stop: if the process is still running
+    /// this long after the stop signal (SIGINT/SIGTERM), it logs an error
+    /// and exits with status 1, whatever its tasks are waiting for. Apps
+    /// bound their own stop first (drop the connections left after their
+    /// shutdown timeout); this catches what they missed. Off by default;
+    /// [`RuntimeArgs`](crate::runtime::RuntimeArgs) sets it to
+    /// `--shutdown-timeout` plus 1.5 s.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let rt = seastar_core::Runtime::builder()
+    ///     .stop_deadline(Duration::from_secs(31))
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(rt);
+    /// ```
+    pub fn stop_deadline(mut self, d: Duration) -> Self {
+        self.stop_deadline = Some(d);
+        self
+    }
+
     /// io_uring submission queue size (default 1024).
     pub fn ring_entries(mut self, n: u32) -> Self {
         self.ring_entries = n.max(8);
@@ -274,6 +298,7 @@ impl RuntimeBuilder {
                 task_quota: self.task_quota.max(Duration::from_micros(10)),
                 manual_clock: self.manual_clock,
                 handle_signals: self.handle_signals,
+                stop_deadline: self.stop_deadline,
                 ring_entries: self.ring_entries,
                 file_submit_batch: self.file_submit_batch,
                 ring_capacity: self.ring_capacity,

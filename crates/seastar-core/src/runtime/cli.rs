@@ -61,7 +61,8 @@ pub struct RuntimeArgs {
     pub blocked_reactor_notify_ms: u64,
     /// Seconds a graceful stop (SIGINT/SIGTERM) may take: servers stop
     /// accepting, finish what is in flight, and drop the connections still
-    /// open when it runs out.
+    /// open when it runs out; a process still running 1.5 s later exits
+    /// with status 1.
     #[arg(long, default_value_t = DEFAULT_SHUTDOWN_TIMEOUT_S, value_parser = parse_seconds)]
     pub shutdown_timeout: f64,
 }
@@ -161,7 +162,10 @@ impl RuntimeArgs {
             .task_quota(Duration::from_secs_f64(
                 self.task_quota_ms.max(0.01) / 1000.0,
             ))
-            .blocked_reactor_notify(Duration::from_millis(self.blocked_reactor_notify_ms));
+            .blocked_reactor_notify(Duration::from_millis(self.blocked_reactor_notify_ms))
+            // The apps drop what is left at the timeout; the runtime's
+            // deadline catches anything that still holds the process.
+            .stop_deadline(self.shutdown_timeout() + Duration::from_millis(1500));
         if let Some(n) = self.smp {
             b = b.shards(n);
         }

@@ -7,6 +7,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use crate::reactor::{self, Shared};
 
@@ -58,9 +59,9 @@ impl Future for StopSignal {
     }
 }
 
-/// Shard 0's task reading the signalfd: the first signal requests a stop,
-/// the second exits the process.
-pub(crate) async fn watch(fd: OwnedFd, shared: Arc<Shared>) {
+/// Shard 0's task reading the signalfd: the first signal requests a stop
+/// (and arms the stop deadline, if any), the second exits the process.
+pub(crate) async fn watch(fd: OwnedFd, shared: Arc<Shared>, deadline: Option<Duration>) {
     let mut seen = 0u32;
     loop {
         let (res, buf) = crate::io::read(fd.as_raw_fd(), Vec::with_capacity(128)).await;
@@ -75,6 +76,9 @@ pub(crate) async fn watch(fd: OwnedFd, shared: Arc<Shared>) {
                     );
                     shared.stop_requested.store(true, Ordering::Release);
                     shared.signal_all();
+                    if let Some(d) = deadline {
+                        arm_deadline(d);
+                    }
                 } else {
                     eprintln!("second signal {signo}: exiting now");
                     std::process::exit(128 + signo as i32);
@@ -86,5 +90,26 @@ pub(crate) async fn watch(fd: OwnedFd, shared: Arc<Shared>) {
                 return;
             }
         }
+    }
+}
+
+/// Exits the process if it still runs `d` from now: a thread of its own,
+/// so that no task, however stuck, can hold the stop (a shard thread that
+/// never yields included). Exiting ends the process even while this
+/// thread sleeps; nothing waits for it.
+fn arm_deadline(d: Duration) {
+    let spawned = std::thread::Builder::new()
+        .name("stop-deadline".into())
+        .spawn(move || {
+            std::thread::sleep(d);
+            tracing::error!(
+                deadline_s = d.as_secs_f64(),
+                "graceful stop did not finish in time: exiting"
+            );
+            eprintln!("stop deadline of {d:?} passed: exiting");
+            std::process::exit(1);
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "no stop-deadline thread; the stop is not bounded");
     }
 }

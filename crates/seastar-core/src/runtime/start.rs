@@ -158,7 +158,8 @@ where
 
     let output = if failures.is_empty() {
         if let Some(fd) = signal_fd {
-            crate::spawn_local(super::signal::watch(fd, shared.clone())).detach();
+            let deadline = config.stop_deadline;
+            crate::spawn_local(super::signal::watch(fd, shared.clone(), deadline)).detach();
         }
         let mut handle = crate::spawn_local(main);
         shard0.run_until(&|| handle.is_finished());
