@@ -202,6 +202,10 @@ fn a_client_that_never_reads_cannot_hold_the_stop_past_its_timeout() {
         "stop took {took:?} with a 1 s shutdown timeout"
     );
     assert!(err.contains("shutdown timeout"), "{err}");
+    assert!(
+        !err.contains('\x1b'),
+        "no colour codes in piped logs: {err:?}"
+    );
     drop(hostile);
 }
 
