@@ -357,3 +357,70 @@ fn http2_settings_bound_what_a_connection_may_hold() {
         s.stop().await;
     });
 }
+
+/// An HTTP/2 client that opens a huge window and never reads: the server
+/// stops producing once each stream's send buffer and the socket are
+/// full, however endless the bodies.
+#[cfg(feature = "http2")]
+#[test]
+fn http2_client_with_huge_windows_that_never_reads_bounds_what_is_produced() {
+    use std::cell::Cell;
+    use std::rc::Rc;
+
+    run(false, async {
+        let produced = Rc::new(Cell::new(0u64));
+        let count = produced.clone();
+        let app = app().route(
+            "/endless",
+            get(move |_r: Request| {
+                let count = count.clone();
+                async move {
+                    let chunk = Bytes::from(vec![b'x'; 16 * 1024]);
+                    let frames = futures::stream::repeat(()).map(move |()| {
+                        count.set(count.get() + chunk.len() as u64);
+                        Ok::<_, std::io::Error>(Frame::data(chunk.clone()))
+                    });
+                    Body::new(http_body_util::StreamBody::new(frames))
+                }
+            }),
+        );
+        let s = Running::start(Server::new(app).http2_max_send_buf_size(64 * 1024)).await;
+        let c = Raw::connect(s.addr).await;
+        let mut out = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+        // SETTINGS: INITIAL_WINDOW_SIZE 2^31-1; WINDOW_UPDATE on the connection.
+        out.extend_from_slice(&[0, 0, 6, 4, 0, 0, 0, 0, 0, 0, 4, 0x7f, 0xff, 0xff, 0xff]);
+        out.extend_from_slice(&[0, 0, 4, 8, 0, 0, 0, 0, 0, 0x7f, 0xff, 0, 0]);
+        // Eight streams: GET /endless (HPACK: :method GET, :scheme http,
+        // :path literal, :authority literal), END_STREAM | END_HEADERS.
+        let block = [
+            0x82, 0x86, 0x44, 8, b'/', b'e', b'n', b'd', b'l', b'e', b's', b's', 0x41, 1, b'x',
+        ];
+        for id in (1u8..16).step_by(2) {
+            out.extend_from_slice(&[0, 0, block.len() as u8, 1, 5, 0, 0, 0, id]);
+            out.extend_from_slice(&block);
+        }
+        c.send(&out).await;
+        // Until production stops: nothing new for a while.
+        let (mut last, mut still, mut rounds) = (0, 0, 0);
+        while still < 200 {
+            seastar_core::timer::sleep(Duration::from_millis(1)).await;
+            (last, still) = if produced.get() == last {
+                (last, still + 1)
+            } else {
+                (produced.get(), 0)
+            };
+            rounds += 1;
+            assert!(rounds < 20_000, "still producing: {} bytes", produced.get());
+        }
+        assert!(last > 0, "no stream started");
+        // Eight streams x 64 KiB of send buffer, plus the socket buffers
+        // (a few MB on loopback); an unbounded server never stops.
+        assert!(
+            last < 32 << 20,
+            "produced {last} bytes for a client that reads nothing"
+        );
+        assert_fresh_client_served(&s).await;
+        drop(c);
+        s.stop().await;
+    });
+}
