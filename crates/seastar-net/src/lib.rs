@@ -24,6 +24,7 @@
 //! | `sys` (private) | the few libc calls the standard library lacks; the only `unsafe` besides `buf` |
 //! | [`hyper`] (feature `hyper`) | `hyper::rt::{Read, Write}` for the stream sockets; `ShardExecutor` and `ShardTimer` for hyper without tokio |
 //! | [`collectd`] (feature `collectd`) | a client pushing every shard's metrics to collectd (binary network protocol) |
+//! | [`tls`] (feature `tls`) | TLS on rustls (`ring`): [`TlsAcceptor`](tls::TlsAcceptor), [`TlsConnector`](tls::TlsConnector), [`TlsStream`](tls::TlsStream), configurations from PEM files |
 //! | `futures_io` (feature `futures-io`) | `futures::io::{AsyncRead, AsyncWrite}` for the stream sockets |
 //!
 //! # Example: an echo server on every shard
@@ -89,6 +90,8 @@ pub mod stream;
 #[allow(unsafe_code)]
 mod sys;
 pub mod tcp;
+#[cfg(feature = "tls")]
+pub mod tls;
 pub mod udp;
 pub mod unix;
 

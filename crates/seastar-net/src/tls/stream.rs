@@ -1,0 +1,410 @@
+//! [`TlsStream`]: one rustls session over a [`TcpStream`], driven by the
+//! stream's own reads and writes on its shard.
+//!
+//! Received TLS bytes come from the socket's pooled receives (no buffer is
+//! held while the connection waits) and are fed to rustls with `read_tls`
+//! only once the plaintext it decrypted before has been read, so the
+//! plaintext buffered per connection stays within a few records whatever
+//! the peer sends. Encrypted output is collected with `write_tls` into a
+//! shard buffer and sent behind (one send in flight at a time; a write
+//! waits for the previous send), like the plain socket's poll-style writes.
+//!
+//! A TLS failure (garbage, a truncated or forged record, an unsupported
+//! version, a bad certificate) queues rustls' alert, which goes out before
+//! the error is reported; every later read or write fails with the same
+//! error, and dropping the stream closes the connection.
+
+use std::future::poll_fn;
+use std::io::{self, BufRead, Write};
+use std::net::Shutdown;
+use std::task::{Context, Poll, ready};
+
+use rustls::pki_types::CertificateDer;
+use rustls::{Connection, HandshakeKind, ProtocolVersion, SupportedCipherSuite};
+use seastar_core::io::pool;
+
+use super::TlsError;
+use crate::{BufResult, SendBehind, TcpStream};
+
+/// Most plaintext bytes encrypted by one poll-style write.
+const WRITE_MAX: usize = 64 * 1024;
+
+/// A TLS session over a TCP connection, from
+/// [`TlsAcceptor::accept`](super::TlsAcceptor::accept) or
+/// [`TlsConnector::connect`](super::TlsConnector::connect), with its
+/// handshake done.
+///
+/// The owned-buffer-style calls ([`read`](Self::read),
+/// [`write_all`](Self::write_all), [`shutdown`](Self::shutdown)) mirror
+/// [`TcpStream`]'s; the poll-style ones ([`poll_read`](Self::poll_read),
+/// [`poll_write`](Self::poll_write), ...) back the `hyper::rt` (feature
+/// `hyper`) and `futures::io` (feature `futures-io`) traits. The calls take
+/// `&mut self`: one session has one reader and one writer state.
+///
+/// A peer that closes without a TLS `close_notify` makes reads fail with
+/// `io::ErrorKind::UnexpectedEof` (a possible truncation: the application
+/// protocol decides whether it matters); a clean close reads as `Ok(0)`.
+pub struct TlsStream {
+    // Field order is drop order: the send in flight, the session, the socket.
+    sending: Option<SendBehind<Vec<u8>>>,
+    conn: Connection,
+    tcp: TcpStream,
+    /// The error of a send behind, for the next write, flush or shutdown.
+    werr: Option<io::Error>,
+    /// The TLS failure that ended the session (its alert is queued or sent).
+    fatal: Option<rustls::Error>,
+    /// The socket's read side reached end of stream.
+    eof: bool,
+    /// `close_notify` was queued.
+    closed: bool,
+}
+
+impl std::fmt::Debug for TlsStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsStream")
+            .field("tcp", &self.tcp)
+            .field("server", &matches!(self.conn, Connection::Server(_)))
+            .field("handshaking", &self.conn.is_handshaking())
+            .field("alpn", &self.alpn_protocol())
+            .field("fatal", &self.fatal)
+            .finish_non_exhaustive()
+    }
+}
+
+fn tls_io_error(e: rustls::Error) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, e)
+}
+
+impl TlsStream {
+    pub(crate) fn new(tcp: TcpStream, conn: Connection) -> TlsStream {
+        TlsStream {
+            sending: None,
+            conn,
+            tcp,
+            werr: None,
+            fatal: None,
+            eof: false,
+            closed: false,
+        }
+    }
+
+    /// Drives the handshake to its end: sends what rustls queued, reads
+    /// what it needs. On a TLS failure the alert goes out first.
+    pub(crate) fn poll_handshake(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), TlsError>> {
+        loop {
+            if let Some(e) = &self.fatal {
+                let e = e.clone();
+                // A failure to send the alert changes nothing: report the cause.
+                let _ = ready!(self.poll_flush_tls(cx));
+                return Poll::Ready(Err(TlsError::Handshake(e)));
+            }
+            ready!(self.poll_flush_tls(cx))?;
+            if !self.conn.is_handshaking() {
+                return Poll::Ready(Ok(()));
+            }
+            if self.eof {
+                return Poll::Ready(Err(TlsError::Io(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the peer closed the connection during the TLS handshake",
+                ))));
+            }
+            match ready!(self.poll_recv_tls(cx)) {
+                Ok(()) => {}
+                Err(_) if self.fatal.is_some() => {} // reported at the top
+                Err(e) => return Poll::Ready(Err(TlsError::Io(e))),
+            }
+        }
+    }
+
+    /// Polls the send in flight, if any: quietly (its completion wakes the
+    /// task only if a short send must continue), or waiting for it.
+    fn poll_send(&mut self, cx: &mut Context<'_>, wait: bool) -> Poll<()> {
+        let Some(op) = self.sending.as_mut() else {
+            return Poll::Ready(());
+        };
+        let (res, buf) = ready!(if wait { op.poll(cx) } else { op.poll_quiet(cx) });
+        self.sending = None;
+        pool::give(buf);
+        if let Err(e) = res {
+            self.werr = Some(e);
+        }
+        Poll::Ready(())
+    }
+
+    /// Starts sending the TLS bytes rustls queued, unless a send is in flight.
+    fn start_send(&mut self, cx: &mut Context<'_>) {
+        if self.sending.is_some() || !self.conn.wants_write() {
+            return;
+        }
+        let mut buf = pool::take();
+        while self.conn.wants_write() {
+            // Writing into a Vec does not fail.
+            if let Err(e) = self.conn.write_tls(&mut buf) {
+                self.werr = Some(e);
+                break;
+            }
+        }
+        if buf.is_empty() {
+            pool::give(buf);
+            return;
+        }
+        self.sending = Some(self.tcp.send_behind(buf));
+        // Sent already on epoll; on io_uring, registers a quiet wake.
+        let _ = self.poll_send(cx, false);
+    }
+
+    /// Completes once every TLS byte rustls queued is sent.
+    fn poll_flush_tls(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        loop {
+            ready!(self.poll_send(cx, true));
+            if let Some(e) = self.werr.take() {
+                return Poll::Ready(Err(e));
+            }
+            if !self.conn.wants_write() {
+                return Poll::Ready(Ok(()));
+            }
+            self.start_send(cx);
+        }
+    }
+
+    /// Receives TLS bytes and processes them (at end of stream, tells
+    /// rustls so and sets `eof`); sends what rustls answers (an alert, a
+    /// key update, session tickets).
+    fn poll_recv_tls(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if let Some(e) = &self.fatal {
+            return Poll::Ready(Err(tls_io_error(e.clone())));
+        }
+        // Collects a finished send, or continues a short one.
+        let _ = self.poll_send(cx, false);
+        let (pio, fd) = self.tcp.poll_parts();
+        let data = ready!(pio.poll_fill(fd, cx))?;
+        let n = if data.is_empty() {
+            self.eof = true;
+            self.conn.read_tls(&mut &[][..])?
+        } else {
+            let mut rd = data;
+            let n = self.conn.read_tls(&mut rd)?;
+            if n == 0 {
+                // rustls takes nothing after the peer's close_notify.
+                self.eof = true;
+            }
+            n
+        };
+        pio.consume(n);
+        match self.conn.process_new_packets() {
+            Ok(_) => {
+                self.start_send(cx);
+                Poll::Ready(Ok(()))
+            }
+            Err(e) => {
+                tracing::debug!(shard = seastar_core::shard_id(), error = %e, "TLS session failed");
+                self.fatal = Some(e.clone());
+                // The alert rustls queued goes out.
+                self.start_send(cx);
+                Poll::Ready(Err(tls_io_error(e)))
+            }
+        }
+    }
+
+    /// The plaintext received and not yet read, receiving more if there is
+    /// none; empty at a clean end of stream (the peer's `close_notify`).
+    /// Follow with [`consume`](Self::consume).
+    pub fn poll_fill_buf(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
+        loop {
+            match self.conn.reader().into_first_chunk() {
+                Ok(_) => break,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+            ready!(self.poll_recv_tls(cx))?;
+        }
+        Poll::Ready(self.conn.reader().into_first_chunk())
+    }
+
+    /// Marks `n` bytes from [`poll_fill_buf`](Self::poll_fill_buf) as read.
+    pub fn consume(&mut self, n: usize) {
+        self.conn.reader().consume(n);
+    }
+
+    /// Poll-style read: copies received plaintext into `dst`; `Ok(0)` is a
+    /// clean end of stream.
+    pub fn poll_read(&mut self, cx: &mut Context<'_>, dst: &mut [u8]) -> Poll<io::Result<usize>> {
+        if dst.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
+        let data = ready!(self.poll_fill_buf(cx))?;
+        let n = data.len().min(dst.len());
+        dst[..n].copy_from_slice(&data[..n]);
+        self.consume(n);
+        Poll::Ready(Ok(n))
+    }
+
+    /// Waits for the send in flight and for what rustls still has queued,
+    /// so that a write starts on an empty pipe; reports a failed send.
+    fn poll_ready_to_write(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if let Some(e) = &self.fatal {
+            return Poll::Ready(Err(tls_io_error(e.clone())));
+        }
+        if self.closed {
+            return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
+        }
+        self.poll_flush_tls(cx)
+    }
+
+    /// Poll-style write: encrypts up to 64 KiB of `src`, reports them
+    /// written and sends them behind; a failed send is reported by the next
+    /// poll call. [`poll_flush`](Self::poll_flush) waits for the send.
+    pub fn poll_write(&mut self, cx: &mut Context<'_>, src: &[u8]) -> Poll<io::Result<usize>> {
+        ready!(self.poll_ready_to_write(cx))?;
+        let n = self.conn.writer().write(&src[..src.len().min(WRITE_MAX)])?;
+        self.start_send(cx);
+        Poll::Ready(Ok(n))
+    }
+
+    /// Poll-style gather write (see [`poll_write`](Self::poll_write)).
+    pub fn poll_write_vectored(
+        &mut self,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        ready!(self.poll_ready_to_write(cx))?;
+        let mut total = 0;
+        let mut writer = self.conn.writer();
+        for b in bufs {
+            let room = WRITE_MAX - total;
+            if room == 0 {
+                break;
+            }
+            let want = b.len().min(room);
+            let n = writer.write(&b[..want])?;
+            total += n;
+            if n < want {
+                break; // rustls' buffer limit
+            }
+        }
+        self.start_send(cx);
+        Poll::Ready(Ok(total))
+    }
+
+    /// Completes when every byte accepted by the writes is sent.
+    pub fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.poll_flush_tls(cx)
+    }
+
+    /// Sends `close_notify` (once), flushes, then shuts the socket's write
+    /// side down. Reading goes on: the peer may still send.
+    pub fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if !self.closed && self.fatal.is_none() {
+            self.closed = true;
+            self.conn.send_close_notify();
+        }
+        ready!(self.poll_flush_tls(cx))?;
+        match self.tcp.shutdown(Shutdown::Write) {
+            Err(e) if e.kind() != io::ErrorKind::NotConnected => Poll::Ready(Err(e)),
+            _ => Poll::Ready(Ok(())),
+        }
+    }
+
+    /// Reads plaintext into `buf`, from its start, up to its capacity (its
+    /// length becomes the count); `Ok(0)` is a clean end of stream (the
+    /// peer's `close_notify`), a close without it is an `UnexpectedEof`
+    /// error, a TLS failure an `InvalidData` one (a [`rustls::Error`] inside).
+    pub async fn read(&mut self, mut buf: Vec<u8>) -> BufResult<usize, Vec<u8>> {
+        buf.clear();
+        let cap = buf.capacity();
+        if cap == 0 {
+            return (Ok(0), buf);
+        }
+        let res = poll_fn(|cx| {
+            let data = ready!(self.poll_fill_buf(cx))?;
+            let n = data.len().min(cap);
+            buf.extend_from_slice(&data[..n]);
+            self.consume(n);
+            Poll::Ready(Ok(n))
+        })
+        .await;
+        (res, buf)
+    }
+
+    /// Reads plaintext into `dst` (a borrow is fine here: the kernel never
+    /// writes into it, rustls' buffer is copied); as [`read`](Self::read).
+    pub async fn read_into(&mut self, dst: &mut [u8]) -> io::Result<usize> {
+        poll_fn(|cx| self.poll_read(cx, dst)).await
+    }
+
+    /// Encrypts and sends all of `buf`, and waits until it is sent.
+    pub async fn write_all<B: AsRef<[u8]>>(&mut self, buf: B) -> BufResult<(), B> {
+        let res = async {
+            let mut rest = buf.as_ref();
+            while !rest.is_empty() {
+                let n = poll_fn(|cx| self.poll_write(cx, rest)).await?;
+                if n == 0 {
+                    return Err(io::ErrorKind::WriteZero.into());
+                }
+                rest = &rest[n..];
+            }
+            poll_fn(|cx| self.poll_flush(cx)).await
+        }
+        .await;
+        (res, buf)
+    }
+
+    /// Waits until every byte written is sent.
+    pub async fn flush(&mut self) -> io::Result<()> {
+        poll_fn(|cx| self.poll_flush(cx)).await
+    }
+
+    /// Ends the session cleanly: sends `close_notify`, waits for it to be
+    /// sent and shuts the socket's write side down (the peer reads a clean
+    /// end of stream). Reads still work until the peer closes too.
+    pub async fn shutdown(&mut self) -> io::Result<()> {
+        poll_fn(|cx| self.poll_shutdown(cx)).await
+    }
+
+    /// The ALPN protocol agreed on, if any (e.g. `b"h2"`).
+    pub fn alpn_protocol(&self) -> Option<&[u8]> {
+        self.conn.alpn_protocol()
+    }
+
+    /// On the server side, the name the client asked for (SNI), if it sent
+    /// one; on the client side, `None`.
+    pub fn server_name(&self) -> Option<&str> {
+        match &self.conn {
+            Connection::Server(c) => c.server_name(),
+            Connection::Client(_) => None,
+        }
+    }
+
+    /// The certificate chain the peer presented (leaf first): the server's
+    /// on a client, a client's on a server with mutual TLS.
+    pub fn peer_certificates(&self) -> Option<&[CertificateDer<'static>]> {
+        self.conn.peer_certificates()
+    }
+
+    /// Whether the session was resumed (a ticket or session id) rather
+    /// than set up by a full handshake.
+    pub fn is_resumed(&self) -> bool {
+        self.conn.handshake_kind() == Some(HandshakeKind::Resumed)
+    }
+
+    /// The TLS version agreed on.
+    pub fn protocol_version(&self) -> Option<ProtocolVersion> {
+        self.conn.protocol_version()
+    }
+
+    /// The cipher suite agreed on.
+    pub fn negotiated_cipher_suite(&self) -> Option<SupportedCipherSuite> {
+        self.conn.negotiated_cipher_suite()
+    }
+
+    /// The TCP connection underneath (for its addresses and options; its
+    /// bytes are the session's ciphertext: do not read or write them).
+    pub fn get_ref(&self) -> &TcpStream {
+        &self.tcp
+    }
+
+    /// The rustls session, e.g. to export keying material.
+    pub fn session(&self) -> &Connection {
+        &self.conn
+    }
+}
