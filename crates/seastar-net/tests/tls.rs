@@ -69,8 +69,11 @@ fn pki() -> Pki {
     );
     let (client_cert, client_key) =
         leaf(&["client.test"], ExtendedKeyUsagePurpose::ClientAuth, &ca);
-    let (rogue_cert, rogue_key) =
-        leaf(&["client.test"], ExtendedKeyUsagePurpose::ClientAuth, &rogue);
+    let (rogue_cert, rogue_key) = leaf(
+        &["client.test"],
+        ExtendedKeyUsagePurpose::ClientAuth,
+        &rogue,
+    );
     Pki {
         ca: ca.0.pem(),
         server_cert,
@@ -166,7 +169,13 @@ async fn ping(tls: &mut TlsStream, msg: &[u8]) {
     while got.len() < msg.len() {
         let (n, b) = tls.read(Vec::with_capacity(8192)).await;
         let n = n.unwrap();
-        assert_ne!(n, 0, "end of stream after {} of {} bytes", got.len(), msg.len());
+        assert_ne!(
+            n,
+            0,
+            "end of stream after {} of {} bytes",
+            got.len(),
+            msg.len()
+        );
         got.extend_from_slice(&b[..n]);
     }
     assert!(got == msg, "echo differs");
@@ -385,7 +394,10 @@ fn mutual_tls_accepts_a_good_client_certificate_and_rejects_others() {
             .unwrap();
         ping(&mut tls, b"trusted again").await;
         let seen = server.await.unwrap();
-        assert_eq!(seen[0].as_ref().unwrap().peer_cert.as_ref(), Some(&client_der));
+        assert_eq!(
+            seen[0].as_ref().unwrap().peer_cert.as_ref(),
+            Some(&client_der)
+        );
         assert!(
             matches!(
                 seen[1],
@@ -901,8 +913,20 @@ fn s_client(addr: SocketAddr, args: &[&str], input: &[u8]) -> (String, String) {
         std::thread::sleep(Duration::from_millis(10));
     }
     let (mut out, mut err) = (String::new(), String::new());
-    child.0.stdout.take().unwrap().read_to_string(&mut out).unwrap();
-    child.0.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    child
+        .0
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    child
+        .0
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
     (out, err)
 }
 
@@ -955,7 +979,14 @@ fn openssl_s_client_negotiates_alpn_resumes_and_gets_its_echo() {
     let (addr, server) = server_thread(acceptor, 2);
     let ca = files.path("ca.pem");
     let sess = files.path("session.pem");
-    let common = ["-servername", "localhost", "-CAfile", &ca, "-alpn", "http/1.1,h2"];
+    let common = [
+        "-servername",
+        "localhost",
+        "-CAfile",
+        &ca,
+        "-alpn",
+        "http/1.1,h2",
+    ];
 
     let mut first: Vec<&str> = common.to_vec();
     first.extend(["-sess_out", &sess]);
@@ -1001,7 +1032,10 @@ fn openssl_s_client_with_a_bad_client_certificate_is_refused() {
     let mut rogue: Vec<&str> = base.to_vec();
     rogue.extend(["-cert", &cert, "-key", &key]);
     let (out, err) = s_client(addr, &rogue, b"let me in\n");
-    assert!(!out.contains("let me in"), "echoed to a rogue client: {out}");
+    assert!(
+        !out.contains("let me in"),
+        "echoed to a rogue client: {out}"
+    );
     assert!(err.contains("alert"), "no alert reported: {out}\n{err}");
 
     let (cert, key) = (files.path("client.pem"), files.path("client.key"));

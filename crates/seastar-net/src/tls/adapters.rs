@@ -31,7 +31,11 @@ impl ::hyper::rt::Read for TlsStream {
 
 #[cfg(feature = "hyper")]
 impl ::hyper::rt::Write for TlsStream {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         self.get_mut().poll_write(cx, buf)
     }
 
@@ -80,7 +84,11 @@ impl futures_io::AsyncBufRead for TlsStream {
 
 #[cfg(feature = "futures-io")]
 impl futures_io::AsyncWrite for TlsStream {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         self.get_mut().poll_write(cx, buf)
     }
 
