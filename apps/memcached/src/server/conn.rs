@@ -1,9 +1,13 @@
 //! The TCP side: each shard's accept loop and the connection loop.
 //!
-//! A connection loops: one read appended to its receive buffer, every
-//! complete request in it processed by the [`Session`] (local ones at once,
-//! remote ones batched per owner shard), the consumed bytes dropped, and
-//! all replies of that read sent with **one** write. A client pipelining N
+//! A connection loops: one read, every complete request in it processed
+//! by the [`Session`] (local ones at once, remote ones batched per owner
+//! shard), and all replies of that read sent with **one** write. Between
+//! requests the read is pooled ([`TcpStream::read_pooled`]): it holds no
+//! buffer while the client is silent, and the requests are parsed in the
+//! shard's buffer they landed in; only a request that is not complete yet
+//! is carried over into a buffer of the connection's own, which the next
+//! reads extend in place. So an idle connection holds no buffer at all. A client pipelining N
 //! requests thus costs one read and one write, where stock memcached
 //! writes once per reply. The write runs behind while the next read waits
 //! (submitted together; the send's completion wakes nobody when it took
@@ -22,8 +26,8 @@
 //! read buffer before reading again. Replies with large values hold them
 //! by reference ([`Out`]) and go out with one `writev`; the usual small
 //! replies are still one plain write per read batch. No output buffer is
-//! kept while waiting for a request but the batch in flight (it comes back
-//! with the read and takes the next replies).
+//! kept while waiting for a request but the batch in flight, freed as soon
+//! as the socket took it.
 //!
 //! # Limits and stop
 //!
@@ -46,7 +50,7 @@ use futures::future::{Either, select};
 use seastar_core::smp::Sharded;
 use seastar_core::timer::{lowres_now, sleep_until};
 use seastar_core::{shard_id, spawn_local};
-use seastar_net::{Connections, SendBehind, TcpListener, TcpStream};
+use seastar_net::{Connections, PooledBuf, SendBehind, TcpListener, TcpStream};
 
 use super::routing::Session;
 use super::shard::ShardState;
@@ -168,78 +172,76 @@ pub(crate) async fn serve_tcp(
 /// the idle timeout; the replies already made are sent before it returns.
 async fn connection(st: &ShardState, service: Sharded<ShardState>, conn: &TcpStream) {
     let mut session = Session::new(service.local(), service, st.output_budget);
-    let mut rbuf = BytesMut::with_capacity(READ_SIZE);
+    // Bytes carried over between reads (a request not complete yet): the
+    // only receive buffer a connection owns, and only while it has one.
+    let mut rbuf = BytesMut::new();
     let mut out = Out::new();
-    // The replies of the previous read, sending while the next read waits,
-    // and the buffer of a batch sent meanwhile (recycled for the next).
+    // The replies of the previous read, sending while the next read waits.
     let mut sending: Option<SendBehind<BytesMut>> = None;
-    let mut spare_out: Option<BytesMut>;
     let mut last_request = lowres_now();
     loop {
-        // No output buffer is kept for the wait but the batch in flight,
-        // which comes back with the read (callgrind: this costs about 35
-        // instructions a read, 1%, against recycling a second buffer).
-        spare_out = None;
+        // Nothing is kept for the wait but the batch in flight, whose
+        // buffer is freed as soon as the socket took it.
         if out.buf_mut().capacity() != 0 {
             *out.buf_mut() = BytesMut::new();
         }
-        if rbuf.is_empty() && rbuf.capacity() > KEEP_CAPACITY {
-            rbuf = BytesMut::with_capacity(READ_SIZE);
-        }
-        if rbuf.capacity() - rbuf.len() < READ_SIZE / 4 {
-            rbuf.reserve(READ_SIZE);
-        }
-        // Read into the spare room after the unprocessed bytes (split off
-        // and rejoined: no copy), or, when everything was processed (the
-        // usual case), into the buffer itself (no split: callgrind, about
-        // 60 instructions per read).
-        let whole = rbuf.is_empty();
-        let spare = if whole {
-            std::mem::take(&mut rbuf)
+        let (r, sent) = if rbuf.is_empty() {
+            // Between requests: a pooled read holds no buffer while the
+            // client is silent, and the requests are parsed where they
+            // landed (no copy).
+            if rbuf.capacity() != 0 {
+                rbuf = BytesMut::new();
+            }
+            let read = async { conn.read_pooled().await.map(Input::Pooled) };
+            match read_or_idle(st, &mut sending, read, last_request).await {
+                Some(rs) => rs,
+                None => return,
+            }
         } else {
-            rbuf.split_off(rbuf.len())
-        };
-        let read = conn.read(spare);
-        let ((r, spare), sent) = match st.idle_timeout {
-            None => SendBehind::during(&mut sending, read).await,
-            Some(idle) => {
-                let timed = idle_read(read, last_request + idle);
-                match SendBehind::during(&mut sending, timed).await {
-                    (Some(r), sent) => (r, sent),
-                    (None, _) => {
-                        tracing::debug!(shard = shard_id(), "idle timeout; closing");
-                        return;
-                    }
-                }
+            // A request is partly here (a large value, usually): read into
+            // the room after it (split off and rejoined: no copy).
+            if rbuf.capacity() - rbuf.len() < READ_SIZE / 4 {
+                rbuf.reserve(READ_SIZE);
+            }
+            let spare = rbuf.split_off(rbuf.len());
+            let read = async {
+                let (r, spare) = conn.read(spare).await;
+                r.map(|n| Input::Carried(n, spare))
+            };
+            match read_or_idle(st, &mut sending, read, last_request).await {
+                Some(rs) => rs,
+                None => return,
             }
         };
-        if whole {
-            rbuf = spare;
-        } else {
-            rbuf.unsplit(spare);
+        if let Some(Err(e)) = sent {
+            tracing::debug!(shard = shard_id(), error = %e, "write failed; closing");
+            return;
         }
-        match sent {
-            Some((Err(e), _)) => {
-                tracing::debug!(shard = shard_id(), error = %e, "write failed; closing");
-                return;
+        let (n, mut input) = match r {
+            Ok(Input::Pooled(b)) if b.is_empty() => break,
+            Ok(Input::Pooled(b)) => (b.len(), Some((b, 0))),
+            Ok(Input::Carried(0, _)) => break,
+            Ok(Input::Carried(n, spare)) => {
+                rbuf.unsplit(spare);
+                (n, None)
             }
-            // The batch sent meanwhile: this read's replies go in it (a
-            // client that waits for each reply costs no allocation).
-            Some((Ok(_), buf)) => *out.buf_mut() = recycle(buf),
-            None => *out.buf_mut() = BytesMut::with_capacity(READ_SIZE),
-        }
-        let n = match r {
-            Ok(0) => break,
-            Ok(n) => n,
             Err(e) => {
                 tracing::debug!(shard = shard_id(), error = %e, "read failed; closing");
                 break;
             }
         };
+        *out.buf_mut() = BytesMut::with_capacity(READ_SIZE);
         let mut written = 0;
         let close = loop {
-            let outcome = session.process(&rbuf, &mut out).await;
-            rbuf.advance(outcome.consumed);
+            let src: &[u8] = match &input {
+                Some((b, pos)) => &b[*pos..],
+                None => &rbuf,
+            };
+            let outcome = session.process(src, &mut out).await;
+            match &mut input {
+                Some((_, pos)) => *pos += outcome.consumed,
+                None => rbuf.advance(outcome.consumed),
+            }
             if outcome.consumed > 0 && st.idle_timeout.is_some() {
                 last_request = lowres_now();
             }
@@ -248,26 +250,27 @@ async fn connection(st: &ShardState, service: Sharded<ShardState>, conn: &TcpStr
                 // One batch in flight at most (the back-pressure on a
                 // client that does not read its replies): the previous one
                 // first.
-                if let Some(s) = sending.take() {
-                    match s.finish().await {
-                        (Ok(_), buf) => spare_out = Some(buf),
-                        (Err(e), _) => {
-                            tracing::debug!(shard = shard_id(), error = %e, "write failed; closing");
-                            return;
-                        }
-                    }
+                if let Some(s) = sending.take()
+                    && let (Err(e), _) = s.finish().await
+                {
+                    tracing::debug!(shard = shard_id(), error = %e, "write failed; closing");
+                    return;
                 }
                 if out.is_flat() {
-                    let next = spare_out.take().map_or_else(BytesMut::new, recycle);
-                    let batch = std::mem::replace(out.buf_mut(), next);
+                    let batch = std::mem::replace(out.buf_mut(), BytesMut::new());
                     sending = Some(conn.send_behind(batch));
                 } else {
-                    // Shared values: one gather write of the pieces.
+                    // Shared values: one gather write of the pieces (its
+                    // future boxed, as it is large and would otherwise
+                    // sit in every connection's task).
                     let mut chunks = out.take_chunks();
-                    if let Err(e) = conn.writev_all(&mut chunks).await {
+                    if let Err(e) = Box::pin(conn.writev_all(&mut chunks)).await {
                         tracing::debug!(shard = shard_id(), error = %e, "write failed; closing");
                         return;
                     }
+                }
+                if out.buf_mut().capacity() == 0 {
+                    *out.buf_mut() = BytesMut::with_capacity(READ_SIZE);
                 }
             }
             if outcome.close || !outcome.more {
@@ -275,17 +278,25 @@ async fn connection(st: &ShardState, service: Sharded<ShardState>, conn: &TcpStr
             }
             // Over the budget: wait until the socket took the replies,
             // let the other tasks run if the quota is spent, carry on.
-            if let Some(s) = sending.take() {
-                match s.finish().await {
-                    (Ok(_), buf) => spare_out = Some(buf),
-                    (Err(e), _) => {
-                        tracing::debug!(shard = shard_id(), error = %e, "write failed; closing");
-                        return;
-                    }
-                }
+            if let Some(s) = sending.take()
+                && let (Err(e), _) = s.finish().await
+            {
+                tracing::debug!(shard = shard_id(), error = %e, "write failed; closing");
+                return;
             }
             seastar_core::maybe_yield().await;
         };
+        // What the pooled bytes hold of a request not complete yet is
+        // carried over; the pooled buffer goes back to the shard.
+        if let Some((b, pos)) = input.take()
+            && pos < b.len()
+        {
+            rbuf.reserve((b.len() - pos).max(READ_SIZE));
+            rbuf.extend_from_slice(&b[pos..]);
+        }
+        if rbuf.is_empty() && rbuf.capacity() > KEEP_CAPACITY {
+            rbuf = BytesMut::new();
+        }
         {
             let mut h = st.handler.borrow_mut();
             let s = h.store_mut().stats_mut();
@@ -303,14 +314,34 @@ async fn connection(st: &ShardState, service: Sharded<ShardState>, conn: &TcpStr
     }
 }
 
-/// A sent batch's buffer, emptied for the next, or a fresh empty one if
-/// it grew large.
-fn recycle(mut b: BytesMut) -> BytesMut {
-    if b.capacity() > KEEP_CAPACITY {
-        return BytesMut::with_capacity(READ_SIZE);
+/// What a read brought: pooled bytes (nothing was carried over), or a
+/// count received into the spare room of the carried-over bytes.
+enum Input {
+    Pooled(PooledBuf),
+    Carried(usize, BytesMut),
+}
+
+/// Awaits `read` while the batch in flight is sent (its buffer freed as
+/// soon as the socket took it); `None` if the idle timeout passed first.
+async fn read_or_idle<F: Future>(
+    st: &ShardState,
+    sending: &mut Option<SendBehind<BytesMut>>,
+    read: F,
+    last_request: Instant,
+) -> Option<(F::Output, Option<std::io::Result<usize>>)> {
+    match st.idle_timeout {
+        None => Some(SendBehind::during_release(sending, read).await),
+        Some(idle) => {
+            let timed = idle_read(read, last_request + idle);
+            match SendBehind::during_release(sending, timed).await {
+                (Some(r), sent) => Some((r, sent)),
+                (None, _) => {
+                    tracing::debug!(shard = shard_id(), "idle timeout; closing");
+                    None
+                }
+            }
+        }
     }
-    b.clear();
-    b
 }
 
 /// `read`, or `None` once `deadline` passed first (the read is dropped:
