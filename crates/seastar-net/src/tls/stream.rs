@@ -185,8 +185,11 @@ impl TlsStream {
             let mut rd = data;
             let n = self.conn.read_tls(&mut rd)?;
             if n == 0 {
-                // rustls takes nothing after the peer's close_notify.
+                // rustls takes nothing after the peer's close_notify: what
+                // follows is ignored, and rustls is told the stream ended so
+                // that no read waits for more (no loop on the same bytes).
                 self.eof = true;
+                self.conn.read_tls(&mut &[][..])?;
             }
             n
         };
