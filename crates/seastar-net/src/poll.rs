@@ -35,6 +35,9 @@ use crate::SendBehind;
 
 /// Most bytes accepted by one `poll_write` while a send runs behind.
 const WRITE_MAX: usize = 64 * 1024;
+/// Writes under this size are copied into a buffer of their own size
+/// rather than a pooled one (see `poll_write_vectored`).
+const SMALL_WRITE: usize = 2048;
 
 /// Poll-style state of one socket.
 #[derive(Default)]
@@ -165,7 +168,16 @@ impl PollIo {
         if st.shut {
             return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
         }
-        let mut buf = pool::take();
+        // A small write gets a buffer of its own size: on io_uring a send
+        // behind is collected by the next call on the stream, so an idle
+        // connection holds its last one, and a small allocation costs it
+        // the bytes, where a pooled buffer would cost a whole page.
+        let total: usize = bufs.iter().map(|b| b.len()).sum();
+        let mut buf = if total < SMALL_WRITE {
+            Vec::with_capacity(total)
+        } else {
+            pool::take()
+        };
         for b in bufs {
             let room = WRITE_MAX - buf.len();
             if room == 0 {
