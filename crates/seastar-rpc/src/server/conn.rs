@@ -113,7 +113,11 @@ pub(super) async fn serve_connection(
 ) -> Result<(), RpcError> {
     let opts = &inner.opts;
     let mut reader = Reader::new(sock.clone());
-    let peer = match timer::timeout(opts.negotiation_timeout, reader.read_negotiation()).await {
+    // The one-off steps of a connection's life (negotiation, stalls, the
+    // end) are boxed: inline, their futures would size every connection's
+    // task, idle ones included (an idle connection's cost is its task).
+    let negotiation = timer::timeout(opts.negotiation_timeout, reader.read_negotiation());
+    let peer = match Box::pin(negotiation).await {
         Ok(r) => r?,
         Err(_) => {
             inner
@@ -128,7 +132,7 @@ pub(super) async fn serve_connection(
         features,
         max_frame: opts.max_frame,
     };
-    let (r, _) = sock.write_all(ours.encode().to_vec()).await;
+    let (r, _) = Box::pin(sock.write_all(ours.encode().to_vec())).await;
     r?;
     let core = Rc::new(Core::new(
         features,
@@ -149,8 +153,8 @@ pub(super) async fn serve_connection(
         if core.outbox.unsent() > opts.output_budget {
             let drained = core.outbox.within(opts.output_budget);
             let drained = match opts.idle_timeout {
-                Some(t) => timer::timeout(t, drained).await.unwrap_or(false),
-                None => drained.await,
+                Some(t) => Box::pin(timer::timeout(t, drained)).await.unwrap_or(false),
+                None => Box::pin(drained).await,
             };
             if !drained {
                 break Ok(End::Stalled);
@@ -333,7 +337,7 @@ pub(super) async fn serve_connection(
         // for longer than a client may idle.
         match opts.idle_timeout {
             Some(t) => {
-                if timer::timeout(t, writer).await.is_err() {
+                if Box::pin(timer::timeout(t, writer)).await.is_err() {
                     tracing::debug!("rpc: replies not taken by the client; dropped");
                 }
             }
