@@ -26,6 +26,12 @@
 //! as nginx does). A malformed chunked body gets 400 and the connection
 //! closes, as nginx answers.
 //!
+//! HTTPS: `--tls-cert FILE --tls-key FILE` (PEM: the certificate chain and
+//! its key) also serve the same routes over TLS on `--tls-port` (default
+//! 10443, 0: any free port), every shard, ALPN choosing HTTP/2 or
+//! HTTP/1.1; printed as `httpd: listening on https://ADDR/ ...`. Plain
+//! HTTP is served as before (HTTP/1.1 only) on `--port`.
+//!
 //! Prints `httpd: listening on http://ADDR/ ...` once every shard listens; on
 //! SIGINT/SIGTERM it stops accepting, finishes in-flight requests, drops
 //! the connections still open after `--shutdown-timeout` seconds, prints
@@ -40,8 +46,10 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures::future::join;
 use http_body::Frame;
 use http_body_util::BodyExt;
+use std::future::Future;
 
 use clap::Parser;
 use seastar_core::runtime::RuntimeArgs;
@@ -51,6 +59,7 @@ use seastar_http::routing::{get, post};
 use seastar_http::{
     Body, IntoResponse, Request, Response, Router, ServeError, Server, StaticFiles,
 };
+use seastar_net::tls::TlsServerConfig;
 use seastar_net::{ListenOptions, collectd};
 
 #[derive(Parser, Debug)]
@@ -101,6 +110,15 @@ struct Args {
     /// Seconds between collectd pushes.
     #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
     collectd_interval: f64,
+    /// PEM certificate chain for HTTPS (with `--tls-key`); without it, no HTTPS.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key of `--tls-cert`.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Port HTTPS listens on, on `--address` (0: any free port).
+    #[arg(long, value_name = "PORT", default_value_t = 10443)]
+    tls_port: u16,
     #[command(flatten)]
     runtime: RuntimeArgs,
 }
@@ -190,6 +208,15 @@ fn main() {
     let collectd = args.collectd_address.as_deref().map(|a| {
         collectd::Config::resolve(a, "httpd", args.collectd_interval).unwrap_or_else(|e| fail(&e))
     });
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => {
+            let config = TlsServerConfig::from_pem_files(cert, key)
+                .and_then(|c| c.build())
+                .unwrap_or_else(|e| fail(&e));
+            Some((SocketAddr::new(args.address, args.tls_port), config))
+        }
+        _ => None,
+    };
     let prometheus = args
         .prometheus_port
         .map(|p| SocketAddr::new(args.address, p));
@@ -241,14 +268,33 @@ fn main() {
                 .max_output_buffer(max_output)
                 .shutdown_timeout(shutdown_timeout)
         };
-        let served = seastar_http::serve_sharded(addr, ListenOptions::default(), make, |local| {
+        let make_plain = {
+            let make = make.clone();
+            // HTTP/1.1 only in clear text, as before HTTPS came.
+            move || make().http2(false)
+        };
+        let plain = seastar_http::serve_sharded(addr, ListenOptions::default(), make_plain, |local| {
             println!(
                 "httpd: listening on http://{local}/ ({} shards, backend {}, {site})",
                 shard_count(),
                 seastar_core::runtime::backend()
             );
-        })
-        .await;
+        });
+        let served = match tls {
+            None => plain.await.map(|s| (s, Vec::new())),
+            Some((tls_addr, config)) => {
+                let make_tls = move || make().tls(config.clone());
+                let secure =
+                    seastar_http::serve_sharded(tls_addr, ListenOptions::default(), make_tls, |local| {
+                        println!(
+                            "httpd: listening on https://{local}/ (TLS, HTTP/2 and HTTP/1.1, {} shards)",
+                            shard_count()
+                        );
+                    });
+                let (plain, secure) = join(stop_on_error(plain), stop_on_error(secure)).await;
+                plain.and_then(|p| secure.map(|s| (p, s)))
+            }
+        };
         if let Some(p) = pusher {
             p.stop();
         }
@@ -263,7 +309,19 @@ fn main() {
         served
     });
     match result {
-        Ok(stats) => {
+        Ok((stats, tls_stats)) => {
+            for (shard, s) in tls_stats.iter().enumerate() {
+                println!(
+                    "tls shard {shard}: {} connections, {} requests, {} failed handshakes, {} connection errors, {} refused, {} closed idle, {} dropped at stop",
+                    s.connections,
+                    s.requests,
+                    s.tls_handshake_errors,
+                    s.connection_errors,
+                    s.refused,
+                    s.idle_closed,
+                    s.dropped_at_stop
+                );
+            }
             for (shard, s) in stats.iter().enumerate() {
                 println!(
                     "shard {shard}: {} connections, {} requests, {} connection errors, {} refused, {} closed idle, {} dropped at stop, {} handler panics",
@@ -280,6 +338,16 @@ fn main() {
         }
         Err(e) => fail(&e),
     }
+}
+
+/// Awaits a server; if it could not serve (a bind error), asks the
+/// runtime to stop so the other server ends too.
+async fn stop_on_error<T>(f: impl Future<Output = Result<T, ServeError>>) -> Result<T, ServeError> {
+    let r = f.await;
+    if r.is_err() {
+        seastar_core::request_stop();
+    }
+    r
 }
 
 fn fail(e: &dyn std::fmt::Display) -> ! {

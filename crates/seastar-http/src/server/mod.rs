@@ -42,6 +42,8 @@ mod conn;
 mod h2;
 mod options;
 mod sharded;
+#[cfg(feature = "tls")]
+mod tls;
 mod watch;
 
 use std::cell::Cell;
@@ -86,6 +88,9 @@ pub struct ServeStats {
     pub handler_panics: u64,
     /// Connections closed by [`Server::idle_timeout`].
     pub idle_closed: u64,
+    /// TLS connections whose handshake failed or timed out (each closed;
+    /// always 0 without feature `tls`).
+    pub tls_handshake_errors: u64,
 }
 
 #[derive(Default)]
@@ -97,6 +102,8 @@ pub(crate) struct Counters {
     pub(crate) refused: Cell<u64>,
     pub(crate) panics: Cell<u64>,
     pub(crate) idle_closed: Cell<u64>,
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+    pub(crate) tls_errors: Cell<u64>,
     /// Connections open now.
     pub(crate) open: Cell<usize>,
 }
@@ -138,6 +145,9 @@ pub(crate) struct Shared {
     pub(crate) stats: Counters,
     stop: AbortSource,
     kill: AbortSource,
+    /// Set when the server takes TLS connections.
+    #[cfg(feature = "tls")]
+    tls: Option<seastar_net::tls::TlsAcceptor>,
 }
 
 /// An HTTP server for one shard; see the [module docs](self).
@@ -197,7 +207,11 @@ impl Server {
         listener: TcpListener,
         shutdown: impl Future<Output = ()>,
     ) -> ServeStats {
+        #[cfg(feature = "tls")]
+        let tls = tls::acceptor(&self.config.tls, self.config.http2);
         let shared = Rc::new(Shared {
+            #[cfg(feature = "tls")]
+            tls,
             config: self.config,
             handler: self.handler,
             metrics: HttpMetrics::new(),
@@ -222,6 +236,11 @@ impl Server {
                     }
                     let Ok(guard) = gate.enter() else { break };
                     let slot = ConnSlot::new(&shared, guard);
+                    #[cfg(feature = "tls")]
+                    if let Some(acceptor) = &shared.tls {
+                        tls::spawn(slot, stream, peer, acceptor.clone());
+                        continue;
+                    }
                     seastar_core::spawn_local(async move {
                         let shared = slot.shared.clone();
                         let serve = std::pin::pin!(serve_connection(stream, peer, &shared));
@@ -266,6 +285,7 @@ impl Server {
             refused: s.refused.get(),
             handler_panics: s.panics.get(),
             idle_closed: s.idle_closed.get(),
+            tls_handshake_errors: s.tls_errors.get(),
         }
     }
 }
@@ -286,29 +306,37 @@ async fn serve_connection(stream: TcpStream, peer: SocketAddr, shared: &Rc<Share
             }
         };
         if is_h2 {
-            let watch = Rc::new(ConnWatch::new());
-            let h = &shared.config.h2;
-            let mut b = hyper::server::conn::http2::Builder::new(seastar_net::hyper::ShardExecutor);
-            b.timer(ShardTimer)
-                .max_header_list_size(shared.config.max_header_size as u32)
-                .max_concurrent_streams(h.max_concurrent_streams)
-                .max_send_buf_size(h.max_send_buf_size)
-                .initial_stream_window_size(h.stream_window)
-                .initial_connection_window_size(h.connection_window)
-                .keep_alive_interval(h.keep_alive_interval)
-                .keep_alive_timeout(h.keep_alive_timeout);
-            let conn = b.serve_connection(io, service(shared, &watch));
-            let d = Drive {
-                peer,
-                shared,
-                idle: None,
-            };
-            d.run(conn, |c| c.graceful_shutdown(), |_| Ok(())).await;
-            return;
+            return serve_h2(io, peer, shared).await;
         }
         return serve_http1(io, peer, shared).await;
     }
     serve_http1(stream, peer, shared).await
+}
+
+/// Serves an HTTP/2 connection (its preface still to be read from `io`).
+#[cfg(feature = "http2")]
+async fn serve_h2<I>(io: I, peer: SocketAddr, shared: &Rc<Shared>)
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + 'static,
+{
+    let watch = Rc::new(ConnWatch::new());
+    let h = &shared.config.h2;
+    let mut b = hyper::server::conn::http2::Builder::new(seastar_net::hyper::ShardExecutor);
+    b.timer(ShardTimer)
+        .max_header_list_size(shared.config.max_header_size as u32)
+        .max_concurrent_streams(h.max_concurrent_streams)
+        .max_send_buf_size(h.max_send_buf_size)
+        .initial_stream_window_size(h.stream_window)
+        .initial_connection_window_size(h.connection_window)
+        .keep_alive_interval(h.keep_alive_interval)
+        .keep_alive_timeout(h.keep_alive_timeout);
+    let conn = b.serve_connection(io, service(shared, &watch));
+    let d = Drive {
+        peer,
+        shared,
+        idle: None,
+    };
+    d.run(conn, |c| c.graceful_shutdown(), |_| Ok(())).await;
 }
 
 fn service(shared: &Rc<Shared>, watch: &Rc<ConnWatch>) -> conn::ConnService {

@@ -24,6 +24,8 @@ pub(crate) struct Config {
     pub(crate) http2: bool,
     #[cfg_attr(not(feature = "http2"), allow(dead_code))]
     pub(crate) h2: H2Config,
+    #[cfg(feature = "tls")]
+    pub(crate) tls: super::tls::TlsOptions,
 }
 
 /// HTTP/2 limits: what one connection may make the server hold.
@@ -70,6 +72,8 @@ impl Default for Config {
                 keep_alive_interval: Some(Duration::from_secs(60)),
                 keep_alive_timeout: Duration::from_secs(20),
             },
+            #[cfg(feature = "tls")]
+            tls: Default::default(),
         }
     }
 }

@@ -3,6 +3,7 @@
 
 use std::cell::RefCell;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use seastar_core::smp;
 use seastar_net::{ListenOptions, TcpListener};
@@ -10,7 +11,20 @@ use seastar_net::{ListenOptions, TcpListener};
 use super::{ServeStats, Server};
 
 thread_local! {
-    static LISTENER: RefCell<Option<TcpListener>> = const { RefCell::new(None) };
+    /// Each shard's listeners between binding and serving, by the id of
+    /// the `serve_sharded` call (several may run at once: HTTP and HTTPS).
+    static LISTENERS: RefCell<Vec<(u64, TcpListener)>> = const { RefCell::new(Vec::new()) };
+}
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+
+/// Takes this shard's listener of call `id`.
+fn take_listener(id: u64) -> Option<TcpListener> {
+    LISTENERS.with(|s| {
+        let mut s = s.borrow_mut();
+        let i = s.iter().position(|(k, _)| *k == id)?;
+        Some(s.swap_remove(i).1)
+    })
 }
 
 /// Why [`serve_sharded`] could not serve.
@@ -64,12 +78,13 @@ pub async fn serve_sharded<F>(
 where
     F: Fn() -> Server + Send + Clone + 'static,
 {
+    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
     let bound = smp::invoke_on_all(move || {
         let opts = opts.clone();
         async move {
             let l = TcpListener::bind(addr, opts).await?;
             let local = l.local_addr()?;
-            LISTENER.with(|s| *s.borrow_mut() = Some(l));
+            LISTENERS.with(|s| s.borrow_mut().push((id, l)));
             Ok::<_, std::io::Error>(local)
         }
     })
@@ -77,8 +92,7 @@ where
     let local = match bound.into_iter().collect::<Result<Vec<_>, _>>() {
         Ok(addrs) => addrs[0],
         Err(source) => {
-            smp::invoke_on_all(|| async { LISTENER.with(|s| s.borrow_mut().take()).map(drop) })
-                .await?;
+            smp::invoke_on_all(move || async move { take_listener(id).map(drop) }).await?;
             return Err(ServeError::Bind { addr, source });
         }
     };
@@ -86,9 +100,7 @@ where
     let stats = smp::invoke_on_all(move || {
         let make = make.clone();
         async move {
-            let listener = LISTENER
-                .with(|s| s.borrow_mut().take())
-                .expect("bound before serving");
+            let listener = take_listener(id).expect("bound before serving");
             make().serve(listener, seastar_core::stop_signal()).await
         }
     })
