@@ -36,7 +36,9 @@ fn certificates(name: &str) -> Dir {
     let ca = ca_params.self_signed(&ca_key).unwrap();
     let key = KeyPair::generate().unwrap();
     let mut params = CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
-    params.distinguished_name.push(DnType::CommonName, "localhost");
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "localhost");
     let cert = params.signed_by(&key, &ca, &ca_key).unwrap();
     std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
     std::fs::write(dir.join("cert.pem"), cert.pem()).unwrap();
@@ -88,7 +90,10 @@ fn start(certs: &Path) -> Httpd {
     while plain.is_none() || tls.is_none() {
         let line = h.out.next().expect("the listening lines").unwrap();
         if let Some(a) = addr_after(&line, "httpd: listening on https://") {
-            assert!(line.contains("(TLS, HTTP/2 and HTTP/1.1, 2 shards)"), "{line}");
+            assert!(
+                line.contains("(TLS, HTTP/2 and HTTP/1.1, 2 shards)"),
+                "{line}"
+            );
             tls = Some(a);
         } else if let Some(a) = addr_after(&line, "httpd: listening on http://") {
             plain = Some(a);
@@ -201,9 +206,15 @@ fn curl_over_http1_and_http2_garbage_then_a_clean_stop() {
     let (status, took, lines) = httpd.stop();
     assert!(status.success(), "{status:?}: {lines:?}");
     assert!(took < Duration::from_secs(4), "stop took {took:?}");
-    assert_eq!(lines.last().map(String::as_str), Some("httpd: stopped cleanly"));
+    assert_eq!(
+        lines.last().map(String::as_str),
+        Some("httpd: stopped cleanly")
+    );
     // "tls shard N: C connections, R requests, F failed handshakes, ..."
-    let tls_lines: Vec<&String> = lines.iter().filter(|l| l.starts_with("tls shard ")).collect();
+    let tls_lines: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.starts_with("tls shard "))
+        .collect();
     assert_eq!(tls_lines.len(), 2, "{lines:?}");
     let field = |l: &str, what: &str| -> u64 {
         l.split(", ")
@@ -211,7 +222,10 @@ fn curl_over_http1_and_http2_garbage_then_a_clean_stop() {
             .map(|n| n.trim().parse().unwrap())
             .unwrap_or_else(|| panic!("no {what:?} in {l:?}"))
     };
-    let failed: u64 = tls_lines.iter().map(|l| field(l, " failed handshakes")).sum();
+    let failed: u64 = tls_lines
+        .iter()
+        .map(|l| field(l, " failed handshakes"))
+        .sum();
     assert_eq!(failed, 2, "{tls_lines:?}");
     let requests: u64 = tls_lines.iter().map(|l| field(l, " requests")).sum();
     let expected = if curl_has_http2() { 3 } else { 2 };
@@ -232,7 +246,10 @@ fn a_silent_client_mid_handshake_does_not_hold_the_stop() {
     let (status, took, lines) = httpd.stop();
     assert!(status.success(), "{status:?}: {lines:?}");
     assert!(took < Duration::from_secs(4), "stop took {took:?}");
-    assert_eq!(lines.last().map(String::as_str), Some("httpd: stopped cleanly"));
+    assert_eq!(
+        lines.last().map(String::as_str),
+        Some("httpd: stopped cleanly")
+    );
     drop((silent, half));
 }
 
