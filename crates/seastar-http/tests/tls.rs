@@ -35,6 +35,13 @@ fn router() -> Router {
     Router::new().route("/", get(|_r: Request| async { "hi\n" }))
 }
 
+/// The server with HTTP/2 off (without feature `http2` it is never on).
+fn http1_only(server: Server) -> Server {
+    #[cfg(feature = "http2")]
+    let server = server.http2(false);
+    server
+}
+
 async fn connect(keys: &Keys, addr: std::net::SocketAddr) -> TlsStream {
     let client = TlsClientConfig::new()
         .root_pem(keys.cert_pem.as_bytes())
@@ -78,8 +85,8 @@ fn alpn_picks_http1_when_http2_is_off_and_limits_apply() {
         let keys = keys();
         let server = Server::new(router())
             .tls(keys.server.clone())
-            .http2(false)
             .max_body_size(10);
+        let server = http1_only(server);
         let running = Running::start(server).await;
 
         let mut tls = connect(&keys, running.addr).await;
@@ -139,8 +146,8 @@ fn a_handshake_past_its_timeout_is_closed_and_counted() {
         let keys = keys();
         let server = Server::new(router())
             .tls(keys.server.clone())
-            .tls_handshake_timeout(Duration::from_millis(200))
-            .http2(false);
+            .tls_handshake_timeout(Duration::from_millis(200));
+        let server = http1_only(server);
         let running = Running::start(server).await;
         // Connected, says nothing.
         let silent = TcpStream::connect(running.addr).await.unwrap();
