@@ -14,7 +14,7 @@
 //!
 //! | module | what it holds |
 //! |---|---|
-//! | [`server`] | [`Server`] (limits, timeouts, graceful stop, HTTP/2 with feature `http2`), [`ServeStats`], [`serve_sharded`] |
+//! | [`server`] | [`Server`] (limits, timeouts, graceful stop, HTTP/2 with feature `http2`, HTTPS with feature `tls`), [`ServeStats`], [`serve_sharded`] |
 //! | [`router`] | [`Router`]: path patterns (`/users/{id}`, `/static/{*path}`), 404, fallback |
 //! | [`routing`] | [`MethodRouter`](routing::MethodRouter) and [`get`](routing::get), [`post`](routing::post), ...: 405 with `Allow`, HEAD via GET |
 //! | [`handler`] | [`Handler`], closures as handlers, [`from_service`] for tower services |

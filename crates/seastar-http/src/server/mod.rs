@@ -11,6 +11,9 @@
 //! not hyper's `pipeline_flush`).
 //! With feature `http2`, a connection that opens with the HTTP/2 preface
 //! is served as HTTP/2 (cleartext, prior knowledge).
+//! With feature `tls`, [`Server::tls`] serves HTTPS instead: the handshake
+//! runs first in the connection's task, then ALPN picks HTTP/2 or HTTP/1.1
+//! (see `tls`); everything below applies to TLS connections too.
 //!
 //! Limits (every one on the builder, see `options`): a header read timeout
 //! against slow clients (the connection is closed), an idle timeout (no
@@ -306,7 +309,9 @@ async fn serve_connection(stream: TcpStream, peer: SocketAddr, shared: &Rc<Share
             }
         };
         if is_h2 {
-            return serve_h2(io, peer, shared).await;
+            // Boxed: hyper's HTTP/2 connection is large, and every
+            // connection's future would be that large otherwise.
+            return Box::pin(serve_h2(io, peer, shared)).await;
         }
         return serve_http1(io, peer, shared).await;
     }
