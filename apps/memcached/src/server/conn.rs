@@ -26,8 +26,8 @@
 //! read buffer before reading again. Replies with large values hold them
 //! by reference ([`Out`]) and go out with one `writev`; the usual small
 //! replies are still one plain write per read batch. No output buffer is
-//! kept while waiting for a request but the batch in flight, freed as soon
-//! as the socket took it.
+//! kept while waiting for a request but the batch in flight, which comes
+//! back with the read and takes the next replies.
 //!
 //! # Limits and stop
 //!
@@ -50,7 +50,7 @@ use futures::future::{Either, select};
 use seastar_core::smp::Sharded;
 use seastar_core::timer::{lowres_now, sleep_until};
 use seastar_core::{shard_id, spawn_local};
-use seastar_net::{Connections, PooledBuf, SendBehind, TcpListener, TcpStream};
+use seastar_net::{BufResult, Connections, PooledBuf, SendBehind, TcpListener, TcpStream};
 
 use super::routing::Session;
 use super::shard::ShardState;
@@ -58,6 +58,12 @@ use crate::protocol::Out;
 
 /// Room a read gets at least; the buffer grows for larger requests.
 const READ_SIZE: usize = 16 * 1024;
+
+/// First room of a read's reply buffer; it grows for larger replies. Small,
+/// because a connection that goes idle keeps its last batch until its next
+/// read (the send completes quietly, waking nobody): a small allocation
+/// costs it the reply's bytes, not a page.
+const OUT_SIZE: usize = 512;
 
 /// An idle connection's buffers shrink back to `READ_SIZE` beyond this.
 const KEEP_CAPACITY: usize = 256 * 1024;
@@ -180,8 +186,8 @@ async fn connection(st: &ShardState, service: Sharded<ShardState>, conn: &TcpStr
     let mut sending: Option<SendBehind<BytesMut>> = None;
     let mut last_request = lowres_now();
     loop {
-        // Nothing is kept for the wait but the batch in flight, whose
-        // buffer is freed as soon as the socket took it.
+        // Nothing is kept for the wait but the batch in flight (a reply's
+        // bytes: see `OUT_SIZE`).
         if out.buf_mut().capacity() != 0 {
             *out.buf_mut() = BytesMut::new();
         }
@@ -213,10 +219,16 @@ async fn connection(st: &ShardState, service: Sharded<ShardState>, conn: &TcpStr
                 None => return,
             }
         };
-        if let Some(Err(e)) = sent {
-            tracing::debug!(shard = shard_id(), error = %e, "write failed; closing");
-            return;
-        }
+        // The batch sent meanwhile lends its buffer to this read's replies
+        // (a client that waits for each reply costs no allocation).
+        let reuse = match sent {
+            Some((Err(e), _)) => {
+                tracing::debug!(shard = shard_id(), error = %e, "write failed; closing");
+                return;
+            }
+            Some((Ok(_), b)) if b.capacity() <= KEEP_CAPACITY => Some(b),
+            _ => None,
+        };
         let (n, mut input) = match r {
             Ok(Input::Pooled(b)) if b.is_empty() => break,
             Ok(Input::Pooled(b)) => (b.len(), Some((b, 0))),
@@ -230,7 +242,13 @@ async fn connection(st: &ShardState, service: Sharded<ShardState>, conn: &TcpStr
                 break;
             }
         };
-        *out.buf_mut() = BytesMut::with_capacity(READ_SIZE);
+        *out.buf_mut() = match reuse {
+            Some(mut b) => {
+                b.clear();
+                b
+            }
+            None => BytesMut::with_capacity(OUT_SIZE),
+        };
         let mut written = 0;
         let close = loop {
             let src: &[u8] = match &input {
@@ -270,7 +288,7 @@ async fn connection(st: &ShardState, service: Sharded<ShardState>, conn: &TcpStr
                     }
                 }
                 if out.buf_mut().capacity() == 0 {
-                    *out.buf_mut() = BytesMut::with_capacity(READ_SIZE);
+                    *out.buf_mut() = BytesMut::with_capacity(OUT_SIZE);
                 }
             }
             if outcome.close || !outcome.more {
@@ -321,19 +339,20 @@ enum Input {
     Carried(usize, BytesMut),
 }
 
-/// Awaits `read` while the batch in flight is sent (its buffer freed as
-/// soon as the socket took it); `None` if the idle timeout passed first.
+/// Awaits `read` while the batch in flight is sent quietly (a send that
+/// took every byte wakes nobody: collected with the read); `None` if the
+/// idle timeout passed first.
 async fn read_or_idle<F: Future>(
     st: &ShardState,
     sending: &mut Option<SendBehind<BytesMut>>,
     read: F,
     last_request: Instant,
-) -> Option<(F::Output, Option<std::io::Result<usize>>)> {
+) -> Option<(F::Output, Option<BufResult<usize, BytesMut>>)> {
     match st.idle_timeout {
-        None => Some(SendBehind::during_release(sending, read).await),
+        None => Some(SendBehind::during(sending, read).await),
         Some(idle) => {
             let timed = idle_read(read, last_request + idle);
-            match SendBehind::during_release(sending, timed).await {
+            match SendBehind::during(sending, timed).await {
                 (Some(r), sent) => Some((r, sent)),
                 (None, _) => {
                     tracing::debug!(shard = shard_id(), "idle timeout; closing");
