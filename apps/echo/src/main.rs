@@ -22,8 +22,7 @@ use futures::future::{Either, select};
 use seastar_core::runtime::RuntimeArgs;
 use seastar_core::{shard_count, shard_id, smp, spawn_local};
 use seastar_net::{
-    Balance, Connections, ListenOptions, ListenerStats, Policy, PooledBuf, SendBehind, TcpListener,
-    TcpStream,
+    Balance, Connections, ListenOptions, ListenerStats, Policy, SendBehind, TcpListener, TcpStream,
 };
 
 #[derive(Parser, Debug)]
@@ -56,21 +55,23 @@ thread_local! {
 
 /// Echoes until end of stream or an error. Reads are pooled (no buffer is
 /// held while the client is silent, so an idle connection costs its task
-/// and socket only) and each echo sends the received buffer itself (no
-/// copy), behind the next read (submitted together; a send that takes
-/// every byte wakes nobody). The next echo waits for it, so one is in
-/// flight at most: the back-pressure on a client that does not read.
+/// and socket only); each echo is copied out of the shard's buffer, which
+/// goes back at once, into one of its own size, sent behind the next read
+/// (submitted together; a send that takes every byte wakes nobody, and an
+/// idle connection keeps only those bytes until its next read). The next
+/// echo waits for it, so one is in flight at most: the back-pressure on a
+/// client that does not read.
 async fn echo(conn: Rc<TcpStream>) {
-    let mut sending: Option<SendBehind<PooledBuf>> = None;
+    let mut sending: Option<SendBehind<Vec<u8>>> = None;
     loop {
-        let (r, sent) = SendBehind::during_release(&mut sending, conn.read_pooled()).await;
-        if let Some(Err(e)) = sent {
+        let (r, sent) = SendBehind::during(&mut sending, conn.read_pooled()).await;
+        if let Some((Err(e), _)) = sent {
             tracing::debug!(shard = shard_id(), error = %e, "write failed; closing");
             return;
         }
-        let buf = match r {
+        let data = match r {
             Ok(b) if b.is_empty() => break,
-            Ok(b) => b,
+            Ok(b) => b.to_vec(),
             Err(e) => {
                 tracing::debug!(shard = shard_id(), error = %e, "read failed; closing");
                 break;
@@ -82,7 +83,7 @@ async fn echo(conn: Rc<TcpStream>) {
             tracing::debug!(shard = shard_id(), error = %e, "write failed; closing");
             return;
         }
-        sending = Some(conn.send_behind(buf));
+        sending = Some(conn.send_behind(data));
     }
     if let Some(s) = sending {
         let _ = s.finish().await;
