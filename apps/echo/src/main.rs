@@ -90,19 +90,6 @@ async fn echo(conn: Rc<TcpStream>) {
     }
 }
 
-/// Removes a connection from the shard's set when its task ends, however
-/// it ends (a panic included), so its slot and socket are never leaked.
-struct Slot {
-    conns: Rc<Connections>,
-    id: usize,
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        self.conns.remove(self.id);
-    }
-}
-
 /// Accepts and echoes until a stop is requested; returns this shard's stats.
 async fn serve(shutdown_timeout: Duration) -> ListenerStats {
     let listener = LISTENER
@@ -118,10 +105,8 @@ async fn serve(shutdown_timeout: Duration) -> ListenerStats {
                     tracing::debug!(shard = shard_id(), error = %e, "TCP_NODELAY");
                 }
                 let conn = Rc::new(conn);
-                let slot = Slot {
-                    id: conns.insert(conn.clone()),
-                    conns: conns.clone(),
-                };
+                // Released however the task ends (a panic included).
+                let slot = Connections::register(&conns, conn.clone());
                 spawn_local(async move {
                     let _slot = slot;
                     echo(conn).await;

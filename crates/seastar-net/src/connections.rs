@@ -80,6 +80,34 @@ impl Connections {
         }
     }
 
+    /// Registers an open connection and returns a guard that forgets it
+    /// when dropped: the way to keep the set right whatever ends the
+    /// connection's task (a return, an error, a panic unwinding it, or the
+    /// task being dropped at a stop).
+    ///
+    /// ```
+    /// use std::rc::Rc;
+    /// use seastar_net::{Connections, ListenOptions, TcpListener, TcpStream};
+    ///
+    /// seastar_core::block_on(async {
+    ///     let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap(), ListenOptions::default()).await.unwrap();
+    ///     let client = seastar_core::spawn_local(TcpStream::connect(listener.local_addr().unwrap()));
+    ///     let (server_side, _) = listener.accept().await.unwrap();
+    ///     let conns = Rc::new(Connections::default());
+    ///     let slot = Connections::register(&conns, Rc::new(server_side));
+    ///     assert_eq!(conns.len(), 1);
+    ///     drop(slot);
+    ///     assert!(conns.is_empty());
+    ///     drop(client.await.unwrap());
+    /// });
+    /// ```
+    pub fn register(this: &Rc<Connections>, c: Rc<TcpStream>) -> Registration {
+        Registration {
+            id: this.insert(c),
+            conns: this.clone(),
+        }
+    }
+
     /// Forgets connection `id` (it ended); wakes [`wait_idle`](Self::wait_idle) after the last.
     pub fn remove(&self, id: usize) {
         self.open.borrow_mut()[id] = None;
@@ -170,5 +198,19 @@ impl Connections {
             }
         })
         .await
+    }
+}
+
+/// A connection's place in a [`Connections`] set, released when dropped
+/// (see [`Connections::register`]).
+#[derive(Debug)]
+pub struct Registration {
+    conns: Rc<Connections>,
+    id: usize,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        self.conns.remove(self.id);
     }
 }

@@ -11,7 +11,7 @@
 //!
 //! | module | what it holds |
 //! |---|---|
-//! | [`connections`] | [`Connections`]: a shard's open connections, for a graceful stop |
+//! | [`connections`] | [`Connections`]: a shard's open connections, for a graceful stop bounded by a timeout; [`Registration`], the drop guard of one |
 //! | [`tcp`] | [`TcpStream`], [`TcpListener`] with the per-shard or distributing [`Policy`], [`ListenerStats`] |
 //! | [`stream`] | [`DataSource`](stream::DataSource)/[`DataSink`](stream::DataSink), buffered [`InputStream`](stream::InputStream) and [`OutputStream`](stream::OutputStream) |
 //! | [`udp`] | [`UdpSocket`] |
@@ -95,7 +95,7 @@ pub mod tls;
 pub mod udp;
 pub mod unix;
 
-pub use connections::Connections;
+pub use connections::{Connections, Registration};
 pub use seastar_core::io::{IoBuf, IoBufMut, PooledBuf};
 pub use send_behind::SendBehind;
 pub use tcp::{Balance, ListenOptions, ListenerStats, Policy, TcpListener, TcpStream};

@@ -50,7 +50,9 @@ use futures::future::{Either, select};
 use seastar_core::smp::Sharded;
 use seastar_core::timer::{lowres_now, sleep_until};
 use seastar_core::{shard_id, spawn_local};
-use seastar_net::{BufResult, Connections, PooledBuf, SendBehind, TcpListener, TcpStream};
+use seastar_net::{
+    BufResult, Connections, PooledBuf, Registration, SendBehind, TcpListener, TcpStream,
+};
 
 use super::routing::Session;
 use super::shard::ShardState;
@@ -83,14 +85,13 @@ pub struct ShardReport {
 /// `curr_connections`, released when dropped (also by a panicking task).
 pub(crate) struct Slot {
     st: Rc<ShardState>,
-    conns: Rc<Connections>,
-    id: usize,
+    _place: Registration,
 }
 
 impl Slot {
     /// Registers `conn` and counts it.
     pub fn open(st: &Rc<ShardState>, conns: &Rc<Connections>, conn: Rc<TcpStream>) -> Slot {
-        let id = conns.insert(conn);
+        let place = Connections::register(conns, conn);
         {
             let mut h = st.handler.borrow_mut();
             let s = h.store_mut().stats_mut();
@@ -99,8 +100,7 @@ impl Slot {
         }
         Slot {
             st: st.clone(),
-            conns: conns.clone(),
-            id,
+            _place: place,
         }
     }
 }
@@ -111,7 +111,7 @@ impl Drop for Slot {
         if let Ok(mut h) = self.st.handler.try_borrow_mut() {
             h.store_mut().stats_mut().curr_connections -= 1;
         }
-        self.conns.remove(self.id);
+        // `_place` leaves the shard's set as it drops, after this.
     }
 }
 

@@ -108,19 +108,6 @@ struct Inner {
     stats: Counters,
 }
 
-/// Frees a connection's slot in [`Connections`] however its task ends
-/// (even by a panic), so the slot and the socket never leak.
-struct Slot {
-    conns: Rc<Connections>,
-    id: usize,
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        self.conns.remove(self.id);
-    }
-}
-
 /// A native RPC server on one shard.
 ///
 /// ```
@@ -302,10 +289,7 @@ impl RpcServer {
     /// [`serve`](Self::serve) enforces).
     pub fn spawn_connection(&self, conn: TcpStream) {
         let conn = Rc::new(conn);
-        let slot = Slot {
-            conns: self.inner.conns.clone(),
-            id: self.inner.conns.insert(conn.clone()),
-        };
+        let slot = Connections::register(&self.inner.conns, conn.clone());
         let inner = self.inner.clone();
         spawn_local(async move {
             let _slot = slot;
