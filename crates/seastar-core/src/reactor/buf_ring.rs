@@ -145,9 +145,6 @@ impl BufRing {
             size,
             mem: Rc::new(RingMem::new(count as usize * size)),
         };
-        // SAFETY: `entries` is page-aligned memory of `count` entries that
-        // this value owns and unmaps only when dropped, which the reactor
-        // does after the last operation that could use it (module docs).
         // SAFETY: the mapping of `count` entries stays valid while
         // registered: `r` owns it and is dropped only after the io_uring
         // instance, with no operation in flight (module docs). On failure
