@@ -1,0 +1,89 @@
+//! hyper and futures-io over TLS.
+
+use crate::support::*;
+
+#[cfg(feature = "hyper")]
+#[test]
+fn hyper_http1_runs_over_tls() {
+    use bytes::Bytes;
+    use http_body_util::{BodyExt, Full};
+    use hyper::service::service_fn;
+
+    let pki = pki();
+    let acceptor = TlsAcceptor::new(pki.server().alpn(["http/1.1"]).build().unwrap());
+    let connector = TlsConnector::new(pki.client().alpn(["http/1.1"]).build().unwrap());
+    rt(1).run(async move {
+        let (l, addr) = listen().await;
+        let server = spawn_local(async move {
+            let (tcp, _) = l.accept().await.unwrap();
+            let tls = acceptor.accept(tcp).await.unwrap();
+            let svc = service_fn(|req: hyper::Request<hyper::body::Incoming>| async move {
+                let path = req.uri().path().to_owned();
+                let body = req.into_body().collect().await.unwrap().to_bytes();
+                let text = format!("{path} {}", body.len());
+                Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(Bytes::from(
+                    text,
+                ))))
+            });
+            hyper::server::conn::http1::Builder::new()
+                .serve_connection(tls, svc)
+                .await
+                .unwrap();
+        });
+        let tls = connector
+            .connect("localhost", TcpStream::connect(addr).await.unwrap())
+            .await
+            .unwrap();
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(tls).await.unwrap();
+        let driver = spawn_local(conn);
+        for i in 0..20usize {
+            let body = Bytes::from(vec![b'x'; i * 5000]);
+            let req = hyper::Request::post(format!("/item/{i}"))
+                .body(Full::new(body))
+                .unwrap();
+            let resp = sender.send_request(req).await.unwrap();
+            assert_eq!(resp.status(), 200);
+            let got = resp.into_body().collect().await.unwrap().to_bytes();
+            assert_eq!(got, format!("/item/{i} {}", i * 5000).as_bytes());
+        }
+        drop(sender);
+        driver.await.unwrap().unwrap();
+        server.await.unwrap();
+    });
+}
+
+#[cfg(feature = "futures-io")]
+#[test]
+fn futures_io_traits_run_over_tls() {
+    use futures::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+
+    let pki = pki();
+    let acceptor = TlsAcceptor::new(pki.server().build().unwrap());
+    let connector = TlsConnector::new(pki.client().build().unwrap());
+    rt(1).run(async move {
+        let (l, addr) = listen().await;
+        let server = spawn_local(async move {
+            let (tcp, _) = l.accept().await.unwrap();
+            let mut tls = acceptor.accept(tcp).await.unwrap();
+            let mut line = String::new();
+            tls.read_line(&mut line).await.unwrap(); // AsyncBufRead, no copy
+
+            AsyncWriteExt::write_all(&mut tls, line.to_uppercase().as_bytes())
+                .await
+                .unwrap();
+            tls.close().await.unwrap();
+        });
+        let mut tls = connector
+            .connect("localhost", TcpStream::connect(addr).await.unwrap())
+            .await
+            .unwrap();
+        AsyncWriteExt::write_all(&mut tls, b"hello over tls\n")
+            .await
+            .unwrap();
+        tls.flush().await.unwrap();
+        let mut got = String::new();
+        tls.read_to_string(&mut got).await.unwrap();
+        assert_eq!(got, "HELLO OVER TLS\n");
+        server.await.unwrap();
+    });
+}
