@@ -111,51 +111,6 @@ impl<B: IoBuf> SendBehind<B> {
         (out, sent)
     }
 
-    /// As [`during`](Self::during), but the send's completion wakes the
-    /// task (it is not polled quietly) and its buffer is dropped at once
-    /// (a [`PooledBuf`](crate::PooledBuf) goes back to the shard) instead
-    /// of being kept until `fut` completes: for connections that may then
-    /// wait long for their next read, so that an idle one holds no buffer.
-    /// Returns the send's result, if it finished.
-    ///
-    /// ```
-    /// use seastar_net::{ListenOptions, SendBehind, TcpListener, TcpStream};
-    ///
-    /// seastar_core::block_on(async {
-    ///     let l = TcpListener::bind("127.0.0.1:0".parse().unwrap(), ListenOptions::default()).await.unwrap();
-    ///     let c = TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
-    ///     let (s, _) = l.accept().await.unwrap();
-    ///     let mut sending = Some(s.send_behind(b"ping".to_vec()));
-    ///     seastar_core::spawn_local(async move {
-    ///         let (_, b) = c.read(vec![0; 4]).await;
-    ///         c.write_all(b).await.0.unwrap();
-    ///     })
-    ///     .detach();
-    ///     let (got, sent) = SendBehind::during_release(&mut sending, s.read_pooled()).await;
-    ///     assert_eq!(&got.unwrap()[..], b"ping");
-    ///     assert_eq!(sent.unwrap().unwrap(), 4);
-    /// });
-    /// ```
-    pub async fn during_release<F: Future>(
-        sending: &mut Option<SendBehind<B>>,
-        fut: F,
-    ) -> (F::Output, Option<io::Result<usize>>) {
-        let mut fut = pin!(fut);
-        let mut sent = None;
-        let out = std::future::poll_fn(|cx| {
-            if let Some(s) = sending.as_mut()
-                && let Poll::Ready((r, buf)) = s.poll(cx)
-            {
-                *sending = None;
-                drop(buf);
-                sent = Some(r);
-            }
-            fut.as_mut().poll(cx)
-        })
-        .await;
-        (out, sent)
-    }
-
     fn count(&self, r: BufResult<usize, B>) -> BufResult<usize, B> {
         crate::stats::sent(&io::Result::Ok(self.op.sent()));
         r

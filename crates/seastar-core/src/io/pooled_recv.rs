@@ -156,6 +156,9 @@ pub struct PooledRecv {
     fd: RawFd,
     /// io_uring: the receive arms its poll first (after a short one).
     poll_first: bool,
+    /// io_uring: the shard ring's memory and buffer size, taken at start
+    /// (a completion then needs no second look at the reactor).
+    ring: Option<(Rc<RingMem>, usize)>,
     state: State,
 }
 
@@ -172,8 +175,14 @@ enum State {
 
 /// What a receive on this shard starts with.
 enum Start {
-    Ring { poll_first: bool, size: usize },
-    Own { poll_first: bool },
+    Ring {
+        poll_first: bool,
+        mem: Rc<RingMem>,
+        size: usize,
+    },
+    Own {
+        poll_first: bool,
+    },
     Epoll,
 }
 
@@ -191,6 +200,7 @@ impl PooledRecv {
                 match u.buf_ring() {
                     Some(r) => Start::Ring {
                         poll_first,
+                        mem: r.mem().clone(),
                         size: r.buf_size(),
                     },
                     None => Start::Own { poll_first },
@@ -201,12 +211,18 @@ impl PooledRecv {
         let mut r = PooledRecv {
             fd,
             poll_first: false,
+            ring: None,
             state: State::Taken,
         };
         r.state = match start {
-            Start::Ring { poll_first, size } => {
+            Start::Ring {
+                poll_first,
+                mem,
+                size,
+            } => {
                 r.poll_first = poll_first;
-                State::Ring(r.submit(size))
+                r.ring = Some((mem, size));
+                State::Ring(r.submit())
             }
             Start::Own { poll_first } => {
                 State::Own(StreamRecv::start(fd, pool::take(), poll_first))
@@ -236,7 +252,7 @@ impl PooledRecv {
                     let ready = ready!(wait.poll(self.fd, Interest::Read, cx));
                     let uring = matches!(wait, ReadyWait::Uring(_));
                     match ready {
-                        Ok(()) if uring => State::Ring(self.submit(ring_size())),
+                        Ok(()) if uring => State::Ring(self.submit()),
                         Ok(()) => recv_now(self.fd),
                         Err(e) => State::Done(Err(e)),
                     }
@@ -275,7 +291,8 @@ impl PooledRecv {
     }
 
     /// io_uring: submits a receive that takes its buffer from the ring.
-    fn submit(&mut self, size: usize) -> Op<()> {
+    fn submit(&mut self) -> Op<()> {
+        let size = self.ring.as_ref().map_or(pool::BUF_SIZE, |(_, size)| *size);
         let ioprio = if self.poll_first {
             RECVSEND_POLL_FIRST
         } else {
@@ -300,11 +317,7 @@ impl PooledRecv {
                 return State::Done(Err(io::Error::other("receive completed without a buffer")));
             };
             let n = res as usize;
-            let lent = reactor::with(|s| match &mut *s.driver.borrow_mut() {
-                Driver::Uring(u) => u.buf_ring.as_ref().map(|r| (r.mem().clone(), r.buf_size())),
-                Driver::Epoll(_) => None,
-            });
-            let Some((mem, size)) = lent else {
+            let Some((mem, size)) = self.ring.take() else {
                 unreachable!("a ring buffer without a ring")
             };
             let buf = PooledBuf {
@@ -328,24 +341,16 @@ impl PooledRecv {
                 State::Own(StreamRecv::start(self.fd, pool::take(), self.poll_first))
             }
             r if r == -libc::EAGAIN => State::Readable(ReadyWait::uring(self.fd, Interest::Read)),
-            r if r == -libc::EINTR => State::Ring(self.submit(ring_size())),
+            r if r == -libc::EINTR => State::Ring(self.submit()),
             // Older than 5.19: the flag is refused; off for the shard.
             r if r == -libc::EINVAL && self.poll_first => {
                 reactor::with_uring_features(|f| f.recv_poll_first = false);
                 self.poll_first = false;
-                State::Ring(self.submit(ring_size()))
+                State::Ring(self.submit())
             }
             r => State::Done(cqe_result(r).map(|_| (PooledBuf::eof(), false))),
         }
     }
-}
-
-/// The ring's buffer size (the ring exists once a receive used it).
-fn ring_size() -> usize {
-    reactor::with(|s| match &mut *s.driver.borrow_mut() {
-        Driver::Uring(u) => u.buf_ring.as_ref().map_or(pool::BUF_SIZE, |r| r.buf_size()),
-        Driver::Epoll(_) => pool::BUF_SIZE,
-    })
 }
 
 /// Puts ring buffer `bid` back.
