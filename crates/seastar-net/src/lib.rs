@@ -25,6 +25,7 @@
 //! | [`hyper`] (feature `hyper`) | `hyper::rt::{Read, Write}` for the stream sockets; `ShardExecutor` and `ShardTimer` for hyper without tokio |
 //! | [`collectd`] (feature `collectd`) | a client pushing every shard's metrics to collectd (binary network protocol) |
 //! | [`tls`] (feature `tls`) | TLS on rustls (`ring`): [`TlsAcceptor`](tls::TlsAcceptor), [`TlsConnector`](tls::TlsConnector), [`TlsStream`](tls::TlsStream), configurations from PEM files |
+//! | [`native`] (feature `native`) | the user-space network stack: AF_XDP and TAP devices, Ethernet, ARP, IPv4, ICMP, UDP, software RSS across shards |
 //! | `futures_io` (feature `futures-io`) | `futures::io::{AsyncRead, AsyncWrite}` for the stream sockets |
 //!
 //! # Example: an echo server on every shard
@@ -83,6 +84,8 @@ mod fd;
 pub mod futures_io;
 #[cfg(feature = "hyper")]
 pub mod hyper;
+#[cfg(feature = "native")]
+pub mod native;
 mod poll;
 mod send_behind;
 pub mod stats;
