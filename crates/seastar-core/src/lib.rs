@@ -19,6 +19,7 @@
 //! | [`timer`] | [`sleep`](timer::sleep), [`timeout`](timer::timeout), [`Timer`](timer::Timer), the low-resolution and manual clocks |
 //! | [`alloc`] (feature `alloc`) | [`ShardAllocator`](alloc::ShardAllocator), per-shard [`stats`](alloc::stats()), `--memory` limits, [`register_reclaimer`](alloc::register_reclaimer) |
 //! | [`metrics`] (feature `metrics`) | a per-shard recorder for the `metrics` facade, built-in reactor/smp/memory metrics, [`gather`](metrics::gather) across shards, the Prometheus text format |
+//! | [`introspect`] | typed, read-only views of the calling shard's reactor counters and scheduling groups (for admin endpoints) |
 //! | [`io`] | completion-style, owned-buffer I/O on file descriptors, the buffer traits, blocking-call offload |
 //!
 //! # Example
@@ -39,6 +40,7 @@
 
 #[cfg(feature = "alloc")]
 pub mod alloc;
+pub mod introspect;
 pub mod io;
 #[cfg(feature = "metrics")]
 pub mod metrics;
