@@ -1,0 +1,155 @@
+//! The Internet checksum (RFC 1071), summed incrementally.
+//!
+//! ```
+//! use seastar_net::native::checksum::Checksum;
+//! // The example header of RFC 1071 section 3, split across two adds.
+//! let mut c = Checksum::new();
+//! c.add(&[0x00, 0x01, 0xf2]);
+//! c.add(&[0x03, 0xf4, 0xf5, 0xf6, 0xf7]);
+//! assert_eq!(c.finish(), !0xddf2);
+//! ```
+
+/// A running one's-complement sum over a byte stream.
+///
+/// Bytes may be added in pieces of any length: an odd piece's last byte
+/// pairs with the next piece's first, as if the pieces were one buffer.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Checksum {
+    sum: u64,
+    odd: Option<u8>,
+}
+
+impl Checksum {
+    /// An empty sum.
+    pub fn new() -> Checksum {
+        Checksum::default()
+    }
+
+    /// Adds `data` to the sum.
+    pub fn add(&mut self, mut data: &[u8]) {
+        if let Some(hi) = self.odd.take() {
+            match data.split_first() {
+                Some((&lo, rest)) => {
+                    self.sum += u64::from(u16::from_be_bytes([hi, lo]));
+                    data = rest;
+                }
+                None => {
+                    self.odd = Some(hi);
+                    return;
+                }
+            }
+        }
+        let mut words = data.chunks_exact(2);
+        for w in &mut words {
+            self.sum += u64::from(u16::from_be_bytes([w[0], w[1]]));
+        }
+        if let [last] = words.remainder() {
+            self.odd = Some(*last);
+        }
+    }
+
+    /// Adds one 16-bit word (which must fall on an even offset).
+    pub fn add_u16(&mut self, w: u16) {
+        self.sum += u64::from(w);
+    }
+
+    /// Adds a 32-bit value as two words (an IPv4 address).
+    pub fn add_u32(&mut self, w: u32) {
+        self.sum += u64::from(w >> 16) + u64::from(w & 0xffff);
+    }
+
+    /// The folded one's-complement sum, complemented: the value to store in
+    /// a header (0 when the data, checksum field included, verifies).
+    pub fn finish(&self) -> u16 {
+        let mut sum = self.sum;
+        if let Some(hi) = self.odd {
+            sum += u64::from(u16::from_be_bytes([hi, 0]));
+        }
+        while sum >> 16 != 0 {
+            sum = (sum & 0xffff) + (sum >> 16);
+        }
+        !(sum as u16)
+    }
+}
+
+/// The checksum of `data` in one go.
+pub fn checksum(data: &[u8]) -> u16 {
+    let mut c = Checksum::new();
+    c.add(data);
+    c.finish()
+}
+
+/// The checksum after one 16-bit word of the covered data changed from
+/// `old` to `new` (RFC 1624, equation 3), without summing the data again.
+pub fn update(check: u16, old: u16, new: u16) -> u16 {
+    let mut sum = u32::from(!check) + u32::from(!old) + u32::from(new);
+    while sum >> 16 != 0 {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc1071_example() {
+        // RFC 1071 section 3: 0001 f203 f4f5 f6f7 sums to ddf2.
+        let data = [0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7];
+        assert_eq!(checksum(&data), !0xddf2);
+    }
+
+    #[test]
+    fn pieces_of_any_parity_sum_as_one_buffer() {
+        let data: Vec<u8> = (0..=255u8).cycle().take(1001).collect();
+        let whole = checksum(&data);
+        for split in [0, 1, 2, 3, 500, 999, 1000, 1001] {
+            for split2 in [split, (split + 7).min(1001)] {
+                let mut c = Checksum::new();
+                c.add(&data[..split]);
+                c.add(&data[split..split2]);
+                c.add(&data[split2..]);
+                assert_eq!(c.finish(), whole, "split at {split}/{split2}");
+            }
+        }
+    }
+
+    #[test]
+    fn data_with_its_checksum_verifies_to_zero() {
+        let mut data = vec![
+            0x45, 0x00, 0x00, 0x1c, 0x12, 0x34, 0, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+        ];
+        let c = checksum(&data);
+        data[10..12].copy_from_slice(&c.to_be_bytes());
+        assert_eq!(checksum(&data), 0);
+    }
+
+    #[test]
+    fn incremental_update_matches_a_full_sum() {
+        let mut data = [
+            0x45u8, 0x00, 0x00, 0x1c, 0xbe, 0xef, 0x40, 0x00, 64, 17, 0, 0, 192, 168, 1, 1, 192,
+            168, 1, 2,
+        ];
+        let before = checksum(&data);
+        for new in [0u16, 1, 0x0800, 0xffff, 0x1234] {
+            let old = u16::from_be_bytes([data[8], data[9]]);
+            let mut d = data;
+            d[8..10].copy_from_slice(&new.to_be_bytes());
+            assert_eq!(
+                update(before, old, new),
+                checksum(&d),
+                "{old:#x} -> {new:#x}"
+            );
+        }
+        data[0] = 0;
+        assert_ne!(checksum(&data), before);
+    }
+
+    #[test]
+    fn add_u32_is_two_words() {
+        let mut a = Checksum::new();
+        a.add_u32(0xc0a8_0102);
+        assert_eq!(a.finish(), checksum(&[0xc0, 0xa8, 0x01, 0x02]));
+    }
+}
