@@ -225,7 +225,7 @@ fn errors_name_what_failed() {
             }
             other => panic!("expected a connect error, got {other:?}"),
         }
-        for bad in ["https://127.0.0.1/", "/no/host", "not a uri"] {
+        for bad in ["ftp://127.0.0.1/", "/no/host", "not a uri"] {
             let err = client.get(bad).await.unwrap_err();
             assert!(matches!(err, ClientError::BadUri(_)), "{bad}: {err}");
         }

@@ -15,8 +15,23 @@
 //! both ways: the request body is any [`Body`], the response body is
 //! hyper's [`Incoming`].
 //!
-//! Plain `http://` only (no TLS); a host name is resolved on the blocking
-//! helper thread, an IP literal is not.
+//! `https://` with feature `tls` (see [`tls`](self#https)); a host name is
+//! resolved on the blocking helper thread, an IP literal is not.
+//!
+//! # HTTPS
+//!
+//! With feature `tls`, `https://` URLs go through seastar-net's
+//! [`TlsConnector`](seastar_net::tls::TlsConnector): the URL's host is the
+//! SNI name and the name the certificate must carry, and ALPN offers `h2`
+//! (with feature `http2`) and `http/1.1`. An `h2` connection is one pooled
+//! connection per host that every request multiplexes on; an `http/1.1`
+//! one is pooled as a plain one. The trusted roots are Mozilla's, compiled
+//! in (`webpki-roots`: no file or network is read at run time, the same on
+//! every machine), unless [`ClientBuilder::tls`] gives a configuration of
+//! its own (e.g. a private CA). A certificate that does not verify fails
+//! the request with [`ClientError::Certificate`], carrying rustls'
+//! [`CertificateError`](seastar_net::tls::rustls::CertificateError)
+//! (`UnknownIssuer`, `NotValidForName`, `Expired`, ...).
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -29,11 +44,15 @@ use http::header::{HOST, HeaderValue};
 use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{Method, Uri};
 use hyper::body::Incoming;
-use hyper::client::conn::http1::SendRequest;
 use seastar_core::timer::lowres_now;
-use seastar_net::TcpStream;
 
 use crate::{Body, Request};
+
+mod conn;
+#[cfg(feature = "tls")]
+mod tls;
+
+use conn::{Sender, Target};
 
 /// A response as the client returns it: the body streams from the connection.
 pub type ClientResponse = http::Response<Incoming>;
@@ -41,8 +60,9 @@ pub type ClientResponse = http::Response<Incoming>;
 /// Why a request failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    /// The URI has no host, or a scheme other than `http`.
-    #[error("unsupported URI `{0}`: need http://host[:port]/...")]
+    /// The URI has no host, or a scheme other than `http` (or `https`
+    /// with feature `tls`).
+    #[error("unsupported URI `{0}`: need http://host[:port]/... (or https:// with feature tls)")]
     BadUri(String),
     /// The host name did not resolve.
     #[error("cannot resolve {host}: {source}")]
@@ -69,6 +89,28 @@ pub enum ClientError {
     /// The HTTP exchange failed (connection closed, malformed response).
     #[error("HTTP error: {0}")]
     Http(#[from] hyper::Error),
+    /// The server's certificate did not verify (feature `tls`): unknown
+    /// issuer, another name, expired, ...
+    #[cfg(feature = "tls")]
+    #[error("certificate of {host} rejected: {error}")]
+    Certificate {
+        /// The host name the certificate was checked against.
+        host: String,
+        /// rustls' reason.
+        error: seastar_net::tls::rustls::CertificateError,
+    },
+    /// The TLS handshake failed for another reason (feature `tls`): an
+    /// alert from the server, no common protocol version or ALPN, a
+    /// handshake timeout, a connection closed mid-handshake.
+    #[cfg(feature = "tls")]
+    #[error("TLS handshake with {host} failed: {source}")]
+    Tls {
+        /// The host.
+        host: String,
+        /// What went wrong.
+        #[source]
+        source: seastar_net::tls::TlsError,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -80,13 +122,17 @@ struct Config {
 }
 
 struct Pooled {
-    sender: SendRequest<Body>,
+    sender: Sender,
     since: Instant,
 }
 
 struct Inner {
     config: Config,
     pool: RefCell<HashMap<String, Vec<Pooled>>>,
+    #[cfg(feature = "tls")]
+    tls: RefCell<Option<seastar_net::tls::TlsConnector>>,
+    #[cfg(feature = "tls")]
+    tls_given: Option<std::sync::Arc<seastar_net::tls::rustls::ClientConfig>>,
 }
 
 /// An HTTP/1.1 client with a connection pool; see the [module docs](self).
@@ -119,6 +165,8 @@ impl fmt::Debug for Client {
 #[derive(Debug, Clone)]
 pub struct ClientBuilder {
     config: Config,
+    #[cfg(feature = "tls")]
+    tls: Option<std::sync::Arc<seastar_net::tls::rustls::ClientConfig>>,
 }
 
 impl ClientBuilder {
@@ -146,12 +194,27 @@ impl ClientBuilder {
         self
     }
 
+    /// The TLS configuration for `https://` (feature `tls`), e.g. one
+    /// trusting a private CA, built with
+    /// [`TlsClientConfig`](seastar_net::tls::TlsClientConfig). Its ALPN list,
+    /// if empty, becomes `h2` (feature `http2`) and `http/1.1`. Default:
+    /// Mozilla's roots (`webpki-roots`), no client certificate.
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, config: std::sync::Arc<seastar_net::tls::rustls::ClientConfig>) -> Self {
+        self.tls = Some(config);
+        self
+    }
+
     /// The client.
     pub fn build(self) -> Client {
         Client {
             inner: Rc::new(Inner {
                 config: self.config,
                 pool: RefCell::new(HashMap::new()),
+                #[cfg(feature = "tls")]
+                tls: RefCell::new(None),
+                #[cfg(feature = "tls")]
+                tls_given: self.tls,
             }),
         }
     }
@@ -182,6 +245,8 @@ impl Client {
                 max_idle_per_host: 32,
                 idle_timeout: Duration::from_secs(90),
             },
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 
@@ -221,17 +286,23 @@ impl Client {
         self.request(req).await
     }
 
-    /// Sends `req` (absolute `http://` URI) and returns the response once
-    /// its head has arrived; the body streams after.
+    /// Sends `req` (absolute `http://` or, with feature `tls`, `https://`
+    /// URI) and returns the response once its head has arrived; the body
+    /// streams after.
     pub async fn request(&self, mut req: Request) -> Result<ClientResponse, ClientError> {
         let uri = req.uri().clone();
-        if uri.scheme().is_some_and(|s| *s != Scheme::HTTP) {
-            return Err(ClientError::BadUri(uri.to_string()));
-        }
+        let tls = match uri.scheme() {
+            None => false,
+            Some(s) if *s == Scheme::HTTP => false,
+            Some(s) if cfg!(feature = "tls") && *s == Scheme::HTTPS => true,
+            Some(_) => return Err(ClientError::BadUri(uri.to_string())),
+        };
         let Some(authority) = uri.authority().cloned() else {
             return Err(ClientError::BadUri(uri.to_string()));
         };
-        let key = key(&authority);
+        let target = Target { authority, tls };
+        let key = target.key();
+        let authority = &target.authority;
         // Origin form on the wire, with a Host header.
         if !req.headers().contains_key(HOST) {
             let host = HeaderValue::from_str(authority.as_str())
@@ -246,7 +317,7 @@ impl Client {
 
         let (mut sender, reused) = match self.checkout(&key).await {
             Some(s) => (s, true),
-            None => (self.connect(&authority).await?, false),
+            None => (self.connect(&target).await?, false),
         };
         // A pooled connection may have been closed by the server a moment
         // ago (its idle timeout, a request cap) without our side having
@@ -262,23 +333,22 @@ impl Client {
                     return Err(error.into());
                 };
                 tracing::debug!(shard = seastar_core::shard_id(), error = %error, "pooled connection was closed; retrying on a new one");
-                sender = self.connect(&authority).await?;
-                self.send(&mut sender, req)
+                sender = self.connect(&target).await?;
+                let resp = self
+                    .send(&mut sender, req)
                     .await
-                    .map_err(ClientError::from)?
+                    .map_err(ClientError::from)?;
+                self.checkin(key, sender, false);
+                return Ok(resp);
             }
             Err(f) => return Err(f.into()),
         };
-        self.checkin(key, sender);
+        self.checkin(key, sender, reused);
         Ok(resp)
     }
 
     /// One attempt on `sender`, bounded by the request timeout.
-    async fn send(
-        &self,
-        sender: &mut SendRequest<Body>,
-        req: Request,
-    ) -> Result<ClientResponse, Failed> {
+    async fn send(&self, sender: &mut Sender, req: Request) -> Result<ClientResponse, Failed> {
         let send = sender.try_send_request(req);
         let sent = match self.inner.config.request_timeout {
             Some(t) => seastar_core::timer::timeout(t, send)
@@ -292,7 +362,7 @@ impl Client {
         })
     }
 
-    async fn checkout(&self, key: &str) -> Option<SendRequest<Body>> {
+    async fn checkout(&self, key: &str) -> Option<Sender> {
         let idle_timeout = self.inner.config.idle_timeout;
         for attempt in 0..2 {
             let mut waiting = false;
@@ -303,7 +373,11 @@ impl Client {
                 let now = lowres_now();
                 list.retain(|p| !p.sender.is_closed() && now - p.since < idle_timeout);
                 if let Some(i) = list.iter().rposition(|p| p.sender.is_ready()) {
-                    return Some(list.swap_remove(i).sender);
+                    // An HTTP/2 connection stays pooled: requests share it.
+                    return Some(match list[i].sender.shared() {
+                        Some(shared) => shared,
+                        None => list.swap_remove(i).sender,
+                    });
                 }
                 waiting |= !list.is_empty();
             }
@@ -317,7 +391,12 @@ impl Client {
         None
     }
 
-    fn checkin(&self, key: String, sender: SendRequest<Body>) {
+    /// Pools `sender` after a request on it (an HTTP/2 connection taken
+    /// from the pool is still there: `reused` says so).
+    fn checkin(&self, key: String, sender: Sender, reused: bool) {
+        if reused && sender.is_shared() {
+            return;
+        }
         let max = self.inner.config.max_idle_per_host;
         let mut pool = self.inner.pool.borrow_mut();
         let list = pool.entry(key).or_default();
@@ -329,25 +408,32 @@ impl Client {
         }
     }
 
-    async fn connect(&self, authority: &Authority) -> Result<SendRequest<Body>, ClientError> {
-        let addr = resolve(authority).await?;
+    async fn connect(&self, target: &Target) -> Result<Sender, ClientError> {
+        let addr = resolve(&target.authority, target.port()).await?;
         let t = self.inner.config.connect_timeout;
-        let stream = match seastar_core::timer::timeout(t, TcpStream::connect(addr)).await {
-            Ok(Ok(s)) => s,
-            Ok(Err(source)) => return Err(ClientError::Connect { addr, source }),
-            Err(_) => return Err(ClientError::ConnectTimeout(addr)),
-        };
+        let stream =
+            match seastar_core::timer::timeout(t, seastar_net::TcpStream::connect(addr)).await {
+                Ok(Ok(s)) => s,
+                Ok(Err(source)) => return Err(ClientError::Connect { addr, source }),
+                Err(_) => return Err(ClientError::ConnectTimeout(addr)),
+            };
         let _ = stream.set_nodelay(true);
-        let (sender, conn) = hyper::client::conn::http1::Builder::new()
-            .handshake(stream)
-            .await?;
-        seastar_core::spawn_local(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(error = %e, "client connection ended");
-            }
-        })
-        .detach();
-        Ok(sender)
+        #[cfg(feature = "tls")]
+        if target.tls {
+            let connector = self.tls_connector();
+            return tls::connect(&connector, target.host(), stream).await;
+        }
+        conn::http1(stream).await
+    }
+
+    /// This client's connector, made on first use.
+    #[cfg(feature = "tls")]
+    fn tls_connector(&self) -> seastar_net::tls::TlsConnector {
+        self.inner
+            .tls
+            .borrow_mut()
+            .get_or_insert_with(|| tls::connector(self.inner.tls_given.as_ref()))
+            .clone()
     }
 }
 
@@ -405,17 +491,12 @@ fn replayable(req: &Request) -> Option<Request> {
     Some(copy)
 }
 
-fn key(a: &Authority) -> String {
-    format!("{}:{}", a.host(), a.port_u16().unwrap_or(80))
-}
-
-async fn resolve(a: &Authority) -> Result<SocketAddr, ClientError> {
+async fn resolve(a: &Authority, port: u16) -> Result<SocketAddr, ClientError> {
     let host = a
         .host()
         .trim_start_matches('[')
         .trim_end_matches(']')
         .to_owned();
-    let port = a.port_u16().unwrap_or(80);
     if let Ok(ip) = host.parse::<std::net::IpAddr>() {
         return Ok(SocketAddr::new(ip, port));
     }
