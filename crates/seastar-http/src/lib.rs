@@ -26,6 +26,7 @@
 //! | [`mime`] | content types by extension |
 //! | [`client`] | [`Client`] with its per-shard pool, timeouts, [`ClientError`] |
 //! | [`metrics`] | `seastar_http_requests_total`, `seastar_http_request_duration_seconds` |
+//! | [`admin`] (feature `admin`) | the admin REST API (OpenAPI-described) and the live per-shard dashboard on a port of their own, [`AdminArgs`](admin::AdminArgs) for apps |
 //! | [`prometheus`] (feature `prometheus`) | a handler serving every shard's metrics in the Prometheus text format |
 //!
 //! # Example
@@ -66,6 +67,8 @@
 //! });
 //! ```
 
+#[cfg(feature = "admin")]
+pub mod admin;
 pub mod body;
 pub mod client;
 pub mod handler;
