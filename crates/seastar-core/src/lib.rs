@@ -15,6 +15,8 @@
 //! | [`task`] | [`spawn_local`], [`JoinHandle`], [`yield_now`], [`need_preempt`], [`maybe_yield`], [`SchedulingGroup`](task::SchedulingGroup) |
 //! | [`promise`] | shard-local oneshot [`promise()`](promise::promise) and [`SharedFuture`](promise::SharedFuture) |
 //! | [`smp`] | cross-shard calls over SPSC rings: [`submit_to`](smp::submit_to), [`invoke_on_all`](smp::invoke_on_all), [`Sharded`](smp::Sharded), [`ForeignPtr`](smp::ForeignPtr) |
+//! | [`poller`] | [`Poller`](poller::Poller): work added to every iteration of a shard's loop (a user-space device's rings), [`FdWatch`](poller::FdWatch) to sleep on a file descriptor |
+//! | [`shard_local`] | values kept on the calling shard (a typed map dropped with the shard): per-shard state without `thread_local!` |
 //! | [`sync`] | shard-local [`Semaphore`](sync::Semaphore), [`Gate`](sync::Gate), [`ConditionVariable`](sync::ConditionVariable), bounded [`Queue`](sync::Queue), [`AbortSource`](sync::AbortSource) |
 //! | [`timer`] | [`sleep`](timer::sleep), [`timeout`](timer::timeout), [`Timer`](timer::Timer), the low-resolution and manual clocks |
 //! | [`alloc`] (feature `alloc`) | [`ShardAllocator`](alloc::ShardAllocator), per-shard [`stats`](alloc::stats()), `--memory` limits, [`register_reclaimer`](alloc::register_reclaimer) |
@@ -44,9 +46,11 @@ pub mod introspect;
 pub mod io;
 #[cfg(feature = "metrics")]
 pub mod metrics;
+pub mod poller;
 pub mod promise;
 mod reactor;
 pub mod runtime;
+pub mod shard_local;
 pub mod smp;
 pub mod sync;
 mod sys;

@@ -209,6 +209,10 @@ pub(crate) struct Shard {
     /// Tasks waiting for a destination's backlog to drain (back-pressure).
     space_waiters: RefCell<Vec<Vec<Waker>>>,
     pub(crate) stop_waiters: RefCell<Vec<Waker>>,
+    /// Work added to every loop iteration (see [`crate::poller`]).
+    pub(crate) pollers: crate::poller::Pollers,
+    /// Values crates keep on this shard (see [`crate::shard_local`]).
+    pub(crate) slots: crate::shard_local::Slots,
     pub(crate) stats: stats::ReactorStats,
     #[cfg(feature = "metrics")]
     pub(crate) metrics: crate::metrics::Registry,
@@ -303,7 +307,6 @@ impl Shard {
             count,
             queue: RefCell::new(RunQueue::new()),
             current_group: Cell::new(0),
-            remote,
             shared,
             driver: RefCell::new(driver),
             timers: RefCell::new(TimerQueue::default()),
@@ -319,6 +322,9 @@ impl Shard {
             calls: RefCell::new(VecDeque::new()),
             space_waiters: RefCell::new((0..count).map(|_| Vec::new()).collect()),
             stop_waiters: RefCell::new(Vec::new()),
+            pollers: crate::poller::Pollers::new(remote.clone()),
+            slots: Default::default(),
+            remote,
             stats: stats::ReactorStats::new(count),
             #[cfg(feature = "metrics")]
             metrics: crate::metrics::Registry::new(id),
@@ -627,6 +633,7 @@ impl Shard {
             let started = self.stats.iteration_start();
             self.drain_remote();
             self.fire_timers();
+            let polled = self.pollers.poll();
             let ran = self.run_tasks();
             self.stats.iteration_ran(started, ran);
             self.flush_outgoing();
@@ -636,7 +643,9 @@ impl Shard {
             if done() || self.remote.stop_requested() {
                 return;
             }
-            let busy = !self.queue.borrow().is_empty()
+            let busy = polled
+                || self.pollers.has_fresh()
+                || !self.queue.borrow().is_empty()
                 || !self.calls.borrow().is_empty()
                 || self.remote.is_pending()
                 || !self.tick_waiters.borrow().is_empty();
@@ -672,11 +681,18 @@ impl Shard {
                 self.driver.borrow_mut().poll(Some(Duration::ZERO))
             } else {
                 let timeout = self.sleep_timeout();
-                if timeout == Some(Duration::ZERO) || !self.remote.prepare_sleep() {
+                // Pollers arm their wake-ups (and may wake tasks while at
+                // it): the queue is checked again after them.
+                if timeout == Some(Duration::ZERO)
+                    || !self.pollers.try_sleep()
+                    || !self.queue.borrow().is_empty()
+                    || !self.remote.prepare_sleep()
+                {
                     continue;
                 }
                 let r = self.driver.borrow_mut().poll(timeout);
                 self.remote.woke();
+                self.pollers.woke();
                 stats::add(&self.stats.sleeps, 1);
                 self.shared.wake_ticker();
                 idle_since = None;
@@ -692,6 +708,8 @@ impl Shard {
     /// Drops every task this shard still holds, on this thread, then the
     /// backend. Called once the loop has exited.
     pub(crate) fn shutdown(&self) {
+        self.pollers.clear();
+        self.slots.clear();
         // Tasks bound for other shards may only be dropped there, and call
         // cells only freed by their origin: leak them.
         for pending in self.outgoing.borrow_mut().iter_mut() {

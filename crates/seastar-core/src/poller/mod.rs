@@ -1,0 +1,330 @@
+//! Reactor pollers: work a crate outside the core adds to every iteration
+//! of its shard's loop, as Seastar's `reactor::poller`.
+//!
+//! A device driven from user space (an AF_XDP socket's rings, a TAP queue,
+//! a shared-memory channel) has no completion to wait for: somebody must
+//! look at its rings. A [`Poller`] is that somebody. The reactor calls
+//! [`Poller::poll`] once per loop iteration, before the task batch, so the
+//! tasks woken by what it found run in the same iteration. When the shard
+//! has nothing left to do it asks every poller, through
+//! [`Poller::try_sleep`], whether it may sleep: a poller with work pending
+//! refuses; one that is idle arranges to be woken (an [`FdWatch`] on its
+//! device's file descriptor, or any future polled with the given context)
+//! and agrees.
+//!
+//! Pollers are per shard and never cross threads: [`add_poller`] returns a
+//! `!Send` [`PollerHandle`] that removes the poller when dropped.
+//!
+//! # Example
+//!
+//! ```
+//! use std::cell::Cell;
+//! use std::rc::Rc;
+//! use std::time::Duration;
+//! use seastar_core::poller::{Poller, add_poller};
+//!
+//! struct Count(Rc<Cell<u32>>);
+//! impl Poller for Count {
+//!     fn poll(&mut self) -> bool {
+//!         self.0.set(self.0.get() + 1);
+//!         false // found no work: the shard may sleep
+//!     }
+//! }
+//!
+//! seastar_core::block_on(async {
+//!     let polls = Rc::new(Cell::new(0));
+//!     let handle = add_poller(Count(polls.clone()));
+//!     // Two loop iterations (a timer fires in each).
+//!     seastar_core::timer::sleep(Duration::from_millis(1)).await;
+//!     seastar_core::timer::sleep(Duration::from_millis(1)).await;
+//!     assert!(polls.get() >= 2, "polled every iteration");
+//!     drop(handle);
+//!     let seen = polls.get();
+//!     seastar_core::timer::sleep(Duration::from_millis(1)).await;
+//!     assert_eq!(polls.get(), seen, "removed with its handle");
+//! });
+//! ```
+
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::io;
+use std::marker::PhantomData;
+use std::os::fd::RawFd;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll, Wake, Waker};
+
+use crate::reactor::{self, Interest, ShardRemote};
+
+/// Work the reactor does on every iteration of its shard's loop.
+///
+/// All methods run on the shard's thread, between tasks: they must not
+/// block and should bound their work per call (a batch of frames, not
+/// every frame there is), so that tasks keep their latency.
+pub trait Poller: 'static {
+    /// Looks for work and does it. Returns whether it did any: `true`
+    /// keeps the shard awake for another iteration.
+    fn poll(&mut self) -> bool;
+
+    /// The shard has nothing else to do and is about to sleep. Return
+    /// `false` to stay awake (work arrived since the last
+    /// [`poll`](Self::poll)); otherwise arrange to be woken before
+    /// returning `true`: any future polled with `cx` (an [`FdWatch`], a
+    /// timer) wakes the shard when it is ready, from any thread. A poller
+    /// that needs no wake-up (it only reacts to its shard's own tasks)
+    /// keeps the default.
+    fn try_sleep(&mut self, cx: &mut Context<'_>) -> bool {
+        let _ = cx;
+        true
+    }
+
+    /// The shard woke from a sleep that [`try_sleep`](Self::try_sleep)
+    /// agreed to.
+    fn woke(&mut self) {}
+}
+
+/// Keeps a poller on its shard; dropping it removes the poller.
+///
+/// `!Send`: it names a slot of one shard's poller list.
+///
+/// ```compile_fail,E0277
+/// fn send<T: Send>(_: T) {}
+/// struct Idle;
+/// impl seastar_core::poller::Poller for Idle {
+///     fn poll(&mut self) -> bool { false }
+/// }
+/// seastar_core::block_on(async { send(seastar_core::poller::add_poller(Idle)) });
+/// ```
+#[derive(Debug)]
+#[must_use = "dropping the handle removes the poller; call detach() to keep it"]
+pub struct PollerHandle {
+    key: usize,
+    _shard_bound: PhantomData<*const ()>,
+}
+
+impl PollerHandle {
+    /// Keeps the poller for the rest of the shard's life.
+    pub fn detach(self) {
+        std::mem::forget(self);
+    }
+}
+
+impl Drop for PollerHandle {
+    fn drop(&mut self) {
+        let key = self.key;
+        let _ = reactor::try_with(|s| s.pollers.remove(key));
+    }
+}
+
+/// Adds `poller` to the calling shard's loop.
+///
+/// # Panics
+/// Outside a shard (no runtime on this thread).
+pub fn add_poller(poller: impl Poller) -> PollerHandle {
+    let key = reactor::with(|s| s.pollers.add(Box::new(poller)));
+    PollerHandle {
+        key,
+        _shard_bound: PhantomData,
+    }
+}
+
+/// Waits, while its shard sleeps, for a file descriptor to turn readable.
+///
+/// Call [`arm`](Self::arm) from [`Poller::try_sleep`] once the device is
+/// drained. On io_uring it keeps one poll request in flight until the fd
+/// is readable; on epoll it forgets the readiness it saw before (the
+/// caller drained the fd) and waits for the next edge.
+pub struct FdWatch {
+    fd: RawFd,
+    wait: Option<Pin<Box<dyn Future<Output = io::Result<()>>>>>,
+}
+
+impl std::fmt::Debug for FdWatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FdWatch")
+            .field("fd", &self.fd)
+            .field("armed", &self.wait.is_some())
+            .finish()
+    }
+}
+
+impl FdWatch {
+    /// A watch on `fd`, which the caller keeps open for as long as the
+    /// watch lives.
+    pub fn new(fd: RawFd) -> FdWatch {
+        FdWatch { fd, wait: None }
+    }
+
+    /// Arms the watch so that `cx`'s task (the shard, from
+    /// [`Poller::try_sleep`]) is woken when `fd` turns readable. Returns
+    /// `true` when it already is (or its readiness cannot be waited for):
+    /// the caller should not sleep then.
+    pub fn arm(&mut self, cx: &mut Context<'_>) -> bool {
+        if self.wait.is_none() {
+            reactor::clear_ready_registered(self.fd, Interest::Read);
+            self.wait = Some(Box::pin(crate::io::readable(self.fd)));
+        }
+        let wait = self.wait.as_mut().expect("armed above");
+        match wait.as_mut().poll(cx) {
+            Poll::Pending => false,
+            Poll::Ready(_) => {
+                self.wait = None;
+                true
+            }
+        }
+    }
+}
+
+/// One shard's pollers (a field of the shard).
+pub(crate) struct Pollers {
+    /// `None`: a free slot, or a poller taken out while it runs.
+    slots: RefCell<Vec<Option<Box<dyn Poller>>>>,
+    /// Slots removed while their poller was running (it is dropped when it
+    /// comes back).
+    removed: RefCell<Vec<usize>>,
+    free: RefCell<Vec<usize>>,
+    /// A poller was added since the last round: it has not been polled
+    /// yet, so the shard may not sleep before it is.
+    fresh: Cell<bool>,
+    wake: Arc<PollerWake>,
+    waker: Waker,
+}
+
+impl Pollers {
+    pub(crate) fn new(remote: Arc<ShardRemote>) -> Pollers {
+        let wake = Arc::new(PollerWake {
+            woken: AtomicBool::new(false),
+            remote,
+        });
+        Pollers {
+            slots: RefCell::new(Vec::new()),
+            removed: RefCell::new(Vec::new()),
+            free: RefCell::new(Vec::new()),
+            fresh: Cell::new(false),
+            waker: Waker::from(wake.clone()),
+            wake,
+        }
+    }
+
+    fn add(&self, poller: Box<dyn Poller>) -> usize {
+        self.fresh.set(true);
+        let mut slots = self.slots.borrow_mut();
+        match self.free.borrow_mut().pop() {
+            Some(key) => {
+                slots[key] = Some(poller);
+                key
+            }
+            None => {
+                slots.push(Some(poller));
+                slots.len() - 1
+            }
+        }
+    }
+
+    fn remove(&self, key: usize) {
+        let taken = self.slots.borrow_mut().get_mut(key).and_then(Option::take);
+        match taken {
+            // Dropped outside the borrow: its drop may add or remove pollers.
+            Some(p) => {
+                self.free.borrow_mut().push(key);
+                drop(p);
+            }
+            None => self.removed.borrow_mut().push(key),
+        }
+    }
+
+    /// Runs `f` on every poller, each taken out of its slot meanwhile (so
+    /// that it may add or remove pollers). Returns whether any `f` said
+    /// true.
+    fn each(&self, mut f: impl FnMut(&mut dyn Poller) -> bool) -> bool {
+        let n = self.slots.borrow().len();
+        let mut any = false;
+        for key in 0..n {
+            let taken = self.slots.borrow_mut()[key].take();
+            let Some(mut p) = taken else { continue };
+            any |= f(&mut *p);
+            let mut removed = self.removed.borrow_mut();
+            if let Some(i) = removed.iter().position(|&k| k == key) {
+                removed.swap_remove(i);
+                drop(removed);
+                self.free.borrow_mut().push(key);
+                drop(p);
+            } else {
+                drop(removed);
+                self.slots.borrow_mut()[key] = Some(p);
+            }
+        }
+        any
+    }
+
+    /// Polls every poller; whether any did work.
+    #[inline]
+    pub(crate) fn poll(&self) -> bool {
+        if self.slots.borrow().is_empty() {
+            return false;
+        }
+        self.fresh.set(false);
+        self.each(|p| p.poll())
+    }
+
+    /// Whether a poller was added since the last [`poll`](Self::poll)
+    /// (the shard must not sleep before it has been polled once).
+    #[inline]
+    pub(crate) fn has_fresh(&self) -> bool {
+        self.fresh.get()
+    }
+
+    /// Whether every poller agrees to sleep (each arranging its wake-up)
+    /// and none was woken meanwhile.
+    pub(crate) fn try_sleep(&self) -> bool {
+        if self.slots.borrow().is_empty() {
+            return true;
+        }
+        self.wake.woken.store(false, Ordering::Relaxed);
+        let mut cx = Context::from_waker(&self.waker);
+        let refused = self.each(|p| !p.try_sleep(&mut cx));
+        !refused && !self.wake.woken.load(Ordering::Acquire)
+    }
+
+    /// Tells every poller the shard woke.
+    pub(crate) fn woke(&self) {
+        if !self.slots.borrow().is_empty() {
+            self.each(|p| {
+                p.woke();
+                false
+            });
+        }
+    }
+
+    /// Drops every poller (at shutdown, on the shard's thread).
+    pub(crate) fn clear(&self) {
+        let all: Vec<_> = self.slots.borrow_mut().drain(..).collect();
+        drop(all);
+    }
+}
+
+/// The waker pollers arm their wake-ups with: on the shard's own thread a
+/// flag (the shard is awake, it will poll again), from any other thread
+/// the flag and a signal that wakes the sleeping shard.
+struct PollerWake {
+    woken: AtomicBool,
+    remote: Arc<ShardRemote>,
+}
+
+impl Wake for PollerWake {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, Ordering::Release);
+        let on_owner = reactor::try_with(|s| Arc::ptr_eq(&s.remote, &self.remote));
+        if on_owner != Ok(true) {
+            self.remote.signal();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
