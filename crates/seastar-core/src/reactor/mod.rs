@@ -34,7 +34,6 @@ mod tests;
 mod uring;
 
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
 use std::future::Future;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -51,8 +50,7 @@ pub(crate) use epoll::Interest;
 pub use uring::UringFeatures;
 pub(crate) use uring::{Multi, Slot};
 
-use crate::smp::call::{CallPtr, Message, Op};
-use crate::smp::ring::Ring;
+use crate::smp::transport::{self, Message, Transport};
 use crate::timer::Clock;
 use crate::timer::queue::TimerQueue;
 
@@ -60,10 +58,6 @@ use crate::timer::queue::TimerQueue;
 pub(crate) type Runnable = async_task::Runnable<usize>;
 
 use run_queue::{RunQueue, SLICE_TASKS};
-
-/// Messages queued for one shard that are published at once, without
-/// waiting for the end of the task batch.
-const PUBLISH_BATCH: usize = 32;
 
 /// The eventfd other threads write to wake a sleeping shard.
 pub(crate) struct EventFd(pub(crate) OwnedFd);
@@ -95,10 +89,9 @@ pub(crate) struct StallState {
 pub(crate) struct Shared {
     pub(crate) stalls: Vec<StallState>,
     pub(crate) remotes: Vec<Arc<ShardRemote>>,
-    /// `rings[from * n + to]`: messages (woken tasks, cross-shard call
-    /// steps) sent from shard `from` to shard `to`.
-    pub(crate) rings: Vec<Ring<Message>>,
-    pub(crate) ring_capacity: usize,
+    /// The SPSC rings between every two shards (woken tasks, cross-shard
+    /// call steps), until each shard takes its ends (`smp::transport`).
+    links: transport::Mesh,
     /// How long a task batch runs before `need_preempt` turns true.
     pub(crate) quota: std::time::Duration,
     /// Bumped by the ticker (watchdog) thread every period; the stall
@@ -126,18 +119,13 @@ impl Shared {
                     ..Default::default()
                 })
                 .collect(),
-            rings: (0..n * n).map(|_| Ring::new(ring_capacity)).collect(),
-            ring_capacity: ring_capacity.max(2).next_power_of_two(),
+            links: transport::Mesh::new(n, ring_capacity),
             remotes,
             tick: AtomicU64::new(0),
             stop_requested: AtomicBool::new(false),
             ticker_parked: AtomicBool::new(false),
             ticker: std::sync::OnceLock::new(),
         }
-    }
-
-    fn ring(&self, from: usize, to: usize) -> &Ring<Message> {
-        &self.rings[from * self.remotes.len() + to]
     }
 
     /// Unparks the ticker thread if it parked while all shards slept. One
@@ -191,29 +179,18 @@ pub(crate) struct Shard {
     /// When the current task batch's quota runs out.
     pub(crate) batch_deadline: Cell<std::time::Instant>,
     pub(crate) tick_waiters: RefCell<Vec<Waker>>,
-    /// Messages for other shards (tasks woken here, cross-shard call
-    /// steps), published into the rings in batches (see `push_outgoing`);
-    /// per destination shard.
-    outgoing: RefCell<Vec<VecDeque<Message>>>,
-    /// Cross-shard call steps received to run here, handled at the start
-    /// of the task batch. (Popping the rings empty first, rather than
-    /// running each call as it is popped, gives the producer its room back
-    /// at once: measured 75 against 130 ns per call with 1024 in flight.)
-    calls: RefCell<VecDeque<(CallPtr, Op)>>,
-    outgoing_dirty: Cell<bool>,
-    /// Cross-shard messages were sent or received in this loop iteration.
-    remote_activity: Cell<bool>,
+    /// The cross-shard transport: this shard's ends of the rings, outgoing
+    /// batches, back-pressure, call steps received (`smp::transport`).
+    pub(crate) transport: Rc<Transport>,
     /// When this shard last sent or received cross-shard messages (see
     /// `smp_poll` in `run_until`).
     last_remote: Cell<Option<Instant>>,
-    /// Tasks waiting for a destination's backlog to drain (back-pressure).
-    space_waiters: RefCell<Vec<Vec<Waker>>>,
     pub(crate) stop_waiters: RefCell<Vec<Waker>>,
     /// Work added to every loop iteration (see [`crate::poller`]).
     pub(crate) pollers: crate::poller::Pollers,
     /// Values crates keep on this shard (see [`crate::shard_local`]).
     pub(crate) slots: crate::shard_local::Slots,
-    pub(crate) stats: stats::ReactorStats,
+    pub(crate) stats: Rc<stats::ReactorStats>,
     #[cfg(feature = "metrics")]
     pub(crate) metrics: crate::metrics::Registry,
     pub(crate) config: ReactorConfig,
@@ -269,7 +246,7 @@ pub(crate) fn schedule(runnable: Runnable, shared: &Arc<Shared>, target: usize) 
             if shard.id == target {
                 shard.queue.borrow_mut().push(r);
             } else {
-                shard.push_outgoing(target, Message::Task(r));
+                shard.transport.push(target, Message::Task(r));
             }
         }
     });
@@ -280,13 +257,6 @@ pub(crate) fn schedule(runnable: Runnable, shared: &Arc<Shared>, target: usize) 
             std::mem::forget(r);
         }
     }
-}
-
-/// Queues `msg` for shard `dest` (not the calling one) in the calling
-/// shard's outgoing batch, published when [`PUBLISH_BATCH`] messages are
-/// pending or at the end of the task batch.
-pub(crate) fn send(dest: usize, msg: Message) {
-    with(|s| s.push_outgoing(dest, msg))
 }
 
 impl Shard {
@@ -302,6 +272,14 @@ impl Shard {
         let driver = Driver::new(want, remote.notifier().0.as_raw_fd(), config.ring_entries)?;
         let kind = driver.kind();
         let now = clock.now_ns();
+        let stats = Rc::new(stats::ReactorStats::new(count));
+        let transport = {
+            let signals = shared.remotes.iter().map(|r| r.clone() as _).collect();
+            let sched = shared.clone();
+            let scheduler: transport::Scheduler = Arc::new(move |r| schedule(r, &sched, id));
+            let links = shared.links.take(id);
+            Rc::new(Transport::new(id, links, signals, scheduler, stats.clone()))
+        };
         Ok(Shard {
             id,
             count,
@@ -315,17 +293,13 @@ impl Shard {
             clock,
             batch_deadline: Cell::new(std::time::Instant::now()),
             tick_waiters: RefCell::new(Vec::new()),
-            outgoing: RefCell::new((0..count).map(|_| VecDeque::new()).collect()),
-            outgoing_dirty: Cell::new(false),
-            remote_activity: Cell::new(false),
+            transport,
             last_remote: Cell::new(None),
-            calls: RefCell::new(VecDeque::new()),
-            space_waiters: RefCell::new((0..count).map(|_| Vec::new()).collect()),
             stop_waiters: RefCell::new(Vec::new()),
             pollers: crate::poller::Pollers::new(remote.clone()),
             slots: Default::default(),
             remote,
-            stats: stats::ReactorStats::new(count),
+            stats,
             #[cfg(feature = "metrics")]
             metrics: crate::metrics::Registry::new(id),
             config,
@@ -380,80 +354,17 @@ impl Shard {
         std::time::Instant::now() >= self.batch_deadline.get()
     }
 
-    pub(crate) fn push_outgoing(&self, dest: usize, mut msg: Message) {
-        debug_assert_ne!(dest, self.id, "messages only go to other shards");
-        self.outgoing_dirty.set(true);
-        let mut outgoing = self.outgoing.borrow_mut();
-        let pending = &mut outgoing[dest];
-        // Straight into the ring's next slot (staged, not yet visible),
-        // unless older messages still wait for room: they go first. Going
-        // through the queue every time cost the origin of a call about 90
-        // of its ~500 instructions (callgrind, 1024 calls in flight).
-        if pending.is_empty() {
-            let ring = self.shared.ring(self.id, dest);
-            match self.stage(ring, dest, msg) {
-                Ok(()) => {
-                    // A full batch leaves at once, so the destination starts
-                    // on it while this shard goes on producing (a burst of
-                    // calls overlaps on both cores instead of alternating).
-                    if ring.staged() >= PUBLISH_BATCH {
-                        self.publish(dest, pending);
-                    }
-                    return;
-                }
-                Err(back) => msg = back,
-            }
-        }
-        pending.push_back(msg);
-        if pending.len() >= PUBLISH_BATCH {
-            self.publish(dest, pending);
-        }
-    }
-
-    /// Stages `msg` in `ring`; when full, announces that this shard waits
-    /// for room (then retries once, as the consumer may have just made
-    /// some) and hands `msg` back.
-    fn stage(&self, ring: &Ring<Message>, dest: usize, msg: Message) -> Result<(), Message> {
-        ring.stage(msg).or_else(|msg| {
-            stats::add(&self.stats.ring_full[dest], 1);
-            ring.set_producer_waiting();
-            ring.stage(msg)
-        })
-    }
-
-    /// Moves what fits of `pending` into the ring to `dest`, publishes
-    /// everything staged there and signals `dest` once; the rest stays
-    /// queued (the consumer signals back when it has made room).
-    fn publish(&self, dest: usize, pending: &mut VecDeque<Message>) {
-        let ring = self.shared.ring(self.id, dest);
-        while let Some(msg) = pending.pop_front() {
-            if let Err(msg) = self.stage(ring, dest, msg) {
-                pending.push_front(msg);
-                self.outgoing_dirty.set(true);
-                break;
-            }
-        }
-        let sent = ring.publish();
-        if sent > 0 {
-            self.remote_activity.set(true);
-            stats::add(&self.stats.sent[dest], sent as u64);
-            self.shared.remotes[dest].signal();
-        }
-    }
-
     /// Runs the cross-shard call steps received (a call's first poll, in
     /// the call's scheduling group) until none is left or the quota is
     /// spent. Returns how many ran.
     fn run_calls(&self) -> usize {
         let mut ran = 0;
-        loop {
-            let next = self.calls.borrow_mut().pop_front();
-            let Some((call, op)) = next else { break };
-            if op == Op::Start {
-                self.enter_group(call.group());
+        while let Some(call) = self.transport.next_call() {
+            if let Some(group) = call.starts() {
+                self.enter_group(group);
                 self.mark_task_start();
             }
-            call.deliver(op);
+            call.run(&self.transport);
             ran += 1;
             if ran % 16 == 0 && self.need_preempt() {
                 break;
@@ -541,70 +452,17 @@ impl Shard {
         if !self.remote.drain(&mut *self.queue.borrow_mut()) {
             return;
         }
-        for from in (0..self.count).filter(|&f| f != self.id) {
-            let ring = self.shared.ring(from, self.id);
-            while let Some(msg) = ring.pop() {
-                self.remote_activity.set(true);
-                match msg {
-                    Message::Task(task) => self.queue.borrow_mut().push(task),
-                    // The origin's side of a call: a flag and a wake-up.
-                    Message::Call(call, op @ (Op::Return | Op::CancelAck)) => call.deliver(op),
-                    // The target's side runs user code: in the task batch.
-                    Message::Call(call, op) => self.calls.borrow_mut().push_back((call, op)),
-                }
-            }
-            if ring.take_producer_waiting() {
-                self.shared.remotes[from].signal();
-            }
-        }
+        self.transport
+            .drain(&mut |task| self.queue.borrow_mut().push(task));
         if self.shared.stop_requested.load(Ordering::Acquire) {
             let waiters = std::mem::take(&mut *self.stop_waiters.borrow_mut());
             waiters.into_iter().for_each(Waker::wake);
         }
     }
 
-    /// Publishes the tasks woken here for other shards into their rings and
-    /// signals each destination once per batch. What does not fit stays
-    /// queued; the consumer signals back when it has made room.
+    /// Publishes the messages queued for other shards (`smp::transport`).
     fn flush_outgoing(&self) {
-        if !self.outgoing_dirty.replace(false) {
-            return;
-        }
-        let mut outgoing = self.outgoing.borrow_mut();
-        for (dest, pending) in outgoing.iter_mut().enumerate() {
-            if dest == self.id {
-                continue;
-            }
-            self.publish(dest, pending);
-            if pending.len() < self.backlog_limit() {
-                let waiters = std::mem::take(&mut self.space_waiters.borrow_mut()[dest]);
-                waiters.into_iter().for_each(Waker::wake);
-            }
-        }
-    }
-
-    /// Whether the backlog towards `dest` has room for another call.
-    pub(crate) fn has_space(&self, dest: usize) -> bool {
-        self.outgoing.borrow()[dest].len() < self.backlog_limit()
-    }
-
-    /// Calls queued towards one shard beyond what its ring holds, before
-    /// `submit_to` makes callers wait: a few rings' worth, so a burst keeps
-    /// flowing while the target drains, yet memory stays bounded when the
-    /// target falls behind.
-    fn backlog_limit(&self) -> usize {
-        self.shared.ring_capacity * 8
-    }
-
-    /// Back-pressure for cross-shard calls: whether `dest`'s backlog has
-    /// room; if not, `waker` is woken once it has.
-    pub(crate) fn poll_space(&self, dest: usize, waker: &Waker) -> bool {
-        if self.has_space(dest) {
-            return true;
-        }
-        stats::add(&self.stats.space_waits, 1);
-        self.space_waiters.borrow_mut()[dest].push(waker.clone());
-        false
+        self.transport.flush();
     }
 
     /// How long the shard may sleep: until the next timer (`None`: no
@@ -637,7 +495,7 @@ impl Shard {
             let ran = self.run_tasks();
             self.stats.iteration_ran(started, ran);
             self.flush_outgoing();
-            if self.remote_activity.replace(false) {
+            if self.transport.take_activity() {
                 self.last_remote.set(Some(Instant::now()));
             }
             if done() || self.remote.stop_requested() {
@@ -646,7 +504,7 @@ impl Shard {
             let busy = polled
                 || self.pollers.has_fresh()
                 || !self.queue.borrow().is_empty()
-                || !self.calls.borrow().is_empty()
+                || self.transport.has_calls()
                 || self.remote.is_pending()
                 || !self.tick_waiters.borrow().is_empty();
             if ran > 0 || busy {
@@ -711,22 +569,11 @@ impl Shard {
         self.pollers.clear();
         self.slots.clear();
         // Tasks bound for other shards may only be dropped there, and call
-        // cells only freed by their origin: leak them.
-        for pending in self.outgoing.borrow_mut().iter_mut() {
-            pending.drain(..).for_each(std::mem::forget);
-        }
-        self.calls.borrow_mut().drain(..).for_each(std::mem::forget);
+        // cells only freed by their origin: the transport leaks them.
+        self.transport.close();
         for _ in 0..16 {
             let mut tasks: Vec<Runnable> = self.remote.close();
-            for from in (0..self.count).filter(|&f| f != self.id) {
-                let ring = self.shared.ring(from, self.id);
-                while let Some(msg) = ring.pop() {
-                    match msg {
-                        Message::Task(t) => tasks.push(t),
-                        call @ Message::Call(..) => std::mem::forget(call),
-                    }
-                }
-            }
+            self.transport.drain_for_shutdown(&mut tasks);
             tasks.extend(self.queue.borrow_mut().drain_all());
             let timers = self.timers.borrow_mut().clear();
             let wakers = self.take_io_wakers();

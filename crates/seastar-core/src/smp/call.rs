@@ -39,6 +39,25 @@
 //! `Return`), `driver` and `finished`. The origin reads `stage` only
 //! after the return (the ring's acquire makes the target's writes
 //! visible).
+//!
+//! # The probe waker and other threads
+//!
+//! A `Waker` must be usable from any thread, and the probe is a `Waker`:
+//! a future may hand `cx.waker()` to a scoped thread that clones or wakes
+//! it while the first poll runs. So the probe touches nothing that is not
+//! thread-safe: its data points to a [`Probe`] on the poll's stack (the
+//! call and the target's schedule function, both `Sync`), and the driver
+//! slot is a `OnceLock`, initialised by whichever thread clones or wakes
+//! first (the driver is an `async-task` task built with the `Send`
+//! `spawn`, so building it off the target thread is fine: its schedule
+//! function sends it to the target, and it only ever runs there). The
+//! slot is taken (by `finish`) only after the poll returned, when no
+//! reference to the probe can be alive.
+//!
+//! Calls need no shard lookup: every step gets the shard's [`Transport`]
+//! from whoever delivers it (the transport itself, or the origin's
+//! [`Pending`], which holds it), so this module uses nothing of the
+//! reactor.
 
 use std::cell::{Cell, UnsafeCell};
 use std::future::Future;
@@ -46,18 +65,12 @@ use std::marker::PhantomData;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::ptr::NonNull;
+use std::rc::Rc;
+use std::sync::OnceLock;
 use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 
 use super::pool;
-use crate::reactor::{self, Runnable};
-
-/// What travels through a ring between two shards.
-pub(crate) enum Message {
-    /// A task of the destination shard woken elsewhere.
-    Task(Runnable),
-    /// A step of a cross-shard call.
-    Call(CallPtr, Op),
-}
+use super::transport::{Message, Scheduler, Transport};
 
 /// The step of a call a [`Message::Call`] carries; see the module doc.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -101,8 +114,9 @@ pub(crate) struct Header {
     waker: UnsafeCell<Option<Waker>>,
     returned: Cell<bool>,
     abandoned: Cell<bool>,
-    // Target side.
-    driver: UnsafeCell<Option<(async_task::Task<(), usize>, Waker)>>,
+    // Target side (the driver slot also by other threads during the
+    // probe's poll, through the `OnceLock`: see the module doc).
+    driver: UnsafeCell<OnceLock<(async_task::Task<(), usize>, Waker)>>,
     finished: Cell<bool>,
 }
 
@@ -213,7 +227,7 @@ where
         unsafe {
             let c = cell.as_ptr();
             debug_assert!((*(*c).head.waker.get()).is_none());
-            debug_assert!((*(*c).head.driver.get()).is_none());
+            debug_assert!((*(*c).head.driver.get()).get().is_none());
             std::ptr::drop_in_place((*c).stage.get());
             pool::free(cell.cast(), std::alloc::Layout::new::<Self>());
         }
@@ -236,7 +250,7 @@ where
             waker: UnsafeCell::new(None),
             returned: Cell::new(false),
             abandoned: Cell::new(false),
-            driver: UnsafeCell::new(None),
+            driver: UnsafeCell::new(OnceLock::new()),
             finished: Cell::new(false),
         },
         stage: UnsafeCell::new(Stage::Closure(f)),
@@ -265,12 +279,13 @@ impl CallPtr {
         CallPtr(self.0)
     }
 
-    /// Handles one message about this call on the shard it arrived at.
-    pub(crate) fn deliver(self, op: Op) {
+    /// Handles one message about this call on the shard it arrived at,
+    /// whose transport is `t`.
+    pub(crate) fn deliver(self, op: Op, t: &Transport) {
         match op {
-            Op::Start => self.start(),
+            Op::Start => self.start(t),
             Op::Return => self.returned(),
-            Op::Cancel => self.cancelled(),
+            Op::Cancel => self.cancelled(t),
             Op::CancelAck => {
                 // SAFETY: the return came first on this ring and the caller
                 // is gone: nobody uses the cell any more.
@@ -281,60 +296,48 @@ impl CallPtr {
 
     // --- target side ---
 
-    fn start(self) {
-        let waker = ProbeWaker::probe(self.0);
-        let mut cx = Context::from_waker(waker.waker());
+    fn start(self, t: &Transport) {
+        let probe = Probe {
+            call: self.0,
+            transport: TransportPtr(t),
+            scheduler: t.scheduler(),
+        };
+        let waker = probe.waker();
         // SAFETY: target phase: between Start and Return, not re-entered.
-        if unsafe { (self.header().vtable.poll)(self.0, &mut cx) }.is_ready() {
-            self.finish();
+        let ready =
+            unsafe { (self.header().vtable.poll)(self.0, &mut Context::from_waker(&waker)) }
+                .is_ready();
+        // The poll is over: nobody holds the probe any more.
+        if ready {
+            self.finish(t);
         }
     }
 
     /// Target: sends the call back (the outcome, if any, is in the cell).
-    fn finish(self) {
+    fn finish(self, t: &Transport) {
         let h = self.header();
         h.finished.set(true);
-        // SAFETY: target-side field, no other reference alive.
+        // SAFETY: target-side field; the probe's poll (the only time other
+        // threads may reach the slot) is over, so no other reference to it
+        // is alive.
         let driver = unsafe { (*h.driver.get()).take() };
         // Dropping the handle closes the driver: it is never polled again
         // (it may be running this very call, returning `Ready` now).
         drop(driver);
         let origin = h.origin;
-        reactor::send(origin, Message::Call(self, Op::Return));
+        t.push(origin, Message::Call(self, Op::Return));
     }
 
-    fn cancelled(self) {
+    fn cancelled(self, t: &Transport) {
         let h = self.header();
         if !h.finished.get() {
             // SAFETY: target phase (not finished); the driver, if any, is
             // not running (we are, on its thread).
             unsafe { (h.vtable.cancel)(self.0) };
-            self.copy().finish();
+            self.copy().finish(t);
         }
         let origin = h.origin;
-        reactor::send(origin, Message::Call(self, Op::CancelAck));
-    }
-
-    /// Target: the driver's waker, creating the driver on first use.
-    fn driver_waker(&self) -> Waker {
-        let h = self.header();
-        // SAFETY: target-side field; no other reference to it is alive
-        // (the future being polled only holds the stage).
-        let slot = unsafe { &mut *h.driver.get() };
-        if let Some((_, w)) = slot {
-            return w.clone();
-        }
-        let ptr = self.copy();
-        let (shared, id) = reactor::with(|s| (s.shared.clone(), s.id));
-        let (runnable, task) = async_task::Builder::new().metadata(h.group).spawn_local(
-            move |_| Drive(ptr),
-            move |r| reactor::schedule(r, &shared, id),
-        );
-        let waker = runnable.waker();
-        // Runs once soon (a spurious poll is harmless), then when woken.
-        runnable.schedule();
-        *slot = Some((task, waker.clone()));
-        waker
+        t.push(origin, Message::Call(self, Op::CancelAck));
     }
 
     // --- origin side ---
@@ -355,19 +358,22 @@ impl CallPtr {
 }
 
 /// The origin's handle on a call in flight, owned by [`Submit`](super::Submit).
-/// `!Send`: it touches the origin's side of the cell, so it stays there.
+/// `!Send` (it holds an `Rc`): it touches the origin's side of the cell,
+/// so it stays there.
 pub(crate) struct Pending<T> {
     ptr: Option<CallPtr>,
+    /// The origin shard's transport, for a cancel.
+    transport: Rc<Transport>,
     _out: PhantomData<fn() -> T>,
-    _not_send: PhantomData<*const ()>,
 }
 
 impl<T> Pending<T> {
-    pub(crate) fn new(ptr: CallPtr) -> Pending<T> {
+    /// The handle on the call `ptr`, sent from the shard of `transport`.
+    pub(crate) fn new(ptr: CallPtr, transport: Rc<Transport>) -> Pending<T> {
         Pending {
             ptr: Some(ptr),
+            transport,
             _out: PhantomData,
-            _not_send: PhantomData,
         }
     }
 
@@ -407,75 +413,138 @@ impl<T> Drop for Pending<T> {
         h.abandoned.set(true);
         // SAFETY: origin-side field.
         drop(unsafe { (*h.waker.get()).take() });
+        // Once the shard stopped (say a `Submit` inside the value `run`
+        // returned) nobody answers a cancel: the transport sends nothing
+        // and the cell leaks, as everything a stopped shard held does.
         let target = h.target;
-        // Off its shard (the runtime has stopped: say a `Submit` inside the
-        // value `run` returned) nobody answers a cancel: the cell leaks, as
-        // everything a stopped shard held does.
-        let _ = reactor::try_with(|s| s.push_outgoing(target, Message::Call(ptr, Op::Cancel)));
+        self.transport.push(target, Message::Call(ptr, Op::Cancel));
     }
 }
 
-/// The target's local task for a call whose future did not finish at its
-/// first poll. Never polled after the call finished (`finish` drops its
-/// handle, which closes it), so the cell is alive whenever it runs.
-struct Drive(CallPtr);
+/// The target's transport, as the driver holds it.
+#[derive(Clone, Copy)]
+struct TransportPtr(*const Transport);
+
+// SAFETY: only dereferenced by `Drive::poll`, which runs on the target
+// shard only (the driver's schedule function sends it there), while the
+// shard, which owns the transport, runs its tasks.
+unsafe impl Send for TransportPtr {}
+
+/// The target's task for a call whose future did not finish at its first
+/// poll. Never polled after the call finished (`finish` drops its handle,
+/// which closes it), so the cell is alive whenever it runs. `Send` only so
+/// that a probe cloned off the target thread can build it; it runs on the
+/// target only.
+struct Drive {
+    call: CallPtr,
+    transport: TransportPtr,
+}
 
 impl Future for Drive {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let ptr = self.0.copy();
+        let ptr = self.call.copy();
         // SAFETY: target phase: the driver only runs while unfinished.
         if unsafe { (ptr.header().vtable.poll)(ptr.0, cx) }.is_ready() {
-            ptr.finish();
+            // SAFETY: polled on the target shard, whose transport is alive
+            // while it runs tasks (`TransportPtr`).
+            ptr.finish(unsafe { &*self.transport.0 });
             return Poll::Ready(());
         }
         Poll::Pending
     }
 }
 
-/// The probe waker of a call's first poll: cloning or waking it creates
-/// the call's driver and hands out (or wakes) the driver's waker instead.
-/// It lives on the stack of that poll only.
-struct ProbeWaker {
-    waker: std::mem::ManuallyDrop<Waker>,
+/// What the probe waker of a call's first poll points to. Lives on the
+/// stack of that poll; every field may be read from any thread (the
+/// transport pointer is only copied, into the driver).
+struct Probe<'a> {
+    call: NonNull<Header>,
+    transport: TransportPtr,
+    scheduler: &'a Scheduler,
 }
 
 static PROBE: RawWakerVTable =
     RawWakerVTable::new(probe_clone, probe_wake, probe_wake_by_ref, probe_drop);
 
-impl ProbeWaker {
-    fn probe(ptr: NonNull<Header>) -> ProbeWaker {
-        // SAFETY: the vtable's functions uphold the RawWaker contract: the
-        // data pointer is only used during the poll this waker is lent to
-        // (clones are real wakers of the driver task).
-        let waker = unsafe { Waker::from_raw(RawWaker::new(ptr.as_ptr().cast(), &PROBE)) };
-        ProbeWaker {
-            waker: std::mem::ManuallyDrop::new(waker),
-        }
+impl Probe<'_> {
+    /// The probe waker: cloning or waking it creates the call's driver and
+    /// hands out (or wakes) the driver's waker instead. Never dropped as a
+    /// `Waker` (it owns nothing).
+    fn waker(&self) -> std::mem::ManuallyDrop<Waker> {
+        // SAFETY: the vtable's functions uphold the `RawWaker` contract:
+        // the data pointer (this probe) is used only while the probe is
+        // lent to the poll (`Context` borrows it, the borrow ends with the
+        // poll), from any thread (`Probe` is read-only and its parts are
+        // `Sync`, the driver slot a `OnceLock`); clones are real wakers of
+        // the driver task.
+        std::mem::ManuallyDrop::new(unsafe {
+            Waker::from_raw(RawWaker::new((self as *const Probe<'_>).cast(), &PROBE))
+        })
     }
 
-    fn waker(&self) -> &Waker {
-        &self.waker
+    /// The driver's waker, creating the driver on first use, on whichever
+    /// thread this runs.
+    fn driver_waker(&self) -> Waker {
+        let call = CallPtr(self.call);
+        let h = call.header();
+        // SAFETY: during the probe's poll the driver slot is only reached
+        // through shared references (here, from any thread: `OnceLock` is
+        // `Sync`); `finish` and `free` take it mutably only after the poll.
+        let slot = unsafe { &*h.driver.get() };
+        let (_, waker) = slot.get_or_init(|| {
+            let drive = Drive {
+                call: call.copy(),
+                transport: self.transport,
+            };
+            let schedule = self.scheduler.clone();
+            let (runnable, task) = async_task::Builder::new()
+                .metadata(h.group)
+                .spawn(move |_| drive, move |r| schedule(r));
+            let waker = runnable.waker();
+            // Runs once soon (a spurious poll is harmless), then when woken.
+            runnable.schedule();
+            (task, waker)
+        });
+        waker.clone()
     }
 }
 
-fn probe_ptr(data: *const ()) -> CallPtr {
-    CallPtr(NonNull::new(data.cast_mut().cast()).expect("non-null probe"))
+/// # Safety
+///
+/// `data` is a live `Probe` (the `RawWaker` contract of [`Probe::waker`]).
+unsafe fn probe<'a>(data: *const ()) -> &'a Probe<'a> {
+    // SAFETY: the caller's contract.
+    unsafe { &*data.cast::<Probe<'a>>() }
 }
 
+/// # Safety
+///
+/// The `RawWakerVTable` contract, for a waker made by [`Probe::waker`].
 unsafe fn probe_clone(data: *const ()) -> RawWaker {
-    let w = std::mem::ManuallyDrop::new(probe_ptr(data).driver_waker());
+    // SAFETY: called on a live probe waker (vtable contract).
+    let w = std::mem::ManuallyDrop::new(unsafe { probe(data) }.driver_waker());
     RawWaker::new(w.data(), w.vtable())
 }
 
+/// # Safety
+///
+/// As [`probe_clone`]. (Unreachable in practice: the probe is only lent.)
 unsafe fn probe_wake(data: *const ()) {
     // SAFETY: same contract as `wake_by_ref`.
     unsafe { probe_wake_by_ref(data) }
 }
 
+/// # Safety
+///
+/// As [`probe_clone`].
 unsafe fn probe_wake_by_ref(data: *const ()) {
-    probe_ptr(data).driver_waker().wake();
+    // SAFETY: called on a live probe waker (vtable contract).
+    unsafe { probe(data) }.driver_waker().wake();
 }
 
+/// # Safety
+///
+/// None needed: the probe owns nothing.
 unsafe fn probe_drop(_: *const ()) {}

@@ -37,11 +37,12 @@
 //! });
 //! ```
 
-pub(crate) mod call;
+mod call;
 mod foreign;
 mod pool;
-pub(crate) mod ring;
+mod ring;
 mod sharded;
+pub(crate) mod transport;
 
 use std::any::Any;
 use std::fmt;
@@ -110,7 +111,7 @@ where
         } else if shard == s.id {
             let call = AssertUnwindSafe(async move { f().await }).catch_unwind();
             State::Running(Running::Local(crate::spawn_local(call)))
-        } else if s.has_space(shard) {
+        } else if s.transport.has_space(shard) {
             State::Running(Running::Remote(start(s, shard, f)))
         } else {
             let start = move || reactor::with(|s| Running::Remote(start(s, shard, f)));
@@ -129,8 +130,9 @@ where
     T: Send + 'static,
 {
     let ptr = call::new(s.id, shard, s.current_group.get(), f);
-    s.push_outgoing(shard, call::Message::Call(ptr.copy(), call::Op::Start));
-    call::Pending::new(ptr)
+    let start = transport::Message::Call(ptr.copy(), call::Op::Start);
+    s.transport.push(shard, start);
+    call::Pending::new(ptr, s.transport.clone())
 }
 
 type Output<T> = std::thread::Result<T>;
@@ -170,7 +172,7 @@ impl<T: Send + 'static> Future for Submit<T> {
                     return Poll::Ready(Err(e.take().unwrap_or(SubmitError::Stopped)));
                 }
                 State::WaitingForRoom(shard, start) => {
-                    if !reactor::with(|s| s.poll_space(*shard, cx.waker())) {
+                    if !reactor::with(|s| s.transport.poll_space(*shard, cx.waker())) {
                         return Poll::Pending;
                     }
                     let start = start.take().expect("started once");

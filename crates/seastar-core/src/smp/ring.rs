@@ -6,6 +6,11 @@
 //! suffice: `tail`, written only by the producer, and `head`, written only
 //! by the consumer; each is read by the other side.
 //!
+//! The rule is held by type: [`channel`] returns the ring's only
+//! [`Producer`] and only [`Consumer`], each `Send` (it moves to its thread)
+//! but neither `Clone` nor `Sync` (no second thread can use the same side),
+//! and only they reach the ring.
+//!
 //! Protocol: the producer writes a slot and then publishes it with a
 //! `Release` store of `tail`; the consumer reads `tail` with `Acquire`, so
 //! it sees the slot's contents, reads the slot, and frees it with a
@@ -40,6 +45,13 @@ use std::mem::MaybeUninit;
 
 #[cfg(loom)]
 use loom::cell::UnsafeCell;
+#[cfg(loom)]
+use loom::sync::Arc;
+#[cfg(not(loom))]
+use std::sync::Arc;
+
+use std::cell::Cell;
+use std::marker::PhantomData;
 
 /// `std`'s cell with loom's `with_mut` shape, so one body serves both.
 #[cfg(not(loom))]
@@ -59,8 +71,9 @@ impl<T> UnsafeCell<T> {
 #[repr(align(128))]
 struct Padded<T>(T);
 
-/// A bounded SPSC ring. See the module doc for the protocol.
-pub(crate) struct Ring<T> {
+/// A bounded SPSC ring, shared by its [`Producer`] and its [`Consumer`].
+/// See the module doc for the protocol.
+struct Ring<T> {
     slots: Box<[UnsafeCell<MaybeUninit<T>>]>,
     mask: usize,
     /// Consumer's line: `head`, and the last `tail` it loaded.
@@ -75,12 +88,108 @@ pub(crate) struct Ring<T> {
 // SAFETY: items move from the producer thread to the consumer thread, so
 // `T: Send` suffices; the slot protocol gives each slot one owner at a time.
 unsafe impl<T: Send> Send for Ring<T> {}
-// SAFETY: shared between exactly the two threads of the protocol above.
+// SAFETY: the ring is reachable only through its one `Producer` and its one
+// `Consumer` (private type, built only by `channel`), neither `Clone` nor
+// `Sync`: at most two threads use it, one per side, and each side's
+// methods touch only that side's fields plus the atomics of the protocol.
 unsafe impl<T: Send> Sync for Ring<T> {}
 
+/// Makes `T: Send` handles `Send` but neither `Sync` nor (without a
+/// derive) `Clone`: a `Cell` is `Send` and `!Sync`.
+type NotSync = PhantomData<Cell<()>>;
+
+/// The pushing side of a ring: the only one, used by one thread at a time.
+pub(crate) struct Producer<T> {
+    ring: Arc<Ring<T>>,
+    _not_sync: NotSync,
+}
+
+/// The popping side of a ring: the only one, used by one thread at a time.
+pub(crate) struct Consumer<T> {
+    ring: Arc<Ring<T>>,
+    _not_sync: NotSync,
+}
+
+/// A ring holding at least `capacity` items (rounded up to a power of
+/// two), as its two ends.
+pub(crate) fn channel<T>(capacity: usize) -> (Producer<T>, Consumer<T>) {
+    let ring = Arc::new(Ring::new(capacity));
+    (
+        Producer {
+            ring: ring.clone(),
+            _not_sync: PhantomData,
+        },
+        Consumer {
+            ring,
+            _not_sync: PhantomData,
+        },
+    )
+}
+
+impl<T> Producer<T> {
+    /// Appends `item` and publishes it, or hands it back if the ring is full.
+    #[cfg(any(test, loom))]
+    pub(crate) fn push(&mut self, item: T) -> Result<(), T> {
+        self.ring.push(item)
+    }
+
+    /// Writes `item` into the next slot without publishing it (the
+    /// consumer sees it after the next [`publish`](Self::publish)), or
+    /// hands it back if the ring is full. Staging a batch and publishing it
+    /// once costs one store of `tail` instead of one per item.
+    #[inline]
+    pub(crate) fn stage(&mut self, item: T) -> Result<(), T> {
+        self.ring.stage(item)
+    }
+
+    /// Items staged and not yet published.
+    #[inline]
+    pub(crate) fn staged(&self) -> usize {
+        self.ring.staged()
+    }
+
+    /// Makes every staged item visible to the consumer; returns how many
+    /// were published.
+    #[inline]
+    pub(crate) fn publish(&mut self) -> usize {
+        self.ring.publish()
+    }
+
+    /// After a refused push: announces that the producer waits for room.
+    /// Retry the push afterwards before sleeping: the consumer may have
+    /// made room before it could see the flag.
+    pub(crate) fn set_waiting(&mut self) {
+        self.ring.set_producer_waiting()
+    }
+}
+
+impl<T> Consumer<T> {
+    /// Removes the oldest published item.
+    #[inline]
+    pub(crate) fn pop(&mut self) -> Option<T> {
+        self.ring.pop()
+    }
+
+    /// After popping: whether the producer waits for room (and must be
+    /// signalled). Clears the flag.
+    #[inline]
+    pub(crate) fn take_producer_waiting(&mut self) -> bool {
+        self.ring.take_producer_waiting()
+    }
+
+    /// Whether the ring looks empty right now (unit tests).
+    #[cfg(all(test, not(loom)))]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.ring.is_empty()
+    }
+}
+
+// The methods below are called only through `Producer` (the "producer
+// only" ones) or `Consumer` (the "consumer only" ones), so each side runs
+// on one thread at a time.
 impl<T> Ring<T> {
     /// A ring holding at least `capacity` items (rounded up to a power of two).
-    pub(crate) fn new(capacity: usize) -> Ring<T> {
+    fn new(capacity: usize) -> Ring<T> {
         let cap = capacity.max(2).next_power_of_two();
         Ring {
             slots: (0..cap)
@@ -100,7 +209,7 @@ impl<T> Ring<T> {
     /// Producer only: appends `item` and publishes it, or hands it back if
     /// the ring is full.
     #[cfg(any(test, loom))]
-    pub(crate) fn push(&self, item: T) -> Result<(), T> {
+    fn push(&self, item: T) -> Result<(), T> {
         self.stage(item)?;
         self.publish();
         Ok(())
@@ -110,7 +219,7 @@ impl<T> Ring<T> {
     /// it (the consumer sees it after the next [`publish`](Self::publish)),
     /// or hands it back if the ring is full. Staging a batch and publishing
     /// it once costs one store of `tail` instead of one per item.
-    pub(crate) fn stage(&self, item: T) -> Result<(), T> {
+    fn stage(&self, item: T) -> Result<(), T> {
         let (_, head_seen, written_a) = &self.tail.0;
         let written = written_a.load(Ordering::Relaxed);
         if written.wrapping_sub(head_seen.load(Ordering::Relaxed)) > self.mask {
@@ -131,7 +240,7 @@ impl<T> Ring<T> {
     }
 
     /// Producer only: items staged and not yet published.
-    pub(crate) fn staged(&self) -> usize {
+    fn staged(&self) -> usize {
         let (tail_a, _, written_a) = &self.tail.0;
         written_a
             .load(Ordering::Relaxed)
@@ -140,7 +249,7 @@ impl<T> Ring<T> {
 
     /// Producer only: makes every staged item visible to the consumer.
     /// Returns how many were published.
-    pub(crate) fn publish(&self) -> usize {
+    fn publish(&self) -> usize {
         let (tail_a, _, written_a) = &self.tail.0;
         let (tail, written) = (
             tail_a.load(Ordering::Relaxed),
@@ -153,7 +262,7 @@ impl<T> Ring<T> {
     }
 
     /// Consumer only: removes the oldest item.
-    pub(crate) fn pop(&self) -> Option<T> {
+    fn pop(&self) -> Option<T> {
         let (head_a, tail_seen) = &self.head.0;
         let head = head_a.load(Ordering::Relaxed);
         if head == tail_seen.load(Ordering::Relaxed) {
@@ -175,14 +284,14 @@ impl<T> Ring<T> {
     /// Producer only, after a refused push: announces that it waits for
     /// room. Retry the push afterwards before sleeping: the consumer may
     /// have made room before it could see the flag.
-    pub(crate) fn set_producer_waiting(&self) {
+    fn set_producer_waiting(&self) {
         self.producer_waiting.store(true, Ordering::SeqCst);
         fence(Ordering::SeqCst);
     }
 
     /// Consumer only, after popping: whether the producer waits for room
     /// (and must be signalled). Clears the flag.
-    pub(crate) fn take_producer_waiting(&self) -> bool {
+    fn take_producer_waiting(&self) -> bool {
         fence(Ordering::SeqCst);
         self.producer_waiting.load(Ordering::SeqCst)
             && self.producer_waiting.swap(false, Ordering::SeqCst)
@@ -190,7 +299,7 @@ impl<T> Ring<T> {
 
     /// Either side: whether the ring looks empty right now (unit tests).
     #[cfg(all(test, not(loom)))]
-    pub(crate) fn is_empty(&self) -> bool {
+    fn is_empty(&self) -> bool {
         self.head.0.0.load(Ordering::Acquire) == self.tail.0.0.load(Ordering::Acquire)
     }
 }
@@ -211,25 +320,63 @@ mod tests {
 
     #[test]
     fn fifo_until_full_then_refuses() {
-        let r = Ring::new(4);
+        let (mut p, mut c) = channel(4);
         for i in 0..4 {
-            r.push(i).unwrap();
+            p.push(i).unwrap();
         }
-        assert_eq!(r.push(9), Err(9));
-        assert_eq!(r.pop(), Some(0));
-        r.push(4).unwrap();
+        assert_eq!(p.push(9), Err(9));
+        assert_eq!(c.pop(), Some(0));
+        p.push(4).unwrap();
         assert_eq!(
-            (1..=4).map(|_| r.pop().unwrap()).collect::<Vec<_>>(),
+            (1..=4).map(|_| c.pop().unwrap()).collect::<Vec<_>>(),
             vec![1, 2, 3, 4]
         );
-        assert_eq!(r.pop(), None);
-        assert!(r.is_empty());
+        assert_eq!(c.pop(), None);
+        assert!(c.is_empty());
+    }
+
+    #[test]
+    fn staged_items_are_invisible_until_published() {
+        let (mut p, mut c) = channel(4);
+        p.stage(1).unwrap();
+        p.stage(2).unwrap();
+        assert_eq!(p.staged(), 2);
+        assert_eq!(c.pop(), None);
+        assert_eq!(p.publish(), 2);
+        assert_eq!(p.staged(), 0);
+        assert_eq!(p.publish(), 0);
+        assert_eq!((c.pop(), c.pop(), c.pop()), (Some(1), Some(2), None));
+    }
+
+    #[test]
+    fn producer_waiting_flag_is_taken_once() {
+        let (mut p, mut c) = channel::<u8>(2);
+        assert!(!c.take_producer_waiting());
+        p.set_waiting();
+        assert!(c.take_producer_waiting());
+        assert!(!c.take_producer_waiting());
+    }
+
+    #[test]
+    fn items_left_in_a_dropped_ring_are_leaked_not_dropped() {
+        thread_local!(static DROPS: Cell<u32> = const { Cell::new(0) });
+        struct Counted;
+        impl Drop for Counted {
+            fn drop(&mut self) {
+                DROPS.with(|d| d.set(d.get() + 1));
+            }
+        }
+        let (mut p, c) = channel(2);
+        assert!(p.push(Counted).is_ok());
+        drop(Counted);
+        drop((p, c));
+        // Tasks of a stopped shard must not be dropped on another thread.
+        assert_eq!(DROPS.with(Cell::get), 1);
     }
 
     #[test]
     fn two_threads_transfer_a_million_items_in_order() {
-        let r = std::sync::Arc::new(Ring::new(64));
-        let p = r.clone();
+        let (mut p, mut r) = channel(64);
         // Miri interprets: fewer items, same interleavings of interest.
         const N: u64 = if cfg!(miri) { 2_000 } else { 1_000_000 };
         let producer = std::thread::spawn(move || {
@@ -274,10 +421,10 @@ mod loom_tests {
     #[test]
     fn loom_ring_with_sleep_flag_loses_nothing() {
         loom::model(|| {
-            let ring = Arc::new(Ring::<u32>::new(2));
+            let (mut r, mut ring) = channel::<u32>(2);
             let consumer = Arc::new(Remote::new(Counter::new()));
             let producer = Arc::new(Remote::new(Counter::new()));
-            let (r, c, p) = (ring.clone(), consumer.clone(), producer.clone());
+            let (c, p) = (consumer.clone(), producer.clone());
             let t = thread::spawn(move || {
                 for i in 0..3 {
                     let mut v = i;
@@ -289,7 +436,7 @@ mod loom_tests {
                             Ok(()) => break,
                             Err(back) => v = back,
                         }
-                        r.set_producer_waiting();
+                        r.set_waiting();
                         match r.push(v) {
                             Ok(()) => break,
                             Err(back) => v = back,
