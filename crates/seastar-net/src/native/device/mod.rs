@@ -9,6 +9,8 @@
 use std::io;
 use std::os::fd::RawFd;
 
+pub mod mem;
+
 /// One queue of a network interface, as the native stack drives it.
 ///
 /// Frames are Ethernet frames without the FCS. Implementations never block.

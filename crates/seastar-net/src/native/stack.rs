@@ -1,0 +1,305 @@
+//! One shard's running stack: its [`State`], its device (if this shard
+//! has a queue), the reactor poller that drives them, and the hand-overs
+//! to and from other shards.
+
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::io;
+use std::net::SocketAddrV4;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::Context;
+use std::time::Instant;
+
+use seastar_core::poller::{FdWatch, Poller, PollerHandle, add_poller};
+use seastar_core::timer;
+
+use super::device::Device;
+use super::iface::Iface;
+use super::state::{Handover, StackOptions, State};
+use super::stats::DropReason;
+
+/// Frames taken from the device per poll.
+pub(crate) const BATCH: usize = 64;
+
+/// A shard's stack.
+pub(crate) struct Stack {
+    pub(crate) dev: RefCell<Option<Box<dyn Device>>>,
+    pub(crate) state: RefCell<State>,
+    /// The device shard this one hands its frames to (itself if it has a
+    /// device).
+    tx_shard: usize,
+    /// Hand-over batches in flight, per target shard.
+    inflight: Vec<Cell<usize>>,
+    /// Frames given to the device since the last flush.
+    unflushed: Cell<bool>,
+}
+
+impl std::fmt::Debug for Stack {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stack")
+            .field("tx_shard", &self.tx_shard)
+            .finish_non_exhaustive()
+    }
+}
+
+thread_local! {
+    static CURRENT: RefCell<Option<(Rc<Stack>, PollerHandle)>> = const { RefCell::new(None) };
+}
+
+/// The calling shard's stack, if started.
+pub(crate) fn current() -> Option<Rc<Stack>> {
+    CURRENT
+        .try_with(|c| c.borrow().as_ref().map(|(s, _)| s.clone()))
+        .ok()
+        .flatten()
+}
+
+/// Starts the stack on the calling shard with `device` (`None`: hand
+/// frames to shard `tx_shard`, which has one), replacing a running one.
+pub(crate) fn install(
+    iface: Iface,
+    opts: StackOptions,
+    device: Option<Box<dyn Device>>,
+    tx_shard: usize,
+) -> Rc<Stack> {
+    let (shard, shards) = (seastar_core::shard_id(), seastar_core::shard_count());
+    let frame_max = device.as_ref().map_or(1514, |d| d.frame_max());
+    let has_device = device.is_some();
+    let mut state = State::new(iface, opts, shard, shards, has_device, frame_max);
+    if has_device && shard == 0 {
+        state.announce();
+    }
+    let wake = device.as_ref().map(|d| FdWatch::new(d.wake_fd()));
+    let stack = Rc::new(Stack {
+        dev: RefCell::new(device),
+        state: RefCell::new(state),
+        tx_shard: if has_device { shard } else { tx_shard },
+        inflight: (0..shards).map(|_| Cell::new(0)).collect(),
+        unflushed: Cell::new(false),
+    });
+    super::stats::register();
+    let handle = add_poller(StackPoller {
+        stack: stack.clone(),
+        wake,
+        timer: None,
+    });
+    uninstall();
+    CURRENT.with(|c| *c.borrow_mut() = Some((stack.clone(), handle)));
+    tracing::debug!(shard, has_device, "native stack started");
+    stack
+}
+
+/// Stops the calling shard's stack (its poller removed, its device
+/// closed once the last socket is gone).
+pub(crate) fn uninstall() {
+    let old = CURRENT.with(|c| c.borrow_mut().take());
+    drop(old);
+}
+
+fn now() -> Instant {
+    timer::lowres_now()
+}
+
+impl Stack {
+    /// Sends a datagram from `src_port` (see [`State::send_udp`]).
+    pub(crate) fn send_udp(&self, src_port: u16, dst: SocketAddrV4, payload: &[u8]) -> io::Result<()> {
+        let mut dev = self.dev.borrow_mut();
+        let mut st = self.state.borrow_mut();
+        let d = dev.as_mut().map(|d| d.as_mut() as &mut dyn Device);
+        st.send_udp(d, now(), src_port, dst, payload)?;
+        if dev.is_some() {
+            self.unflushed.set(true);
+        }
+        Ok(())
+    }
+
+    /// One round: a batch from the device, timers, output, hand-overs.
+    /// Returns whether anything happened.
+    fn poll(self: &Rc<Self>) -> bool {
+        let now = now();
+        let mut dev = self.dev.borrow_mut();
+        let mut st = self.state.borrow_mut();
+        let mut work = false;
+        if let Some(d) = dev.as_deref_mut() {
+            let n = d.receive(BATCH, &mut |frame| st.input(frame, now, false));
+            work |= n > 0;
+        }
+        st.tick(now);
+        work |= self.drain(&mut dev, &mut st);
+        drop(dev);
+        drop(st);
+        work |= self.dispatch();
+        work
+    }
+
+    /// Gives queued frames to the device and flushes it. Returns whether
+    /// there was anything to do.
+    fn drain(&self, dev: &mut Option<Box<dyn Device>>, st: &mut State) -> bool {
+        let Some(d) = dev.as_deref_mut() else {
+            return false;
+        };
+        let frames = std::mem::take(&mut st.out);
+        let work = !frames.is_empty() || self.unflushed.get();
+        for frame in &frames {
+            if transmit(d, frame) {
+                st.stats.frames_out += 1;
+                st.stats.bytes_out += frame.len() as u64;
+            } else {
+                st.drop_frame(DropReason::TxFull);
+            }
+        }
+        if work {
+            if let Err(e) = d.flush() {
+                tracing::debug!(shard = st.shard, "native: device flush failed: {e}");
+            }
+            self.unflushed.set(false);
+        }
+        work
+    }
+
+    /// Sends the hand-overs queued in the state. Returns whether any.
+    fn dispatch(self: &Rc<Self>) -> bool {
+        let mut msgs = Vec::new();
+        {
+            let mut st = self.state.borrow_mut();
+            if !st.has_output() {
+                return false;
+            }
+            for (shard, frames) in st.handover_rx.iter_mut().enumerate() {
+                if !frames.is_empty() {
+                    msgs.push((shard, Handover::Rx(std::mem::take(frames))));
+                }
+            }
+            if !st.handover_tx.is_empty() {
+                msgs.push((self.tx_shard, Handover::Tx(std::mem::take(&mut st.handover_tx))));
+            }
+            if !st.learned.is_empty() {
+                let learned = std::mem::take(&mut st.learned);
+                for shard in (0..st.shards).filter(|&s| s != st.shard) {
+                    msgs.push((shard, Handover::Learn(learned.clone())));
+                }
+            }
+        }
+        let any = !msgs.is_empty();
+        for (shard, msg) in msgs {
+            self.hand_over(shard, msg);
+        }
+        any
+    }
+
+    fn hand_over(self: &Rc<Self>, shard: usize, msg: Handover) {
+        let max = self.state.borrow().opts.handover_max;
+        let slot = &self.inflight[shard];
+        if slot.get() >= max {
+            let n = match &msg {
+                Handover::Rx(f) | Handover::Tx(f) => f.len(),
+                Handover::Learn(_) => 1,
+            };
+            let mut st = self.state.borrow_mut();
+            (0..n).for_each(|_| st.drop_frame(DropReason::HandoverFull));
+            return;
+        }
+        slot.set(slot.get() + 1);
+        let me = self.clone();
+        let call = seastar_core::smp::submit_to(shard, move || async move { receive(msg) });
+        seastar_core::spawn_local(async move {
+            let _ = call.await;
+            let slot = &me.inflight[shard];
+            slot.set(slot.get() - 1);
+        })
+        .detach();
+    }
+
+    /// Whether work waits that the next poll would do.
+    fn pending(&self) -> bool {
+        self.unflushed.get() || self.state.borrow().has_output()
+    }
+}
+
+/// Gives `frame` to the device, flushing once if it has no free buffer.
+fn transmit(d: &mut dyn Device, frame: &[u8]) -> bool {
+    let mut fill = |b: &mut [u8]| b.copy_from_slice(frame);
+    match d.transmit(frame.len(), &mut fill) {
+        Ok(()) => true,
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+            let _ = d.flush();
+            d.transmit(frame.len(), &mut fill).is_ok()
+        }
+        Err(_) => false,
+    }
+}
+
+/// Runs on the target shard of a hand-over.
+fn receive(msg: Handover) {
+    let Some(stack) = current() else { return };
+    let now = now();
+    {
+        let mut dev = stack.dev.borrow_mut();
+        let mut st = stack.state.borrow_mut();
+        match msg {
+            Handover::Rx(frames) => {
+                for f in &frames {
+                    st.input(f, now, true);
+                }
+            }
+            Handover::Tx(frames) => match dev.as_deref_mut() {
+                Some(d) => {
+                    for f in &frames {
+                        if transmit(d, f) {
+                            st.stats.handover_tx_in += 1;
+                        } else {
+                            st.drop_frame(DropReason::TxFull);
+                        }
+                    }
+                    stack.unflushed.set(true);
+                }
+                None => (0..frames.len()).for_each(|_| st.drop_frame(DropReason::TxFull)),
+            },
+            Handover::Learn(pairs) => {
+                for (ip, mac) in pairs {
+                    st.learn(ip, mac, now, false);
+                }
+            }
+        }
+        stack.drain(&mut dev, &mut st);
+    }
+    stack.dispatch();
+}
+
+/// The reactor poller of a shard's stack.
+struct StackPoller {
+    stack: Rc<Stack>,
+    wake: Option<FdWatch>,
+    timer: Option<timer::Sleep>,
+}
+
+impl Poller for StackPoller {
+    fn poll(&mut self) -> bool {
+        self.stack.poll()
+    }
+
+    fn try_sleep(&mut self, cx: &mut Context<'_>) -> bool {
+        if self.stack.pending() {
+            return false;
+        }
+        // Wake for the next ARP retry or timeout, if frames wait.
+        match self.stack.state.borrow().arp.next_deadline() {
+            Some(at) => {
+                let t = self.timer.get_or_insert_with(|| timer::sleep_until(at));
+                if t.deadline() != at {
+                    t.reset(at);
+                }
+                if Pin::new(t).poll(cx).is_ready() {
+                    self.timer = None;
+                    return false;
+                }
+            }
+            None => self.timer = None,
+        }
+        match &mut self.wake {
+            Some(w) => !w.arm(cx),
+            None => true,
+        }
+    }
+}
