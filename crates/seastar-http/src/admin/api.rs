@@ -2,7 +2,9 @@
 //! read-only JSON endpoints, each `/api/*` one behind the bearer token
 //! when one is set.
 
+use std::cell::Cell;
 use std::future::Future;
+use std::rc::Rc;
 use std::sync::Arc;
 
 use http::{HeaderValue, StatusCode, header};
@@ -12,7 +14,7 @@ use serde_json::Value;
 use super::config::Config;
 use super::views;
 use crate::routing::{MethodRouter, get};
-use crate::{IntoResponse, Request, Response, Router};
+use crate::{Handler, IntoResponse, Request, Response, Router};
 
 /// The dashboard: one static page, its script and styles inline.
 pub const DASHBOARD_HTML: &str = include_str!("dashboard.html");
@@ -44,6 +46,37 @@ pub(crate) fn router(cfg: Arc<Config>) -> Router {
         .route("/api/v1/io", api(&cfg, |c| async move { views::io(&c).await }))
         .route("/api/v1/metrics", api(&cfg, |_| views::metrics()))
 }
+
+/// [`router`], counting the requests it answered (whatever the answer:
+/// 404 and 405 included) in the same step as the server records them.
+pub(crate) fn service(cfg: Arc<Config>) -> impl Handler {
+    let router = Rc::new(router(cfg));
+    move |req: Request| {
+        let answer = router.call(req);
+        async move {
+            let r = answer.await;
+            count();
+            r
+        }
+    }
+}
+
+thread_local! {
+    /// Requests this shard's admin handlers answered: the sampler takes
+    /// them out of the app's request count (the admin server is a
+    /// seastar-http server too, and records into the same metrics).
+    static SERVED: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Admin requests the calling shard answered so far.
+pub(crate) fn served() -> u64 {
+    SERVED.with(Cell::get)
+}
+
+fn count() {
+    SERVED.with(|c| c.set(c.get() + 1));
+}
+
 
 fn openapi() -> Value {
     serde_json::from_str(OPENAPI_JSON).unwrap_or(Value::Null)

@@ -110,7 +110,7 @@ impl AdminServer {
         .map_err(ServeError::from)?;
         let (bound, on_bound) = promise::promise();
         let timeout = cfg.shutdown_timeout;
-        let make = move || Server::new(api::router(cfg.clone())).shutdown_timeout(timeout);
+        let make = move || Server::new(api::service(cfg.clone())).shutdown_timeout(timeout);
         let task = spawn_local(crate::serve_sharded(
             addr,
             ListenOptions::default(),

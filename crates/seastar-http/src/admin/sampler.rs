@@ -35,7 +35,8 @@ pub(crate) struct Tick {
     pub(crate) unix_ms: u64,
     /// The shard's busy nanoseconds so far.
     pub(crate) busy_ns: u64,
-    /// Requests counted so far by the configured counter (all labels).
+    /// Requests counted so far by the configured counter (all labels),
+    /// less those the admin server answered.
     pub(crate) requests: u64,
     /// The configured latency histogram (all label sets merged).
     pub(crate) latency: Option<HistogramValue>,
@@ -121,7 +122,8 @@ fn take(sources: &Sources) -> Tick {
         at: Instant::now(),
         unix_ms: unix_ms(),
         busy_ns: introspect::busy_ns(),
-        requests,
+        // The admin server's own requests are not the app's.
+        requests: requests.saturating_sub(super::api::served()),
         latency,
         memory_bytes,
     }
