@@ -90,6 +90,10 @@ unsafe fn finish(base: *mut u8, off: usize, tag: Tag, bytes: usize) -> *mut u8 {
         account::uncharge(tag, bytes);
         return base;
     }
+    // The block's provenance is exposed so that `base_of` can find the
+    // block again from the caller's pointer (see the comment above the
+    // `GlobalAlloc` impl).
+    let _ = base.expose_provenance();
     // SAFETY: `base + off` is inside the block (see above), and the
     // `HEADER` bytes before it are inside it too and 8-aligned.
     unsafe {
@@ -99,24 +103,46 @@ unsafe fn finish(base: *mut u8, off: usize, tag: Tag, bytes: usize) -> *mut u8 {
     }
 }
 
-/// Reads a block's owner tag.
+/// The start of the inner allocator's block holding `ptr`, handed out
+/// `off` bytes into it: computed on the address and given the block's
+/// exposed provenance, never by pointer arithmetic on `ptr` (whose
+/// allocation, for the optimizer, starts at `ptr`).
+#[inline]
+fn base_of(ptr: *mut u8, off: usize) -> *mut u8 {
+    std::ptr::with_exposed_provenance_mut(ptr.addr() - off)
+}
+
+/// Reads the owner tag of the block whose inner allocation starts at
+/// `base` and is handed out at `base + off`.
 ///
 /// # Safety
 ///
-/// `ptr` was returned by this allocator and is not yet freed.
+/// `base` is [`base_of`] a pointer this allocator returned with offset
+/// `off`, not yet freed.
 #[inline]
-unsafe fn tag_of(ptr: *mut u8) -> Tag {
-    // SAFETY: `finish` wrote the tag just before `ptr`, 8-aligned.
-    unsafe { ptr.cast::<Tag>().sub(1).read() }
+unsafe fn tag_of(base: *mut u8, off: usize) -> Tag {
+    // SAFETY: `finish` wrote the tag at `base + off - 8`, 8-aligned, inside
+    // the block, whose provenance `base` carries.
+    unsafe { base.add(off - HEADER).cast::<Tag>().read() }
 }
 
-// The methods are never inlined. The header sits *before* the pointer
-// handed out, and the compiler treats what the global allocator returns as
-// the start of a fresh object: were `dealloc` inlined into a caller that
-// can see the allocation, reading `ptr - 8` would be out of bounds in the
-// optimizer's model, i.e. undefined behaviour (observed: release builds
-// with LTO crashing in unrelated code). Out of line, the pointer is just an
-// argument. The cost is one call per operation.
+// The header sits *before* the pointer handed out. To the compiler, what
+// `__rust_alloc` returns is the start of a fresh allocated object (the
+// allocator shim's calls are marked as allocation functions), so once
+// `dealloc` is inlined into code that also sees the allocation (release
+// builds with LTO do inline it), `ptr.sub(1)` is an in-bounds offset
+// *before* the start of that object: poison in LLVM's model, and the code
+// after it was deleted as unreachable (observed: a release+LTO test binary
+// crashed at start, in `std::path::PathBuf::push` called with a garbage
+// pointer, right after an inlined `free(ptr - 8)`). The first fix kept the
+// methods `#[inline(never)]`, which hid the bug without removing it. The
+// header is now reached without deriving its pointer from `ptr`: `finish`
+// exposes the inner block's provenance and `base_of` rebuilds the block's
+// start from `ptr`'s address with that provenance (an integer-to-pointer
+// cast, which the optimizer cannot tie to the object starting at `ptr`).
+// `cargo xtask test` runs `tests/alloc.rs` built in release with fat LTO
+// (step `alloc-lto`), where the methods are inlined: it crashed at start
+// with the old header read.
 //
 // SAFETY: every method forwards to `inner` with a layout that only grows
 // the block by the header and keeps its alignment, and hands the caller a
@@ -124,7 +150,7 @@ unsafe fn tag_of(ptr: *mut u8) -> Tag {
 // for the caller's size. Nothing here unwinds: the accounting is plain
 // arithmetic on cells and atomics, and reclaimer panics are caught.
 unsafe impl<A: GlobalAlloc> GlobalAlloc for ShardAllocator<A> {
-    #[inline(never)]
+    #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         let Some((outer, off)) = outer(layout) else {
             return std::ptr::null_mut();
@@ -137,7 +163,7 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for ShardAllocator<A> {
         unsafe { finish(base, off, tag, outer.size()) }
     }
 
-    #[inline(never)]
+    #[inline]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         let Some((outer, off)) = outer(layout) else {
             return std::ptr::null_mut();
@@ -149,19 +175,19 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for ShardAllocator<A> {
         unsafe { finish(base, off, tag, outer.size()) }
     }
 
-    #[inline(never)]
+    #[inline]
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         // SAFETY: the caller passes a live block of ours with its layout.
         let (outer, off) = unsafe { outer_of_live(layout) };
+        let base = base_of(ptr, off);
         // SAFETY: as above.
-        let tag = unsafe { tag_of(ptr) };
-        // SAFETY: `ptr - off` is what the inner allocator returned for
-        // `outer`.
-        unsafe { self.inner.dealloc(ptr.sub(off), outer) };
+        let tag = unsafe { tag_of(base, off) };
+        // SAFETY: `base` is what the inner allocator returned for `outer`.
+        unsafe { self.inner.dealloc(base, outer) };
         account::credit(tag, outer.size());
     }
 
-    #[inline(never)]
+    #[inline]
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         // SAFETY: the caller passes a live block of ours with its layout.
         let (old, off) = unsafe { outer_of_live(layout) };
@@ -171,15 +197,16 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for ShardAllocator<A> {
         else {
             return std::ptr::null_mut();
         };
+        let base = base_of(ptr, off);
         // SAFETY: as above.
-        let old_tag = unsafe { tag_of(ptr) };
+        let old_tag = unsafe { tag_of(base, off) };
         // Counted as a free of the old block and an allocation by this
         // thread (which becomes the owner) of the new one.
         let tag = account::charge(new_total, Some((old_tag, old.size())));
-        // SAFETY: `ptr - off` was returned by the inner allocator for
-        // `old`; `new_total` is non-zero and, rounded to the alignment,
-        // fits in `isize` (checked above).
-        let base = unsafe { self.inner.realloc(ptr.sub(off), old, new_total) };
+        // SAFETY: `base` was returned by the inner allocator for `old`;
+        // `new_total` is non-zero and, rounded to the alignment, fits in
+        // `isize` (checked above).
+        let base = unsafe { self.inner.realloc(base, old, new_total) };
         if base.is_null() {
             account::uncharge(tag, new_total);
             return base;

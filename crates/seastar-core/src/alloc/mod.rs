@@ -60,9 +60,10 @@
 //! thread freed. The header costs 8 bytes per block; glibc rounds requests
 //! to 16 bytes, so e.g. a 64-byte request still takes an 80-byte chunk.
 //! Because the header lies before the pointer the compiler sees as the
-//! start of a fresh object, the allocator's methods are `#[inline(never)]`:
-//! inlined into a caller, the header read would be undefined behaviour in
-//! the optimizer's model (release builds with LTO did crash).
+//! start of a fresh object, it is never reached by pointer arithmetic on
+//! that pointer (out of bounds in the optimizer's model: release builds
+//! with LTO crashed), but through the inner block's exposed provenance
+//! (see `allocator.rs`).
 //!
 //! Slots are per thread, not per runtime, so two runtimes running at once
 //! (tests) do not mix their shards. When an accounted thread exits its slot

@@ -81,6 +81,16 @@ pub(crate) enum Op {
     CancelAck,
 }
 
+#[cfg(test)]
+thread_local! {
+    /// Cells freed by this thread (tests).
+    static FREED: Cell<usize> = const { Cell::new(0) };
+}
+
+#[cfg(test)]
+#[path = "call_tests.rs"]
+mod tests;
+
 /// A pointer to a call cell, as sent between its two shards.
 pub(crate) struct CallPtr(NonNull<Header>);
 
@@ -231,6 +241,8 @@ where
             std::ptr::drop_in_place((*c).stage.get());
             pool::free(cell.cast(), std::alloc::Layout::new::<Self>());
         }
+        #[cfg(test)]
+        FREED.with(|n| n.set(n.get() + 1));
     }
 }
 
