@@ -63,3 +63,12 @@ pub use runtime::{
     shard_id, stop_signal,
 };
 pub use task::{JoinError, JoinHandle, maybe_yield, need_preempt, spawn_local, yield_now};
+
+/// `#[seastar_core::test]`: runs an `async fn` test on a fresh runtime with
+/// a printed seed that shuffles ready tasks in debug builds (see the macro's
+/// docs for its arguments).
+pub use seastar_macros::test;
+
+// Lets `#[seastar_core::test]` (which names `::seastar_core`) work in this
+// crate's own tests.
+extern crate self as seastar_core;

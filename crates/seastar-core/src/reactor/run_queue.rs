@@ -6,6 +6,34 @@
 //! [`SLICE_TASKS`] tasks of the chosen group, reads the thread's CPU clock
 //! around the slice (CPU time, so time the thread spent preempted is not
 //! charged), and charges it divided by the group's shares.
+//!
+//! # Shuffling (debug builds, tests)
+//!
+//! Within a group the order in which ready tasks run is unspecified, but a
+//! FIFO makes it look fixed, and code comes to rely on it. In debug builds
+//! a seed (set by `#[seastar_core::test]` on each shard) makes [`RunQueue::pop`]
+//! take a random ready task of the group instead of the oldest, drawn from a
+//! splitmix64 generator, so the same seed replays the same choices (I/O
+//! completions and other shards' messages may still arrive at other times).
+//!
+//! What is shuffled is what tasks do to each other: tasks spawned or woken
+//! by a running task run in any order. Two orders are documented and kept,
+//! by making some queued tasks *barriers*, which are not picked while a task
+//! queued before them waits (tasks queued after a barrier may pass it):
+//!
+//! - [`yield_now`](crate::yield_now) "yields to the other ready tasks of the
+//!   shard once": a task that wakes itself while it runs is a barrier, so
+//!   every task ready when it yielded still runs first, as with the FIFO;
+//! - the reactor's own wakes keep their order ("timers fire in deadline
+//!   order"): a task queued while no task runs (by a timer, an I/O
+//!   completion, another shard, or a cross-shard call's first continuation)
+//!   is a barrier too.
+//!
+//! The queue knows a task runs from [`RunQueue::pop`] until the next
+//! [`RunQueue::pick`] or [`RunQueue::is_empty`], which the reactor calls
+//! between task slices and after the batch.
+//!
+//! Release builds compile all of this out: the queue is the plain FIFO.
 
 use std::collections::VecDeque;
 
@@ -39,6 +67,8 @@ impl GroupQueue {
 pub(crate) struct RunQueue {
     groups: Vec<GroupQueue>,
     len: usize,
+    #[cfg(debug_assertions)]
+    shuffle: Option<Shuffle>,
 }
 
 impl RunQueue {
@@ -48,7 +78,16 @@ impl RunQueue {
         RunQueue {
             groups: vec![main],
             len: 0,
+            #[cfg(debug_assertions)]
+            shuffle: None,
         }
+    }
+
+    /// Runs ready tasks in an order drawn from `seed` (see the module doc);
+    /// `None` goes back to FIFO. Debug builds only.
+    #[cfg(debug_assertions)]
+    pub(crate) fn set_shuffle(&mut self, seed: Option<u64>) {
+        self.shuffle = seed.map(Shuffle::new);
     }
 
     /// Queues a task at the back of its group.
@@ -60,6 +99,10 @@ impl RunQueue {
         }
         let min =
             (self.groups.len() > 1 && self.groups[g].tasks.is_empty()).then(|| self.min_vruntime());
+        #[cfg(debug_assertions)]
+        if let Some(s) = &mut self.shuffle {
+            s.pushed(&task);
+        }
         let q = &mut self.groups[g];
         if let Some(Some(min)) = min {
             // Waking after idling: no banked credit.
@@ -87,6 +130,11 @@ impl RunQueue {
     /// The group to serve next: the non-empty one with the least virtual
     /// runtime; `None` when nothing is ready.
     pub(crate) fn pick(&self) -> Option<usize> {
+        #[cfg(debug_assertions)]
+        if let Some(s) = &self.shuffle {
+            // Between slices no task runs.
+            s.running.set(std::ptr::null());
+        }
         if self.len == 0 {
             return None;
         }
@@ -109,6 +157,14 @@ impl RunQueue {
     /// The next task of group `g`.
     #[inline]
     pub(crate) fn pop(&mut self, g: usize) -> Option<Runnable> {
+        #[cfg(debug_assertions)]
+        if let Some(s) = &mut self.shuffle {
+            let t = s.take(&mut self.groups[g].tasks);
+            if t.is_some() {
+                self.len -= 1;
+            }
+            return t;
+        }
         let t = self.groups[g].tasks.pop_front();
         if t.is_some() {
             self.len -= 1;
@@ -126,18 +182,25 @@ impl RunQueue {
     }
 
     /// Per group in use: its id, ready tasks and CPU nanoseconds charged.
-    #[cfg(feature = "metrics")]
     pub(crate) fn groups(&self) -> impl Iterator<Item = (usize, usize, u64)> + '_ {
         (self.groups.iter().enumerate()).map(|(i, q)| (i, q.tasks.len(), q.runtime_ns))
     }
 
     pub(crate) fn is_empty(&self) -> bool {
+        #[cfg(debug_assertions)]
+        if let Some(s) = &self.shuffle {
+            s.running.set(std::ptr::null());
+        }
         self.len == 0
     }
 
     /// Removes every task (at shutdown).
     pub(crate) fn drain_all(&mut self) -> Vec<Runnable> {
         self.len = 0;
+        #[cfg(debug_assertions)]
+        if let Some(s) = &mut self.shuffle {
+            s.barriers.clear();
+        }
         self.groups
             .iter_mut()
             .flat_map(|q| q.tasks.drain(..))
@@ -145,8 +208,171 @@ impl RunQueue {
     }
 }
 
+/// The state of a shuffling queue (see the module doc).
+#[cfg(debug_assertions)]
+struct Shuffle {
+    /// splitmix64 state.
+    state: u64,
+    /// The task last taken by `take`, until the next slice or the end of
+    /// the batch; null while no task runs.
+    running: std::cell::Cell<*const ()>,
+    /// Queued tasks that keep their place behind the tasks queued before
+    /// them: not taken while one of those waits.
+    barriers: Vec<*const ()>,
+}
+
+#[cfg(debug_assertions)]
+impl Shuffle {
+    fn new(seed: u64) -> Shuffle {
+        Shuffle {
+            state: seed,
+            running: std::cell::Cell::new(std::ptr::null()),
+            barriers: Vec::new(),
+        }
+    }
+
+    /// The next splitmix64 output.
+    fn next(&mut self) -> u64 {
+        self.state = self.state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// Notes `task` as a barrier if it is the running task waking itself
+    /// or if no task runs (a wake by the reactor).
+    fn pushed(&mut self, task: &Runnable) {
+        let id = id(task);
+        let running = self.running.get();
+        if running.is_null() || id == running {
+            self.barriers.push(id);
+        }
+    }
+
+    /// Removes a random task of `tasks` that no barrier holds back.
+    fn take(&mut self, tasks: &mut VecDeque<Runnable>) -> Option<Runnable> {
+        let mut i = match tasks.len() {
+            0 => return None,
+            n => (self.next() % n as u64) as usize,
+        };
+        if i > 0 && !self.barriers.is_empty() && self.barriers.contains(&id(&tasks[i])) {
+            // A yielded task with tasks ahead of it: the oldest goes first.
+            i = 0;
+        }
+        let task = tasks.remove(i)?;
+        let id = id(&task);
+        if let Some(b) = self.barriers.iter().position(|&b| b == id) {
+            self.barriers.swap_remove(b);
+        }
+        self.running.set(id);
+        Some(task)
+    }
+}
+
+/// A task's identity: its cell's address (every waker of a task points at
+/// the same cell).
+#[cfg(debug_assertions)]
+fn id(task: &Runnable) -> *const () {
+    task.waker().data()
+}
+
 impl Extend<Runnable> for RunQueue {
     fn extend<I: IntoIterator<Item = Runnable>>(&mut self, iter: I) {
         iter.into_iter().for_each(|t| self.push(t));
+    }
+}
+
+#[cfg(all(test, debug_assertions))]
+mod tests {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    use crate::{block_on, spawn_local, yield_now};
+
+    /// Shuffles the calling shard's queue with `seed`, then goes through
+    /// the queue once so that it knows the calling task runs.
+    async fn shuffle(seed: u64) {
+        crate::reactor::with(|s| s.queue.borrow_mut().set_shuffle(Some(seed)));
+        yield_now().await;
+    }
+
+    /// With the shard's queue shuffled by `seed`: spawns `n` tasks that log
+    /// their index, yields once, and returns the log.
+    fn order(seed: u64, n: usize) -> Vec<usize> {
+        block_on(async move {
+            shuffle(seed).await;
+            let log = Rc::new(RefCell::new(Vec::new()));
+            for i in 0..n {
+                let log = log.clone();
+                drop(spawn_local(async move { log.borrow_mut().push(i) }));
+            }
+            yield_now().await;
+            let order = log.borrow().clone();
+            order
+        })
+    }
+
+    #[test]
+    fn same_seed_same_order_other_seed_other_order() {
+        let a = order(7, 16);
+        assert_eq!(a, order(7, 16), "a seed did not replay its order");
+        let mut sorted = a.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, (0..16).collect::<Vec<_>>());
+        assert_ne!(a, sorted, "16 tasks ran in FIFO order");
+        assert!(
+            (8..12).any(|seed| order(seed, 16) != a),
+            "four other seeds all gave seed 7's order"
+        );
+    }
+
+    #[test]
+    fn yielding_tasks_alternate_as_with_fifo() {
+        for seed in 0..20 {
+            let log = block_on(async move {
+                shuffle(seed).await;
+                let log = Rc::new(RefCell::new(Vec::new()));
+                let tasks: Vec<_> = ['a', 'b', 'c']
+                    .into_iter()
+                    .map(|name| {
+                        let log = log.clone();
+                        spawn_local(async move {
+                            for _ in 0..4 {
+                                log.borrow_mut().push(name);
+                                yield_now().await;
+                            }
+                        })
+                    })
+                    .collect();
+                for t in tasks {
+                    t.await.unwrap();
+                }
+                let log = log.borrow().clone();
+                log
+            });
+            // Each round every task runs once before any runs again: a
+            // yield waits for every task ready when it yielded.
+            for round in log.chunks(3) {
+                let mut r = round.to_vec();
+                r.sort_unstable();
+                assert_eq!(r, ['a', 'b', 'c'], "seed {seed}: {log:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn without_a_seed_the_queue_is_fifo() {
+        let order = block_on(async {
+            let log = Rc::new(RefCell::new(Vec::new()));
+            for i in 0..16 {
+                let log = log.clone();
+                drop(spawn_local(async move { log.borrow_mut().push(i) }));
+            }
+            yield_now().await;
+            let order = log.borrow().clone();
+            order
+        });
+        assert_eq!(order, (0..16).collect::<Vec<_>>());
     }
 }

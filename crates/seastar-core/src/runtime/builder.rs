@@ -1,5 +1,7 @@
 //! Runtime options and their validation.
 
+mod test_run;
+
 use std::time::Duration;
 
 use super::Runtime;
