@@ -76,45 +76,41 @@ fn cpu_bound_groups_share_polls_by_their_shares() {
     panic!("high/low polls = {ratios:.2?}, want 4 within 10%");
 }
 
-#[test]
-fn tasks_inherit_the_spawning_group_and_report_it() {
-    rt().run(async {
-        let g = SchedulingGroup::new("inherit", 200).unwrap();
-        assert_eq!(current_scheduling_group(), SchedulingGroup::main());
-        let inner = spawn_local_in(g, async {
-            let nested = spawn_local(async { current_scheduling_group() });
-            (current_scheduling_group(), nested.await.unwrap())
-        });
-        let (outer, nested) = inner.await.unwrap();
-        assert_eq!(outer, g);
-        assert_eq!(nested, g);
-        assert_eq!(g.name(), "inherit");
-        assert_eq!(g.shares(), 200);
+#[seastar_core::test]
+async fn tasks_inherit_the_spawning_group_and_report_it() {
+    let g = SchedulingGroup::new("inherit", 200).unwrap();
+    assert_eq!(current_scheduling_group(), SchedulingGroup::main());
+    let inner = spawn_local_in(g, async {
+        let nested = spawn_local(async { current_scheduling_group() });
+        (current_scheduling_group(), nested.await.unwrap())
     });
+    let (outer, nested) = inner.await.unwrap();
+    assert_eq!(outer, g);
+    assert_eq!(nested, g);
+    assert_eq!(g.name(), "inherit");
+    assert_eq!(g.shares(), 200);
 }
 
-#[test]
-fn a_waking_latency_group_is_served_before_a_busy_background_group() {
-    rt().run(async {
-        let background = SchedulingGroup::new("background", 100).unwrap();
-        let stop = Rc::new(Cell::new(false));
-        for _ in 0..4 {
-            let stop = stop.clone();
-            spawn_local_in(background, async move {
-                while !stop.get() {
-                    burn();
-                    yield_now().await;
-                }
-            })
-            .detach();
-        }
-        // The main group (1000 shares) keeps getting turns while the
-        // background group is saturated: 200 round trips through the queue.
-        for _ in 0..200 {
-            yield_now().await;
-        }
-        stop.set(true);
-    });
+#[seastar_core::test]
+async fn a_waking_latency_group_is_served_before_a_busy_background_group() {
+    let background = SchedulingGroup::new("background", 100).unwrap();
+    let stop = Rc::new(Cell::new(false));
+    for _ in 0..4 {
+        let stop = stop.clone();
+        spawn_local_in(background, async move {
+            while !stop.get() {
+                burn();
+                yield_now().await;
+            }
+        })
+        .detach();
+    }
+    // The main group (1000 shares) keeps getting turns while the
+    // background group is saturated: 200 round trips through the queue.
+    for _ in 0..200 {
+        yield_now().await;
+    }
+    stop.set(true);
 }
 
 #[test]

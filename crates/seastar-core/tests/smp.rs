@@ -35,22 +35,20 @@ fn tiny_ring_applies_back_pressure_and_loses_nothing() {
         });
 }
 
-#[test]
-fn calls_from_both_shards_cross_in_both_directions() {
-    rt(2).run(async {
-        let out = smp::submit_to(1, || async {
-            // From shard 1, call back into shard 0 many times.
-            let calls = (0..1000u64).map(|i| smp::submit_to(0, move || async move { i * 2 }));
-            futures::future::join_all(calls)
-                .await
-                .into_iter()
-                .map(Result::unwrap)
-                .sum::<u64>()
-        })
-        .await
-        .unwrap();
-        assert_eq!(out, (0..1000u64).map(|i| i * 2).sum());
-    });
+#[seastar_core::test(shards = 2)]
+async fn calls_from_both_shards_cross_in_both_directions() {
+    let out = smp::submit_to(1, || async {
+        // From shard 1, call back into shard 0 many times.
+        let calls = (0..1000u64).map(|i| smp::submit_to(0, move || async move { i * 2 }));
+        futures::future::join_all(calls)
+            .await
+            .into_iter()
+            .map(Result::unwrap)
+            .sum::<u64>()
+    })
+    .await
+    .unwrap();
+    assert_eq!(out, (0..1000u64).map(|i| i * 2).sum());
 }
 
 struct Store {
@@ -142,24 +140,22 @@ impl Drop for DropsAt {
     }
 }
 
-#[test]
-fn foreign_ptr_is_dropped_on_its_owner_shard() {
-    rt(2).run(async {
-        let where_dropped = Rc::new(Cell::new(None));
-        let p = ForeignPtr::new(DropsAt(where_dropped.clone()));
-        assert_eq!(p.owner(), 0);
-        let remote_view = smp::submit_to(1, move || async move {
-            let visible = p.get().is_some();
-            drop(p); // on shard 1: sent home
-            visible
-        })
-        .await
-        .unwrap();
-        assert!(!remote_view, "a foreign shard cannot read the value");
-        // Wait for the value to travel home.
-        while where_dropped.get().is_none() {
-            yield_now().await;
-        }
-        assert_eq!(where_dropped.get(), Some(0));
-    });
+#[seastar_core::test(shards = 2)]
+async fn foreign_ptr_is_dropped_on_its_owner_shard() {
+    let where_dropped = Rc::new(Cell::new(None));
+    let p = ForeignPtr::new(DropsAt(where_dropped.clone()));
+    assert_eq!(p.owner(), 0);
+    let remote_view = smp::submit_to(1, move || async move {
+        let visible = p.get().is_some();
+        drop(p); // on shard 1: sent home
+        visible
+    })
+    .await
+    .unwrap();
+    assert!(!remote_view, "a foreign shard cannot read the value");
+    // Wait for the value to travel home.
+    while where_dropped.get().is_none() {
+        yield_now().await;
+    }
+    assert_eq!(where_dropped.get(), Some(0));
 }

@@ -20,156 +20,142 @@ fn run_returns_main_output_and_reports_shards() {
     assert_eq!((id, n), (0, 2));
 }
 
-#[test]
-fn join_handle_yields_output() {
-    rt(1).run(async {
-        let h = spawn_local(async { "done" });
-        assert_eq!(h.await.unwrap(), "done");
-    });
+#[seastar_core::test]
+async fn join_handle_yields_output() {
+    let h = spawn_local(async { "done" });
+    assert_eq!(h.await.unwrap(), "done");
 }
 
-#[test]
-fn panic_in_task_is_isolated_and_reported() {
-    rt(1).run(async {
-        let bad = spawn_local(async { panic!("task exploded") });
-        let good = spawn_local(async { 5 });
-        let err = bad.await.unwrap_err();
-        assert!(err.is_panic());
-        assert!(err.to_string().contains("task exploded"));
-        assert_eq!(good.await.unwrap(), 5);
-        // The shard still runs new tasks after the panic.
-        assert_eq!(spawn_local(async { 6 }).await.unwrap(), 6);
-    });
+#[seastar_core::test]
+async fn panic_in_task_is_isolated_and_reported() {
+    let bad = spawn_local(async { panic!("task exploded") });
+    let good = spawn_local(async { 5 });
+    let err = bad.await.unwrap_err();
+    assert!(err.is_panic());
+    assert!(err.to_string().contains("task exploded"));
+    assert_eq!(good.await.unwrap(), 5);
+    // The shard still runs new tasks after the panic.
+    assert_eq!(spawn_local(async { 6 }).await.unwrap(), 6);
 }
 
-#[test]
-fn abort_cancels_and_drops_the_future_on_its_shard() {
+#[seastar_core::test]
+async fn abort_cancels_and_drops_the_future_on_its_shard() {
     struct Flag(Rc<Cell<bool>>);
     impl Drop for Flag {
         fn drop(&mut self) {
             self.0.set(true);
         }
     }
-    rt(1).run(async {
-        let dropped = Rc::new(Cell::new(false));
-        let flag = Flag(dropped.clone());
-        let h = spawn_local(async move {
-            let _f = flag;
-            std::future::pending::<()>().await
-        });
+
+    let dropped = Rc::new(Cell::new(false));
+    let flag = Flag(dropped.clone());
+    let h = spawn_local(async move {
+        let _f = flag;
+        std::future::pending::<()>().await
+    });
+    yield_now().await;
+    h.abort();
+    yield_now().await;
+    assert!(dropped.get(), "aborted future must be dropped");
+    assert!(h.await.unwrap_err().is_cancelled());
+}
+
+#[seastar_core::test]
+async fn abort_after_finish_keeps_the_output() {
+    let h = spawn_local(async { 3 });
+    yield_now().await;
+    assert!(h.is_finished());
+    h.abort();
+    assert_eq!(h.await.unwrap(), 3);
+}
+
+#[seastar_core::test]
+async fn detached_task_runs_to_completion() {
+    let (p, f) = promise::<u8>();
+    spawn_local(async move {
         yield_now().await;
-        h.abort();
-        yield_now().await;
-        assert!(dropped.get(), "aborted future must be dropped");
-        assert!(h.await.unwrap_err().is_cancelled());
-    });
+        p.set_value(1);
+    })
+    .detach();
+    assert_eq!(f.await, Ok(1));
+    // Dropping a handle also detaches.
+    let (p, f) = promise::<u8>();
+    drop(spawn_local(async move { p.set_value(2) }));
+    assert_eq!(f.await, Ok(2));
 }
 
-#[test]
-fn abort_after_finish_keeps_the_output() {
-    rt(1).run(async {
-        let h = spawn_local(async { 3 });
-        yield_now().await;
-        assert!(h.is_finished());
-        h.abort();
-        assert_eq!(h.await.unwrap(), 3);
-    });
-}
-
-#[test]
-fn detached_task_runs_to_completion() {
-    rt(1).run(async {
-        let (p, f) = promise::<u8>();
-        spawn_local(async move {
-            yield_now().await;
-            p.set_value(1);
-        })
-        .detach();
-        assert_eq!(f.await, Ok(1));
-        // Dropping a handle also detaches.
-        let (p, f) = promise::<u8>();
-        drop(spawn_local(async move { p.set_value(2) }));
-        assert_eq!(f.await, Ok(2));
-    });
-}
-
-#[test]
-fn broken_promise_resolves_instead_of_hanging() {
-    rt(1).run(async {
-        let (p, f) = promise::<String>();
-        spawn_local(async move {
-            yield_now().await;
-            drop(p);
-        })
-        .detach();
-        assert_eq!(f.await, Err(BrokenPromise));
-    });
-}
-
-#[test]
-fn shared_future_gives_every_waiter_the_value() {
-    rt(1).run(async {
-        let (p, f) = promise::<u32>();
-        let shared = f.shared();
-        let waiters: Vec<_> = (0..10).map(|_| spawn_local(shared.clone())).collect();
-        yield_now().await;
-        p.set_value(77);
-        for w in waiters {
-            assert_eq!(w.await.unwrap(), Ok(77));
-        }
-        assert_eq!(shared.await, Ok(77));
-    });
-}
-
-#[test]
-fn shared_future_of_broken_promise_fails_every_waiter() {
-    rt(1).run(async {
-        let (p, f) = promise::<u32>();
-        let shared = f.shared();
-        let w = spawn_local(shared.clone());
+#[seastar_core::test]
+async fn broken_promise_resolves_instead_of_hanging() {
+    let (p, f) = promise::<String>();
+    spawn_local(async move {
         yield_now().await;
         drop(p);
-        assert_eq!(w.await.unwrap(), Err(BrokenPromise));
-    });
+    })
+    .detach();
+    assert_eq!(f.await, Err(BrokenPromise));
 }
 
-#[test]
-fn yield_lets_other_tasks_run_in_fifo_order() {
-    rt(1).run(async {
-        let log = Rc::new(std::cell::RefCell::new(Vec::new()));
-        let mut hs = Vec::new();
-        for id in 0..3 {
-            let log = log.clone();
-            hs.push(spawn_local(async move {
-                for step in 0..2 {
-                    log.borrow_mut().push((id, step));
-                    yield_now().await;
-                }
-            }));
-        }
-        for h in hs {
-            h.await.unwrap();
-        }
-        assert_eq!(
-            *log.borrow(),
-            vec![(0, 0), (1, 0), (2, 0), (0, 1), (1, 1), (2, 1)]
-        );
-    });
+#[seastar_core::test]
+async fn shared_future_gives_every_waiter_the_value() {
+    let (p, f) = promise::<u32>();
+    let shared = f.shared();
+    let waiters: Vec<_> = (0..10).map(|_| spawn_local(shared.clone())).collect();
+    yield_now().await;
+    p.set_value(77);
+    for w in waiters {
+        assert_eq!(w.await.unwrap(), Ok(77));
+    }
+    assert_eq!(shared.await, Ok(77));
 }
 
-#[test]
-fn need_preempt_turns_true_in_a_busy_loop() {
-    rt(1).run(async {
-        let mut spins = 0u64;
-        while !seastar_core::need_preempt() {
-            spins += 1;
-            std::hint::black_box(spins);
-        }
-        yield_now().await;
-        // A fresh batch starts with the quota unspent or spent again later;
-        // maybe_yield must return either way.
-        seastar_core::maybe_yield().await;
-    });
+#[seastar_core::test]
+async fn shared_future_of_broken_promise_fails_every_waiter() {
+    let (p, f) = promise::<u32>();
+    let shared = f.shared();
+    let w = spawn_local(shared.clone());
+    yield_now().await;
+    drop(p);
+    assert_eq!(w.await.unwrap(), Err(BrokenPromise));
+}
+
+#[seastar_core::test]
+async fn yield_lets_other_tasks_run_in_fifo_order() {
+    let log = Rc::new(std::cell::RefCell::new(Vec::new()));
+    let mut hs = Vec::new();
+    for id in 0..3 {
+        let log = log.clone();
+        hs.push(spawn_local(async move {
+            for step in 0..2 {
+                log.borrow_mut().push((id, step));
+                yield_now().await;
+            }
+        }));
+    }
+    for h in hs {
+        h.await.unwrap();
+    }
+    // The tasks start in an unspecified order, but each yield waits for
+    // every task ready when it yielded: the second round repeats the first.
+    let log = log.borrow();
+    let first: Vec<_> = log[..3].iter().map(|&(id, step)| (id, step + 1)).collect();
+    assert!(log[..3].iter().all(|&(_, step)| step == 0), "{log:?}");
+    assert_eq!(log[3..], first[..], "{log:?}");
+    let mut ids: Vec<_> = log[..3].iter().map(|&(id, _)| id).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, [0, 1, 2]);
+}
+
+#[seastar_core::test]
+async fn need_preempt_turns_true_in_a_busy_loop() {
+    let mut spins = 0u64;
+    while !seastar_core::need_preempt() {
+        spins += 1;
+        std::hint::black_box(spins);
+    }
+    yield_now().await;
+    // A fresh batch starts with the quota unspent or spent again later;
+    // maybe_yield must return either way.
+    seastar_core::maybe_yield().await;
 }
 
 #[test]

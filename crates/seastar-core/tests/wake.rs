@@ -37,58 +37,50 @@ fn hundred_thousand_cross_thread_wakes_lose_none() {
     helper.join().unwrap();
 }
 
-#[test]
-fn submit_to_every_shard_round_trips() {
-    rt(2).run(async {
-        for round in 0..2_000u64 {
-            for s in 0..seastar_core::shard_count() {
-                let got = smp::submit_to(s, move || async move { (shard_id(), round) })
-                    .await
-                    .unwrap();
-                assert_eq!(got, (s, round));
-            }
+#[seastar_core::test(shards = 2)]
+async fn submit_to_every_shard_round_trips() {
+    for round in 0..2_000u64 {
+        for s in 0..seastar_core::shard_count() {
+            let got = smp::submit_to(s, move || async move { (shard_id(), round) })
+                .await
+                .unwrap();
+            assert_eq!(got, (s, round));
         }
-    });
+    }
 }
 
-#[test]
-fn submit_to_runs_non_send_futures_on_the_target() {
-    rt(2).run(async {
-        let v = smp::submit_to(1, || async {
-            let rc = std::rc::Rc::new(21);
-            let h = spawn_local({
-                let rc = rc.clone();
-                async move { *rc }
-            });
-            h.await.unwrap() * 2
-        })
-        .await
-        .unwrap();
-        assert_eq!(v, 42);
-    });
+#[seastar_core::test(shards = 2)]
+async fn submit_to_runs_non_send_futures_on_the_target() {
+    let v = smp::submit_to(1, || async {
+        let rc = std::rc::Rc::new(21);
+        let h = spawn_local({
+            let rc = rc.clone();
+            async move { *rc }
+        });
+        h.await.unwrap() * 2
+    })
+    .await
+    .unwrap();
+    assert_eq!(v, 42);
 }
 
-#[test]
-fn panic_in_submitted_call_surfaces_as_error() {
-    rt(2).run(async {
-        let r = smp::submit_to(1, || async { panic!("remote boom") }).await;
-        assert!(matches!(r, Err(smp::SubmitError::Panicked(_))));
-        assert_eq!(smp::submit_to(1, || async { 1 }).await.unwrap(), 1);
-        assert!(matches!(
-            smp::submit_to(9, || async {}).await,
-            Err(smp::SubmitError::NoSuchShard(9))
-        ));
-    });
+#[seastar_core::test(shards = 2)]
+async fn panic_in_submitted_call_surfaces_as_error() {
+    let r = smp::submit_to(1, || async { panic!("remote boom") }).await;
+    assert!(matches!(r, Err(smp::SubmitError::Panicked(_))));
+    assert_eq!(smp::submit_to(1, || async { 1 }).await.unwrap(), 1);
+    assert!(matches!(
+        smp::submit_to(9, || async {}).await,
+        Err(smp::SubmitError::NoSuchShard(9))
+    ));
 }
 
-#[test]
-fn many_concurrent_cross_shard_calls() {
-    rt(2).run(async {
-        let calls: Vec<_> = (0..10_000u64)
-            .map(|i| smp::submit_to(1, move || async move { i + 1 }))
-            .collect();
-        let results = futures::future::join_all(calls).await;
-        let sum: u64 = results.into_iter().map(Result::unwrap).sum();
-        assert_eq!(sum, (1..=10_000).sum());
-    });
+#[seastar_core::test(shards = 2)]
+async fn many_concurrent_cross_shard_calls() {
+    let calls: Vec<_> = (0..10_000u64)
+        .map(|i| smp::submit_to(1, move || async move { i + 1 }))
+        .collect();
+    let results = futures::future::join_all(calls).await;
+    let sum: u64 = results.into_iter().map(Result::unwrap).sum();
+    assert_eq!(sum, (1..=10_000).sum());
 }

@@ -362,155 +362,136 @@ mod tests {
     use super::*;
     use http_body_util::BodyExt;
 
-    fn block_on<F: std::future::Future + 'static>(f: F) -> F::Output
-    where
-        F::Output: 'static,
-    {
-        seastar_core::block_on(f)
-    }
-
-    #[test]
-    fn large_array_arrives_in_bounded_chunks_and_parses() {
-        block_on(async {
-            let (mut w, mut body) = JsonWriter::with_chunk_size(1024);
-            let producer = seastar_core::spawn_local(async move {
-                w.begin_array().await?;
-                for i in 0..10_000u32 {
-                    w.element(&(i, "row")).await?;
-                }
-                w.end().await?;
-                w.finish().await
-            });
-            let mut all = Vec::new();
-            let mut frames = 0;
-            while let Some(f) = body.frame().await {
-                let data = f.unwrap().into_data().unwrap();
-                // A frame is one chunk plus at most one value past it.
-                assert!(data.len() < 1024 + 64, "frame of {}", data.len());
-                all.extend_from_slice(&data);
-                frames += 1;
+    #[seastar_core::test]
+    async fn large_array_arrives_in_bounded_chunks_and_parses() {
+        let (mut w, mut body) = JsonWriter::with_chunk_size(1024);
+        let producer = seastar_core::spawn_local(async move {
+            w.begin_array().await?;
+            for i in 0..10_000u32 {
+                w.element(&(i, "row")).await?;
             }
-            producer.await.unwrap().unwrap();
-            assert!(frames > 100);
-            let v: Vec<(u32, String)> = serde_json::from_slice(&all).unwrap();
-            assert_eq!(v.len(), 10_000);
-            assert_eq!(v[9_999], (9_999, "row".to_string()));
+            w.end().await?;
+            w.finish().await
         });
+        let mut all = Vec::new();
+        let mut frames = 0;
+        while let Some(f) = body.frame().await {
+            let data = f.unwrap().into_data().unwrap();
+            // A frame is one chunk plus at most one value past it.
+            assert!(data.len() < 1024 + 64, "frame of {}", data.len());
+            all.extend_from_slice(&data);
+            frames += 1;
+        }
+        producer.await.unwrap().unwrap();
+        assert!(frames > 100);
+        let v: Vec<(u32, String)> = serde_json::from_slice(&all).unwrap();
+        assert_eq!(v.len(), 10_000);
+        assert_eq!(v[9_999], (9_999, "row".to_string()));
     }
 
-    #[test]
-    fn writer_waits_for_a_slow_body() {
-        block_on(async {
-            let (mut w, mut body) = JsonWriter::with_chunk_size(10);
-            let written = Rc::new(std::cell::Cell::new(0));
-            let count = written.clone();
-            let producer = seastar_core::spawn_local(async move {
-                w.begin_array().await?;
-                for i in 0..100 {
-                    w.element(&"0123456789").await?;
-                    count.set(i + 1);
-                }
-                w.end().await?;
-                w.finish().await
-            });
-            for _ in 0..10 {
-                seastar_core::yield_now().await;
+    #[seastar_core::test]
+    async fn writer_waits_for_a_slow_body() {
+        let (mut w, mut body) = JsonWriter::with_chunk_size(10);
+        let written = Rc::new(std::cell::Cell::new(0));
+        let count = written.clone();
+        let producer = seastar_core::spawn_local(async move {
+            w.begin_array().await?;
+            for i in 0..100 {
+                w.element(&"0123456789").await?;
+                count.set(i + 1);
             }
-            // Four frames queued, the writer blocked on the fifth.
-            assert_eq!(written.get(), 4);
-            let mut n = 0;
-            while let Some(f) = body.frame().await {
-                n += f.unwrap().into_data().unwrap().len();
-            }
-            producer.await.unwrap().unwrap();
-            assert_eq!(n, 2 + 100 * 12 + 99);
+            w.end().await?;
+            w.finish().await
         });
+        for _ in 0..10 {
+            seastar_core::yield_now().await;
+        }
+        // Four frames queued, the writer blocked on the fifth.
+        assert_eq!(written.get(), 4);
+        let mut n = 0;
+        while let Some(f) = body.frame().await {
+            n += f.unwrap().into_data().unwrap().len();
+        }
+        producer.await.unwrap().unwrap();
+        assert_eq!(n, 2 + 100 * 12 + 99);
     }
 
-    #[test]
-    fn dropping_the_writer_early_fails_the_body() {
-        block_on(async {
-            let (mut w, body) = JsonWriter::new();
-            w.begin_array().await.unwrap();
-            w.element(&1).await.unwrap();
-            drop(w);
-            assert_eq!(body.collect().await.unwrap_err(), Aborted);
-        });
+    #[seastar_core::test]
+    async fn dropping_the_writer_early_fails_the_body() {
+        let (mut w, body) = JsonWriter::new();
+        w.begin_array().await.unwrap();
+        w.element(&1).await.unwrap();
+        drop(w);
+        assert_eq!(body.collect().await.unwrap_err(), Aborted);
     }
 
-    #[test]
-    fn dropped_body_stops_the_writer() {
-        block_on(async {
-            let (mut w, body) = JsonWriter::with_chunk_size(8);
-            drop(body);
-            w.begin_array().await.unwrap();
-            let err = w.element(&"long enough").await.unwrap_err();
-            assert!(matches!(err, WriteError::Closed));
-        });
+    #[seastar_core::test]
+    async fn dropped_body_stops_the_writer() {
+        let (mut w, body) = JsonWriter::with_chunk_size(8);
+        drop(body);
+        w.begin_array().await.unwrap();
+        let err = w.element(&"long enough").await.unwrap_err();
+        assert!(matches!(err, WriteError::Closed));
     }
 
-    #[test]
-    fn misplaced_calls_are_refused() {
-        block_on(async {
-            let (mut w, _body) = JsonWriter::new();
-            assert!(matches!(
-                w.end().await,
-                Err(WriteError::Misuse(Misuse::NothingOpen))
-            ));
-            assert!(matches!(
-                w.key("k"),
-                Err(WriteError::Misuse(Misuse::FieldOutsideObject))
-            ));
+    #[seastar_core::test]
+    async fn misplaced_calls_are_refused() {
+        let (mut w, _body) = JsonWriter::new();
+        assert!(matches!(
+            w.end().await,
+            Err(WriteError::Misuse(Misuse::NothingOpen))
+        ));
+        assert!(matches!(
+            w.key("k"),
+            Err(WriteError::Misuse(Misuse::FieldOutsideObject))
+        ));
+        w.begin_object().await.unwrap();
+        assert!(matches!(
+            w.element(&1).await,
+            Err(WriteError::Misuse(Misuse::ElementInObject))
+        ));
+        w.key("k").unwrap();
+        assert!(matches!(
+            w.key("again"),
+            Err(WriteError::Misuse(Misuse::FieldOutsideObject))
+        ));
+        w.element(&[1, 2]).await.unwrap();
+        w.end().await.unwrap();
+        assert!(matches!(
+            w.element(&1).await,
+            Err(WriteError::Misuse(Misuse::SecondValue))
+        ));
+        w.finish().await.unwrap();
+
+        let (mut w, _body) = JsonWriter::new();
+        w.begin_array().await.unwrap();
+        assert!(matches!(
+            w.finish().await,
+            Err(WriteError::Misuse(Misuse::Unfinished))
+        ));
+    }
+
+    #[seastar_core::test]
+    async fn nested_documents_are_well_formed() {
+        let (mut w, body) = JsonWriter::new();
+        seastar_core::spawn_local(async move {
             w.begin_object().await.unwrap();
-            assert!(matches!(
-                w.element(&1).await,
-                Err(WriteError::Misuse(Misuse::ElementInObject))
-            ));
-            w.key("k").unwrap();
-            assert!(matches!(
-                w.key("again"),
-                Err(WriteError::Misuse(Misuse::FieldOutsideObject))
-            ));
-            w.element(&[1, 2]).await.unwrap();
-            w.end().await.unwrap();
-            assert!(matches!(
-                w.element(&1).await,
-                Err(WriteError::Misuse(Misuse::SecondValue))
-            ));
-            w.finish().await.unwrap();
-
-            let (mut w, _body) = JsonWriter::new();
+            w.key("a").unwrap();
             w.begin_array().await.unwrap();
-            assert!(matches!(
-                w.finish().await,
-                Err(WriteError::Misuse(Misuse::Unfinished))
-            ));
-        });
-    }
-
-    #[test]
-    fn nested_documents_are_well_formed() {
-        block_on(async {
-            let (mut w, body) = JsonWriter::new();
-            seastar_core::spawn_local(async move {
-                w.begin_object().await.unwrap();
-                w.key("a").unwrap();
-                w.begin_array().await.unwrap();
-                w.begin_object().await.unwrap();
-                w.field("x", &1).await.unwrap();
-                w.field("y", "two").await.unwrap();
-                w.end().await.unwrap();
-                w.element(&serde_json::Value::Null).await.unwrap();
-                w.end().await.unwrap();
-                w.key("b\"q").unwrap();
-                w.begin_object().await.unwrap();
-                w.end().await.unwrap();
-                w.end().await.unwrap();
-                w.finish().await.unwrap();
-            })
-            .detach();
-            let b = body.collect().await.unwrap().to_bytes();
-            assert_eq!(&b[..], br#"{"a":[{"x":1,"y":"two"},null],"b\"q":{}}"#);
-        });
+            w.begin_object().await.unwrap();
+            w.field("x", &1).await.unwrap();
+            w.field("y", "two").await.unwrap();
+            w.end().await.unwrap();
+            w.element(&serde_json::Value::Null).await.unwrap();
+            w.end().await.unwrap();
+            w.key("b\"q").unwrap();
+            w.begin_object().await.unwrap();
+            w.end().await.unwrap();
+            w.end().await.unwrap();
+            w.finish().await.unwrap();
+        })
+        .detach();
+        let b = body.collect().await.unwrap().to_bytes();
+        assert_eq!(&b[..], br#"{"a":[{"x":1,"y":"two"},null],"b\"q":{}}"#);
     }
 }

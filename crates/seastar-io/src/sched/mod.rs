@@ -349,61 +349,57 @@ pub fn class_stats(class: &IoClass) -> (u64, usize) {
 mod tests {
     use super::*;
 
-    #[test]
-    fn waiting_requests_are_granted_by_shares_as_permits_drop() {
-        seastar_core::block_on(async {
-            configure_shard(IoConfig {
-                max_requests: Some(1),
-                ..IoConfig::default()
-            });
-            let (lo, hi) = (IoClass::new("lo", 100), IoClass::new("hi", 400));
-            let first = admit(&lo, Dir::Read, 4096).await;
-            let order = Rc::new(RefCell::new(Vec::new()));
-            let mut tasks = Vec::new();
-            for i in 0..10 {
-                for (c, tag) in [(&lo, 0), (&hi, 1)] {
-                    let (c, order) = (c.clone(), order.clone());
-                    tasks.push(seastar_core::spawn_local(async move {
-                        let p = admit(&c, Dir::Read, 4096).await;
-                        order.borrow_mut().push((tag, i));
-                        seastar_core::yield_now().await;
-                        drop(p);
-                    }));
-                }
-            }
-            seastar_core::yield_now().await;
-            assert_eq!(class_stats(&lo).1 + class_stats(&hi).1, 20);
-            drop(first);
-            for t in tasks {
-                t.await.unwrap();
-            }
-            let order = order.borrow();
-            let first_ten_hi = order[..10].iter().filter(|(t, _)| *t == 1).count();
-            assert_eq!(first_ten_hi, 8, "{order:?}");
-            assert_eq!(stats().in_flight, 0);
+    #[seastar_core::test]
+    async fn waiting_requests_are_granted_by_shares_as_permits_drop() {
+        configure_shard(IoConfig {
+            max_requests: Some(1),
+            ..IoConfig::default()
         });
+        let (lo, hi) = (IoClass::new("lo", 100), IoClass::new("hi", 400));
+        let first = admit(&lo, Dir::Read, 4096).await;
+        let order = Rc::new(RefCell::new(Vec::new()));
+        let mut tasks = Vec::new();
+        for i in 0..10 {
+            for (c, tag) in [(&lo, 0), (&hi, 1)] {
+                let (c, order) = (c.clone(), order.clone());
+                tasks.push(seastar_core::spawn_local(async move {
+                    let p = admit(&c, Dir::Read, 4096).await;
+                    order.borrow_mut().push((tag, i));
+                    seastar_core::yield_now().await;
+                    drop(p);
+                }));
+            }
+        }
+        seastar_core::yield_now().await;
+        assert_eq!(class_stats(&lo).1 + class_stats(&hi).1, 20);
+        drop(first);
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let order = order.borrow();
+        let first_ten_hi = order[..10].iter().filter(|(t, _)| *t == 1).count();
+        assert_eq!(first_ten_hi, 8, "{order:?}");
+        assert_eq!(stats().in_flight, 0);
     }
 
-    #[test]
-    fn dropping_a_waiting_request_frees_its_place() {
-        seastar_core::block_on(async {
-            configure_shard(IoConfig {
-                max_requests: Some(1),
-                ..IoConfig::default()
-            });
-            let c = IoClass::new("c", 100);
-            let p = admit(&c, Dir::Write, 4096).await;
-            let waiting = seastar_core::spawn_local({
-                let c = c.clone();
-                async move { drop(admit(&c, Dir::Write, 4096).await) }
-            });
-            seastar_core::yield_now().await;
-            waiting.abort();
-            let _ = waiting.await;
-            drop(p);
-            let again = admit(&c, Dir::Write, 4096).await;
-            assert_eq!(stats().in_flight, 1);
-            drop(again);
+    #[seastar_core::test]
+    async fn dropping_a_waiting_request_frees_its_place() {
+        configure_shard(IoConfig {
+            max_requests: Some(1),
+            ..IoConfig::default()
         });
+        let c = IoClass::new("c", 100);
+        let p = admit(&c, Dir::Write, 4096).await;
+        let waiting = seastar_core::spawn_local({
+            let c = c.clone();
+            async move { drop(admit(&c, Dir::Write, 4096).await) }
+        });
+        seastar_core::yield_now().await;
+        waiting.abort();
+        let _ = waiting.await;
+        drop(p);
+        let again = admit(&c, Dir::Write, 4096).await;
+        assert_eq!(stats().in_flight, 1);
+        drop(again);
     }
 }
