@@ -4,7 +4,7 @@ mod common;
 
 use std::io::ErrorKind;
 
-use common::{SmallFs, TestDir, pattern, run};
+use common::{SmallFs, TestDir, pattern};
 use futures::TryStreamExt;
 use seastar_io::fs::{self, EntryType};
 use seastar_io::{

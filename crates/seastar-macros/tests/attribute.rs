@@ -73,8 +73,7 @@ async fn run_order(n: usize) -> Vec<usize> {
         drop(spawn_local(async move { log.borrow_mut().push(i) }));
     }
     yield_now().await;
-    let order = log.borrow().clone();
-    order
+    log.borrow().clone()
 }
 
 #[seastar_core::test]
@@ -82,7 +81,11 @@ async fn ready_tasks_run_in_a_shuffled_order_in_debug_builds() {
     let order = run_order(32).await;
     let mut sorted = order.clone();
     sorted.sort_unstable();
-    assert_eq!(sorted, (0..32).collect::<Vec<_>>(), "yield_now resumed before every ready task ran");
+    assert_eq!(
+        sorted,
+        (0..32).collect::<Vec<_>>(),
+        "yield_now resumed before every ready task ran"
+    );
     if cfg!(debug_assertions) {
         assert_ne!(order, sorted, "32 tasks ran first come, first served");
     } else {
@@ -99,4 +102,3 @@ async fn every_shard_shuffles() {
     assert_eq!(sorted, (0..32).collect::<Vec<_>>());
     assert_eq!(order != sorted, cfg!(debug_assertions));
 }
-

@@ -308,8 +308,7 @@ mod tests {
                 drop(spawn_local(async move { log.borrow_mut().push(i) }));
             }
             yield_now().await;
-            let order = log.borrow().clone();
-            order
+            log.borrow().clone()
         })
     }
 
@@ -348,8 +347,7 @@ mod tests {
                 for t in tasks {
                     t.await.unwrap();
                 }
-                let log = log.borrow().clone();
-                log
+                log.borrow().clone()
             });
             // Each round every task runs once before any runs again: a
             // yield waits for every task ready when it yielded.
@@ -370,8 +368,7 @@ mod tests {
                 drop(spawn_local(async move { log.borrow_mut().push(i) }));
             }
             yield_now().await;
-            let order = log.borrow().clone();
-            order
+            log.borrow().clone()
         });
         assert_eq!(order, (0..16).collect::<Vec<_>>());
     }

@@ -144,7 +144,9 @@ async fn shuffle_every_shard(seed: u64) {
         for i in 1..crate::shard_count() {
             let s = shard_seed(i);
             let seeded = crate::smp::submit_to(i, move || async move { set_shuffle(s) });
-            seeded.await.expect("#[seastar_core::test]: seeding a shard");
+            seeded
+                .await
+                .expect("#[seastar_core::test]: seeding a shard");
         }
         // The queue learns which task runs when it hands it out: go through
         // it once, so that a yield of this task is known as one.
