@@ -102,3 +102,58 @@ async fn every_shard_shuffles() {
     assert_eq!(sorted, (0..32).collect::<Vec<_>>());
     assert_eq!(order != sorted, cfg!(debug_assertions));
 }
+
+#[seastar_core::test]
+#[ignore = "run by the_seed_is_printed_and_replays_the_order, in a child process"]
+async fn print_run_order() {
+    println!("order: {:?}", run_order(32).await);
+}
+
+/// Runs `print_run_order` in a child process with `SEASTAR_TEST_SEED=seed`:
+/// whether it passed, its stdout and its stderr.
+fn run_with_seed(seed: &str) -> (bool, String, String) {
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "print_run_order", "--ignored", "--nocapture"])
+        .env("SEASTAR_TEST_SEED", seed)
+        .output()
+        .unwrap();
+    let text = |b: Vec<u8>| String::from_utf8(b).unwrap();
+    (out.status.success(), text(out.stdout), text(out.stderr))
+}
+
+fn order_line(stdout: &str) -> String {
+    let line = stdout.lines().find(|l| l.starts_with("order: "));
+    line.unwrap_or_else(|| panic!("no order in {stdout:?}"))
+        .to_owned()
+}
+
+#[test]
+fn the_seed_is_printed_and_replays_the_order() {
+    let (ok, out, err) = run_with_seed("12345");
+    assert!(ok, "{out}\n{err}");
+    assert!(
+        err.contains("seastar test seed: 12345 (replay with SEASTAR_TEST_SEED=12345)\n"),
+        "{err}"
+    );
+    let first = order_line(&out);
+    for _ in 0..2 {
+        assert_eq!(order_line(&run_with_seed("12345").1), first);
+    }
+    let (ok, out, _) = run_with_seed("0x3039"); // 12345 in hex
+    assert!(ok);
+    assert_eq!(order_line(&out), first);
+    if cfg!(debug_assertions) {
+        let others = ["1", "2", "3"].map(|s| order_line(&run_with_seed(s).1));
+        assert!(others.iter().any(|o| *o != first), "{first} for every seed");
+    }
+}
+
+#[test]
+fn a_malformed_seed_fails_the_test_and_says_why() {
+    let (ok, out, err) = run_with_seed("twelve");
+    assert!(!ok, "{out}");
+    assert!(
+        err.contains("SEASTAR_TEST_SEED=\"twelve\" is not a u64"),
+        "{err}"
+    );
+}
