@@ -21,11 +21,21 @@ fn announces_at_start_and_answers_requests_for_our_address_only() {
     runtime(1, false).run(async {
         let mut peer = start(StackOptions::default()).await;
         peer.send_frame(&arp_request(PEER_MAC, PEER, US)).unwrap();
-        assert_eq!(next_frame(&mut peer).await, arp_reply(US_MAC, US, PEER_MAC, PEER));
-        deliver(&mut peer, &arp_request(PEER_MAC, PEER, Ipv4Addr::new(10, 0, 0, 3))).await;
+        assert_eq!(
+            next_frame(&mut peer).await,
+            arp_reply(US_MAC, US, PEER_MAC, PEER)
+        );
+        deliver(
+            &mut peer,
+            &arp_request(PEER_MAC, PEER, Ipv4Addr::new(10, 0, 0, 3)),
+        )
+        .await;
         assert_nothing_sent(&mut peer);
         let s = native::stats().unwrap();
-        assert_eq!((s.arp_announces, s.arp_requests_in, s.arp_replies_out), (1, 2, 1));
+        assert_eq!(
+            (s.arp_announces, s.arp_requests_in, s.arp_replies_out),
+            (1, 2, 1)
+        );
         assert_eq!(s.drops(DropReason::NotForUs), 1);
         // The request taught us the peer: a datagram goes out at once.
         let sock = UdpSocket::bind("0.0.0.0:5000".parse().unwrap()).unwrap();
@@ -44,7 +54,8 @@ fn datagrams_wait_for_the_resolution_then_leave_in_order() {
         sock.send_to(b"two".to_vec(), peer_addr(9)).await.0.unwrap();
         assert_eq!(next_frame(&mut peer).await, arp_request(US_MAC, US, PEER));
         assert_silent(&mut peer).await;
-        peer.send_frame(&arp_reply(PEER_MAC, PEER, US_MAC, US)).unwrap();
+        peer.send_frame(&arp_reply(PEER_MAC, PEER, US_MAC, US))
+            .unwrap();
         assert_eq!(next_frame(&mut peer).await, udp_out(5000, 9, 1, b"one"));
         assert_eq!(next_frame(&mut peer).await, udp_out(5000, 9, 2, b"two"));
         // Off the subnet: the gateway is resolved instead.
@@ -52,7 +63,10 @@ fn datagrams_wait_for_the_resolution_then_leave_in_order() {
             .await
             .0
             .unwrap();
-        assert_eq!(next_frame(&mut peer).await, arp_request(US_MAC, US, GATEWAY));
+        assert_eq!(
+            next_frame(&mut peer).await,
+            arp_request(US_MAC, US, GATEWAY)
+        );
         let s = native::stats().unwrap();
         assert_eq!((s.arp_requests_out, s.arp_replies_in, s.udp_out), (2, 1, 3));
         native::stop().await;
@@ -72,7 +86,10 @@ fn entries_expire_and_unanswered_resolutions_retry_then_drop() {
         let mut peer = start(opts).await;
         let sock = UdpSocket::bind("0.0.0.0:5000".parse().unwrap()).unwrap();
         sock.send_to(b"a".to_vec(), peer_addr(9)).await.0.unwrap();
-        assert_eq!(next_answering_arp(&mut peer).await, udp_out(5000, 9, 1, b"a"));
+        assert_eq!(
+            next_answering_arp(&mut peer).await,
+            udp_out(5000, 9, 1, b"a")
+        );
         // Still valid just before the TTL (60 s) ends ...
         ManualClock::advance(Duration::from_secs(59)).await;
         sock.send_to(b"b".to_vec(), peer_addr(9)).await.0.unwrap();

@@ -50,25 +50,89 @@ fn cases() -> Vec<(&'static str, Vec<u8>, DropReason)> {
     fix_ip(&mut options);
     vec![
         ("runt", vec![0xff; 13], DropReason::TooShort),
-        ("IPv6 ethertype", edit(|f| f[12..14].copy_from_slice(&[0x86, 0xdd]), false), DropReason::BadEthertype),
-        ("another MAC", edit(|f| f[5] = 0x99, false), DropReason::NotForUs),
-        ("multicast MAC", edit(|f| f[0..6].copy_from_slice(&[1, 0, 0x5e, 0, 0, 1]), false), DropReason::NotForUs),
+        (
+            "IPv6 ethertype",
+            edit(|f| f[12..14].copy_from_slice(&[0x86, 0xdd]), false),
+            DropReason::BadEthertype,
+        ),
+        (
+            "another MAC",
+            edit(|f| f[5] = 0x99, false),
+            DropReason::NotForUs,
+        ),
+        (
+            "multicast MAC",
+            edit(|f| f[0..6].copy_from_slice(&[1, 0, 0x5e, 0, 0, 1]), false),
+            DropReason::NotForUs,
+        ),
         ("IP truncated", ip_short, DropReason::TooShort),
-        ("IP version 6", edit(|f| f[14] = 0x65, true), DropReason::BadIpHeader),
-        ("IHL 4", edit(|f| f[14] = 0x44, true), DropReason::BadIpHeader),
-        ("total length beyond frame", edit(|f| f[17] = 200, true), DropReason::BadIpHeader),
-        ("total length below header", edit(|f| f[17] = 19, true), DropReason::BadIpHeader),
-        ("IP checksum", edit(|f| f[25] ^= 1, false), DropReason::BadChecksum),
+        (
+            "IP version 6",
+            edit(|f| f[14] = 0x65, true),
+            DropReason::BadIpHeader,
+        ),
+        (
+            "IHL 4",
+            edit(|f| f[14] = 0x44, true),
+            DropReason::BadIpHeader,
+        ),
+        (
+            "total length beyond frame",
+            edit(|f| f[17] = 200, true),
+            DropReason::BadIpHeader,
+        ),
+        (
+            "total length below header",
+            edit(|f| f[17] = 19, true),
+            DropReason::BadIpHeader,
+        ),
+        (
+            "IP checksum",
+            edit(|f| f[25] ^= 1, false),
+            DropReason::BadChecksum,
+        ),
         ("IP options", options, DropReason::IpOptions),
-        ("more fragments", edit(|f| f[20] = 0x20, true), DropReason::Fragment),
-        ("fragment offset", edit(|f| f[21] = 8, true), DropReason::Fragment),
+        (
+            "more fragments",
+            edit(|f| f[20] = 0x20, true),
+            DropReason::Fragment,
+        ),
+        (
+            "fragment offset",
+            edit(|f| f[21] = 8, true),
+            DropReason::Fragment,
+        ),
         ("TTL 0", edit(|f| f[22] = 0, true), DropReason::BadIpHeader),
-        ("another IP", edit(|f| f[33] = 3, true), DropReason::NotForUs),
-        ("TCP", edit(|f| f[23] = 6, true), DropReason::UnsupportedProtocol),
-        ("UDP truncated", edit(|f| f[17] = 24, true), DropReason::TooShort),
-        ("UDP length 7", edit(|f| f[39] = 7, false), DropReason::BadUdpLength),
-        ("UDP length beyond packet", edit(|f| f[39] = 200, false), DropReason::BadUdpLength),
-        ("UDP checksum", edit(|f| f[45] ^= 1, false), DropReason::BadChecksum),
+        (
+            "another IP",
+            edit(|f| f[33] = 3, true),
+            DropReason::NotForUs,
+        ),
+        (
+            "TCP",
+            edit(|f| f[23] = 6, true),
+            DropReason::UnsupportedProtocol,
+        ),
+        (
+            "UDP truncated",
+            edit(|f| f[17] = 24, true),
+            DropReason::TooShort,
+        ),
+        (
+            "UDP length 7",
+            edit(|f| f[39] = 7, false),
+            DropReason::BadUdpLength,
+        ),
+        (
+            "UDP length beyond packet",
+            edit(|f| f[39] = 200, false),
+            DropReason::BadUdpLength,
+        ),
+        (
+            "UDP checksum",
+            edit(|f| f[45] ^= 1, false),
+            DropReason::BadChecksum,
+        ),
         ("ICMP checksum", bad_echo, DropReason::BadChecksum),
         ("ICMP truncated", short_icmp, DropReason::TooShort),
         ("ICMP echo reply", echo_reply, DropReason::IcmpIgnored),
@@ -88,8 +152,16 @@ fn every_malformed_class_is_counted_and_dropped() {
             deliver(&mut peer, &frame).await;
             assert_nothing_sent(&mut peer);
             let after = native::stats().unwrap();
-            assert_eq!(after.drops(reason) - before.drops(reason), 1, "{name}: {reason:?}");
-            assert_eq!(after.total_drops() - before.total_drops(), 1, "{name}: one drop only");
+            assert_eq!(
+                after.drops(reason) - before.drops(reason),
+                1,
+                "{name}: {reason:?}"
+            );
+            assert_eq!(
+                after.total_drops() - before.total_drops(),
+                1,
+                "{name}: one drop only"
+            );
             assert_eq!(after.frames_in - before.frames_in, 1, "{name}");
             assert_eq!(sock.queued(), 0, "{name}: nothing delivered");
         }

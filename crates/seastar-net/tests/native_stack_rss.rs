@@ -45,7 +45,10 @@ fn flows_are_served_by_their_owner_with_one_queue_for_two_shards() {
     runtime(2, false).run(async {
         let mut peer = start(StackOptions::default()).await;
         let ports: Vec<u16> = (40000..40012).collect();
-        let owners: Vec<usize> = ports.iter().map(|&p| rss::udp_owner(PEER, US, p, 7, 2)).collect();
+        let owners: Vec<usize> = ports
+            .iter()
+            .map(|&p| rss::udp_owner(PEER, US, p, 7, 2))
+            .collect();
         let on_1 = owners.iter().filter(|&&o| o == 1).count();
         assert!(on_1 > 0 && on_1 < ports.len(), "both shards own some flows");
         let n0 = ports.len() - on_1;
@@ -60,8 +63,15 @@ fn flows_are_served_by_their_owner_with_one_queue_for_two_shards() {
             let f = next_answering_arp(&mut peer).await;
             let (sport, dport, payload) = parse_reply(&f);
             assert_eq!(sport, 7);
-            let i = ports.iter().position(|&p| p == dport).expect("a reply to a sender");
-            assert_eq!(payload, [b'h', b'i', owners[i] as u8], "served by its owner");
+            let i = ports
+                .iter()
+                .position(|&p| p == dport)
+                .expect("a reply to a sender");
+            assert_eq!(
+                payload,
+                [b'h', b'i', owners[i] as u8],
+                "served by its owner"
+            );
             seen.push(dport);
         }
         seen.sort_unstable();
@@ -70,7 +80,10 @@ fn flows_are_served_by_their_owner_with_one_queue_for_two_shards() {
         let (s0, s1) = (stats_on(0).await, stats_on(1).await);
         assert_eq!(s0.handover_rx_out, on_1 as u64);
         assert_eq!(s1.handover_rx_in, on_1 as u64);
-        assert_eq!(s1.handover_tx_out as usize, on_1 + s1.arp_requests_out as usize);
+        assert_eq!(
+            s1.handover_tx_out as usize,
+            on_1 + s1.arp_requests_out as usize
+        );
         assert_eq!(s0.handover_tx_in, s1.handover_tx_out);
         assert_eq!((s0.udp_in, s1.udp_in), (n0 as u64, on_1 as u64));
         assert_eq!(s0.total_drops() + s1.total_drops(), 0);
@@ -93,7 +106,11 @@ fn a_client_on_the_shard_without_a_device_gets_its_replies() {
         });
         let f = next_answering_arp(&mut peer).await;
         let (sport, dport, payload) = parse_reply(&f);
-        assert_eq!((sport % 2, dport, payload.as_slice()), (1, 9, &b"q"[..]), "an odd port: shard 1's");
+        assert_eq!(
+            (sport % 2, dport, payload.as_slice()),
+            (1, 9, &b"q"[..]),
+            "an odd port: shard 1's"
+        );
         peer.send_frame(&udp_in(9, sport, b"answer")).unwrap();
         let (port, data, from) = client.await.unwrap();
         assert_eq!((port, data.as_slice(), from), (sport, &b"answer"[..], to));

@@ -30,7 +30,10 @@ fn a_server_socket_echoes_datagrams_from_the_peer() {
     runtime(1, false).run(async {
         let mut peer = start(StackOptions::default()).await;
         let sock = UdpSocket::bind("0.0.0.0:7".parse().unwrap()).unwrap();
-        assert_eq!(sock.local_addr().unwrap(), "10.0.0.2:7".parse::<SocketAddr>().unwrap());
+        assert_eq!(
+            sock.local_addr().unwrap(),
+            "10.0.0.2:7".parse::<SocketAddr>().unwrap()
+        );
         let echo = seastar_core::spawn_local(async move {
             for _ in 0..2 {
                 let (r, buf) = sock.recv_from(Vec::with_capacity(2048)).await;
@@ -41,7 +44,10 @@ fn a_server_socket_echoes_datagrams_from_the_peer() {
             }
         });
         peer.send_frame(&udp_in(5555, 7, b"hello")).unwrap();
-        assert_eq!(next_answering_arp(&mut peer).await, udp_out(7, 5555, 1, b"hello"));
+        assert_eq!(
+            next_answering_arp(&mut peer).await,
+            udp_out(7, 5555, 1, b"hello")
+        );
         // A checksum of zero means "none" and is accepted.
         let mut f = udp_in(5556, 7, b"no sum");
         f[40..42].copy_from_slice(&[0, 0]);
@@ -65,7 +71,10 @@ fn a_client_socket_sends_and_receives_through_an_ephemeral_port() {
         let to: SocketAddr = "10.0.0.1:9".parse().unwrap();
         let (r, _) = sock.send_to(b"ping".to_vec(), to).await;
         assert_eq!(r.unwrap(), 4);
-        assert_eq!(next_answering_arp(&mut peer).await, udp_out(49152, 9, 1, b"ping"));
+        assert_eq!(
+            next_answering_arp(&mut peer).await,
+            udp_out(49152, 9, 1, b"ping")
+        );
         peer.send_frame(&udp_in(9, 49152, b"pong")).unwrap();
         let (r, buf) = sock.recv_from(vec![0u8; 2]).await;
         // A buffer shorter than the datagram keeps its start, as recvfrom.
@@ -73,7 +82,10 @@ fn a_client_socket_sends_and_receives_through_an_ephemeral_port() {
         assert_eq!(buf, b"po");
 
         // Connected: only the peer's datagrams; send and recv.
-        assert_eq!(sock.peer_addr().unwrap_err().kind(), io::ErrorKind::NotConnected);
+        assert_eq!(
+            sock.peer_addr().unwrap_err().kind(),
+            io::ErrorKind::NotConnected
+        );
         sock.connect(to).await.unwrap();
         assert_eq!(sock.peer_addr().unwrap(), to);
         deliver(&mut peer, &udp_in(10, 49152, b"stranger")).await;
@@ -131,7 +143,10 @@ fn a_full_socket_queue_drops_and_counts() {
             assert_eq!(r.unwrap().0, 1);
             assert_eq!(buf, [i]);
         }
-        assert_eq!(native::stats().unwrap().drops(DropReason::SocketQueueFull), 2);
+        assert_eq!(
+            native::stats().unwrap().drops(DropReason::SocketQueueFull),
+            2
+        );
         native::stop().await;
     });
 }
@@ -140,7 +155,9 @@ fn a_full_socket_queue_drops_and_counts() {
 fn bind_and_send_errors() {
     runtime(1, false).run(async {
         assert_eq!(
-            UdpSocket::bind("0.0.0.0:7".parse().unwrap()).unwrap_err().kind(),
+            UdpSocket::bind("0.0.0.0:7".parse().unwrap())
+                .unwrap_err()
+                .kind(),
             io::ErrorKind::NotConnected,
             "no stack yet"
         );
@@ -162,6 +179,36 @@ fn bind_and_send_errors() {
         drop(a);
         let b = UdpSocket::bind("0.0.0.0:7".parse().unwrap()).unwrap();
         drop(b);
+        native::stop().await;
+    });
+}
+
+#[test]
+fn a_sleeping_shard_wakes_for_a_frame_from_another_thread() {
+    runtime(1, false).run(async {
+        let mut peer = start(StackOptions::default()).await;
+        let sock = UdpSocket::bind("0.0.0.0:7".parse().unwrap()).unwrap();
+        // The peer answers our ARP request in advance, then sends later,
+        // from a plain thread, while the shard sleeps in recv_from.
+        peer.send_frame(&arp_reply(PEER_MAC, PEER, US_MAC, US))
+            .unwrap();
+        let other = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            peer.send_frame(&udp_in(5555, 7, b"late")).unwrap();
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+            loop {
+                if let Some(f) = peer.recv_frame() {
+                    return f;
+                }
+                assert!(std::time::Instant::now() < deadline, "no echo within 5 s");
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+        });
+        let (r, buf) = sock.recv_from(Vec::with_capacity(64)).await;
+        let (n, from) = r.unwrap();
+        sock.send_to(buf[..n].to_vec(), from).await.0.unwrap();
+        let echoed = seastar_core::io::spawn_blocking(move || other.join().unwrap()).await;
+        assert_eq!(echoed, udp_out(7, 5555, 1, b"late"));
         native::stop().await;
     });
 }

@@ -154,7 +154,11 @@ impl ArpCache {
     /// When [`tick`](Self::tick) next has work (a retry or a timeout), if
     /// anything waits.
     pub fn next_deadline(&self) -> Option<Instant> {
-        let retry = self.requested.values().map(|&at| at + self.times.retry).min();
+        let retry = self
+            .requested
+            .values()
+            .map(|&at| at + self.times.retry)
+            .min();
         let timeout = self
             .waiting
             .front()

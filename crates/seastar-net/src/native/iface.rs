@@ -40,7 +40,11 @@ impl Iface {
     /// The address to resolve to reach `dst`: itself on the subnet, the
     /// gateway otherwise (`None`: off-link and no gateway).
     pub fn next_hop(&self, dst: Ipv4Addr) -> Option<Ipv4Addr> {
-        if self.on_link(dst) { Some(dst) } else { self.gateway }
+        if self.on_link(dst) {
+            Some(dst)
+        } else {
+            self.gateway
+        }
     }
 }
 

@@ -24,7 +24,9 @@ impl State {
         }
         let f = match Frame::parse(frame) {
             Ok(f) => f,
-            Err(ethernet::EthernetError::Truncated) => return self.drop_frame(DropReason::TooShort),
+            Err(ethernet::EthernetError::Truncated) => {
+                return self.drop_frame(DropReason::TooShort);
+            }
         };
         if f.dst != self.iface.mac && f.dst != Mac::BROADCAST {
             return self.drop_frame(DropReason::NotForUs);
@@ -63,9 +65,7 @@ impl State {
             }
             Op::Reply => {
                 self.stats.arp_replies_in += 1;
-                if p.sender_ip != ours
-                    && (p.target_ip == ours || self.arp.contains(p.sender_ip))
-                {
+                if p.sender_ip != ours && (p.target_ip == ours || self.arp.contains(p.sender_ip)) {
                     self.learn(p.sender_ip, p.sender_mac, now, true);
                 } else {
                     self.drop_frame(DropReason::NotForUs);
@@ -165,8 +165,14 @@ impl State {
         // Quote the IP header and the first 8 bytes of the datagram.
         let quoted = &ip_packet[..ipv4::HEADER_LEN + dgram.len().min(8)];
         self.stats.icmp_unreachable += 1;
-        self.send_ipv4_via(to, dst, Protocol::ICMP, icmp::HEADER_LEN + quoted.len(), |b| {
-            icmp::write_unreachable(b, icmp::PORT_UNREACHABLE, quoted);
-        });
+        self.send_ipv4_via(
+            to,
+            dst,
+            Protocol::ICMP,
+            icmp::HEADER_LEN + quoted.len(),
+            |b| {
+                icmp::write_unreachable(b, icmp::PORT_UNREACHABLE, quoted);
+            },
+        );
     }
 }

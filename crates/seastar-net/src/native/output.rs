@@ -54,7 +54,10 @@ impl State {
     /// when given and the next hop is resolved, else as a frame queued
     /// behind the resolution or for a device shard. UDP is lossy: a full
     /// device drops the datagram (counted) and still returns `Ok`.
-    pub(crate) fn send_udp(
+    ///
+    /// Errors: a datagram too long for a frame (`EMSGSIZE`), a destination
+    /// off the subnet without a gateway (`ENETUNREACH`).
+    pub fn send_udp(
         &mut self,
         dev: Option<&mut dyn Device>,
         now: Instant,
@@ -124,7 +127,12 @@ impl State {
 
     fn arp_frame(&self, dst_mac: Mac, p: &ArpPacket) -> Vec<u8> {
         let mut frame = vec![0; ethernet::frame_len(arp::LEN)];
-        p.write(ethernet::write_header(&mut frame, dst_mac, self.iface.mac, EtherType::ARP));
+        p.write(ethernet::write_header(
+            &mut frame,
+            dst_mac,
+            self.iface.mac,
+            EtherType::ARP,
+        ));
         frame
     }
 

@@ -97,9 +97,12 @@ pub fn udp_owner(
 mod tests {
     use super::*;
 
+    /// An address and a port.
+    type End = (Ipv4Addr, u16);
+
     /// Microsoft's "Verifying the RSS Hash Calculation" vectors for IPv4:
     /// (destination, source, IPv4-only hash, IPv4-with-TCP hash).
-    const VECTORS: [((Ipv4Addr, u16), (Ipv4Addr, u16), u32, u32); 5] = [
+    const VECTORS: [(End, End, u32, u32); 5] = [
         (
             (Ipv4Addr::new(161, 142, 100, 80), 1766),
             (Ipv4Addr::new(66, 9, 149, 187), 2794),

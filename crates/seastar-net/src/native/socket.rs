@@ -50,6 +50,11 @@ impl SocketQueue {
         Ok(())
     }
 
+    /// Datagrams queued.
+    pub(crate) fn len(&self) -> usize {
+        self.queue.borrow().len()
+    }
+
     async fn pop(&self) -> (SocketAddrV4, Vec<u8>) {
         poll_fn(|cx| match self.queue.borrow_mut().pop_front() {
             Some(d) => Poll::Ready(d),
@@ -119,7 +124,10 @@ impl UdpSocket {
     pub fn bind(addr: SocketAddr) -> io::Result<UdpSocket> {
         let addr = v4(addr)?;
         let stack = stack::current().ok_or_else(|| {
-            io::Error::new(io::ErrorKind::NotConnected, "native stack not started on this shard")
+            io::Error::new(
+                io::ErrorKind::NotConnected,
+                "native stack not started on this shard",
+            )
         })?;
         let (port, queue) = {
             let mut st = stack.state.borrow_mut();
@@ -138,7 +146,10 @@ impl UdpSocket {
         let a = v4(addr)?;
         self.queue.peer.set(Some(a));
         let peer = Some(a);
-        self.queue.queue.borrow_mut().retain(|(from, _)| Some(*from) == peer);
+        self.queue
+            .queue
+            .borrow_mut()
+            .retain(|(from, _)| Some(*from) == peer);
         Ok(())
     }
 
@@ -191,7 +202,7 @@ impl UdpSocket {
 
     /// Datagrams waiting in the receive queue.
     pub fn queued(&self) -> usize {
-        self.queue.queue.borrow().len()
+        self.queue.len()
     }
 }
 

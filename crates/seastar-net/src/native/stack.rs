@@ -103,7 +103,12 @@ fn now() -> Instant {
 
 impl Stack {
     /// Sends a datagram from `src_port` (see [`State::send_udp`]).
-    pub(crate) fn send_udp(&self, src_port: u16, dst: SocketAddrV4, payload: &[u8]) -> io::Result<()> {
+    pub(crate) fn send_udp(
+        &self,
+        src_port: u16,
+        dst: SocketAddrV4,
+        payload: &[u8],
+    ) -> io::Result<()> {
         let mut dev = self.dev.borrow_mut();
         let mut st = self.state.borrow_mut();
         let d = dev.as_mut().map(|d| d.as_mut() as &mut dyn Device);
@@ -172,7 +177,10 @@ impl Stack {
                 }
             }
             if !st.handover_tx.is_empty() {
-                msgs.push((self.tx_shard, Handover::Tx(std::mem::take(&mut st.handover_tx))));
+                msgs.push((
+                    self.tx_shard,
+                    Handover::Tx(std::mem::take(&mut st.handover_tx)),
+                ));
             }
             if !st.learned.is_empty() {
                 let learned = std::mem::take(&mut st.learned);

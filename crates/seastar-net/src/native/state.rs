@@ -180,6 +180,28 @@ impl State {
         Ok((port, q))
     }
 
+    /// Binds `port` (0: ephemeral) to a receive queue held by the state
+    /// itself, for drivers without sockets (tests, fuzzing); returns the
+    /// port.
+    pub fn open_port(&mut self, port: u16) -> io::Result<u16> {
+        self.bind(port).map(|(p, _)| p)
+    }
+
+    /// Unbinds `port`.
+    pub fn close_port(&mut self, port: u16) {
+        self.sockets.remove(&port);
+    }
+
+    /// Datagrams waiting on `port`, if bound.
+    pub fn queued(&self, port: u16) -> Option<usize> {
+        self.sockets.get(&port).map(|q| q.len())
+    }
+
+    /// Frames waiting for ARP resolutions.
+    pub fn arp_waiting(&self) -> usize {
+        self.arp.waiting()
+    }
+
     pub(crate) fn unbind(&mut self, port: u16, q: &Rc<SocketQueue>) {
         if self.sockets.get(&port).is_some_and(|s| Rc::ptr_eq(s, q)) {
             self.sockets.remove(&port);

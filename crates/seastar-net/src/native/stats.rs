@@ -175,10 +175,26 @@ pub(crate) fn register() {}
 fn collect(c: &mut seastar_core::metrics::Collector<'_>) {
     let Some(s) = super::stats() else { return };
     let simple = [
-        ("seastar_net_native_frames_received_total", "Frames received by the native stack.", s.frames_in),
-        ("seastar_net_native_frames_sent_total", "Frames sent by the native stack.", s.frames_out),
-        ("seastar_net_native_bytes_received_total", "Bytes of the frames received.", s.bytes_in),
-        ("seastar_net_native_bytes_sent_total", "Bytes of the frames sent.", s.bytes_out),
+        (
+            "seastar_net_native_frames_received_total",
+            "Frames received by the native stack.",
+            s.frames_in,
+        ),
+        (
+            "seastar_net_native_frames_sent_total",
+            "Frames sent by the native stack.",
+            s.frames_out,
+        ),
+        (
+            "seastar_net_native_bytes_received_total",
+            "Bytes of the frames received.",
+            s.bytes_in,
+        ),
+        (
+            "seastar_net_native_bytes_sent_total",
+            "Bytes of the frames sent.",
+            s.bytes_out,
+        ),
     ];
     for (name, help, v) in simple {
         c.counter(name, help, &[], v);
@@ -192,19 +208,97 @@ fn collect(c: &mut seastar_core::metrics::Collector<'_>) {
         );
     }
     let labelled = [
-        ("seastar_net_native_arp_total", "ARP packets, by event.", "event", "request_in", s.arp_requests_in),
-        ("seastar_net_native_arp_total", "ARP packets, by event.", "event", "reply_in", s.arp_replies_in),
-        ("seastar_net_native_arp_total", "ARP packets, by event.", "event", "request_out", s.arp_requests_out),
-        ("seastar_net_native_arp_total", "ARP packets, by event.", "event", "reply_out", s.arp_replies_out),
-        ("seastar_net_native_arp_total", "ARP packets, by event.", "event", "announce", s.arp_announces),
-        ("seastar_net_native_icmp_total", "ICMP messages sent, by kind.", "event", "echo_reply", s.icmp_echo_replies),
-        ("seastar_net_native_icmp_total", "ICMP messages sent, by kind.", "event", "port_unreachable", s.icmp_unreachable),
-        ("seastar_net_native_udp_datagrams_total", "UDP datagrams, by direction.", "direction", "in", s.udp_in),
-        ("seastar_net_native_udp_datagrams_total", "UDP datagrams, by direction.", "direction", "out", s.udp_out),
-        ("seastar_net_native_rss_handovers_total", "Frames handed between shards, by direction.", "direction", "rx_out", s.handover_rx_out),
-        ("seastar_net_native_rss_handovers_total", "Frames handed between shards, by direction.", "direction", "rx_in", s.handover_rx_in),
-        ("seastar_net_native_rss_handovers_total", "Frames handed between shards, by direction.", "direction", "tx_out", s.handover_tx_out),
-        ("seastar_net_native_rss_handovers_total", "Frames handed between shards, by direction.", "direction", "tx_in", s.handover_tx_in),
+        (
+            "seastar_net_native_arp_total",
+            "ARP packets, by event.",
+            "event",
+            "request_in",
+            s.arp_requests_in,
+        ),
+        (
+            "seastar_net_native_arp_total",
+            "ARP packets, by event.",
+            "event",
+            "reply_in",
+            s.arp_replies_in,
+        ),
+        (
+            "seastar_net_native_arp_total",
+            "ARP packets, by event.",
+            "event",
+            "request_out",
+            s.arp_requests_out,
+        ),
+        (
+            "seastar_net_native_arp_total",
+            "ARP packets, by event.",
+            "event",
+            "reply_out",
+            s.arp_replies_out,
+        ),
+        (
+            "seastar_net_native_arp_total",
+            "ARP packets, by event.",
+            "event",
+            "announce",
+            s.arp_announces,
+        ),
+        (
+            "seastar_net_native_icmp_total",
+            "ICMP messages sent, by kind.",
+            "event",
+            "echo_reply",
+            s.icmp_echo_replies,
+        ),
+        (
+            "seastar_net_native_icmp_total",
+            "ICMP messages sent, by kind.",
+            "event",
+            "port_unreachable",
+            s.icmp_unreachable,
+        ),
+        (
+            "seastar_net_native_udp_datagrams_total",
+            "UDP datagrams, by direction.",
+            "direction",
+            "in",
+            s.udp_in,
+        ),
+        (
+            "seastar_net_native_udp_datagrams_total",
+            "UDP datagrams, by direction.",
+            "direction",
+            "out",
+            s.udp_out,
+        ),
+        (
+            "seastar_net_native_rss_handovers_total",
+            "Frames handed between shards, by direction.",
+            "direction",
+            "rx_out",
+            s.handover_rx_out,
+        ),
+        (
+            "seastar_net_native_rss_handovers_total",
+            "Frames handed between shards, by direction.",
+            "direction",
+            "rx_in",
+            s.handover_rx_in,
+        ),
+        (
+            "seastar_net_native_rss_handovers_total",
+            "Frames handed between shards, by direction.",
+            "direction",
+            "tx_out",
+            s.handover_tx_out,
+        ),
+        (
+            "seastar_net_native_rss_handovers_total",
+            "Frames handed between shards, by direction.",
+            "direction",
+            "tx_in",
+            s.handover_tx_in,
+        ),
     ];
     for (name, help, key, value, v) in labelled {
         c.counter(name, help, &[(key, value)], v);

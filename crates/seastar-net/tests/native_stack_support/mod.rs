@@ -63,7 +63,10 @@ pub async fn next_frame(peer: &mut MemDevice) -> Vec<u8> {
         if let Some(f) = peer.recv_frame() {
             return f;
         }
-        assert!(Instant::now() < deadline, "no frame from the stack within 5 s");
+        assert!(
+            Instant::now() < deadline,
+            "no frame from the stack within 5 s"
+        );
         seastar_core::yield_now().await;
     }
 }
@@ -88,7 +91,10 @@ pub async fn deliver(peer: &mut MemDevice, frame: &[u8]) {
     peer.send_frame(frame).unwrap();
     let deadline = Instant::now() + Duration::from_secs(5);
     while native::stats().unwrap().frames_in == before {
-        assert!(Instant::now() < deadline, "the stack took no frame within 5 s");
+        assert!(
+            Instant::now() < deadline,
+            "the stack took no frame within 5 s"
+        );
         seastar_core::yield_now().await;
     }
 }
@@ -106,7 +112,8 @@ pub async fn next_answering_arp(peer: &mut MemDevice) -> Vec<u8> {
     loop {
         let f = next_frame(peer).await;
         if f == arp_request(US_MAC, US, PEER) {
-            peer.send_frame(&arp_reply(PEER_MAC, PEER, US_MAC, US)).unwrap();
+            peer.send_frame(&arp_reply(PEER_MAC, PEER, US_MAC, US))
+                .unwrap();
             continue;
         }
         return f;
@@ -125,7 +132,11 @@ pub async fn stats_on(shard: usize) -> native::NativeStats {
 pub fn checksum(data: &[u8]) -> u16 {
     let mut sum = 0u32;
     for c in data.chunks(2) {
-        let w = if c.len() == 2 { u16::from_be_bytes([c[0], c[1]]) } else { u16::from(c[0]) << 8 };
+        let w = if c.len() == 2 {
+            u16::from_be_bytes([c[0], c[1]])
+        } else {
+            u16::from(c[0]) << 8
+        };
         sum += u32::from(w);
     }
     while sum > 0xffff {
@@ -172,7 +183,13 @@ pub fn announce() -> Vec<u8> {
 }
 
 /// An IPv4 header (no options, DF set) for `payload_len` bytes.
-pub fn ipv4_header(src: Ipv4Addr, dst: Ipv4Addr, proto: u8, id: u16, payload_len: usize) -> Vec<u8> {
+pub fn ipv4_header(
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    proto: u8,
+    id: u16,
+    payload_len: usize,
+) -> Vec<u8> {
     let total = (20 + payload_len) as u16;
     let mut h = vec![0x45, 0];
     h.extend_from_slice(&total.to_be_bytes());
@@ -246,7 +263,15 @@ pub fn icmp(ty: u8, code: u8, rest: &[u8]) -> Vec<u8> {
 }
 
 /// An IPv4 frame carrying `l4` with protocol `proto`.
-pub fn ipv4_frame(dst_mac: [u8; 6], src_mac: [u8; 6], src: Ipv4Addr, dst: Ipv4Addr, proto: u8, id: u16, l4: &[u8]) -> Vec<u8> {
+pub fn ipv4_frame(
+    dst_mac: [u8; 6],
+    src_mac: [u8; 6],
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    proto: u8,
+    id: u16,
+    l4: &[u8],
+) -> Vec<u8> {
     let mut ip = ipv4_header(src, dst, proto, id, l4.len());
     ip.extend_from_slice(l4);
     eth(dst_mac, src_mac, 0x0800, &ip)
