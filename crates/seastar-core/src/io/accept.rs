@@ -6,17 +6,11 @@ use std::future::poll_fn;
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
-use std::task::{Context, Poll};
-
-use io_uring::{opcode, types};
 
 use super::addr::RawAddr;
-use super::multi::MultiOp;
-use super::op::{Op, cqe_result, ready, retry};
-use crate::BackendKind;
-use crate::reactor::{self, Driver, Interest};
-
-const FLAGS: i32 = libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
+use super::op::multi::MultiOp;
+use super::op::{self, Accept, AcceptMulti, Op};
+use crate::reactor;
 
 /// Accepts a connection on a listening socket. The new socket is
 /// non-blocking and close-on-exec.
@@ -32,47 +26,21 @@ const FLAGS: i32 = libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
 /// # });
 /// ```
 pub async fn accept(fd: RawFd) -> io::Result<(OwnedFd, SocketAddr)> {
-    let (res, addr) = match reactor::backend() {
-        BackendKind::IoUring => loop {
-            let mut addr = Box::new(RawAddr::empty());
-            let entry = opcode::Accept::new(types::Fd(fd), addr.as_mut_ptr(), &raw mut addr.len)
-                .flags(FLAGS)
-                .build();
-            // SAFETY: the address and its length live in the box the Op owns.
-            let op = unsafe { Op::submit(entry, addr) }.on_orphan(close_orphan);
-            let (res, addr) = op.await;
-            if res == -libc::EAGAIN {
-                ready(fd, Interest::Read).await?;
-                continue;
-            }
-            break (cqe_result(res), addr);
-        },
-        BackendKind::Epoll => {
-            let mut addr = Box::new(RawAddr::empty());
-            let (p, l) = (addr.as_mut_ptr(), &raw mut addr.len);
-            let res = retry(fd, Interest::Read, || {
-                // SAFETY: `p` and `l` point into the live box `addr`.
-                unsafe { libc::accept4(fd, p, l, FLAGS) as isize }
-            })
-            .await;
-            (res, addr)
-        }
-    };
-    let newfd = res? as RawFd;
-    // SAFETY: the kernel returned a new fd that nobody else owns.
-    let owned = unsafe { OwnedFd::from_raw_fd(newfd) };
-    let peer = addr
-        .to_std()
-        .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+    let (res, addr) = Op::new(Accept::new(fd)).await;
+    let owned = owned(res)?;
+    let peer = addr.to_std().unwrap_or_else(|_| unspecified());
     Ok((owned, peer))
 }
 
-/// Closes the connection an abandoned accept produced.
-pub(super) fn close_orphan(res: i32) {
-    if res >= 0 {
-        // SAFETY: the kernel handed us this new fd and nobody else knows it.
-        unsafe { libc::close(res) };
-    }
+/// The accepted fd of result `res`.
+fn owned(res: isize) -> io::Result<OwnedFd> {
+    let newfd = op::result(res)? as RawFd;
+    // SAFETY: the kernel returned a new fd that nobody else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(newfd) })
+}
+
+fn unspecified() -> SocketAddr {
+    SocketAddr::from(([0, 0, 0, 0], 0))
 }
 
 /// Accepts connections on one listening socket, for as long as it lives.
@@ -102,18 +70,21 @@ pub(super) fn close_orphan(res: i32) {
 /// }
 /// # });
 /// ```
-#[derive(Debug)]
+///
+/// Bound to the shard that made it:
+///
+/// ```compile_fail
+/// fn send<T: Send>(_: T) {}
+/// send(seastar_core::io::Acceptor::new(0));
+/// ```
 pub struct Acceptor {
     fd: RawFd,
-    armed: RefCell<Option<MultiOpHandle>>,
+    multi: RefCell<MultiOp<AcceptMulti>>,
 }
 
-/// `MultiOp` has no `Debug`; the acceptor shows only whether one is armed.
-struct MultiOpHandle(MultiOp);
-
-impl std::fmt::Debug for MultiOpHandle {
+impl std::fmt::Debug for Acceptor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("MultishotAccept")
+        f.debug_struct("Acceptor").field("fd", &self.fd).finish()
     }
 }
 
@@ -123,66 +94,24 @@ impl Acceptor {
     pub fn new(fd: RawFd) -> Acceptor {
         Acceptor {
             fd,
-            armed: RefCell::new(None),
+            multi: RefCell::new(MultiOp::new(AcceptMulti { fd })),
         }
     }
 
     /// Waits for the next connection; errors as [`accept`]'s.
     pub async fn accept(&self) -> io::Result<(OwnedFd, SocketAddr)> {
-        if !multishot_enabled() {
+        let Some(res) = poll_fn(|cx| self.multi.borrow_mut().poll_next(cx)).await else {
+            // No multishot on this shard: one-shot accepts.
             return accept(self.fd).await;
-        }
-        let res = poll_fn(|cx| self.poll_multishot(cx)).await;
-        if res == -libc::EINVAL {
-            // Refused (an old kernel): one-shot accepts from now on.
-            disable_multishot();
-            tracing::debug!(
-                shard = crate::shard_id(),
-                "multishot accept refused; using one-shot accept"
-            );
-            return accept(self.fd).await;
-        }
-        let newfd = cqe_result(res)? as RawFd;
-        // SAFETY: the kernel returned a new fd that nobody else owns.
-        let owned = unsafe { OwnedFd::from_raw_fd(newfd) };
+        };
+        let owned = owned(res as isize)?;
         let mut addr = RawAddr::empty();
+        let newfd = std::os::fd::AsRawFd::as_raw_fd(&owned);
         // SAFETY: `addr` is a writable socket address buffer of `addr.len` bytes.
         let r = unsafe { libc::getpeername(newfd, addr.as_mut_ptr(), &raw mut addr.len) };
         let peer = if r == 0 { addr.to_std().ok() } else { None };
-        Ok((
-            owned,
-            peer.unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0))),
-        ))
+        Ok((owned, peer.unwrap_or_else(unspecified)))
     }
-
-    /// The next multishot result, arming (or re-arming) the accept first.
-    fn poll_multishot(&self, cx: &mut Context<'_>) -> Poll<i32> {
-        let mut armed = self.armed.borrow_mut();
-        loop {
-            let op = armed.get_or_insert_with(|| {
-                let entry = opcode::AcceptMulti::new(types::Fd(self.fd))
-                    .flags(FLAGS)
-                    .build();
-                // SAFETY: a multishot accept without an address buffer
-                // references no memory.
-                MultiOpHandle(unsafe { MultiOp::submit(entry, close_orphan) })
-            });
-            match op.0.poll_next(cx) {
-                Poll::Ready(Some(res)) => return Poll::Ready(res),
-                // Ended by the kernel with every result taken: re-arm.
-                Poll::Ready(None) => *armed = None,
-                Poll::Pending => return Poll::Pending,
-            }
-        }
-    }
-}
-
-fn multishot_enabled() -> bool {
-    reactor::with_uring_features(|f| f.multishot_accept).unwrap_or(false)
-}
-
-fn disable_multishot() {
-    reactor::with_uring_features(|f| f.multishot_accept = false);
 }
 
 /// The io_uring features of the calling shard's ring, or `None` on the epoll
@@ -201,8 +130,5 @@ fn disable_multishot() {
 ///
 /// Outside a shard.
 pub fn uring_features() -> Option<reactor::UringFeatures> {
-    reactor::with(|s| match &*s.driver.borrow() {
-        Driver::Uring(u) => Some(u.features),
-        Driver::Epoll(_) => None,
-    })
+    reactor::with_uring_features(|f| *f)
 }

@@ -24,14 +24,11 @@ use std::os::fd::RawFd;
 use std::rc::Rc;
 use std::task::{Context, Poll, ready};
 
-use io_uring::{opcode, squeue, types};
-
-use super::op::{Op, ReadyWait, cqe_result};
+use super::op::multi::MultiOp;
+use super::op::{Op, Received, RecvMulti, RecvRing, RecvStream, is_no_buffers};
 use super::pool;
-use super::socket::RECVSEND_POLL_FIRST;
-use super::stream_recv::StreamRecv;
-use crate::reactor::buf_ring::{self, BGID, RingMem};
-use crate::reactor::{self, Driver, Interest};
+use crate::reactor;
+use crate::reactor::buf_ring::{self, RingMem};
 
 /// Received bytes in a buffer lent by the shard (its provided-buffer ring
 /// or its buffer pool); given back when dropped. An empty one is end of
@@ -67,7 +64,8 @@ enum Inner {
 }
 
 impl PooledBuf {
-    fn heap(buf: Vec<u8>) -> PooledBuf {
+    /// Bytes in pooled buffer `buf`.
+    pub(crate) fn heap(buf: Vec<u8>) -> PooledBuf {
         PooledBuf {
             inner: Inner::Heap(buf),
             _shard: PhantomData,
@@ -75,8 +73,22 @@ impl PooledBuf {
     }
 
     /// End of stream: no bytes.
-    fn eof() -> PooledBuf {
+    pub(crate) fn eof() -> PooledBuf {
         PooledBuf::heap(Vec::new())
+    }
+
+    /// The first `len` bytes of handed-out buffer `bid` of ring `mem`
+    /// (buffers of `size` bytes), which the kernel filled.
+    pub(crate) fn ring(mem: Rc<RingMem>, bid: u16, size: usize, len: usize) -> PooledBuf {
+        PooledBuf {
+            inner: Inner::Ring {
+                mem,
+                bid,
+                size,
+                len,
+            },
+            _shard: PhantomData,
+        }
     }
 }
 
@@ -106,14 +118,7 @@ impl Drop for PooledBuf {
         match std::mem::replace(&mut self.inner, Inner::Heap(Vec::new())) {
             Inner::Ring { mem, bid, .. } => {
                 let _ = reactor::try_with(|cx| match cx.driver.try_borrow_mut() {
-                    Ok(mut driver) => {
-                        if let Driver::Uring(u) = &mut *driver
-                            && let Some(r) = u.buf_ring.as_mut()
-                            && Rc::ptr_eq(r.mem(), &mem)
-                        {
-                            r.recycle(bid);
-                        }
-                    }
+                    Ok(mut driver) => driver.recycle(&mem, bid),
                     // Dropped by the reactor itself (a send of this buffer
                     // abandoned, its completion reaped): recycled later.
                     Err(_) => buf_ring::defer_recycle(mem, bid),
@@ -154,36 +159,17 @@ impl std::fmt::Debug for PooledBuf {
 /// kernel picked meanwhile goes back to the ring.
 pub struct PooledRecv {
     fd: RawFd,
-    /// io_uring: the receive arms its poll first (after a short one).
-    poll_first: bool,
-    /// io_uring: the shard ring's memory and buffer size, taken at start
-    /// (a completion then needs no second look at the reactor).
-    ring: Option<(Rc<RingMem>, usize)>,
+    /// The previous receive was short.
+    drained: bool,
     state: State,
 }
 
 enum State {
-    /// io_uring: a buffer-selecting receive in flight.
-    Ring(Op<()>),
-    /// Waiting for readability, holding nothing.
-    Readable(ReadyWait),
+    /// A receive from the ring (io_uring) or, once readable, into a pooled
+    /// buffer (epoll).
+    Ring(Op<RecvRing>),
     /// io_uring without a ring buffer: a receive into a pooled buffer.
-    Own(StreamRecv<Vec<u8>>),
-    Done(io::Result<(PooledBuf, bool)>),
-    Taken,
-}
-
-/// What a receive on this shard starts with.
-enum Start {
-    Ring {
-        poll_first: bool,
-        mem: Rc<RingMem>,
-        size: usize,
-    },
-    Own {
-        poll_first: bool,
-    },
-    Epoll,
+    Own(Op<RecvStream<Vec<u8>>>),
 }
 
 impl PooledRecv {
@@ -194,45 +180,25 @@ impl PooledRecv {
     ///
     /// Outside a shard.
     pub fn start(fd: RawFd, drained: bool) -> PooledRecv {
-        let start = reactor::with(|s| match &mut *s.driver.borrow_mut() {
-            Driver::Uring(u) => {
-                let poll_first = drained && u.features.recv_poll_first;
-                match u.buf_ring() {
-                    Some(r) => Start::Ring {
-                        poll_first,
-                        mem: r.mem().clone(),
-                        size: r.buf_size(),
-                    },
-                    None => Start::Own { poll_first },
-                }
-            }
-            Driver::Epoll(_) => Start::Epoll,
+        let (uring, ring) = reactor::with(|s| {
+            let mut d = s.driver.borrow_mut();
+            (d.uring_features().is_some(), d.buf_ring())
         });
-        let mut r = PooledRecv {
+        let state = match ring {
+            Some(ring) => State::Ring(Op::new(RecvRing::new(fd, drained, Some(ring)))),
+            None if uring => State::Own(Op::new(RecvStream::new(fd, pool::take(), drained))),
+            None => State::Ring(Op::new(RecvRing::new(fd, drained, None))),
+        };
+        PooledRecv { fd, drained, state }
+    }
+
+    /// A receive into a pooled buffer of its own (the ring had none left).
+    fn own(fd: RawFd, drained: bool) -> PooledRecv {
+        PooledRecv {
             fd,
-            poll_first: false,
-            ring: None,
-            state: State::Taken,
-        };
-        r.state = match start {
-            Start::Ring {
-                poll_first,
-                mem,
-                size,
-            } => {
-                r.poll_first = poll_first;
-                r.ring = Some((mem, size));
-                State::Ring(r.submit())
-            }
-            Start::Own { poll_first } => {
-                State::Own(StreamRecv::start(fd, pool::take(), poll_first))
-            }
-            // Readiness was cleared by the short receive, right after its
-            // syscall, so an edge since then is not lost.
-            Start::Epoll if drained => State::Readable(ReadyWait::Epoll),
-            Start::Epoll => recv_now(fd),
-        };
-        r
+            drained,
+            state: State::Own(Op::new(RecvStream::new(fd, pool::take(), drained))),
+        }
     }
 
     /// Completes with the received bytes (empty: end of stream) and
@@ -243,23 +209,15 @@ impl PooledRecv {
     /// If polled again after it completed.
     pub fn poll(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<(PooledBuf, bool)>> {
         loop {
-            let next = match &mut self.state {
-                State::Ring(op) => {
-                    let (res, flags, ()) = ready!(op.poll_cqe(cx, None));
-                    self.received_ring(res, flags)
-                }
-                State::Readable(wait) => {
-                    let ready = ready!(wait.poll(self.fd, Interest::Read, cx));
-                    let uring = matches!(wait, ReadyWait::Uring(_));
-                    match ready {
-                        Ok(()) if uring => State::Ring(self.submit()),
-                        Ok(()) => recv_now(self.fd),
-                        Err(e) => State::Done(Err(e)),
-                    }
-                }
-                State::Own(r) => {
-                    let (res, mut buf) = ready!(r.poll(cx));
-                    State::Done(res.map(|(n, drained)| {
+            match &mut self.state {
+                State::Ring(op) => match ready!(op.poll_op(cx)) {
+                    // Every ring buffer is lent out: this receive uses its own.
+                    Err(e) if is_no_buffers(&e) => *self = PooledRecv::own(self.fd, self.drained),
+                    res => return Poll::Ready(res),
+                },
+                State::Own(op) => {
+                    let (res, mut buf) = ready!(op.poll_op(cx));
+                    return Poll::Ready(res.map(|(n, drained)| {
                         buf.truncate(n);
                         if n == 0 {
                             pool::give(buf);
@@ -267,135 +225,8 @@ impl PooledRecv {
                         } else {
                             (PooledBuf::heap(buf), drained)
                         }
-                    }))
+                    }));
                 }
-                State::Done(_) => {
-                    let State::Done(res) = std::mem::replace(&mut self.state, State::Taken) else {
-                        unreachable!()
-                    };
-                    return Poll::Ready(res);
-                }
-                State::Taken => panic!("PooledRecv polled after completion"),
-            };
-            self.set_state(next);
-        }
-    }
-
-    /// Moves to `next`; a spent operation left behind is forgotten (it
-    /// owns nothing), as `StreamRecv` does.
-    fn set_state(&mut self, next: State) {
-        match std::mem::replace(&mut self.state, next) {
-            State::Ring(op) if op.is_spent() => std::mem::forget(op),
-            old => drop(old),
-        }
-    }
-
-    /// io_uring: submits a receive that takes its buffer from the ring.
-    fn submit(&mut self) -> Op<()> {
-        let size = self.ring.as_ref().map_or(pool::BUF_SIZE, |(_, size)| *size);
-        let ioprio = if self.poll_first {
-            RECVSEND_POLL_FIRST
-        } else {
-            0
-        };
-        let entry = opcode::Recv::new(types::Fd(self.fd), std::ptr::null_mut(), size as u32)
-            .buf_group(BGID)
-            .ioprio(ioprio)
-            .build()
-            .flags(squeue::Flags::BUFFER_SELECT);
-        // SAFETY: the entry points at no memory of its own; the buffer the
-        // kernel picks belongs to the shard's ring, which outlives every
-        // operation in flight (`reactor::buf_ring`).
-        unsafe { Op::submit(entry, ()) }
-    }
-
-    /// io_uring: the next state after the receive's completion.
-    fn received_ring(&mut self, res: i32, flags: u32) -> State {
-        let picked = io_uring::cqueue::buffer_select(flags);
-        if res > 0 {
-            let Some(bid) = picked else {
-                return State::Done(Err(io::Error::other("receive completed without a buffer")));
-            };
-            let n = res as usize;
-            let Some((mem, size)) = self.ring.take() else {
-                unreachable!("a ring buffer without a ring")
-            };
-            let buf = PooledBuf {
-                inner: Inner::Ring {
-                    mem,
-                    bid,
-                    size,
-                    len: n.min(size),
-                },
-                _shard: PhantomData,
-            };
-            return State::Done(Ok((buf, n < size)));
-        }
-        if let Some(bid) = picked {
-            recycle(bid);
-        }
-        match res {
-            0 => State::Done(Ok((PooledBuf::eof(), false))),
-            r if r == -libc::ENOBUFS => {
-                // Every ring buffer is lent out: this receive uses its own.
-                State::Own(StreamRecv::start(self.fd, pool::take(), self.poll_first))
-            }
-            r if r == -libc::EAGAIN => State::Readable(ReadyWait::uring(self.fd, Interest::Read)),
-            r if r == -libc::EINTR => State::Ring(self.submit()),
-            // Older than 5.19: the flag is refused; off for the shard.
-            r if r == -libc::EINVAL && self.poll_first => {
-                reactor::with_uring_features(|f| f.recv_poll_first = false);
-                self.poll_first = false;
-                State::Ring(self.submit())
-            }
-            r => State::Done(cqe_result(r).map(|_| (PooledBuf::eof(), false))),
-        }
-    }
-}
-
-/// Puts ring buffer `bid` back.
-fn recycle(bid: u16) {
-    reactor::with(|s| {
-        if let Driver::Uring(u) = &mut *s.driver.borrow_mut()
-            && let Some(r) = u.buf_ring.as_mut()
-        {
-            r.recycle(bid);
-        }
-    });
-}
-
-/// Epoll: receives now into a pooled buffer, or gives it back and waits
-/// for the next edge on `EAGAIN`.
-fn recv_now(fd: RawFd) -> State {
-    let mut buf = pool::take();
-    let len = buf.capacity();
-    loop {
-        // SAFETY: `buf` has `len` writable bytes of spare capacity.
-        let r = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), len, libc::MSG_DONTWAIT) };
-        if r >= 0 {
-            let n = r as usize;
-            if n == 0 {
-                pool::give(buf);
-                return State::Done(Ok((PooledBuf::eof(), false)));
-            }
-            if n < len {
-                reactor::clear_ready_registered(fd, Interest::Read);
-            }
-            // SAFETY: the kernel initialised the first `n <= len` bytes.
-            unsafe { buf.set_len(n) };
-            return State::Done(Ok((PooledBuf::heap(buf), n < len)));
-        }
-        let e = io::Error::last_os_error();
-        match e.raw_os_error() {
-            Some(libc::EINTR) => {}
-            Some(libc::EAGAIN) => {
-                pool::give(buf);
-                reactor::clear_ready(fd, Interest::Read);
-                return State::Readable(ReadyWait::Epoll);
-            }
-            _ => {
-                pool::give(buf);
-                return State::Done(Err(e));
             }
         }
     }
@@ -403,9 +234,13 @@ fn recv_now(fd: RawFd) -> State {
 
 impl std::fmt::Debug for PooledRecv {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let done = match &self.state {
+            State::Ring(op) => op.is_done(),
+            State::Own(op) => op.is_done(),
+        };
         f.debug_struct("PooledRecv")
             .field("fd", &self.fd)
-            .field("done", &matches!(self.state, State::Done(_)))
+            .field("done", &done)
             .finish()
     }
 }
@@ -417,4 +252,104 @@ impl std::fmt::Debug for PooledRecv {
 pub async fn recv_pooled(fd: RawFd, drained: bool) -> io::Result<(PooledBuf, bool)> {
     let mut r = PooledRecv::start(fd, drained);
     std::future::poll_fn(|cx| r.poll(cx)).await
+}
+
+/// Every receive on a stream socket as a stream of [`PooledBuf`]s: on
+/// io_uring one **multishot** receive from the shard's provided-buffer
+/// ring (a single submission, a completion per chunk the peer sends,
+/// re-armed when the kernel ends it); elsewhere, or when the kernel
+/// refuses it (older than 6.0) or `SEASTAR_URING_MULTISHOT_RECV=0`, one
+/// [`PooledRecv`] after another. When the ring runs dry the kernel ends
+/// the multishot receive (`ENOBUFS`); the next chunk then goes into a
+/// pooled buffer of its own and the receive is re-armed after it.
+///
+/// While armed, the kernel receives ahead of the reader into ring
+/// buffers, at most the ring's size across the shard; dropping the stream
+/// cancels the receive and gives buffers received ahead back.
+///
+/// ```
+/// # seastar_core::block_on(async {
+/// use std::os::fd::AsRawFd;
+/// let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+/// a.set_nonblocking(true).unwrap();
+/// b.set_nonblocking(true).unwrap();
+/// let mut stream = seastar_core::io::PooledRecvStream::new(a.as_raw_fd());
+/// std::io::Write::write_all(&mut &b, b"one").unwrap();
+/// assert_eq!(&stream.next().await.unwrap()[..], b"one");
+/// drop(b);
+/// assert!(stream.next().await.unwrap().is_empty());
+/// # });
+/// ```
+pub struct PooledRecvStream {
+    fd: RawFd,
+    /// The multishot receive (io_uring, when the shard has one).
+    multi: Option<MultiOp<RecvMulti>>,
+    /// A single-shot receive in flight instead.
+    single: Option<PooledRecv>,
+    /// The last single-shot receive was short.
+    drained: bool,
+}
+
+impl PooledRecvStream {
+    /// The receives of stream socket `fd` (non-blocking, outliving this).
+    ///
+    /// # Panics
+    ///
+    /// Outside a shard.
+    pub fn new(fd: RawFd) -> PooledRecvStream {
+        let ring = reactor::with(|s| {
+            let mut d = s.driver.borrow_mut();
+            let on = d.uring_features().is_some_and(|f| f.multishot_recv);
+            if on { d.buf_ring() } else { None }
+        });
+        PooledRecvStream {
+            fd,
+            multi: ring.map(|(mem, size)| MultiOp::new(RecvMulti::new(fd, mem, size))),
+            single: None,
+            drained: false,
+        }
+    }
+
+    /// The next bytes received (empty: end of stream).
+    pub fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<PooledBuf>> {
+        loop {
+            if let Some(r) = &mut self.single {
+                let res = ready!(r.poll(cx));
+                self.single = None;
+                return Poll::Ready(res.map(|(buf, drained)| {
+                    self.drained = drained;
+                    buf
+                }));
+            }
+            let item: Option<Received> = match &mut self.multi {
+                Some(m) => ready!(m.poll_next(cx)),
+                None => None,
+            };
+            match item {
+                Some(Err(e)) if is_no_buffers(&e) => {
+                    self.single = Some(PooledRecv::own(self.fd, false));
+                }
+                Some(res) => return Poll::Ready(res.map(|(buf, _)| buf)),
+                None => {
+                    // No multishot on this shard (any more): single-shot.
+                    self.multi = None;
+                    self.single = Some(PooledRecv::start(self.fd, self.drained));
+                }
+            }
+        }
+    }
+
+    /// The next bytes received (empty: end of stream).
+    pub async fn next(&mut self) -> io::Result<PooledBuf> {
+        std::future::poll_fn(|cx| self.poll_next(cx)).await
+    }
+}
+
+impl std::fmt::Debug for PooledRecvStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PooledRecvStream")
+            .field("fd", &self.fd)
+            .field("multishot", &self.multi.is_some())
+            .finish()
+    }
 }

@@ -1,16 +1,15 @@
 //! Socket operations: receive, send, connect, datagrams (accept: `accept.rs`).
+//! Each is one [`Operation`](super::op::Operation) (in `op/`) driven by
+//! the generic [`Op`] future.
 
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::RawFd;
 
-use io_uring::{opcode, types};
-
 use super::addr::RawAddr;
 use super::buf::{IoBuf, IoBufMut};
-use super::op::{Op, cqe_result, ready, retry, submit_ready};
-use crate::BackendKind;
-use crate::reactor::{self, Interest};
+use super::op::{self, Op, ready};
+use crate::reactor::Interest;
 
 /// Receives into `buf` from a connected socket; `Ok(0)` is end of stream.
 ///
@@ -19,34 +18,9 @@ use crate::reactor::{self, Interest};
 /// kernel has processed it may complete the abandoned receive and be lost
 /// with its buffer. Keep a receive running rather than dropping and
 /// restarting it when the data matters (the streams of `seastar-net` do).
-pub async fn recv<B: IoBufMut>(fd: RawFd, mut buf: B) -> (io::Result<usize>, B) {
-    let (ptr, len) = (buf.stable_mut_ptr(), buf.bytes_total());
-    let res = match reactor::backend() {
-        BackendKind::IoUring => {
-            let entry = || opcode::Recv::new(types::Fd(fd), ptr, len as u32).build();
-            // SAFETY: `ptr..ptr+len` is heap memory owned by `buf`, which the Op owns.
-            let (res, back) = unsafe { submit_ready(fd, Interest::Read, buf, entry) }.await;
-            buf = back;
-            res
-        }
-        BackendKind::Epoll => {
-            retry(fd, Interest::Read, || {
-                // SAFETY: `ptr` has `len` writable bytes owned by `buf`.
-                unsafe { libc::recv(fd, ptr.cast(), len, libc::MSG_DONTWAIT) }
-            })
-            .await
-        }
-    };
-    if let Ok(n) = res {
-        // SAFETY: the kernel wrote `n <= len` bytes at the start of `buf`.
-        unsafe { buf.set_init(n) };
-    }
-    (res, buf)
+pub async fn recv<B: IoBufMut>(fd: RawFd, buf: B) -> (io::Result<usize>, B) {
+    Op::new(op::Recv { fd, buf }).await
 }
-
-/// `IORING_RECVSEND_POLL_FIRST` (Linux 5.19): arm the poll before trying
-/// the receive. Not exported by the `io-uring` crate.
-pub(super) const RECVSEND_POLL_FIRST: u16 = 1;
 
 /// Receives into `buf` from a **stream** socket (TCP, Unix stream), as
 /// [`recv`], without the receive attempt that is bound to fail.
@@ -79,63 +53,25 @@ pub async fn recv_stream<B: IoBufMut>(
     buf: B,
     drained: bool,
 ) -> (io::Result<(usize, bool)>, B) {
-    let mut op = super::StreamRecv::start(fd, buf, drained);
-    std::future::poll_fn(|cx| op.poll(cx)).await
+    Op::new(op::RecvStream::new(fd, buf, drained)).await
 }
 
 /// Sends `buf` on a connected socket; returns the count sent (may be short).
 /// Never raises `SIGPIPE`: a closed peer is an `EPIPE` error.
 pub async fn send<B: IoBuf>(fd: RawFd, buf: B) -> (io::Result<usize>, B) {
-    let (ptr, len) = (buf.stable_ptr(), buf.bytes_init());
-    match reactor::backend() {
-        BackendKind::IoUring => {
-            let entry = || {
-                opcode::Send::new(types::Fd(fd), ptr, len as u32)
-                    .flags(libc::MSG_NOSIGNAL)
-                    .build()
-            };
-            // SAFETY: `ptr..ptr+len` is heap memory owned by `buf`, which the Op owns.
-            unsafe { submit_ready(fd, Interest::Write, buf, entry) }.await
-        }
-        BackendKind::Epoll => {
-            let res = retry(fd, Interest::Write, || {
-                // SAFETY: `ptr` has `len` initialised bytes owned by `buf`.
-                unsafe { libc::send(fd, ptr.cast(), len, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) }
-            })
-            .await;
-            (res, buf)
-        }
-    }
+    Op::new(op::Send { fd, buf }).await
 }
 
 /// Connects a non-blocking socket to `addr`.
 pub async fn connect(fd: RawFd, addr: SocketAddr) -> io::Result<()> {
-    let raw = Box::new(RawAddr::from_std(&addr));
-    match reactor::backend() {
-        BackendKind::IoUring => {
-            let entry = opcode::Connect::new(types::Fd(fd), raw.as_ptr(), raw.len).build();
-            // SAFETY: the address lives in the box the Op owns.
-            let (res, _raw) = unsafe { Op::submit(entry, raw) }.await;
-            if res == -libc::EINPROGRESS || res == -libc::EAGAIN {
-                return finish_connect(fd).await;
-            }
-            cqe_result(res).map(drop)
-        }
-        BackendKind::Epoll => {
-            // SAFETY: `raw` is a live, initialised socket address.
-            let r = unsafe { libc::connect(fd, raw.as_ptr(), raw.len) };
-            if r == 0 {
-                return Ok(());
-            }
-            let e = io::Error::last_os_error();
-            if e.raw_os_error() != Some(libc::EINPROGRESS) {
-                return Err(e);
-            }
-            finish_connect(fd).await
-        }
+    let res = Op::new(op::Connect::new(fd, RawAddr::from_std(&addr))).await;
+    if res == -(libc::EINPROGRESS as isize) {
+        return finish_connect(fd).await;
     }
+    op::result(res).map(drop)
 }
 
+/// Waits for a connection in progress to finish and reads its outcome.
 async fn finish_connect(fd: RawFd) -> io::Result<()> {
     ready(fd, Interest::Write).await?;
     let mut err: libc::c_int = 0;
@@ -158,88 +94,12 @@ async fn finish_connect(fd: RawFd) -> io::Result<()> {
     }
 }
 
-/// A message header and what it points at, boxed so it stays put.
-struct Msg<B> {
-    buf: B,
-    iov: libc::iovec,
-    addr: RawAddr,
-    hdr: libc::msghdr,
-}
-
-impl<B> Msg<B> {
-    fn new(buf: B, ptr: *mut u8, len: usize, addr: RawAddr) -> Box<Self> {
-        // SAFETY: msghdr is plain data; all-zero is valid and filled below.
-        let hdr: libc::msghdr = unsafe { std::mem::zeroed() };
-        let mut m = Box::new(Msg {
-            buf,
-            iov: libc::iovec {
-                iov_base: ptr.cast(),
-                iov_len: len,
-            },
-            addr,
-            hdr,
-        });
-        m.hdr.msg_iov = &raw mut m.iov;
-        m.hdr.msg_iovlen = 1;
-        m.hdr.msg_name = (&raw mut m.addr.storage).cast();
-        m.hdr.msg_namelen = m.addr.len;
-        m
-    }
-}
-
 /// Receives one datagram into `buf`; returns its length and sender.
-pub async fn recv_from<B: IoBufMut>(fd: RawFd, mut buf: B) -> (io::Result<(usize, SocketAddr)>, B) {
-    let (ptr, len) = (buf.stable_mut_ptr(), buf.bytes_total());
-    let mut msg = Msg::new(buf, ptr, len, RawAddr::empty());
-    let hdr: *mut libc::msghdr = &raw mut msg.hdr;
-    let res = match reactor::backend() {
-        BackendKind::IoUring => {
-            let entry = opcode::RecvMsg::new(types::Fd(fd), hdr).build();
-            // SAFETY: the header, iovec, address and buffer all live in the box the Op owns.
-            let (res, m) = unsafe { Op::submit(entry, msg) }.await;
-            msg = m;
-            cqe_result(res)
-        }
-        BackendKind::Epoll => {
-            retry(fd, Interest::Read, || {
-                // SAFETY: `hdr` points into the live box `msg`.
-                unsafe { libc::recvmsg(fd, hdr, libc::MSG_DONTWAIT) }
-            })
-            .await
-        }
-    };
-    msg.addr.len = msg.hdr.msg_namelen;
-    let res = res.and_then(|n| Ok((n, msg.addr.to_std()?)));
-    let mut buf = msg.buf;
-    if let Ok((n, _)) = res {
-        // SAFETY: the kernel wrote `n <= len` bytes at the start of `buf`.
-        unsafe { buf.set_init(n) };
-    }
-    (res, buf)
+pub async fn recv_from<B: IoBufMut>(fd: RawFd, buf: B) -> (io::Result<(usize, SocketAddr)>, B) {
+    Op::new(op::RecvMsg::new(fd, buf)).await
 }
 
 /// Sends `buf` as one datagram to `addr`.
 pub async fn send_to<B: IoBuf>(fd: RawFd, buf: B, addr: SocketAddr) -> (io::Result<usize>, B) {
-    let (ptr, len) = (buf.stable_ptr(), buf.bytes_init());
-    let mut msg = Msg::new(buf, ptr as *mut u8, len, RawAddr::from_std(&addr));
-    let hdr: *const libc::msghdr = &raw const msg.hdr;
-    let res = match reactor::backend() {
-        BackendKind::IoUring => {
-            let entry = opcode::SendMsg::new(types::Fd(fd), hdr)
-                .flags(libc::MSG_NOSIGNAL as u32)
-                .build();
-            // SAFETY: the header, iovec, address and buffer all live in the box the Op owns.
-            let (res, m) = unsafe { Op::submit(entry, msg) }.await;
-            msg = m;
-            cqe_result(res)
-        }
-        BackendKind::Epoll => {
-            retry(fd, Interest::Write, || {
-                // SAFETY: `hdr` points into the live box `msg`.
-                unsafe { libc::sendmsg(fd, hdr, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) }
-            })
-            .await
-        }
-    };
-    (res, msg.buf)
+    Op::new(op::SendMsg::new(fd, buf, &addr)).await
 }

@@ -44,11 +44,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Context as TaskContext, Poll, Waker};
 use std::time::{Duration, Instant};
 
-pub(crate) use backend::{Backend, Driver};
+pub(crate) use backend::{Backend, Driver, Readiness};
 pub use backend::{BackendKind, ParseBackendError};
 pub(crate) use epoll::Interest;
 pub use uring::UringFeatures;
-pub(crate) use uring::{Multi, Slot};
+pub(crate) use uring::{Cqe, OpKey, Orphan};
 
 use crate::smp::transport::{self, Message, Transport};
 use crate::timer::Clock;
@@ -227,10 +227,7 @@ pub(crate) fn clear_ready_registered(fd: std::os::fd::RawFd, interest: Interest)
 /// Reads or changes the calling shard's io_uring features (`None` on the
 /// epoll backend), e.g. to turn one off that the kernel refused.
 pub(crate) fn with_uring_features<R>(f: impl FnOnce(&mut UringFeatures) -> R) -> Option<R> {
-    with(|s| match &mut *s.driver.borrow_mut() {
-        Driver::Uring(u) => Some(f(&mut u.features)),
-        Driver::Epoll(_) => None,
-    })
+    with(|s| s.driver.borrow_mut().uring_features().map(f))
 }
 
 /// The schedule function of every task of shard `target` of the runtime
@@ -592,22 +589,7 @@ impl Shard {
     }
 
     fn take_io_wakers(&self) -> Vec<Waker> {
-        match &mut *self.driver.borrow_mut() {
-            Driver::Uring(u) => u
-                .ops
-                .iter_mut()
-                .flat_map(|(_, s)| match s {
-                    Slot::Waiting(w) => w.take().into_iter().collect(),
-                    Slot::Quiet(..) => match std::mem::replace(s, Slot::Waiting(None)) {
-                        Slot::Quiet(w, _) => vec![w],
-                        _ => unreachable!(),
-                    },
-                    Slot::Multi(m) => std::mem::take(&mut m.wakers),
-                    _ => Vec::new(),
-                })
-                .collect(),
-            Driver::Epoll(_) => Vec::new(),
-        }
+        self.driver.borrow_mut().take_wakers()
     }
 }
 

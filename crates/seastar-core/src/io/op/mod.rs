@@ -1,350 +1,450 @@
-//! The two primitive futures every I/O call is built from: an io_uring
-//! operation ([`Op`]) and an epoll readiness wait ([`Ready`]).
+//! One trait per I/O operation ([`Operation`]) and the one future that
+//! drives any of them on either backend ([`Op`]); multishot operations in
+//! [`multi`].
+//!
+//! Each operation is a small value in its own file: its io_uring
+//! submission entry, its epoll readiness direction and non-blocking
+//! attempt, and how a result becomes its output (handing its buffers
+//! back). [`Op`] does the rest for all of them: submit (io_uring) or
+//! attempt (epoll), wait for readiness and retry on `EAGAIN`, retry on
+//! `EINTR`, continue when the operation asks (a short send), and cancel
+//! on drop. The operation table itself is private to the io_uring backend
+//! (`reactor::uring`); this layer holds keys and goes through
+//! [`Driver`](crate::reactor::Driver)'s methods.
 //!
 //! # The operation table invariant
 //!
-//! An [`Op`] owns the resources (buffers, iovecs, socket addresses) its
-//! submission entry points into. Those resources are heap memory owned by
-//! the `data` value, so moving `data` does not move them. Until the
-//! completion is reaped, the resources are owned either by the `Op` (while
-//! it is alive) or by the slot in the reactor's operation table (after the
-//! `Op` was dropped: `Slot::Abandoned`, freed only when the completion
-//! arrives, see `reactor::uring`). So the kernel never writes into freed
-//! memory, whatever the user does with the future.
+//! An [`Op`] owns the operation value, and with it the resources (buffers,
+//! iovecs, socket addresses) its submission entry points into. Those are
+//! heap memory owned by the value, so moving it does not move them. Until
+//! the completion is reaped they are owned either by the `Op` (while it
+//! is alive) or by the slot in the backend's operation table (after the
+//! `Op` was dropped: `Driver::abandon`, freed only when the completion
+//! arrives). So the kernel never writes into freed memory, whatever the
+//! user does with the future.
+//!
+//! # Shard-bound
+//!
+//! An `Op`'s key indexes the operation table of the shard that created it,
+//! so an `Op`, and every I/O future holding one, is `!Send`:
+//!
+//! ```compile_fail
+//! fn send<T: Send>(_: T) {}
+//! // A receive future holds its `Op`: it cannot move to another thread.
+//! send(seastar_core::io::recv(0, Vec::<u8>::with_capacity(8)));
+//! ```
+//!
+//! (The buffer alone is `Send`; the `Op` is what makes the future not.)
+//!
+//! ```
+//! fn send<T: Send>(_: T) {}
+//! send(Vec::<u8>::with_capacity(8));
+//! ```
+
+mod accept;
+mod connect;
+mod fs;
+mod msg;
+pub(crate) mod multi;
+mod recv;
+mod recv_ring;
+mod rw;
+mod send;
 
 use std::future::Future;
 use std::io;
+use std::marker::PhantomData;
 use std::os::fd::RawFd;
 use std::pin::Pin;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll, ready};
 
-use io_uring::{opcode, squeue, types};
+use io_uring::squeue;
 
-use crate::reactor::{self, Driver, Interest, Slot};
+pub(crate) use accept::{Accept, AcceptMulti};
+pub(crate) use connect::Connect;
+pub(crate) use fs::{Fallocate, Ftruncate, OpenAt, PathOp, Statx, TwoPathOp};
+pub(crate) use msg::{RecvMsg, SendMsg};
+pub(crate) use recv::{Recv, RecvStream};
+pub(crate) use recv_ring::{Received, RecvMulti, RecvRing, is_no_buffers};
+pub(crate) use rw::{CURRENT, Fsync, Read, Write, Writev};
+pub(crate) use send::{Send, SendAllOp};
 
-/// An in-flight io_uring operation owning `T`.
-pub(crate) struct Op<T: 'static> {
-    key: usize,
-    data: Option<T>,
-    /// Called with the result if the completion arrives after the Op was
-    /// dropped (e.g. closes the fd an abandoned accept produced).
-    on_orphan: Option<fn(i32)>,
+use crate::reactor::{self, Interest, Orphan, Readiness};
+
+/// What [`Op`] does after a result that is not `EAGAIN` or `EINTR`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Flow {
+    /// The operation is over: hand out its output.
+    Finish,
+    /// Submit (io_uring) or attempt (epoll) again at once: a short send
+    /// with bytes left, a refused optional flag turned off.
+    Again,
 }
 
-impl<T: 'static> Op<T> {
-    /// Submits `entry` (its user data is set here) with `data` owning every
-    /// resource it references.
-    ///
-    /// # Safety
-    ///
-    /// Every pointer in `entry` must point into heap memory owned by `data`
-    /// (stable across moves of `data`), or be valid for `'static`.
+/// One I/O operation, described once for both backends.
+///
+/// Results are the kernel's convention on both: a count (`>= 0`) or
+/// `-errno`. `EAGAIN` (wait for [`INTEREST`](Self::INTEREST) on
+/// [`fd`](Self::fd), then again) and `EINTR` (again) are handled by [`Op`].
+///
+/// # Safety
+///
+/// Every pointer in the entry [`uring_entry`](Self::uring_entry) builds
+/// must point into heap memory owned by `self` (which stays put when
+/// `self` moves) or into `'static` memory (the shard's provided-buffer
+/// ring counts: it outlives every operation in flight). [`Op`] keeps
+/// `self` alive until the kernel's completion, even after the future is
+/// dropped.
+pub(crate) unsafe trait Operation: 'static {
+    /// What the operation completes with (usually its result and its
+    /// buffer, given back).
+    type Output;
+    /// The readiness an `EAGAIN` waits for.
+    const INTEREST: Interest;
+    /// Releases what a completion nobody waits for created (an accepted
+    /// or opened fd).
+    const ORPHAN: Orphan = None;
+    /// A regular-file read or write: io_uring hands these to the kernel in
+    /// groups (`RuntimeBuilder::file_submit_batch`).
+    const FILE_IO: bool = false;
+
+    /// The file descriptor the readiness waits watch.
+    fn fd(&self) -> RawFd;
+
+    /// io_uring: the submission entry (its user data is set by the driver).
+    fn uring_entry(&mut self) -> squeue::Entry;
+
+    /// Epoll (and the blocking pool for regular files): the non-blocking
+    /// syscall, returning a count or `-errno` (see [`syscall`]).
+    fn attempt(&mut self) -> isize;
+
+    /// A result came back (not `EAGAIN`/`EINTR`): finish, or go again.
+    fn next(&mut self, res: isize, flags: u32) -> Flow {
+        let _ = (res, flags);
+        Flow::Finish
+    }
+
+    /// The output for the final result `res` (and the completion's flags,
+    /// zero on epoll), handing the resources back.
+    fn output(self, res: isize, flags: u32) -> Self::Output;
+
+    /// A result known without any call (an empty send): the operation
+    /// finishes with it at once.
+    fn known_result(&self) -> Option<isize> {
+        None
+    }
+
+    /// Epoll: the attempt would fail (the previous receive drained the
+    /// socket), so wait for readiness before the first one.
+    fn wait_first(&self) -> bool {
+        false
+    }
+
+    /// A result that needs no wake when the future is polled quietly
+    /// ([`Op::poll_quiet`]): a send that took all it was given.
+    fn quiet_result(&self) -> Option<i32> {
+        None
+    }
+}
+
+/// A syscall's return as a result: the count, or `-errno`.
+#[inline]
+pub(crate) fn syscall(r: isize) -> isize {
+    if r < 0 {
+        -(io::Error::last_os_error()
+            .raw_os_error()
+            .unwrap_or(libc::EIO) as isize)
+    } else {
+        r
+    }
+}
+
+/// A result as an `io::Result`.
+#[inline]
+pub(crate) fn result(res: isize) -> io::Result<usize> {
+    if res < 0 {
+        Err(io::Error::from_raw_os_error(-res as i32))
+    } else {
+        Ok(res as usize)
+    }
+}
+
+/// The future that drives one [`Operation`] on the calling shard's
+/// backend, started at once by [`Op::new`]. `!Send`: its key belongs to
+/// this shard's operation table.
+pub(crate) struct Op<O: Operation> {
+    /// The operation; `None` once its output was handed out.
+    op: Option<O>,
+    step: Step,
+    _shard: PhantomData<*const ()>,
+}
+
+/// Where an [`Op`] is. Owns nothing that needs dropping (the key is
+/// given back by `Op`'s drop), so moving between steps costs a store.
+#[derive(Debug)]
+enum Step {
+    /// io_uring: the entry in flight.
+    Submitted(reactor::OpKey),
+    /// Waiting for readiness (after `EAGAIN`, or before the first epoll
+    /// attempt), then again.
+    Waiting(Readiness),
+    /// Finished with this result and these flags, not yet handed out.
+    Done(isize, u32),
+    /// Handed out.
+    Taken,
+}
+
+// The operation is never structurally pinned: it is moved out on completion.
+impl<O: Operation> Unpin for Op<O> {}
+
+impl<O: Operation> Op<O> {
+    /// Starts `op`: submitted on io_uring; on epoll attempted right here
+    /// (unless it waits first), so a send that the socket takes is done.
     ///
     /// # Panics
     ///
-    /// Outside a shard, or on a shard not running io_uring.
-    pub(crate) unsafe fn submit(entry: squeue::Entry, data: T) -> Op<T> {
-        // SAFETY: forwarded from this function's contract.
-        unsafe { Self::submit_with(entry, data, false) }
+    /// Outside a shard.
+    pub(crate) fn new(op: O) -> Op<O> {
+        let mut this = Op {
+            op: Some(op),
+            step: Step::Taken,
+            _shard: PhantomData,
+        };
+        this.step = this.run(true);
+        this
     }
 
-    /// [`Op::submit`] for a file read or write: the entries of these enter
-    /// the kernel in groups of `ReactorConfig::file_submit_batch`.
-    ///
-    /// # Safety
-    ///
-    /// As for [`Op::submit`].
-    pub(crate) unsafe fn submit_file_io(entry: squeue::Entry, data: T) -> Op<T> {
-        // SAFETY: forwarded from this function's contract.
-        unsafe { Self::submit_with(entry, data, true) }
+    /// The operation (until its output is handed out).
+    pub(crate) fn get(&self) -> Option<&O> {
+        self.op.as_ref()
     }
 
-    /// # Safety
-    ///
-    /// As for [`Op::submit`].
-    unsafe fn submit_with(entry: squeue::Entry, data: T, file_io: bool) -> Op<T> {
-        reactor::with(|cx| {
-            let mut driver = cx.driver.borrow_mut();
-            let Driver::Uring(ring) = &mut *driver else {
-                unreachable!("io_uring op on an epoll shard")
-            };
-            let key = ring.ops.insert(Slot::Waiting(None));
-            // SAFETY: forwarded from this function's contract; the slot
-            // keeps `data` alive if the Op is dropped (module invariant).
-            unsafe { ring.push(&entry.user_data(key as u64)) };
-            if file_io {
-                ring.count_file_io(cx.config.file_submit_batch);
+    /// Whether the result is in and waits to be handed out.
+    pub(crate) fn is_done(&self) -> bool {
+        matches!(self.step, Step::Done(..))
+    }
+
+    /// Submits (io_uring), or attempts until the call must wait or is
+    /// over (epoll); `first`: the operation's first start.
+    fn run(&mut self, first: bool) -> Step {
+        let Some(op) = self.op.as_mut() else {
+            return Step::Taken;
+        };
+        if first && let Some(res) = op.known_result() {
+            return Step::Done(res, 0);
+        }
+        let batch = O::FILE_IO.then(|| reactor::with(|s| s.config.file_submit_batch));
+        // SAFETY: the entry points into memory `op` owns (the trait's
+        // contract), which this Op keeps until the completion or hands to
+        // the table with the key (`Drop`).
+        let key =
+            reactor::with(|s| unsafe { s.driver.borrow_mut().submit(|| op.uring_entry(), batch) });
+        if let Some(key) = key {
+            return Step::Submitted(key);
+        }
+        if first && op.wait_first() {
+            return Step::Waiting(Readiness::Epoll);
+        }
+        loop {
+            match op.attempt() {
+                r if r == -(libc::EAGAIN as isize) => {
+                    reactor::clear_ready(op.fd(), O::INTEREST);
+                    return Step::Waiting(Readiness::Epoll);
+                }
+                r if r == -(libc::EINTR as isize) => {}
+                r => match op.next(r, 0) {
+                    Flow::Again => {}
+                    Flow::Finish => return Step::Done(r, 0),
+                },
             }
-            Op {
-                key,
-                data: Some(data),
-                on_orphan: None,
-            }
-        })
+        }
     }
 
-    /// True once the completion was taken (dropping the Op does nothing).
+    /// Polls for the output.
+    ///
+    /// # Panics
+    ///
+    /// If polled again after it completed.
     #[inline]
-    pub(crate) fn is_spent(&self) -> bool {
-        self.data.is_none()
+    pub(crate) fn poll_op(&mut self, cx: &mut Context<'_>) -> Poll<O::Output> {
+        self.poll_with(cx, false)
     }
 
-    /// Sets the hook run on a completion that arrives after this Op was
-    /// dropped.
-    pub(crate) fn on_orphan(mut self, release: fn(i32)) -> Self {
-        self.on_orphan = Some(release);
-        self
-    }
-}
-
-// The data is never structurally pinned: it is moved out on completion.
-impl<T: 'static> Unpin for Op<T> {}
-
-impl<T: 'static> Op<T> {
-    /// Polls for the completion; `quiet`: a completion with exactly this
-    /// result does not wake the task (it is collected by a later poll).
-    fn poll_with(&mut self, cx: &mut Context<'_>, quiet: Option<i32>) -> Poll<(i32, T)> {
-        self.poll_cqe(cx, quiet).map(|(res, _, data)| (res, data))
+    /// As [`poll_op`](Self::poll_op), except that a completion with the
+    /// operation's [`quiet_result`](Operation::quiet_result) does not wake
+    /// the task (a later poll collects it).
+    #[inline]
+    pub(crate) fn poll_quiet(&mut self, cx: &mut Context<'_>) -> Poll<O::Output> {
+        self.poll_with(cx, true)
     }
 
-    /// As `poll_with`, with the completion's flags (a provided buffer's id).
-    pub(crate) fn poll_cqe(
-        &mut self,
-        cx: &mut Context<'_>,
-        quiet: Option<i32>,
-    ) -> Poll<(i32, u32, T)> {
-        reactor::with(|shard| {
-            let mut driver = shard.driver.borrow_mut();
-            let Driver::Uring(ring) = &mut *driver else {
-                unreachable!()
-            };
-            let slot = &mut ring.ops[self.key];
-            match slot {
-                Slot::Done { res, flags } => {
+    fn poll_with(&mut self, cx: &mut Context<'_>, quiet: bool) -> Poll<O::Output> {
+        loop {
+            self.step = match &self.step {
+                Step::Submitted(key) => {
+                    let q = match (&self.op, quiet) {
+                        (Some(op), true) => op.quiet_result(),
+                        _ => None,
+                    };
+                    let cqe = ready!(reactor::with(|s| {
+                        s.driver.borrow_mut().poll_op(key, cx.waker(), q)
+                    }));
+                    self.completed(cqe.res as isize, cqe.flags)
+                }
+                Step::Waiting(r) => {
+                    let Some(op) = self.op.as_ref() else {
+                        return Poll::Pending;
+                    };
+                    let fd = op.fd();
+                    let ready = ready!(reactor::with(|s| {
+                        s.driver
+                            .borrow_mut()
+                            .poll_ready(r, fd, O::INTEREST, cx.waker())
+                    }));
+                    match ready {
+                        Ok(()) => self.run(false),
+                        Err(e) => Step::Done(-(e.raw_os_error().unwrap_or(libc::EIO) as isize), 0),
+                    }
+                }
+                Step::Done(res, flags) => {
                     let (res, flags) = (*res, *flags);
-                    ring.ops.remove(self.key).discard();
-                    let data = self.data.take().expect("Op polled after completion");
-                    Poll::Ready((res, flags, data))
+                    self.step = Step::Taken;
+                    let op = self.op.take().expect("an operation with a result");
+                    return Poll::Ready(op.output(res, flags));
                 }
-                // Same mode: the waker and the quiet result updated in place.
-                Slot::Waiting(w) if quiet.is_none() => {
-                    if !w.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-                        *w = Some(cx.waker().clone());
-                    }
-                    Poll::Pending
-                }
-                Slot::Quiet(w, q) if quiet.is_some() => {
-                    if !w.will_wake(cx.waker()) {
-                        *w = cx.waker().clone();
-                    }
-                    *q = quiet.unwrap_or_default();
-                    Poll::Pending
-                }
-                Slot::Waiting(_) | Slot::Quiet(..) => {
-                    std::mem::replace(slot, waiting(cx.waker().clone(), quiet)).discard();
-                    Poll::Pending
-                }
-                Slot::Abandoned(..) | Slot::Multi(_) => unreachable!("live Op with a foreign slot"),
+                Step::Taken => panic!("I/O operation polled after completion"),
+            };
+        }
+    }
+
+    /// The step after io_uring completion `res`.
+    fn completed(&mut self, res: isize, flags: u32) -> Step {
+        let Some(op) = self.op.as_mut() else {
+            return Step::Taken;
+        };
+        match res {
+            r if r == -(libc::EAGAIN as isize) => {
+                let fd = op.fd();
+                Step::Waiting(reactor::with(|s| {
+                    s.driver.borrow_mut().arm_ready(fd, O::INTEREST)
+                }))
             }
-        })
-    }
-
-    /// As `poll`, but a completion whose result is `quiet` does not wake
-    /// the task: for an operation whose expected outcome needs no action
-    /// (a send behind taking its whole buffer), collected by a later poll.
-    pub(crate) fn poll_quiet(&mut self, cx: &mut Context<'_>, quiet: i32) -> Poll<(i32, T)> {
-        self.poll_with(cx, Some(quiet))
+            r if r == -(libc::EINTR as isize) => self.run(false),
+            r => match op.next(r, flags) {
+                Flow::Again => self.run(false),
+                Flow::Finish => Step::Done(r, flags),
+            },
+        }
     }
 }
 
-/// The slot of a pending operation woken by `w` (unless the result is `quiet`).
-fn waiting(w: Waker, quiet: Option<i32>) -> Slot {
-    match quiet {
-        Some(q) => Slot::Quiet(w, q),
-        None => Slot::Waiting(Some(w)),
+impl<O: Operation> Future for Op<O> {
+    type Output = O::Output;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<O::Output> {
+        self.get_mut().poll_op(cx)
     }
 }
 
-impl<T: 'static> Future for Op<T> {
-    /// The completion's result (`-errno` on failure) and the resources.
-    type Output = (i32, T);
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.get_mut().poll_with(cx, None)
-    }
-}
-
-impl<T: 'static> Drop for Op<T> {
+impl<O: Operation> Drop for Op<O> {
     fn drop(&mut self) {
-        let mut data = self.data.take();
-        if data.is_none() {
-            return;
-        }
-        let _ = reactor::try_with(|cx| {
-            let mut driver = cx.driver.borrow_mut();
-            let Driver::Uring(ring) = &mut *driver else {
-                return;
-            };
-            match ring.ops.get_mut(self.key) {
-                Some(Slot::Done { res, flags }) => {
-                    let (res, flags) = (*res, *flags);
-                    ring.ops.remove(self.key);
-                    drop(data.take());
-                    if let Some(release) = self.on_orphan {
-                        release(res);
+        match std::mem::replace(&mut self.step, Step::Taken) {
+            Step::Submitted(key) => {
+                let mut data = self.op.take().map(Box::new);
+                let _ = reactor::try_with(|s| {
+                    if let Some(data) = data.take() {
+                        s.driver.borrow_mut().abandon(key, data, O::ORPHAN);
                     }
-                    // A provided buffer picked for nobody goes back.
-                    if let Some(bid) = io_uring::cqueue::buffer_select(flags) {
-                        if let Some(r) = ring.buf_ring.as_mut() {
-                            r.recycle(bid);
-                        }
-                    }
+                });
+                // No reactor left to own it (shutdown): the kernel may
+                // still use the memory, so leak it rather than free it.
+                if let Some(data) = data {
+                    std::mem::forget(data);
                 }
-                Some(slot) => {
-                    *slot = Slot::Abandoned(Box::new(data.take()), self.on_orphan);
-                    ring.cancel(self.key);
-                }
-                None => {}
             }
-        });
-        // No reactor left to own it (shutdown): the kernel may still use
-        // the memory, so leak it rather than free it.
-        if let Some(data) = data {
-            std::mem::forget(data);
+            Step::Waiting(r @ Readiness::Uring(_)) => {
+                let _ = reactor::try_with(|s| s.driver.borrow_mut().abandon_ready(r));
+            }
+            Step::Waiting(Readiness::Epoll) | Step::Done(..) | Step::Taken => {}
         }
+    }
+}
+
+impl<O: Operation> std::fmt::Debug for Op<O> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Op").field("step", &self.step).finish()
+    }
+}
+
+/// Runs `op` and returns its output: one submission on io_uring, its call
+/// on the blocking pool on epoll (readiness means nothing for regular
+/// files and paths: a `pread` on a cold page blocks whatever `O_NONBLOCK`
+/// says).
+pub(crate) async fn run_file_op<O>(op: O) -> O::Output
+where
+    O: Operation + std::marker::Send,
+    O::Output: std::marker::Send + 'static,
+{
+    if reactor::backend() == crate::BackendKind::IoUring {
+        Op::new(op).await
+    } else {
+        super::spawn_blocking(move || {
+            let mut op = op;
+            let res = op.attempt();
+            op.output(res, 0)
+        })
+        .await
     }
 }
 
 /// Waits until `fd` is ready for `interest`: a one-shot poll on io_uring,
 /// the registration's edge on epoll.
 pub(crate) async fn ready(fd: RawFd, interest: Interest) -> io::Result<()> {
-    match reactor::backend() {
-        crate::BackendKind::IoUring => {
-            let (res, ()) = submit_poll(fd, interest).await;
-            cqe_result(res).map(drop)
-        }
-        crate::BackendKind::Epoll => std::future::poll_fn(|cx| poll_ready(fd, interest, cx)).await,
-    }
+    let mut wait = ReadyWait::arm(fd, interest);
+    std::future::poll_fn(|cx| wait.poll(cx)).await
 }
 
-/// io_uring: submits a one-shot poll of `fd` for `interest`.
-pub(crate) fn submit_poll(fd: RawFd, interest: Interest) -> Op<()> {
-    let mask = match interest {
-        Interest::Read => libc::POLLIN | libc::POLLRDHUP,
-        Interest::Write => libc::POLLOUT,
-    };
-    let entry = opcode::PollAdd::new(types::Fd(fd), mask as u32).build();
-    // SAFETY: a poll references no memory.
-    unsafe { Op::submit(entry, ()) }
-}
-
-/// A readiness wait kept by value by the poll-style operations
-/// (`SendAll`, `StreamRecv`) after `EAGAIN` or a short receive.
-pub(crate) enum ReadyWait {
-    /// io_uring: a one-shot poll in flight.
-    Uring(Op<()>),
-    /// epoll: the registration's next edge.
-    Epoll,
+/// A readiness wait kept by value (cancelled on drop).
+#[derive(Debug)]
+pub(crate) struct ReadyWait {
+    fd: RawFd,
+    interest: Interest,
+    r: Option<Readiness>,
+    _shard: PhantomData<*const ()>,
 }
 
 impl ReadyWait {
-    /// io_uring: submits the poll.
-    pub(crate) fn uring(fd: RawFd, interest: Interest) -> ReadyWait {
-        ReadyWait::Uring(submit_poll(fd, interest))
-    }
-
-    /// Ready once `fd` is ready for `interest`.
-    pub(crate) fn poll(
-        &mut self,
-        fd: RawFd,
-        interest: Interest,
-        cx: &mut Context<'_>,
-    ) -> Poll<io::Result<()>> {
-        match self {
-            ReadyWait::Uring(op) => Pin::new(op)
-                .poll(cx)
-                .map(|(res, ())| cqe_result(res).map(drop)),
-            ReadyWait::Epoll => poll_ready(fd, interest, cx),
+    /// Starts waiting for `fd` to be ready for `interest`.
+    pub(crate) fn arm(fd: RawFd, interest: Interest) -> ReadyWait {
+        let r = reactor::with(|s| s.driver.borrow_mut().arm_ready(fd, interest));
+        ReadyWait {
+            fd,
+            interest,
+            r: Some(r),
+            _shard: PhantomData,
         }
     }
-}
 
-/// Epoll: ready once `fd` is known ready for `interest` (its ready bit, or
-/// the next edge, which wakes `cx`).
-pub(crate) fn poll_ready(
-    fd: RawFd,
-    interest: Interest,
-    cx: &mut Context<'_>,
-) -> Poll<io::Result<()>> {
-    reactor::with(|shard| {
-        let mut driver = shard.driver.borrow_mut();
-        let Driver::Epoll(ep) = &mut *driver else {
-            unreachable!()
+    /// Ready once `fd` is.
+    pub(crate) fn poll(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let Some(r) = &self.r else {
+            return Poll::Ready(Ok(()));
         };
-        match ep.poll_ready(fd, interest, cx.waker()) {
-            Ok(true) => Poll::Ready(Ok(())),
-            Ok(false) => Poll::Pending,
-            Err(e) => Poll::Ready(Err(e)),
-        }
-    })
-}
-
-/// Submits the entry `entry()` builds and, while the kernel answers
-/// `EAGAIN` (a non-blocking fd with nothing ready), waits for readiness and
-/// submits again. Returns the result as an `io::Result` and the resources.
-///
-/// # Safety
-///
-/// As [`Op::submit`]: every entry `entry` builds must point only into heap
-/// memory owned by `data` (or `'static` memory).
-pub(crate) async unsafe fn submit_ready<T: 'static>(
-    fd: RawFd,
-    interest: Interest,
-    mut data: T,
-    entry: impl Fn() -> squeue::Entry,
-) -> (io::Result<usize>, T) {
-    loop {
-        // SAFETY: forwarded from this function's contract.
-        let (res, back) = unsafe { Op::submit(entry(), data) }.await;
-        data = back;
-        if res != -libc::EAGAIN {
-            return (cqe_result(res), data);
-        }
-        if let Err(e) = ready(fd, interest).await {
-            return (Err(e), data);
-        }
+        let res = ready!(reactor::with(|s| {
+            s.driver
+                .borrow_mut()
+                .poll_ready(r, self.fd, self.interest, cx.waker())
+        }));
+        self.r = None;
+        Poll::Ready(res)
     }
 }
 
-/// Runs a non-blocking syscall until it stops saying `EAGAIN`, waiting for
-/// readiness in between (both backends), retrying on `EINTR`.
-pub(crate) async fn retry(
-    fd: RawFd,
-    interest: Interest,
-    mut call: impl FnMut() -> isize,
-) -> io::Result<usize> {
-    loop {
-        let r = call();
-        if r >= 0 {
-            return Ok(r as usize);
+impl Drop for ReadyWait {
+    fn drop(&mut self) {
+        if let Some(r @ Readiness::Uring(_)) = self.r.take() {
+            let _ = reactor::try_with(|s| s.driver.borrow_mut().abandon_ready(r));
         }
-        let e = io::Error::last_os_error();
-        match e.raw_os_error() {
-            Some(libc::EAGAIN) => {
-                reactor::clear_ready(fd, interest);
-                ready(fd, interest).await?;
-            }
-            Some(libc::EINTR) => {}
-            _ => return Err(e),
-        }
-    }
-}
-
-/// Turns an io_uring result into an `io::Result`.
-pub(crate) fn cqe_result(res: i32) -> io::Result<usize> {
-    if res < 0 {
-        Err(io::Error::from_raw_os_error(-res))
-    } else {
-        Ok(res as usize)
     }
 }

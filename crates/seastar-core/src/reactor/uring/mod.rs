@@ -9,27 +9,29 @@
 //! non-blocking poll enters the kernel; never touch the ring from another
 //! thread.
 //!
-//! Each in-flight operation owns a slot in [`OpTable`]; its user data is the
-//! slot key. A slot is `Waiting` (the task's waker), `Done` (result posted,
-//! not yet collected) or `Abandoned` (the future was dropped: the slot keeps
-//! the operation's buffers alive until the kernel's completion arrives,
-//! because the kernel may still write into them).
+//! Each in-flight operation owns a slot in the operation table
+//! ([`table`], private to this backend); its user data is the slot key,
+//! which the I/O layer holds as an [`OpKey`]. The I/O layer submits,
+//! polls and abandons operations through this type's methods, reached via
+//! [`Driver`](super::backend::Driver).
 //!
 //! Cross-thread wakes arrive as readability of the shard's eventfd, watched
 //! with a one-shot poll armed before each blocking wait.
 
+mod table;
+
 use std::any::Any;
-use std::collections::VecDeque;
 use std::io;
 use std::os::fd::RawFd;
-use std::task::Waker;
+use std::task::{Poll, Waker};
 use std::time::Duration;
 
 use io_uring::{IoUring, opcode, squeue, types};
-use slab::Slab;
 
 use super::backend::Backend;
 use super::buf_ring::BufRing;
+use table::OpTable;
+pub(crate) use table::{Cqe, OpKey, Orphan};
 
 /// User data of the wake-fd poll.
 const WAKE_TOKEN: u64 = u64::MAX;
@@ -55,6 +57,7 @@ impl std::fmt::Display for UringFeatures {
             (self.multishot_accept, "multishot_accept"),
             (self.recv_poll_first, "recv_poll_first"),
             (self.provided_buffers, "provided_buffers"),
+            (self.multishot_recv, "multishot_recv"),
         ]
         .into_iter()
         .filter_map(|(on, name)| on.then_some(name))
@@ -65,52 +68,6 @@ impl std::fmt::Display for UringFeatures {
             f.write_str(&on.join("+"))
         }
     }
-}
-
-/// The state of one in-flight operation.
-pub(crate) enum Slot {
-    /// Submitted; the task to wake on completion, once polled.
-    Waiting(Option<Waker>),
-    /// Submitted; the task to wake only if the result is not this one
-    /// (a send behind that took its whole buffer needs nobody: see
-    /// `crate::io::SendAll::poll_quiet`).
-    Quiet(Waker, i32),
-    /// Completed with this result (`-errno` on failure) and the
-    /// completion's flags (a provided buffer's id, see `buf_ring`).
-    Done { res: i32, flags: u32 },
-    /// The waiting future was dropped; these are its buffers, kept until
-    /// the completion arrives.
-    /// The optional hook releases what a completion created after its
-    /// waiter was gone (the fd of an accepted connection).
-    Abandoned(#[allow(dead_code)] Box<dyn Any>, Option<fn(i32)>),
-    /// A multishot operation: many completions for one submission.
-    Multi(Multi),
-}
-
-impl Slot {
-    /// Drops a slot replaced or removed on the hot path. The variants that
-    /// own nothing (every completion passes through them) are forgotten
-    /// instead: the drop glue is an out-of-line call that matches all five
-    /// variants, about 28 instructions each time (callgrind, 3-4 per I/O
-    /// request).
-    #[inline]
-    pub(crate) fn discard(self) {
-        match self {
-            Slot::Waiting(None) | Slot::Done { .. } => std::mem::forget(self),
-            other => drop(other),
-        }
-    }
-}
-
-/// The completions of a multishot operation not yet taken by its owner.
-#[derive(Default)]
-pub(crate) struct Multi {
-    /// Results in arrival order (`-errno` on failure).
-    pub(crate) results: VecDeque<i32>,
-    /// Tasks to wake on the next completion.
-    pub(crate) wakers: Vec<Waker>,
-    /// The kernel posted the last completion (no `IORING_CQE_F_MORE`).
-    pub(crate) ended: bool,
 }
 
 /// What this shard's ring got from the kernel: the setup flags that took
@@ -136,12 +93,17 @@ pub struct UringFeatures {
     /// A provided-buffer ring serves pooled receives
     /// ([`crate::io::recv_pooled`]): set once the first one registered it.
     pub provided_buffers: bool,
+    /// Multishot receives from the provided-buffer ring serve
+    /// [`crate::io::PooledRecvStream`] (Linux 6.0). Turned off for the
+    /// shard if the kernel rejects it; `SEASTAR_URING_MULTISHOT_RECV=0`
+    /// turns it off from the start.
+    pub multishot_recv: bool,
 }
 
 /// An io_uring instance and the operations in flight on it.
 pub(crate) struct Uring {
     ring: IoUring,
-    pub(crate) ops: Slab<Slot>,
+    ops: OpTable,
     pub(crate) features: UringFeatures,
     wake_fd: RawFd,
     wake_armed: bool,
@@ -168,6 +130,7 @@ impl Uring {
             multishot_accept: std::env::var("SEASTAR_URING_MULTISHOT_ACCEPT").as_deref() != Ok("0"),
             // Linux 5.19 as well; `SEASTAR_URING_RECV_POLL_FIRST=0` turns it off.
             recv_poll_first: std::env::var("SEASTAR_URING_RECV_POLL_FIRST").as_deref() != Ok("0"),
+            multishot_recv: std::env::var("SEASTAR_URING_MULTISHOT_RECV").as_deref() != Ok("0"),
             ..UringFeatures::default()
         };
         let ring = IoUring::builder()
@@ -185,6 +148,7 @@ impl Uring {
                 features.coop_taskrun = false;
                 features.multishot_accept = false;
                 features.recv_poll_first = false;
+                features.multishot_recv = false;
                 IoUring::new(entries)
             })?;
         match ring.submitter().register_ring_fd() {
@@ -194,7 +158,7 @@ impl Uring {
         tracing::debug!(?features, "io_uring ring ready");
         Ok(Uring {
             ring,
-            ops: Slab::with_capacity(256),
+            ops: OpTable::new(),
             features,
             wake_fd,
             wake_armed: false,
@@ -205,14 +169,78 @@ impl Uring {
         })
     }
 
+    /// Queues `entry` as a one-shot operation and returns its key.
+    ///
+    /// # Safety
+    ///
+    /// Every pointer in `entry` must stay valid until its completion has
+    /// been reaped: it points into memory the caller keeps until it
+    /// collects the completion, or hands to [`abandon`](Self::abandon)
+    /// (see the invariant in `crate::io::op`), or into `'static` memory.
+    pub(crate) unsafe fn submit(&mut self, entry: squeue::Entry) -> OpKey {
+        let key = self.ops.insert();
+        // SAFETY: forwarded from this function's contract.
+        unsafe { self.push(&entry.user_data(key.user_data())) };
+        key
+    }
+
+    /// Queues `entry` as a multishot operation (a completion per event
+    /// until the kernel ends it) and returns its key.
+    ///
+    /// # Safety
+    ///
+    /// `entry` must point into no memory but `'static` memory (the
+    /// shard's provided-buffer ring counts as such): the kernel may
+    /// complete it until the cancellation of an abandoned one lands.
+    pub(crate) unsafe fn submit_multi(&mut self, entry: squeue::Entry) -> OpKey {
+        let key = self.ops.insert_multi();
+        // SAFETY: forwarded from this function's contract.
+        unsafe { self.push(&entry.user_data(key.user_data())) };
+        key
+    }
+
+    /// The completion of one-shot `key` (its slot freed), or `Pending`
+    /// with `waker` registered; `quiet`: a completion with exactly this
+    /// result does not wake it (collected by a later poll).
+    #[inline]
+    pub(crate) fn poll_op(&mut self, key: &OpKey, waker: &Waker, quiet: Option<i32>) -> Poll<Cqe> {
+        self.ops.poll(key, waker, quiet)
+    }
+
+    /// The next completion of multishot `key`; `None` once the kernel
+    /// ended it and every completion was taken.
+    pub(crate) fn poll_multi(&mut self, key: &OpKey, waker: &Waker) -> Poll<Option<Cqe>> {
+        self.ops.poll_multi(key, waker)
+    }
+
+    /// Gives up on `key`: `data` (the resources its entry points into)
+    /// stays owned by the table until the kernel's last completion for
+    /// it, the operation is cancelled, and results nobody collects are
+    /// released (`orphan`, and their provided buffers go back).
+    pub(crate) fn abandon(&mut self, key: OpKey, data: Box<dyn Any>, orphan: Orphan) {
+        let mut taken = Vec::new();
+        let cancel = self.ops.abandon(&key, data, orphan, &mut taken);
+        if cancel {
+            self.cancel(&key);
+        }
+        for cqe in taken {
+            release(&mut self.buf_ring, cqe, orphan);
+        }
+    }
+
+    /// Takes the wakers of every operation waiting (shard shutdown).
+    pub(crate) fn take_wakers(&mut self) -> Vec<Waker> {
+        self.ops.take_wakers()
+    }
+
     /// Queues `entry` (whose user data must be set), flushing the submission
     /// queue to the kernel first if it is full.
     ///
     /// # Safety
     ///
     /// Every pointer in `entry` must stay valid until its completion has
-    /// been reaped (see the operation table invariant in `crate::io::op`).
-    pub(crate) unsafe fn push(&mut self, entry: &squeue::Entry) {
+    /// been reaped.
+    unsafe fn push(&mut self, entry: &squeue::Entry) {
         loop {
             // SAFETY: forwarded from this function's contract.
             if unsafe { self.ring.submission().push(entry) }.is_ok() {
@@ -282,8 +310,8 @@ impl Uring {
     }
 
     /// Asks the kernel to cancel the operation in slot `key`.
-    pub(crate) fn cancel(&mut self, key: usize) {
-        let entry = opcode::AsyncCancel::new(key as u64)
+    fn cancel(&mut self, key: &OpKey) {
+        let entry = opcode::AsyncCancel::new(key.user_data())
             .build()
             .user_data(CANCEL_TOKEN);
         // SAFETY: a cancellation references no memory.
@@ -348,60 +376,12 @@ impl Uring {
                 }
                 CANCEL_TOKEN => {}
                 key => {
-                    let key = key as usize;
-                    let Some(slot) = self.ops.get_mut(key) else {
-                        continue;
+                    let cqe = Cqe {
+                        res: cqe.result(),
+                        flags: cqe.flags(),
                     };
-                    let more = io_uring::cqueue::more(cqe.flags());
-                    match slot {
-                        Slot::Abandoned(_, on_orphan) => {
-                            if let Some(release) = on_orphan {
-                                release(cqe.result());
-                            }
-                            // A receive that picked a provided buffer for
-                            // nobody: the buffer goes back to the ring.
-                            if let Some(bid) = io_uring::cqueue::buffer_select(cqe.flags()) {
-                                if let Some(r) = self.buf_ring.as_mut() {
-                                    r.recycle(bid);
-                                }
-                            }
-                            if !more {
-                                self.ops.remove(key);
-                            }
-                        }
-                        Slot::Waiting(w) => {
-                            if let Some(w) = w.take() {
-                                woken.push(w);
-                            }
-                            let done = Slot::Done {
-                                res: cqe.result(),
-                                flags: cqe.flags(),
-                            };
-                            std::mem::replace(slot, done).discard();
-                        }
-                        Slot::Quiet(..) => {
-                            let res = cqe.result();
-                            let done = Slot::Done {
-                                res,
-                                flags: cqe.flags(),
-                            };
-                            match std::mem::replace(slot, done) {
-                                Slot::Quiet(w, quiet) if res != quiet => woken.push(w),
-                                old => old.discard(),
-                            }
-                        }
-                        Slot::Done { .. } => {
-                            let done = Slot::Done {
-                                res: cqe.result(),
-                                flags: cqe.flags(),
-                            };
-                            std::mem::replace(slot, done).discard();
-                        }
-                        Slot::Multi(m) => {
-                            m.results.push_back(cqe.result());
-                            m.ended |= !more;
-                            woken.append(&mut m.wakers);
-                        }
+                    if let Some(orphan) = self.ops.complete(key as usize, cqe, &mut woken) {
+                        release(&mut self.buf_ring, cqe, orphan);
                     }
                 }
             }
@@ -428,46 +408,38 @@ impl Drop for Uring {
         // flight until their completions arrive: cancel them all, wait a
         // bounded number of rounds, and leak whatever is still pending
         // rather than free memory the kernel may touch.
-        let keys: Vec<usize> = self.ops.iter().map(|(k, _)| k).collect();
-        for key in keys {
-            if let Some(
-                Slot::Waiting(_) | Slot::Quiet(..) | Slot::Multi(Multi { ended: false, .. }),
-            ) = self.ops.get(key)
-            {
-                self.cancel(key);
-            }
+        for key in self.ops.unfinished() {
+            self.cancel(&key);
         }
-        let finished = |s: &Slot| {
-            matches!(
-                s,
-                Slot::Done { .. } | Slot::Multi(Multi { ended: true, .. })
-            )
-        };
         for _ in 0..100 {
-            if self.ops.iter().all(|(_, s)| finished(s)) {
+            if self.ops.sweep_finished() {
                 return;
             }
             let _ = self.enter(Some(Duration::from_millis(10)));
             self.reap();
-            let done: Vec<usize> = self
-                .ops
-                .iter()
-                .filter(|(_, s)| finished(s))
-                .map(|(k, _)| k)
-                .collect();
-            for k in done {
-                self.ops.remove(k);
-            }
         }
-        let leaked = std::mem::take(&mut self.ops);
+        let leaked = self.ops.len();
+        self.ops.leak();
         // Those operations may still write into the provided buffers too.
         if let Some(r) = self.buf_ring.take() {
             r.leak();
         }
         tracing::warn!(
-            count = leaked.len(),
+            count = leaked,
             "io_uring operations still in flight at shutdown; leaking their buffers"
         );
-        std::mem::forget(leaked);
+    }
+}
+
+/// Releases what completion `cqe` created for nobody: runs `orphan`, and
+/// gives its provided buffer back to `ring`.
+fn release(ring: &mut Option<BufRing>, cqe: Cqe, orphan: Orphan) {
+    if let Some(release) = orphan {
+        release(cqe.res);
+    }
+    if let Some(bid) = cqe.buffer()
+        && let Some(r) = ring.as_mut()
+    {
+        r.recycle(bid);
     }
 }
