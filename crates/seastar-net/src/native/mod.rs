@@ -23,6 +23,7 @@
 //! | [`stats`] | [`NativeStats`], drops by [`DropReason`], the `seastar_net_native_*` metrics |
 //! | `socket` (private) | [`UdpSocket`]: the kernel-path socket's API on the native stack |
 //! | `start` (private) | [`start_with`], [`stop`] on every shard |
+//! | `testbed` (feature `native-testbed`) | two network namespaces joined by a veth pair, for tests and `cargo xtask netns` |
 
 #![allow(unsafe_code)]
 
@@ -42,6 +43,8 @@ mod stack;
 mod start;
 pub mod state;
 pub mod stats;
+#[cfg(feature = "native-testbed")]
+pub mod testbed;
 pub mod udp;
 
 pub use socket::UdpSocket;

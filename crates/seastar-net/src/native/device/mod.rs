@@ -9,7 +9,17 @@
 use std::io;
 use std::os::fd::RawFd;
 
+mod error;
+pub mod iface;
 pub mod mem;
+mod open;
+pub mod tap;
+pub mod xdp;
+
+pub use error::DeviceError;
+pub use open::{DeviceSpec, open};
+pub use tap::{TapDevice, TapOptions};
+pub use xdp::{XdpDevice, XdpMode, XdpOptions};
 
 /// One queue of a network interface, as the native stack drives it.
 ///
