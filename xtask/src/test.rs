@@ -1,4 +1,6 @@
-//! `cargo xtask test`: lint, the test suite once per reactor backend, the loom models.
+//! `cargo xtask test`: lint, the test suite once per reactor backend, the
+//! loom models, seastar-core's syscall-free unit tests under Miri, and the
+//! accounting allocator's tests in a release build with fat LTO.
 
 use crate::cmd;
 use anyhow::{Result, bail};
@@ -15,6 +17,10 @@ pub struct TestArgs {
     /// Skip `cargo fmt --check` and `cargo clippy`.
     #[arg(long)]
     no_lint: bool,
+    /// Skip the Miri step (it is skipped anyway, loudly, without nightly's
+    /// `miri` component).
+    #[arg(long)]
+    no_miri: bool,
     /// Extra arguments for the test runner (`cargo nextest run` or `cargo test`),
     /// e.g. a name filter or nextest's `-E 'package(xtask)'`; `-p` does not
     /// narrow the run, which always has `--workspace`.
@@ -41,6 +47,44 @@ impl Backend {
     }
 }
 
+/// seastar-core's modules whose unit tests make no io_uring or epoll
+/// syscall (Miri cannot run those): the SPSC rings, the cross-shard call
+/// protocol, the call-cell and buffer pools, promises, the timer queue, the
+/// allocator's accounting. Test name filters for `cargo miri test`.
+const MIRI_FILTERS: &[&str] = &[
+    "smp::ring::",
+    "smp::call::",
+    "smp::pool::",
+    "io::pool::",
+    "promise::",
+    "timer::queue::",
+    "alloc::",
+];
+
+/// `cargo +nightly miri ...` through rustup (the `cargo` xtask was started
+/// with is the stable one, which knows no `+toolchain`), without the
+/// variables that would send cargo-miri back to the stable toolchain.
+fn nightly_cargo<I, S>(args: I) -> Command
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let mut c = Command::new("rustup");
+    c.args(["run", "nightly", "cargo"])
+        .args(args)
+        .current_dir(cmd::root())
+        .env_remove("CARGO")
+        .env_remove("RUSTC")
+        .env_remove("RUSTUP_TOOLCHAIN")
+        .env_remove("CARGO_TARGET_DIR");
+    c
+}
+
+/// Whether `cargo +nightly miri` can run here.
+fn miri_available() -> bool {
+    cmd::succeeds(&mut nightly_cargo(["miri", "--version"]))
+}
+
 struct Step {
     name: String,
     cmd: Command,
@@ -54,7 +98,7 @@ fn step(name: impl Into<String>, cmd: Command) -> Step {
 }
 
 /// Builds the list of steps, in the order they run.
-fn plan(args: &TestArgs, nextest: bool, loom: bool) -> Vec<Step> {
+fn plan(args: &TestArgs, nextest: bool, loom: bool, miri: bool) -> Vec<Step> {
     let mut steps = Vec::new();
     if !args.no_lint {
         steps.push(step("fmt", cmd::cargo(["fmt", "--all", "--check"])));
@@ -99,6 +143,39 @@ fn plan(args: &TestArgs, nextest: bool, loom: bool) -> Vec<Step> {
             .env("CARGO_TARGET_DIR", cmd::root().join("target/loom"));
         steps.push(step("loom", c));
     }
+    if miri {
+        let mut c = nightly_cargo([
+            "miri",
+            "test",
+            "-p",
+            "seastar-core",
+            "--features",
+            "alloc",
+            "--lib",
+            "--",
+        ]);
+        c.args(MIRI_FILTERS);
+        // Default flags: Stacked Borrows, isolation on (these tests need no
+        // clock and no file system), one seed (several would explore more
+        // thread schedules but multiply the time).
+        steps.push(step("miri", c));
+    }
+    // The allocator's header read was undefined behaviour that only showed
+    // once its methods were inlined into callers by LTO (a crash at start);
+    // this build is the one that caught it.
+    let mut c = cmd::cargo([
+        "test",
+        "-p",
+        "seastar-core",
+        "--release",
+        "--features",
+        "alloc",
+        "--test",
+        "alloc",
+    ]);
+    c.env("CARGO_PROFILE_RELEASE_LTO", "fat")
+        .env("CARGO_TARGET_DIR", cmd::root().join("target/lto"));
+    steps.push(step("alloc-lto", c));
     steps
 }
 
@@ -110,9 +187,17 @@ pub fn run(args: &TestArgs) -> Result<()> {
     }
     let core_manifest = cmd::root().join("crates/seastar-core/Cargo.toml");
     let loom = std::fs::read_to_string(core_manifest).is_ok_and(|s| s.contains("loom"));
+    let miri = !args.no_miri && miri_available();
+    if !args.no_miri && !miri {
+        eprintln!(
+            "\n!!! xtask test: Miri is NOT available (no nightly toolchain or no `miri` \
+             component): the `miri` step is SKIPPED.\n!!! Install it with: rustup toolchain \
+             install nightly --profile minimal --component miri,rust-src\n"
+        );
+    }
     let mut results: Vec<(String, Option<bool>, Duration)> = Vec::new();
     let mut failed = None;
-    for mut s in plan(args, nextest, loom) {
+    for mut s in plan(args, nextest, loom, miri) {
         if failed.is_some() {
             results.push((s.name, None, Duration::ZERO));
             continue;
@@ -132,6 +217,14 @@ pub fn run(args: &TestArgs) -> Result<()> {
             None,
             Duration::ZERO,
         ));
+    }
+    if !miri {
+        let why = if args.no_miri {
+            "miri (--no-miri)"
+        } else {
+            "miri (NOT AVAILABLE: rustup toolchain install nightly --component miri,rust-src)"
+        };
+        results.push((why.into(), None, Duration::ZERO));
     }
     eprintln!("\n=== xtask test summary ===");
     for (name, ok, took) in &results {
@@ -160,8 +253,8 @@ pub fn run(args: &TestArgs) -> Result<()> {
 mod tests {
     use super::*;
 
-    fn names(args: &TestArgs, nextest: bool, loom: bool) -> Vec<String> {
-        plan(args, nextest, loom)
+    fn names(args: &TestArgs, nextest: bool, loom: bool, miri: bool) -> Vec<String> {
+        plan(args, nextest, loom, miri)
             .into_iter()
             .map(|s| s.name)
             .collect()
@@ -172,26 +265,61 @@ mod tests {
         let args = TestArgs {
             backend: Backend::Both,
             no_lint: false,
+            no_miri: false,
             extra: vec![],
         };
         assert_eq!(
-            names(&args, true, true),
+            names(&args, true, true, true),
             [
                 "fmt",
                 "clippy",
                 "tests (io_uring)",
                 "tests (epoll)",
                 "doctests",
-                "loom"
+                "loom",
+                "miri",
+                "alloc-lto"
             ]
         );
         let args = TestArgs {
             backend: Backend::Epoll,
             no_lint: true,
+            no_miri: true,
             extra: vec!["-x".into()],
         };
-        assert_eq!(names(&args, false, false), ["tests (epoll)"]);
-        let steps = plan(&args, false, false);
+        assert_eq!(
+            names(&args, false, false, false),
+            ["tests (epoll)", "alloc-lto"]
+        );
+        let steps = plan(&args, false, false, false);
         assert!(cmd::show(&steps[0].cmd).ends_with("cargo test --workspace --all-features -x"));
+    }
+
+    #[test]
+    fn miri_runs_the_syscall_free_modules_of_seastar_core_on_nightly() {
+        let args = TestArgs {
+            backend: Backend::IoUring,
+            no_lint: true,
+            no_miri: false,
+            extra: vec![],
+        };
+        let steps = plan(&args, false, false, true);
+        let miri = steps
+            .iter()
+            .find(|s| s.name == "miri")
+            .expect("a miri step");
+        let line = cmd::show(&miri.cmd);
+        assert!(
+            line.contains("rustup run nightly cargo miri test -p seastar-core --features alloc --lib -- smp::ring::"),
+            "{line}"
+        );
+        for f in MIRI_FILTERS {
+            assert!(line.contains(f), "{line} lacks {f}");
+        }
+        let lto = steps
+            .iter()
+            .find(|s| s.name == "alloc-lto")
+            .expect("an LTO step");
+        assert!(cmd::show(&lto.cmd).contains("--release --features alloc --test alloc"));
     }
 }

@@ -213,3 +213,78 @@ impl<T: Clone> StdFuture for SharedFuture<T> {
         Poll::Pending
     }
 }
+
+/// Without a reactor (the futures are polled by hand), so they run under
+/// Miri (`cargo xtask test`, step `miri`).
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A waker counting its wakes.
+    fn counting() -> (Waker, Arc<AtomicUsize>) {
+        struct W(Arc<AtomicUsize>);
+        impl std::task::Wake for W {
+            fn wake(self: Arc<Self>) {
+                self.0.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        let n = Arc::new(AtomicUsize::new(0));
+        (Waker::from(Arc::new(W(n.clone()))), n)
+    }
+
+    fn poll<F: StdFuture + Unpin>(f: &mut F, w: &Waker) -> Poll<F::Output> {
+        Pin::new(f).poll(&mut Context::from_waker(w))
+    }
+
+    #[test]
+    fn a_value_set_later_wakes_the_waiter_once_and_is_delivered() {
+        let (p, mut f) = promise::<String>();
+        let (w, woken) = counting();
+        assert!(poll(&mut f, &w).is_pending());
+        assert!(poll(&mut f, &w).is_pending(), "re-poll keeps one waker");
+        assert!(!f.is_ready());
+        p.set_value("v".into());
+        assert_eq!(woken.load(Ordering::Relaxed), 1);
+        assert!(f.is_ready());
+        assert_eq!(poll(&mut f, &w), Poll::Ready(Ok("v".to_string())));
+    }
+
+    #[test]
+    fn a_dropped_promise_breaks_the_future_and_wakes_it() {
+        let (p, mut f) = promise::<Vec<u8>>();
+        let (w, woken) = counting();
+        assert!(poll(&mut f, &w).is_pending());
+        drop(p);
+        assert_eq!(woken.load(Ordering::Relaxed), 1);
+        assert_eq!(poll(&mut f, &w), Poll::Ready(Err(BrokenPromise)));
+    }
+
+    #[test]
+    fn an_unawaited_value_is_dropped_with_the_pair() {
+        let (p, f) = promise::<Box<u64>>();
+        p.set_value(Box::new(7));
+        drop(f);
+        let (p, f) = promise::<Box<u64>>();
+        drop(f);
+        assert!(p.is_abandoned());
+        p.set_value(Box::new(8));
+    }
+
+    #[test]
+    fn every_shared_clone_gets_the_value() {
+        let (p, f) = promise::<Rc<str>>();
+        let mut a = f.shared();
+        let mut b = a.clone();
+        let (w, woken) = counting();
+        assert!(poll(&mut a, &w).is_pending());
+        assert!(poll(&mut b, &w).is_pending());
+        p.set_value("x".into());
+        assert_eq!(woken.load(Ordering::Relaxed), 2);
+        assert_eq!(poll(&mut a, &w), Poll::Ready(Ok("x".into())));
+        assert_eq!(poll(&mut b, &w), Poll::Ready(Ok("x".into())));
+        let mut late = a.clone();
+        assert_eq!(poll(&mut late, &w), Poll::Ready(Ok("x".into())));
+    }
+}

@@ -285,3 +285,98 @@ fn pressure(l: &Local, bytes: u64, released: u64) {
         l.over_limit.set(l.over_limit.get() + 1);
     }
 }
+
+/// The accounting on its own, without installing the allocator (the lib
+/// tests use the system one), so it runs under Miri (`cargo xtask test`,
+/// step `miri`). Each test runs on a thread of its own.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alloc::{register_reclaimer, stats};
+
+    #[test]
+    fn an_unaccounted_thread_counts_nothing() {
+        std::thread::spawn(|| {
+            assert_eq!(charge(100, None), 0);
+            credit(0, 100);
+            assert_eq!(stats().allocations, 0);
+            assert_eq!(stats().allocated, 0);
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn the_owner_counts_its_allocations_and_frees() {
+        std::thread::spawn(|| {
+            set_shard_limit(None);
+            let tag = charge(100, None);
+            assert_ne!(tag, 0);
+            let a = charge(28, None);
+            assert_eq!(a, tag);
+            assert_eq!((stats().allocated, stats().allocations), (128, 2));
+            credit(tag, 100);
+            uncharge(tag, 28);
+            let s = stats();
+            assert_eq!((s.allocated, s.allocations, s.frees), (0, 1, 1));
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn a_free_on_another_thread_is_credited_to_the_owner_at_its_next_look() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (back, done) = std::sync::mpsc::channel::<()>();
+        let owner = std::thread::spawn(move || {
+            set_shard_limit(None);
+            let tag = charge(4096, None);
+            tx.send(tag).unwrap();
+            done.recv().unwrap();
+            let s = stats();
+            assert_eq!((s.allocated, s.frees, s.foreign_frees), (0, 1, 1));
+        });
+        let tag = rx.recv().unwrap();
+        credit(tag, 4096);
+        back.send(()).unwrap();
+        owner.join().unwrap();
+    }
+
+    #[test]
+    fn a_free_after_the_owner_exited_counts_nowhere() {
+        let tag = std::thread::spawn(|| {
+            set_shard_limit(None);
+            charge(64, None)
+        })
+        .join()
+        .unwrap();
+        let slot = slot_of(tag).unwrap();
+        credit(tag, 64);
+        assert_eq!(slot.freed_blocks.load(Ordering::Relaxed), 0);
+        assert_ne!(slot.generation.load(Ordering::Relaxed), tag as u32);
+    }
+
+    #[test]
+    fn crossing_the_limit_runs_the_reclaimers_once_per_crossing() {
+        std::thread::spawn(|| {
+            set_shard_limit(Some(1 << 20));
+            let tag = charge(1 << 20, None);
+            let asked = std::rc::Rc::new(std::cell::Cell::new(0));
+            let a = asked.clone();
+            let _r = register_reclaimer(move |wanted| {
+                a.set(wanted);
+                // Frees what was charged first (as a cache would).
+                credit(tag, 1 << 20);
+                1 << 20
+            });
+            charge(4096, None);
+            // The overshoot plus 1/64 of the limit of slack.
+            assert_eq!(asked.get(), 4096 + (1 << 20) / 64);
+            let s = stats();
+            assert_eq!((s.reclaims, s.reclaimed, s.over_limit), (1, 1 << 20, 0));
+            assert_eq!(s.allocated, 4096);
+        })
+        .join()
+        .unwrap();
+    }
+}

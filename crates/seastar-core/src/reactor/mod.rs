@@ -57,6 +57,7 @@ use crate::timer::queue::TimerQueue;
 /// A task ready to run; its metadata is its scheduling group.
 pub(crate) type Runnable = async_task::Runnable<usize>;
 
+pub(crate) use run_queue::{MAX_GROUPS, set_group_shares};
 use run_queue::{RunQueue, SLICE_TASKS};
 
 /// The eventfd other threads write to wake a sleeping shard.

@@ -26,6 +26,8 @@ use crate::task::JoinHandle;
 /// The most scheduling groups a process may create (including `main`).
 pub const MAX_GROUPS: usize = 32;
 
+const _: () = assert!(MAX_GROUPS <= reactor::MAX_GROUPS);
+
 struct Info {
     name: String,
     shares: u32,
@@ -100,7 +102,11 @@ impl SchedulingGroup {
             name: name.to_owned(),
             shares,
         });
-        Ok(SchedulingGroup(g.len() - 1))
+        let id = g.len() - 1;
+        // The run queues get the shares as data (under the registry's lock,
+        // so ids and shares stay in step).
+        reactor::set_group_shares(id, shares);
+        Ok(SchedulingGroup(id))
     }
 
     /// The default group, `main`.
