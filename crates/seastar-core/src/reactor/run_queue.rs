@@ -17,17 +17,19 @@
 //! completions and other shards' messages may still arrive at other times).
 //!
 //! What is shuffled is what tasks do to each other: tasks spawned or woken
-//! by a running task run in any order. Two orders are documented and kept,
-//! by making some queued tasks *barriers*, which are not picked while a task
-//! queued before them waits (tasks queued after a barrier may pass it):
+//! by a running task run in any order. Two documented orders are kept:
 //!
 //! - [`yield_now`](crate::yield_now) "yields to the other ready tasks of the
-//!   shard once": a task that wakes itself while it runs is a barrier, so
-//!   every task ready when it yielded still runs first, as with the FIFO;
+//!   shard once": a task that wakes itself while it runs is not taken while
+//!   any task is queued ahead of it, so every task ready when it yielded
+//!   still runs first, as with the FIFO;
 //! - the reactor's own wakes keep their order ("timers fire in deadline
-//!   order"): a task queued while no task runs (by a timer, an I/O
-//!   completion, another shard, or a cross-shard call's first continuation)
-//!   is a barrier too.
+//!   order"): of the tasks queued while no task runs (woken by a timer, an
+//!   I/O completion, another shard, or a cross-shard call's first
+//!   continuation), only the first queued may be taken.
+//!
+//! Tasks queued after a held-back task may still pass it. A draw that lands
+//! on a held-back task is redrawn (four times, then the oldest task runs).
 //!
 //! The queue knows a task runs from [`RunQueue::pop`] until the next
 //! [`RunQueue::pick`] or [`RunQueue::is_empty`], which the reactor calls
@@ -35,30 +37,12 @@
 //!
 //! Release builds compile all of this out: the queue is the plain FIFO.
 
+#[cfg(debug_assertions)]
+use std::collections::HashSet;
 use std::collections::VecDeque;
 
-use std::sync::atomic::{AtomicU32, Ordering};
-
 use super::Runnable;
-
-/// The most scheduling groups a run queue serves (ids are process-wide).
-pub(crate) const MAX_GROUPS: usize = 64;
-
-/// Shares of a group nobody described (`main`'s).
-const DEFAULT_SHARES: u32 = 1000;
-
-/// Each group's shares by id, handed to the run queues as data by whoever
-/// creates the group ([`set_group_shares`]; `task::group` does), so the
-/// queue depends on no group registry. A group's shares never change and
-/// its id reaches another shard only through a message (whose
-/// release/acquire orders this store before that shard's load), so relaxed
-/// accesses suffice.
-static SHARES: [AtomicU32; MAX_GROUPS] = [const { AtomicU32::new(DEFAULT_SHARES) }; MAX_GROUPS];
-
-/// Records that group `id` has `shares` (before any task of it is queued).
-pub(crate) fn set_group_shares(id: usize, shares: u32) {
-    SHARES[id].store(shares, Ordering::Relaxed);
-}
+use crate::task::group;
 
 /// Most tasks of one group run back to back before groups are compared.
 pub(crate) const SLICE_TASKS: usize = 16;
@@ -78,12 +62,7 @@ impl GroupQueue {
             tasks: VecDeque::new(),
             vruntime: 0,
             runtime_ns: 0,
-            shares: u64::from(
-                SHARES
-                    .get(id)
-                    .map_or(DEFAULT_SHARES, |s| s.load(Ordering::Relaxed))
-                    .max(1),
-            ),
+            shares: u64::from(group::shares_of(id).max(1)),
         }
     }
 }
@@ -126,7 +105,7 @@ impl RunQueue {
             (self.groups.len() > 1 && self.groups[g].tasks.is_empty()).then(|| self.min_vruntime());
         #[cfg(debug_assertions)]
         if let Some(s) = &mut self.shuffle {
-            s.pushed(&task);
+            s.pushed(&task, g);
         }
         let q = &mut self.groups[g];
         if let Some(Some(min)) = min {
@@ -184,7 +163,7 @@ impl RunQueue {
     pub(crate) fn pop(&mut self, g: usize) -> Option<Runnable> {
         #[cfg(debug_assertions)]
         if let Some(s) = &mut self.shuffle {
-            let t = s.take(&mut self.groups[g].tasks);
+            let t = s.take(g, &mut self.groups[g].tasks);
             if t.is_some() {
                 self.len -= 1;
             }
@@ -224,7 +203,7 @@ impl RunQueue {
         self.len = 0;
         #[cfg(debug_assertions)]
         if let Some(s) = &mut self.shuffle {
-            s.barriers.clear();
+            s.clear();
         }
         self.groups
             .iter_mut()
@@ -241,9 +220,13 @@ struct Shuffle {
     /// The task last taken by `take`, until the next slice or the end of
     /// the batch; null while no task runs.
     running: std::cell::Cell<*const ()>,
-    /// Queued tasks that keep their place behind the tasks queued before
-    /// them: not taken while one of those waits.
-    barriers: Vec<*const ()>,
+    /// Queued tasks that yielded: taken only from the front of their group.
+    yielded: HashSet<*const ()>,
+    /// Per group, the queued tasks the reactor woke, in the order it woke
+    /// them: only the first may be taken.
+    woken: Vec<VecDeque<*const ()>>,
+    /// The tasks in `woken`.
+    woken_ids: HashSet<*const ()>,
 }
 
 #[cfg(debug_assertions)]
@@ -252,7 +235,9 @@ impl Shuffle {
         Shuffle {
             state: seed,
             running: std::cell::Cell::new(std::ptr::null()),
-            barriers: Vec::new(),
+            yielded: HashSet::new(),
+            woken: Vec::new(),
+            woken_ids: HashSet::new(),
         }
     }
 
@@ -265,33 +250,65 @@ impl Shuffle {
         z ^ (z >> 31)
     }
 
-    /// Notes `task` as a barrier if it is the running task waking itself
-    /// or if no task runs (a wake by the reactor).
-    fn pushed(&mut self, task: &Runnable) {
+    /// Notes how `task`, queued in group `g`, is held back: a yield if it
+    /// is the running task waking itself, a reactor wake if no task runs.
+    fn pushed(&mut self, task: &Runnable, g: usize) {
         let id = id(task);
         let running = self.running.get();
-        if running.is_null() || id == running {
-            self.barriers.push(id);
+        if id == running {
+            self.yielded.insert(id);
+        } else if running.is_null() {
+            if self.woken.len() <= g {
+                self.woken.resize_with(g + 1, VecDeque::new);
+            }
+            self.woken[g].push_back(id);
+            self.woken_ids.insert(id);
         }
     }
 
-    /// Removes a random task of `tasks` that no barrier holds back.
-    fn take(&mut self, tasks: &mut VecDeque<Runnable>) -> Option<Runnable> {
-        let mut i = match tasks.len() {
-            0 => return None,
-            n => (self.next() % n as u64) as usize,
-        };
-        if i > 0 && !self.barriers.is_empty() && self.barriers.contains(&id(&tasks[i])) {
-            // A yielded task with tasks ahead of it: the oldest goes first.
-            i = 0;
+    /// Whether the task at `i` of group `g`'s queue may run now.
+    fn may_take(&self, g: usize, i: usize, id: *const ()) -> bool {
+        if i == 0 {
+            // Nothing is ahead of it; and a woken task at the front is the
+            // first woken one (taking keeps their relative order).
+            return true;
+        }
+        if self.yielded.contains(&id) {
+            return false;
+        }
+        !self.woken_ids.contains(&id) || self.woken[g].front() == Some(&id)
+    }
+
+    /// Removes a random task of group `g`'s `tasks` that may run now (a
+    /// few draws, then the oldest).
+    fn take(&mut self, g: usize, tasks: &mut VecDeque<Runnable>) -> Option<Runnable> {
+        let n = tasks.len();
+        if n == 0 {
+            return None;
+        }
+        let mut i = 0;
+        for _ in 0..4 {
+            let draw = (self.next() % n as u64) as usize;
+            if self.may_take(g, draw, id(&tasks[draw])) {
+                i = draw;
+                break;
+            }
         }
         let task = tasks.remove(i)?;
         let id = id(&task);
-        if let Some(b) = self.barriers.iter().position(|&b| b == id) {
-            self.barriers.swap_remove(b);
+        if !self.yielded.remove(&id) && self.woken_ids.remove(&id) {
+            // At the front of `woken[g]`: see `may_take`.
+            self.woken[g].pop_front();
         }
         self.running.set(id);
         Some(task)
+    }
+
+    /// Forgets every queued task (at shutdown).
+    fn clear(&mut self) {
+        self.yielded.clear();
+        self.woken.clear();
+        self.woken_ids.clear();
     }
 }
 
