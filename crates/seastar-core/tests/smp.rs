@@ -9,14 +9,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use seastar_core::smp::{self, ForeignPtr, Sharded, StopHook, SubmitError};
 use seastar_core::{Runtime, shard_id, spawn_local, yield_now};
 
-fn rt(shards: usize) -> Runtime {
-    Runtime::builder()
-        .shards(shards)
-        .handle_signals(false)
-        .build()
-        .unwrap()
-}
-
 #[test]
 fn tiny_ring_applies_back_pressure_and_loses_nothing() {
     Runtime::builder()
@@ -63,11 +55,11 @@ impl StopHook for Store {
     }
 }
 
-#[test]
-fn sharded_start_invoke_map_reduce_stop() {
+#[seastar_core::test(shards = 2)]
+async fn sharded_start_invoke_map_reduce_stop() {
     let stops = Arc::new(AtomicUsize::new(0));
     let s2 = stops.clone();
-    rt(2).run(async move {
+    {
         let store = Sharded::start(move |shard| Store {
             items: Cell::new(shard as u64 * 100),
             stops: s2.clone(),
@@ -92,7 +84,7 @@ fn sharded_start_invoke_map_reduce_stop() {
         store.stop().await.unwrap();
         let after = store.invoke_on(1, |s| async move { s.items.get() }).await;
         assert!(matches!(after, Err(SubmitError::Stopped)));
-    });
+    }
     assert_eq!(
         stops.load(Ordering::SeqCst),
         2,
@@ -100,11 +92,11 @@ fn sharded_start_invoke_map_reduce_stop() {
     );
 }
 
-#[test]
-fn sharded_stop_waits_for_calls_in_flight() {
+#[seastar_core::test(shards = 2)]
+async fn sharded_stop_waits_for_calls_in_flight() {
     let stops = Arc::new(AtomicUsize::new(0));
     let s2 = stops.clone();
-    rt(2).run(async move {
+    {
         let store = Sharded::start(move |_| Store {
             items: Cell::new(0),
             stops: s2.clone(),
@@ -128,8 +120,12 @@ fn sharded_stop_waits_for_calls_in_flight() {
         tx.send(9).unwrap();
         assert_eq!(slow.await.unwrap().unwrap(), 9);
         stopping.await.unwrap().unwrap();
-    });
-    assert_eq!(stops.load(Ordering::SeqCst), 2);
+    }
+    assert_eq!(
+        stops.load(Ordering::SeqCst),
+        2,
+        "stop returned before its hooks ran"
+    );
 }
 
 struct DropsAt(Rc<Cell<Option<usize>>>);

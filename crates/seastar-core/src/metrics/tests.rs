@@ -38,9 +38,9 @@ fn values(
         .collect()
 }
 
-#[test]
-fn every_shard_appears_exactly_once_in_the_exposition() {
-    let text = runtime(2).run(async {
+#[seastar_core::test(shards = 2)]
+async fn every_shard_appears_exactly_once_in_the_exposition() {
+    let text = {
         describe_counter!("t_requests_total", "Requests served.");
         smp::invoke_on_all(|| async {
             let me = shard_id();
@@ -53,7 +53,7 @@ fn every_shard_appears_exactly_once_in_the_exposition() {
         .await
         .unwrap();
         prometheus::text().await.unwrap()
-    });
+    };
     let fams = parse(&text).unwrap();
     let req = &fams["t_requests_total"];
     assert_eq!(req.kind.as_deref(), Some("counter"));
@@ -136,47 +136,43 @@ fn every_shard_appears_exactly_once_in_the_exposition() {
     assert!((sum0 - 53.041).abs() < 1e-9, "{sum0}");
 }
 
-#[test]
-fn a_bucket_bound_is_inclusive() {
-    runtime(1).run(async {
-        set_buckets("t_incl_", &[1.0, 2.0]).unwrap();
-        let h = histogram!("t_incl_x");
-        h.record(1.0);
-        h.record(2.0);
-        h.record(2.5);
-        h.record(f64::NAN);
-        let snap = local_snapshot();
-        let s = snap.samples.iter().find(|s| s.name == "t_incl_x").unwrap();
-        let Value::Histogram(v) = &s.value else {
-            panic!("not a histogram")
-        };
-        assert_eq!(v.bounds, vec![1.0, 2.0]);
-        assert_eq!(v.buckets, vec![1, 1, 1]);
-        assert_eq!(v.count, 3);
-        assert_eq!(v.sum, 5.5);
-    });
+#[seastar_core::test]
+async fn a_bucket_bound_is_inclusive() {
+    set_buckets("t_incl_", &[1.0, 2.0]).unwrap();
+    let h = histogram!("t_incl_x");
+    h.record(1.0);
+    h.record(2.0);
+    h.record(2.5);
+    h.record(f64::NAN);
+    let snap = local_snapshot();
+    let s = snap.samples.iter().find(|s| s.name == "t_incl_x").unwrap();
+    let Value::Histogram(v) = &s.value else {
+        panic!("not a histogram")
+    };
+    assert_eq!(v.bounds, vec![1.0, 2.0]);
+    assert_eq!(v.buckets, vec![1, 1, 1]);
+    assert_eq!(v.count, 3);
+    assert_eq!(v.sum, 5.5);
 }
 
-#[test]
-fn a_handle_used_on_another_shard_records_there() {
-    runtime(2).run(async {
-        let c = counter!("t_moved_total");
-        c.increment(5);
-        let c2 = c.clone();
-        smp::submit_to(1, move || async move { c2.increment(7) })
-            .await
-            .unwrap();
-        let snap = gather().await.unwrap();
-        let get = |shard: usize| {
-            snap.shards[shard]
-                .samples
-                .iter()
-                .find(|s| s.name == "t_moved_total")
-                .map(|s| s.value.clone())
-        };
-        assert_eq!(get(0), Some(Value::Counter(5)));
-        assert_eq!(get(1), Some(Value::Counter(7)));
-    });
+#[seastar_core::test(shards = 2)]
+async fn a_handle_used_on_another_shard_records_there() {
+    let c = counter!("t_moved_total");
+    c.increment(5);
+    let c2 = c.clone();
+    smp::submit_to(1, move || async move { c2.increment(7) })
+        .await
+        .unwrap();
+    let snap = gather().await.unwrap();
+    let get = |shard: usize| {
+        snap.shards[shard]
+            .samples
+            .iter()
+            .find(|s| s.name == "t_moved_total")
+            .map(|s| s.value.clone())
+    };
+    assert_eq!(get(0), Some(Value::Counter(5)));
+    assert_eq!(get(1), Some(Value::Counter(7)));
 }
 
 #[test]
@@ -195,36 +191,34 @@ fn a_new_runtime_starts_from_empty_registries() {
     assert!(!text.contains("t_fresh_total"));
 }
 
-#[test]
-fn gauges_go_up_and_down_and_counters_take_absolute_values() {
-    runtime(1).run(async {
-        let g = gauge!("t_updown");
-        g.increment(5.0);
-        g.decrement(1.5);
-        let c = counter!("t_abs_total");
-        c.absolute(10);
-        c.absolute(4);
-        let snap = local_snapshot();
-        let get = |n: &str| {
-            snap.samples
-                .iter()
-                .find(|s| s.name == n)
-                .unwrap()
-                .value
-                .clone()
-        };
-        assert_eq!(get("t_updown"), Value::Gauge(3.5));
-        assert_eq!(get("t_abs_total"), Value::Counter(10));
-    });
+#[seastar_core::test]
+async fn gauges_go_up_and_down_and_counters_take_absolute_values() {
+    let g = gauge!("t_updown");
+    g.increment(5.0);
+    g.decrement(1.5);
+    let c = counter!("t_abs_total");
+    c.absolute(10);
+    c.absolute(4);
+    let snap = local_snapshot();
+    let get = |n: &str| {
+        snap.samples
+            .iter()
+            .find(|s| s.name == n)
+            .unwrap()
+            .value
+            .clone()
+    };
+    assert_eq!(get("t_updown"), Value::Gauge(3.5));
+    assert_eq!(get("t_abs_total"), Value::Counter(10));
 }
 
-#[test]
-fn names_labels_and_help_are_escaped_and_parse_back() {
-    let text = runtime(1).run(async {
+#[seastar_core::test]
+async fn names_labels_and_help_are_escaped_and_parse_back() {
+    let text = {
         describe_counter!("t.dotted", "Line one\nback\\slash");
         counter!("t.dotted", "9bad-label" => "a\"b\\c\nd").increment(2);
         prometheus::text().await.unwrap()
-    });
+    };
     let fams = parse(&text).unwrap();
     let f = &fams["t_dotted"];
     assert_eq!(f.help.as_deref(), Some("Line one\nback\\slash"));
@@ -235,14 +229,14 @@ fn names_labels_and_help_are_escaped_and_parse_back() {
     assert_eq!(f.samples[0].value, 2.0);
 }
 
-#[test]
-fn builtin_metrics_count_tasks_and_smp_messages_per_pair() {
-    let text = runtime(2).run(async {
+#[seastar_core::test(shards = 2)]
+async fn builtin_metrics_count_tasks_and_smp_messages_per_pair() {
+    let text = {
         for _ in 0..10 {
             smp::submit_to(1, || async {}).await.unwrap();
         }
         prometheus::text().await.unwrap()
-    });
+    };
     let fams = parse(&text).unwrap();
     let tasks = "seastar_reactor_tasks_run_total";
     for shard in ["0", "1"] {
@@ -319,16 +313,16 @@ fn a_stall_is_counted() {
     assert_eq!(n, 1, "one stall, counted once however long it lasts");
 }
 
-#[test]
-fn user_collectors_run_on_every_shard() {
+#[seastar_core::test(shards = 2)]
+async fn user_collectors_run_on_every_shard() {
     fn collect(c: &mut Collector<'_>) {
         let shard = c.shard().to_string();
         c.gauge("t_collected", "From a collector.", &[("me", &shard)], 1.0);
     }
-    let snap = runtime(2).run(async {
+    let snap = {
         register_collector("t_collector", collect);
         gather().await.unwrap()
-    });
+    };
     for (i, s) in snap.shards.iter().enumerate() {
         let mine: Vec<_> = s
             .samples
@@ -374,16 +368,16 @@ fn bucket_lists_are_validated() {
 /// The rules `promtool check metrics` applies to names: counters end in
 /// `_total`, and units are base units (seconds, bytes), never micro- or
 /// milliseconds.
-#[test]
-fn builtin_metrics_are_named_in_base_units() {
-    let text = runtime(1).run(async {
+#[seastar_core::test]
+async fn builtin_metrics_are_named_in_base_units() {
+    let text = {
         let mut x = 0u64;
         for i in 0..200_000u64 {
             x = x.wrapping_mul(31).wrapping_add(i);
         }
         std::hint::black_box(x);
         prometheus::text().await.unwrap()
-    });
+    };
     let fams = parse(&text).unwrap();
     for (name, fam) in &fams {
         for bad in [
