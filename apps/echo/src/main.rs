@@ -39,6 +39,8 @@ struct Args {
     listener: ListenerKind,
     #[command(flatten)]
     runtime: RuntimeArgs,
+    #[command(flatten)]
+    admin: seastar_http::admin::AdminArgs,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -95,6 +97,10 @@ async fn serve(shutdown_timeout: Duration) -> ListenerStats {
     let listener = LISTENER
         .with(|l| l.borrow_mut().take())
         .expect("bound before serving");
+    // Named for the admin API while it serves.
+    let listener = Rc::new(listener);
+    let weak = Rc::downgrade(&listener);
+    seastar_http::admin::register_listener("echo", move || weak.upgrade().map(|l| l.stats()));
     let conns = Rc::new(Connections::default());
     let mut stop = std::pin::pin!(seastar_core::stop_signal());
     loop {
@@ -146,6 +152,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let runtime = args.runtime.builder()?.build()?;
     let shutdown_timeout = args.runtime.shutdown_timeout();
     let addr = SocketAddr::new(args.address, args.port);
+    args.admin.token()?;
+    let admin_args = args.admin.clone();
+    let admin = seastar_http::admin::Admin::new("echo", env!("CARGO_PKG_VERSION"))
+        .runtime_args(&args.runtime)
+        .option("address", args.address)
+        .option("port", args.port)
+        .option("listener", format!("{:?}", args.listener))
+        .shutdown_timeout(shutdown_timeout);
     let policy = match args.listener {
         ListenerKind::PerShard => Policy::PerShard,
         ListenerKind::Distribute => Policy::Distribute(Balance::LeastConnections),
@@ -156,6 +170,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map(|v| v.get_name().to_owned())
         .unwrap_or_default();
     let result: Result<Vec<ListenerStats>, String> = runtime.run(async move {
+        let admin = admin_args.start(admin).await.map_err(|e| e.to_string())?;
+        if let Some(a) = &admin {
+            println!("echo: admin API and dashboard at http://{}/", a.addr());
+        }
         let opts = ListenOptions::default().policy(policy);
         let bound = smp::invoke_on_all(move || {
             let opts = opts.clone();
@@ -184,9 +202,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             shard_count(),
             seastar_core::runtime::backend_summary()
         );
-        smp::invoke_on_all(move || serve(shutdown_timeout))
+        let served = smp::invoke_on_all(move || serve(shutdown_timeout))
             .await
-            .map_err(|e| e.to_string())
+            .map_err(|e| e.to_string());
+        if let Some(a) = admin {
+            seastar_core::request_stop();
+            if let Err(e) = a.stopped().await {
+                tracing::warn!(error = %e, "admin server");
+            }
+        }
+        served
     });
     match result {
         Ok(stats) => {

@@ -121,6 +121,8 @@ struct Args {
     tls_port: u16,
     #[command(flatten)]
     runtime: RuntimeArgs,
+    #[command(flatten)]
+    admin: seastar_http::admin::AdminArgs,
 }
 
 /// The benchmark route's body (the same bytes as the peers' in `cargo xtask bench http`).
@@ -220,6 +222,18 @@ fn main() {
     let prometheus = args
         .prometheus_port
         .map(|p| SocketAddr::new(args.address, p));
+    if let Err(e) = args.admin.token() {
+        fail(&e);
+    }
+    let admin_args = args.admin.clone();
+    let admin = seastar_http::admin::Admin::new("httpd", env!("CARGO_PKG_VERSION"))
+        .runtime_args(&args.runtime)
+        .option("address", args.address)
+        .option("port", args.port)
+        .option("root", args.root.as_ref().map_or("(demo site)".into(), |r| r.display().to_string()))
+        .option("max-connections", args.max_connections)
+        .option("tls", args.tls_cert.is_some())
+        .shutdown_timeout(args.runtime.shutdown_timeout());
     let runtime = match args.runtime.builder().and_then(|b| b.build()) {
         Ok(r) => r,
         Err(e) => fail(&e),
@@ -248,6 +262,16 @@ fn main() {
             }
             None => None,
         };
+        let admin = match admin_args.start(admin).await {
+            Ok(a) => a,
+            Err(e) => {
+                let addr = admin_args.addr().unwrap_or(addr);
+                return Err(ServeError::Bind { addr, source: std::io::Error::other(e.to_string()) });
+            }
+        };
+        if let Some(a) = &admin {
+            println!("httpd: admin API and dashboard at http://{}/", a.addr());
+        }
         let pusher = match collectd {
             Some(c) => {
                 Some(
@@ -297,6 +321,12 @@ fn main() {
         };
         if let Some(p) = pusher {
             p.stop();
+        }
+        if let Some(a) = admin {
+            seastar_core::request_stop();
+            if let Err(e) = a.stopped().await {
+                tracing::warn!(error = %e, "admin server");
+            }
         }
         if let Some(ep) = endpoint {
             // It stops on the same stop signal; make sure it has one even

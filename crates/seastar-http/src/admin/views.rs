@@ -113,6 +113,7 @@ pub(crate) async fn shards(cfg: &Arc<Config>) -> Result<Value, SubmitError> {
         "sample_period_seconds": sampler::PERIOD.as_secs_f64(),
         "latency_window_seconds": LATENCY_WINDOW,
         "busy_time_measured": introspect::busy_time_measured(),
+        "now_unix_ms": sampler::unix_ms(),
         "shards": shards,
     }))
 }
