@@ -212,3 +212,18 @@ fn a_sleeping_shard_wakes_for_a_frame_from_another_thread() {
         native::stop().await;
     });
 }
+
+#[test]
+fn a_stack_ends_with_its_runtime() {
+    runtime(1, false).run(async {
+        let _peer = start(StackOptions::default()).await;
+        let _sock = UdpSocket::bind("0.0.0.0:7".parse().unwrap()).unwrap();
+        assert!(native::stats().is_some());
+        // No stop: the runtime's end takes the stack down.
+    });
+    runtime(1, false).run(async {
+        assert!(native::stats().is_none());
+        let err = UdpSocket::bind("0.0.0.0:7".parse().unwrap()).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::NotConnected);
+    });
+}

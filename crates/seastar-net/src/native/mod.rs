@@ -53,6 +53,10 @@ pub use stats::{DropReason, NativeStats};
 
 /// The calling shard's counters of the native stack (`None`: not started
 /// on this shard).
+///
+/// # Panics
+///
+/// Outside a shard.
 pub fn stats() -> Option<NativeStats> {
     stack::current().map(|s| s.state.borrow().stats())
 }

@@ -121,6 +121,10 @@ impl UdpSocket {
     ///
     /// Errors: the stack is not running on this shard (`NotConnected`),
     /// an IPv6 or foreign address, a port already bound on this shard.
+    ///
+    /// # Panics
+    ///
+    /// Outside a shard.
     pub fn bind(addr: SocketAddr) -> io::Result<UdpSocket> {
         let addr = v4(addr)?;
         let stack = stack::current().ok_or_else(|| {

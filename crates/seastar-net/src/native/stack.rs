@@ -12,6 +12,7 @@ use std::task::Context;
 use std::time::Instant;
 
 use seastar_core::poller::{FdWatch, Poller, PollerHandle, add_poller};
+use seastar_core::shard_local::{self, SlotKey};
 use seastar_core::timer;
 
 use super::device::Device;
@@ -43,16 +44,20 @@ impl std::fmt::Debug for Stack {
     }
 }
 
-thread_local! {
-    static CURRENT: RefCell<Option<(Rc<Stack>, PollerHandle)>> = const { RefCell::new(None) };
+/// What a shard keeps while its stack runs (in its shard-local slots, so
+/// that it ends with the runtime).
+struct Installed {
+    stack: Rc<Stack>,
+    _poller: PollerHandle,
 }
 
 /// The calling shard's stack, if started.
+///
+/// # Panics
+///
+/// Outside a shard.
 pub(crate) fn current() -> Option<Rc<Stack>> {
-    CURRENT
-        .try_with(|c| c.borrow().as_ref().map(|(s, _)| s.clone()))
-        .ok()
-        .flatten()
+    shard_local::get::<Installed>(SlotKey::SINGLETON).map(|i| i.stack.clone())
 }
 
 /// Starts the stack on the calling shard with `device` (`None`: hand
@@ -85,7 +90,13 @@ pub(crate) fn install(
         timer: None,
     });
     uninstall();
-    CURRENT.with(|c| *c.borrow_mut() = Some((stack.clone(), handle)));
+    shard_local::insert(
+        SlotKey::SINGLETON,
+        Installed {
+            stack: stack.clone(),
+            _poller: handle,
+        },
+    );
     tracing::debug!(shard, has_device, "native stack started");
     stack
 }
@@ -93,8 +104,7 @@ pub(crate) fn install(
 /// Stops the calling shard's stack (its poller removed, its device
 /// closed once the last socket is gone).
 pub(crate) fn uninstall() {
-    let old = CURRENT.with(|c| c.borrow_mut().take());
-    drop(old);
+    drop(shard_local::remove::<Installed>(SlotKey::SINGLETON));
 }
 
 fn now() -> Instant {
