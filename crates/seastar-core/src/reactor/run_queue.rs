@@ -41,8 +41,28 @@
 use std::collections::HashSet;
 use std::collections::VecDeque;
 
+use std::sync::atomic::{AtomicU32, Ordering};
+
 use super::Runnable;
-use crate::task::group;
+
+/// The most scheduling groups a run queue serves (ids are process-wide).
+pub(crate) const MAX_GROUPS: usize = 64;
+
+/// Shares of a group nobody described (`main`'s).
+const DEFAULT_SHARES: u32 = 1000;
+
+/// Each group's shares by id, handed to the run queues as data by whoever
+/// creates the group ([`set_group_shares`]; `task::group` does), so the
+/// queue depends on no group registry. A group's shares never change and
+/// its id reaches another shard only through a message (whose
+/// release/acquire orders this store before that shard's load), so relaxed
+/// accesses suffice.
+static SHARES: [AtomicU32; MAX_GROUPS] = [const { AtomicU32::new(DEFAULT_SHARES) }; MAX_GROUPS];
+
+/// Records that group `id` has `shares` (before any task of it is queued).
+pub(crate) fn set_group_shares(id: usize, shares: u32) {
+    SHARES[id].store(shares, Ordering::Relaxed);
+}
 
 /// Most tasks of one group run back to back before groups are compared.
 pub(crate) const SLICE_TASKS: usize = 16;
@@ -62,7 +82,12 @@ impl GroupQueue {
             tasks: VecDeque::new(),
             vruntime: 0,
             runtime_ns: 0,
-            shares: u64::from(group::shares_of(id).max(1)),
+            shares: u64::from(
+                SHARES
+                    .get(id)
+                    .map_or(DEFAULT_SHARES, |s| s.load(Ordering::Relaxed))
+                    .max(1),
+            ),
         }
     }
 }
