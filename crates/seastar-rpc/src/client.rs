@@ -17,7 +17,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::codec;
-use crate::conn::{Core, Reader};
+use crate::conn::{Core, Reader, Transport};
 use crate::error::{CallError, RpcError};
 use crate::frame::{
     DEFAULT_MAX_FRAME, Features, FrameError, Header, Kind, Negotiation, Status, flags,
@@ -43,6 +43,9 @@ pub struct ClientOptions {
     pub stream_window: u32,
     /// Timeout of [`RpcClient::call`] (none by default).
     pub timeout: Option<Duration>,
+    /// Connect over TLS (feature `tls`; see [`crate::tls`]); `None`: plain TCP.
+    #[cfg(feature = "tls")]
+    pub tls: Option<crate::tls::ClientTls>,
 }
 
 impl Default for ClientOptions {
@@ -53,6 +56,8 @@ impl Default for ClientOptions {
             connect_timeout: Duration::from_secs(10),
             stream_window: 16,
             timeout: None,
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 }
@@ -83,12 +88,23 @@ impl ClientOptions {
         self.timeout = Some(d);
         self
     }
+    /// Sets [`tls`](Self::tls): sessions from `connector`, with a server
+    /// whose certificate names `server_name` (sent as SNI).
+    #[cfg(feature = "tls")]
+    pub fn tls(
+        mut self,
+        connector: seastar_net::tls::TlsConnector,
+        server_name: impl Into<String>,
+    ) -> Self {
+        self.tls = Some(crate::tls::ClientTls::new(connector, server_name));
+        self
+    }
 }
 
 /// One negotiated connection.
 struct ClientConn {
     core: Rc<Core>,
-    sock: Rc<TcpStream>,
+    sock: Rc<Transport>,
     pending: RefCell<HashMap<u64, Promise<(Status, Bytes)>>>,
     next_id: Cell<u64>,
     broken: Cell<bool>,
@@ -145,15 +161,33 @@ async fn read_loop(conn: Rc<ClientConn>, mut input: Reader) {
     conn.fail(&why);
 }
 
+/// The connection's transport: `tcp` itself, or a TLS session over it.
+async fn transport(tcp: TcpStream, opts: &ClientOptions) -> Result<Transport, RpcError> {
+    #[cfg(feature = "tls")]
+    if let Some(tls) = &opts.tls {
+        let handshake = tls.connector.connect(&tls.server_name, tcp);
+        let session = match timer::timeout(opts.connect_timeout, handshake).await {
+            Ok(r) => r?,
+            Err(_) => return Err(RpcError::Timeout),
+        };
+        return Ok(Transport::Tls(Box::new(crate::conn::tls::SharedTls::new(
+            session,
+        ))));
+    }
+    #[cfg(not(feature = "tls"))]
+    let _ = opts;
+    Ok(Transport::Tcp(Rc::new(tcp)))
+}
+
 async fn establish(addr: SocketAddr, opts: &ClientOptions) -> Result<Rc<ClientConn>, RpcError> {
-    let sock = Rc::new(TcpStream::connect_timeout(addr, opts.connect_timeout).await?);
-    let _ = sock.set_nodelay(true);
+    let tcp = TcpStream::connect_timeout(addr, opts.connect_timeout).await?;
+    let _ = tcp.set_nodelay(true);
+    let sock = Rc::new(transport(tcp, opts).await?);
     let ours = Negotiation {
         features: opts.features,
         max_frame: opts.max_frame,
     };
-    let (r, _) = sock.write_all(ours.encode().to_vec()).await;
-    r?;
+    sock.write_all(ours.encode().to_vec()).await?;
     let mut input = Reader::new(sock.clone());
     let theirs = match timer::timeout(opts.connect_timeout, input.read_negotiation()).await {
         Ok(Ok(n)) => n,

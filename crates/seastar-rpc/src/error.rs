@@ -40,6 +40,11 @@ pub enum RpcError {
     /// The stream was closed by the other side.
     #[error("stream closed")]
     StreamClosed,
+    /// The TLS handshake failed (feature `tls`): the server's certificate
+    /// did not verify, the server refused ours, no common version, ...
+    #[cfg(feature = "tls")]
+    #[error("TLS: {0}")]
+    Tls(#[from] seastar_net::tls::TlsError),
 }
 
 /// The outcome of a failed call: the handler's own typed error, or the RPC

@@ -26,6 +26,7 @@
 //! | [`stream`] | [`Sink`], [`Source`]: a credit-based, bounded stream per streaming call |
 //! | `conn` (private) | what both ends share: negotiated state, frame reading, the batching writer |
 //! | [`grpc`] (feature `grpc`) | tonic services on hyper HTTP/2 per shard; `grpc-timeout`; a client channel |
+//! | [`tls`] (feature `tls`) | TLS for both protocols: [`tls::ClientTls`], the server side through the options, mutual TLS |
 //!
 //! # The native wire protocol (version 1)
 //!
@@ -106,6 +107,8 @@ pub mod frame;
 pub mod grpc;
 pub mod server;
 pub mod stream;
+#[cfg(feature = "tls")]
+pub mod tls;
 
 pub use client::{ClientOptions, RpcClient};
 pub use error::{CallError, RpcError};

@@ -57,6 +57,11 @@ pub struct TlsStream {
     eof: bool,
     /// `close_notify` was queued.
     closed: bool,
+    /// A write or flush waits for the send in flight: a read must not
+    /// downgrade that send's wake to a quiet one (the waiter would sleep
+    /// through its completion, e.g. a writer task sharing the session with
+    /// a reader task, or a flush polled before a read).
+    send_waited: bool,
 }
 
 impl std::fmt::Debug for TlsStream {
@@ -85,6 +90,7 @@ impl TlsStream {
             fatal: None,
             eof: false,
             closed: false,
+            send_waited: false,
         }
     }
 
@@ -122,7 +128,10 @@ impl TlsStream {
         let Some(op) = self.sending.as_mut() else {
             return Poll::Ready(());
         };
-        let (res, buf) = ready!(if wait { op.poll(cx) } else { op.poll_quiet(cx) });
+        let wait = wait || self.send_waited;
+        let polled = if wait { op.poll(cx) } else { op.poll_quiet(cx) };
+        self.send_waited = wait && polled.is_pending();
+        let (res, buf) = ready!(polled);
         self.sending = None;
         pool::give(buf);
         if let Err(e) = res {

@@ -3,6 +3,9 @@
 
 pub(crate) mod outbox;
 pub(crate) mod reader;
+#[cfg(feature = "tls")]
+pub(crate) mod tls;
+pub(crate) mod transport;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -17,6 +20,7 @@ use crate::frame::{FrameError, Header, Kind, Status, flags};
 use crate::stream::StreamState;
 use outbox::Outbox;
 pub(crate) use reader::Reader;
+pub(crate) use transport::Transport;
 
 /// State of one negotiated connection, shared by its reader, writer,
 /// calls and streams.

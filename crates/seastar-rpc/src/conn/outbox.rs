@@ -11,6 +11,8 @@ use std::task::{Poll, Waker};
 
 use seastar_net::{SendBehind, TcpStream};
 
+use super::transport::Transport;
+
 use crate::frame::Header;
 
 /// Above this many unsent bytes, [`Outbox::ready`] makes stream senders wait.
@@ -105,7 +107,15 @@ impl Outbox {
     /// for space or the batch was large (its completion frees memory); the
     /// next batch, or the end, waits for it. When nothing is left to send,
     /// buffers larger than [`KEEP_CAPACITY`] are freed.
-    pub(crate) async fn run_writer(self: Rc<Self>, sock: Rc<TcpStream>) -> std::io::Result<()> {
+    pub(crate) async fn run_writer(self: Rc<Self>, io: Rc<Transport>) -> std::io::Result<()> {
+        match &*io {
+            Transport::Tcp(sock) => self.run_writer_tcp(sock).await,
+            #[cfg(feature = "tls")]
+            Transport::Tls(tls) => self.run_writer_tls(tls).await,
+        }
+    }
+
+    async fn run_writer_tcp(self: Rc<Self>, sock: &TcpStream) -> std::io::Result<()> {
         let mut spare: Vec<u8> = Vec::new();
         let mut sending: Option<SendBehind<Vec<u8>>> = None;
         loop {
@@ -170,6 +180,75 @@ impl Outbox {
                     self.close();
                     return Err(e);
                 }
+            }
+        }
+    }
+
+    /// The writer over TLS: each batch is handed to the session, which
+    /// encrypts it and sends it behind 64 KiB at a time (each waiting for
+    /// the previous send), so the batch leaves [`unsent`](Self::unsent) as
+    /// the session takes it. While idle the writer watches the last send,
+    /// so its buffer is freed and a failure seen. Once closed and drained,
+    /// it sends `close_notify`: the peer reads a clean end.
+    #[cfg(feature = "tls")]
+    async fn run_writer_tls(self: Rc<Self>, tls: &super::tls::SharedTls) -> std::io::Result<()> {
+        let mut spare: Vec<u8> = Vec::new();
+        loop {
+            let next = poll_fn(|cx| {
+                let mut b = self.buf.borrow_mut();
+                if !b.is_empty() {
+                    spare.clear();
+                    if spare.capacity() > KEEP_CAPACITY {
+                        spare = Vec::new();
+                    }
+                    let data = std::mem::replace(&mut *b, std::mem::take(&mut spare));
+                    return Poll::Ready(Ok(Some(data)));
+                }
+                if self.closed.get() {
+                    return Poll::Ready(Ok(None));
+                }
+                if b.capacity() > KEEP_CAPACITY {
+                    *b = Vec::new();
+                }
+                drop(b);
+                *self.writer.borrow_mut() = Some(cx.waker().clone());
+                match tls.poll_flush(cx) {
+                    Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+                    _ => Poll::Pending,
+                }
+            })
+            .await;
+            let data = match next {
+                Ok(Some(data)) => data,
+                Ok(None) => {
+                    return poll_fn(|cx| tls.poll_shutdown(cx)).await;
+                }
+                Err(e) => {
+                    self.close();
+                    return Err(e);
+                }
+            };
+            self.in_flight.set(data.len());
+            let mut rest = &data[..];
+            let written: std::io::Result<()> = loop {
+                if rest.is_empty() {
+                    break Ok(());
+                }
+                match poll_fn(|cx| tls.poll_write(cx, rest)).await {
+                    Ok(0) => break Err(std::io::ErrorKind::WriteZero.into()),
+                    Ok(n) => {
+                        rest = &rest[n..];
+                        self.in_flight.set(rest.len());
+                    }
+                    Err(e) => break Err(e),
+                }
+            };
+            self.in_flight.set(0);
+            self.space.take().into_iter().for_each(Waker::wake);
+            spare = data;
+            if let Err(e) = written {
+                self.close();
+                return Err(e);
             }
         }
     }

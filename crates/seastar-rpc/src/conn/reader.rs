@@ -20,17 +20,17 @@ use std::rc::Rc;
 use std::time::Instant;
 
 use bytes::BytesMut;
-use seastar_net::TcpStream;
 
 use crate::decode::{DecodeError, Decoded, Frame, FrameDecoder, read_room};
 use crate::error::RpcError;
 use crate::frame::{NEGOTIATION_LEN, Negotiation};
 
 use super::ReadError;
+use super::transport::Transport;
 
 /// The receive side of a connection.
 pub(crate) struct Reader {
-    sock: Rc<TcpStream>,
+    sock: Rc<Transport>,
     buf: BytesMut,
     eof: bool,
     /// The last read filled its room: read large until one comes back short.
@@ -40,7 +40,7 @@ pub(crate) struct Reader {
 }
 
 impl Reader {
-    pub(crate) fn new(sock: Rc<TcpStream>) -> Reader {
+    pub(crate) fn new(sock: Rc<Transport>) -> Reader {
         Reader {
             sock,
             buf: BytesMut::new(),
@@ -63,13 +63,13 @@ impl Reader {
         }
         if self.buf.is_empty() && !self.burst {
             // Waiting for the next frame: hold no buffer meanwhile.
-            let got = self.sock.read_pooled().await?;
+            let got = self.sock.read_fresh().await?;
             let n = got.len();
             if n == 0 {
                 self.eof = true;
             } else {
                 self.last_rx.set(seastar_core::timer::now());
-                self.buf = BytesMut::from(&got[..]);
+                self.buf = got;
             }
             self.burst = n >= seastar_core::io::pool::BUF_SIZE;
             return Ok(n);

@@ -21,6 +21,8 @@ use super::BoxError;
 
 struct Inner {
     addr: SocketAddr,
+    #[cfg(feature = "tls")]
+    tls: Option<crate::tls::ClientTls>,
     sender: RefCell<Option<SendRequest<tonic::body::Body>>>,
     connecting: Semaphore,
 }
@@ -52,12 +54,46 @@ impl std::fmt::Debug for GrpcChannel {
     }
 }
 
-async fn handshake(addr: SocketAddr) -> Result<SendRequest<tonic::body::Body>, BoxError> {
-    let stream = TcpStream::connect(addr).await?;
+/// Where a channel connects: the address, and the TLS settings if any.
+struct Dest<'a> {
+    addr: SocketAddr,
+    #[cfg(feature = "tls")]
+    tls: Option<&'a crate::tls::ClientTls>,
+    #[cfg(not(feature = "tls"))]
+    _tls: std::marker::PhantomData<&'a ()>,
+}
+
+impl Inner {
+    fn dest(&self) -> Dest<'_> {
+        Dest {
+            addr: self.addr,
+            #[cfg(feature = "tls")]
+            tls: self.tls.as_ref(),
+            #[cfg(not(feature = "tls"))]
+            _tls: std::marker::PhantomData,
+        }
+    }
+}
+
+async fn handshake(dest: Dest<'_>) -> Result<SendRequest<tonic::body::Body>, BoxError> {
+    let stream = TcpStream::connect(dest.addr).await?;
     let _ = stream.set_nodelay(true);
+    #[cfg(feature = "tls")]
+    if let Some(tls) = dest.tls {
+        let session = tls.connector.connect(&tls.server_name, stream).await?;
+        return http2(session).await;
+    }
+    http2(stream).await
+}
+
+/// HTTP/2 over `io`, its connection driven by a task of its own.
+async fn http2<T>(io: T) -> Result<SendRequest<tonic::body::Body>, BoxError>
+where
+    T: hyper::rt::Read + hyper::rt::Write + Unpin + 'static,
+{
     let (sender, conn) = hyper::client::conn::http2::Builder::new(ShardExecutor)
         .timer(ShardTimer)
-        .handshake(super::io::Cooperative(stream))
+        .handshake(super::io::Cooperative(io))
         .await?;
     spawn_local(async move {
         if let Err(e) = conn.await {
@@ -71,18 +107,56 @@ async fn handshake(addr: SocketAddr) -> Result<SendRequest<tonic::body::Body>, B
 impl GrpcChannel {
     /// Connects to `addr` (HTTP/2 with prior knowledge, no TLS).
     pub async fn connect(addr: SocketAddr) -> Result<GrpcChannel, BoxError> {
-        let sender = handshake(addr).await?;
+        let inner = Inner {
+            addr,
+            #[cfg(feature = "tls")]
+            tls: None,
+            sender: RefCell::new(None),
+            connecting: Semaphore::new(1),
+        };
+        GrpcChannel::start(inner).await
+    }
+
+    /// Connects to `addr` over TLS (feature `tls`): sessions from
+    /// `connector` (its configuration with ALPN `h2`), with a server whose
+    /// certificate names `server_name` (sent as SNI). Reconnections
+    /// handshake again.
+    #[cfg(feature = "tls")]
+    pub async fn connect_tls(
+        addr: SocketAddr,
+        connector: &seastar_net::tls::TlsConnector,
+        server_name: &str,
+    ) -> Result<GrpcChannel, BoxError> {
+        let connector = crate::tls::grpc_connector(connector);
+        let inner = Inner {
+            addr,
+            tls: Some(crate::tls::ClientTls::new(connector, server_name)),
+            sender: RefCell::new(None),
+            connecting: Semaphore::new(1),
+        };
+        GrpcChannel::start(inner).await
+    }
+
+    async fn start(inner: Inner) -> Result<GrpcChannel, BoxError> {
+        let sender = handshake(inner.dest()).await?;
+        *inner.sender.borrow_mut() = Some(sender);
         Ok(GrpcChannel {
-            inner: Rc::new(Inner {
-                addr,
-                sender: RefCell::new(Some(sender)),
-                connecting: Semaphore::new(1),
-            }),
+            inner: Rc::new(inner),
         })
     }
 
-    /// `http://addr`, for the generated clients' `with_origin`.
+    /// `http://addr` (`https://server-name:port` over TLS), for the
+    /// generated clients' `with_origin`.
     pub fn origin(&self) -> Uri {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &self.inner.tls {
+            let host = match tls.server_name.parse::<std::net::Ipv6Addr>() {
+                Ok(_) => format!("[{}]", tls.server_name),
+                Err(_) => tls.server_name.clone(),
+            };
+            return Uri::try_from(format!("https://{host}:{}", self.inner.addr.port()))
+                .unwrap_or_else(|_| Uri::from_static("https://localhost"));
+        }
         Uri::try_from(format!("http://{}", self.inner.addr))
             .expect("a socket address is a valid authority")
     }
@@ -99,7 +173,7 @@ impl GrpcChannel {
         if let Some(s) = live() {
             return Ok(s);
         }
-        let s = handshake(self.inner.addr).await?;
+        let s = handshake(self.inner.dest()).await?;
         *self.inner.sender.borrow_mut() = Some(s.clone());
         Ok(s)
     }

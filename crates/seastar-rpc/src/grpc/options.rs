@@ -43,6 +43,12 @@ pub struct GrpcOptions {
     pub initial_connection_window: u32,
     /// Largest header list (decoded) accepted per request.
     pub max_header_list_size: u32,
+    /// Serve TLS connections with this acceptor (feature `tls`), ALPN
+    /// `h2`; the handshake must finish within
+    /// [`first_bytes_timeout`](Self::first_bytes_timeout). `None`: plain
+    /// HTTP/2 with prior knowledge.
+    #[cfg(feature = "tls")]
+    pub tls: Option<seastar_net::tls::TlsAcceptor>,
 }
 
 impl Default for GrpcOptions {
@@ -57,6 +63,8 @@ impl Default for GrpcOptions {
             initial_stream_window: 256 << 10,
             initial_connection_window: 1 << 20,
             max_header_list_size: 16 << 10,
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 }
@@ -90,6 +98,14 @@ impl GrpcOptions {
     /// Sets [`max_send_buf_size`](Self::max_send_buf_size).
     pub fn max_send_buf_size(mut self, bytes: usize) -> Self {
         self.max_send_buf_size = bytes.max(1);
+        self
+    }
+    /// Sets [`tls`](Self::tls): `acceptor`'s configuration with ALPN `h2`
+    /// (a copy, if it offered another list). Mutual TLS is the
+    /// configuration's client-CA setting.
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, acceptor: seastar_net::tls::TlsAcceptor) -> Self {
+        self.tls = Some(crate::tls::grpc_acceptor(&acceptor));
         self
     }
 }

@@ -68,14 +68,14 @@ pub enum Ended {
     Idle,
 }
 
-/// Serves one HTTP/2 connection with `service` (e.g. tonic
-/// [`Routes`]) until the client closes it or `stop` resolves, then
+/// Serves one HTTP/2 connection (a [`TcpStream`], or any hyper I/O such
+/// as a TLS session) with `service` (e.g. tonic [`Routes`]) until the client closes it or `stop` resolves, then
 /// finishes the streams in flight (graceful shutdown: GOAWAY), giving up
 /// and closing the connection after `grace` (a client that does not
 /// answer h2's shutdown ping would otherwise hold it open). The other
 /// limits are [`GrpcOptions`]'s defaults; see [`serve_connection_with`].
-pub async fn serve_connection<S, B>(
-    stream: TcpStream,
+pub async fn serve_connection<S, B, T>(
+    stream: T,
     service: S,
     stop: impl Future<Output = ()>,
     grace: Duration,
@@ -86,6 +86,7 @@ where
     S::Error: Into<BoxError>,
     B: http_body::Body + Default + 'static,
     B::Error: Into<BoxError>,
+    T: hyper::rt::Read + hyper::rt::Write + Unpin + 'static,
 {
     let opts = GrpcOptions::default().grace(grace);
     serve_connection_with(stream, service, stop, &opts)
@@ -95,8 +96,8 @@ where
 
 /// Serves one HTTP/2 connection as [`serve_connection`] does, with the
 /// limits and timeouts of `opts`; says how it ended.
-pub async fn serve_connection_with<S, B>(
-    stream: TcpStream,
+pub async fn serve_connection_with<S, B, T>(
+    stream: T,
     service: S,
     stop: impl Future<Output = ()>,
     opts: &GrpcOptions,
@@ -107,6 +108,7 @@ where
     S::Error: Into<BoxError>,
     B: http_body::Body + Default + 'static,
     B::Error: Into<BoxError>,
+    T: hyper::rt::Read + hyper::rt::Write + Unpin + 'static,
 {
     let activity = Activity::new();
     let svc = Hyperized {
@@ -161,6 +163,8 @@ pub struct GrpcStats {
     pub first_bytes_timeouts: u64,
     /// Connections shut down after the idle timeout.
     pub idle_closed: u64,
+    /// TLS connections whose handshake failed (always 0 without TLS).
+    pub tls_handshake_errors: u64,
 }
 
 struct Inner {
@@ -172,6 +176,21 @@ struct Inner {
     refused: Cell<u64>,
     first_bytes_timeouts: Cell<u64>,
     idle_closed: Cell<u64>,
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+    tls_handshake_errors: Cell<u64>,
+}
+
+/// Counts how a connection ended.
+fn record(inner: &Inner, served: Result<Ended, hyper::Error>) {
+    match served {
+        Ok(Ended::FirstBytesTimeout) => {
+            let n = &inner.first_bytes_timeouts;
+            n.set(n.get() + 1);
+        }
+        Ok(Ended::Idle) => inner.idle_closed.set(inner.idle_closed.get() + 1),
+        Ok(_) => {}
+        Err(e) => tracing::debug!(error = %e, "grpc: connection ended with an error"),
+    }
 }
 
 /// Counts an open connection until dropped (even by a panic).
@@ -235,6 +254,7 @@ impl GrpcServer {
                 refused: Cell::new(0),
                 first_bytes_timeouts: Cell::new(0),
                 idle_closed: Cell::new(0),
+                tls_handshake_errors: Cell::new(0),
             }),
         }
     }
@@ -250,6 +270,7 @@ impl GrpcServer {
             refused: self.inner.refused.get(),
             first_bytes_timeouts: self.inner.first_bytes_timeouts.get(),
             idle_closed: self.inner.idle_closed.get(),
+            tls_handshake_errors: self.inner.tls_handshake_errors.get(),
         }
     }
 
@@ -310,15 +331,34 @@ impl GrpcServer {
                 let _ = inner.stop.aborted().await;
             };
             let routes = inner.routes.clone();
-            match serve_connection_with(conn, routes, stop, &inner.opts).await {
-                Ok(Ended::FirstBytesTimeout) => {
-                    let n = &inner.first_bytes_timeouts;
-                    n.set(n.get() + 1);
-                }
-                Ok(Ended::Idle) => inner.idle_closed.set(inner.idle_closed.get() + 1),
-                Ok(_) => {}
-                Err(e) => tracing::debug!(error = %e, "grpc: connection ended with an error"),
+            #[cfg(feature = "tls")]
+            if let Some(acceptor) = &inner.opts.tls {
+                let handshake =
+                    timer::timeout(inner.opts.first_bytes_timeout, acceptor.accept(conn));
+                let session = match select(pin!(handshake), pin!(stop)).await {
+                    Either::Left((Ok(Ok(s)), _)) => s,
+                    Either::Left((Ok(Err(e)), _)) => {
+                        let n = &inner.tls_handshake_errors;
+                        n.set(n.get() + 1);
+                        tracing::debug!(error = %e, "grpc: TLS handshake failed");
+                        return;
+                    }
+                    Either::Left((Err(_), _)) => {
+                        let n = &inner.first_bytes_timeouts;
+                        n.set(n.get() + 1);
+                        return;
+                    }
+                    Either::Right(_) => return,
+                };
+                let stop = async {
+                    let _ = inner.stop.aborted().await;
+                };
+                let served = serve_connection_with(session, routes, stop, &inner.opts).await;
+                record(&inner, served);
+                return;
             }
+            let served = serve_connection_with(conn, routes, stop, &inner.opts).await;
+            record(&inner, served);
         })
         .detach();
     }

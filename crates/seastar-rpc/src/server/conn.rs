@@ -36,10 +36,9 @@ use seastar_core::promise::{Promise, promise};
 use seastar_core::sync::Semaphore;
 use seastar_core::task::JoinHandle;
 use seastar_core::{spawn_local, timer};
-use seastar_net::TcpStream;
 
 use super::{Handler, Inner, Reply};
-use crate::conn::{Core, ReadError, Reader};
+use crate::conn::{Core, ReadError, Reader, Transport};
 use crate::error::RpcError;
 use crate::frame::{Features, FrameError, Header, Kind, Negotiation, Status, flags};
 use crate::stream::StreamState;
@@ -53,7 +52,7 @@ type Calls = Rc<RefCell<HashMap<u64, Promise<()>>>>;
 struct ConnGuard {
     calls: Calls,
     writer: Option<JoinHandle<std::io::Result<()>>>,
-    sock: Rc<TcpStream>,
+    sock: Rc<Transport>,
 }
 
 impl Drop for ConnGuard {
@@ -109,7 +108,7 @@ async fn idle_watch(limit: &Semaphore, all: usize, last_rx: &Cell<Instant>, idle
 /// Serves one connection to its end.
 pub(super) async fn serve_connection(
     inner: &Rc<Inner>,
-    sock: Rc<TcpStream>,
+    sock: Rc<Transport>,
 ) -> Result<(), RpcError> {
     let opts = &inner.opts;
     let mut reader = Reader::new(sock.clone());
@@ -132,8 +131,7 @@ pub(super) async fn serve_connection(
         features,
         max_frame: opts.max_frame,
     };
-    let (r, _) = Box::pin(sock.write_all(ours.encode().to_vec())).await;
-    r?;
+    Box::pin(sock.write_all(ours.encode().to_vec())).await?;
     let core = Rc::new(Core::new(
         features,
         opts.max_frame,

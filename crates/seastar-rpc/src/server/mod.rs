@@ -29,12 +29,13 @@ use futures::future::{Either, LocalBoxFuture, select};
 use seastar_core::smp::StopHook;
 use seastar_core::sync::AbortSource;
 use seastar_core::{spawn_local, timer};
-use seastar_net::{Connections, ListenOptions, TcpListener, TcpStream};
+use seastar_net::{Connections, ListenOptions, Registration, TcpListener, TcpStream};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::codec;
-use crate::conn::Core;
+use crate::conn::{Core, Transport};
+use crate::error::RpcError;
 use crate::frame::Status;
 use crate::stream::{Sink, Source, StreamState};
 pub use options::{DEFAULT_OUTPUT_BUDGET, ServerOptions};
@@ -83,6 +84,10 @@ pub struct ServerStats {
     pub duplicate_ids: u64,
     /// Connections dropped at the stop deadline with work left.
     pub dropped_at_stop: u64,
+    /// TLS connections whose handshake failed (garbage, a bad or missing
+    /// client certificate, a closed connection); always 0 without TLS.
+    #[serde(default)]
+    pub tls_handshake_errors: u64,
 }
 
 #[derive(Default)]
@@ -94,6 +99,8 @@ struct Counters {
     cancelled_calls: Cell<u64>,
     duplicate_ids: Cell<u64>,
     dropped_at_stop: Cell<u64>,
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+    tls_handshake_errors: Cell<u64>,
 }
 
 struct Inner {
@@ -271,6 +278,11 @@ impl RpcServer {
                         continue;
                     }
                     let _ = conn.set_nodelay(true);
+                    #[cfg(feature = "tls")]
+                    if let Some(acceptor) = &inner.opts.tls {
+                        self.spawn_tls_connection(conn, acceptor.clone());
+                        continue;
+                    }
                     self.spawn_connection(conn);
                 }
                 Either::Left((Err(e), _)) => {
@@ -291,9 +303,62 @@ impl RpcServer {
         let conn = Rc::new(conn);
         let slot = Connections::register(&self.inner.conns, conn.clone());
         let inner = self.inner.clone();
+        let io = Rc::new(Transport::Tcp(conn));
+        self.spawn_serving(
+            slot,
+            async move { conn::serve_connection(&inner, io).await },
+        );
+    }
+
+    /// Serves one accepted connection over TLS in the background: the
+    /// handshake with `acceptor` (within the negotiation timeout), then
+    /// the protocol as [`spawn_connection`](Self::spawn_connection) does.
+    #[cfg(feature = "tls")]
+    pub fn spawn_tls_connection(&self, conn: TcpStream, acceptor: seastar_net::tls::TlsAcceptor) {
+        let shadow = match crate::tls::shadow(&conn) {
+            Ok(s) => Rc::new(s),
+            Err(e) => {
+                tracing::warn!(error = %e, "rpc: cannot track a TLS connection; closed");
+                return;
+            }
+        };
+        let slot = Connections::register(&self.inner.conns, shadow);
+        let inner = self.inner.clone();
+        self.spawn_serving(slot, async move {
+            let stats = &inner.stats;
+            let handshake = timer::timeout(inner.opts.negotiation_timeout, acceptor.accept(conn));
+            let session = match Box::pin(handshake).await {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => {
+                    let n = &stats.tls_handshake_errors;
+                    n.set(n.get() + 1);
+                    tracing::debug!(error = %e, "rpc: TLS handshake failed");
+                    return Ok(());
+                }
+                Err(_) => {
+                    let n = &stats.first_bytes_timeouts;
+                    n.set(n.get() + 1);
+                    return Err(RpcError::Timeout);
+                }
+            };
+            let io = Rc::new(Transport::Tls(Box::new(crate::conn::tls::SharedTls::new(
+                session,
+            ))));
+            conn::serve_connection(&inner, io).await
+        });
+    }
+
+    /// Runs a connection's future as a task holding its slot, until it
+    /// ends or the stop deadline drops it.
+    fn spawn_serving(
+        &self,
+        slot: Registration,
+        serve: impl Future<Output = Result<(), RpcError>> + 'static,
+    ) {
+        let inner = self.inner.clone();
         spawn_local(async move {
             let _slot = slot;
-            let serve = pin!(conn::serve_connection(&inner, conn));
+            let serve = pin!(serve);
             match select(serve, pin!(inner.kill.aborted())).await {
                 Either::Left((Err(e), _)) => {
                     tracing::debug!(error = %e, "rpc: connection ended with an error");
@@ -324,6 +389,7 @@ impl RpcServer {
             cancelled_calls: c.cancelled_calls.get(),
             duplicate_ids: c.duplicate_ids.get(),
             dropped_at_stop: c.dropped_at_stop.get(),
+            tls_handshake_errors: c.tls_handshake_errors.get(),
         }
     }
 

@@ -59,6 +59,10 @@ pub struct ServerOptions {
     pub shutdown_timeout: Duration,
     /// Items a client may send ahead on a stream (the receive window).
     pub stream_window: u32,
+    /// Serve TLS connections with this acceptor (feature `tls`; see
+    /// [`crate::tls`]); `None`: plain TCP.
+    #[cfg(feature = "tls")]
+    pub tls: Option<seastar_net::tls::TlsAcceptor>,
 }
 
 impl Default for ServerOptions {
@@ -74,6 +78,8 @@ impl Default for ServerOptions {
             max_connections: usize::MAX,
             shutdown_timeout: Duration::from_secs(30),
             stream_window: 16,
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 }
@@ -127,6 +133,12 @@ impl ServerOptions {
     /// Sets [`stream_window`](Self::stream_window).
     pub fn stream_window(mut self, items: u32) -> Self {
         self.stream_window = items.max(1);
+        self
+    }
+    /// Sets [`tls`](Self::tls): connections are TLS sessions from `acceptor`.
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, acceptor: seastar_net::tls::TlsAcceptor) -> Self {
+        self.tls = Some(acceptor);
         self
     }
 }
