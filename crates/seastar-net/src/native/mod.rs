@@ -22,7 +22,8 @@
 //! | `stack` (private) | a shard's running stack: state, device, reactor poller, RSS hand-overs |
 //! | [`stats`] | [`NativeStats`], drops by [`DropReason`], the `seastar_net_native_*` metrics |
 //! | `socket` (private) | [`UdpSocket`]: the kernel-path socket's API on the native stack |
-//! | `start` (private) | [`start_with`], [`stop`] on every shard |
+//! | [`config`] | [`NativeConfig`](config::NativeConfig), the `--network-stack` options ([`NetworkArgs`](config::NetworkArgs)) |
+//! | `start` (private) | [`start`], [`start_with`], [`stop`] on every shard |
 //! | `testbed` (feature `native-testbed`) | two network namespaces joined by a veth pair, for tests and `cargo xtask netns` |
 
 #![allow(unsafe_code)]
@@ -30,6 +31,7 @@
 pub mod arp;
 pub mod arp_cache;
 pub mod checksum;
+pub mod config;
 pub mod device;
 pub mod ethernet;
 pub mod icmp;
@@ -48,7 +50,7 @@ pub mod testbed;
 pub mod udp;
 
 pub use socket::UdpSocket;
-pub use start::{StartError, start_with, stop};
+pub use start::{StartError, start, start_with, stop};
 pub use stats::{DropReason, NativeStats};
 
 /// The calling shard's counters of the native stack (`None`: not started

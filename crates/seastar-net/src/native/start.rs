@@ -3,6 +3,7 @@
 use std::error::Error;
 use std::sync::Arc;
 
+use super::config::NativeConfig;
 use super::device::Device;
 use super::ethernet::Mac;
 use super::iface::{Iface, IfaceAddrs};
@@ -26,7 +27,18 @@ pub enum StartError {
     Shard(usize),
 }
 
-/// Starts the stack on every shard with devices from `open(queue)`, called on shard `queue`
+/// Opens the configured device on shards `0..queues` (one queue each,
+/// with [`device::open`](super::device::open)) and starts the stack on
+/// every shard. Call it on any shard of a running runtime.
+pub async fn start(config: &NativeConfig) -> Result<(), StartError> {
+    let spec = config.device.clone();
+    start_with(config.iface, config.queues, config.options, move |queue| {
+        super::device::open(&spec, queue as u32).map_err(|e| e.into())
+    })
+    .await
+}
+
+/// [`start`] with devices from `open(queue)`, called on shard `queue`
 /// for queues `0..queues` (`None`: every shard); tests pass in-memory
 /// devices this way.
 pub async fn start_with<F>(
