@@ -150,6 +150,9 @@ unsafe fn tag_of(base: *mut u8, off: usize) -> Tag {
 // for the caller's size. Nothing here unwinds: the accounting is plain
 // arithmetic on cells and atomics, and reclaimer panics are caught.
 unsafe impl<A: GlobalAlloc> GlobalAlloc for ShardAllocator<A> {
+    /// # Safety
+    ///
+    /// The [`GlobalAlloc::alloc`] contract.
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         let Some((outer, off)) = outer(layout) else {
@@ -163,6 +166,9 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for ShardAllocator<A> {
         unsafe { finish(base, off, tag, outer.size()) }
     }
 
+    /// # Safety
+    ///
+    /// The [`GlobalAlloc::alloc_zeroed`] contract.
     #[inline]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         let Some((outer, off)) = outer(layout) else {
@@ -175,6 +181,9 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for ShardAllocator<A> {
         unsafe { finish(base, off, tag, outer.size()) }
     }
 
+    /// # Safety
+    ///
+    /// The [`GlobalAlloc::dealloc`] contract.
     #[inline]
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         // SAFETY: the caller passes a live block of ours with its layout.
@@ -187,6 +196,9 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for ShardAllocator<A> {
         account::credit(tag, outer.size());
     }
 
+    /// # Safety
+    ///
+    /// The [`GlobalAlloc::realloc`] contract.
     #[inline]
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         // SAFETY: the caller passes a live block of ours with its layout.

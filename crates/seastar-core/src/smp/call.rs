@@ -168,6 +168,12 @@ where
         unsafe { &mut *(*ptr.cast::<Self>().as_ptr()).stage.get() }
     }
 
+    /// [`VTable::poll`].
+    ///
+    /// # Safety
+    ///
+    /// `ptr` is a live cell made by [`new`] for these types; called on the
+    /// target, between `Start` and `Return`, not re-entered.
     unsafe fn poll(ptr: NonNull<Header>, cx: &mut Context<'_>) -> Poll<()> {
         // SAFETY: called by the target in its phase (vtable contract).
         let stage = unsafe { Self::stage(ptr) };
@@ -203,6 +209,11 @@ where
         }
     }
 
+    /// [`VTable::cancel`].
+    ///
+    /// # Safety
+    ///
+    /// As [`poll`](Self::poll), and the driver (if any) is not running.
     unsafe fn cancel(ptr: NonNull<Header>) {
         // SAFETY: called by the target in its phase (vtable contract).
         let stage = unsafe { Self::stage(ptr) };
@@ -211,6 +222,13 @@ where
         }
     }
 
+    /// [`VTable::take`].
+    ///
+    /// # Safety
+    ///
+    /// `ptr` is a live cell made by [`new`] for these types, back on its
+    /// origin (the `Return` was received) and wanted by nobody else after
+    /// this; `out` points to an `Option<Outcome<T>>` for this `T`.
     unsafe fn take(ptr: NonNull<Header>, out: *mut ()) {
         // SAFETY: called by the origin after the return: the target is done
         // with `stage` and the ring's acquire made its writes visible.
@@ -227,6 +245,13 @@ where
         }
     }
 
+    /// [`VTable::free`].
+    ///
+    /// # Safety
+    ///
+    /// `ptr` is a live cell made by [`new`] for these types, on its origin,
+    /// used by nobody any more (its `Return`, and its `CancelAck` if a
+    /// cancel was sent, received); it is freed once.
     unsafe fn free(ptr: NonNull<Header>) {
         let cell = ptr.cast::<Self>();
         // Of the header only the two options own anything, and both are

@@ -89,6 +89,7 @@ impl Side {
     }
 }
 
+#[cfg(not(loom))]
 fn pair() -> (Side, Side) {
     let mesh = Mesh::new(2, 4);
     (Side::new(0, mesh.take(0)), Side::new(1, mesh.take(1)))
