@@ -227,3 +227,32 @@ fn a_stack_ends_with_its_runtime() {
         assert_eq!(err.kind(), io::ErrorKind::NotConnected);
     });
 }
+
+#[test]
+fn two_readers_of_one_socket_both_get_datagrams() {
+    runtime(1, false).run(async {
+        let mut peer = start(StackOptions::default()).await;
+        let sock = std::rc::Rc::new(UdpSocket::bind("0.0.0.0:7".parse().unwrap()).unwrap());
+        let reader = |s: std::rc::Rc<UdpSocket>| {
+            seastar_core::spawn_local(async move {
+                let (r, buf) = s.recv_from(Vec::with_capacity(16)).await;
+                buf[..r.unwrap().0].to_vec()
+            })
+        };
+        let (a, b) = (reader(sock.clone()), reader(sock.clone()));
+        // Both wait before anything arrives.
+        for _ in 0..10 {
+            seastar_core::yield_now().await;
+        }
+        deliver(&mut peer, &udp_in(5555, 7, b"1")).await;
+        deliver(&mut peer, &udp_in(5555, 7, b"2")).await;
+        let both = async { (a.await.unwrap(), b.await.unwrap()) };
+        let (a, b) = seastar_core::timer::timeout(std::time::Duration::from_secs(5), both)
+            .await
+            .expect("both readers woken within 5 s");
+        let mut got = vec![a, b];
+        got.sort();
+        assert_eq!(got, [b"1".to_vec(), b"2".to_vec()]);
+        native::stop().await;
+    });
+}

@@ -20,7 +20,9 @@ use crate::BufResult;
 pub(crate) struct SocketQueue {
     queue: RefCell<VecDeque<(SocketAddrV4, Vec<u8>)>>,
     cap: usize,
-    waker: RefCell<Option<Waker>>,
+    /// Tasks waiting in `recv`/`recv_from` (all woken by a datagram; the
+    /// losers wait again).
+    wakers: RefCell<Vec<Waker>>,
     peer: Cell<Option<SocketAddrV4>>,
 }
 
@@ -29,7 +31,7 @@ impl SocketQueue {
         SocketQueue {
             queue: RefCell::new(VecDeque::new()),
             cap: cap.max(1),
-            waker: RefCell::new(None),
+            wakers: RefCell::new(Vec::new()),
             peer: Cell::new(None),
         }
     }
@@ -44,7 +46,8 @@ impl SocketQueue {
             return Err(DropReason::SocketQueueFull);
         }
         q.push_back((from, payload.to_vec()));
-        if let Some(w) = self.waker.borrow_mut().take() {
+        drop(q);
+        for w in self.wakers.borrow_mut().drain(..) {
             w.wake();
         }
         Ok(())
@@ -59,7 +62,10 @@ impl SocketQueue {
         poll_fn(|cx| match self.queue.borrow_mut().pop_front() {
             Some(d) => Poll::Ready(d),
             None => {
-                *self.waker.borrow_mut() = Some(cx.waker().clone());
+                let mut wakers = self.wakers.borrow_mut();
+                if !wakers.iter().any(|w| w.will_wake(cx.waker())) {
+                    wakers.push(cx.waker().clone());
+                }
                 Poll::Pending
             }
         })
