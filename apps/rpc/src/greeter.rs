@@ -41,7 +41,7 @@ impl Greeter for GreeterService {
         crate::verbs::count_hello_started();
         let req = request.into_inner();
         if let Some(d) = delay(&req) {
-            seastar_core::timer::sleep(d).await;
+            seastar_core::timer::sleep(d).into_send().await;
         }
         Ok(Response::new(greeting(&req.name)))
     }
@@ -62,7 +62,7 @@ impl Greeter for GreeterService {
                     return None;
                 }
                 if let Some(d) = d {
-                    seastar_core::timer::sleep(d).await;
+                    seastar_core::timer::sleep(d).into_send().await;
                 }
                 Some((Ok(greeting(&name)), i + 1))
             }

@@ -10,6 +10,7 @@
 //!
 //! | module | what it holds |
 //! |---|---|
+//! | [`ShardId`] | which shard of which runtime: the identity shard-bound handles check before touching shard state |
 //! | [`runtime`] | [`Runtime`] and its builder, shard threads, CPU pinning, signals, the `cli` options |
 //! | `reactor` (private) | the per-shard loop, the backend trait, its io_uring and epoll implementations, the run queue by scheduling group, the remote inbox and sleep/wake protocol |
 //! | [`task`] | [`spawn_local`], [`JoinHandle`], [`yield_now`], [`need_preempt`], [`maybe_yield`], [`SchedulingGroup`](task::SchedulingGroup) |
@@ -50,6 +51,7 @@ pub mod poller;
 pub mod promise;
 mod reactor;
 pub mod runtime;
+mod shard_id;
 pub mod shard_local;
 pub mod smp;
 pub mod sync;
@@ -62,6 +64,7 @@ pub use runtime::{
     Runtime, RuntimeBuilder, RuntimeError, StopSignal, block_on, request_stop, shard_count,
     shard_id, stop_signal,
 };
+pub use shard_id::ShardId;
 pub use task::{JoinError, JoinHandle, maybe_yield, need_preempt, spawn_local, yield_now};
 
 /// `#[seastar_core::test]`: runs an `async fn` test on a fresh runtime with

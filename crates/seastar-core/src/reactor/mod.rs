@@ -88,6 +88,8 @@ pub(crate) struct StallState {
 
 /// State shared by all shards of one runtime (read-mostly).
 pub(crate) struct Shared {
+    /// This runtime's number, unique in the process (see [`crate::ShardId`]).
+    pub(crate) runtime_id: u64,
     pub(crate) stalls: Vec<StallState>,
     pub(crate) remotes: Vec<Arc<ShardRemote>>,
     /// The SPSC rings between every two shards (woken tasks, cross-shard
@@ -113,6 +115,7 @@ impl Shared {
     ) -> Shared {
         let n = remotes.len();
         Shared {
+            runtime_id: crate::shard_id::next_runtime_id(),
             quota,
             stalls: (0..n)
                 .map(|_| StallState {

@@ -10,15 +10,15 @@
 
 use std::any::Any;
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Poll, Waker};
 
 use super::{SubmitError, submit_to};
+use crate::ShardId;
+use crate::shard_local::{self, SlotKey};
 
 /// A service's asynchronous shutdown, run on each shard by
 /// [`Sharded::stop`] after the calls in flight there have finished.
@@ -52,12 +52,6 @@ impl Drop for InFlightGuard {
     }
 }
 
-thread_local! {
-    static REGISTRY: RefCell<HashMap<u64, Entry>> = RefCell::new(HashMap::new());
-}
-
-static NEXT_ID: AtomicU64 = AtomicU64::new(1);
-
 /// One instance of `S` per shard. The handle is `Send + Sync + Clone`:
 /// pass it to any shard.
 ///
@@ -78,14 +72,19 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 /// });
 /// ```
 pub struct Sharded<S> {
-    id: u64,
+    /// Names the instance among each shard's slots (`shard_local`), where
+    /// it lives and dies with the shard.
+    key: SlotKey,
+    /// The runtime whose shards hold the instances.
+    runtime: u64,
     _marker: PhantomData<fn() -> S>,
 }
 
 impl<S> Clone for Sharded<S> {
     fn clone(&self) -> Self {
         Sharded {
-            id: self.id,
+            key: self.key,
+            runtime: self.runtime,
             _marker: PhantomData,
         }
     }
@@ -93,7 +92,10 @@ impl<S> Clone for Sharded<S> {
 
 impl<S> fmt::Debug for Sharded<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Sharded").field("id", &self.id).finish()
+        f.debug_struct("Sharded")
+            .field("key", &self.key)
+            .field("runtime", &self.runtime)
+            .finish()
     }
 }
 
@@ -103,7 +105,8 @@ impl<S: StopHook> Sharded<S> {
     where
         F: Fn(usize) -> S + Send + Sync + Clone + 'static,
     {
-        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        let key = SlotKey::unique();
+        let runtime = ShardId::current().runtime();
         super::invoke_on_all(move || {
             let factory = factory.clone();
             async move {
@@ -112,12 +115,13 @@ impl<S: StopHook> Sharded<S> {
                     instance,
                     in_flight: Rc::default(),
                 };
-                REGISTRY.with(|r| r.borrow_mut().insert(id, entry));
+                shard_local::insert(key, entry);
             }
         })
         .await?;
         Ok(Sharded {
-            id,
+            key,
+            runtime,
             _marker: PhantomData,
         })
     }
@@ -129,24 +133,36 @@ impl<S: StopHook> Sharded<S> {
     /// If the service was stopped, or on a thread that is not a shard of
     /// the runtime that started it.
     pub fn local(&self) -> Rc<S> {
-        self.try_local()
-            .expect("Sharded service not running on this shard")
+        match self.try_local() {
+            Some(s) => s,
+            None if !self.on_its_runtime() => panic!(
+                "Sharded service of runtime {} used outside it (on {:?})",
+                self.runtime,
+                ShardId::try_current()
+            ),
+            None => panic!("Sharded service not running on this shard"),
+        }
     }
 
-    fn try_local(&self) -> Option<Rc<S>> {
-        REGISTRY
-            .with(|r| r.borrow().get(&self.id).map(|e| e.instance.clone()))
-            .and_then(|i| i.downcast::<S>().ok())
+    /// The calling shard's instance, or `None` if the service was stopped
+    /// or the calling thread is not a shard of the runtime that started it.
+    pub fn try_local(&self) -> Option<Rc<S>> {
+        if !self.on_its_runtime() {
+            return None;
+        }
+        let e = shard_local::get::<Entry>(self.key)?;
+        e.instance.clone().downcast::<S>().ok()
     }
 
-    fn enter(id: u64) -> Option<(Rc<S>, InFlightGuard)> {
-        REGISTRY.with(|r| {
-            let r = r.borrow();
-            let e = r.get(&id)?;
-            e.in_flight.count.set(e.in_flight.count.get() + 1);
-            let guard = InFlightGuard(e.in_flight.clone());
-            Some((e.instance.clone().downcast::<S>().ok()?, guard))
-        })
+    fn on_its_runtime(&self) -> bool {
+        ShardId::try_current().is_some_and(|s| s.runtime() == self.runtime)
+    }
+
+    fn enter(key: SlotKey) -> Option<(Rc<S>, InFlightGuard)> {
+        let e = shard_local::get::<Entry>(key)?;
+        e.in_flight.count.set(e.in_flight.count.get() + 1);
+        let guard = InFlightGuard(e.in_flight.clone());
+        Some((e.instance.clone().downcast::<S>().ok()?, guard))
     }
 
     /// Runs `f` with shard `shard`'s instance, on that shard. The future
@@ -161,10 +177,14 @@ impl<S: StopHook> Sharded<S> {
         Fut: Future<Output = T> + 'static,
         T: Send + 'static,
     {
-        let id = self.id;
+        let key = self.key;
+        let foreign = !self.on_its_runtime();
         async move {
+            if foreign {
+                return Err(SubmitError::Stopped);
+            }
             submit_to(shard, move || async move {
-                let (instance, _guard) = Self::enter(id).ok_or(SubmitError::Stopped)?;
+                let (instance, _guard) = Self::enter(key).ok_or(SubmitError::Stopped)?;
                 Ok(f(instance).await)
             })
             .await?
@@ -207,11 +227,18 @@ impl<S: StopHook> Sharded<S> {
     /// Stops the service: on every shard, refuses new calls, waits for the
     /// calls in flight, runs the instance's stop hook and drops it.
     pub async fn stop(&self) -> Result<(), SubmitError> {
-        let id = self.id;
+        if !self.on_its_runtime() {
+            return Err(SubmitError::Stopped);
+        }
+        let key = self.key;
         super::invoke_on_all(move || async move {
-            let Some(entry) = REGISTRY.with(|r| r.borrow_mut().remove(&id)) else {
+            let Some(entry) = shard_local::remove::<Entry>(key) else {
                 return;
             };
+            let entry = Rc::try_unwrap(entry).unwrap_or_else(|shared| Entry {
+                instance: shared.instance.clone(),
+                in_flight: shared.in_flight.clone(),
+            });
             std::future::poll_fn(|cx| {
                 if entry.in_flight.count.get() == 0 {
                     Poll::Ready(())

@@ -22,11 +22,13 @@
 
 mod clock;
 pub(crate) mod queue;
+mod send_sleep;
 mod sleep;
 mod timer_cb;
 
 pub(crate) use clock::Clock;
 pub use clock::{ManualClock, lowres_now, now};
+pub use send_sleep::SendSleep;
 pub use sleep::{Elapsed, Sleep, Timeout, sleep, sleep_until, timeout};
 pub use timer_cb::Timer;
 pub(crate) use timer_cb::TimerInner;

@@ -1,6 +1,7 @@
 //! Sleeping and timeouts.
 
 use std::future::Future;
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -10,11 +11,23 @@ use crate::reactor;
 
 /// A future that completes at a deadline. Created by [`sleep`] and
 /// [`sleep_until`]. Dropping it cancels the timer in O(1).
+///
+/// It belongs to the shard that polled it (its timer sits in that shard's
+/// queue), so it is not `Send`:
+///
+/// ```compile_fail,E0277
+/// fn send<T: Send>(_: T) {}
+/// send(seastar_core::timer::sleep(std::time::Duration::from_secs(1)));
+/// ```
 #[derive(Debug)]
 #[must_use = "futures do nothing unless awaited"]
 pub struct Sleep {
     deadline: Instant,
     key: Option<TimerKey>,
+    /// `!Send`: `key` names a slot of the timer queue of the shard that
+    /// armed it; polled or dropped on another shard it would touch that
+    /// shard's timers.
+    _shard_bound: PhantomData<*const ()>,
 }
 
 /// Waits for `duration` on the shard's clock.
@@ -31,6 +44,7 @@ pub fn sleep(duration: Duration) -> Sleep {
             .checked_add(duration)
             .unwrap_or(now + Duration::from_secs(86400 * 365 * 30)),
         key: None,
+        _shard_bound: PhantomData,
     }
 }
 
@@ -46,6 +60,7 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
     Sleep {
         deadline,
         key: None,
+        _shard_bound: PhantomData,
     }
 }
 

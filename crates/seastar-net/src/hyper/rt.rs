@@ -59,11 +59,11 @@ pub struct ShardTimer;
 
 impl Timer for ShardTimer {
     fn sleep(&self, duration: Duration) -> Pin<Box<dyn Sleep>> {
-        Box::pin(ShardSleep(timer::sleep(duration)))
+        Box::pin(ShardSleep::new(timer::sleep(duration)))
     }
 
     fn sleep_until(&self, deadline: Instant) -> Pin<Box<dyn Sleep>> {
-        Box::pin(ShardSleep(timer::sleep_until(deadline)))
+        Box::pin(ShardSleep::new(timer::sleep_until(deadline)))
     }
 
     fn reset(&self, sleep: &mut Pin<Box<dyn Sleep>>, new_deadline: Instant) {
@@ -94,8 +94,17 @@ impl Timer for ShardTimer {
 ///     ShardTimer.sleep(Duration::from_micros(10)).await;
 /// });
 /// ```
+///
+/// hyper wants its sleeps `Send + Sync`: this is a shard-checked
+/// [`timer::SendSleep`].
 #[derive(Debug)]
-pub struct ShardSleep(timer::Sleep);
+pub struct ShardSleep(timer::SendSleep);
+
+impl ShardSleep {
+    fn new(sleep: timer::Sleep) -> ShardSleep {
+        ShardSleep(sleep.into_send())
+    }
+}
 
 impl Future for ShardSleep {
     type Output = ();
