@@ -161,24 +161,22 @@ mod tests {
         }
     }
 
-    #[test]
-    fn values_are_per_type_and_key() {
-        crate::block_on(async {
-            let a = SlotKey::unique();
-            let b = SlotKey::unique();
-            assert_ne!(a, b);
-            assert!(insert(a, 1u32).is_none());
-            insert(b, 2u32);
-            insert(a, "text");
-            assert_eq!(*get::<u32>(a).unwrap(), 1);
-            assert_eq!(*get::<u32>(b).unwrap(), 2);
-            assert_eq!(*get::<&str>(a).unwrap(), "text");
-            assert_eq!(*insert(a, 3u32).unwrap(), 1);
-            assert_eq!(*remove::<u32>(a).unwrap(), 3);
-            assert!(get::<u32>(a).is_none());
-            assert_eq!(*get_or_init(a, || 7u32), 7);
-            assert_eq!(*get_or_init(a, || 8u32), 7, "init runs once");
-        });
+    #[seastar_core::test]
+    async fn values_are_per_type_and_key() {
+        let a = SlotKey::unique();
+        let b = SlotKey::unique();
+        assert_ne!(a, b);
+        assert!(insert(a, 1u32).is_none());
+        insert(b, 2u32);
+        insert(a, "text");
+        assert_eq!(*get::<u32>(a).unwrap(), 1);
+        assert_eq!(*get::<u32>(b).unwrap(), 2);
+        assert_eq!(*get::<&str>(a).unwrap(), "text");
+        assert_eq!(*insert(a, 3u32).unwrap(), 1);
+        assert_eq!(*remove::<u32>(a).unwrap(), 3);
+        assert!(get::<u32>(a).is_none());
+        assert_eq!(*get_or_init(a, || 7u32), 7);
+        assert_eq!(*get_or_init(a, || 8u32), 7, "init runs once");
     }
 
     #[test]
@@ -191,25 +189,17 @@ mod tests {
         assert!(dropped.get());
     }
 
-    #[test]
-    fn each_shard_has_its_own_slots() {
-        crate::Runtime::builder()
-            .shards(2)
-            .handle_signals(false)
-            .build()
-            .unwrap()
-            .run(async {
-                let key = SlotKey::unique();
-                crate::smp::invoke_on_all(move || async move {
-                    insert(key, crate::shard_id());
-                })
-                .await
-                .unwrap();
-                let seen =
-                    crate::smp::invoke_on_all(move || async move { *get::<usize>(key).unwrap() })
-                        .await
-                        .unwrap();
-                assert_eq!(seen, vec![0, 1]);
-            });
+    #[seastar_core::test(shards = 2)]
+    async fn each_shard_has_its_own_slots() {
+        let key = SlotKey::unique();
+        crate::smp::invoke_on_all(move || async move {
+            insert(key, crate::shard_id());
+        })
+        .await
+        .unwrap();
+        let seen = crate::smp::invoke_on_all(move || async move { *get::<usize>(key).unwrap() })
+            .await
+            .unwrap();
+        assert_eq!(seen, vec![0, 1]);
     }
 }

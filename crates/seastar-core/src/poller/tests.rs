@@ -38,25 +38,25 @@ impl Poller for Work {
         }
         self.left -= 1;
         if self.left == 0 {
-            self.done.take().map(|p| p.set_value(()));
+            if let Some(p) = self.done.take() {
+                p.set_value(());
+            }
         }
         true
     }
 }
 
-#[test]
-fn work_keeps_the_shard_awake() {
-    crate::block_on(async {
-        let (p, f) = promise();
-        let polls = Rc::new(Cell::new(0));
-        let _h = add_poller(Work {
-            left: 1000,
-            polls: polls.clone(),
-            done: Some(p),
-        });
-        within(f).await;
-        assert!(polls.get() >= 1000, "polled {} times", polls.get());
+#[seastar_core::test]
+async fn work_keeps_the_shard_awake() {
+    let (p, f) = promise();
+    let polls = Rc::new(Cell::new(0));
+    let _h = add_poller(Work {
+        left: 1000,
+        polls: polls.clone(),
+        done: Some(p),
     });
+    within(f).await;
+    assert!(polls.get() >= 1000, "polled {} times", polls.get());
 }
 
 /// Refuses to sleep `refusals` times, then fulfils its promise.
@@ -73,23 +73,23 @@ impl Poller for Refuse {
     fn try_sleep(&mut self, _cx: &mut Context<'_>) -> bool {
         self.asked += 1;
         if self.asked == self.refusals {
-            self.done.take().map(|p| p.set_value(self.asked));
+            if let Some(p) = self.done.take() {
+                p.set_value(self.asked);
+            }
         }
         false
     }
 }
 
-#[test]
-fn a_refused_sleep_keeps_the_loop_turning() {
-    crate::block_on(async {
-        let (p, f) = promise();
-        let _h = add_poller(Refuse {
-            refusals: 50,
-            done: Some(p),
-            asked: 0,
-        });
-        assert_eq!(within(f).await, 50);
+#[seastar_core::test]
+async fn a_refused_sleep_keeps_the_loop_turning() {
+    let (p, f) = promise();
+    let _h = add_poller(Refuse {
+        refusals: 50,
+        done: Some(p),
+        asked: 0,
     });
+    assert_eq!(within(f).await, 50);
 }
 
 fn pipe() -> (OwnedFd, OwnedFd) {
@@ -121,7 +121,9 @@ impl Poller for PipeDevice {
         }
         self.got.borrow_mut().extend_from_slice(&buf[..n as usize]);
         if self.got.borrow().len() >= self.want {
-            self.done.take().map(|p| p.set_value(()));
+            if let Some(p) = self.done.take() {
+                p.set_value(());
+            }
         }
         true
     }
@@ -133,34 +135,32 @@ impl Poller for PipeDevice {
     }
 }
 
-#[test]
-fn an_fd_watch_wakes_the_sleeping_shard() {
-    crate::block_on(async {
-        let (rx, tx) = pipe();
-        let (p, f) = promise();
-        let got = Rc::new(RefCell::new(Vec::new()));
-        let sleeps = Rc::new(Cell::new(0));
-        let _h = add_poller(PipeDevice {
-            watch: FdWatch::new(rx.as_raw_fd()),
-            rx,
-            got: got.clone(),
-            want: 3,
-            done: Some(p),
-            sleeps: sleeps.clone(),
-        });
-        let writer = std::thread::spawn(move || {
-            for b in [1u8, 2, 3] {
-                std::thread::sleep(Duration::from_millis(30));
-                // SAFETY: writes one byte from a live local.
-                let n = unsafe { libc::write(tx.as_raw_fd(), (&b as *const u8).cast(), 1) };
-                assert_eq!(n, 1);
-            }
-        });
-        within(f).await;
-        writer.join().unwrap();
-        assert_eq!(*got.borrow(), [1, 2, 3]);
-        assert!(sleeps.get() >= 1, "the shard slept between the writes");
+#[seastar_core::test]
+async fn an_fd_watch_wakes_the_sleeping_shard() {
+    let (rx, tx) = pipe();
+    let (p, f) = promise();
+    let got = Rc::new(RefCell::new(Vec::new()));
+    let sleeps = Rc::new(Cell::new(0));
+    let _h = add_poller(PipeDevice {
+        watch: FdWatch::new(rx.as_raw_fd()),
+        rx,
+        got: got.clone(),
+        want: 3,
+        done: Some(p),
+        sleeps: sleeps.clone(),
     });
+    let writer = std::thread::spawn(move || {
+        for b in [1u8, 2, 3] {
+            std::thread::sleep(Duration::from_millis(30));
+            // SAFETY: writes one byte from a live local.
+            let n = unsafe { libc::write(tx.as_raw_fd(), (&b as *const u8).cast(), 1) };
+            assert_eq!(n, 1);
+        }
+    });
+    within(f).await;
+    writer.join().unwrap();
+    assert_eq!(*got.borrow(), [1, 2, 3]);
+    assert!(sleeps.get() >= 1, "the shard slept between the writes");
 }
 
 /// Hands its sleep waker to another thread, which wakes it once.
@@ -173,7 +173,9 @@ struct Remote {
 impl Poller for Remote {
     fn poll(&mut self) -> bool {
         if self.flag.load(Ordering::Acquire) {
-            self.done.take().map(|p| p.set_value(()));
+            if let Some(p) = self.done.take() {
+                p.set_value(());
+            }
         }
         false
     }
@@ -183,30 +185,28 @@ impl Poller for Remote {
     }
 }
 
-#[test]
-fn a_waker_from_another_thread_wakes_the_shard() {
-    crate::block_on(async {
-        let flag = Arc::new(AtomicBool::new(false));
-        let waker = Arc::new(std::sync::Mutex::new(None::<Waker>));
-        let (p, f) = promise();
-        let _h = add_poller(Remote {
-            flag: flag.clone(),
-            waker: waker.clone(),
-            done: Some(p),
-        });
-        let t = std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(50));
-            flag.store(true, Ordering::Release);
-            let w = waker
-                .lock()
-                .unwrap()
-                .clone()
-                .expect("armed before sleeping");
-            w.wake();
-        });
-        within(f).await;
-        t.join().unwrap();
+#[seastar_core::test]
+async fn a_waker_from_another_thread_wakes_the_shard() {
+    let flag = Arc::new(AtomicBool::new(false));
+    let waker = Arc::new(std::sync::Mutex::new(None::<Waker>));
+    let (p, f) = promise();
+    let _h = add_poller(Remote {
+        flag: flag.clone(),
+        waker: waker.clone(),
+        done: Some(p),
     });
+    let t = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(50));
+        flag.store(true, Ordering::Release);
+        let w = waker
+            .lock()
+            .unwrap()
+            .clone()
+            .expect("armed before sleeping");
+        w.wake();
+    });
+    within(f).await;
+    t.join().unwrap();
 }
 
 /// Drops its own handle from inside `poll` (through a shared slot).
@@ -230,18 +230,16 @@ impl Poller for SelfRemoving {
     }
 }
 
-#[test]
-fn a_poller_may_remove_itself_and_add_others_while_polled() {
-    crate::block_on(async {
-        let slot = Rc::new(RefCell::new(None));
-        let polls = Rc::new(Cell::new(0));
-        *slot.borrow_mut() = Some(add_poller(SelfRemoving {
-            handle: slot.clone(),
-            polls: polls.clone(),
-        }));
-        for _ in 0..5 {
-            crate::reactor::next_tick().await;
-        }
-        assert_eq!(polls.get(), 1, "removed after its first poll");
-    });
+#[seastar_core::test]
+async fn a_poller_may_remove_itself_and_add_others_while_polled() {
+    let slot = Rc::new(RefCell::new(None));
+    let polls = Rc::new(Cell::new(0));
+    *slot.borrow_mut() = Some(add_poller(SelfRemoving {
+        handle: slot.clone(),
+        polls: polls.clone(),
+    }));
+    for _ in 0..5 {
+        crate::reactor::next_tick().await;
+    }
+    assert_eq!(polls.get(), 1, "removed after its first poll");
 }
