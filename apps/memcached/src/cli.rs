@@ -13,6 +13,7 @@
 //! | `--prometheus-port` | serve metrics at `http://<-l>:PORT/metrics` (0: any free port) | off |
 //! | `--collectd-address` | push metrics to collectd at `host:port` | off |
 //! | `--collectd-interval` | seconds between collectd pushes | 10 |
+//! | `--admin-port`, `--admin-address`, `--admin-token-file` | the admin REST API and live dashboard (items, hit ratio, evictions per shard), loopback unless told | off |
 //! | `--conn-output-budget` | reply bytes a connection builds before it waits for the client to read them (`k`/`m` suffixes) | 1m |
 //! | `--udp-reply-max` | reply bytes after which a UDP request stops executing and its reply ends with `SERVER_ERROR out of memory writing get response` (`k`/`m` suffixes) | 1m |
 //! | `-o idle_timeout=N`, `--idle-timeout` | close a connection after N seconds without a request, 0 = never | 0 |
@@ -111,6 +112,10 @@ pub struct Args {
     /// Runtime options.
     #[command(flatten)]
     pub runtime: RuntimeArgs,
+    /// The admin API and dashboard (`--admin-port`, `--admin-address`,
+    /// `--admin-token-file`).
+    #[command(flatten)]
+    pub admin: seastar_http::admin::AdminArgs,
 }
 
 /// Contradictory or out-of-range flags.

@@ -74,7 +74,7 @@ impl Admin {
                 options: BTreeMap::new(),
                 token: None,
                 sources: Sources {
-                    requests: crate::metrics::REQUESTS_TOTAL.to_owned(),
+                    requests: vec![crate::metrics::REQUESTS_TOTAL.to_owned()],
                     latency: crate::metrics::REQUEST_DURATION.to_owned(),
                 },
                 shard_view: None,
@@ -121,8 +121,14 @@ impl Admin {
 
     /// The counter whose total (all labels) counts requests, for
     /// requests per second (default `seastar_http_requests_total`).
-    pub fn requests_metric(mut self, name: &str) -> Admin {
-        self.config.sources.requests = name.to_owned();
+    pub fn requests_metric(self, name: &str) -> Admin {
+        self.requests_metrics(&[name])
+    }
+
+    /// Several counters whose totals add up to the requests (e.g.
+    /// memcached's gets and sets).
+    pub fn requests_metrics(mut self, names: &[&str]) -> Admin {
+        self.config.sources.requests = names.iter().map(|n| (*n).to_owned()).collect();
         self
     }
 

@@ -35,7 +35,7 @@ pub(crate) struct Tick {
     pub(crate) unix_ms: u64,
     /// The shard's busy nanoseconds so far.
     pub(crate) busy_ns: u64,
-    /// Requests counted so far by the configured counter (all labels),
+    /// Requests counted so far by the configured counters (all labels),
     /// less those the admin server answered.
     pub(crate) requests: u64,
     /// The configured latency histogram (all label sets merged).
@@ -47,7 +47,8 @@ pub(crate) struct Tick {
 /// What the sampler reads, by metric name.
 #[derive(Clone, Debug)]
 pub(crate) struct Sources {
-    pub(crate) requests: String,
+    /// Counters whose totals (all labels) add up to the requests served.
+    pub(crate) requests: Vec<String>,
     pub(crate) latency: String,
 }
 
@@ -96,14 +97,22 @@ pub(crate) fn start(sources: Sources) {
 fn take(sources: &Sources) -> Tick {
     let snap = local_snapshot();
     let mut requests = 0u64;
+    // seastar-http's request counter also counts the admin server's own
+    // requests (it is a seastar-http server too): those come off.
+    let mut http = 0u64;
     let mut latency: Option<HistogramValue> = None;
     let mut memory_bytes = None;
     for s in &snap.samples {
-        if s.name == sources.requests {
-            match &s.value {
-                Value::Counter(n) => requests = requests.wrapping_add(*n),
-                Value::FloatCounter(f) => requests = requests.wrapping_add(*f as u64),
-                _ => {}
+        if sources.requests.contains(&s.name) {
+            let n = match &s.value {
+                Value::Counter(n) => *n,
+                Value::FloatCounter(f) => *f as u64,
+                _ => 0,
+            };
+            if s.name == crate::metrics::REQUESTS_TOTAL {
+                http = http.wrapping_add(n);
+            } else {
+                requests = requests.wrapping_add(n);
             }
         } else if s.name == sources.latency {
             if let Value::Histogram(h) = &s.value {
@@ -122,8 +131,7 @@ fn take(sources: &Sources) -> Tick {
         at: Instant::now(),
         unix_ms: unix_ms(),
         busy_ns: introspect::busy_ns(),
-        // The admin server's own requests are not the app's.
-        requests: requests.saturating_sub(super::api::served()),
+        requests: requests.wrapping_add(http.saturating_sub(super::api::served())),
         latency,
         memory_bytes,
     }
