@@ -58,6 +58,11 @@ impl SocketQueue {
         self.queue.borrow().len()
     }
 
+    /// The oldest datagram, if any.
+    pub(crate) fn try_pop(&self) -> Option<(SocketAddrV4, Vec<u8>)> {
+        self.queue.borrow_mut().pop_front()
+    }
+
     async fn pop(&self) -> (SocketAddrV4, Vec<u8>) {
         poll_fn(|cx| match self.queue.borrow_mut().pop_front() {
             Some(d) => Poll::Ready(d),

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::io;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -195,6 +195,12 @@ impl State {
     /// Datagrams waiting on `port`, if bound.
     pub fn queued(&self, port: u16) -> Option<usize> {
         self.sockets.get(&port).map(|q| q.len())
+    }
+
+    /// Takes the oldest datagram queued on `port` (for drivers without
+    /// sockets).
+    pub fn take_datagram(&mut self, port: u16) -> Option<(SocketAddrV4, Vec<u8>)> {
+        self.sockets.get(&port).and_then(|q| q.try_pop())
     }
 
     /// Frames waiting for ARP resolutions.
