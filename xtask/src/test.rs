@@ -50,7 +50,8 @@ impl Backend {
 /// seastar-core's modules whose unit tests make no io_uring or epoll
 /// syscall (Miri cannot run those): the SPSC rings, the cross-shard call
 /// protocol, the call-cell and buffer pools, promises, the timer queue, the
-/// allocator's accounting. Test name filters for `cargo miri test`.
+/// allocator's accounting. Test name filters for `cargo miri test`
+/// (seastar-io's `AlignedBuf` runs in a second step).
 const MIRI_FILTERS: &[&str] = &[
     "smp::ring::",
     "smp::call::",
@@ -159,6 +160,17 @@ fn plan(args: &TestArgs, nextest: bool, loom: bool, miri: bool) -> Vec<Step> {
         // clock and no file system), one seed (several would explore more
         // thread schedules but multiply the time).
         steps.push(step("miri", c));
+        // seastar-io's `AlignedBuf` (raw allocation with an alignment).
+        let c = nightly_cargo([
+            "miri",
+            "test",
+            "-p",
+            "seastar-io",
+            "--lib",
+            "--",
+            "aligned::",
+        ]);
+        steps.push(step("miri (seastar-io)", c));
     }
     // The allocator's header read was undefined behaviour that only showed
     // once its methods were inlined into callers by LTO (a crash at start);
@@ -278,6 +290,7 @@ mod tests {
                 "doctests",
                 "loom",
                 "miri",
+                "miri (seastar-io)",
                 "alloc-lto"
             ]
         );

@@ -28,6 +28,15 @@
 //! Threads that are not shards of the runtime fall back to B's
 //! mutex-protected inbox (for wakes only: `submit_to` needs a shard).
 //!
+//! The batching, publishing, back-pressure and draining live in
+//! `transport.rs`: one `Transport` per shard, which owns that shard's
+//! ends of the rings (a ring's only `Producer` and only `Consumer`, so the
+//! one-producer/one-consumer rule holds by type) and which the reactor
+//! loop calls at fixed points. `transport.rs`, `call.rs`, `ring.rs` and
+//! `pool.rs` sit below the reactor and name none of its items (bar the
+//! leaf modules `reactor::remote` and `reactor::stats`); this file sits
+//! above it.
+//!
 //! ```
 //! use seastar_core::{Runtime, shard_id, smp};
 //!
