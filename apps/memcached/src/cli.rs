@@ -2,7 +2,7 @@
 //!
 //! | flag | meaning | default |
 //! |---|---|---|
-//! | `-p`, `--port` | TCP port (0: any free port) | 11211 |
+//! | `-p`, `--port` | TCP port (0: any free port; with `--network-stack native`: TCP off) | 11211 |
 //! | `-U`, `--udp-port` | UDP port, 0 = off | 0 |
 //! | `-l`, `--listen` | address to listen on | 127.0.0.1 |
 //! | `-m`, `--memory-limit` | item memory in MiB, split across shards | 64 |
@@ -17,6 +17,7 @@
 //! | `--conn-output-budget` | reply bytes a connection builds before it waits for the client to read them (`k`/`m` suffixes) | 1m |
 //! | `--udp-reply-max` | reply bytes after which a UDP request stops executing and its reply ends with `SERVER_ERROR out of memory writing get response` (`k`/`m` suffixes) | 1m |
 //! | `-o idle_timeout=N`, `--idle-timeout` | close a connection after N seconds without a request, 0 = never | 0 |
+//! | `--network-stack native`, `--xdp-device IFACE` / `--tap-device NAME`, `--host-ipv4-addr`, `--gw-ipv4-addr`, `--netmask-ipv4-addr` | serve UDP (`-U`) on the user-space stack; needs `-p 0` (TCP off, as in stock memcached) until the native stack has TCP | posix |
 //!
 //! plus [`RuntimeArgs`] (`--smp`, `--cpuset`, `--reactor-backend`,
 //! `--poll-mode`, `--shutdown-timeout`: how long a stop waits for the
@@ -39,6 +40,7 @@ use std::time::Duration;
 use clap::Parser;
 use seastar_core::runtime::RuntimeArgs;
 use seastar_net::collectd;
+use seastar_net::native::config::NetworkArgs;
 
 use crate::server::Config;
 
@@ -116,6 +118,10 @@ pub struct Args {
     /// `--admin-token-file`).
     #[command(flatten)]
     pub admin: seastar_http::admin::AdminArgs,
+    /// Network stack options (`--network-stack native` serves UDP on the
+    /// user-space stack; needs `-p 0`, see `server::native`).
+    #[command(flatten)]
+    pub net: NetworkArgs,
 }
 
 /// Contradictory or out-of-range flags.
@@ -153,6 +159,17 @@ pub enum CliError {
     /// not a positive number of seconds.
     #[error(transparent)]
     Collectd(#[from] collectd::ConfigError),
+    /// Contradictory or incomplete `--network-stack` options.
+    #[error(transparent)]
+    Network(#[from] seastar_net::native::config::ConfigError),
+    /// `--network-stack native` with TCP on.
+    #[error(
+        "-p {0}: TCP on the native stack is not supported yet; pass -p 0 (TCP off, as in stock memcached) and serve UDP with -U"
+    )]
+    NativeTcp(u16),
+    /// `--network-stack native` without `-U`.
+    #[error("--network-stack native serves UDP only: give -U PORT")]
+    NativeNoUdp,
 }
 
 impl Args {
@@ -190,7 +207,17 @@ impl Args {
                 _ => tracing::warn!(option = opt, "ignoring unsupported -o option"),
             }
         }
+        let native = self.net.native_config()?.map(crate::server::native::NativeNet);
+        if native.is_some() {
+            if self.port != 0 {
+                return Err(CliError::NativeTcp(self.port));
+            }
+            if self.udp_port == 0 {
+                return Err(CliError::NativeNoUdp);
+            }
+        }
         let config = Config {
+            native,
             tcp: SocketAddr::new(self.listen, self.port),
             udp: (self.udp_port != 0).then(|| SocketAddr::new(self.listen, self.udp_port)),
             memory_limit,
@@ -276,6 +303,41 @@ mod tests {
         assert_eq!(c.max_connections, 1024);
         assert_eq!(c.item_size_max, 1 << 20);
         assert_eq!(rt.smp, None);
+    }
+
+    #[test]
+    fn native_stack_serves_udp_only_with_tcp_off() {
+        let native = [
+            "--network-stack",
+            "native",
+            "--xdp-device",
+            "veth0",
+            "--host-ipv4-addr",
+            "10.0.0.2",
+        ];
+        let with = |extra: &[&str]| {
+            let mut a: Vec<&str> = native.to_vec();
+            a.extend_from_slice(extra);
+            args(&a).resolve()
+        };
+        let (c, _) = with(&["-p", "0", "-U", "11211"]).unwrap();
+        let net = &c.native.as_ref().unwrap().0;
+        assert_eq!(
+            net.device,
+            seastar_net::native::device::DeviceSpec::xdp("veth0")
+        );
+        assert_eq!(net.iface.addr, std::net::Ipv4Addr::new(10, 0, 0, 2));
+        assert_eq!(c.udp.map(|a| a.port()), Some(11211));
+        let e = with(&["-U", "11211"]).unwrap_err();
+        assert_eq!(e, CliError::NativeTcp(11211));
+        assert!(e.to_string().contains("pass -p 0"), "{e}");
+        assert_eq!(with(&["-p", "0"]).unwrap_err(), CliError::NativeNoUdp);
+        let e = args(&["--network-stack", "native", "-p", "0", "-U", "1"]).resolve();
+        assert!(matches!(e, Err(CliError::Network(_))));
+        // The posix stack is the default and takes no native options.
+        assert!(args(&[]).resolve().unwrap().0.native.is_none());
+        let e = args(&["--xdp-device", "veth0"]).resolve();
+        assert!(matches!(e, Err(CliError::Network(_))));
     }
 
     #[test]

@@ -35,6 +35,7 @@ fn main() {
         Ok(r) => r,
         Err(e) => fail(&e),
     };
+    let native = config.native.is_some();
     let admin = Admin::new("memcached", env!("CARGO_PKG_VERSION"))
         .runtime_args(&runtime_args)
         .option("tcp", config.tcp)
@@ -45,8 +46,16 @@ fn main() {
         .requests_metrics(&["memcached_cmd_get_total", "memcached_cmd_set_total"])
         .shard_view(admin_view)
         .shutdown_timeout(config.shutdown_timeout);
-    let result = runtime.run(with_admin(admin_args, admin, server::serve(config, |b: &Bound| {
+    let result = runtime.run(with_admin(admin_args, admin, server::serve(config, move |b: &Bound| {
         let udp = b.udp.map_or_else(|| "off".to_owned(), |a| a.to_string());
+        if native {
+            println!(
+                "memcached: listening on {udp} (udp, native stack), tcp off, {} shards, backend {}",
+                b.shards,
+                seastar_core::runtime::backend_summary()
+            );
+            return;
+        }
         println!(
             "memcached: listening on {} (tcp), udp {udp}, {} shards, backend {}",
             b.tcp,

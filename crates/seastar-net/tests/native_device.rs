@@ -70,12 +70,7 @@ fn arp_request(src_mac: [u8; 6], src_ip: Ipv4Addr, target_ip: Ipv4Addr) -> Vec<u
 
 /// The kernel's ARP reply, as it must be byte for byte (42 bytes: no
 /// padding on a virtual link).
-fn arp_reply(
-    to_mac: [u8; 6],
-    to_ip: Ipv4Addr,
-    from_mac: [u8; 6],
-    from_ip: Ipv4Addr,
-) -> Vec<u8> {
+fn arp_reply(to_mac: [u8; 6], to_ip: Ipv4Addr, from_mac: [u8; 6], from_ip: Ipv4Addr) -> Vec<u8> {
     let mut f = Vec::with_capacity(42);
     f.extend_from_slice(&to_mac);
     f.extend_from_slice(&from_mac);
@@ -164,13 +159,17 @@ fn udp_exchange(
     kernel_dev: &str,
 ) {
     let our_mac = dev.mac();
-    bed.neigh_b(our_ip, our_mac, kernel_dev).expect("neighbour entry");
+    bed.neigh_b(our_ip, our_mac, kernel_dev)
+        .expect("neighbour entry");
     let sock = bed.run_in_b(|| UdpSocket::bind((their_ip, 0)).expect("bind in b"));
     sock.set_read_timeout(Some(WAIT)).unwrap();
     let port = sock.local_addr().unwrap().port();
-    sock.send_to(b"ping from the kernel", (our_ip, 7777)).unwrap();
-    let got = receive_until(dev, |f| f.len() > 42 && f[12..14] == [0x08, 0x00] && f[23] == 17)
-        .expect("no UDP frame from the kernel within 5 s");
+    sock.send_to(b"ping from the kernel", (our_ip, 7777))
+        .unwrap();
+    let got = receive_until(dev, |f| {
+        f.len() > 42 && f[12..14] == [0x08, 0x00] && f[23] == 17
+    })
+    .expect("no UDP frame from the kernel within 5 s");
     let mut want = udp_frame(
         (their_mac, their_ip, port),
         (our_mac, our_ip, 7777),
@@ -187,10 +186,16 @@ fn udp_exchange(
 
     send(
         dev,
-        &udp_frame((our_mac, our_ip, 7777), (their_mac, their_ip, port), b"pong from us"),
+        &udp_frame(
+            (our_mac, our_ip, 7777),
+            (their_mac, their_ip, port),
+            b"pong from us",
+        ),
     );
     let mut buf = [0u8; 64];
-    let (n, from) = sock.recv_from(&mut buf).expect("our datagram reached the kernel");
+    let (n, from) = sock
+        .recv_from(&mut buf)
+        .expect("our datagram reached the kernel");
     assert_eq!(&buf[..n], b"pong from us");
     assert_eq!(from, (our_ip, 7777).into());
 }
@@ -210,7 +215,12 @@ fn xdp_native_mode_arp_and_udp_against_the_kernel() {
     assert_eq!(dev.mac(), bed.mac_a);
     assert_eq!(dev.frame_max(), 1514);
     arp_exchange(&mut dev, bed.addr_a, bed.mac_b, bed.addr_b);
-    udp_exchange(&bed, &mut dev, (bed.addr_a, bed.mac_b, bed.addr_b), &bed.veth_b);
+    udp_exchange(
+        &bed,
+        &mut dev,
+        (bed.addr_a, bed.mac_b, bed.addr_b),
+        &bed.veth_b,
+    );
 }
 
 #[test]
@@ -225,7 +235,12 @@ fn xdp_generic_mode_arp_and_udp_against_the_kernel() {
     let mut dev = xdp_in_a(&bed, &opts);
     assert_eq!(dev.mode(), XdpMode::Generic);
     arp_exchange(&mut dev, bed.addr_a, bed.mac_b, bed.addr_b);
-    udp_exchange(&bed, &mut dev, (bed.addr_a, bed.mac_b, bed.addr_b), &bed.veth_b);
+    udp_exchange(
+        &bed,
+        &mut dev,
+        (bed.addr_a, bed.mac_b, bed.addr_b),
+        &bed.veth_b,
+    );
 }
 
 #[test]
@@ -293,7 +308,12 @@ fn tap_arp_and_udp_against_the_kernel() {
     assert_eq!(dev.mac()[0], 0x02, "locally administered");
     assert_eq!(dev.frame_max(), 1514);
     arp_exchange(&mut dev, bed.tap_addr_a, tap_mac, bed.tap_addr_b);
-    udp_exchange(&bed, &mut dev, (bed.tap_addr_a, tap_mac, bed.tap_addr_b), &tap);
+    udp_exchange(
+        &bed,
+        &mut dev,
+        (bed.tap_addr_a, tap_mac, bed.tap_addr_b),
+        &tap,
+    );
     assert_eq!(dev.dropped(), 0);
 }
 
@@ -317,7 +337,10 @@ fn tap_queues_of_one_interface_share_its_address() {
 
 #[test]
 fn no_such_interface_is_a_clear_error() {
-    for spec in [DeviceSpec::xdp("ssrs-nope0"), DeviceSpec::xdp("a-name-far-too-long-for-linux")] {
+    for spec in [
+        DeviceSpec::xdp("ssrs-nope0"),
+        DeviceSpec::xdp("a-name-far-too-long-for-linux"),
+    ] {
         match device::open(&spec, 0) {
             Err(DeviceError::NoSuchInterface { iface }) => {
                 assert!(iface.starts_with("ssrs-nope0") || iface.starts_with("a-name"));
@@ -326,7 +349,9 @@ fn no_such_interface_is_a_clear_error() {
             Ok(_) => panic!("opened a device on an interface that does not exist"),
         }
     }
-    let e = device::open(&DeviceSpec::xdp("ssrs-nope0"), 0).err().unwrap();
+    let e = device::open(&DeviceSpec::xdp("ssrs-nope0"), 0)
+        .err()
+        .unwrap();
     assert_eq!(
         e.to_string(),
         "no such network interface `ssrs-nope0` in this network namespace"
@@ -390,13 +415,19 @@ fn xdp_refused_in_both_modes_is_a_clear_error() {
             .expect("spawn the holder"),
     );
     let out = BufReader::new(child.0.stdout.take().unwrap());
-    let held = out.lines().map_while(Result::ok).any(|l| l.contains("HOLDING"));
+    let held = out
+        .lines()
+        .map_while(Result::ok)
+        .any(|l| l.contains("HOLDING"));
     assert!(held, "the holder did not attach");
     match bed.run_in_a(|| XdpDevice::open(&bed.veth_a, 0, &XdpOptions::default())) {
         Err(e @ DeviceError::XdpRefused { .. }) => {
             let msg = e.to_string();
             assert!(
-                msg.starts_with(&format!("interface `{}` refused the XDP program", bed.veth_a)),
+                msg.starts_with(&format!(
+                    "interface `{}` refused the XDP program",
+                    bed.veth_a
+                )),
                 "{msg}"
             );
             assert!(msg.contains("native (drv) mode") && msg.contains("generic (skb) mode"));

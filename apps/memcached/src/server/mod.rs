@@ -36,6 +36,7 @@ mod coalesce;
 mod conn;
 mod exporters;
 mod global;
+pub mod native;
 mod routing;
 mod shard;
 pub mod udp;
@@ -92,6 +93,9 @@ pub struct Config {
     /// Reply bytes after which a UDP request's execution stops
     /// (`--udp-reply-max`, see [`udp`]).
     pub udp_reply_max: usize,
+    /// Serve UDP on the native stack instead of the kernel's
+    /// (`--network-stack native`; TCP is then off), see [`native`].
+    pub native: Option<native::NativeNet>,
 }
 
 /// Default [`Config::conn_output_budget`]: 1 MiB.
@@ -111,6 +115,7 @@ impl Default for Config {
             idle_timeout: None,
             shutdown_timeout: Duration::from_secs(30),
             udp_reply_max: udp::MAX_REPLY,
+            native: None,
         }
     }
 }
@@ -154,6 +159,9 @@ pub enum ServeError {
     /// `serve` was called on a shard other than 0.
     #[error("serve must run on shard 0")]
     NotShardZero,
+    /// The native stack did not start, or its UDP port could not be bound.
+    #[error("native stack: {0}")]
+    Native(String),
 }
 
 /// Runs the server on every shard until a stop is requested (see the
@@ -184,6 +192,9 @@ async fn run(
     config: &Config,
     on_ready: impl FnOnce(&Bound),
 ) -> Result<Report, ServeError> {
+    if let Some(net) = &config.native {
+        return native::run(service, config, net, on_ready).await;
+    }
     let want = config.tcp;
     let bound = service
         .invoke_on_all(move |st| async move {
@@ -212,11 +223,11 @@ async fn run(
             // Shard 0 first, so that port 0 becomes one port for all.
             let first = udp::bind(want).map_err(err)?;
             let addr = first.local_addr().map_err(err)?;
-            *service.local().udp.borrow_mut() = Some(first);
+            *service.local().udp.borrow_mut() = Some(first.into());
             let rest = service
                 .invoke_on_all(move |st| async move {
                     if shard_id() != 0 {
-                        *st.udp.borrow_mut() = Some(udp::bind(addr)?);
+                        *st.udp.borrow_mut() = Some(udp::bind(addr)?.into());
                     }
                     Ok::<_, io::Error>(())
                 })
@@ -227,6 +238,18 @@ async fn run(
             Some(addr)
         }
     };
+    serve_bound(service, config, tcp, udp, on_ready).await
+}
+
+/// Records the ports, starts the exporters, runs `on_ready`, then serves
+/// every shard until stopped.
+async fn serve_bound(
+    service: &Sharded<ShardState>,
+    config: &Config,
+    tcp: SocketAddr,
+    udp: Option<SocketAddr>,
+    on_ready: impl FnOnce(&Bound),
+) -> Result<Report, ServeError> {
     let (tcp_port, udp_port) = (tcp.port(), udp.map_or(0, |a| a.port()));
     service
         .invoke_on_all(move |st| async move {

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use seastar_core::smp::StopHook;
 use seastar_core::timer;
-use seastar_net::{TcpListener, UdpSocket};
+use seastar_net::TcpListener;
 
 use super::Config;
 use super::coalesce::Coalescer;
@@ -54,7 +54,7 @@ pub(crate) struct ShardState {
     /// Bound by `serve`, taken by the shard's accept loop.
     pub listener: RefCell<Option<TcpListener>>,
     /// Bound by `serve` with `-U`, taken by the shard's UDP loop.
-    pub udp: RefCell<Option<UdpSocket>>,
+    pub udp: RefCell<Option<super::udp::Socket>>,
     /// This shard's batches for other shards, sent once per tick.
     pub coalescer: Coalescer,
 }

@@ -53,7 +53,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use futures::future::{Either, select};
 use seastar_core::shard_id;
 use seastar_core::smp::Sharded;
-use seastar_net::UdpSocket;
+use seastar_net::{BufResult, UdpSocket};
 
 use super::routing::Session;
 use super::shard::{Settings, ShardState};
@@ -157,8 +157,40 @@ pub(crate) fn bind(addr: SocketAddr) -> io::Result<UdpSocket> {
     UdpSocket::from_std(s.into())
 }
 
+/// A shard's UDP socket: the kernel's, or the native stack's
+/// (`--network-stack native`, see `server::native`).
+#[derive(Debug)]
+pub(crate) enum Socket {
+    /// A kernel socket (`SO_REUSEPORT` on every shard).
+    Kernel(UdpSocket),
+    /// A socket of the native stack, bound on every shard.
+    Native(seastar_net::native::UdpSocket),
+}
+
+impl From<UdpSocket> for Socket {
+    fn from(s: UdpSocket) -> Self {
+        Socket::Kernel(s)
+    }
+}
+
+impl Socket {
+    async fn recv_from(&self, buf: Vec<u8>) -> BufResult<(usize, SocketAddr), Vec<u8>> {
+        match self {
+            Socket::Kernel(s) => s.recv_from(buf).await,
+            Socket::Native(s) => s.recv_from(buf).await,
+        }
+    }
+
+    async fn send_to(&self, d: Bytes, peer: SocketAddr) -> BufResult<usize, Bytes> {
+        match self {
+            Socket::Kernel(s) => s.send_to(d, peer).await,
+            Socket::Native(s) => s.send_to(d, peer).await,
+        }
+    }
+}
+
 /// Serves datagrams until a stop is requested.
-pub(crate) async fn serve_udp(st: Rc<ShardState>, service: Sharded<ShardState>, sock: UdpSocket) {
+pub(crate) async fn serve_udp(st: Rc<ShardState>, service: Sharded<ShardState>, sock: Socket) {
     let mut session = Session::new(st.clone(), service, st.udp_reply_max);
     let mut buf = Vec::with_capacity(READ_SIZE);
     let mut out = Out::new();

@@ -150,7 +150,11 @@ pub fn enter_ns(ns: &str) -> io::Result<()> {
     // SAFETY: setns(2) on a namespace file we opened; only the calling
     // thread's network namespace changes.
     let r = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
-    if r == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
 }
 
 /// Deletes the namespaces of beds whose process is gone.
@@ -238,9 +242,27 @@ impl TestBed {
         disable_ipv6(&bed.ns_b)?;
         let q = opts.queues.unwrap_or(1).max(1).to_string();
         ip(&[
-            "link", "add", "name", &bed.veth_a, "netns", &bed.ns_a, "numrxqueues", &q,
-            "numtxqueues", &q, "type", "veth", "peer", "name", &bed.veth_b, "netns", &bed.ns_b,
-            "numrxqueues", &q, "numtxqueues", &q,
+            "link",
+            "add",
+            "name",
+            &bed.veth_a,
+            "netns",
+            &bed.ns_a,
+            "numrxqueues",
+            &q,
+            "numtxqueues",
+            &q,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &bed.veth_b,
+            "netns",
+            &bed.ns_b,
+            "numrxqueues",
+            &q,
+            "numtxqueues",
+            &q,
         ])?;
         let (a, b) = (bed.ns_a.clone(), bed.ns_b.clone());
         let (va, vb) = (bed.veth_a.clone(), bed.veth_b.clone());
@@ -276,7 +298,17 @@ impl TestBed {
                 source: io::Error::other(e.to_string()),
             })?;
         if let Some(tap) = bed.tap.clone() {
-            ip(&["-n", &b, "tuntap", "add", "dev", &tap, "mode", "tap", "multi_queue"])?;
+            ip(&[
+                "-n",
+                &b,
+                "tuntap",
+                "add",
+                "dev",
+                &tap,
+                "mode",
+                "tap",
+                "multi_queue",
+            ])?;
             let addr = format!("{}/24", bed.tap_addr_b);
             ip(&["-n", &b, "addr", "add", &addr, "dev", &tap])?;
             ip(&["-n", &b, "link", "set", &tap, "up"])?;
@@ -300,8 +332,17 @@ impl TestBed {
     pub fn neigh_b(&self, addr: Ipv4Addr, mac: [u8; 6], dev: &str) -> Result<(), BedError> {
         let mac = mac.map(|b| format!("{b:02x}")).join(":");
         ip(&[
-            "-n", &self.ns_b, "neigh", "replace", &addr.to_string(), "lladdr", &mac, "dev", dev,
-            "nud", "permanent",
+            "-n",
+            &self.ns_b,
+            "neigh",
+            "replace",
+            &addr.to_string(),
+            "lladdr",
+            &mac,
+            "dev",
+            dev,
+            "nud",
+            "permanent",
         ])
     }
 

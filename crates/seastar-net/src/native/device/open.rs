@@ -4,7 +4,7 @@ use super::{Device, DeviceError, TapDevice, TapOptions, XdpDevice, XdpOptions};
 
 /// Which device the native stack runs on (`--xdp-device IFACE` or
 /// `--tap-device NAME`).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DeviceSpec {
     /// An interface driven through AF_XDP sockets, one per queue.
     Xdp {

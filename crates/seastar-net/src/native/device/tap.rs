@@ -24,7 +24,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use super::{Device, DeviceError};
 
 /// Options of a TAP device.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TapOptions {
     /// Our hardware address; default: `02:53:53` followed by three bytes
     /// of a hash of the interface name.

@@ -21,7 +21,7 @@ use super::umem::Umem;
 use crate::native::device::{Device, DeviceError, iface};
 
 /// Options of an AF_XDP device.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct XdpOptions {
     /// UMEM frames (half receive, half transmit); with `frame_size` at
     /// most 4 MiB of UMEM. Default 1024 (2 MiB).
