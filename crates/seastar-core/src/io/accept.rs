@@ -73,7 +73,7 @@ fn unspecified() -> SocketAddr {
 ///
 /// Bound to the shard that made it:
 ///
-/// ```compile_fail
+/// ```compile_fail,E0277
 /// fn send<T: Send>(_: T) {}
 /// send(seastar_core::io::Acceptor::new(0));
 /// ```

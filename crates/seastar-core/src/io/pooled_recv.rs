@@ -72,6 +72,12 @@ impl PooledBuf {
         }
     }
 
+    /// Whether the bytes are in one of the ring's buffers.
+    #[cfg(test)]
+    pub(crate) fn is_ring(&self) -> bool {
+        matches!(self.inner, Inner::Ring { .. })
+    }
+
     /// End of stream: no bytes.
     pub(crate) fn eof() -> PooledBuf {
         PooledBuf::heap(Vec::new())

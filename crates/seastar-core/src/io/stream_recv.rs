@@ -36,7 +36,7 @@ use super::op::{Op, RecvStream};
 /// Bound to the shard that started it (its key indexes that shard's
 /// operation table):
 ///
-/// ```compile_fail
+/// ```compile_fail,E0277
 /// fn send<T: Send>(_: T) {}
 /// # seastar_core::block_on(async {
 /// send(seastar_core::io::StreamRecv::start(0, vec![0u8; 16], false));

@@ -28,7 +28,7 @@
 //! An `Op`'s key indexes the operation table of the shard that created it,
 //! so an `Op`, and every I/O future holding one, is `!Send`:
 //!
-//! ```compile_fail
+//! ```compile_fail,E0277
 //! fn send<T: Send>(_: T) {}
 //! // A receive future holds its `Op`: it cannot move to another thread.
 //! send(seastar_core::io::recv(0, Vec::<u8>::with_capacity(8)));
@@ -50,6 +50,8 @@ mod recv;
 mod recv_ring;
 mod rw;
 mod send;
+#[cfg(test)]
+mod tests;
 
 use std::future::Future;
 use std::io;

@@ -303,6 +303,13 @@ impl Uring {
         Some(r)
     }
 
+    /// Slots of the operation table in use (operations in flight or
+    /// completed and not yet collected).
+    #[cfg(test)]
+    pub(crate) fn ops_in_use(&self) -> usize {
+        self.ops.len()
+    }
+
     /// Submissions queued and not yet handed to the kernel.
     #[cfg(test)]
     pub(crate) fn queued(&mut self) -> usize {
