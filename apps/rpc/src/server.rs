@@ -54,6 +54,10 @@ pub struct ServerArgs {
     /// Runtime options.
     #[command(flatten)]
     pub runtime: RuntimeArgs,
+    /// The admin API and dashboard (`--admin-port`, `--admin-address`,
+    /// `--admin-token-file`).
+    #[command(flatten)]
+    pub admin: seastar_http::admin::AdminArgs,
 }
 
 /// The per-shard limits, from the command line.
@@ -157,7 +161,20 @@ pub fn run(args: ServerArgs) -> Result<(), String> {
     let address = args.address;
     let (port, grpc_port) = (args.port, args.grpc_port);
     let limits = Limits::from_args(&args)?;
+    args.admin.token().map_err(|e| e.to_string())?;
+    let admin_args = args.admin.clone();
+    let admin = seastar_http::admin::Admin::new("rpc", env!("CARGO_PKG_VERSION"))
+        .runtime_args(&args.runtime)
+        .option("address", address)
+        .option("port", port)
+        .option("grpc-port", grpc_port)
+        .option("max-connections", args.max_connections)
+        .shutdown_timeout(args.runtime.shutdown_timeout());
     runtime.run(async move {
+        let admin = admin_args.start(admin).await.map_err(|e| e.to_string())?;
+        if let Some(a) = &admin {
+            println!("rpc: admin API and dashboard at http://{}/", a.addr());
+        }
         let (native, grpc) = bind(address, port, grpc_port, &limits)
             .await
             .map_err(|e| format!("cannot listen: {e}"))?;
@@ -181,6 +198,11 @@ pub fn run(args: ServerArgs) -> Result<(), String> {
         smp::invoke_on_all(stop_local)
             .await
             .map_err(|e| e.to_string())?;
+        if let Some(a) = admin
+            && let Err(e) = a.stopped().await
+        {
+            tracing::warn!(error = %e, "admin server");
+        }
         println!("rpc: stopped cleanly");
         Ok(())
     })
