@@ -3,28 +3,21 @@
 
 use std::cell::RefCell;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 
+use seastar_core::shard_local::{self, SlotKey};
 use seastar_core::smp;
 use seastar_net::{ListenOptions, TcpListener};
 
 use super::{ServeStats, Server};
 
-thread_local! {
-    /// Each shard's listeners between binding and serving, by the id of
-    /// the `serve_sharded` call (several may run at once: HTTP and HTTPS).
-    static LISTENERS: RefCell<Vec<(u64, TcpListener)>> = const { RefCell::new(Vec::new()) };
-}
+/// A shard's listener between binding and serving, in the shard's slots
+/// under the key of its `serve_sharded` call (several may run at once:
+/// HTTP and HTTPS).
+struct Bound(RefCell<Option<TcpListener>>);
 
-static NEXT_ID: AtomicU64 = AtomicU64::new(0);
-
-/// Takes this shard's listener of call `id`.
-fn take_listener(id: u64) -> Option<TcpListener> {
-    LISTENERS.with(|s| {
-        let mut s = s.borrow_mut();
-        let i = s.iter().position(|(k, _)| *k == id)?;
-        Some(s.swap_remove(i).1)
-    })
+/// Takes this shard's listener of call `key`.
+fn take_listener(key: SlotKey) -> Option<TcpListener> {
+    shard_local::remove::<Bound>(key)?.0.borrow_mut().take()
 }
 
 /// Why [`serve_sharded`] could not serve.
@@ -78,13 +71,13 @@ pub async fn serve_sharded<F>(
 where
     F: Fn() -> Server + Send + Clone + 'static,
 {
-    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+    let id = SlotKey::unique();
     let bound = smp::invoke_on_all(move || {
         let opts = opts.clone();
         async move {
             let l = TcpListener::bind(addr, opts).await?;
             let local = l.local_addr()?;
-            LISTENERS.with(|s| s.borrow_mut().push((id, l)));
+            shard_local::insert(id, Bound(RefCell::new(Some(l))));
             Ok::<_, std::io::Error>(local)
         }
     })

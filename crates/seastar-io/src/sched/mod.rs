@@ -54,6 +54,7 @@ use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
 use metrics::{Counter, Gauge};
+use seastar_core::shard_local::{self, SlotKey};
 
 pub use class::IoClass;
 pub use model::{IoConfig, IoProperties, IoPropertiesFile, config, configure};
@@ -112,8 +113,10 @@ struct Queue {
     epoch: std::time::Instant,
 }
 
-thread_local! {
-    static QUEUE: Rc<RefCell<Queue>> = Rc::new(RefCell::new(Queue::new()));
+/// The calling shard's queue, kept in its `shard_local` slots (so a new
+/// runtime on the same thread starts with a fresh queue).
+fn queue() -> Rc<RefCell<Queue>> {
+    shard_local::get_or_init(SlotKey::SINGLETON, || RefCell::new(Queue::new()))
 }
 
 impl Queue {
@@ -218,7 +221,7 @@ impl Drop for Permit {
 ///
 /// Outside a shard.
 pub async fn admit(class: &IoClass, dir: Dir, len: usize) -> Permit {
-    let queue = QUEUE.with(Rc::clone);
+    let queue = queue();
     let (shares, id) = (class.shares(), class.id());
     let ticket = {
         let mut q = queue.borrow_mut();
@@ -297,7 +300,7 @@ pub(crate) async fn run<T>(
 /// # });
 /// ```
 pub fn configure_shard(config: IoConfig) {
-    QUEUE.with(|q| q.borrow_mut().set_config(config));
+    queue().borrow_mut().set_config(config);
 }
 
 /// A snapshot of this shard's queue.
@@ -313,15 +316,14 @@ pub struct QueueStats {
 
 /// This shard's queue: what is in flight.
 pub fn stats() -> QueueStats {
-    QUEUE.with(|q| {
-        let q = q.borrow();
-        let (in_flight, in_flight_cost) = q.fq.in_flight();
-        QueueStats {
-            in_flight,
-            in_flight_cost,
-            capacity: q.config.capacity(seastar_core::shard_count()),
-        }
-    })
+    let q = queue();
+    let q = q.borrow();
+    let (in_flight, in_flight_cost) = q.fq.in_flight();
+    QueueStats {
+        in_flight,
+        in_flight_cost,
+        capacity: q.config.capacity(seastar_core::shard_count()),
+    }
 }
 
 /// Requests of `class` this shard has dispatched, and how many wait.
@@ -334,15 +336,14 @@ pub fn stats() -> QueueStats {
 /// # });
 /// ```
 pub fn class_stats(class: &IoClass) -> (u64, usize) {
-    QUEUE.with(|q| {
-        let q = q.borrow();
-        let dispatched = q
-            .classes
-            .get(class.id())
-            .and_then(Option::as_ref)
-            .map_or(0, |c| c.dispatched);
-        (dispatched, q.fq.queue_len(class.id()))
-    })
+    let q = queue();
+    let q = q.borrow();
+    let dispatched = q
+        .classes
+        .get(class.id())
+        .and_then(Option::as_ref)
+        .map_or(0, |c| c.dispatched);
+    (dispatched, q.fq.queue_len(class.id()))
 }
 
 #[cfg(test)]

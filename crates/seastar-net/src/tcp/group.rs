@@ -18,10 +18,9 @@
 //! has joined it. Other shards reach the registry with
 //! [`submit_to`](seastar_core::smp::submit_to).
 //!
-//! The registry lives in a thread-local of shard 0's thread, which may host
-//! several runtimes one after the other; a marker owned by a task of the
-//! current runtime (dropped with the runtime's tasks at shutdown) tells
-//! whether the registry belongs to this runtime or is stale.
+//! The registry lives in shard 0's [`shard_local`] slots, so it belongs to
+//! that shard of that runtime and dies with it (a thread hosts several
+//! runtimes one after the other; a thread-local would be shared by them).
 //!
 //! # Distribution
 //!
@@ -38,11 +37,12 @@ use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::OwnedFd;
-use std::rc::{Rc, Weak};
+use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll, Waker};
-use std::time::Duration;
+
+use seastar_core::shard_local::{self, SlotKey};
 
 use super::options::{Balance, Policy};
 
@@ -65,22 +65,10 @@ struct Entry {
     dist: Option<Arc<DistGroup>>,
 }
 
+/// Shard 0's groups being formed (in its `shard_local` slots).
 #[derive(Default)]
 struct Registry {
-    marker: Weak<()>,
-    entries: Vec<Entry>,
-}
-
-thread_local! {
-    static REGISTRY: RefCell<Registry> = RefCell::new(Registry::default());
-}
-
-/// Keeps the registry marker alive as long as the runtime's tasks live.
-async fn keep(marker: Rc<()>) {
-    let _marker = marker;
-    loop {
-        seastar_core::timer::sleep(Duration::from_secs(86_400 * 365)).await;
-    }
+    entries: RefCell<Vec<Entry>>,
 }
 
 /// Joins `shard` to the group for (`requested`, `policy`). Runs on shard 0.
@@ -92,16 +80,10 @@ pub(crate) fn join_on_shard0(
     bind_new: impl FnOnce() -> io::Result<(OwnedFd, SocketAddr)>,
 ) -> io::Result<Joined> {
     let shards = seastar_core::shard_count();
-    REGISTRY.with(|r| {
-        let mut reg = r.borrow_mut();
-        if reg.marker.upgrade().is_none() {
-            reg.entries.clear();
-            let marker = Rc::new(());
-            reg.marker = Rc::downgrade(&marker);
-            seastar_core::spawn_local(keep(marker)).detach();
-        }
-        let pos = reg
-            .entries
+    let registry = shard_local::get_or_init(SlotKey::SINGLETON, Registry::default);
+    {
+        let mut entries = registry.entries.borrow_mut();
+        let pos = entries
             .iter()
             .position(|e| e.requested == requested && e.policy == policy && !e.joined[shard]);
         let pos = match pos {
@@ -114,7 +96,7 @@ pub(crate) fn join_on_shard0(
                         Some(Arc::new(DistGroup::new(addr, balance, shards)))
                     }
                 };
-                reg.entries.push(Entry {
+                entries.push(Entry {
                     requested,
                     policy,
                     joined: vec![false; shards],
@@ -122,10 +104,10 @@ pub(crate) fn join_on_shard0(
                     socket: Some(socket),
                     dist,
                 });
-                reg.entries.len() - 1
+                entries.len() - 1
             }
         };
-        let e = &mut reg.entries[pos];
+        let e = &mut entries[pos];
         e.joined[shard] = true;
         let joined = Joined {
             addr: e.addr,
@@ -133,10 +115,10 @@ pub(crate) fn join_on_shard0(
             dist: e.dist.clone(),
         };
         if e.joined.iter().all(|&j| j) {
-            reg.entries.remove(pos);
+            entries.remove(pos);
         }
         Ok(joined)
-    })
+    }
 }
 
 /// Per-shard state of a distributing listener, on its own cache line.
@@ -258,25 +240,33 @@ impl Mailbox {
     }
 }
 
-thread_local! {
-    /// This shard's mailboxes, by group id.
-    static MAILBOXES: RefCell<HashMap<u64, Rc<Mailbox>>> = RefCell::new(HashMap::new());
+/// This shard's mailboxes, by group id (in its `shard_local` slots).
+#[derive(Default)]
+struct Mailboxes(RefCell<HashMap<u64, Rc<Mailbox>>>);
+
+fn with_mailboxes<R>(f: impl FnOnce(&mut HashMap<u64, Rc<Mailbox>>) -> R) -> R {
+    let boxes = shard_local::get_or_init(SlotKey::SINGLETON, Mailboxes::default);
+    let mut map = boxes.0.borrow_mut();
+    f(&mut map)
 }
 
 pub(crate) fn register_mailbox(group: u64) -> Rc<Mailbox> {
     let mb = Rc::new(Mailbox::default());
-    MAILBOXES.with(|m| m.borrow_mut().insert(group, mb.clone()));
+    with_mailboxes(|m| m.insert(group, mb.clone()));
     mb
 }
 
 pub(crate) fn unregister_mailbox(group: u64) {
-    MAILBOXES.with(|m| m.borrow_mut().remove(&group));
+    // A listener dropped after its runtime ended has no slots to leave.
+    if seastar_core::ShardId::try_current().is_some() {
+        with_mailboxes(|m| m.remove(&group));
+    }
 }
 
 /// Runs on the target shard: queues `fd` for the group's listener there,
 /// or closes it if that listener is gone.
 pub(crate) fn deliver(group: &DistGroup, shard: usize, fd: OwnedFd, peer: SocketAddr) {
-    let mb = MAILBOXES.with(|m| m.borrow().get(&group.id).cloned());
+    let mb = with_mailboxes(|m| m.get(&group.id).cloned());
     match mb {
         Some(mb) => mb.push(fd, peer),
         None => {
@@ -288,7 +278,7 @@ pub(crate) fn deliver(group: &DistGroup, shard: usize, fd: OwnedFd, peer: Socket
 
 /// Runs on a shard when shard 0's listener closes.
 pub(crate) fn close_mailbox(group: u64) {
-    if let Some(mb) = MAILBOXES.with(|m| m.borrow().get(&group).cloned()) {
+    if let Some(mb) = with_mailboxes(|m| m.get(&group).cloned()) {
         mb.close();
     }
 }
