@@ -17,6 +17,7 @@ use clap::ValueEnum;
 use hdrhistogram::Histogram;
 use seastar_core::{Runtime, spawn_local};
 use seastar_rpc::grpc::GrpcChannel;
+use seastar_rpc::tls::ClientTls;
 use seastar_rpc::{ClientOptions, RpcClient, RpcError};
 
 use crate::proto::echo::Payload;
@@ -54,6 +55,9 @@ pub struct BenchArgs {
     /// Print one JSON line (for `cargo xtask bench`).
     #[arg(long)]
     pub json: bool,
+    /// TLS (both protocols).
+    #[command(flatten)]
+    pub tls: crate::tls::ClientTlsArgs,
 }
 
 /// What a run measured.
@@ -102,12 +106,19 @@ enum Client {
 }
 
 impl Client {
-    async fn connect(addr: SocketAddr, protocol: Protocol) -> Result<(Client, Protocol), String> {
-        let opts = ClientOptions::default().connect_timeout(Duration::from_secs(2));
+    async fn connect(
+        addr: SocketAddr,
+        protocol: Protocol,
+        tls: Option<ClientTls>,
+    ) -> Result<(Client, Protocol), String> {
+        let mut opts = ClientOptions::default().connect_timeout(Duration::from_secs(2));
+        opts.tls = tls.clone();
         let grpc = || async {
-            let ch = GrpcChannel::connect(addr)
-                .await
-                .map_err(|e| e.to_string())?;
+            let ch = match &tls {
+                Some(t) => GrpcChannel::connect_tls(addr, &t.connector, &t.server_name).await,
+                None => GrpcChannel::connect(addr).await,
+            }
+            .map_err(|e| e.to_string())?;
             let origin = ch.origin();
             Ok((
                 Client::Grpc(EchoClient::with_origin(ch, origin)),
@@ -148,7 +159,8 @@ impl Client {
 
 /// Runs the load on the current shard.
 pub async fn drive(args: BenchArgs) -> Result<Report, String> {
-    let (client, protocol) = Client::connect(args.addr, args.protocol).await?;
+    let tls = args.tls.client()?;
+    let (client, protocol) = Client::connect(args.addr, args.protocol, tls).await?;
     let data = Rc::new(vec![0x5au8; args.size]);
     let hist = Rc::new(RefCell::new(
         Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).map_err(|e| e.to_string())?,

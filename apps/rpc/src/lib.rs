@@ -8,10 +8,12 @@
 //! | [`greeter`] | the gRPC `helloworld.Greeter` and `echo.Echo` services |
 //! | [`server`] | `rpc server`: both protocols on every shard, graceful stop |
 //! | [`bench`](mod@bench) | `rpc bench`: the load client for both protocols |
+//! | [`tls`] | `--tls-*` options of both: PEM files to rustls acceptors and connectors |
 
 pub mod bench;
 pub mod greeter;
 pub mod server;
+pub mod tls;
 pub mod verbs;
 
 /// Generated protobuf messages and tonic services.

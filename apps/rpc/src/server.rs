@@ -10,6 +10,9 @@
 //! `--idle-timeout`, and `--max-connections` (per protocol, shared out
 //! across shards like memcached's `-c`; over it a connection is closed at
 //! once and counted).
+//!
+//! With `--tls-cert FILE --tls-key FILE` both ports speak TLS (gRPC with
+//! ALPN `h2`); `--tls-client-ca FILE` adds mutual TLS (see [`crate::tls`]).
 
 use std::cell::RefCell;
 use std::net::{IpAddr, SocketAddr};
@@ -51,6 +54,9 @@ pub struct ServerArgs {
     /// it is closed (0: never).
     #[arg(long, default_value_t = 300.0)]
     pub idle_timeout: f64,
+    /// TLS for both ports.
+    #[command(flatten)]
+    pub tls: crate::tls::ServerTlsArgs,
     /// Runtime options.
     #[command(flatten)]
     pub runtime: RuntimeArgs,
@@ -68,6 +74,7 @@ struct Limits {
     first_bytes: Duration,
     idle: Option<Duration>,
     shutdown: Duration,
+    tls: Option<seastar_net::tls::TlsAcceptor>,
 }
 
 impl Limits {
@@ -82,24 +89,33 @@ impl Limits {
             first_bytes: secs("first-bytes-timeout", args.first_bytes_timeout)?,
             idle: (!idle.is_zero()).then_some(idle),
             shutdown: args.runtime.shutdown_timeout(),
+            tls: args.tls.acceptor()?,
         })
     }
 
     fn native(&self) -> ServerOptions {
-        ServerOptions::default()
+        let opts = ServerOptions::default()
             .output_budget(self.output_budget)
             .max_connections(self.max_connections.div_ceil(shard_count()).max(1))
             .negotiation_timeout(self.first_bytes)
             .idle_timeout(self.idle)
-            .shutdown_timeout(self.shutdown)
+            .shutdown_timeout(self.shutdown);
+        match &self.tls {
+            Some(a) => opts.tls(a.clone()),
+            None => opts,
+        }
     }
 
     fn grpc(&self) -> GrpcOptions {
-        GrpcOptions::default()
+        let opts = GrpcOptions::default()
             .max_connections(self.max_connections.div_ceil(shard_count()).max(1))
             .first_bytes_timeout(self.first_bytes)
             .idle_timeout(self.idle)
-            .grace(self.shutdown)
+            .grace(self.shutdown);
+        match &self.tls {
+            Some(a) => opts.tls(a.clone()),
+            None => opts,
+        }
     }
 }
 
@@ -170,6 +186,7 @@ pub fn run(args: ServerArgs) -> Result<(), String> {
         .option("grpc-port", grpc_port)
         .option("max-connections", args.max_connections)
         .shutdown_timeout(args.runtime.shutdown_timeout());
+    let tls = if limits.tls.is_some() { ", tls" } else { "" };
     runtime.run(async move {
         let admin = admin_args.start(admin).await.map_err(|e| e.to_string())?;
         if let Some(a) = &admin {
@@ -190,7 +207,7 @@ pub fn run(args: ServerArgs) -> Result<(), String> {
             return Err(format!("cannot listen on every shard: {e}"));
         }
         println!(
-            "rpc: native on {native}, grpc on {grpc}, {} shards, backend {}",
+            "rpc: native on {native}, grpc on {grpc}, {} shards, backend {}{tls}",
             shard_count(),
             seastar_core::runtime::backend()
         );
