@@ -20,7 +20,7 @@
 //! | `input` (private) | the receive path, each malformed case counted |
 //! | `output` (private) | UDP sends built in place in the device, ARP requests, replies, announces |
 //! | `stack` (private) | a shard's running stack: state, device, reactor poller, RSS hand-overs |
-//! | [`stats`] | [`NativeStats`], drops by [`DropReason`], the `seastar_net_native_*` metrics |
+//! | [`stats`](mod@stats) | [`NativeStats`], drops by [`DropReason`], the `seastar_net_native_*` metrics; [`stats()`](fn@stats) reads them |
 //! | `socket` (private) | [`UdpSocket`]: the kernel-path socket's API on the native stack |
 //! | [`config`] | [`NativeConfig`](config::NativeConfig), the `--network-stack` options ([`NetworkArgs`](config::NetworkArgs)) |
 //! | `start` (private) | [`start`], [`start_with`], [`stop`] on every shard |

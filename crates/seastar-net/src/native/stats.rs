@@ -1,7 +1,7 @@
 //! The native stack's counters on one shard: frames, bytes, drops by
 //! reason, ARP, ICMP and RSS hand-overs.
 //!
-//! [`local`](super::stats) reads them on the calling shard. With feature
+//! [`native::stats()`](fn@super::stats) reads them on the calling shard. With feature
 //! `metrics` they are exported on every shard running the stack as:
 //!
 //! | name | labels | what |
