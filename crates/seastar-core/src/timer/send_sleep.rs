@@ -95,6 +95,8 @@ impl Future for SendSleep {
 }
 
 #[cfg(test)]
+// The tests carry a sleep out of the runtime that armed it, on purpose.
+#[allow(clippy::async_yields_async)]
 mod tests {
     use super::*;
     use std::time::Duration;
