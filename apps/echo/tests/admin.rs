@@ -23,7 +23,16 @@ impl Drop for Echo {
 
 fn start() -> Echo {
     let mut child = Command::new(env!("CARGO_BIN_EXE_echo"))
-        .args(["--port", "0", "--smp", "2", "--admin-port", "0", "--shutdown-timeout", "2"])
+        .args([
+            "--port",
+            "0",
+            "--smp",
+            "2",
+            "--admin-port",
+            "0",
+            "--shutdown-timeout",
+            "2",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -49,7 +58,11 @@ fn start() -> Echo {
 fn api(addr: SocketAddr, path: &str) -> serde_json::Value {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut raw = String::new();
     s.read_to_string(&mut raw).unwrap();
     let (head, body) = raw.split_once("\r\n\r\n").unwrap();
@@ -83,16 +96,29 @@ fn connections_show_the_echo_listener_on_every_shard() {
     shards.sort_unstable();
     assert_eq!(shards, vec![0, 1], "{v}");
     let sum = |key: &str| -> u64 { listeners.iter().map(|l| l[key].as_u64().unwrap()).sum() };
-    assert_eq!((sum("accepted"), sum("open"), sum("backoffs")), (3, 3, 0), "{v}");
+    assert_eq!(
+        (sum("accepted"), sum("open"), sum("backoffs")),
+        (3, 3, 0),
+        "{v}"
+    );
     // Per shard: the bytes echoed (and the admin request's). (Sent bytes
     // are not asserted: seastar-net counts no bytes for echo's quiet
     // sends on io_uring.)
     let per_shard = v["shards"].as_array().unwrap();
     assert_eq!(per_shard.len(), 2);
-    let received: u64 = per_shard.iter().map(|s| s["bytes_received"].as_u64().unwrap()).sum();
+    let received: u64 = per_shard
+        .iter()
+        .map(|s| s["bytes_received"].as_u64().unwrap())
+        .sum();
     assert!(received >= 300, "{v}");
-    let accepted: u64 = per_shard.iter().map(|s| s["accepted"].as_u64().unwrap()).sum();
-    assert!(accepted >= 4, "3 echo connections and the admin request's: {v}");
+    let accepted: u64 = per_shard
+        .iter()
+        .map(|s| s["accepted"].as_u64().unwrap())
+        .sum();
+    assert!(
+        accepted >= 4,
+        "3 echo connections and the admin request's: {v}"
+    );
     let r = api(e.admin, "/api/v1/runtime");
     assert_eq!(r["app"], "echo");
     assert_eq!(r["options"]["listener"], "Distribute");

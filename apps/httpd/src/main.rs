@@ -230,7 +230,12 @@ fn main() {
         .runtime_args(&args.runtime)
         .option("address", args.address)
         .option("port", args.port)
-        .option("root", args.root.as_ref().map_or("(demo site)".into(), |r| r.display().to_string()))
+        .option(
+            "root",
+            args.root
+                .as_ref()
+                .map_or("(demo site)".into(), |r| r.display().to_string()),
+        )
         .option("max-connections", args.max_connections)
         .option("tls", args.tls_cert.is_some())
         .shutdown_timeout(args.runtime.shutdown_timeout());

@@ -32,14 +32,24 @@ impl Drop for Httpd {
 }
 
 fn token_file(name: &str) -> PathBuf {
-    let p = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{}.token", std::process::id()));
+    let p =
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{}.token", std::process::id()));
     std::fs::write(&p, format!("  {TOKEN}\n")).unwrap();
     p
 }
 
 fn start(extra: &[&str]) -> Httpd {
     let mut child = Command::new(env!("CARGO_BIN_EXE_httpd"))
-        .args(["--port", "0", "--smp", "2", "--admin-port", "0", "--shutdown-timeout", "2"])
+        .args([
+            "--port",
+            "0",
+            "--smp",
+            "2",
+            "--admin-port",
+            "0",
+            "--shutdown-timeout",
+            "2",
+        ])
         .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -54,7 +64,9 @@ fn start(extra: &[&str]) -> Httpd {
             if n == 0 {
                 break;
             }
-            sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+            sink.lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&buf[..n]));
         }
     });
     let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
@@ -93,7 +105,11 @@ fn get(addr: SocketAddr, path: &str, token: Option<&str>) -> (u16, String) {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
-    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n{auth}Connection: close\r\n\r\n").unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\n{auth}Connection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).unwrap();
     let text = String::from_utf8_lossy(&raw).into_owned();
@@ -103,13 +119,21 @@ fn get(addr: SocketAddr, path: &str, token: Option<&str>) -> (u16, String) {
 }
 
 /// Keep-alive GETs of `/` until `stop`; counts the answers.
-fn load(addr: SocketAddr, stop: Arc<AtomicBool>, done: Arc<AtomicU64>) -> std::thread::JoinHandle<()> {
+fn load(
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    done: Arc<AtomicU64>,
+) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         let deadline = Instant::now() + Duration::from_secs(30);
         let mut s = BufReader::new(TcpStream::connect(addr).unwrap());
-        s.get_ref().set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.get_ref()
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
         while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
-            s.get_mut().write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+            s.get_mut()
+                .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                .unwrap();
             let mut line = String::new();
             let mut len = 0;
             loop {
@@ -140,7 +164,10 @@ fn admin_api_requires_the_token_and_stops_with_the_app() {
     let (status, body) = get(h.admin, "/api/v1/runtime", Some(TOKEN));
     assert_eq!(status, 200, "{body}");
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
-    assert_eq!((v["app"].as_str(), v["shards"].as_u64()), (Some("httpd"), Some(2)));
+    assert_eq!(
+        (v["app"].as_str(), v["shards"].as_u64()),
+        (Some("httpd"), Some(2))
+    );
     assert_eq!(v["options"]["smp"], "2");
     assert_eq!(v["options"]["shutdown-timeout"], "2");
     // The page holds no data: it is served without the token.
@@ -148,7 +175,12 @@ fn admin_api_requires_the_token_and_stops_with_the_app() {
     assert_eq!(status, 200);
     assert!(page.contains("<canvas id=\"busy\""));
     // Loopback: no warning.
-    assert!(!h.stderr.lock().unwrap().contains("reachable from other hosts"));
+    assert!(
+        !h.stderr
+            .lock()
+            .unwrap()
+            .contains("reachable from other hosts")
+    );
     let (status, took) = h.stop();
     assert!(status.success(), "{status:?}");
     assert!(took < Duration::from_secs(4), "{took:?}");
@@ -158,18 +190,39 @@ fn admin_api_requires_the_token_and_stops_with_the_app() {
 #[test]
 fn a_bad_token_file_or_a_wide_address_is_reported() {
     let out = Command::new(env!("CARGO_BIN_EXE_httpd"))
-        .args(["--port", "0", "--smp", "1", "--admin-port", "0", "--admin-token-file", "/nonexistent/token"])
+        .args([
+            "--port",
+            "0",
+            "--smp",
+            "1",
+            "--admin-port",
+            "0",
+            "--admin-token-file",
+            "/nonexistent/token",
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("cannot read the admin token file /nonexistent/token"), "{err}");
+    assert!(
+        err.contains("cannot read the admin token file /nonexistent/token"),
+        "{err}"
+    );
 
     let h = start(&["--admin-address", "0.0.0.0"]);
     assert!(h.admin.ip().is_unspecified(), "{}", h.admin);
     let deadline = Instant::now() + Duration::from_secs(5);
-    while !h.stderr.lock().unwrap().contains("reachable from other hosts") {
-        assert!(Instant::now() < deadline, "no warning: {}", h.stderr.lock().unwrap());
+    while !h
+        .stderr
+        .lock()
+        .unwrap()
+        .contains("reachable from other hosts")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no warning: {}",
+            h.stderr.lock().unwrap()
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     assert!(h.stderr.lock().unwrap().contains("no token is required"));
@@ -179,7 +232,11 @@ fn a_bad_token_file_or_a_wide_address_is_reported() {
 
 fn chromium() -> Option<PathBuf> {
     let from_env = std::env::var_os("CHROMIUM").map(PathBuf::from);
-    let known = ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"];
+    let known = [
+        "/usr/bin/chromium",
+        "/usr/bin/chromium-browser",
+        "/usr/bin/google-chrome",
+    ];
     from_env
         .into_iter()
         .chain(known.iter().map(PathBuf::from))
@@ -253,13 +310,21 @@ fn dashboard_fills_in_with_live_data_in_headless_chromium() {
     let Some(bin) = chromium() else {
         let msg = "SKIPPED: chromium not found (apt-get install -y chromium); the dashboard was not checked in a browser";
         eprintln!("\n*** {msg} ***\n");
-        assert!(std::env::var_os("ADMIN_REQUIRE_CHROMIUM").is_none(), "{msg}");
+        assert!(
+            std::env::var_os("ADMIN_REQUIRE_CHROMIUM").is_none(),
+            "{msg}"
+        );
         return;
     };
     let tf = token_file("dashboard");
     let h = start(&["--admin-token-file", tf.to_str().unwrap()]);
-    let (stop, done) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicU64::new(0)));
-    let loaders: Vec<_> = (0..2).map(|_| load(h.app, stop.clone(), done.clone())).collect();
+    let (stop, done) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicU64::new(0)),
+    );
+    let loaders: Vec<_> = (0..2)
+        .map(|_| load(h.app, stop.clone(), done.clone()))
+        .collect();
     // Two samples at least before the page opens.
     std::thread::sleep(Duration::from_millis(1500));
     let url = format!("http://{}/#token={TOKEN}", h.admin);
@@ -268,7 +333,12 @@ fn dashboard_fills_in_with_live_data_in_headless_chromium() {
     let dom = run_chromium(&bin, &url, "--dump-dom", &profile);
     let shot = tmp.join("admin-dashboard.png");
     let _ = std::fs::remove_file(&shot);
-    run_chromium(&bin, &url, &format!("--screenshot={}", shot.display()), &profile);
+    run_chromium(
+        &bin,
+        &url,
+        &format!("--screenshot={}", shot.display()),
+        &profile,
+    );
     stop.store(true, Ordering::Relaxed);
     for l in loaders {
         l.join().unwrap();
@@ -281,16 +351,25 @@ fn dashboard_fills_in_with_live_data_in_headless_chromium() {
     // every shard's history.
     assert!(num(&dom, "<body", "data-polls") >= 2.0, "{dom:.2000}");
     assert_eq!(num(&dom, "<body", "data-shards"), 2.0);
-    assert!(num(&dom, "id=\"busy\"", "data-samples") >= 2.0, "one cell per shard and second at least");
+    assert!(
+        num(&dom, "id=\"busy\"", "data-samples") >= 2.0,
+        "one cell per shard and second at least"
+    );
     assert!(num(&dom, "id=\"rps\"", "data-samples") >= 1.0);
     assert!(num(&dom, "id=\"lat\"", "data-samples") >= 1.0);
     assert_eq!(num(&dom, "id=\"conns\"", "data-samples"), 2.0);
     assert_eq!(num(&dom, "id=\"ioq\"", "data-samples"), 2.0);
     // Live data: the load shows as requests per second, and the newest
     // sample shown was at most 2 s old when the server answered.
-    assert!(num(&dom, "<body", "data-requests-per-second") > 0.0, "{dom:.2000}");
+    assert!(
+        num(&dom, "<body", "data-requests-per-second") > 0.0,
+        "{dom:.2000}"
+    );
     assert!(num(&dom, "<body", "data-sample-age-ms") <= 2000.0);
-    assert!(attr(&dom, "id=\"error\"", "hidden").is_some(), "the page shows an error");
+    assert!(
+        attr(&dom, "id=\"error\"", "hidden").is_some(),
+        "the page shows an error"
+    );
     assert!(done.load(Ordering::Relaxed) > 0);
     let png = std::fs::read(&shot).expect("a screenshot");
     assert_eq!(&png[1..4], b"PNG");

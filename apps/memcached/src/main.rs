@@ -39,7 +39,10 @@ fn main() {
     let admin = Admin::new("memcached", env!("CARGO_PKG_VERSION"))
         .runtime_args(&runtime_args)
         .option("tcp", config.tcp)
-        .option("udp", config.udp.map_or("off".to_owned(), |a| a.to_string()))
+        .option(
+            "udp",
+            config.udp.map_or("off".to_owned(), |a| a.to_string()),
+        )
         .option("memory-limit-bytes", config.memory_limit)
         .option("conn-limit", config.max_connections)
         .option("max-item-size", config.item_size_max)
@@ -125,8 +128,15 @@ fn admin_view() -> Vec<(String, f64)> {
                 _ => 0.0,
             })
     };
-    let (hits, misses) = (value("memcached_get_hits_total"), value("memcached_get_misses_total"));
-    let ratio = if hits + misses > 0.0 { hits / (hits + misses) } else { 0.0 };
+    let (hits, misses) = (
+        value("memcached_get_hits_total"),
+        value("memcached_get_misses_total"),
+    );
+    let ratio = if hits + misses > 0.0 {
+        hits / (hits + misses)
+    } else {
+        0.0
+    };
     vec![
         ("items".to_owned(), value("memcached_curr_items")),
         ("hit_ratio".to_owned(), ratio),

@@ -23,7 +23,16 @@ impl Drop for Memcached {
 
 fn start(extra: &[&str]) -> Memcached {
     let mut child = Command::new(env!("CARGO_BIN_EXE_memcached"))
-        .args(["-p", "0", "-t", "2", "--admin-port", "0", "--shutdown-timeout", "2"])
+        .args([
+            "-p",
+            "0",
+            "-t",
+            "2",
+            "--admin-port",
+            "0",
+            "--shutdown-timeout",
+            "2",
+        ])
         .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -51,7 +60,11 @@ fn start(extra: &[&str]) -> Memcached {
 fn api(addr: SocketAddr, path: &str) -> serde_json::Value {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut raw = String::new();
     s.read_to_string(&mut raw).unwrap();
     let (head, body) = raw.split_once("\r\n\r\n").unwrap();
@@ -70,7 +83,10 @@ fn call(c: &mut BufReader<TcpStream>, cmd: &[u8], end: &str) {
         if line.trim_end() == end {
             return;
         }
-        assert!(!line.starts_with("SERVER_ERROR") && !line.starts_with("ERROR"), "{line}");
+        assert!(
+            !line.starts_with("SERVER_ERROR") && !line.starts_with("ERROR"),
+            "{line}"
+        );
     }
 }
 
@@ -80,7 +96,10 @@ fn shards_after(admin: SocketAddr, since_ms: u64) -> Vec<serde_json::Value> {
     loop {
         let v = api(admin, "/api/v1/shards");
         let shards = v["shards"].as_array().unwrap().clone();
-        if shards.iter().all(|s| s["sampled_at_unix_ms"].as_u64().unwrap_or(0) > since_ms) {
+        if shards
+            .iter()
+            .all(|s| s["sampled_at_unix_ms"].as_u64().unwrap_or(0) > since_ms)
+        {
             return shards;
         }
         assert!(Instant::now() < deadline, "no fresh samples: {v}");
@@ -96,16 +115,24 @@ fn now_ms() -> u64 {
 }
 
 fn app(s: &serde_json::Value, key: &str) -> f64 {
-    s["app"][key].as_f64().unwrap_or_else(|| panic!("{key} missing: {s}"))
+    s["app"][key]
+        .as_f64()
+        .unwrap_or_else(|| panic!("{key} missing: {s}"))
 }
 
 #[test]
 fn shards_show_items_hit_ratio_and_requests_of_memcached() {
     let m = start(&[]);
     let mut c = BufReader::new(TcpStream::connect(m.tcp).unwrap());
-    c.get_ref().set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    c.get_ref()
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
     for i in 0..20 {
-        call(&mut c, format!("set key{i} 0 0 5\r\nvalue\r\n").as_bytes(), "STORED");
+        call(
+            &mut c,
+            format!("set key{i} 0 0 5\r\nvalue\r\n").as_bytes(),
+            "STORED",
+        );
     }
     // 20 hits and 10 misses.
     for i in 0..30 {
@@ -120,11 +147,17 @@ fn shards_show_items_hit_ratio_and_requests_of_memcached() {
     let ratios: Vec<f64> = shards.iter().map(|s| app(s, "hit_ratio")).collect();
     assert!(ratios.iter().all(|r| (0.0..=1.0).contains(r)), "{ratios:?}");
     let (lo, hi) = (ratios[0].min(ratios[1]), ratios[0].max(ratios[1]));
-    assert!(lo <= 2.0 / 3.0 + 1e-9 && hi >= 2.0 / 3.0 - 1e-9, "{ratios:?}");
+    assert!(
+        lo <= 2.0 / 3.0 + 1e-9 && hi >= 2.0 / 3.0 - 1e-9,
+        "{ratios:?}"
+    );
     assert!(shards.iter().all(|s| app(s, "evictions") == 0.0));
     assert!(shards.iter().map(|s| app(s, "bytes")).sum::<f64>() > 0.0);
     // Requests are gets (per key) and sets: 30 + 20.
-    let requests: u64 = shards.iter().map(|s| s["requests_total"].as_u64().unwrap()).sum();
+    let requests: u64 = shards
+        .iter()
+        .map(|s| s["requests_total"].as_u64().unwrap())
+        .sum();
     assert_eq!(requests, 50);
     let runtime = api(m.admin, "/api/v1/runtime");
     assert_eq!(runtime["app"], "memcached");
@@ -145,7 +178,9 @@ fn evictions_show_per_shard_when_memory_runs_out() {
     // 1 MiB across 2 shards, 1.5 MiB of values offered.
     let m = start(&["-m", "1"]);
     let mut c = BufReader::new(TcpStream::connect(m.tcp).unwrap());
-    c.get_ref().set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    c.get_ref()
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
     let value = vec![b'x'; 1024];
     for i in 0..1536 {
         let mut cmd = format!("set k{i} 0 0 {}\r\n", value.len()).into_bytes();

@@ -54,7 +54,11 @@ fn start() -> Rpc {
 fn api(addr: SocketAddr, path: &str) -> serde_json::Value {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut raw = String::new();
     s.read_to_string(&mut raw).unwrap();
     let (head, body) = raw.split_once("\r\n\r\n").unwrap();
@@ -73,9 +77,18 @@ fn admin_api_runs_beside_the_rpc_ports_and_stops_with_them() {
     let shards = api(r.admin, "/api/v1/shards");
     let list = shards["shards"].as_array().unwrap();
     assert_eq!(list.len(), 2);
-    assert!(list.iter().all(|s| s["tasks_run"].as_u64().unwrap() > 0), "{shards}");
+    assert!(
+        list.iter().all(|s| s["tasks_run"].as_u64().unwrap() > 0),
+        "{shards}"
+    );
     let groups = api(r.admin, "/api/v1/groups");
-    assert!(groups["groups"].as_array().unwrap().iter().any(|g| g["name"] == "main"));
+    assert!(
+        groups["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|g| g["name"] == "main")
+    );
     let t = Instant::now();
     let mut r = r;
     // SAFETY: kill(2) on our own child's pid.

@@ -29,19 +29,33 @@ thread_local! {
 }
 
 /// `GET url` with an optional bearer token: status, content type, body.
-async fn fetch(client: &Client, method: Method, url: &str, token: Option<&str>) -> (StatusCode, String, Vec<u8>) {
+async fn fetch(
+    client: &Client,
+    method: Method,
+    url: &str,
+    token: Option<&str>,
+) -> (StatusCode, String, Vec<u8>) {
     let mut b = http::Request::builder().method(method).uri(url);
     if let Some(t) = token {
         b = b.header(header::AUTHORIZATION, format!("Bearer {t}"));
     }
-    let resp = client.request(b.body(Body::empty()).unwrap()).await.unwrap();
+    let resp = client
+        .request(b.body(Body::empty()).unwrap())
+        .await
+        .unwrap();
     let status = resp.status();
     let ctype = resp
         .headers()
         .get(header::CONTENT_TYPE)
         .map(|v| v.to_str().unwrap().to_owned())
         .unwrap_or_default();
-    let body = resp.into_body().collect().await.unwrap().to_bytes().to_vec();
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .unwrap()
+        .to_bytes()
+        .to_vec();
     (status, ctype, body)
 }
 
@@ -88,7 +102,9 @@ fn answers() -> Answers {
             // with one request dispatched on shard 0.
             smp::invoke_on_all(|| async {
                 let bg = SchedulingGroup::new(&format!("admin-bg-{}", shard_id()), 200).unwrap();
-                spawn_local_in(bg, async { seastar_core::yield_now().await }).await.unwrap();
+                spawn_local_in(bg, async { seastar_core::yield_now().await })
+                    .await
+                    .unwrap();
             })
             .await
             .unwrap();
@@ -114,16 +130,29 @@ fn answers() -> Answers {
             // Three samples a second apart (the sampler takes one at start).
             seastar_core::timer::sleep(Duration::from_millis(2300)).await;
 
-            let (status, ctype, body) =
-                fetch(&client, Method::GET, &format!("{base}/api/v1/openapi.json"), Some(TOKEN)).await;
-            assert_eq!((status, ctype.as_str()), (StatusCode::OK, "application/json"));
+            let (status, ctype, body) = fetch(
+                &client,
+                Method::GET,
+                &format!("{base}/api/v1/openapi.json"),
+                Some(TOKEN),
+            )
+            .await;
+            assert_eq!(
+                (status, ctype.as_str()),
+                (StatusCode::OK, "application/json")
+            );
             let docs: Value = serde_json::from_slice(&body).unwrap();
             let mut api = Vec::new();
             let mut unauthorized = Vec::new();
             for path in seastar_http::admin::api::PATHS {
                 let url = format!("{base}{path}");
                 let (status, ctype, body) = fetch(&client, Method::GET, &url, Some(TOKEN)).await;
-                assert_eq!(status, StatusCode::OK, "{path}: {}", String::from_utf8_lossy(&body));
+                assert_eq!(
+                    status,
+                    StatusCode::OK,
+                    "{path}: {}",
+                    String::from_utf8_lossy(&body)
+                );
                 assert_eq!(ctype, "application/json", "{path}");
                 api.push((path.to_string(), serde_json::from_slice(&body).unwrap()));
                 let (status, _, body) = fetch(&client, Method::GET, &url, None).await;
@@ -132,7 +161,14 @@ fn answers() -> Answers {
             let runtime = format!("{base}/api/v1/runtime");
             let wrong_token = fetch(&client, Method::GET, &runtime, Some("nope")).await.0;
             let post = fetch(&client, Method::POST, &runtime, Some(TOKEN)).await.0;
-            let unknown = fetch(&client, Method::GET, &format!("{base}/api/v1/nope"), Some(TOKEN)).await.0;
+            let unknown = fetch(
+                &client,
+                Method::GET,
+                &format!("{base}/api/v1/nope"),
+                Some(TOKEN),
+            )
+            .await
+            .0;
             let (s, c, b) = fetch(&client, Method::GET, &format!("{base}/"), None).await;
             let dashboard = (s, c, String::from_utf8(b).unwrap());
 
@@ -140,7 +176,15 @@ fn answers() -> Answers {
             server.stopped().await.unwrap();
             app.await.unwrap().unwrap();
             KEEP.with(|k| k.borrow_mut().clear());
-            Answers { docs, api, unauthorized, wrong_token, post, unknown, dashboard }
+            Answers {
+                docs,
+                api,
+                unauthorized,
+                wrong_token,
+                post,
+                unknown,
+                dashboard,
+            }
         })
 }
 
@@ -153,7 +197,8 @@ fn f(v: &Value) -> f64 {
 }
 
 fn u(v: &Value) -> u64 {
-    v.as_u64().unwrap_or_else(|| panic!("not an unsigned integer: {v}"))
+    v.as_u64()
+        .unwrap_or_else(|| panic!("not an unsigned integer: {v}"))
 }
 
 #[test]
@@ -162,7 +207,8 @@ fn admin_api_answers_match_the_runtime_and_the_openapi_description() {
 
     // Every answer conforms to the description it serves.
     for (path, v) in &a.api {
-        let s = schema::response_schema(&a.docs, path).unwrap_or_else(|| panic!("{path} undocumented"));
+        let s =
+            schema::response_schema(&a.docs, path).unwrap_or_else(|| panic!("{path} undocumented"));
         let errors = schema::validate(&a.docs, s, v);
         assert!(errors.is_empty(), "{path}: {errors:#?}");
     }
@@ -175,9 +221,15 @@ fn admin_api_answers_match_the_runtime_and_the_openapi_description() {
     assert_eq!(a.post, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(a.unknown, StatusCode::NOT_FOUND);
     let (status, ctype, html) = &a.dashboard;
-    assert_eq!((*status, ctype.as_str()), (StatusCode::OK, "text/html; charset=utf-8"));
+    assert_eq!(
+        (*status, ctype.as_str()),
+        (StatusCode::OK, "text/html; charset=utf-8")
+    );
     assert!(html.contains("<canvas id=\"busy\""));
-    assert!(!html.contains("http://") && !html.contains("https://"), "the page loads nothing from elsewhere");
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "the page loads nothing from elsewhere"
+    );
 
     // /api/v1/runtime
     let r = answer(&a, "/api/v1/runtime");
@@ -187,9 +239,17 @@ fn admin_api_answers_match_the_runtime_and_the_openapi_description() {
     assert_eq!(u(&r["pid"]), u64::from(std::process::id()));
     assert_eq!(u(&r["shards"]), 2);
     let cpus = r["cpus"].as_array().unwrap();
-    assert_eq!(cpus.iter().map(|c| u(&c["shard"])).collect::<Vec<_>>(), vec![0, 1]);
+    assert_eq!(
+        cpus.iter().map(|c| u(&c["shard"])).collect::<Vec<_>>(),
+        vec![0, 1]
+    );
     for c in cpus {
-        let allowed: Vec<u64> = c["allowed_cpus"].as_array().unwrap().iter().map(u).collect();
+        let allowed: Vec<u64> = c["allowed_cpus"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(u)
+            .collect();
         assert!(allowed.contains(&u(&c["cpu"])), "{c}");
     }
     let backend = r["backend"].as_str().unwrap();
@@ -200,7 +260,14 @@ fn admin_api_answers_match_the_runtime_and_the_openapi_description() {
     }
     assert!(r["backend_summary"].as_str().unwrap().starts_with(backend));
     assert_eq!(r["network_stack"], "posix");
-    assert!(r["options"]["port"].as_str().unwrap().parse::<u16>().unwrap() > 0);
+    assert!(
+        r["options"]["port"]
+            .as_str()
+            .unwrap()
+            .parse::<u16>()
+            .unwrap()
+            > 0
+    );
     assert!(f(&r["uptime_seconds"]) >= 2.0, "{}", r["uptime_seconds"]);
     assert_eq!(f(&r["sample_period_seconds"]), 1.0);
     assert_eq!(r["busy_time_measured"], true);
@@ -223,22 +290,37 @@ fn admin_api_answers_match_the_runtime_and_the_openapi_description() {
         }
         let history = sh["history"]["busy"].as_array().unwrap().len();
         assert_eq!(history as u64, u(&sh["samples"]) - 1);
-        assert_eq!(sh["history"]["requests_per_second"].as_array().unwrap().len(), history);
+        assert_eq!(
+            sh["history"]["requests_per_second"]
+                .as_array()
+                .unwrap()
+                .len(),
+            history
+        );
         assert!(u(&sh["tasks_run"]) > 0);
         assert!(u(&sh["polls"]) > 0);
         assert!(f(&sh["busy_seconds"]) > 0.0);
         assert!(f(&sh["cpu_seconds"]) > 0.0);
         let sampled = u(&sh["sampled_at_unix_ms"]);
-        assert!(sampled > 1_600_000_000_000 && sampled <= now, "{sampled} {now}");
+        assert!(
+            sampled > 1_600_000_000_000 && sampled <= now,
+            "{sampled} {now}"
+        );
         // Cross-shard calls went both ways (gathers, the test's own).
-        assert!(u(&sh["messages_in"]) > 0 && u(&sh["messages_out"]) > 0, "{sh}");
+        assert!(
+            u(&sh["messages_in"]) > 0 && u(&sh["messages_out"]) > 0,
+            "{sh}"
+        );
         assert_eq!(sh["last_stall_backtrace"], Value::Null);
         assert_eq!(f(&sh["app"]["answer"]), 42.0 + i as f64);
         requests += u(&sh["requests_total"]);
     }
     // The app's requests, none of the admin's own.
     assert_eq!(requests, REQUESTS);
-    let total_latency: u64 = shards.iter().map(|s| u(&s["latency_seconds"]["count"])).sum();
+    let total_latency: u64 = shards
+        .iter()
+        .map(|s| u(&s["latency_seconds"]["count"]))
+        .sum();
     assert!(total_latency >= REQUESTS, "{total_latency}");
 
     // /api/v1/groups: main, and the group each shard made.
@@ -250,24 +332,53 @@ fn admin_api_answers_match_the_runtime_and_the_openapi_description() {
     assert!(f(&main["runtime_seconds"]) > 0.0);
     for shard in 0..2u64 {
         let name = format!("admin-bg-{shard}");
-        let bg = groups.iter().find(|g| g["name"] == name.as_str()).unwrap_or_else(|| panic!("{name}: {g}"));
+        let bg = groups
+            .iter()
+            .find(|g| g["name"] == name.as_str())
+            .unwrap_or_else(|| panic!("{name}: {g}"));
         assert_eq!(u(&bg["shares"]), 200);
-        assert!(bg["shards"].as_array().unwrap().iter().any(|s| u(&s["shard"]) == shard));
+        assert!(
+            bg["shards"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|s| u(&s["shard"]) == shard)
+        );
     }
 
     // /api/v1/connections
     let c = answer(&a, "/api/v1/connections");
     let per_shard = c["shards"].as_array().unwrap();
-    assert_eq!(per_shard.iter().map(|s| u(&s["shard"])).collect::<Vec<_>>(), vec![0, 1]);
+    assert_eq!(
+        per_shard.iter().map(|s| u(&s["shard"])).collect::<Vec<_>>(),
+        vec![0, 1]
+    );
     let accepted: u64 = per_shard.iter().map(|s| u(&s["accepted"])).sum();
-    assert!(accepted >= 2, "the app's, the test listener's and the admin's connections: {c}");
-    assert!(per_shard.iter().map(|s| u(&s["bytes_received"])).sum::<u64>() > 0);
+    assert!(
+        accepted >= 2,
+        "the app's, the test listener's and the admin's connections: {c}"
+    );
+    assert!(
+        per_shard
+            .iter()
+            .map(|s| u(&s["bytes_received"]))
+            .sum::<u64>()
+            > 0
+    );
     assert!(per_shard.iter().map(|s| u(&s["bytes_sent"])).sum::<u64>() > 0);
     let listeners = c["listeners"].as_array().unwrap();
     assert_eq!(listeners.len(), 1, "{c}");
     let l = &listeners[0];
     assert_eq!(l["name"], "test-listener");
-    assert_eq!((u(&l["shard"]), u(&l["accepted"]), u(&l["open"]), u(&l["backoffs"])), (0, 1, 1, 0));
+    assert_eq!(
+        (
+            u(&l["shard"]),
+            u(&l["accepted"]),
+            u(&l["open"]),
+            u(&l["backoffs"])
+        ),
+        (0, 1, 1, 0)
+    );
 
     // /api/v1/io: the class, with its shares, on both shards; one
     // request dispatched on shard 0.
@@ -282,7 +393,14 @@ fn admin_api_answers_match_the_runtime_and_the_openapi_description() {
     assert_eq!(u(&class["shares"]), 250);
     let cs = class["shards"].as_array().unwrap();
     assert_eq!(cs.len(), 2);
-    assert_eq!((u(&cs[0]["shard"]), u(&cs[0]["dispatched"]), u(&cs[0]["queued"])), (0, 1, 0));
+    assert_eq!(
+        (
+            u(&cs[0]["shard"]),
+            u(&cs[0]["dispatched"]),
+            u(&cs[0]["queued"])
+        ),
+        (0, 1, 0)
+    );
     assert_eq!((u(&cs[1]["shard"]), u(&cs[1]["dispatched"])), (1, 0));
     assert_eq!(u(&cs[0]["requests_write"]), 1);
     assert_eq!(u(&cs[0]["bytes_written"]), 512);
@@ -294,7 +412,10 @@ fn admin_api_answers_match_the_runtime_and_the_openapi_description() {
     for (i, sh) in ms.iter().enumerate() {
         assert_eq!(u(&sh["shard"]), i as u64);
         let samples = sh["samples"].as_array().unwrap();
-        let tasks = samples.iter().find(|s| s["name"] == "seastar_reactor_tasks_run_total").unwrap();
+        let tasks = samples
+            .iter()
+            .find(|s| s["name"] == "seastar_reactor_tasks_run_total")
+            .unwrap();
         assert_eq!(tasks["type"], "counter");
         assert!(f(&tasks["value"]) > 0.0);
         assert_eq!(tasks["histogram"], Value::Null);
@@ -306,7 +427,10 @@ fn admin_api_answers_match_the_runtime_and_the_openapi_description() {
         .map(|s| {
             assert_eq!(s["type"], "histogram");
             let h = &s["histogram"];
-            assert_eq!(h["buckets"].as_array().unwrap().len(), h["bounds"].as_array().unwrap().len() + 1);
+            assert_eq!(
+                h["buckets"].as_array().unwrap().len(),
+                h["bounds"].as_array().unwrap().len() + 1
+            );
             u(&h["count"])
         })
         .sum();

@@ -167,21 +167,43 @@ mod tests {
 
     #[test]
     fn a_conforming_value_passes() {
-        let e = errors(json!({"x": 3, "label": null, "tags": ["a"], "frac": 0.5, "extra": {"k": 1.5}}));
+        let e =
+            errors(json!({"x": 3, "label": null, "tags": ["a"], "frac": 0.5, "extra": {"k": 1.5}}));
         assert!(e.is_empty(), "{e:?}");
     }
 
     #[test]
     fn each_kind_of_violation_is_reported_with_its_path() {
         assert_eq!(errors(json!({})), vec!["$: missing required property `x`"]);
-        assert_eq!(errors(json!({"x": 1.5})), vec!["$.x: expected integer, got 1.5"]);
-        assert_eq!(errors(json!({"x": -1})), vec!["$.x: -1 below the minimum 0"]);
-        assert_eq!(errors(json!({"x": null})), vec!["$.x: null where the schema does not allow it"]);
+        assert_eq!(
+            errors(json!({"x": 1.5})),
+            vec!["$.x: expected integer, got 1.5"]
+        );
+        assert_eq!(
+            errors(json!({"x": -1})),
+            vec!["$.x: -1 below the minimum 0"]
+        );
+        assert_eq!(
+            errors(json!({"x": null})),
+            vec!["$.x: null where the schema does not allow it"]
+        );
         assert_eq!(errors(json!({"x": 1, "tags": ["c"]})).len(), 1);
-        assert_eq!(errors(json!({"x": 1, "tags": "a"})), vec!["$.tags: expected array, got \"a\""]);
-        assert_eq!(errors(json!({"x": 1, "frac": 1.5})), vec!["$.frac: 1.5 above the maximum 1"]);
-        assert_eq!(errors(json!({"x": 1, "extra": {"k": "no"}})), vec!["$.extra.k: expected number, got \"no\""]);
-        assert_eq!(errors(json!({"x": 1, "surprise": 0})), vec!["$.surprise: not in the description"]);
+        assert_eq!(
+            errors(json!({"x": 1, "tags": "a"})),
+            vec!["$.tags: expected array, got \"a\""]
+        );
+        assert_eq!(
+            errors(json!({"x": 1, "frac": 1.5})),
+            vec!["$.frac: 1.5 above the maximum 1"]
+        );
+        assert_eq!(
+            errors(json!({"x": 1, "extra": {"k": "no"}})),
+            vec!["$.extra.k: expected number, got \"no\""]
+        );
+        assert_eq!(
+            errors(json!({"x": 1, "surprise": 0})),
+            vec!["$.surprise: not in the description"]
+        );
         assert_eq!(errors(json!([1])), vec!["$: expected object, got [1]"]);
     }
 
@@ -192,7 +214,11 @@ mod tests {
         assert_eq!(e, vec!["$: unsupported schema keyword `oneOf`"]);
         let e = validate(&d, &json!({"$ref": "#/components/schemas/Nope"}), &json!(1));
         assert_eq!(e, vec!["$: unresolved $ref #/components/schemas/Nope"]);
-        let e = validate(&d, &json!({"$ref": "#/components/schemas/Point", "nullable": true}), &json!({"x": 1}));
+        let e = validate(
+            &d,
+            &json!({"$ref": "#/components/schemas/Point", "nullable": true}),
+            &json!({"x": 1}),
+        );
         assert_eq!(e, vec!["$: keywords beside $ref are ignored"]);
     }
 }

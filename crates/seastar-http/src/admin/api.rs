@@ -38,12 +38,24 @@ pub(crate) fn router(cfg: Arc<Config>) -> Router {
     Router::new()
         .route("/", get(dashboard))
         .route("/index.html", get(dashboard))
-        .route("/api/v1/openapi.json", api(&cfg, |_| async { Ok(openapi()) }))
-        .route("/api/v1/runtime", api(&cfg, |c| async move { views::runtime(&c).await }))
-        .route("/api/v1/shards", api(&cfg, |c| async move { views::shards(&c).await }))
+        .route(
+            "/api/v1/openapi.json",
+            api(&cfg, |_| async { Ok(openapi()) }),
+        )
+        .route(
+            "/api/v1/runtime",
+            api(&cfg, |c| async move { views::runtime(&c).await }),
+        )
+        .route(
+            "/api/v1/shards",
+            api(&cfg, |c| async move { views::shards(&c).await }),
+        )
         .route("/api/v1/groups", api(&cfg, |_| views::groups()))
         .route("/api/v1/connections", api(&cfg, |_| views::connections()))
-        .route("/api/v1/io", api(&cfg, |c| async move { views::io(&c).await }))
+        .route(
+            "/api/v1/io",
+            api(&cfg, |c| async move { views::io(&c).await }),
+        )
         .route("/api/v1/metrics", api(&cfg, |_| views::metrics()))
 }
 
@@ -77,16 +89,12 @@ fn count() {
     SERVED.with(|c| c.set(c.get() + 1));
 }
 
-
 fn openapi() -> Value {
     serde_json::from_str(OPENAPI_JSON).unwrap_or(Value::Null)
 }
 
 async fn dashboard(_req: Request) -> Response {
-    with_headers(
-        DASHBOARD_HTML.into_response(),
-        "text/html; charset=utf-8",
-    )
+    with_headers(DASHBOARD_HTML.into_response(), "text/html; charset=utf-8")
 }
 
 /// A `GET` route answering `f`'s JSON, after the token check.
@@ -101,7 +109,8 @@ where
         let f = f.clone();
         async move {
             if !authorized(cfg.token.as_deref(), &req) {
-                let mut r = crate::response::error(StatusCode::UNAUTHORIZED, "a bearer token is required");
+                let mut r =
+                    crate::response::error(StatusCode::UNAUTHORIZED, "a bearer token is required");
                 r.headers_mut()
                     .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
                 return r;
@@ -113,7 +122,10 @@ where
                 }
                 Err(e) => {
                     tracing::warn!(shard = seastar_core::shard_id(), error = %e, "admin: a shard did not answer");
-                    crate::response::error(StatusCode::SERVICE_UNAVAILABLE, "a shard did not answer")
+                    crate::response::error(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "a shard did not answer",
+                    )
                 }
             }
         }

@@ -46,7 +46,9 @@ pub struct AdminArgs {
 impl AdminArgs {
     /// The address to serve on, `None` when the admin port is off.
     pub fn addr(&self) -> Option<SocketAddr> {
-        let ip = self.admin_address.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
+        let ip = self
+            .admin_address
+            .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
         self.admin_port.map(|p| SocketAddr::new(ip, p))
     }
 

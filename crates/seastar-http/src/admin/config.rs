@@ -86,7 +86,9 @@ impl Admin {
 
     /// Lists an option in force under `/api/v1/runtime`'s `options`.
     pub fn option(mut self, name: &str, value: impl fmt::Display) -> Admin {
-        self.config.options.insert(name.to_owned(), value.to_string());
+        self.config
+            .options
+            .insert(name.to_owned(), value.to_string());
         self
     }
 
@@ -141,7 +143,10 @@ impl Admin {
     }
 
     /// Adds the app's own per-shard figures (run on each shard).
-    pub fn shard_view(mut self, view: impl Fn() -> Vec<(String, f64)> + Send + Sync + 'static) -> Admin {
+    pub fn shard_view(
+        mut self,
+        view: impl Fn() -> Vec<(String, f64)> + Send + Sync + 'static,
+    ) -> Admin {
         self.config.shard_view = Some(Arc::new(view));
         self
     }

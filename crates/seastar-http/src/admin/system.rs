@@ -47,7 +47,9 @@ pub(crate) fn uptime() -> Duration {
         if hz <= 0 {
             return None;
         }
-        Some(Duration::from_secs_f64((up - start_ticks / hz as f64).max(0.0)))
+        Some(Duration::from_secs_f64(
+            (up - start_ticks / hz as f64).max(0.0),
+        ))
     };
     read().unwrap_or_default()
 }

@@ -124,7 +124,13 @@ fn latency(ticks: &[Tick]) -> Value {
         return json!({"count": 0, "p50": null, "p90": null, "p99": null});
     };
     let from = ticks.len().saturating_sub(LATENCY_WINDOW + 1);
-    let h = quantile::since(new, ticks[from].latency.as_ref().filter(|_| from + 1 < ticks.len()));
+    let h = quantile::since(
+        new,
+        ticks[from]
+            .latency
+            .as_ref()
+            .filter(|_| from + 1 < ticks.len()),
+    );
     json!({
         "count": h.count,
         "p50": quantile::quantile(&h, 0.5),
@@ -137,8 +143,14 @@ fn latency(ticks: &[Tick]) -> Value {
 /// 99th percentile latency (null where nothing was recorded).
 fn history(ticks: &[Tick]) -> Value {
     let pairs = ticks.windows(2);
-    let busy: Vec<f64> = pairs.clone().map(|w| sampler::window(&w[0], &w[1]).busy).collect();
-    let rate: Vec<f64> = pairs.clone().map(|w| sampler::window(&w[0], &w[1]).rate).collect();
+    let busy: Vec<f64> = pairs
+        .clone()
+        .map(|w| sampler::window(&w[0], &w[1]).busy)
+        .collect();
+    let rate: Vec<f64> = pairs
+        .clone()
+        .map(|w| sampler::window(&w[0], &w[1]).rate)
+        .collect();
     let p99: Vec<Option<f64>> = pairs
         .map(|w| match &w[1].latency {
             Some(new) => quantile::quantile(&quantile::since(new, w[0].latency.as_ref()), 0.99),
@@ -166,7 +178,9 @@ pub(crate) async fn groups() -> Result<Value, SubmitError> {
             e["runtime_seconds"] = json!(e["runtime_seconds"].as_f64().unwrap_or(0.0) + rt);
             e["ready_tasks"] = json!(e["ready_tasks"].as_u64().unwrap_or(0) + g.ready_tasks as u64);
             if let Some(a) = e["shards"].as_array_mut() {
-                a.push(json!({"shard": shard, "ready_tasks": g.ready_tasks, "runtime_seconds": rt}));
+                a.push(
+                    json!({"shard": shard, "ready_tasks": g.ready_tasks, "runtime_seconds": rt}),
+                );
             }
         }
     }
@@ -213,7 +227,10 @@ pub(crate) async fn io(cfg: &Arc<Config>) -> Result<Value, SubmitError> {
         let i = match by_name.iter().position(|(n, _)| *n == name) {
             Some(i) => i,
             None => {
-                by_name.push((name.clone(), json!({"name": name, "shares": shares, "shards": []})));
+                by_name.push((
+                    name.clone(),
+                    json!({"name": name, "shares": shares, "shards": []}),
+                ));
                 by_name.len() - 1
             }
         };
@@ -237,9 +254,12 @@ fn io_view(cfg: &Config) -> (Value, Vec<(String, Value)>) {
         match classes.iter().position(|(n, _)| n == name) {
             Some(i) => i,
             None => {
-                classes.push((name.to_owned(), json!({"shard": shard, "queued": 0,
+                classes.push((
+                    name.to_owned(),
+                    json!({"shard": shard, "queued": 0,
                     "dispatched": null, "requests_read": 0, "requests_write": 0,
-                    "bytes_read": 0, "bytes_written": 0})));
+                    "bytes_read": 0, "bytes_written": 0}),
+                ));
                 classes.len() - 1
             }
         }
@@ -270,7 +290,10 @@ fn io_view(cfg: &Config) -> (Value, Vec<(String, Value)>) {
 
 /// The class field a `seastar_io_*` metric fills.
 fn io_field(name: &str, labels: &[(String, String)]) -> Option<&'static str> {
-    let op = labels.iter().find(|(k, _)| k == "op").map(|(_, v)| v.as_str());
+    let op = labels
+        .iter()
+        .find(|(k, _)| k == "op")
+        .map(|(_, v)| v.as_str());
     match (name, op) {
         ("seastar_io_requests_total", Some("read")) => Some("requests_read"),
         ("seastar_io_requests_total", Some("write")) => Some("requests_write"),
@@ -293,7 +316,9 @@ pub(crate) async fn metrics() -> Result<Value, SubmitError> {
                         .collect();
                     let (value, hist) = match &m.value {
                         MetricValue::Counter(n) => (json!(n), Value::Null),
-                        MetricValue::FloatCounter(f) | MetricValue::Gauge(f) => (num(*f), Value::Null),
+                        MetricValue::FloatCounter(f) | MetricValue::Gauge(f) => {
+                            (num(*f), Value::Null)
+                        }
                         MetricValue::Histogram(h) => (
                             Value::Null,
                             json!({"bounds": h.bounds, "buckets": h.buckets,
