@@ -8,6 +8,7 @@ mod apps;
 mod bench;
 mod cmd;
 mod metadata;
+mod netns;
 mod package;
 mod test;
 
@@ -39,6 +40,9 @@ enum Command {
     Package,
     /// Run a benchmark suite side by side with its peer (`cargo xtask bench list`).
     Bench(bench::BenchArgs),
+    /// The native stack's test bed: two network namespaces joined by a veth pair (root).
+    #[command(subcommand)]
+    Netns(netns::NetnsCmd),
 }
 
 fn main() {
@@ -49,6 +53,7 @@ fn main() {
         Command::Run { app, args } => apps::run(&app, &args),
         Command::Package => package::run(),
         Command::Bench(args) => bench::run(&args),
+        Command::Netns(cmd) => netns::run(&cmd),
     };
     if let Err(err) = result {
         eprintln!("xtask: error: {err:#}");

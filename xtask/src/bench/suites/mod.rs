@@ -4,6 +4,7 @@ mod core;
 mod http;
 mod io;
 mod memcached;
+mod native;
 mod net;
 mod rpc;
 
@@ -65,6 +66,11 @@ pub const SUITES: &[Suite] = &[
         name: "memcached",
         about: "apps/memcached vs stock memcached: 90% get under memaslap (1 and 2 cores, multi-get), 16-deep pipelining",
         run: memcached::run,
+    },
+    Suite {
+        name: "native",
+        about: "UDP memcached get over a veth between namespaces: ours on the native stack (AF_XDP) vs ours on posix vs stock memcached; CPU 0's whole CPU per op (root)",
+        run: native::run,
     },
     Suite {
         name: "io",
