@@ -220,6 +220,13 @@ fn unpinned() -> seastar_core::RuntimeBuilder {
     Runtime::builder().shards(2).cpuset([0, 1]).pin(false)
 }
 
+/// Two pinned shards in poll mode (`--poll-mode`): they never sleep in the
+/// kernel, each spinning on its core (as the anchors' threads, which spin
+/// in crossbeam's backoff before parking).
+fn poll_mode() -> seastar_core::RuntimeBuilder {
+    pinned().poll_mode(true)
+}
+
 /// Two pinned shards that poll for 200 us before sleeping (Seastar's
 /// default).
 fn polling() -> seastar_core::RuntimeBuilder {
@@ -239,6 +246,7 @@ fn submit_to(c: &mut Criterion) {
     round_trip_group(c, "cross_shard_round_trip", pinned, Pinned);
     round_trip_group(c, "cross_shard_round_trip_unpinned", unpinned, Floating);
     round_trip_group(c, "cross_shard_round_trip_idle_poll", polling, Pinned);
+    round_trip_group(c, "cross_shard_round_trip_poll_mode", poll_mode, Pinned);
     pipelined_group(c, "submit_to_1024_in_flight", pinned, Pinned);
     pipelined_group(c, "submit_to_1024_in_flight_idle_poll", polling, Pinned);
 }

@@ -4,6 +4,12 @@
 //! (`spawn_await`, `yield`, ...) holding a function named `seastar` and one
 //! function per peer, named after it (`tokio`, `crossbeam`, ...). The ratio is
 //! peer time / seastar time, so above 1 means seastar is faster.
+//!
+//! glommio is a peer too, from its own package outside the workspace
+//! (`bench/peers/glommio-core`, so glommio is no dependency of any crate of
+//! ours): its bench names its functions `glommio` in groups named as ours,
+//! runs in the same run right after ours, and writes into the same
+//! criterion directory, so its groups merge with ours.
 
 use crate::bench::Ctx;
 use crate::bench::criterion::{self, Estimate};
@@ -17,6 +23,29 @@ use std::time::{Duration, SystemTime};
 
 const PACKAGE: &str = "seastar-core";
 const OURS: &str = "seastar";
+/// The glommio peer's package (its own workspace), from the workspace root.
+const GLOMMIO_MANIFEST: &str = "bench/peers/glommio-core/Cargo.toml";
+/// Its target directory, under the workspace's (its lock file differs).
+const GLOMMIO_TARGET: &str = "bench-glommio";
+
+/// `cargo bench` of the glommio peer package with `args` after `--`,
+/// writing criterion's results under `criterion_dir`.
+fn glommio_bench(
+    ctx: &Ctx,
+    criterion_dir: &std::path::Path,
+    args: &[&str],
+) -> std::process::Command {
+    let manifest = ctx.meta.workspace_root.join(GLOMMIO_MANIFEST);
+    let target = ctx.meta.target_directory.join(GLOMMIO_TARGET);
+    let mut c = cmd::cargo([
+        "bench".as_ref(),
+        "--manifest-path".as_ref(),
+        manifest.as_os_str(),
+    ]);
+    c.arg("--target-dir").arg(&target).args(args);
+    c.env("CRITERION_HOME", criterion_dir);
+    c
+}
 
 /// criterion's arguments: short for `--quick`, its defaults otherwise.
 fn criterion_args(quick: bool) -> Vec<&'static str> {
@@ -37,6 +66,9 @@ fn criterion_args(quick: bool) -> Vec<&'static str> {
 
 /// Median ns per (group, function), one map per run.
 type RunResults = Vec<BTreeMap<(String, String), f64>>;
+
+/// The command that measured each (group, function).
+type Commands = BTreeMap<(String, String), String>;
 
 /// Runs the benches (pinned to CPU 0) `ctx.runs` times and reports each group's
 /// peers against `seastar`.
@@ -62,14 +94,20 @@ pub fn run(ctx: &Ctx, notes: &mut Vec<String>) -> Result<Vec<CaseReport>> {
         "--no-run",
     ]))?;
     let criterion_dir = ctx.meta.target_directory.join("criterion");
+    // A peer that does not build is reported, not fatal.
+    let glommio = match cmd::run(&mut glommio_bench(ctx, &criterion_dir, &["--no-run"])) {
+        Ok(()) => true,
+        Err(e) => {
+            notes.push(format!("glommio peer not measured: {e:#}"));
+            false
+        }
+    };
     let mut runs: RunResults = Vec::new();
-    let mut commands: BTreeMap<String, String> = BTreeMap::new(); // group -> command
+    let mut commands: Commands = BTreeMap::new();
     for run in 1..=ctx.runs {
         eprintln!("=== core: run {run} of {} ===", ctx.runs);
         let mut results = BTreeMap::new();
-        for bench in &benches {
-            // Coarse file timestamps may lag a little; the benches take far longer.
-            let since = SystemTime::now() - Duration::from_secs(1);
+        let ours = benches.iter().map(|bench| {
             let mut c = cmd::cargo([
                 "bench",
                 "-p",
@@ -80,6 +118,16 @@ pub fn run(ctx: &Ctx, notes: &mut Vec<String>) -> Result<Vec<CaseReport>> {
                 "--",
             ]);
             c.args(criterion_args(ctx.quick));
+            c
+        });
+        let peers = glommio.then(|| {
+            let mut c = glommio_bench(ctx, &criterion_dir, &["--bench", "glommio", "--"]);
+            c.args(criterion_args(ctx.quick));
+            c
+        });
+        for c in ours.chain(peers) {
+            // Coarse file timestamps may lag a little; the benches take far longer.
+            let since = SystemTime::now() - Duration::from_secs(1);
             let mut c = cmd::pin("0", &c);
             cmd::run(&mut c)?;
             for Estimate {
@@ -89,7 +137,7 @@ pub fn run(ctx: &Ctx, notes: &mut Vec<String>) -> Result<Vec<CaseReport>> {
             } in criterion::collect(&criterion_dir, Some(since))?
             {
                 commands
-                    .entry(group.clone())
+                    .entry((group.clone(), function.clone()))
                     .or_insert_with(|| cmd::show(&c));
                 results.insert((group, function), median_ns);
             }
@@ -108,7 +156,10 @@ pub fn run(ctx: &Ctx, notes: &mut Vec<String>) -> Result<Vec<CaseReport>> {
         "criterion, process pinned to CPU 0 (`taskset -c 0`); two-thread benches place \
          both sides explicitly (ours: shards 0 and 1 on CPUs 0 and 1; anchors: client thread \
          on CPU 0, server thread on CPU 1; `unpinned` groups: both sides float over CPUs 0-1); \
-         each group runs its `{OURS}` and peer functions back to back in one process; value = \
+         each group runs its `{OURS}` and peer functions back to back in one process (glommio's \
+         in its own process right after, same run: `{GLOMMIO_MANIFEST}`, its two-executor \
+         groups pinned as ours, client on CPU 0, server on CPU 1, over `shared_channel`; \
+         `idle_poll` groups spin 200 us before parking, `poll_mode` groups an hour); value = \
          median time per operation; ratio = peer time / {OURS} time, per run"
     ));
     let cases = cases(&runs, &commands, notes);
@@ -122,11 +173,7 @@ pub fn run(ctx: &Ctx, notes: &mut Vec<String>) -> Result<Vec<CaseReport>> {
 }
 
 /// One case per (group, peer function), ratios = peer time / seastar time per run.
-fn cases(
-    runs: &RunResults,
-    commands: &BTreeMap<String, String>,
-    notes: &mut Vec<String>,
-) -> Vec<CaseReport> {
+fn cases(runs: &RunResults, commands: &Commands, notes: &mut Vec<String>) -> Vec<CaseReport> {
     let mut groups: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for (group, function) in runs.iter().flat_map(BTreeMap::keys) {
         let fns = groups.entry(group).or_default();
@@ -171,7 +218,12 @@ fn cases(
                 value: Stat::new(series(group, name)),
                 ..SideReport::default()
             };
-            let commands = commands.get(group).cloned().into_iter().collect();
+            // Ours and the peer's (one command when one process ran both).
+            let mut commands: Vec<String> = [OURS, peer]
+                .iter()
+                .filter_map(|f| commands.get(&(group.to_string(), f.to_string())).cloned())
+                .collect();
+            commands.dedup();
             out.push(CaseReport::new(info, side(OURS), side(peer), commands));
         }
     }
@@ -217,5 +269,36 @@ mod tests {
         assert_eq!(cases[0].ratio.runs, [1.25]);
         assert_eq!(notes.len(), 1);
         assert!(notes[0].contains("`odd`"));
+    }
+
+    #[test]
+    fn a_case_names_the_commands_of_both_sides() {
+        let runs = vec![run(&[
+            ("yield", "seastar", 20.0),
+            ("yield", "tokio", 440.0),
+            ("yield", "glommio", 25.0),
+        ])];
+        let key = |f: &str| ("yield".to_string(), f.to_string());
+        let commands: Commands = [
+            (key("seastar"), "cargo bench -p seastar-core".to_string()),
+            (key("tokio"), "cargo bench -p seastar-core".to_string()),
+            (
+                key("glommio"),
+                "cargo bench --manifest-path glommio".to_string(),
+            ),
+        ]
+        .into_iter()
+        .collect();
+        let cases = cases(&runs, &commands, &mut Vec::new());
+        assert_eq!(cases[0].peer.name, "glommio");
+        assert_eq!(
+            cases[0].commands,
+            [
+                "cargo bench -p seastar-core",
+                "cargo bench --manifest-path glommio"
+            ]
+        );
+        assert_eq!(cases[1].peer.name, "tokio");
+        assert_eq!(cases[1].commands, ["cargo bench -p seastar-core"]);
     }
 }

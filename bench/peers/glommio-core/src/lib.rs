@@ -1,0 +1,1 @@
+//! Nothing here: the package holds the `glommio` criterion bench only.
