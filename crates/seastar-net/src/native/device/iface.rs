@@ -33,7 +33,9 @@ fn ioctl(name: &str, req: libc::c_ulong, what: &'static str) -> Result<libc::ifr
     // SAFETY: plain socket(2) call.
     let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
     if fd < 0 {
-        return Err(DeviceError::last_os("creating a socket for an interface ioctl"));
+        return Err(DeviceError::last_os(
+            "creating a socket for an interface ioctl",
+        ));
     }
     // SAFETY: a new descriptor we own.
     let sock = unsafe { OwnedFd::from_raw_fd(fd) };
@@ -59,7 +61,11 @@ pub fn index(name: &str) -> Result<u32, DeviceError> {
 
 /// The interface's hardware address.
 pub fn mac(name: &str) -> Result<[u8; 6], DeviceError> {
-    let r = ioctl(name, libc::SIOCGIFHWADDR, "reading the hardware address (SIOCGIFHWADDR)")?;
+    let r = ioctl(
+        name,
+        libc::SIOCGIFHWADDR,
+        "reading the hardware address (SIOCGIFHWADDR)",
+    )?;
     // SAFETY: SIOCGIFHWADDR filled the `ifru_hwaddr` member.
     let sa = unsafe { r.ifr_ifru.ifru_hwaddr };
     let mut mac = [0u8; 6];

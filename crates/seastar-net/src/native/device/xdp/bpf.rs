@@ -240,7 +240,10 @@ fn link(prog: &OwnedFd, ifindex: u32, flags: u32) -> io::Result<OwnedFd> {
 /// Attachments of this process, by network namespace (the inode of
 /// `/proc/thread-self/ns/net`) and interface index: interface indices are
 /// per namespace, and threads of one process may be in different ones.
-static ATTACHED: Mutex<Option<HashMap<(u64, u32), Weak<Attachment>>>> = Mutex::new(None);
+static ATTACHED: Mutex<Option<Attachments>> = Mutex::new(None);
+
+/// Live attachments by (network namespace, interface index).
+type Attachments = HashMap<(u64, u32), Weak<Attachment>>;
 
 /// The calling thread's network namespace, as an inode number (0 if unknown).
 fn netns_id() -> u64 {
@@ -271,7 +274,9 @@ pub(crate) fn attach(
         source,
     })?;
     let drv = if force_generic {
-        Err(io::Error::other("native mode not tried (generic mode forced)"))
+        Err(io::Error::other(
+            "native mode not tried (generic mode forced)",
+        ))
     } else {
         link(&prog, ifindex, XDP_FLAGS_DRV_MODE)
     };

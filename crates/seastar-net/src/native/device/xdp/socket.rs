@@ -178,8 +178,14 @@ impl XdpDevice {
             .map_err(sys(map))?;
         let mut fill = Ring::map(raw, libc::XDP_UMEM_PGOFF_FILL_RING, &off.fr, ring, true)
             .map_err(sys(map))?;
-        let comp = Ring::map(raw, libc::XDP_UMEM_PGOFF_COMPLETION_RING, &off.cr, ring, false)
-            .map_err(sys(map))?;
+        let comp = Ring::map(
+            raw,
+            libc::XDP_UMEM_PGOFF_COMPLETION_RING,
+            &off.cr,
+            ring,
+            false,
+        )
+        .map_err(sys(map))?;
 
         // Receive frames: the first half, all in the fill ring.
         let fs = u64::from(opts.frame_size);
@@ -242,7 +248,8 @@ impl XdpDevice {
         let n = self.comp.available(u32::MAX);
         for k in 0..n {
             let addr = self.comp.peek(k);
-            self.free_tx.push(addr & !(u64::from(self.umem.frame_size()) - 1));
+            self.free_tx
+                .push(addr & !(u64::from(self.umem.frame_size()) - 1));
         }
         if n > 0 {
             self.comp.release(n);
