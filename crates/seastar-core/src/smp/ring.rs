@@ -318,6 +318,33 @@ impl<T> Drop for Ring<T> {
 mod tests {
     use super::*;
 
+    /// The one-producer/one-consumer rule by type, checked at compile
+    /// time: each end is `Send` but neither `Sync` nor `Clone` (a second
+    /// impl of `Ambiguous` makes the path ambiguous, a compile error, if
+    /// the type were `Sync`, resp. `Clone`).
+    #[allow(dead_code)]
+    const _: () = {
+        trait AmbiguousIfSync<A> {
+            fn check() {}
+        }
+        impl<T: ?Sized> AmbiguousIfSync<()> for T {}
+        impl<T: ?Sized + Sync> AmbiguousIfSync<u8> for T {}
+        trait AmbiguousIfClone<A> {
+            fn check() {}
+        }
+        impl<T: ?Sized> AmbiguousIfClone<()> for T {}
+        impl<T: Clone> AmbiguousIfClone<u8> for T {}
+        fn send<T: Send>() {}
+        fn checks() {
+            send::<Producer<u32>>();
+            send::<Consumer<u32>>();
+            <Producer<u32> as AmbiguousIfSync<_>>::check();
+            <Consumer<u32> as AmbiguousIfSync<_>>::check();
+            <Producer<u32> as AmbiguousIfClone<_>>::check();
+            <Consumer<u32> as AmbiguousIfClone<_>>::check();
+        }
+    };
+
     #[test]
     fn fifo_until_full_then_refuses() {
         let (mut p, mut c) = channel(4);
