@@ -15,6 +15,7 @@
 //! | [`tcp`] | [`TcpStream`], [`TcpListener`] with the per-shard or distributing [`Policy`], [`ListenerStats`] |
 //! | [`stream`] | [`DataSource`](stream::DataSource)/[`DataSink`](stream::DataSink), buffered [`InputStream`](stream::InputStream) and [`OutputStream`](stream::OutputStream) |
 //! | [`udp`] | [`UdpSocket`] |
+//! | [`socket_stream`] | [`SocketStream`]: the one implementation of a connected stream socket behind [`TcpStream`] and [`UnixStream`] |
 //! | [`stats`] | this shard's connection and byte counters (exported as `seastar_net_*` metrics with feature `metrics`) |
 //! | [`unix`] | [`UnixListener`], [`UnixStream`] |
 //! | [`buf`] | [`Slice`](buf::Slice), a window into an owned buffer |
@@ -88,6 +89,7 @@ pub mod hyper;
 pub mod native;
 mod poll;
 mod send_behind;
+pub mod socket_stream;
 pub mod stats;
 pub mod stream;
 #[allow(unsafe_code)]
@@ -101,6 +103,7 @@ pub mod unix;
 pub use connections::{Connections, Registration};
 pub use seastar_core::io::{IoBuf, IoBufMut, PooledBuf};
 pub use send_behind::SendBehind;
+pub use socket_stream::SocketStream;
 pub use tcp::{Balance, ListenOptions, ListenerStats, Policy, TcpListener, TcpStream};
 pub use udp::UdpSocket;
 pub use unix::{UnixListener, UnixStream};

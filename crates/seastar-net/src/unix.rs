@@ -1,21 +1,14 @@
 //! Unix domain stream sockets: [`UnixListener`] and [`UnixStream`].
 
 use std::io;
-use std::net::Shutdown;
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::SocketAddr;
 use std::path::Path;
-use std::rc::Rc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::Bytes;
-use seastar_core::io::{IoBuf, IoBufMut, PooledBuf};
-
-use crate::fd::{self, Socket};
-use crate::poll::PollIo;
-use crate::stream::{InputStream, OutputStream};
-use crate::{BufResult, sys};
+use crate::fd::Socket;
+use crate::socket_stream::{SocketStream, Unix};
+use crate::sys;
 
 /// A listening Unix stream socket on the calling shard.
 ///
@@ -75,19 +68,12 @@ impl AsRawFd for UnixListener {
 }
 
 /// A connected Unix stream socket, with the same owned-buffer API as
-/// [`TcpStream`](crate::TcpStream).
-#[derive(Debug)]
-pub struct UnixStream {
-    poll: PollIo,
-    sock: Socket<std::os::unix::net::UnixStream>,
-}
+/// [`TcpStream`](crate::TcpStream) (both are a [`SocketStream`]).
+pub type UnixStream = SocketStream<Unix>;
 
-impl UnixStream {
+impl SocketStream<Unix> {
     fn from_socket(s: std::os::unix::net::UnixStream) -> UnixStream {
-        UnixStream {
-            poll: PollIo::default(),
-            sock: Socket::new(s),
-        }
+        SocketStream::from_parts(s, None)
     }
 
     /// Connects to the socket at `path`. A full backlog is waited out
@@ -121,115 +107,4 @@ impl UnixStream {
         s.set_nonblocking(true)?;
         Ok(UnixStream::from_socket(s))
     }
-
-    /// Reads into `buf` from its start (see [`TcpStream::read`](crate::TcpStream::read)).
-    pub async fn read<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
-        self.sock.recv_stream(buf).await
-    }
-
-    /// Reads whatever arrives next into a buffer lent by the shard,
-    /// holding none while waiting (see
-    /// [`TcpStream::read_pooled`](crate::TcpStream::read_pooled)); empty:
-    /// end of stream.
-    pub async fn read_pooled(&self) -> io::Result<PooledBuf> {
-        self.sock.recv_pooled().await
-    }
-
-    /// Writes some of `buf`.
-    pub async fn write<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
-        fd::send(self.fd(), buf).await
-    }
-
-    /// Writes all of `buf`.
-    pub async fn write_all<B: IoBuf>(&self, buf: B) -> BufResult<(), B> {
-        fd::write_all(self.fd(), buf).await
-    }
-
-    /// Starts sending all of `buf` and returns at once (see
-    /// [`TcpStream::send_behind`](crate::TcpStream::send_behind)).
-    pub fn send_behind<B: IoBuf>(&self, buf: B) -> crate::SendBehind<B> {
-        crate::SendBehind::start(self.fd(), buf)
-    }
-
-    /// Writes some of `bufs` with one gather write.
-    pub async fn writev<B: IoBuf>(&self, bufs: Vec<B>) -> BufResult<usize, Vec<B>> {
-        fd::writev(self.fd(), bufs).await
-    }
-
-    /// Writes every byte of `chunks` (see [`TcpStream::writev_all`](crate::TcpStream::writev_all)).
-    pub async fn writev_all(&self, chunks: &mut Vec<Bytes>) -> io::Result<()> {
-        crate::stream::write_chunks(&mut &*self, chunks).await
-    }
-
-    /// Shuts down one direction or both.
-    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        self.sock.get().shutdown(how)
-    }
-
-    /// The peer's address.
-    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.sock.get().peer_addr()
-    }
-
-    /// The local address.
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.sock.get().local_addr()
-    }
-
-    /// A buffered input and output stream sharing the socket.
-    pub fn into_streams(self) -> (InputStream<Rc<UnixStream>>, OutputStream<Rc<UnixStream>>) {
-        let rc = Rc::new(self);
-        (InputStream::new(rc.clone()), OutputStream::new(rc))
-    }
-
-    /// Poll-style read (one copy; see [`TcpStream::poll_read`](crate::TcpStream::poll_read)).
-    pub fn poll_read(&mut self, cx: &mut Context<'_>, dst: &mut [u8]) -> Poll<io::Result<usize>> {
-        let fd = self.sock.fd();
-        self.poll.poll_read(fd, cx, dst)
-    }
-
-    /// Poll-style write (see [`TcpStream::poll_write`](crate::TcpStream::poll_write)).
-    pub fn poll_write(&mut self, cx: &mut Context<'_>, src: &[u8]) -> Poll<io::Result<usize>> {
-        let fd = self.sock.fd();
-        self.poll.poll_write(fd, cx, src)
-    }
-
-    /// Poll-style gather write.
-    pub fn poll_write_vectored(
-        &mut self,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        let fd = self.sock.fd();
-        self.poll.poll_write_vectored(fd, cx, bufs)
-    }
-
-    /// Completes when every byte accepted by `poll_write` is sent.
-    pub fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.poll.poll_flush(cx)
-    }
-
-    /// Flushes, then shuts the write side down.
-    pub fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let fd = self.sock.fd();
-        self.poll.poll_shutdown(fd, cx)
-    }
-
-    pub(crate) fn fd(&self) -> RawFd {
-        self.sock.fd()
-    }
-
-    #[allow(dead_code)] // used by the adapters behind features
-    pub(crate) fn poll_parts(&mut self) -> (&mut PollIo, RawFd) {
-        let fd = self.sock.fd();
-        (&mut self.poll, fd)
-    }
 }
-
-impl AsRawFd for UnixStream {
-    fn as_raw_fd(&self) -> RawFd {
-        self.fd()
-    }
-}
-
-crate::stream::impl_data_traits!(UnixStream);
