@@ -493,10 +493,16 @@ impl Shard {
             self.drain_remote();
             self.fire_timers();
             let polled = self.pollers.poll();
-            let ran = self.run_tasks();
+            // Nothing to run: no batch (its deadline is a clock read).
+            let ran = if self.queue.borrow().is_empty() && !self.transport.has_calls() {
+                0
+            } else {
+                self.run_tasks()
+            };
             self.stats.iteration_ran(started, ran);
             self.flush_outgoing();
-            if self.transport.take_activity() {
+            // Poll mode never sleeps: no smp-poll window to track.
+            if self.transport.take_activity() && !self.config.poll_mode {
                 self.last_remote.set(Some(Instant::now()));
             }
             if done() || self.remote.stop_requested() {
@@ -518,6 +524,7 @@ impl Shard {
             // here; the round trip of one call fell from ~55 µs to ~2 µs).
             // Shards that only do I/O still sleep at once.
             let smp_poll = !busy
+                && !self.config.poll_mode
                 && self
                     .last_remote
                     .get()
@@ -527,7 +534,9 @@ impl Shard {
                 since.elapsed() < self.config.idle_poll
             };
             let result = if spin {
-                if smp_poll {
+                // (Not while the shard polls anyway: in poll mode or an
+                // idle-poll window, each a syscall per iteration.)
+                if smp_poll && self.config.idle_poll.is_zero() {
                     // Waiting on another shard, not on this core: let any
                     // other thread that wants it run first (a load
                     // generator, a process sharing the CPU). Alone here, a

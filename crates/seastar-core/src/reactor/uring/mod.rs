@@ -18,6 +18,8 @@
 //! Cross-thread wakes arrive as readability of the shard's eventfd, watched
 //! with a one-shot poll armed before each blocking wait.
 
+#[cfg(test)]
+mod poll_tests;
 mod table;
 
 use std::any::Any;
@@ -402,10 +404,29 @@ impl Backend for Uring {
     fn poll(&mut self, timeout: Option<Duration>) -> io::Result<()> {
         if timeout != Some(Duration::ZERO) {
             self.arm_wake();
+        } else if !self.must_enter() {
+            // A spinning shard with nothing to submit and no operation in
+            // flight: nothing can complete, so no syscall (poll mode's
+            // cross-shard round trip spent most of its time in this one).
+            // Completions posted without DEFER_TASKRUN are still reaped.
+            self.reap();
+            return Ok(());
         }
         self.enter(timeout)?;
         self.reap();
         Ok(())
+    }
+}
+
+impl Uring {
+    /// Whether a non-blocking poll needs the kernel: entries are queued, or
+    /// operations are in flight (with DEFER_TASKRUN their completions are
+    /// posted only when this thread enters the kernel). The wake-fd poll
+    /// does not count: a spinning shard sees cross-thread work in its
+    /// inbox's state word, and the poll's completion is reaped at the next
+    /// enter (at worst the next sleep returns at once, once).
+    fn must_enter(&mut self) -> bool {
+        !self.ring.submission().is_empty() || self.ops.len() > 0
     }
 }
 

@@ -1,0 +1,98 @@
+//! The non-blocking poll of a spinning shard: it leaves the kernel alone
+//! only when nothing can complete, and a wake is not lost by it.
+
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::task::{Poll, Waker};
+use std::time::{Duration, Instant};
+
+use io_uring::{opcode, types};
+
+use super::Uring;
+use crate::reactor::backend::Backend;
+
+fn pipe() -> (OwnedFd, OwnedFd) {
+    let mut fds = [0; 2];
+    // SAFETY: `fds` has room for the two descriptors pipe2 writes.
+    let r = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) };
+    assert_eq!(r, 0, "pipe2: {}", std::io::Error::last_os_error());
+    // SAFETY: both descriptors were just opened and are owned by nobody else.
+    unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) }
+}
+
+fn write(fd: &OwnedFd, bytes: &[u8]) {
+    // SAFETY: `bytes` is valid for `bytes.len()` bytes.
+    let n = unsafe { libc::write(fd.as_raw_fd(), bytes.as_ptr().cast(), bytes.len()) };
+    assert_eq!(n, bytes.len() as isize);
+}
+
+#[test]
+fn a_spinning_poll_enters_the_kernel_while_an_operation_is_in_flight() {
+    let wake = crate::sys::eventfd().unwrap();
+    let mut u = Uring::new(wake.as_raw_fd(), 32).unwrap();
+    assert!(
+        !u.must_enter(),
+        "a fresh ring has nothing to ask the kernel"
+    );
+    u.poll(Some(Duration::ZERO)).unwrap();
+
+    let (r, w) = pipe();
+    let mut buf = [0u8; 8];
+    let entry = opcode::Read::new(types::Fd(r.as_raw_fd()), buf.as_mut_ptr(), 8).build();
+    // SAFETY: `buf` outlives the operation: the loop below collects its
+    // completion (or the test fails, and `u`, dropped first, cancels it).
+    let key = unsafe { u.submit(entry) };
+    assert!(u.must_enter(), "an entry is queued");
+    u.poll(Some(Duration::ZERO)).unwrap();
+    assert!(u.must_enter(), "the read is in flight");
+    assert_eq!(u.queued(), 0, "the zero poll submitted it");
+
+    // The read completes only if the spinning polls enter the kernel (with
+    // DEFER_TASKRUN, only an enter posts the completion).
+    write(&w, b"ping");
+    let waker = Waker::noop();
+    let mut got = None;
+    for _ in 0..100_000 {
+        u.poll(Some(Duration::ZERO)).unwrap();
+        if let Poll::Ready(cqe) = u.poll_op(&key, waker, None) {
+            got = Some(cqe.res);
+            break;
+        }
+    }
+    assert_eq!(got, Some(4), "the read completed with the 4 bytes written");
+    assert_eq!(&buf[..4], b"ping");
+    assert!(!u.must_enter(), "nothing in flight once it is collected");
+}
+
+#[test]
+fn a_wake_during_spinning_polls_ends_the_next_sleep() {
+    let wake = crate::sys::eventfd().unwrap();
+    let mut u = Uring::new(wake.as_raw_fd(), 32).unwrap();
+    // A sleep that times out leaves the wake poll armed.
+    u.poll(Some(Duration::from_millis(1))).unwrap();
+    assert!(u.wake_armed);
+    assert!(
+        !u.must_enter(),
+        "the wake poll alone does not make spins enter"
+    );
+    // Another thread wakes the shard while it spins without entering.
+    crate::sys::eventfd_write(wake.as_raw_fd());
+    for _ in 0..10 {
+        u.poll(Some(Duration::ZERO)).unwrap();
+    }
+    if !u.wake_armed {
+        // Without DEFER_TASKRUN the completion was posted at once and the
+        // spins reaped it (the shard's state word carries the wake).
+        assert!(!u.features.defer_taskrun);
+        return;
+    }
+    // With DEFER_TASKRUN the completion waits for an enter: the next sleep
+    // returns at once instead of waiting its timeout out.
+    let t = Instant::now();
+    u.poll(Some(Duration::from_secs(10))).unwrap();
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "the sleep waited {:?} despite the wake",
+        t.elapsed()
+    );
+    assert!(!u.wake_armed, "the wake poll's completion was reaped");
+}
