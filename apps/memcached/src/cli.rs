@@ -17,6 +17,7 @@
 //! | `--conn-output-budget` | reply bytes a connection builds before it waits for the client to read them (`k`/`m` suffixes) | 1m |
 //! | `--udp-reply-max` | reply bytes after which a UDP request stops executing and its reply ends with `SERVER_ERROR out of memory writing get response` (`k`/`m` suffixes) | 1m |
 //! | `-o idle_timeout=N`, `--idle-timeout` | close a connection after N seconds without a request, 0 = never | 0 |
+//! | `-Z`, `--enable-ssl` with `-o ssl_chain_cert=FILE,ssl_key=FILE[,ssl_ca_cert=FILE,ssl_verify_mode=N]` | TLS on the TCP port, as stock memcached (see `server::tls`) | off |
 //! | `--network-stack native`, `--xdp-device IFACE` / `--tap-device NAME`, `--host-ipv4-addr`, `--gw-ipv4-addr`, `--netmask-ipv4-addr` | serve UDP (`-U`) on the user-space stack; needs `-p 0` (TCP off, as in stock memcached) until the native stack has TCP | posix |
 //!
 //! plus [`RuntimeArgs`] (`--smp`, `--cpuset`, `--reactor-backend`,
@@ -111,6 +112,10 @@ pub struct Args {
     /// warning.
     #[arg(short = 'o', value_name = "OPTIONS")]
     pub extended: Vec<String>,
+    /// TLS on the TCP port: needs `-o ssl_chain_cert=FILE,ssl_key=FILE`
+    /// (`ssl_ca_cert=FILE,ssl_verify_mode=2` to require client certificates).
+    #[arg(short = 'Z', long = "enable-ssl")]
+    pub enable_ssl: bool,
     /// Runtime options.
     #[command(flatten)]
     pub runtime: RuntimeArgs,
@@ -170,6 +175,10 @@ pub enum CliError {
     /// `--network-stack native` without `-U`.
     #[error("--network-stack native serves UDP only: give -U PORT")]
     NativeNoUdp,
+    /// Bad or incomplete TLS options (`-Z`, `-o ssl_*`), or a PEM file
+    /// that does not load.
+    #[error("TLS: {0}")]
+    Tls(String),
 }
 
 impl Args {
@@ -193,6 +202,10 @@ impl Args {
             return Err(CliError::Connections);
         }
         let mut idle = self.idle_timeout;
+        let mut ssl = crate::server::tls::SslOptions {
+            enabled: self.enable_ssl,
+            ..Default::default()
+        };
         for opt in self.extended.iter().flat_map(|o| o.split(',')) {
             match opt.trim().split_once('=') {
                 Some(("idle_timeout", v)) => {
@@ -204,6 +217,10 @@ impl Args {
                         _ => idle = Some(n),
                     }
                 }
+                Some((k, v)) if k.starts_with("ssl_") => match ssl.take(k, v) {
+                    Some(r) => r.map_err(CliError::Tls)?,
+                    None => tracing::warn!(option = opt, "ignoring unsupported -o option"),
+                },
                 _ => tracing::warn!(option = opt, "ignoring unsupported -o option"),
             }
         }
@@ -238,6 +255,10 @@ impl Args {
             udp_reply_max: self.udp_reply_max,
             idle_timeout: idle.filter(|&n| n > 0).map(Duration::from_secs),
             shutdown_timeout: runtime.shutdown_timeout(),
+            tls: ssl
+                .acceptor()
+                .map_err(CliError::Tls)?
+                .map(crate::server::tls::TlsConfig),
         };
         Ok((config, runtime))
     }

@@ -122,6 +122,9 @@ pub(crate) async fn serve_tcp(
     service: Sharded<ShardState>,
     listener: TcpListener,
 ) -> ShardReport {
+    if let Some(tls) = st.tls.clone() {
+        return super::tls::serve_tls(st, service, listener, tls.0).await;
+    }
     let conns = Rc::new(Connections::default());
     let mut report = ShardReport::default();
     let mut stop = std::pin::pin!(seastar_core::stop_signal());

@@ -39,6 +39,7 @@ mod global;
 pub mod native;
 mod routing;
 mod shard;
+pub mod tls;
 pub mod udp;
 
 use std::io;
@@ -96,6 +97,8 @@ pub struct Config {
     /// Serve UDP on the native stack instead of the kernel's
     /// (`--network-stack native`; TCP is then off), see [`native`].
     pub native: Option<native::NativeNet>,
+    /// TLS on the TCP port (`-Z`, `-o ssl_chain_cert=…,ssl_key=…`), see [`tls`].
+    pub tls: Option<tls::TlsConfig>,
 }
 
 /// Default [`Config::conn_output_budget`]: 1 MiB.
@@ -116,6 +119,7 @@ impl Default for Config {
             shutdown_timeout: Duration::from_secs(30),
             udp_reply_max: udp::MAX_REPLY,
             native: None,
+            tls: None,
         }
     }
 }

@@ -51,6 +51,8 @@ pub(crate) struct ShardState {
     pub shutdown_timeout: Duration,
     /// Reply bytes after which a UDP request stops executing.
     pub udp_reply_max: usize,
+    /// TLS on the TCP port (`-Z`).
+    pub tls: Option<super::tls::TlsConfig>,
     /// Bound by `serve`, taken by the shard's accept loop.
     pub listener: RefCell<Option<TcpListener>>,
     /// Bound by `serve` with `-U`, taken by the shard's UDP loop.
@@ -98,6 +100,7 @@ impl ShardState {
             idle_timeout: c.idle_timeout,
             shutdown_timeout: c.shutdown_timeout,
             udp_reply_max: c.udp_reply_max,
+            tls: c.tls.clone(),
             listener: RefCell::new(None),
             udp: RefCell::new(None),
             coalescer: Coalescer::default(),
