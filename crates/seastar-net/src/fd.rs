@@ -6,11 +6,11 @@
 //! registration of the fd. The functions below wrap the core's owned-buffer
 //! calls with the loops a stream needs (`write_all`, `writev_all`).
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
-use seastar_core::io::{IoBuf, IoBufMut, PooledBuf, PooledRecv, StreamRecv};
+use seastar_core::io::{IoBuf, IoBufMut, PooledBuf, PooledRecv, PooledRecvStream, StreamRecv};
 
 use crate::{BufResult, SendBehind};
 
@@ -20,6 +20,16 @@ pub(crate) struct Socket<T: AsRawFd + Into<OwnedFd>> {
     inner: Option<T>,
     /// The last [`recv_stream`](Self::recv_stream) was short.
     drained: Cell<bool>,
+    /// With `SEASTAR_NET_MULTISHOT_RECV=1`: the multishot receive serving
+    /// [`recv_pooled`](Self::recv_pooled), made on first use.
+    multishot: RefCell<Option<Box<PooledRecvStream>>>,
+}
+
+/// Whether pooled receives use one multishot receive per socket
+/// (`SEASTAR_NET_MULTISHOT_RECV=1`; off by default: not shown faster).
+fn multishot_recv() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var("SEASTAR_NET_MULTISHOT_RECV").as_deref() == Ok("1"))
 }
 
 impl<T: AsRawFd + Into<OwnedFd>> Socket<T> {
@@ -28,6 +38,7 @@ impl<T: AsRawFd + Into<OwnedFd>> Socket<T> {
         Socket {
             inner: Some(inner),
             drained: Cell::new(false),
+            multishot: RefCell::new(None),
         }
     }
 
@@ -57,6 +68,19 @@ impl<T: AsRawFd + Into<OwnedFd>> Socket<T> {
     /// A receive into a buffer lent by the shard, holding none while it
     /// waits ([`seastar_core::io::PooledRecv`]); empty: end of stream.
     pub(crate) async fn recv_pooled(&self) -> std::io::Result<PooledBuf> {
+        if multishot_recv() {
+            // Kept in the socket, borrowed only while polled: a read
+            // future dropped midway loses nothing received ahead.
+            let buf = std::future::poll_fn(|cx| {
+                self.multishot
+                    .borrow_mut()
+                    .get_or_insert_with(|| Box::new(PooledRecvStream::new(self.fd())))
+                    .poll_next(cx)
+            })
+            .await?;
+            crate::stats::received_bytes(buf.len());
+            return Ok(buf);
+        }
         let mut op = PooledRecv::start(self.fd(), self.drained.get());
         let (buf, drained) = std::future::poll_fn(|cx| op.poll(cx)).await?;
         crate::stats::received_bytes(buf.len());
@@ -74,12 +98,15 @@ impl<T: AsRawFd + Into<OwnedFd>> Socket<T> {
 
     /// Gives the socket up without closing it.
     pub(crate) fn into_inner(mut self) -> T {
+        drop(self.multishot.get_mut().take());
         self.inner.take().expect("socket present until drop")
     }
 }
 
 impl<T: AsRawFd + Into<OwnedFd>> Drop for Socket<T> {
     fn drop(&mut self) {
+        // Its receive is cancelled before the fd closes.
+        drop(self.multishot.get_mut().take());
         if let Some(s) = self.inner.take() {
             seastar_core::io::close(s.into());
         }

@@ -186,14 +186,20 @@ impl PooledRecv {
     ///
     /// Outside a shard.
     pub fn start(fd: RawFd, drained: bool) -> PooledRecv {
-        let (uring, ring) = reactor::with(|s| {
+        // One look at the reactor: the backend, the flag, the ring.
+        let (uring, poll_first, ring) = reactor::with(|s| {
             let mut d = s.driver.borrow_mut();
-            (d.uring_features().is_some(), d.buf_ring())
+            let features = d.uring_features().map(|f| f.recv_poll_first);
+            (
+                features.is_some(),
+                drained && features == Some(true),
+                d.buf_ring(),
+            )
         });
         let state = match ring {
-            Some(ring) => State::Ring(Op::new(RecvRing::new(fd, drained, Some(ring)))),
+            Some(ring) => State::Ring(Op::new(RecvRing::new(fd, drained, poll_first, Some(ring)))),
             None if uring => State::Own(Op::new(RecvStream::new(fd, pool::take(), drained))),
-            None => State::Ring(Op::new(RecvRing::new(fd, drained, None))),
+            None => State::Ring(Op::new(RecvRing::new(fd, drained, false, None))),
         };
         PooledRecv { fd, drained, state }
     }

@@ -294,10 +294,8 @@ impl<O: Operation> Op<O> {
                     self.completed(cqe.res as isize, cqe.flags)
                 }
                 Step::Waiting(r) => {
-                    let Some(op) = self.op.as_ref() else {
-                        return Poll::Pending;
-                    };
-                    let fd = op.fd();
+                    // (The operation is present until its output is out.)
+                    let fd = self.op.as_ref().map_or(-1, O::fd);
                     let ready = ready!(reactor::with(|s| {
                         s.driver
                             .borrow_mut()

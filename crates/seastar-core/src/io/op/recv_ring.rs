@@ -59,11 +59,15 @@ pub(crate) struct RecvRing {
 }
 
 impl RecvRing {
-    /// A receive from ring `ring` (io_uring; `None`: epoll, from the pool).
-    pub(crate) fn new(fd: RawFd, drained: bool, ring: Option<(Rc<RingMem>, usize)>) -> RecvRing {
-        let poll_first = ring.is_some()
-            && drained
-            && reactor::with_uring_features(|f| f.recv_poll_first).unwrap_or(false);
+    /// A receive from ring `ring` (io_uring; `None`: epoll, from the
+    /// pool); `poll_first`: io_uring arms its poll first (the previous
+    /// receive was short and the shard has the flag).
+    pub(crate) fn new(
+        fd: RawFd,
+        drained: bool,
+        poll_first: bool,
+        ring: Option<(Rc<RingMem>, usize)>,
+    ) -> RecvRing {
         RecvRing {
             fd,
             drained,
