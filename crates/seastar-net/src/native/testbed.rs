@@ -26,7 +26,7 @@
 //! before its drop ran). Deleting a namespace deletes its interfaces.
 //! Everything needs root (`CAP_NET_ADMIN`, `CAP_SYS_ADMIN`) and `ip`
 //! (iproute2); [`TestBed::new_or_skip`] prints `SKIPPED: <why>` and returns
-//! `None` elsewhere.
+//! `None` elsewhere (or panics with `SEASTAR_REQUIRE_TESTBED=1`, for CI).
 
 use std::fs::File;
 use std::io;
@@ -202,11 +202,23 @@ impl TestBed {
 
     /// Builds a bed, or prints `SKIPPED: <test>: <why>` and returns `None`
     /// when this machine cannot (not root, no `ip`, namespaces refused).
+    ///
+    /// # Panics
+    ///
+    /// Instead of skipping, when `SEASTAR_REQUIRE_TESTBED=1` is set (for CI,
+    /// where a bed that cannot be built is a broken setup, not a reason to
+    /// pass).
     pub fn new_or_skip(test: &str, opts: &BedOptions) -> Option<TestBed> {
         match Self::with(opts) {
             Ok(b) => Some(b),
+            Err(e) if std::env::var_os("SEASTAR_REQUIRE_TESTBED").is_some_and(|v| v == "1") => {
+                panic!("{test}: the test bed is required (SEASTAR_REQUIRE_TESTBED=1): {e}")
+            }
             Err(e) => {
-                eprintln!("SKIPPED: {test}: {e}");
+                // Written to the process's stderr directly, past the test
+                // harness's capture of `eprintln!`, so the skip shows.
+                use std::io::Write;
+                let _ = writeln!(std::io::stderr(), "SKIPPED: {test}: {e}");
                 None
             }
         }
