@@ -1,24 +1,13 @@
 //! [`serve_sharded`]: one [`Server`] per shard, until the runtime is asked
 //! to stop.
 
-use std::cell::RefCell;
 use std::net::SocketAddr;
 
-use seastar_core::shard_local::{self, SlotKey};
 use seastar_core::smp;
-use seastar_net::{ListenOptions, TcpListener};
+use seastar_net::ListenOptions;
+use seastar_net::tcp::{BindAllError, ShardedListeners};
 
 use super::{ServeStats, Server};
-
-/// A shard's listener between binding and serving, in the shard's slots
-/// under the key of its `serve_sharded` call (several may run at once:
-/// HTTP and HTTPS).
-struct Bound(RefCell<Option<TcpListener>>);
-
-/// Takes this shard's listener of call `key`.
-fn take_listener(key: SlotKey) -> Option<TcpListener> {
-    shard_local::remove::<Bound>(key)?.0.borrow_mut().take()
-}
 
 /// Why [`serve_sharded`] could not serve.
 #[derive(Debug, thiserror::Error)]
@@ -71,32 +60,17 @@ pub async fn serve_sharded<F>(
 where
     F: Fn() -> Server + Send + Clone + 'static,
 {
-    let id = SlotKey::unique();
-    let bound = smp::invoke_on_all(move || {
-        let opts = opts.clone();
-        async move {
-            let l = TcpListener::bind(addr, opts).await?;
-            let local = l.local_addr()?;
-            shard_local::insert(id, Bound(RefCell::new(Some(l))));
-            Ok::<_, std::io::Error>(local)
-        }
-    })
-    .await?;
-    let local = match bound.into_iter().collect::<Result<Vec<_>, _>>() {
-        Ok(addrs) => addrs[0],
-        Err(source) => {
-            smp::invoke_on_all(move || async move { take_listener(id).map(drop) }).await?;
-            return Err(ServeError::Bind { addr, source });
-        }
+    let bound = match ShardedListeners::bind(addr, opts).await {
+        Ok(b) => b,
+        Err(BindAllError::Bind { addr, source }) => return Err(ServeError::Bind { addr, source }),
+        Err(BindAllError::Smp(e)) => return Err(e.into()),
     };
-    on_listening(local);
-    let stats = smp::invoke_on_all(move || {
-        let make = make.clone();
-        async move {
-            let listener = take_listener(id).expect("bound before serving");
-            make().serve(listener, seastar_core::stop_signal()).await
-        }
-    })
-    .await?;
+    on_listening(bound.local_addr());
+    let stats = bound
+        .serve(move |listener| {
+            let make = make.clone();
+            async move { make().serve(listener, seastar_core::stop_signal()).await }
+        })
+        .await?;
     Ok(stats)
 }

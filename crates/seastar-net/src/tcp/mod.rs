@@ -1,11 +1,14 @@
-//! TCP: [`TcpStream`], [`TcpListener`] and the listening [`Policy`].
+//! TCP: [`TcpStream`], [`TcpListener`] and the listening [`Policy`];
+//! [`ShardedListeners`], one address bound and served on every shard.
 
 mod group;
 mod listener;
 mod options;
+mod sharded;
 mod stream;
 
 pub(crate) use listener::ConnGuard;
 pub use listener::{ListenerStats, TcpListener};
 pub use options::{Balance, ListenOptions, Policy};
+pub use sharded::{BindAllError, ShardedListeners};
 pub use stream::TcpStream;
