@@ -309,6 +309,15 @@ impl Driver {
         }
     }
 
+    /// Slots of the io_uring operation table in use (`None` on epoll).
+    #[cfg(test)]
+    pub(crate) fn ops_in_use(&self) -> Option<usize> {
+        match self {
+            Driver::Uring(u) => Some(u.ops_in_use()),
+            Driver::Epoll(_) => None,
+        }
+    }
+
     /// The wakers of every operation waiting (shard shutdown).
     pub(crate) fn take_wakers(&mut self) -> Vec<Waker> {
         match self {

@@ -201,8 +201,9 @@ pub(crate) struct Shard {
     kind: BackendKind,
 }
 
-/// The backend of the calling thread's shard.
-#[inline]
+/// The backend of the calling thread's shard (the I/O layer no longer
+/// asks: `Driver`'s methods answer per backend).
+#[cfg(test)]
 pub(crate) fn backend() -> BackendKind {
     with(|s| s.kind)
 }

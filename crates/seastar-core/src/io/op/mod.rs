@@ -216,6 +216,19 @@ impl<O: Operation> Op<O> {
         this
     }
 
+    /// io_uring: submits `op` and returns the future collecting it; epoll:
+    /// gives `op` back unstarted (for a caller with another fallback).
+    pub(crate) fn submit_only(mut op: O) -> Result<Op<O>, O> {
+        match submit(&mut op) {
+            Some(key) => Ok(Op {
+                op: Some(op),
+                step: Step::Submitted(key),
+                _shard: PhantomData,
+            }),
+            None => Err(op),
+        }
+    }
+
     /// The operation (until its output is handed out).
     pub(crate) fn get(&self) -> Option<&O> {
         self.op.as_ref()
@@ -235,13 +248,7 @@ impl<O: Operation> Op<O> {
         if first && let Some(res) = op.known_result() {
             return Step::Done(res, 0);
         }
-        let batch = O::FILE_IO.then(|| reactor::with(|s| s.config.file_submit_batch));
-        // SAFETY: the entry points into memory `op` owns (the trait's
-        // contract), which this Op keeps until the completion or hands to
-        // the table with the key (`Drop`).
-        let key =
-            reactor::with(|s| unsafe { s.driver.borrow_mut().submit(|| op.uring_entry(), batch) });
-        if let Some(key) = key {
+        if let Some(key) = submit(op) {
             return Step::Submitted(key);
         }
         if first && op.wait_first() {
@@ -338,6 +345,15 @@ impl<O: Operation> Op<O> {
     }
 }
 
+/// io_uring: queues `op`'s entry and returns its key; epoll: `None`.
+fn submit<O: Operation>(op: &mut O) -> Option<reactor::OpKey> {
+    let batch = O::FILE_IO.then(|| reactor::with(|s| s.config.file_submit_batch));
+    // SAFETY: the entry points into memory `op` owns (the trait's
+    // contract), which its `Op` keeps until the completion or hands to the
+    // table with the key (`Drop`).
+    reactor::with(|s| unsafe { s.driver.borrow_mut().submit(|| op.uring_entry(), batch) })
+}
+
 impl<O: Operation> Future for Op<O> {
     type Output = O::Output;
 
@@ -386,15 +402,15 @@ where
     O: Operation + std::marker::Send,
     O::Output: std::marker::Send + 'static,
 {
-    if reactor::backend() == crate::BackendKind::IoUring {
-        Op::new(op).await
-    } else {
-        super::spawn_blocking(move || {
-            let mut op = op;
-            let res = op.attempt();
-            op.output(res, 0)
-        })
-        .await
+    match Op::submit_only(op) {
+        Ok(op) => op.await,
+        Err(mut op) => {
+            super::spawn_blocking(move || {
+                let res = op.attempt();
+                op.output(res, 0)
+            })
+            .await
+        }
     }
 }
 

@@ -6,7 +6,7 @@ use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 
 use crate::io::{self, PooledRecvStream};
-use crate::reactor::{self, Driver};
+use crate::reactor;
 
 fn pair() -> (UnixStream, UnixStream) {
     let (a, b) = UnixStream::pair().unwrap();
@@ -17,10 +17,7 @@ fn pair() -> (UnixStream, UnixStream) {
 
 /// Slots of the io_uring operation table in use (`None` on epoll).
 fn ops_in_use() -> Option<usize> {
-    reactor::with(|s| match &*s.driver.borrow() {
-        Driver::Uring(u) => Some(u.ops_in_use()),
-        Driver::Epoll(_) => None,
-    })
+    reactor::with(|s| s.driver.borrow().ops_in_use())
 }
 
 fn multishot_on() -> bool {
