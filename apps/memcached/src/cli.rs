@@ -16,6 +16,7 @@
 //! | `--admin-port`, `--admin-address`, `--admin-token-file` | the admin REST API and live dashboard (items, hit ratio, evictions per shard), loopback unless told | off |
 //! | `--conn-output-budget` | reply bytes a connection builds before it waits for the client to read them (`k`/`m` suffixes) | 1m |
 //! | `--udp-reply-max` | reply bytes after which a UDP request stops executing and its reply ends with `SERVER_ERROR out of memory writing get response` (`k`/`m` suffixes) | 1m |
+//! | `--listener per-shard\|distribute` | how TCP connections reach the shards: one SO_REUSEPORT listener per shard, or shard 0 handing each to the least-loaded shard | distribute |
 //! | `-o idle_timeout=N`, `--idle-timeout` | close a connection after N seconds without a request, 0 = never | 0 |
 //! | `-Z`, `--enable-ssl` with `-o ssl_chain_cert=FILE,ssl_key=FILE[,ssl_ca_cert=FILE,ssl_verify_mode=N]` | TLS on the TCP port, as stock memcached (see `server::tls`) | off |
 //! | `--network-stack native`, `--xdp-device IFACE` / `--tap-device NAME`, `--host-ipv4-addr`, `--gw-ipv4-addr`, `--netmask-ipv4-addr` | serve UDP (`-U`) on the user-space stack; needs `-p 0` (TCP off, as in stock memcached) until the native stack has TCP | posix |
@@ -40,8 +41,8 @@ use std::time::Duration;
 
 use clap::Parser;
 use seastar_core::runtime::RuntimeArgs;
-use seastar_net::collectd;
 use seastar_net::native::config::NetworkArgs;
+use seastar_net::{ListenerMode, collectd};
 
 use crate::server::Config;
 
@@ -103,6 +104,12 @@ pub struct Args {
     /// instead of the rest (bytes, or with a k/m suffix).
     #[arg(long = "udp-reply-max", value_name = "BYTES", default_value = "1m", value_parser = parse_budget)]
     pub udp_reply_max: usize,
+    /// How TCP connections reach the shards: `distribute` (shard 0
+    /// accepts and hands each connection to the least-loaded shard) or
+    /// `per-shard` (one SO_REUSEPORT listener per shard; the kernel
+    /// spreads connections).
+    #[arg(long, value_name = "MODE", default_value_t = ListenerMode::Distribute)]
+    pub listener: ListenerMode,
     /// Close a connection after this many seconds without a request; 0
     /// never does.
     #[arg(long = "idle-timeout", value_name = "SECONDS")]
@@ -224,7 +231,10 @@ impl Args {
                 _ => tracing::warn!(option = opt, "ignoring unsupported -o option"),
             }
         }
-        let native = self.net.native_config()?.map(crate::server::native::NativeNet);
+        let native = self
+            .net
+            .native_config()?
+            .map(crate::server::native::NativeNet);
         if native.is_some() {
             if self.port != 0 {
                 return Err(CliError::NativeTcp(self.port));
@@ -236,6 +246,7 @@ impl Args {
         let config = Config {
             native,
             tcp: SocketAddr::new(self.listen, self.port),
+            listener: self.listener,
             udp: (self.udp_port != 0).then(|| SocketAddr::new(self.listen, self.udp_port)),
             memory_limit,
             max_connections: self.conn_limit,
@@ -313,6 +324,18 @@ mod tests {
 
     fn args(list: &[&str]) -> Args {
         Args::try_parse_from(std::iter::once("memcached").chain(list.iter().copied())).unwrap()
+    }
+
+    #[test]
+    fn listener_mode_is_chosen_by_name() {
+        assert_eq!(
+            args(&[]).resolve().unwrap().0.listener,
+            ListenerMode::Distribute
+        );
+        let (c, _) = args(&["--listener", "per-shard"]).resolve().unwrap();
+        assert_eq!(c.listener, ListenerMode::PerShard);
+        let err = Args::try_parse_from(["memcached", "--listener", "both"]).unwrap_err();
+        assert!(err.to_string().contains("per-shard or distribute"), "{err}");
     }
 
     #[test]

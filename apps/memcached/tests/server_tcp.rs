@@ -133,6 +133,19 @@ fn every_command_family_replies_byte_for_byte_for_keys_of_both_shards() {
 }
 
 #[test]
+fn per_shard_listeners_serve_keys_of_both_shards() {
+    let mut cfg = config();
+    cfg.listener = seastar_net::ListenerMode::PerShard;
+    let server = Server::start(2, cfg);
+    for i in 0..4 {
+        let mut c = server.client();
+        for k in two_shard_keys(&format!("p{i}-")) {
+            text_commands(&mut c, &k);
+        }
+    }
+}
+
+#[test]
 fn keyless_commands_and_errors() {
     let server = Server::start(2, config());
     let mut c = server.client();

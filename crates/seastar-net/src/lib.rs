@@ -104,7 +104,10 @@ pub use connections::{Connections, Registration};
 pub use seastar_core::io::{IoBuf, IoBufMut, PooledBuf};
 pub use send_behind::SendBehind;
 pub use socket_stream::SocketStream;
-pub use tcp::{Balance, ListenOptions, ListenerStats, Policy, TcpListener, TcpStream};
+pub use tcp::{
+    Balance, ListenOptions, ListenerMode, ListenerStats, Policy, ShardedListeners, TcpListener,
+    TcpStream,
+};
 pub use udp::UdpSocket;
 pub use unix::{UnixListener, UnixStream};
 

@@ -9,8 +9,10 @@
 //!    [`Handler`](crate::handler::Handler): a store holding `-m / shards`
 //!    bytes and its stats. Nothing is shared between shards; the key's hash
 //!    ([`shard_of`](crate::shard_of)) names the shard that owns it.
-//! 2. Every shard binds its own TCP listener (`SO_REUSEPORT`, so the
-//!    kernel spreads connections) and, with `-U`, its own UDP socket.
+//! 2. The TCP address is bound on every shard ([`ShardedListeners`]: shard
+//!    0 hands connections to the least-loaded shard, or with `--listener
+//!    per-shard` one `SO_REUSEPORT` socket per shard lets the kernel
+//!    spread them) and, with `-U`, every shard binds its own UDP socket.
 //! 3. Every shard accepts and serves its connections (`conn`), forwarding
 //!    requests for keys it does not own in one batch per owner and read
 //!    (`routing`); `stats` and `flush_all` go to all shards (`global`).
@@ -49,7 +51,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use seastar_core::smp::{Sharded, SubmitError};
 use seastar_core::timer::{self, Timer};
 use seastar_core::{shard_count, shard_id, spawn_local};
-use seastar_net::{ListenOptions, TcpListener};
+use seastar_net::tcp::BindAllError;
+use seastar_net::{ListenOptions, ListenerMode, ShardedListeners};
 
 pub use conn::ShardReport;
 use shard::{Settings, ShardState};
@@ -99,6 +102,8 @@ pub struct Config {
     pub native: Option<native::NativeNet>,
     /// TLS on the TCP port (`-Z`, `-o ssl_chain_cert=…,ssl_key=…`), see [`tls`].
     pub tls: Option<tls::TlsConfig>,
+    /// How TCP connections reach the shards (`--listener`).
+    pub listener: ListenerMode,
 }
 
 /// Default [`Config::conn_output_budget`]: 1 MiB.
@@ -120,6 +125,7 @@ impl Default for Config {
             udp_reply_max: udp::MAX_REPLY,
             native: None,
             tls: None,
+            listener: ListenerMode::default(),
         }
     }
 }
@@ -200,22 +206,22 @@ async fn run(
         return native::run(service, config, net, on_ready).await;
     }
     let want = config.tcp;
-    let bound = service
-        .invoke_on_all(move |st| async move {
-            let l = TcpListener::bind(want, ListenOptions::default().nodelay(true)).await?;
-            let addr = l.local_addr()?;
-            *st.listener.borrow_mut() = Some(l);
-            Ok::<_, io::Error>(addr)
-        })
-        .await?;
-    let tcp = bound
-        .into_iter()
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|source| ServeError::Bind {
-            proto: "tcp",
-            addr: want,
-            source,
-        })?[0];
+    let opts = ListenOptions::default()
+        .nodelay(true)
+        .policy(config.listener.into());
+    let listeners = match ShardedListeners::bind(want, opts).await {
+        Ok(l) => l,
+        Err(BindAllError::Bind { source, .. }) => {
+            return Err(ServeError::Bind {
+                proto: "tcp",
+                addr: want,
+                source,
+            });
+        }
+        Err(BindAllError::Smp(e)) => return Err(e.into()),
+    };
+    let tcp = listeners.local_addr();
+    let listeners = Some(listeners);
     let udp = match config.udp {
         None => None,
         Some(want) => {
@@ -242,7 +248,7 @@ async fn run(
             Some(addr)
         }
     };
-    serve_bound(service, config, tcp, udp, on_ready).await
+    serve_bound(service, config, tcp, listeners, udp, on_ready).await
 }
 
 /// Records the ports, starts the exporters, runs `on_ready`, then serves
@@ -251,6 +257,7 @@ async fn serve_bound(
     service: &Sharded<ShardState>,
     config: &Config,
     tcp: SocketAddr,
+    listeners: Option<ShardedListeners>,
     udp: Option<SocketAddr>,
     on_ready: impl FnOnce(&Bound),
 ) -> Result<Report, ServeError> {
@@ -272,7 +279,7 @@ async fn serve_bound(
     });
     let svc = service.clone();
     let shards = service
-        .invoke_on_all(move |st| serve_shard(st, svc.clone()))
+        .invoke_on_all(move |st| serve_shard(st, svc.clone(), listeners.clone()))
         .await;
     exporters.finish().await;
     let shards = shards?;
@@ -280,7 +287,11 @@ async fn serve_bound(
 }
 
 /// One shard's part: sweeper, UDP loop, accept loop, until stopped.
-async fn serve_shard(st: std::rc::Rc<ShardState>, service: Sharded<ShardState>) -> ShardReport {
+async fn serve_shard(
+    st: std::rc::Rc<ShardState>,
+    service: Sharded<ShardState>,
+    listeners: Option<ShardedListeners>,
+) -> ShardReport {
     exporters::register_shard(&st);
     let sweeper = {
         let st = st.clone();
@@ -292,8 +303,7 @@ async fn serve_shard(st: std::rc::Rc<ShardState>, service: Sharded<ShardState>) 
     sweeper.arm_periodic(SWEEP_PERIOD);
     let sock = st.udp.borrow_mut().take();
     let udp = sock.map(|s| spawn_local(udp::serve_udp(st.clone(), service.clone(), s)));
-    let listener = st.listener.borrow_mut().take();
-    let report = match listener {
+    let report = match listeners.and_then(|l| l.take()) {
         Some(l) => conn::serve_tcp(st.clone(), service, l).await,
         None => ShardReport::default(),
     };

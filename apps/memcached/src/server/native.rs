@@ -68,7 +68,7 @@ pub(crate) async fn run(
     let result = match bound {
         Ok(_) => {
             let tcp_off = SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0));
-            super::serve_bound(service, config, tcp_off, Some(addr), on_ready).await
+            super::serve_bound(service, config, tcp_off, None, Some(addr), on_ready).await
         }
         Err(e) => Err(e),
     };

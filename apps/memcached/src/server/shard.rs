@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 
 use seastar_core::smp::StopHook;
 use seastar_core::timer;
-use seastar_net::TcpListener;
 
 use super::Config;
 use super::coalesce::Coalescer;
@@ -53,8 +52,6 @@ pub(crate) struct ShardState {
     pub udp_reply_max: usize,
     /// TLS on the TCP port (`-Z`).
     pub tls: Option<super::tls::TlsConfig>,
-    /// Bound by `serve`, taken by the shard's accept loop.
-    pub listener: RefCell<Option<TcpListener>>,
     /// Bound by `serve` with `-U`, taken by the shard's UDP loop.
     pub udp: RefCell<Option<super::udp::Socket>>,
     /// This shard's batches for other shards, sent once per tick.
@@ -101,7 +98,6 @@ impl ShardState {
             shutdown_timeout: c.shutdown_timeout,
             udp_reply_max: c.udp_reply_max,
             tls: c.tls.clone(),
-            listener: RefCell::new(None),
             udp: RefCell::new(None),
             coalescer: Coalescer::default(),
         }

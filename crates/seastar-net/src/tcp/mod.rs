@@ -9,6 +9,6 @@ mod stream;
 
 pub(crate) use listener::ConnGuard;
 pub use listener::{ListenerStats, TcpListener};
-pub use options::{Balance, ListenOptions, Policy};
+pub use options::{Balance, ListenOptions, ListenerMode, ParseListenerModeError, Policy};
 pub use sharded::{BindAllError, ShardedListeners};
 pub use stream::TcpStream;

@@ -50,6 +50,60 @@ impl Default for Policy {
     }
 }
 
+/// How connections reach the shards, as an app's `--listener` option
+/// names it: `per-shard` ([`Policy::PerShard`]) or `distribute` (the
+/// default: [`Policy::Distribute`] to the least-loaded shard).
+///
+/// ```
+/// use seastar_net::{ListenerMode, Policy};
+/// let m: ListenerMode = "per-shard".parse().unwrap();
+/// assert_eq!(Policy::from(m), Policy::PerShard);
+/// assert_eq!(ListenerMode::default().to_string(), "distribute");
+/// assert!("both".parse::<ListenerMode>().is_err());
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum ListenerMode {
+    /// One `SO_REUSEPORT` listener per shard; the kernel spreads connections.
+    PerShard,
+    /// Shard 0 accepts and hands each connection to the least-loaded shard.
+    #[default]
+    Distribute,
+}
+
+/// An unknown [`ListenerMode`] name.
+#[derive(Debug, thiserror::Error)]
+#[error("unknown listener mode `{0}` (expected per-shard or distribute)")]
+pub struct ParseListenerModeError(pub String);
+
+impl std::str::FromStr for ListenerMode {
+    type Err = ParseListenerModeError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "per-shard" => Ok(ListenerMode::PerShard),
+            "distribute" => Ok(ListenerMode::Distribute),
+            other => Err(ParseListenerModeError(other.to_owned())),
+        }
+    }
+}
+
+impl std::fmt::Display for ListenerMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ListenerMode::PerShard => "per-shard",
+            ListenerMode::Distribute => "distribute",
+        })
+    }
+}
+
+impl From<ListenerMode> for Policy {
+    fn from(m: ListenerMode) -> Policy {
+        match m {
+            ListenerMode::PerShard => Policy::PerShard,
+            ListenerMode::Distribute => Policy::Distribute(Balance::LeastConnections),
+        }
+    }
+}
+
 /// How [`Policy::Distribute`] picks the shard for a connection.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Balance {
