@@ -12,17 +12,17 @@
 //! cargo xtask run echo -- --port 10001 --smp 2
 //! ```
 
-use std::cell::RefCell;
 use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
 use std::time::Duration;
 
-use clap::{Parser, ValueEnum};
+use clap::Parser;
 use futures::future::{Either, select};
 use seastar_core::runtime::RuntimeArgs;
-use seastar_core::{shard_count, shard_id, smp, spawn_local};
+use seastar_core::{shard_count, shard_id, spawn_local};
 use seastar_net::{
-    Balance, Connections, ListenOptions, ListenerStats, Policy, SendBehind, TcpListener, TcpStream,
+    Connections, ListenOptions, ListenerMode, ListenerStats, SendBehind, ShardedListeners,
+    TcpListener, TcpStream,
 };
 
 #[derive(Parser, Debug)]
@@ -34,25 +34,15 @@ struct Args {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1")]
     address: IpAddr,
-    /// How connections reach the shards.
-    #[arg(long, value_enum, default_value_t = ListenerKind::Distribute)]
-    listener: ListenerKind,
+    /// How connections reach the shards: `distribute` (shard 0 hands each
+    /// to the least-loaded shard) or `per-shard` (one SO_REUSEPORT listener
+    /// per shard; the kernel spreads them).
+    #[arg(long, value_name = "MODE", default_value_t = ListenerMode::Distribute)]
+    listener: ListenerMode,
     #[command(flatten)]
     runtime: RuntimeArgs,
     #[command(flatten)]
     admin: seastar_http::admin::AdminArgs,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-enum ListenerKind {
-    /// One SO_REUSEPORT listener per shard; the kernel spreads connections.
-    PerShard,
-    /// Shard 0 accepts and hands each connection to the least-loaded shard.
-    Distribute,
-}
-
-thread_local! {
-    static LISTENER: RefCell<Option<TcpListener>> = const { RefCell::new(None) };
 }
 
 /// Echoes until end of stream or an error. Reads are pooled (no buffer is
@@ -93,10 +83,7 @@ async fn echo(conn: Rc<TcpStream>) {
 }
 
 /// Accepts and echoes until a stop is requested; returns this shard's stats.
-async fn serve(shutdown_timeout: Duration) -> ListenerStats {
-    let listener = LISTENER
-        .with(|l| l.borrow_mut().take())
-        .expect("bound before serving");
+async fn serve(listener: TcpListener, shutdown_timeout: Duration) -> ListenerStats {
     // Named for the admin API while it serves.
     let listener = Rc::new(listener);
     let weak = Rc::downgrade(&listener);
@@ -158,51 +145,26 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .runtime_args(&args.runtime)
         .option("address", args.address)
         .option("port", args.port)
-        .option("listener", format!("{:?}", args.listener))
+        .option("listener", args.listener)
         .shutdown_timeout(shutdown_timeout);
-    let policy = match args.listener {
-        ListenerKind::PerShard => Policy::PerShard,
-        ListenerKind::Distribute => Policy::Distribute(Balance::LeastConnections),
-    };
-    let listener_name = args
-        .listener
-        .to_possible_value()
-        .map(|v| v.get_name().to_owned())
-        .unwrap_or_default();
+    let mode = args.listener;
     let result: Result<Vec<ListenerStats>, String> = runtime.run(async move {
         let admin = admin_args.start(admin).await.map_err(|e| e.to_string())?;
         if let Some(a) = &admin {
             println!("echo: admin API and dashboard at http://{}/", a.addr());
         }
-        let opts = ListenOptions::default().policy(policy);
-        let bound = smp::invoke_on_all(move || {
-            let opts = opts.clone();
-            async move {
-                let l = TcpListener::bind(addr, opts).await?;
-                let local = l.local_addr()?;
-                LISTENER.with(|s| *s.borrow_mut() = Some(l));
-                Ok::<_, std::io::Error>(local)
-            }
-        })
-        .await
-        .map_err(|e| e.to_string())?;
-        let local = match bound.into_iter().collect::<Result<Vec<_>, _>>() {
-            Ok(addrs) => addrs[0],
-            Err(e) => {
-                // Let the shards that did bind drop their listeners.
-                let _ = smp::invoke_on_all(|| async {
-                    LISTENER.with(|s| s.borrow_mut().take()).map(drop)
-                })
-                .await;
-                return Err(format!("cannot listen on {addr}: {e}"));
-            }
-        };
+        let opts = ListenOptions::default().policy(mode.into());
+        let bound = ShardedListeners::bind(addr, opts)
+            .await
+            .map_err(|e| e.to_string())?;
+        let local = bound.local_addr();
         println!(
-            "echo: listening on {local}, {} shards, backend {}, listener {listener_name}",
+            "echo: listening on {local}, {} shards, backend {}, listener {mode}",
             shard_count(),
             seastar_core::runtime::backend_summary()
         );
-        let served = smp::invoke_on_all(move || serve(shutdown_timeout))
+        let served = bound
+            .serve(move |listener| serve(listener, shutdown_timeout))
             .await
             .map_err(|e| e.to_string());
         if let Some(a) = admin {

@@ -121,7 +121,7 @@ fn connections_show_the_echo_listener_on_every_shard() {
     );
     let r = api(e.admin, "/api/v1/runtime");
     assert_eq!(r["app"], "echo");
-    assert_eq!(r["options"]["listener"], "Distribute");
+    assert_eq!(r["options"]["listener"], "distribute");
     drop(clients);
     let t = Instant::now();
     let mut e = e;

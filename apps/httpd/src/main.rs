@@ -60,7 +60,7 @@ use seastar_http::{
     Body, IntoResponse, Request, Response, Router, ServeError, Server, StaticFiles,
 };
 use seastar_net::tls::TlsServerConfig;
-use seastar_net::{ListenOptions, collectd};
+use seastar_net::{ListenOptions, ListenerMode, collectd};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -74,6 +74,11 @@ struct Args {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1")]
     address: IpAddr,
+    /// How connections reach the shards: `distribute` (shard 0 hands each
+    /// to the least-loaded shard) or `per-shard` (one SO_REUSEPORT listener
+    /// per shard; the kernel spreads them).
+    #[arg(long, value_name = "MODE", default_value_t = ListenerMode::Distribute)]
+    listener: ListenerMode,
     /// Directory to serve; without it, a built-in demo site.
     #[arg(long)]
     root: Option<PathBuf>,
@@ -230,6 +235,7 @@ fn main() {
         .runtime_args(&args.runtime)
         .option("address", args.address)
         .option("port", args.port)
+        .option("listener", args.listener)
         .option(
             "root",
             args.root
@@ -244,6 +250,7 @@ fn main() {
         Err(e) => fail(&e),
     };
     let addr = SocketAddr::new(args.address, args.port);
+    let listener = args.listener;
     let root = args.root.clone();
     let max_body = args.max_body_size;
     let max_connections = args.max_connections;
@@ -297,12 +304,13 @@ fn main() {
                 .max_output_buffer(max_output)
                 .shutdown_timeout(shutdown_timeout)
         };
+        let listen_opts = ListenOptions::default().policy(listener.into());
         let make_plain = {
             let make = make.clone();
             // HTTP/1.1 only in clear text, as before HTTPS came.
             move || make().http2(false)
         };
-        let plain = seastar_http::serve_sharded(addr, ListenOptions::default(), make_plain, |local| {
+        let plain = seastar_http::serve_sharded(addr, listen_opts.clone(), make_plain, |local| {
             println!(
                 "httpd: listening on http://{local}/ ({} shards, backend {}, {site})",
                 shard_count(),
@@ -314,7 +322,7 @@ fn main() {
             Some((tls_addr, config)) => {
                 let make_tls = move || make().tls(config.clone());
                 let secure =
-                    seastar_http::serve_sharded(tls_addr, ListenOptions::default(), make_tls, |local| {
+                    seastar_http::serve_sharded(tls_addr, listen_opts, make_tls, |local| {
                         println!(
                             "httpd: listening on https://{local}/ (TLS, HTTP/2 and HTTP/1.1, {} shards)",
                             shard_count()
