@@ -45,6 +45,7 @@
 //! seastar_io::fs::remove_file(&path).await.unwrap();
 //! # });
 //! ```
+#![deny(missing_docs)]
 
 mod aligned;
 mod buffered;

@@ -43,6 +43,7 @@
 //!     assert_eq!(&bytes[..], br#"[{"x":0,"y":0},{"x":1,"y":0},{"x":2,"y":0}]"#);
 //! });
 //! ```
+#![deny(missing_docs)]
 
 pub mod error;
 pub mod json;

@@ -1,5 +1,6 @@
 //! Procedural macros for seastar-rs. Use them through `seastar-core`, which
 //! re-exports them: `#[seastar_core::test]`.
+#![deny(missing_docs)]
 
 use proc_macro::TokenStream;
 use proc_macro2::{Span, TokenStream as TokenStream2};
