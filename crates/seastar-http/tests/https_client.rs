@@ -229,7 +229,14 @@ fn a_certificate_from_an_unknown_ca_is_rejected() {
             CertificateError::UnknownIssuer
         );
         let stats = s.stop().await;
-        assert_eq!((stats.requests, stats.tls_handshake_errors), (0, 2));
+        // The first rejection is counted by the server; the second may
+        // still be in flight when the stop shuts its connection's read
+        // side (the client's alert then never reaches the handshake).
+        assert_eq!(stats.requests, 0);
+        assert!(
+            (1..=2).contains(&stats.tls_handshake_errors),
+            "{stats:?}"
+        );
     });
 }
 
