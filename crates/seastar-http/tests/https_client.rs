@@ -233,10 +233,7 @@ fn a_certificate_from_an_unknown_ca_is_rejected() {
         // still be in flight when the stop shuts its connection's read
         // side (the client's alert then never reaches the handshake).
         assert_eq!(stats.requests, 0);
-        assert!(
-            (1..=2).contains(&stats.tls_handshake_errors),
-            "{stats:?}"
-        );
+        assert!((1..=2).contains(&stats.tls_handshake_errors), "{stats:?}");
     });
 }
 
