@@ -136,9 +136,12 @@ fn two_port_zero_groups_get_distinct_ports() {
 fn per_shard_listeners_count_accepted_and_open_connections() {
     rt(2).run(async {
         let addr = smp::invoke_on_all(|| async {
-            let l = TcpListener::bind(localhost0(), ListenOptions::default())
-                .await
-                .unwrap();
+            let l = TcpListener::bind(
+                localhost0(),
+                ListenOptions::default().policy(seastar_net::Policy::PerShard),
+            )
+            .await
+            .unwrap();
             let addr = l.local_addr().unwrap();
             LISTENER.with(|c| *c.borrow_mut() = Some(std::rc::Rc::new(l)));
             let l = LISTENER.with(|c| c.borrow().clone().unwrap());
