@@ -29,7 +29,7 @@ pub(crate) struct Config {
 }
 
 /// The admin REST API and dashboard of an app: what it reports and who
-/// may read it. Build one, then [`start`](Admin::start) it on an address
+/// may read it. Build one, then [`start`](super::AdminServer::start) it on an address
 /// (usually from [`AdminArgs`](super::AdminArgs)).
 ///
 /// ```

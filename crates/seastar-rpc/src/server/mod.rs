@@ -203,7 +203,7 @@ impl RpcServer {
     /// Serves streaming `verb`: the handler gets the opening argument, a
     /// [`Source`] of the client's items and a [`Sink`] to the client. When
     /// it returns, the stream ends with its status (`Err(e)` reaches the
-    /// client's source as [`RpcError::Server`](crate::RpcError::Server) with `e`'s text).
+    /// client's source as [`RpcError::Server`] with `e`'s text).
     pub fn register_stream<Req, In, Out, E, F, Fut>(&self, verb: u32, handler: F)
     where
         Req: DeserializeOwned + 'static,
