@@ -101,7 +101,7 @@ fn http_json() {
 
 #[test]
 fn rpc() {
-    let out = run(env!("CARGO_BIN_EXE_rpc"));
+    let out = run(env!("CARGO_BIN_EXE_rpc_service"));
     assert!(out.starts_with("40 + 2 = 42\nMAX + 1: "), "{out}");
     assert!(out.contains("overflow"), "{out}");
 }
