@@ -145,10 +145,10 @@ impl BufRing {
             size,
             mem: Rc::new(RingMem::new(count as usize * size)),
         };
-        // SAFETY: the mapping of `count` entries stays valid while
-        // registered: `r` owns it and is dropped only after the io_uring
-        // instance, with no operation in flight (module docs). On failure
+        // `r` owns the mapping and is dropped only after the io_uring
+        // instance, with no operation in flight (module docs); on failure
         // `r` is dropped: unmapped, never registered.
+        // SAFETY: the mapping of `count` entries stays valid while registered.
         unsafe {
             ring.submitter()
                 .register_buf_ring_with_flags(addr as u64, count, BGID, 0)

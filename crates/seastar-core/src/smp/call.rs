@@ -510,12 +510,12 @@ impl Probe<'_> {
     /// hands out (or wakes) the driver's waker instead. Never dropped as a
     /// `Waker` (it owns nothing).
     fn waker(&self) -> std::mem::ManuallyDrop<Waker> {
-        // SAFETY: the vtable's functions uphold the `RawWaker` contract:
-        // the data pointer (this probe) is used only while the probe is
+        // The data pointer (this probe) is used only while the probe is
         // lent to the poll (`Context` borrows it, the borrow ends with the
         // poll), from any thread (`Probe` is read-only and its parts are
         // `Sync`, the driver slot a `OnceLock`); clones are real wakers of
         // the driver task.
+        // SAFETY: so the vtable's functions uphold the `RawWaker` contract.
         std::mem::ManuallyDrop::new(unsafe {
             Waker::from_raw(RawWaker::new((self as *const Probe<'_>).cast(), &PROBE))
         })

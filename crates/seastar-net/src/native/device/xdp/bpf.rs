@@ -141,10 +141,10 @@ struct LinkCreateAttr {
 
 /// `bpf(cmd, attr, sizeof attr)`; a new file descriptor (or 0) on success.
 fn bpf<T>(cmd: libc::c_long, attr: &mut T) -> io::Result<libc::c_long> {
-    // SAFETY: `attr` is a live, initialised `#[repr(C)]` prefix of `union
-    // bpf_attr` for `cmd` and its size is passed along; the kernel reads
-    // (and for some commands writes) only those bytes. Pointers inside it
-    // point to memory the caller keeps alive for the call.
+    // The kernel reads (and for some commands writes) only the bytes whose
+    // size is passed; pointers inside `attr` point to memory the caller
+    // keeps alive for the call.
+    // SAFETY: `attr` is a live, initialised `#[repr(C)]` prefix of `union bpf_attr` for `cmd`.
     let r = unsafe {
         libc::syscall(
             libc::SYS_bpf,
