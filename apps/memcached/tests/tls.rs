@@ -232,7 +232,7 @@ c = Client(("127.0.0.1", {port}), tls_context=ctx, timeout=10)
         + r#"
 c.set("greeting", b"hello over tls")
 print(c.get("greeting").decode())
-print(c.add("greeting", b"x"))
+print(c.add("greeting", b"x", noreply=False))
 c.set("n", b"10")
 print(c.incr("n", 5))
 print(sorted(c.get_many(["greeting", "n", "missing"]).items()))
