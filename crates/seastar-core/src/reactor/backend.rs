@@ -133,13 +133,11 @@ pub(crate) enum Readiness {
     Epoll,
 }
 
-/// The answer to a handle made by the other backend (a future kept from
-/// a runtime and polled on a later one on the same thread).
-fn foreign() -> Cqe {
-    Cqe {
-        res: -libc::EBADF,
-        flags: 0,
-    }
+/// A handle made by the other backend (a future kept from a runtime and
+/// polled on a later one on the same thread): a panic, as for a key of
+/// another io_uring runtime.
+fn foreign() -> ! {
+    super::uring::foreign_key()
 }
 
 impl Driver {
@@ -196,7 +194,7 @@ impl Driver {
     pub(crate) fn poll_op(&mut self, key: &OpKey, waker: &Waker, quiet: Option<i32>) -> Poll<Cqe> {
         match self {
             Driver::Uring(u) => u.poll_op(key, waker, quiet),
-            Driver::Epoll(_) => Poll::Ready(foreign()),
+            Driver::Epoll(_) => foreign(),
         }
     }
 
@@ -204,7 +202,7 @@ impl Driver {
     pub(crate) fn poll_multi(&mut self, key: &OpKey, waker: &Waker) -> Poll<Option<Cqe>> {
         match self {
             Driver::Uring(u) => u.poll_multi(key, waker),
-            Driver::Epoll(_) => Poll::Ready(None),
+            Driver::Epoll(_) => foreign(),
         }
     }
 
@@ -255,7 +253,7 @@ impl Driver {
                     Err(e) => Poll::Ready(Err(e)),
                 };
             }
-            _ => foreign().res,
+            _ => foreign(),
         };
         Poll::Ready(if res < 0 {
             Err(io::Error::from_raw_os_error(-res))

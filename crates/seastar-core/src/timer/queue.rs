@@ -10,18 +10,26 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::task::Waker;
 
 use slab::Slab;
 
 use super::TimerInner;
 
-/// Identifies an armed timer: its slab slot and the arming's sequence.
+/// Identifies an armed timer: its queue, its slab slot and the arming's
+/// sequence. The queue's number keeps a timer kept past its runtime from
+/// naming a timer of a later runtime on the same thread (whose sequence
+/// starts over): cancelling it there touches nothing, polling it panics.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct TimerKey {
     slot: usize,
     seq: u64,
+    queue: u32,
 }
+
+/// Numbers the timer queues of the process.
+static NEXT_QUEUE: AtomicU32 = AtomicU32::new(1);
 
 /// What an expiring timer does.
 pub(crate) enum Action {
@@ -37,11 +45,23 @@ struct Entry {
 }
 
 /// The timers of one shard.
-#[derive(Default)]
 pub(crate) struct TimerQueue {
     heap: BinaryHeap<Reverse<(u64, u64, usize)>>,
     slots: Slab<Entry>,
     next_seq: u64,
+    /// This queue's number (in every key it makes).
+    id: u32,
+}
+
+impl Default for TimerQueue {
+    fn default() -> TimerQueue {
+        TimerQueue {
+            heap: BinaryHeap::new(),
+            slots: Slab::new(),
+            next_seq: 0,
+            id: NEXT_QUEUE.fetch_add(1, Ordering::Relaxed),
+        }
+    }
 }
 
 impl TimerQueue {
@@ -52,11 +72,19 @@ impl TimerQueue {
         let slot = self.slots.insert(Entry { seq, action });
         self.heap.push(Reverse((deadline, seq, slot)));
         self.compact_if_stale();
-        TimerKey { slot, seq }
+        TimerKey {
+            slot,
+            seq,
+            queue: self.id,
+        }
     }
 
     /// Cancels an armed timer; returns its action if it was still armed.
+    /// A key another queue made: `None`, nothing touched.
     pub(crate) fn remove(&mut self, key: TimerKey) -> Option<Action> {
+        if key.queue != self.id {
+            return None;
+        }
         match self.slots.get(key.slot) {
             Some(e) if e.seq == key.seq => Some(self.slots.remove(key.slot).action),
             _ => None,
@@ -65,7 +93,15 @@ impl TimerQueue {
 
     /// The sleeper's view of its timer: `true` once it fired; otherwise
     /// stores the waker to use.
+    ///
+    /// # Panics
+    ///
+    /// For a key another queue made (a sleep kept past its runtime and
+    /// polled under another one on the same thread).
     pub(crate) fn poll_fired(&mut self, key: TimerKey, waker: &Waker) -> bool {
+        if key.queue != self.id {
+            foreign_timer();
+        }
         match self.slots.get_mut(key.slot) {
             Some(Entry {
                 seq,
@@ -151,6 +187,15 @@ impl TimerQueue {
         self.heap.clear();
         self.slots.drain().map(|e| e.action).collect()
     }
+}
+
+#[cold]
+#[inline(never)]
+fn foreign_timer() -> ! {
+    panic!(
+        "timer polled under a runtime other than the one that armed it \
+         (a sleep kept past its runtime, or moved into another)"
+    )
 }
 
 #[cfg(test)]

@@ -33,7 +33,7 @@ use io_uring::{IoUring, opcode, squeue, types};
 use super::backend::Backend;
 use super::buf_ring::BufRing;
 use table::OpTable;
-pub(crate) use table::{Cqe, OpKey, Orphan};
+pub(crate) use table::{Cqe, OpKey, Orphan, foreign_key};
 
 /// User data of the wake-fd poll.
 const WAKE_TOKEN: u64 = u64::MAX;

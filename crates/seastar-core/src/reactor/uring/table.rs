@@ -12,6 +12,7 @@
 
 use std::any::Any;
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::task::{Poll, Waker};
 
 use io_uring::cqueue;
@@ -19,14 +20,37 @@ use slab::Slab;
 
 /// The key of one operation in flight on this shard's ring. Not `Clone`:
 /// one owner, which collects or abandons it. Made only by the backend.
+///
+/// It names its table as well as its slot: an operation kept past its
+/// runtime and polled or dropped under another runtime on the same thread
+/// (one started after the first ended) must not reach that runtime's
+/// slot of the same index. Polling it there panics; dropping it leaks its
+/// resources (the kernel of the first ring may still hold them) and
+/// touches nothing.
 #[derive(Debug)]
-pub(crate) struct OpKey(usize);
+pub(crate) struct OpKey {
+    slot: usize,
+    table: u32,
+}
 
 impl OpKey {
     /// The submission's user data.
     pub(super) fn user_data(&self) -> u64 {
-        self.0 as u64
+        self.slot as u64
     }
+}
+
+/// Numbers the operation tables of the process, so a key knows its own.
+static NEXT_TABLE: AtomicU32 = AtomicU32::new(1);
+
+/// Panics for a key another table made.
+#[cold]
+#[inline(never)]
+pub(crate) fn foreign_key() -> ! {
+    panic!(
+        "I/O operation polled under a runtime other than the one that started it \
+         (a future kept past its runtime, or moved into another)"
+    )
 }
 
 /// A completion: the result (`-errno` on failure) and its flags (a
@@ -100,37 +124,65 @@ struct Multi {
 /// The slots of the operations in flight.
 pub(super) struct OpTable {
     slots: Slab<Slot>,
+    /// This table's number (in every key it makes).
+    id: u32,
 }
 
 impl OpTable {
     pub(super) fn new() -> OpTable {
         OpTable {
             slots: Slab::with_capacity(256),
+            // (Wrapping after 4 billion rings: a key would have to outlive
+            // that many runtimes to meet a table of its number.)
+            id: NEXT_TABLE.fetch_add(1, Ordering::Relaxed),
         }
+    }
+
+    /// The key of `slot` in this table.
+    fn key(&self, slot: usize) -> OpKey {
+        OpKey {
+            slot,
+            table: self.id,
+        }
+    }
+
+    /// Whether this table made `key`.
+    #[inline]
+    pub(super) fn owns(&self, key: &OpKey) -> bool {
+        key.table == self.id
     }
 
     /// A slot for a one-shot operation about to be submitted.
     pub(super) fn insert(&mut self) -> OpKey {
-        OpKey(self.slots.insert(Slot::Waiting(None)))
+        let slot = self.slots.insert(Slot::Waiting(None));
+        self.key(slot)
     }
 
     /// A slot for a multishot operation about to be submitted.
     pub(super) fn insert_multi(&mut self) -> OpKey {
-        OpKey(self.slots.insert(Slot::Multi(Multi::default())))
+        let slot = self.slots.insert(Slot::Multi(Multi::default()));
+        self.key(slot)
     }
 
     /// The completion of `key` if it arrived (freeing the slot), else
     /// registers `waker`; `quiet`: a completion with exactly this result
     /// does not wake it. A key this table does not hold as a one-shot
     /// operation (not possible for a key this shard made) answers `EBADF`.
+    ///
+    /// # Panics
+    ///
+    /// For a key another table made.
     pub(super) fn poll(&mut self, key: &OpKey, waker: &Waker, quiet: Option<i32>) -> Poll<Cqe> {
-        let Some(slot) = self.slots.get_mut(key.0) else {
+        if !self.owns(key) {
+            foreign_key();
+        }
+        let Some(slot) = self.slots.get_mut(key.slot) else {
             return Poll::Ready(bad_key());
         };
         match slot {
             Slot::Done(cqe) => {
                 let cqe = *cqe;
-                self.slots.remove(key.0).discard();
+                self.slots.remove(key.slot).discard();
                 Poll::Ready(cqe)
             }
             // Same mode: the waker and the quiet result updated in place.
@@ -162,15 +214,22 @@ impl OpTable {
     /// The next completion of multishot `key`, or `None` once the kernel
     /// ended it and every completion was taken (its slot is then freed:
     /// the key is spent); else registers `waker`.
+    ///
+    /// # Panics
+    ///
+    /// For a key another table made.
     pub(super) fn poll_multi(&mut self, key: &OpKey, waker: &Waker) -> Poll<Option<Cqe>> {
-        let Some(Slot::Multi(m)) = self.slots.get_mut(key.0) else {
+        if !self.owns(key) {
+            foreign_key();
+        }
+        let Some(Slot::Multi(m)) = self.slots.get_mut(key.slot) else {
             return Poll::Ready(None);
         };
         if let Some(cqe) = m.results.pop_front() {
             return Poll::Ready(Some(cqe));
         }
         if m.ended {
-            self.slots.remove(key.0);
+            self.slots.remove(key.slot);
             return Poll::Ready(None);
         }
         if !m.wakers.iter().any(|w| w.will_wake(waker)) {
@@ -182,6 +241,8 @@ impl OpTable {
     /// Gives up on `key`: its resources `data` stay in the slot until the
     /// kernel is done. Returns the completions that arrived and nobody
     /// took (to release), and whether a cancellation must be submitted.
+    /// A key another table made touches nothing here: its `data` is
+    /// leaked (that table's kernel ring may still write into it).
     pub(super) fn abandon(
         &mut self,
         key: &OpKey,
@@ -189,19 +250,23 @@ impl OpTable {
         orphan: Orphan,
         taken: &mut Vec<Cqe>,
     ) -> bool {
-        let Some(slot) = self.slots.get_mut(key.0) else {
+        if !self.owns(key) {
+            std::mem::forget(data);
+            return false;
+        }
+        let Some(slot) = self.slots.get_mut(key.slot) else {
             return false;
         };
         match slot {
             Slot::Done(cqe) => {
                 taken.push(*cqe);
-                self.slots.remove(key.0);
+                self.slots.remove(key.slot);
                 false
             }
             Slot::Multi(m) => {
                 taken.extend(m.results.drain(..));
                 if m.ended {
-                    self.slots.remove(key.0);
+                    self.slots.remove(key.slot);
                     false
                 } else {
                     *slot = Slot::Abandoned(data, orphan);
@@ -285,7 +350,7 @@ impl OpTable {
                     Slot::Waiting(_) | Slot::Quiet(..) | Slot::Multi(Multi { ended: false, .. })
                 )
             })
-            .map(|(k, _)| OpKey(k))
+            .map(|(k, _)| self.key(k))
             .collect()
     }
 
