@@ -9,6 +9,10 @@ use std::path::PathBuf;
 /// The package holding tokio-based peer servers and our load clients.
 pub const PEERS_PACKAGE: &str = "bench-peers";
 
+/// The package holding the TLS peers (rustls-based; built only by the
+/// suites that need them).
+pub const TLS_PEERS_PACKAGE: &str = "bench-tls-peers";
+
 /// Builds `bench-peers` in release; returns the directory holding its binaries.
 pub fn build(meta: &Metadata) -> Result<PathBuf> {
     cmd::run(&mut cmd::cargo(["build", "--release", "-p", PEERS_PACKAGE]))?;

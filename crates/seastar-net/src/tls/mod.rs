@@ -96,6 +96,8 @@
 mod adapters;
 mod config;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod handshake;
 mod pem;
 mod stream;

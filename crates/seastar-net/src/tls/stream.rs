@@ -76,6 +76,52 @@ impl std::fmt::Debug for TlsStream {
     }
 }
 
+/// What [`feed`] did with one receive's TLS bytes.
+#[derive(Debug)]
+pub(crate) struct Fed {
+    /// Bytes rustls took (the rest stays in the receive buffer).
+    pub(crate) consumed: usize,
+    /// The stream ended: the receive was empty, or rustls takes nothing
+    /// more (after the peer's `close_notify`).
+    pub(crate) eof: bool,
+    /// `process_new_packets`' verdict: the plaintext bytes now waiting to
+    /// be read, or the error that ends the session.
+    pub(crate) processed: Result<usize, rustls::Error>,
+}
+
+/// Feeds one receive (`data`, empty at end of stream) to rustls and
+/// processes the records it completes: the receive path of [`TlsStream`],
+/// free of I/O so it can be fuzzed (`fuzzing`). The caller feeds only once
+/// the plaintext decrypted before has been read, which bounds the plaintext
+/// buffered per connection to what one receive decrypts. An `Err` is
+/// rustls refusing the bytes outright (its buffers are full).
+pub(crate) fn feed(conn: &mut Connection, data: &[u8]) -> io::Result<Fed> {
+    let mut eof = false;
+    let consumed = if data.is_empty() {
+        eof = true;
+        conn.read_tls(&mut &[][..])?
+    } else {
+        let mut rd = data;
+        let n = conn.read_tls(&mut rd)?;
+        if n == 0 {
+            // rustls takes nothing after the peer's close_notify: what
+            // follows is ignored, and rustls is told the stream ended so
+            // that no read waits for more (no loop on the same bytes).
+            eof = true;
+            conn.read_tls(&mut &[][..])?;
+        }
+        n
+    };
+    let processed = conn
+        .process_new_packets()
+        .map(|state| state.plaintext_bytes_to_read());
+    Ok(Fed {
+        consumed,
+        eof,
+        processed,
+    })
+}
+
 fn tls_io_error(e: rustls::Error) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, e)
 }
@@ -187,23 +233,10 @@ impl TlsStream {
         let _ = self.poll_send(cx, false);
         let (pio, fd) = self.tcp.poll_parts();
         let data = ready!(pio.poll_fill(fd, cx))?;
-        let n = if data.is_empty() {
-            self.eof = true;
-            self.conn.read_tls(&mut &[][..])?
-        } else {
-            let mut rd = data;
-            let n = self.conn.read_tls(&mut rd)?;
-            if n == 0 {
-                // rustls takes nothing after the peer's close_notify: what
-                // follows is ignored, and rustls is told the stream ended so
-                // that no read waits for more (no loop on the same bytes).
-                self.eof = true;
-                self.conn.read_tls(&mut &[][..])?;
-            }
-            n
-        };
-        pio.consume(n);
-        match self.conn.process_new_packets() {
+        let fed = feed(&mut self.conn, data)?;
+        self.eof |= fed.eof;
+        pio.consume(fed.consumed);
+        match fed.processed {
             Ok(_) => {
                 self.start_send(cx);
                 Poll::Ready(Ok(()))

@@ -17,6 +17,21 @@
 //!   connection closes with requests unread) and with hyper's default (a
 //!   write per response, the guarantee ours keeps).
 //!
+//! HTTPS (httpd `--tls-port`, one shard) against nginx with TLS and
+//! against hyper on tokio-rustls (bench/tls-peers `hyper-rustls-hello`):
+//! the same certificate (ECDSA P-256, made with the openssl CLI at run
+//! time, never kept), TLS 1.3 only, `TLS_AES_256_GCM_SHA384` (what
+//! OpenSSL's client asks for first; nginx is held to it), X25519:
+//! - keep-alive `GET /` over 64 connections from wrk (https URL): requests
+//!   per server CPU-second, as above;
+//! - full handshakes from `openssl s_time -new`: a fresh session per
+//!   connection (never resumed: no ticket or session id is offered), no
+//!   request, so the server's work is the handshake (key exchange,
+//!   signature, two session tickets) and the connection; one connection at
+//!   a time, so the client's own handshake bounds the rate, and the figure
+//!   is handshakes per server CPU-second. wrk with `Connection: close`
+//!   would add a request per handshake and gives no say over resumption.
+//!
 //! Each case runs ours and one peer interleaved (A B A B ...), a fresh
 //! server per run. The last case compares the load generators instead:
 //! seawreck against wrk, both with 64 connections against the same fresh
@@ -182,8 +197,196 @@ pub fn run(ctx: &Ctx, notes: &mut Vec<String>) -> Result<Vec<CaseReport>> {
     }
     if ctx.ours_cmd.is_none() {
         out.push(load_generators(ctx, &ours, &wrk_bin, &opts)?);
+        out.extend(https(ctx, &ours, &wrk_bin, &opts, notes)?);
+    } else {
+        notes.push("https cases skipped: --ours-cmd replaces the plain-text server only".into());
     }
     Ok(out)
+}
+
+/// A certificate for `localhost` (ECDSA P-256) and its key, made now with
+/// the openssl CLI into `dir`: `(cert, key)`.
+fn certificate(dir: &Path) -> Result<(PathBuf, PathBuf)> {
+    let openssl = cmd::ensure_tool("openssl", "openssl")?;
+    std::fs::create_dir_all(dir)?;
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let mut c = Command::new(openssl);
+    c.args([
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+    ])
+    .args(["-nodes", "-days", "2", "-subj", "/CN=localhost"])
+    .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
+    .arg("-keyout")
+    .arg(&key)
+    .arg("-out")
+    .arg(&cert);
+    cmd::output(&mut c).context("openssl req (the benchmark certificate)")?;
+    Ok((cert, key))
+}
+
+/// nginx serving the hello route over TLS 1.3 only, with `cert`/`key`.
+fn nginx_tls(dir: &Path, cert: &Path, key: &Path) -> Result<ServerCmd> {
+    let program = cmd::ensure_tool("nginx", "nginx-light")?;
+    std::fs::create_dir_all(dir.join("logs"))?;
+    let template = dir.join("nginx-tls.conf.in");
+    let conf = format!(
+        "daemon off;\nmaster_process off;\nworker_processes 1;\npid {dir}/nginx-tls-@PORT@.pid;\n\
+         error_log stderr warn;\nevents {{ worker_connections 8192; }}\n\
+         http {{\n  access_log off;\n  keepalive_requests 100000000;\n  keepalive_timeout 300s;\n\
+         \x20 ssl_certificate {cert};\n  ssl_certificate_key {key};\n  ssl_protocols TLSv1.3;\n\
+         \x20 ssl_conf_command Ciphersuites {SUITE};\n  ssl_ecdh_curve X25519:prime256v1:secp384r1;\n\
+         \x20 server {{\n    listen 127.0.0.1:@PORT@ ssl;\n    location / {{\n\
+         \x20     default_type \"text/plain; charset=utf-8\";\n      return 200 \"Hello, world!\\n\";\n\
+         \x20   }}\n  }}\n}}\n",
+        dir = dir.display(),
+        cert = cert.display(),
+        key = key.display(),
+    );
+    std::fs::write(&template, conf)?;
+    let script = format!(
+        "sed s/@PORT@/{{port}}/g {t} > {d}/nginx-tls-{{port}}.conf && exec {n} -e stderr -p {d} -c {d}/nginx-tls-{{port}}.conf",
+        t = template.display(),
+        d = dir.display(),
+        n = program.display()
+    );
+    Ok(ServerCmd {
+        name: "nginx".into(),
+        program: PathBuf::from("/bin/sh"),
+        args: vec!["-c".into(), script],
+    })
+}
+
+/// The TLS 1.3 cipher suite every side uses.
+const SUITE: &str = "TLS_AES_256_GCM_SHA384";
+
+/// The https cases: keep-alive `GET /` (wrk) and full handshakes
+/// (`openssl s_time -new`), ours against nginx and hyper on tokio-rustls.
+fn https(
+    ctx: &Ctx,
+    ours: &ServerCmd,
+    wrk_bin: &Path,
+    opts: &RunOpts,
+    notes: &mut Vec<String>,
+) -> Result<Vec<CaseReport>> {
+    let (cert, key) = certificate(&ctx.out_dir.join("tls"))?;
+    let (cert_s, key_s) = (cert.display().to_string(), key.display().to_string());
+    let mut ours = ours.clone();
+    // The plain port goes anywhere; `{port}` is the HTTPS one.
+    for a in ours.args.iter_mut() {
+        if a == "{port}" {
+            *a = "0".into();
+        }
+    }
+    ours.args.extend(strings(&[
+        "--tls-port",
+        "{port}",
+        "--tls-cert",
+        &cert_s,
+        "--tls-key",
+        &key_s,
+    ]));
+    cmd::run(&mut cmd::cargo([
+        "build",
+        "--release",
+        "-p",
+        peers::TLS_PEERS_PACKAGE,
+    ]))?;
+    let hyper = ServerCmd {
+        name: "hyper-tokio-rustls".into(),
+        program: ctx.meta.release_dir().join("hyper-rustls-hello"),
+        args: strings(&[
+            "--port",
+            "{port}",
+            "--cert",
+            &cert_s,
+            "--key",
+            &key_s,
+            "--tls13-only",
+        ]),
+    };
+    let nginx = nginx_tls(&ctx.out_dir.join("nginx"), &cert, &key)?;
+    let openssl = cmd::ensure_tool("openssl", "openssl")?;
+    let mut keep_alive = wrk(wrk_bin, 64, None);
+    if let Some(url) = keep_alive.args.last_mut() {
+        *url = "https://{addr}/".into();
+    }
+    let handshakes = LoadCmd {
+        program: openssl,
+        args: strings(&[
+            "s_time",
+            "-connect",
+            "{addr}",
+            "-new",
+            "-tls1_3",
+            "-ciphersuites",
+            SUITE,
+            "-time",
+            "{duration}",
+        ]),
+        parse: parse_s_time,
+    };
+    notes.push(format!(
+        "https: one certificate (ECDSA P-256, made at run time), TLS 1.3 only, {SUITE}, X25519; \
+         keep-alive from wrk -t1 -c64 (https URL); full handshakes from `openssl s_time -new` \
+         (one connection at a time, never resumed, no request): handshakes per server CPU-second. \
+         Targets: keep-alive >= 1.0x nginx and >= 1.1x hyper-tokio-rustls, handshakes >= 0.9x nginx"
+    ));
+    let mut out = Vec::new();
+    for (name, unit, load) in [
+        ("https hello, 64 conns keep-alive", "req/s", &keep_alive),
+        ("https full TLS 1.3 handshakes", "handshakes/s", &handshakes),
+    ] {
+        for peer in [&nginx, &hyper] {
+            let case = ServerCase {
+                info: CaseInfo {
+                    name: format!("{name} vs {}", peer.name),
+                    metric: "throughput".into(),
+                    unit: unit.into(),
+                    higher_is_better: true,
+                    pinned: true,
+                },
+                ours: ours.clone(),
+                peer: peer.clone(),
+                load: load.clone(),
+            };
+            out.push(run_case(&case, opts, notes)?);
+        }
+    }
+    Ok(out)
+}
+
+/// Parses `openssl s_time`'s report: `N connections in T real seconds`
+/// (T whole seconds; the figure of merit uses N, not the rate).
+pub fn parse_s_time(out: &str) -> Result<LoadSample> {
+    let line = out
+        .lines()
+        .find(|l| l.contains(" connections in ") && l.contains(" real seconds"))
+        .context("no `N connections in T real seconds` line")?;
+    let mut words = line.split_whitespace();
+    let n: f64 = words
+        .next()
+        .and_then(|w| w.parse().ok())
+        .context("bad connection count")?;
+    let secs: f64 = line
+        .split(" connections in ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|w| w.parse().ok())
+        .context("bad real seconds")?;
+    if n == 0.0 {
+        bail!("s_time completed no handshake");
+    }
+    Ok(LoadSample {
+        throughput: n / secs.max(1.0),
+        ops: Some(n),
+        p50_us: None,
+        p99_us: None,
+    })
 }
 
 /// seawreck against wrk, 64 connections, against the same fresh httpd per
@@ -406,6 +609,20 @@ Transfer/sec:     14.04MB
         );
         assert!(parse_wrk(&bad).is_err());
         assert!(parse_wrk("nothing").is_err());
+    }
+
+    #[test]
+    fn parses_s_time_output() {
+        let out = "Collecting connection statistics for 10 seconds\n*****\n\n\
+                   6012 connections in 5.51s; 1091.11 connections/user sec, bytes read 0\n\
+                   6012 connections in 11 real seconds, 0 bytes read per connection\n";
+        let s = parse_s_time(out).unwrap();
+        assert_eq!(s.ops, Some(6012.0));
+        assert!((s.throughput - 6012.0 / 11.0).abs() < 1e-9);
+        assert_eq!((s.p50_us, s.p99_us), (None, None));
+        assert!(parse_s_time("6012 connections in 5.51s; 1091.11 connections/user sec").is_err());
+        assert!(parse_s_time("0 connections in 10 real seconds, 0 bytes").is_err());
+        assert!(parse_s_time("nothing").is_err());
     }
 
     #[test]

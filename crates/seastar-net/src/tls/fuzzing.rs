@@ -1,0 +1,160 @@
+//! The receive path of [`TlsStream`](super::TlsStream) without a socket,
+//! for the fuzz targets in `crates/seastar-net/fuzz` (not a public API).
+//!
+//! A [`Session`] is a rustls session driven exactly as the stream drives
+//! it: a receive is fed with [`feed`](super::stream::feed) only once the
+//! plaintext decrypted before has been read, what rustls queues to send is
+//! collected (and dropped: there is no peer), and after a failure every
+//! call fails. The fuzz targets check that nothing panics and that the
+//! plaintext buffered stays under [`PLAINTEXT_BOUND`].
+
+use std::io::{self, Read, Write};
+use std::sync::Arc;
+
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, ClientConnection, Connection, ServerConfig, ServerConnection};
+
+use super::stream::feed;
+
+/// Most plaintext a session may hold unread after a receive: what one
+/// receive of at most [`RECEIVE_MAX`] bytes can decrypt, plus rustls' own
+/// limit on received plaintext.
+pub const PLAINTEXT_BOUND: usize = RECEIVE_MAX + 16 * 1024;
+
+/// Largest receive [`Session::receive`] hands to rustls at once (a pooled
+/// receive buffer of the socket is no larger).
+pub const RECEIVE_MAX: usize = 64 * 1024;
+
+/// A rustls session fed like a [`TlsStream`](super::TlsStream)'s.
+#[derive(Debug)]
+pub struct Session {
+    conn: Connection,
+    /// Ciphertext received and not yet taken by rustls.
+    pending: Vec<u8>,
+    failed: bool,
+    eof: bool,
+    /// Bytes rustls queued to send (collected, not kept).
+    pub sent: usize,
+}
+
+impl Session {
+    /// A server session on `config`.
+    pub fn server(config: Arc<ServerConfig>) -> Session {
+        let conn = ServerConnection::new(config).expect("a server session starts");
+        Session::new(conn.into())
+    }
+
+    /// A client session on `config` for `name`; its ClientHello is queued.
+    pub fn client(config: Arc<ClientConfig>, name: &str) -> Session {
+        let name = ServerName::try_from(name.to_owned()).expect("a valid server name");
+        let conn = ClientConnection::new(config, name).expect("a client session starts");
+        let mut s = Session::new(conn.into());
+        s.send();
+        s
+    }
+
+    fn new(conn: Connection) -> Session {
+        Session {
+            conn,
+            pending: Vec::new(),
+            failed: false,
+            eof: false,
+            sent: 0,
+        }
+    }
+
+    /// Whether the session has failed (every later call fails).
+    pub fn failed(&self) -> bool {
+        self.failed
+    }
+
+    /// Whether the handshake is still going on.
+    pub fn is_handshaking(&self) -> bool {
+        self.conn.is_handshaking()
+    }
+
+    /// Collects what rustls queued to send, as the stream's sends do.
+    fn send(&mut self) {
+        let mut out = Vec::new();
+        while self.conn.wants_write() {
+            if self.conn.write_tls(&mut out).is_err() {
+                break;
+            }
+        }
+        self.sent += out.len();
+    }
+
+    /// Receives `data` (empty: the peer closed): feeds what the stream
+    /// would, reading (and counting) the plaintext whenever some is
+    /// buffered, as a reader of the stream would before it receives more.
+    /// Returns the plaintext bytes read; asserts the plaintext bound.
+    pub fn receive(&mut self, data: &[u8]) -> usize {
+        if self.failed || self.eof {
+            return 0;
+        }
+        self.pending.extend_from_slice(data);
+        let mut read = 0;
+        let closing = data.is_empty();
+        loop {
+            read += self.read_plaintext();
+            let take = self.pending.len().min(RECEIVE_MAX);
+            if take == 0 && !closing {
+                return read;
+            }
+            let fed = match feed(&mut self.conn, &self.pending[..take]) {
+                Ok(fed) => fed,
+                Err(_) => {
+                    self.failed = true;
+                    return read;
+                }
+            };
+            self.pending.drain(..fed.consumed);
+            let unread = *fed.processed.as_ref().unwrap_or(&0);
+            assert!(
+                unread <= PLAINTEXT_BOUND,
+                "{unread} bytes of plaintext buffered after one receive"
+            );
+            self.send();
+            if fed.processed.is_err() {
+                self.failed = true;
+                return read;
+            }
+            if fed.eof {
+                self.eof = true;
+                return read + self.read_plaintext();
+            }
+            if fed.consumed == 0 && unread == 0 {
+                // rustls wants no more now (as the stream: wait for a read).
+                return read;
+            }
+        }
+    }
+
+    fn read_plaintext(&mut self) -> usize {
+        let mut buf = [0u8; 4096];
+        let mut n = 0;
+        loop {
+            match self.conn.reader().read(&mut buf) {
+                Ok(0) | Err(_) => return n,
+                Ok(k) => n += k,
+            }
+        }
+    }
+
+    /// Writes plaintext (as the stream's writes: once the handshake is
+    /// done) and collects the records; returns the bytes accepted.
+    pub fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        if self.failed {
+            return Err(io::ErrorKind::BrokenPipe.into());
+        }
+        let n = self.conn.writer().write(data)?;
+        self.send();
+        Ok(n)
+    }
+
+    /// Queues `close_notify` and collects it.
+    pub fn close(&mut self) {
+        self.conn.send_close_notify();
+        self.send();
+    }
+}
