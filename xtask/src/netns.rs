@@ -7,7 +7,13 @@
 //! `b` for the kernel's stack and the clients, with `veth_b`'s transmit
 //! offloads off so its frames carry full checksums. IPv6 is off in both.
 //! `up` builds the persistent bed `ssrs-bed-a`/`ssrs-bed-b` (replacing an
-//! old one), `down` deletes it, `status` shows it. Needs root and `ip`
+//! old one), `down` deletes it, `status` shows it. `up --queues 2` gives
+//! each veth end two receive and two transmit queues, for a native stack
+//! with one AF_XDP socket per shard (queue `i` on shard `i`): in native XDP
+//! mode `veth_a` receives on queue `q` what `veth_b` sent on its transmit
+//! queue `q`, which the kernel picks by flow hash (a veth has no XPS
+//! maps), so flows spread over the queues; in generic mode every frame
+//! arrives on queue 0 (seastar-net's `tests/native_multiqueue.rs`). Needs root and `ip`
 //! (iproute2); the same layout as seastar-net's `native::testbed`, built
 //! here with `ip` and one ethtool ioctl since xtask does not link the
 //! framework.
@@ -23,7 +29,12 @@ use std::process::Command;
 #[derive(Debug, Subcommand)]
 pub enum NetnsCmd {
     /// Build the bed `ssrs-bed-a` / `ssrs-bed-b` (veth `ssrs-va` / `ssrs-vb`, 10.200.0.1 / .2).
-    Up,
+    Up {
+        /// Receive and transmit queues of each veth end (one per shard of
+        /// a native-stack server).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+        queues: u32,
+    },
     /// Delete the bed.
     Down,
     /// Show the bed's namespaces, interfaces and addresses.
@@ -119,8 +130,9 @@ fn offloads_off(dev: &str) -> Result<()> {
 
 impl Bed {
     /// Builds a bed whose names start with `prefix` (namespaces
-    /// `<prefix>-a`/`-b`) and veth ends `va`/`vb`.
-    pub fn build(prefix: &str, va: &str, vb: &str, persistent: bool) -> Result<Bed> {
+    /// `<prefix>-a`/`-b`) and veth ends `va`/`vb`, each with `queues`
+    /// receive and transmit queues.
+    pub fn build(prefix: &str, va: &str, vb: &str, queues: u32, persistent: bool) -> Result<Bed> {
         // SAFETY: geteuid has no preconditions.
         if unsafe { libc::geteuid() } != 0 {
             bail!("the network namespace bed needs root");
@@ -146,8 +158,29 @@ impl Bed {
                 }
             })?;
         }
+        let q = queues.max(1).to_string();
         ip(&[
-            "link", "add", "name", va, "netns", a, "type", "veth", "peer", "name", vb, "netns", b,
+            "link",
+            "add",
+            "name",
+            va,
+            "netns",
+            a,
+            "numrxqueues",
+            &q,
+            "numtxqueues",
+            &q,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            vb,
+            "netns",
+            b,
+            "numrxqueues",
+            &q,
+            "numtxqueues",
+            &q,
         ])?;
         run_in(b, || offloads_off(vb))??;
         ip(&[
@@ -210,14 +243,14 @@ pub fn run(cmd: &NetnsCmd) -> Result<()> {
         persistent: true,
     };
     match cmd {
-        NetnsCmd::Up => {
-            let bed = Bed::build("ssrs-bed", "ssrs-va", "ssrs-vb", true)?;
+        NetnsCmd::Up { queues } => {
+            let bed = Bed::build("ssrs-bed", "ssrs-va", "ssrs-vb", *queues, true)?;
             println!(
-                "bed up: {} ({} {}) <-> {} ({} {}), offloads off on {}",
+                "bed up: {} ({} {}) <-> {} ({} {}), offloads off on {}, {queues} queue(s) per end",
                 bed.ns_a, bed.veth_a, bed.addr_a, bed.ns_b, bed.veth_b, bed.addr_b, bed.veth_b
             );
             println!(
-                "e.g. ip netns exec {} target/release/memcached -p 0 -U 11211 --network-stack native --xdp-device {} --host-ipv4-addr {}",
+                "e.g. ip netns exec {} target/release/memcached -p 0 -U 11211 -t {queues} --network-stack native --xdp-device {} --host-ipv4-addr {}",
                 bed.ns_a, bed.veth_a, bed.addr_a
             );
         }

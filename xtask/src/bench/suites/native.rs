@@ -274,6 +274,7 @@ pub fn run(ctx: &Ctx, notes: &mut Vec<String>) -> Result<Vec<CaseReport>> {
         &format!("ssrs-bench-{pid}"),
         &format!("sbva{pid}"),
         &format!("sbvb{pid}"),
+        1,
         false,
     )?;
     let dur = Duration::from_secs(if ctx.quick { 2 } else { 10 });
