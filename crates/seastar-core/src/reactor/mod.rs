@@ -54,11 +54,51 @@ use crate::smp::transport::{self, Message, Transport};
 use crate::timer::Clock;
 use crate::timer::queue::TimerQueue;
 
-/// A task ready to run; its metadata is its scheduling group.
-pub(crate) type Runnable = async_task::Runnable<usize>;
+/// A task ready to run; its metadata says which group and shard it runs in.
+pub(crate) type Runnable = async_task::Runnable<TaskMeta>;
+
+/// What a task's cell carries besides its future: its scheduling group and,
+/// for tasks spawned with [`schedule_task`] as their schedule function,
+/// their home shard.
+///
+/// The home lives here rather than in a capturing schedule closure because
+/// `async-task` pins a task with an extra reference count (two atomic
+/// read-modify-writes) around every call of a schedule function that has
+/// captured state; a zero-sized one is called without them.
+pub(crate) struct TaskMeta {
+    /// The task's scheduling group.
+    pub(crate) group: usize,
+    /// The runtime and shard the task belongs to; `None` for tasks whose
+    /// schedule function knows their shard itself.
+    home: Option<(Arc<Shared>, usize)>,
+}
+
+impl TaskMeta {
+    /// A task of `group` whose schedule function is [`schedule_task`]:
+    /// shard `shard` of `shared`.
+    pub(crate) fn homed(group: usize, shared: Arc<Shared>, shard: usize) -> TaskMeta {
+        TaskMeta {
+            group,
+            home: Some((shared, shard)),
+        }
+    }
+
+    /// A task of `group` whose schedule function finds its shard itself.
+    pub(crate) fn group(group: usize) -> TaskMeta {
+        TaskMeta { group, home: None }
+    }
+}
 
 pub(crate) use run_queue::{MAX_GROUPS, set_group_shares};
 use run_queue::{RunQueue, SLICE_TASKS};
+
+/// The reactor reads the clock for the task quota after this many tasks of
+/// a slice (and at the slice's end), not after each: a clock read costs
+/// about as much as running a small task (~20 ns, a quarter of a
+/// `yield_now` round), and a batch overshoots its quota by at most the
+/// tasks run since the last read. Tasks that call
+/// [`need_preempt`](crate::need_preempt) themselves still read it each time.
+const PREEMPT_CHECK_TASKS: usize = 4;
 
 /// The eventfd other threads write to wake a sleeping shard.
 pub(crate) struct EventFd(pub(crate) OwnedFd);
@@ -241,9 +281,38 @@ pub(crate) fn with_uring_features<R>(f: impl FnOnce(&mut UringFeatures) -> R) ->
 /// (published through their SPSC ring at the end of the task batch); from
 /// any other thread, through `target`'s remote inbox.
 pub(crate) fn schedule(runnable: Runnable, shared: &Arc<Shared>, target: usize) {
+    if let Some(r) = schedule_here(runnable, Arc::as_ptr(shared), target) {
+        push_remote(r, &shared.remotes[target]);
+    }
+}
+
+/// The schedule function of tasks made with [`TaskMeta::homed`]: as
+/// [`schedule`], to the home their metadata names. Zero-sized, so
+/// `async-task` calls it without pinning the task (see [`TaskMeta`]).
+pub(crate) fn schedule_task(runnable: Runnable) {
+    let Some((shared, target)) = &runnable.metadata().home else {
+        // Only homed tasks are spawned with this function; a task that
+        // cannot be scheduled is leaked rather than dropped off its shard.
+        debug_assert!(false, "schedule_task on a task without a home");
+        std::mem::forget(runnable);
+        return;
+    };
+    let (shared, target) = (Arc::as_ptr(shared), *target);
+    if let Some(r) = schedule_here(runnable, shared, target) {
+        // Another thread: the inbox is reached through the task's own
+        // metadata, so hold it apart from the task that moves into it.
+        let remote = r.metadata().home.as_ref().expect("homed").0.remotes[target].clone();
+        push_remote(r, &remote);
+    }
+}
+
+/// Queues `runnable` from the calling thread if it is a shard of the
+/// runtime at `shared`; gives it back otherwise.
+#[inline]
+fn schedule_here(runnable: Runnable, shared: *const Shared, target: usize) -> Option<Runnable> {
     let mut runnable = Some(runnable);
     let _ = try_with(|shard| {
-        if Arc::ptr_eq(&shard.shared, shared) {
+        if std::ptr::eq(Arc::as_ptr(&shard.shared), shared) {
             let r = runnable.take().expect("present");
             if shard.id == target {
                 shard.queue.borrow_mut().push(r);
@@ -252,12 +321,16 @@ pub(crate) fn schedule(runnable: Runnable, shared: &Arc<Shared>, target: usize) 
             }
         }
     });
-    if let Some(r) = runnable {
-        if let Err(r) = shared.remotes[target].push(r) {
-            // The shard is gone: its task may only be dropped on its own
-            // thread, so leak it.
-            std::mem::forget(r);
-        }
+    runnable
+}
+
+/// Queues `runnable` in its shard's remote inbox (from any thread).
+#[cold]
+fn push_remote(runnable: Runnable, remote: &ShardRemote) {
+    if let Err(r) = remote.push(runnable) {
+        // The shard is gone: its task may only be dropped on its own
+        // thread, so leak it.
+        std::mem::forget(r);
     }
 }
 
@@ -409,13 +482,15 @@ impl Shard {
             let started = timed.then(crate::sys::thread_cpu_ns);
             self.enter_group(group);
             let mut slice = 0;
+            let mut preempted = false;
             while slice < SLICE_TASKS {
                 let next = self.queue.borrow_mut().pop(group);
                 let Some(task) = next else { break };
                 self.mark_task_start();
                 task.run();
                 slice += 1;
-                if self.need_preempt() {
+                if slice % PREEMPT_CHECK_TASKS == 0 && self.need_preempt() {
+                    preempted = true;
                     break;
                 }
             }
@@ -425,7 +500,8 @@ impl Shard {
                     .borrow_mut()
                     .charge(group, crate::sys::thread_cpu_ns().saturating_sub(t));
             }
-            if self.need_preempt() {
+            // (A slice that just checked need not read the clock again.)
+            if preempted || (slice % PREEMPT_CHECK_TASKS != 0 && self.need_preempt()) {
                 break;
             }
         }

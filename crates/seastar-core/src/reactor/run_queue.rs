@@ -122,7 +122,7 @@ impl RunQueue {
     /// Queues a task at the back of its group.
     #[inline]
     pub(crate) fn push(&mut self, task: Runnable) {
-        let g = *task.metadata();
+        let g = task.metadata().group;
         if g >= self.groups.len() {
             self.grow(g);
         }

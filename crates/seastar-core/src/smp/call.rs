@@ -126,7 +126,7 @@ pub(crate) struct Header {
     abandoned: Cell<bool>,
     // Target side (the driver slot also by other threads during the
     // probe's poll, through the `OnceLock`: see the module doc).
-    driver: UnsafeCell<OnceLock<(async_task::Task<(), usize>, Waker)>>,
+    driver: UnsafeCell<OnceLock<(async_task::Task<(), crate::reactor::TaskMeta>, Waker)>>,
     finished: Cell<bool>,
 }
 
@@ -537,7 +537,7 @@ impl Probe<'_> {
             };
             let schedule = self.scheduler.clone();
             let (runnable, task) = async_task::Builder::new()
-                .metadata(h.group)
+                .metadata(crate::reactor::TaskMeta::group(h.group))
                 .spawn(move |_| drive, move |r| schedule(r));
             let waker = runnable.waker();
             // Runs once soon (a spurious poll is harmless), then when woken.

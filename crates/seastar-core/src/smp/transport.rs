@@ -27,9 +27,8 @@ use super::ring::{self, Consumer, Producer};
 use crate::reactor::remote::{Notify, Remote};
 use crate::reactor::stats::{self, ReactorStats};
 
-/// A task ready to run; its metadata is its scheduling group (the
-/// reactor's `Runnable`).
-pub(crate) type Task = async_task::Runnable<usize>;
+/// A task ready to run (the reactor's `Runnable`).
+pub(crate) type Task = crate::reactor::Runnable;
 
 /// How a shard's tasks are scheduled from any thread (the reactor's
 /// schedule function for that shard); the drivers of cross-shard calls use

@@ -7,6 +7,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use crate::reactor::TaskMeta;
+
 type Output<T> = std::thread::Result<T>;
 
 /// Why a task produced no output.
@@ -63,7 +65,7 @@ fn panic_message(p: &(dyn Any + Send)) -> &str {
 /// # });
 /// ```
 pub struct JoinHandle<T> {
-    task: Cell<Option<async_task::Task<Output<T>, usize>>>,
+    task: Cell<Option<async_task::Task<Output<T>, TaskMeta>>>,
 }
 
 impl<T> fmt::Debug for JoinHandle<T> {
@@ -75,7 +77,7 @@ impl<T> fmt::Debug for JoinHandle<T> {
 }
 
 impl<T> JoinHandle<T> {
-    pub(crate) fn new(task: async_task::Task<Output<T>, usize>) -> Self {
+    pub(crate) fn new(task: async_task::Task<Output<T>, TaskMeta>) -> Self {
         JoinHandle {
             task: Cell::new(Some(task)),
         }

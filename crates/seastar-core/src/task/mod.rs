@@ -46,7 +46,7 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
-    spawn_in(reactor::with(|s| s.current_group.get()), future)
+    reactor::with(|shard| spawn_on(shard, shard.current_group.get(), future))
 }
 
 pub(crate) fn spawn_in<F>(group: usize, future: F) -> JoinHandle<F::Output>
@@ -54,15 +54,25 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
-    reactor::with(|shard| {
-        let (shared, id) = (shard.shared.clone(), shard.id);
-        let (runnable, task) = async_task::Builder::new().metadata(group).spawn_local(
+    reactor::with(|shard| spawn_on(shard, group, future))
+}
+
+/// Spawns `future` in `group` on `shard` (the calling thread's).
+#[inline]
+fn spawn_on<F>(shard: &reactor::Shard, group: usize, future: F) -> JoinHandle<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    {
+        let meta = reactor::TaskMeta::homed(group, shard.shared.clone(), shard.id);
+        let (runnable, task) = async_task::Builder::new().metadata(meta).spawn_local(
             move |_| AssertUnwindSafe(future).catch_unwind(),
-            move |r| reactor::schedule(r, &shared, id),
+            reactor::schedule_task,
         );
         shard.queue.borrow_mut().push(runnable);
         JoinHandle::new(task)
-    })
+    }
 }
 
 /// Whether the running task should yield: the shard's task quota
