@@ -324,7 +324,8 @@ fn idle_connections_hold_no_buffers() {
     }
     let per_conn = (srv.status_kib("VmRSS:").saturating_sub(before)) * 1024 / N;
     eprintln!("{per_conn} bytes per idle connection");
-    assert!(per_conn < 4 * 1024, "{per_conn} bytes per idle connection");
+    // Target 2 KiB (issue 29); measured about 2.5 KiB in a debug build.
+    assert!(per_conn < 3 * 1024, "{per_conn} bytes per idle connection");
     assert_eq!(idle[0].ask(b"mn\r\n"), b"MN\r\n");
     drop(idle);
     srv.assert_serves();

@@ -41,8 +41,10 @@
 //! the requests it has and writes their replies), waits up to the
 //! shutdown timeout, then aborts the connections still open.
 
+use std::future::poll_fn;
+use std::pin::Pin;
 use std::rc::Rc;
-
+use std::task::Poll;
 use std::time::Instant;
 
 use bytes::{Buf, BytesMut};
@@ -345,35 +347,41 @@ enum Input {
 /// Awaits `read` while the batch in flight is sent quietly (a send that
 /// took every byte wakes nobody: collected with the read); `None` if the
 /// idle timeout passed first.
+///
+/// One flat poll over the three (no nested `select`/`during` futures): this
+/// future is part of every idle connection's task, so its size is part of
+/// what an idle connection costs.
 async fn read_or_idle<F: Future>(
     st: &ShardState,
     sending: &mut Option<SendBehind<BytesMut>>,
     read: F,
     last_request: Instant,
 ) -> Option<(F::Output, Option<BufResult<usize, BytesMut>>)> {
-    match st.idle_timeout {
-        None => Some(SendBehind::during(sending, read).await),
-        Some(idle) => {
-            let timed = idle_read(read, last_request + idle);
-            match SendBehind::during(sending, timed).await {
-                (Some(r), sent) => Some((r, sent)),
-                (None, _) => {
-                    tracing::debug!(shard = shard_id(), "idle timeout; closing");
-                    None
-                }
-            }
+    let mut read = std::pin::pin!(read);
+    let mut idle = st.idle_timeout.map(|t| sleep_until(last_request + t));
+    let mut sent = None;
+    let r = poll_fn(|cx| {
+        if let Some(s) = sending.as_mut()
+            && let Poll::Ready(r) = s.poll_quiet(cx)
+        {
+            *sending = None;
+            sent = Some(r);
         }
-    }
-}
-
-/// `read`, or `None` once `deadline` passed first (the read is dropped:
-/// the connection is closing anyway).
-async fn idle_read<F: Future>(read: F, deadline: Instant) -> Option<F::Output> {
-    let read = std::pin::pin!(read);
-    let limit = std::pin::pin!(sleep_until(deadline));
-    match select(read, limit).await {
-        Either::Left((r, _)) => Some(r),
-        Either::Right(_) => None,
+        if let Poll::Ready(r) = read.as_mut().poll(cx) {
+            return Poll::Ready(Some(r));
+        }
+        match idle.as_mut().map(|t| Pin::new(t).poll(cx)) {
+            Some(Poll::Ready(())) => Poll::Ready(None),
+            _ => Poll::Pending,
+        }
+    })
+    .await;
+    match r {
+        Some(r) => Some((r, sent)),
+        None => {
+            tracing::debug!(shard = shard_id(), "idle timeout; closing");
+            None
+        }
     }
 }
 
