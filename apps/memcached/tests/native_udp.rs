@@ -368,3 +368,152 @@ fn a_missing_native_device_is_a_clear_error() {
         "{err}"
     );
 }
+
+/// Reads `http://127.0.0.1:{port}/metrics` from inside namespace `ns`.
+fn scrape_in(ns: &str, port: u16) -> String {
+    use std::io::Write;
+    seastar_net::native::testbed::run_in_ns(ns, || {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("prometheus");
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut resp = String::new();
+        s.read_to_string(&mut resp).unwrap();
+        let (head, body) = resp.split_once("\r\n\r\n").expect("an HTTP response");
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        body.to_owned()
+    })
+    .expect("entering the server's namespace")
+}
+
+/// The native stack's counter `name` with `label` (`("direction",
+/// "in")`, ...) on each shard, in shard order.
+fn per_shard(text: &str, name: &str, label: Option<(&str, &str)>) -> Vec<f64> {
+    let fams = seastar_core::metrics::prometheus::parse(text).expect("metrics text");
+    let fam = fams
+        .get(name)
+        .unwrap_or_else(|| panic!("no {name} in the metrics"));
+    let find = |s: &seastar_core::metrics::prometheus::ParsedSample, k: &str| {
+        s.labels
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.clone())
+    };
+    let mut v: Vec<(usize, f64)> = fam
+        .samples
+        .iter()
+        .filter(|s| label.is_none_or(|(k, want)| find(s, k).as_deref() == Some(want)))
+        .map(|s| {
+            let shard = find(s, "shard").expect("a shard label").parse().unwrap();
+            (shard, s.value)
+        })
+        .collect();
+    v.sort_by_key(|p| p.0);
+    v.into_iter().map(|p| p.1).collect()
+}
+
+/// memcached with `-t 2` on the two queues of a multi-queue device (queue
+/// `i` on shard `i`): a client per source port in the kernel's namespace
+/// stores and reads its key; every request is answered, both shards
+/// receive from their queue and serve requests, flows that land on the
+/// wrong queue are handed over, nothing is dropped.
+fn two_shards_on_two_queues(
+    bed: &TestBed,
+    ns: &str,
+    device: &[&str],
+    ours: Ipv4Addr,
+    theirs: Ipv4Addr,
+) {
+    const PROMETHEUS: u16 = 9180;
+    // The prometheus endpoint listens on the kernel's loopback of the
+    // server's namespace (a namespace of its own: the port is free).
+    let mut cmd = TestBed::command_in(ns, env!("CARGO_BIN_EXE_memcached"));
+    cmd.args(["-p", "0", "-U", &PORT.to_string(), "-t", "2"])
+        .args(["--shutdown-timeout", "2"])
+        .args(["--prometheus-port", &PROMETHEUS.to_string()])
+        .args(["--network-stack", "native"])
+        .args(device)
+        .args(["--host-ipv4-addr", &ours.to_string()]);
+    let server = Server::start(cmd, "listening on");
+    let addr = SocketAddr::from((ours, PORT));
+    let mut clients: Vec<Client> = (0..32)
+        .map(|_| Client {
+            sock: bed.run_in_b(|| UdpSocket::bind((theirs, 0)).unwrap()),
+            server: addr,
+            id: 0,
+            strict: true,
+        })
+        .collect();
+    for (i, c) in clients.iter_mut().enumerate() {
+        let set = format!("set key{i} 0 0 3\r\nv{i:02}\r\n");
+        assert_eq!(c.request(set.as_bytes()), b"STORED\r\n");
+    }
+    for (i, c) in clients.iter_mut().enumerate() {
+        let get = format!("get key{i}\r\n");
+        let want = format!("VALUE key{i} 0 3\r\nv{i:02}\r\nEND\r\n");
+        assert_eq!(c.request(get.as_bytes()), want.as_bytes());
+    }
+    let text = scrape_in(ns, PROMETHEUS);
+    let udp_in = per_shard(
+        &text,
+        "seastar_net_native_udp_datagrams_total",
+        Some(("direction", "in")),
+    );
+    let rx_in = per_shard(
+        &text,
+        "seastar_net_native_rss_handovers_total",
+        Some(("direction", "rx_in")),
+    );
+    let rx_out = per_shard(
+        &text,
+        "seastar_net_native_rss_handovers_total",
+        Some(("direction", "rx_out")),
+    );
+    let drops = per_shard(&text, "seastar_net_native_drops_total", None);
+    assert_eq!(udp_in.len(), 2, "both shards run the stack");
+    assert!(
+        udp_in[0] > 0.0 && udp_in[1] > 0.0,
+        "both shards served requests: {udp_in:?}"
+    );
+    // A shard's requests from its own queue: those it served that were
+    // not handed to it, plus those it handed over.
+    let from_queue: Vec<f64> = (0..2).map(|s| udp_in[s] - rx_in[s] + rx_out[s]).collect();
+    assert!(
+        from_queue[0] > 0.0 && from_queue[1] > 0.0,
+        "both queues received: {from_queue:?}"
+    );
+    assert_eq!(rx_out[0], rx_in[1]);
+    assert_eq!(rx_out[1], rx_in[0]);
+    assert_eq!(drops.iter().sum::<f64>(), 0.0, "nothing dropped");
+    let (status, took) = server.terminate();
+    assert!(status.success(), "exit status {status}");
+    assert!(took < Duration::from_secs(4), "stop took {took:?}");
+}
+
+#[test]
+fn memcached_udp_with_two_shards_on_two_xdp_queues() {
+    let opts = BedOptions {
+        queues: Some(2),
+        ..BedOptions::default()
+    };
+    let Some(bed) = TestBed::new_or_skip("memcached native xdp, 2 queues", &opts) else {
+        return;
+    };
+    let device = ["--xdp-device", bed.veth_a.as_str()];
+    two_shards_on_two_queues(&bed, &bed.ns_a, &device, bed.addr_a, bed.addr_b);
+}
+
+#[test]
+fn memcached_udp_with_two_shards_on_two_tap_queues() {
+    let opts = BedOptions {
+        tap: true,
+        ..BedOptions::default()
+    };
+    let Some(bed) = TestBed::new_or_skip("memcached native tap, 2 queues", &opts) else {
+        return;
+    };
+    // The TAP interface lives in namespace b: the server opens it there.
+    let tap = bed.tap.clone().unwrap();
+    let device = ["--tap-device", tap.as_str()];
+    two_shards_on_two_queues(&bed, &bed.ns_b, &device, bed.tap_addr_a, bed.tap_addr_b);
+}
