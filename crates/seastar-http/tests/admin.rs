@@ -404,6 +404,15 @@ fn admin_api_answers_match_the_runtime_and_the_openapi_description() {
     assert_eq!((u(&cs[1]["shard"]), u(&cs[1]["dispatched"])), (1, 0));
     assert_eq!(u(&cs[0]["requests_write"]), 1);
     assert_eq!(u(&cs[0]["bytes_written"]), 512);
+    // Its latency (admitted at once, dropped at once: microseconds, well
+    // under the 100 ms bucket even in a debug build on a busy machine),
+    // and none on shard 1.
+    let lat = &cs[0]["latency_seconds"];
+    assert_eq!(u(&lat["count"]), 1);
+    let (p50, p90, p99) = (f(&lat["p50"]), f(&lat["p90"]), f(&lat["p99"]));
+    assert!(0.0 < p50 && p50 <= p90 && p90 <= p99 && p99 <= 0.1, "{lat}");
+    assert_eq!(u(&cs[1]["latency_seconds"]["count"]), 0);
+    assert!(cs[1]["latency_seconds"]["p99"].is_null());
 
     // /api/v1/metrics: each shard's registry, counters and histograms.
     let m = answer(&a, "/api/v1/metrics");

@@ -11,7 +11,7 @@
 //! | `/api/v1/shards` | per shard: busy fraction over the last 1 s / 10 s / 60 s, requests per second, latency percentiles, tasks run, ready tasks, polls, sleeps, stalls, cross-shard messages in and out, memory, the app's own figures, one minute of history |
 //! | `/api/v1/groups` | scheduling groups: shares, runtime and ready tasks, per shard |
 //! | `/api/v1/connections` | per shard: accepted, open, refused, bytes in and out; per listener the app named ([`register_listener`]) and shard: accepted, open, back-offs |
-//! | `/api/v1/io` | per shard: the I/O queue's requests and cost in flight; per I/O class: shares, queued, dispatched, requests and bytes by direction |
+//! | `/api/v1/io` | per shard: the I/O queue's requests and cost in flight; per I/O class: shares, queued, dispatched, requests and bytes by direction, latency percentiles (p50/p90/p99 since the start, queueing included) |
 //! | `/api/v1/metrics` | every shard's metrics registry as JSON |
 //! | `/api/v1/openapi.json` | the OpenAPI 3 description of all of the above ([`api::OPENAPI_JSON`]) |
 //!

@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use seastar_core::metrics::{self, Value as MetricValue};
+use seastar_core::metrics::{self, HistogramValue, Value as MetricValue};
 use seastar_core::smp::{SubmitError, invoke_on_all};
 use seastar_core::{introspect, shard_count};
 use serde_json::{Map, Value, json};
@@ -121,7 +121,7 @@ pub(crate) async fn shards(cfg: &Arc<Config>) -> Result<Value, SubmitError> {
 /// Percentiles over the last [`LATENCY_WINDOW`] samples.
 fn latency(ticks: &[Tick]) -> Value {
     let Some(new) = ticks.last().and_then(|t| t.latency.as_ref()) else {
-        return json!({"count": 0, "p50": null, "p90": null, "p99": null});
+        return percentiles(None);
     };
     let from = ticks.len().saturating_sub(LATENCY_WINDOW + 1);
     let h = quantile::since(
@@ -131,12 +131,7 @@ fn latency(ticks: &[Tick]) -> Value {
             .as_ref()
             .filter(|_| from + 1 < ticks.len()),
     );
-    json!({
-        "count": h.count,
-        "p50": quantile::quantile(&h, 0.5),
-        "p90": quantile::quantile(&h, 0.9),
-        "p99": quantile::quantile(&h, 0.99),
-    })
+    percentiles(Some(&h))
 }
 
 /// Per-second series, oldest first: busy fraction, requests per second,
@@ -258,7 +253,7 @@ fn io_view(cfg: &Config) -> (Value, Vec<(String, Value)>) {
                     name.to_owned(),
                     json!({"shard": shard, "queued": 0,
                     "dispatched": null, "requests_read": 0, "requests_write": 0,
-                    "bytes_read": 0, "bytes_written": 0}),
+                    "bytes_read": 0, "bytes_written": 0, "latency_seconds": percentiles(None)}),
                 ));
                 classes.len() - 1
             }
@@ -270,7 +265,18 @@ fn io_view(cfg: &Config) -> (Value, Vec<(String, Value)>) {
         classes[i].1["dispatched"] = json!(dispatched);
         classes[i].1["queued"] = json!(queued);
     }
+    // Reads and writes of a class merged, since the start.
+    let mut latency: Vec<(String, HistogramValue)> = Vec::new();
     for s in metrics::local_snapshot().samples {
+        if let (IO_LATENCY, MetricValue::Histogram(h)) = (s.name.as_str(), &s.value) {
+            if let Some((_, class)) = s.labels.iter().find(|(k, _)| k == "class") {
+                match latency.iter_mut().find(|(c, _)| c == class) {
+                    Some((_, sum)) => *sum = quantile::merge(sum.clone(), h),
+                    None => latency.push((class.clone(), h.clone())),
+                }
+            }
+            continue;
+        }
         let Some(field) = io_field(&s.name, &s.labels) else {
             continue;
         };
@@ -285,7 +291,27 @@ fn io_view(cfg: &Config) -> (Value, Vec<(String, Value)>) {
         let i = entry(&mut classes, class);
         classes[i].1[field] = json!(value);
     }
+    for (class, h) in &latency {
+        let i = entry(&mut classes, class);
+        classes[i].1["latency_seconds"] = percentiles(Some(h));
+    }
     (queue, classes)
+}
+
+/// seastar-io's latency histogram (labels `class`, `op`).
+const IO_LATENCY: &str = "seastar_io_latency_seconds";
+
+/// Count and percentiles of `h` (none recorded: zero and nulls).
+fn percentiles(h: Option<&HistogramValue>) -> Value {
+    match h {
+        Some(h) if h.count > 0 => json!({
+            "count": h.count,
+            "p50": quantile::quantile(h, 0.5),
+            "p90": quantile::quantile(h, 0.9),
+            "p99": quantile::quantile(h, 0.99),
+        }),
+        _ => json!({"count": 0, "p50": null, "p90": null, "p99": null}),
+    }
 }
 
 /// The class field a `seastar_io_*` metric fills.

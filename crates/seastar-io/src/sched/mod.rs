@@ -29,8 +29,15 @@
 //! Through the `metrics` facade (handles are made once per class and
 //! shard, when the class first appears on it, by the recorder installed at
 //! that time): `seastar_io_requests_total` and `seastar_io_bytes_total`
-//! counters with labels `class` and `op` (`read`|`write`), and a
-//! `seastar_io_queue_length` gauge with label `class`.
+//! counters with labels `class` and `op` (`read`|`write`), a
+//! `seastar_io_queue_length` gauge with label `class`, and a
+//! `seastar_io_latency_seconds` histogram with labels `class` and `op`:
+//! the time from asking for admission to dropping the [`Permit`] (queueing
+//! plus the request itself), on the shard's clock. Its buckets run from
+//! 25 µs to 1 s ([`LATENCY_BUCKETS`]) with feature `metrics` (set in
+//! seastar-core's recorder for the prefix `seastar_io_latency` when the
+//! first class appears; a `seastar_core::metrics::set_buckets` call for
+//! the full name `seastar_io_latency_seconds`, a longer prefix, wins).
 //!
 //! ```
 //! # seastar_core::block_on(async {
@@ -53,7 +60,9 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
-use metrics::{Counter, Gauge};
+use std::time::Instant;
+
+use metrics::{Counter, Gauge, Histogram};
 use seastar_core::shard_local::{self, SlotKey};
 
 pub use class::IoClass;
@@ -78,16 +87,34 @@ struct Ticket {
     waker: RefCell<Option<Waker>>,
 }
 
+/// The name of the I/O latency histogram.
+const LATENCY: &str = "seastar_io_latency_seconds";
+
+/// The I/O latency histogram's bucket bounds, in seconds: from a fast
+/// NVMe read (tens of microseconds) to a second of queueing.
+pub const LATENCY_BUCKETS: &[f64] = &[
+    25e-6, 50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 100e-3, 250e-3,
+    1.0,
+];
+
 /// Per class and shard: metric handles and counters.
 struct ClassLocal {
     requests: [Counter; 2],
     bytes: [Counter; 2],
+    latency: [Histogram; 2],
     queue_len: Gauge,
     dispatched: u64,
 }
 
 impl ClassLocal {
     fn new(class: &IoClass) -> ClassLocal {
+        #[cfg(feature = "metrics")]
+        static BUCKETS: std::sync::Once = std::sync::Once::new();
+        #[cfg(feature = "metrics")]
+        BUCKETS.call_once(|| {
+            seastar_core::metrics::set_buckets("seastar_io_latency", LATENCY_BUCKETS)
+                .expect("the bounds are increasing");
+        });
         let name = class.name().to_owned();
         let op = |dir: &'static str, metric: &'static str| metrics::counter!(metric, "class" => name.clone(), "op" => dir);
         ClassLocal {
@@ -98,6 +125,10 @@ impl ClassLocal {
             bytes: [
                 op("read", "seastar_io_bytes_total"),
                 op("write", "seastar_io_bytes_total"),
+            ],
+            latency: [
+                metrics::histogram!(LATENCY, "class" => name.clone(), "op" => "read"),
+                metrics::histogram!(LATENCY, "class" => name.clone(), "op" => "write"),
             ],
             queue_len: metrics::gauge!("seastar_io_queue_length", "class" => name.clone()),
             dispatched: 0,
@@ -191,7 +222,10 @@ impl Queue {
 pub struct Permit {
     queue: Rc<RefCell<Queue>>,
     class: usize,
+    dir: Dir,
     cost: f64,
+    /// When admission was asked for (the latency's start).
+    asked: Instant,
     ticket: Option<Rc<Ticket>>,
 }
 
@@ -207,6 +241,10 @@ impl Drop for Permit {
         match &self.ticket {
             Some(t) if !t.granted.get() => t.cancelled.set(true),
             _ => {
+                let took = seastar_core::timer::now().saturating_duration_since(self.asked);
+                if let Some(Some(c)) = q.classes.get(self.class) {
+                    c.latency[self.dir as usize].record(took.as_secs_f64());
+                }
                 q.fq.complete(self.class, self.cost);
                 q.dispatch();
             }
@@ -222,6 +260,7 @@ impl Drop for Permit {
 /// Outside a shard.
 pub async fn admit(class: &IoClass, dir: Dir, len: usize) -> Permit {
     let queue = queue();
+    let asked = seastar_core::timer::now();
     let (shares, id) = (class.shares(), class.id());
     let ticket = {
         let mut q = queue.borrow_mut();
@@ -235,7 +274,9 @@ pub async fn admit(class: &IoClass, dir: Dir, len: usize) -> Permit {
             return Permit {
                 queue: queue.clone(),
                 class: id,
+                dir,
                 cost,
+                asked,
                 ticket: None,
             };
         }
@@ -248,7 +289,9 @@ pub async fn admit(class: &IoClass, dir: Dir, len: usize) -> Permit {
         Permit {
             queue: queue.clone(),
             class: id,
+            dir,
             cost,
+            asked,
             ticket: Some(ticket),
         }
     };
@@ -381,6 +424,58 @@ mod tests {
         let first_ten_hi = order[..10].iter().filter(|(t, _)| *t == 1).count();
         assert_eq!(first_ten_hi, 8, "{order:?}");
         assert_eq!(stats().in_flight, 0);
+    }
+
+    /// The latency histogram of `class` and `op` on this shard.
+    #[cfg(feature = "metrics")]
+    fn latency(class: &str, op: &str) -> seastar_core::metrics::HistogramValue {
+        let snap = seastar_core::metrics::local_snapshot();
+        let s = (snap.samples.iter())
+            .find(|s| {
+                s.name == LATENCY
+                    && s.labels.contains(&("class".into(), class.into()))
+                    && s.labels.contains(&("op".into(), op.into()))
+            })
+            .unwrap_or_else(|| panic!("no {LATENCY} for {class}/{op}"));
+        match &s.value {
+            seastar_core::metrics::Value::Histogram(h) => h.clone(),
+            other => panic!("not a histogram: {other:?}"),
+        }
+    }
+
+    #[cfg(feature = "metrics")]
+    #[seastar_core::test(manual_clock)]
+    async fn latency_runs_from_asking_to_the_permit_drop_including_the_queue() {
+        use seastar_core::timer::ManualClock;
+        use std::time::Duration;
+        configure_shard(IoConfig {
+            max_requests: Some(1),
+            ..IoConfig::default()
+        });
+        let c = IoClass::new("lat", 100);
+        // The first request takes 300 µs.
+        let first = admit(&c, Dir::Read, 4096).await;
+        let queued = seastar_core::spawn_local({
+            let c = c.clone();
+            async move { admit(&c, Dir::Write, 4096).await }
+        });
+        seastar_core::yield_now().await;
+        ManualClock::advance(Duration::from_micros(300)).await;
+        drop(first);
+        // The second waited those 300 µs in the queue, then runs 2 ms.
+        let second = queued.await.unwrap();
+        ManualClock::advance(Duration::from_millis(2)).await;
+        drop(second);
+        let read = latency("lat", "read");
+        assert_eq!(read.bounds, LATENCY_BUCKETS);
+        assert_eq!(read.count, 1);
+        // 300 µs: in the bucket (250 µs, 500 µs].
+        assert_eq!(read.buckets[4], 1, "{read:?}");
+        let write = latency("lat", "write");
+        assert_eq!(write.count, 1);
+        // 2.3 ms: in (1 ms, 2.5 ms].
+        assert_eq!(write.buckets[6], 1, "{write:?}");
+        assert!((write.sum - 0.0023).abs() < 1e-9, "{}", write.sum);
     }
 
     #[seastar_core::test]
