@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use http::{HeaderValue, StatusCode, header};
 use seastar_core::smp::SubmitError;
+use seastar_core::sync::Semaphore;
 use serde_json::Value;
 
 use super::config::Config;
@@ -33,30 +34,39 @@ pub const PATHS: &[&str] = &[
     "/api/v1/openapi.json",
 ];
 
-/// The admin router for `cfg`.
+/// API answers a shard gathers at once: each asks every shard (one
+/// message per shard and request), so a client flooding the API may cost
+/// the app's shards at most this many gathers in flight per admin shard;
+/// further requests wait their turn (bounded by the admin server's
+/// connection cap, one request at a time per connection).
+pub const MAX_GATHERS_IN_FLIGHT: usize = 4;
+
+/// The admin router for `cfg`, on the calling shard.
 pub(crate) fn router(cfg: Arc<Config>) -> Router {
+    let gathers = Semaphore::new(MAX_GATHERS_IN_FLIGHT);
+    let cfg = &(cfg, gathers);
     Router::new()
         .route("/", get(dashboard))
         .route("/index.html", get(dashboard))
         .route(
             "/api/v1/openapi.json",
-            api(&cfg, |_| async { Ok(openapi()) }),
+            api(cfg, |_| async { Ok(openapi()) }),
         )
         .route(
             "/api/v1/runtime",
-            api(&cfg, |c| async move { views::runtime(&c).await }),
+            api(cfg, |c| async move { views::runtime(&c).await }),
         )
         .route(
             "/api/v1/shards",
-            api(&cfg, |c| async move { views::shards(&c).await }),
+            api(cfg, |c| async move { views::shards(&c).await }),
         )
-        .route("/api/v1/groups", api(&cfg, |_| views::groups()))
-        .route("/api/v1/connections", api(&cfg, |_| views::connections()))
+        .route("/api/v1/groups", api(cfg, |_| views::groups()))
+        .route("/api/v1/connections", api(cfg, |_| views::connections()))
         .route(
             "/api/v1/io",
-            api(&cfg, |c| async move { views::io(&c).await }),
+            api(cfg, |c| async move { views::io(&c).await }),
         )
-        .route("/api/v1/metrics", api(&cfg, |_| views::metrics()))
+        .route("/api/v1/metrics", api(cfg, |_| views::metrics()))
 }
 
 /// [`router`], counting the requests it answered (whatever the answer:
@@ -97,16 +107,18 @@ async fn dashboard(_req: Request) -> Response {
     with_headers(DASHBOARD_HTML.into_response(), "text/html; charset=utf-8")
 }
 
-/// A `GET` route answering `f`'s JSON, after the token check.
-fn api<F, Fut>(cfg: &Arc<Config>, f: F) -> MethodRouter
+/// A `GET` route answering `f`'s JSON, after the token check, with one
+/// of the shard's [`MAX_GATHERS_IN_FLIGHT`] units.
+fn api<F, Fut>((cfg, gathers): &(Arc<Config>, Semaphore), f: F) -> MethodRouter
 where
     F: Fn(Arc<Config>) -> Fut + Clone + 'static,
     Fut: Future<Output = Result<Value, SubmitError>> + 'static,
 {
-    let cfg = cfg.clone();
+    let (cfg, gathers) = (cfg.clone(), gathers.clone());
     get(move |req: Request| {
         let cfg = cfg.clone();
         let f = f.clone();
+        let gathers = gathers.clone();
         async move {
             if !authorized(cfg.token.as_deref(), &req) {
                 let mut r =
@@ -115,6 +127,9 @@ where
                     .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
                 return r;
             }
+            let Ok(_units) = gathers.acquire(1).await else {
+                return crate::response::error(StatusCode::SERVICE_UNAVAILABLE, "stopping");
+            };
             match f(cfg).await {
                 Ok(v) => {
                     let body = serde_json::to_vec(&v).unwrap_or_default();

@@ -65,6 +65,26 @@ pub use listeners::{local_listeners, register_listener};
 
 use crate::{ServeError, ServeStats, Server};
 
+/// Connections the admin server keeps open per shard; more are refused
+/// (the dashboard needs one).
+pub const MAX_CONNECTIONS: usize = 64;
+
+/// The admin server's limits: a client never decides what it holds.
+/// Read-only GETs with small heads; a connection that sends no full head
+/// within 10 s or stays idle 30 s is closed (the dashboard polls every
+/// second); [`MAX_CONNECTIONS`] per shard.
+fn limits(server: Server) -> Server {
+    server
+        .max_connections(MAX_CONNECTIONS)
+        .header_read_timeout(std::time::Duration::from_secs(10))
+        .idle_timeout(std::time::Duration::from_secs(30))
+        .body_read_timeout(std::time::Duration::from_secs(10))
+        .max_header_size(16 * 1024)
+        .max_headers(64)
+        .max_body_size(4096)
+        .max_output_buffer(256 * 1024)
+}
+
 /// Why the admin server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
@@ -110,7 +130,7 @@ impl AdminServer {
         .map_err(ServeError::from)?;
         let (bound, on_bound) = promise::promise();
         let timeout = cfg.shutdown_timeout;
-        let make = move || Server::new(api::service(cfg.clone())).shutdown_timeout(timeout);
+        let make = move || limits(Server::new(api::service(cfg.clone()))).shutdown_timeout(timeout);
         let task = spawn_local(crate::serve_sharded(
             addr,
             ListenOptions::default(),
