@@ -42,33 +42,8 @@ pub fn client() -> Session {
     Session::client(configs().client.clone(), "localhost")
 }
 
-/// Runs the input through `s`: the input is a sequence of operations, each
-/// a tag byte then (for receives) a 2-byte length and that many bytes:
-/// 0..=0xEF receive, 0xF0..=0xF7 write plaintext, 0xF8..=0xFB close,
-/// 0xFC..=0xFF the peer closes. Nothing may panic; the plaintext bound is
-/// asserted inside `Session::receive`.
-pub fn run(mut s: Session, mut data: &[u8]) {
-    while let Some((&tag, rest)) = data.split_first() {
-        data = rest;
-        match tag {
-            0..=0xEF => {
-                let len = match data {
-                    [a, b, ..] => usize::from(u16::from_le_bytes([*a, *b])),
-                    _ => data.len(),
-                };
-                data = data.get(2..).unwrap_or(&[]);
-                let (chunk, rest) = data.split_at(len.min(data.len()));
-                data = rest;
-                s.receive(chunk);
-            }
-            0xF0..=0xF7 => {
-                let _ = s.write(&[tag; 100]);
-            }
-            0xF8..=0xFB => s.close(),
-            _ => {
-                s.receive(&[]);
-            }
-        }
-    }
-    s.receive(&[]);
+/// Runs the input through `s` (the format: `Session::run`). Nothing may
+/// panic; the plaintext bound is asserted inside `Session::receive`.
+pub fn run(mut s: Session, data: &[u8]) {
+    s.run(data);
 }

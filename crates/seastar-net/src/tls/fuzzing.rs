@@ -4,9 +4,12 @@
 //! A [`Session`] is a rustls session driven exactly as the stream drives
 //! it: a receive is fed with [`feed`](super::stream::feed) only once the
 //! plaintext decrypted before has been read, what rustls queues to send is
-//! collected (and dropped: there is no peer), and after a failure every
-//! call fails. The fuzz targets check that nothing panics and that the
-//! plaintext buffered stays under [`PLAINTEXT_BOUND`].
+//! collected (and dropped: there is no peer), after a failure every call
+//! fails, and after [`Session::close`] (our `close_notify`) rustls
+//! processes nothing more. The fuzz targets run their input through
+//! [`Session::run`] and check that nothing panics and that the plaintext
+//! buffered stays under [`PLAINTEXT_BOUND`]; the unit tests here replay
+//! their findings (`fuzz/regressions/`).
 
 use std::io::{self, Read, Write};
 use std::sync::Arc;
@@ -33,6 +36,8 @@ pub struct Session {
     pending: Vec<u8>,
     failed: bool,
     eof: bool,
+    /// Our `close_notify` was queued.
+    closed: bool,
     /// Bytes rustls queued to send (collected, not kept).
     pub sent: usize,
 }
@@ -59,6 +64,7 @@ impl Session {
             pending: Vec::new(),
             failed: false,
             eof: false,
+            closed: false,
             sent: 0,
         }
     }
@@ -101,7 +107,7 @@ impl Session {
             if take == 0 && !closing {
                 return read;
             }
-            let fed = match feed(&mut self.conn, &self.pending[..take]) {
+            let fed = match feed(&mut self.conn, &self.pending[..take], self.closed) {
                 Ok(fed) => fed,
                 Err(_) => {
                     self.failed = true;
@@ -142,9 +148,10 @@ impl Session {
     }
 
     /// Writes plaintext (as the stream's writes: once the handshake is
-    /// done) and collects the records; returns the bytes accepted.
+    /// done, never after a failure or a close) and collects the records;
+    /// returns the bytes accepted.
     pub fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        if self.failed {
+        if self.failed || self.closed {
             return Err(io::ErrorKind::BrokenPipe.into());
         }
         let n = self.conn.writer().write(data)?;
@@ -152,9 +159,100 @@ impl Session {
         Ok(n)
     }
 
-    /// Queues `close_notify` and collects it.
+    /// Runs a fuzz input through the session: a sequence of operations,
+    /// each a tag byte then (for receives) a 2-byte little-endian length
+    /// and that many bytes (or what is left): 0..=0xEF receive, 0xF0..=0xF7
+    /// write 100 bytes of plaintext, 0xF8..=0xFB close, 0xFC..=0xFF the
+    /// peer closes; then the peer closes. Asserts the plaintext bound.
+    pub fn run(&mut self, mut data: &[u8]) {
+        while let Some((&tag, rest)) = data.split_first() {
+            data = rest;
+            match tag {
+                0..=0xEF => {
+                    let len = match data {
+                        [a, b, ..] => usize::from(u16::from_le_bytes([*a, *b])),
+                        _ => data.len(),
+                    };
+                    data = data.get(2..).unwrap_or(&[]);
+                    let (chunk, rest) = data.split_at(len.min(data.len()));
+                    data = rest;
+                    self.receive(chunk);
+                }
+                0xF0..=0xF7 => {
+                    let _ = self.write(&[tag; 100]);
+                }
+                0xF8..=0xFB => self.close(),
+                _ => {
+                    self.receive(&[]);
+                }
+            }
+        }
+        self.receive(&[]);
+    }
+
+    /// Queues `close_notify` and collects it (as the stream's shutdown:
+    /// once, and not after a failure).
     pub fn close(&mut self) {
+        if self.closed || self.failed {
+            return;
+        }
+        self.closed = true;
         self.conn.send_close_notify();
         self.send();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tls::{TlsClientConfig, TlsServerConfig};
+
+    fn configs() -> (Arc<ServerConfig>, Arc<ClientConfig>) {
+        let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+        let (cert_pem, key_pem) = (cert.cert.pem(), cert.key_pair.serialize_pem());
+        let server = TlsServerConfig::from_pem(cert_pem.as_bytes(), key_pem.as_bytes())
+            .unwrap()
+            .alpn(["h2", "http/1.1"])
+            .build()
+            .unwrap();
+        let client = TlsClientConfig::new()
+            .root_pem(cert_pem.as_bytes())
+            .unwrap()
+            .alpn(["http/1.1"])
+            .build()
+            .unwrap();
+        (server, client)
+    }
+
+    // The fuzz targets' first findings: our close, then a bad record
+    // header (rustls' debug assertion that no fatal alert follows its
+    // close_notify fired while processing it).
+    #[test]
+    fn tls_server_finding_close_then_a_bad_record() {
+        let input = include_bytes!(
+            "../../fuzz/regressions/tls_server/crash-ecc9f61e45365d7ef04116a410934f1b1ecd8da6"
+        );
+        let mut s = Session::server(configs().0);
+        s.run(input);
+        assert!(!s.failed(), "nothing after our close is processed");
+    }
+
+    #[test]
+    fn tls_client_finding_close_then_a_bad_record() {
+        let input = include_bytes!(
+            "../../fuzz/regressions/tls_client/crash-89f58957aa4f19dc6e801bfe991dcc841672c33e"
+        );
+        let mut s = Session::client(configs().1, "localhost");
+        s.run(input);
+        assert!(!s.failed(), "nothing after our close is processed");
+    }
+
+    #[test]
+    fn a_bad_record_without_a_close_fails_the_session_once() {
+        let mut s = Session::server(configs().0);
+        s.run(&[0x00, 0x05, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xf0]);
+        assert!(s.failed());
+        assert!(s.sent > 0, "the alert is sent");
+        assert!(s.write(b"x").is_err());
     }
 }

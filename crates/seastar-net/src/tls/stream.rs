@@ -13,6 +13,11 @@
 //! version, a bad certificate) queues rustls' alert, which goes out before
 //! the error is reported; every later read or write fails with the same
 //! error, and dropping the stream closes the connection.
+//!
+//! After our `close_notify` ([`TlsStream::shutdown`]) the session is
+//! closed for good: rustls processes no further record (see `feed`);
+//! reads return the plaintext decrypted before, then drop what the peer
+//! still sends until it closes the connection, which reads as a clean end.
 
 use std::future::poll_fn;
 use std::io::{self, BufRead, Write};
@@ -44,6 +49,8 @@ const WRITE_MAX: usize = 64 * 1024;
 /// A peer that closes without a TLS `close_notify` makes reads fail with
 /// `io::ErrorKind::UnexpectedEof` (a possible truncation: the application
 /// protocol decides whether it matters); a clean close reads as `Ok(0)`.
+/// After [`shutdown`](Self::shutdown) nothing more is decrypted: reads
+/// return what was decrypted before, then `Ok(0)` once the peer closes.
 pub struct TlsStream {
     // Field order is drop order: the send in flight, the session, the socket.
     sending: Option<SendBehind<Vec<u8>>>,
@@ -95,7 +102,21 @@ pub(crate) struct Fed {
 /// the plaintext decrypted before has been read, which bounds the plaintext
 /// buffered per connection to what one receive decrypts. An `Err` is
 /// rustls refusing the bytes outright (its buffers are full).
-pub(crate) fn feed(conn: &mut Connection, data: &[u8]) -> io::Result<Fed> {
+///
+/// Once our `close_notify` is queued (`closed`), nothing reaches rustls
+/// any more: the bytes are taken and dropped (the peer's last records and
+/// its own `close_notify`). rustls 0.23 may not process a record after its
+/// `close_notify`: a bad one would queue a fatal alert, which its
+/// `debug_assert!(!self.sent_fatal_alert)` turns into a panic in debug
+/// builds (rustls issue 959; both TLS fuzz targets found it at once).
+pub(crate) fn feed(conn: &mut Connection, data: &[u8], closed: bool) -> io::Result<Fed> {
+    if closed {
+        return Ok(Fed {
+            consumed: data.len(),
+            eof: data.is_empty(),
+            processed: Ok(0),
+        });
+    }
     let mut eof = false;
     let consumed = if data.is_empty() {
         eof = true;
@@ -233,7 +254,7 @@ impl TlsStream {
         let _ = self.poll_send(cx, false);
         let (pio, fd) = self.tcp.poll_parts();
         let data = ready!(pio.poll_fill(fd, cx))?;
-        let fed = feed(&mut self.conn, data)?;
+        let fed = feed(&mut self.conn, data, self.closed)?;
         self.eof |= fed.eof;
         pio.consume(fed.consumed);
         match fed.processed {
@@ -260,6 +281,11 @@ impl TlsStream {
                 Ok(_) => break,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Err(e) => return Poll::Ready(Err(e)),
+            }
+            if self.closed && self.eof {
+                // After our close_notify nothing more is decrypted (see
+                // `feed`): the peer's closing the connection is the end.
+                return Poll::Ready(Ok(&[]));
             }
             ready!(self.poll_recv_tls(cx))?;
         }
@@ -337,7 +363,8 @@ impl TlsStream {
     }
 
     /// Sends `close_notify` (once), flushes, then shuts the socket's write
-    /// side down. Reading goes on: the peer may still send.
+    /// side down. Reads return what was decrypted before, then drop what
+    /// the peer still sends and read `Ok(0)` once it closes the connection.
     pub fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         if !self.closed && self.fatal.is_none() {
             self.closed = true;
@@ -401,7 +428,11 @@ impl TlsStream {
 
     /// Ends the session cleanly: sends `close_notify`, waits for it to be
     /// sent and shuts the socket's write side down (the peer reads a clean
-    /// end of stream). Reads still work until the peer closes too.
+    /// end of stream). Nothing received after it is decrypted: reads return
+    /// the plaintext decrypted before, then drop the peer's last bytes (its
+    /// own `close_notify`) and read `Ok(0)` once the peer closes the
+    /// connection. (TLS 1.3's half-close, data after our `close_notify`,
+    /// is not delivered: rustls 0.23 cannot process records safely then.)
     pub async fn shutdown(&mut self) -> io::Result<()> {
         poll_fn(|cx| self.poll_shutdown(cx)).await
     }

@@ -8,6 +8,7 @@
 mod common;
 
 mod adapters;
+mod after_close;
 mod hostile;
 mod measure;
 mod openssl;
