@@ -22,6 +22,13 @@
 //! write (4 KiB or more) that finds the buffer empty goes straight to the
 //! socket, so large bodies are copied once less; a busy socket then holds
 //! hyper back the same way.
+//!
+//! Between bursts of requests the connection is parked without hyper (see
+//! `http1`): the wrapper then keeps the bytes hyper had read but not used
+//! (a partial request head) and the byte that woke the connection, and
+//! hands them to the next hyper connection before reading the socket; it
+//! also tells the driver whether hyper's last read and write found the
+//! socket busy, which is how the driver knows that hyper holds nothing.
 
 use std::cell::RefCell;
 use std::io;
@@ -49,6 +56,14 @@ struct State<I> {
     high_water: usize,
     /// Counts what hyper writes and when bytes move.
     watch: Rc<ConnWatch>,
+    /// Bytes read from the socket before the current hyper connection
+    /// existed, handed to it first.
+    prefix: Vec<u8>,
+    /// The last read found nothing to read (and nothing read since).
+    read_blocked: bool,
+    /// The last write was refused for a busy socket (hyper still holds
+    /// bytes of its own).
+    write_blocked: bool,
 }
 
 impl<I: Write + Unpin> State<I> {
@@ -90,6 +105,9 @@ pub(crate) fn wrap<I>(
         coalesce,
         high_water,
         watch,
+        prefix: Vec::new(),
+        read_blocked: false,
+        write_blocked: false,
     }));
     (
         Coalesce {
@@ -117,6 +135,14 @@ impl<I: Write + Unpin> Pending<I> {
         }
     }
 
+    /// Whether the connection is at rest on our side: every byte hyper
+    /// wrote was taken and handed to the socket, and hyper's last read
+    /// found the socket empty.
+    pub(crate) fn at_rest(&self) -> bool {
+        let st = self.state.borrow();
+        st.read_blocked && !st.write_blocked && st.buf.is_empty()
+    }
+
     /// Appends bytes the server writes itself (a reply hyper could not give).
     pub(crate) fn append(&self, bytes: &[u8]) {
         self.state.borrow_mut().buf.extend_from_slice(bytes);
@@ -131,19 +157,81 @@ impl<I: Write + Unpin> Pending<I> {
         })
         .await
     }
+
+    /// Sends everything left, then shuts the socket's sending side down
+    /// (what hyper does at the end of a connection that ended well).
+    pub(crate) async fn shutdown(self) -> io::Result<()> {
+        std::future::poll_fn(|cx| {
+            let mut st = self.state.borrow_mut();
+            ready!(st.poll_push(cx))?;
+            ready!(Pin::new(&mut st.io).poll_flush(cx))?;
+            Pin::new(&mut st.io).poll_shutdown(cx)
+        })
+        .await
+    }
 }
 
 impl<I: Read + Unpin> Read for Coalesce<I> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-        buf: ReadBufCursor<'_>,
+        mut buf: ReadBufCursor<'_>,
     ) -> Poll<io::Result<()>> {
         let mut st = self.state.borrow_mut();
-        let r = ready!(Pin::new(&mut st.io).poll_read(cx, buf));
+        if !st.prefix.is_empty() {
+            let n = st.prefix.len().min(buf.remaining());
+            buf.put_slice(&st.prefix[..n]);
+            st.prefix.drain(..n);
+            if st.prefix.is_empty() {
+                st.prefix = Vec::new();
+            }
+            st.read_blocked = false;
+            return Poll::Ready(Ok(()));
+        }
+        let Poll::Ready(r) = Pin::new(&mut st.io).poll_read(cx, buf) else {
+            st.read_blocked = true;
+            return Poll::Pending;
+        };
+        st.read_blocked = false;
         // Bytes or end of stream: either way the client did something.
         st.watch.touch();
         Poll::Ready(r)
+    }
+}
+
+impl<I: Read + Write + Unpin> Coalesce<I> {
+    /// Keeps `bytes` (read by a hyper connection that is gone) for the next.
+    pub(crate) fn keep(&self, bytes: &[u8]) {
+        self.state.borrow_mut().prefix.extend_from_slice(bytes);
+    }
+
+    /// Sends what is buffered and waits for the socket to take it all, so
+    /// a parked connection holds no send buffer.
+    pub(crate) fn poll_settle(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let mut st = self.state.borrow_mut();
+        ready!(st.poll_push(cx))?;
+        if st.buf.capacity() > 0 {
+            st.buf = Vec::new();
+        }
+        Pin::new(&mut st.io).poll_flush(cx)
+    }
+
+    /// Waits for the client's next byte without a buffer of our own: one
+    /// byte is read (the socket lends its own buffer for the rest, see
+    /// `seastar_net`'s poll adapter) and kept for the next hyper
+    /// connection. False at end of stream.
+    pub(crate) fn poll_wake(&self, cx: &mut Context<'_>) -> Poll<io::Result<bool>> {
+        let mut st = self.state.borrow_mut();
+        let mut byte = [0u8; 1];
+        let mut buf = hyper::rt::ReadBuf::new(&mut byte);
+        ready!(Pin::new(&mut st.io).poll_read(cx, buf.unfilled()))?;
+        st.watch.touch();
+        let got = buf.filled();
+        if got.is_empty() {
+            return Poll::Ready(Ok(false));
+        }
+        st.prefix.extend_from_slice(got);
+        Poll::Ready(Ok(true))
     }
 }
 
@@ -157,13 +245,18 @@ impl<I: Write + Unpin> Write for Coalesce<I> {
         if st.buf.is_empty() && src.len() >= DIRECT {
             // Nothing to keep in order with: skip our copy (the socket
             // makes its own); a busy socket holds hyper back instead.
-            let n = ready!(Pin::new(&mut st.io).poll_write(cx, src))?;
+            let r = Pin::new(&mut st.io).poll_write(cx, src);
+            st.write_blocked = r.is_pending();
+            let n = ready!(r)?;
             st.watch.wrote(n);
             return Poll::Ready(Ok(n));
         }
         if st.buf.len() >= st.high_water {
-            ready!(st.poll_push(cx))?;
+            let r = st.poll_push(cx);
+            st.write_blocked = r.is_pending();
+            ready!(r)?;
         }
+        st.write_blocked = false;
         st.buf.extend_from_slice(src);
         st.watch.wrote(src.len());
         Poll::Ready(Ok(src.len()))
@@ -176,8 +269,11 @@ impl<I: Write + Unpin> Write for Coalesce<I> {
     ) -> Poll<io::Result<usize>> {
         let mut st = self.state.borrow_mut();
         if st.buf.len() >= st.high_water {
-            ready!(st.poll_push(cx))?;
+            let r = st.poll_push(cx);
+            st.write_blocked = r.is_pending();
+            ready!(r)?;
         }
+        st.write_blocked = false;
         let mut n = 0;
         for b in bufs {
             st.buf.extend_from_slice(b);

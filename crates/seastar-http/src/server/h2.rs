@@ -1,14 +1,20 @@
-//! HTTP/2 detection (feature `http2`): read the first bytes of a
+//! HTTP/2 (feature `http2`): detection (read the first bytes of a
 //! connection and compare them with the client preface; hand the bytes
-//! back to whichever protocol serves it through [`Rewind`].
+//! back to whichever protocol serves it through [`Rewind`]) and serving.
 
+use std::future::Future;
 use std::io;
+use std::net::SocketAddr;
 use std::pin::Pin;
+use std::rc::Rc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use hyper::rt::{Read, ReadBufCursor, Write};
 use seastar_net::TcpStream;
+use seastar_net::hyper::{ShardExecutor, ShardTimer};
+
+use super::{ConnWatch, Shared, bump, service};
 
 const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
@@ -61,6 +67,40 @@ pub(crate) async fn sniff(
             inner: stream,
         },
     ))
+}
+
+/// Serves an HTTP/2 connection (its preface still to be read from `io`):
+/// on stop asks hyper to finish gracefully, counts an error ending.
+pub(crate) async fn serve<I>(io: I, peer: SocketAddr, shared: &Rc<Shared>)
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + 'static,
+{
+    let watch = Rc::new(ConnWatch::new());
+    let h = &shared.config.h2;
+    let mut b = hyper::server::conn::http2::Builder::new(ShardExecutor);
+    b.timer(ShardTimer)
+        .max_header_list_size(shared.config.max_header_size as u32)
+        .max_concurrent_streams(h.max_concurrent_streams)
+        .max_send_buf_size(h.max_send_buf_size)
+        .initial_stream_window_size(h.stream_window)
+        .initial_connection_window_size(h.connection_window)
+        .keep_alive_interval(h.keep_alive_interval)
+        .keep_alive_timeout(h.keep_alive_timeout);
+    let mut conn = std::pin::pin!(b.serve_connection(io, service(shared, &watch)));
+    let mut stop = std::pin::pin!(shared.stop.aborted());
+    let mut stopping = false;
+    let result = std::future::poll_fn(|cx| {
+        if !stopping && stop.as_mut().poll(cx).is_ready() {
+            stopping = true;
+            conn.as_mut().graceful_shutdown();
+        }
+        conn.as_mut().poll(cx)
+    })
+    .await;
+    if let Err(e) = result {
+        bump(&shared.stats.errors);
+        tracing::debug!(%peer, error = %e, "connection ended with an error");
+    }
 }
 
 impl Read for Rewind {

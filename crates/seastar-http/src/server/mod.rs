@@ -43,6 +43,8 @@ mod coalesce;
 mod conn;
 #[cfg(feature = "http2")]
 mod h2;
+mod head;
+mod http1;
 mod options;
 mod sharded;
 #[cfg(feature = "tls")]
@@ -53,15 +55,11 @@ use std::cell::Cell;
 use std::fmt;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::rc::Rc;
-use std::task::{Context, Poll};
-use std::time::Duration;
 
 use futures::future::{Either, select};
 use seastar_core::sync::{AbortSource, Gate, GateGuard};
-use seastar_core::timer::{Sleep, sleep};
-use seastar_net::hyper::ShardTimer;
+use seastar_core::timer::sleep;
 use seastar_net::{TcpListener, TcpStream};
 
 use crate::Handler;
@@ -311,37 +309,11 @@ async fn serve_connection(stream: TcpStream, peer: SocketAddr, shared: &Rc<Share
         if is_h2 {
             // Boxed: hyper's HTTP/2 connection is large, and every
             // connection's future would be that large otherwise.
-            return Box::pin(serve_h2(io, peer, shared)).await;
+            return Box::pin(h2::serve(io, peer, shared)).await;
         }
-        return serve_http1(io, peer, shared).await;
+        return http1::serve(io, peer, shared, true).await;
     }
-    serve_http1(stream, peer, shared).await
-}
-
-/// Serves an HTTP/2 connection (its preface still to be read from `io`).
-#[cfg(feature = "http2")]
-async fn serve_h2<I>(io: I, peer: SocketAddr, shared: &Rc<Shared>)
-where
-    I: hyper::rt::Read + hyper::rt::Write + Unpin + 'static,
-{
-    let watch = Rc::new(ConnWatch::new());
-    let h = &shared.config.h2;
-    let mut b = hyper::server::conn::http2::Builder::new(seastar_net::hyper::ShardExecutor);
-    b.timer(ShardTimer)
-        .max_header_list_size(shared.config.max_header_size as u32)
-        .max_concurrent_streams(h.max_concurrent_streams)
-        .max_send_buf_size(h.max_send_buf_size)
-        .initial_stream_window_size(h.stream_window)
-        .initial_connection_window_size(h.connection_window)
-        .keep_alive_interval(h.keep_alive_interval)
-        .keep_alive_timeout(h.keep_alive_timeout);
-    let conn = b.serve_connection(io, service(shared, &watch));
-    let d = Drive {
-        peer,
-        shared,
-        idle: None,
-    };
-    d.run(conn, |c| c.graceful_shutdown(), |_| Ok(())).await;
+    http1::serve(stream, peer, shared, false).await
 }
 
 fn service(shared: &Rc<Shared>, watch: &Rc<ConnWatch>) -> conn::ConnService {
@@ -349,129 +321,5 @@ fn service(shared: &Rc<Shared>, watch: &Rc<ConnWatch>) -> conn::ConnService {
         shared: shared.clone(),
         served: Cell::new(0),
         watch: watch.clone(),
-    }
-}
-
-async fn serve_http1<I>(io: I, peer: SocketAddr, shared: &Rc<Shared>)
-where
-    I: hyper::rt::Read + hyper::rt::Write + Unpin + 'static,
-{
-    let c = &shared.config;
-    let mut b = hyper::server::conn::http1::Builder::new();
-    b.timer(ShardTimer)
-        .header_read_timeout(c.header_read_timeout)
-        .keep_alive(c.keep_alive)
-        .max_buf_size(c.max_header_size)
-        .max_headers(c.max_headers)
-        // Coalescing is done by `coalesce`, which also survives closes.
-        .pipeline_flush(false);
-    let watch = Rc::new(ConnWatch::new());
-    let (io, pending) = coalesce::wrap(io, c.pipeline_flush, c.max_output_buffer, watch.clone());
-    let conn = b.serve_connection(io, service(shared, &watch));
-    let d = Drive {
-        peer,
-        shared,
-        idle: c.idle_timeout.map(|t| (t, watch.clone())),
-    };
-    // Every poll of the connection ends by sending what it wrote.
-    let idle_closed = d
-        .run(conn, |c| c.graceful_shutdown(), |cx| pending.push(cx))
-        .await;
-    if idle_closed {
-        return;
-    }
-    if let Some(status) = watch.owed_reply() {
-        // hyper dropped the request over its body (bad chunked framing,
-        // or no body byte in time) before anything answered it.
-        pending.append(&watch::failure_response(status));
-    }
-    if let Err(e) = pending.finish().await {
-        tracing::debug!(%peer, error = %e, "sending the last responses");
-    }
-}
-
-/// Runs one hyper connection; see [`Drive::run`].
-struct Drive<'a> {
-    peer: SocketAddr,
-    shared: &'a Rc<Shared>,
-    /// The idle timeout and what tells when a byte last moved.
-    idle: Option<(Duration, Rc<ConnWatch>)>,
-}
-
-impl Drive<'_> {
-    /// Runs a hyper connection: on stop asks it to finish gracefully;
-    /// closes it when idle too long; `after_poll` runs after every poll of
-    /// it (the HTTP/1 write coalescing). True if it was closed as idle.
-    async fn run<C, E>(
-        self,
-        conn: C,
-        graceful: fn(Pin<&mut C>),
-        mut after_poll: impl FnMut(&mut Context<'_>) -> std::io::Result<()>,
-    ) -> bool
-    where
-        C: Future<Output = Result<(), E>>,
-        E: fmt::Display,
-    {
-        let Drive { peer, shared, idle } = self;
-        let mut conn = std::pin::pin!(conn);
-        let mut stop = std::pin::pin!(shared.stop.aborted());
-        let mut stopping = false;
-        let mut idle_timer: Option<Sleep> = idle.as_ref().map(|(t, _)| sleep(*t));
-        let result = std::future::poll_fn(|cx| {
-            if !stopping && stop.as_mut().poll(cx).is_ready() {
-                stopping = true;
-                graceful(conn.as_mut());
-            }
-            let r = conn.as_mut().poll(cx);
-            if let Err(e) = after_poll(cx) {
-                return Poll::Ready(Some(Err(e.to_string())));
-            }
-            if r.is_pending() {
-                if let (Some(timer), Some((t, watch))) = (idle_timer.as_mut(), &idle) {
-                    if idle_expired(timer, *t, watch, cx) {
-                        return Poll::Ready(None);
-                    }
-                }
-            }
-            r.map(|r| Some(r.map_err(|e| e.to_string())))
-        })
-        .await;
-        match result {
-            Some(Err(e)) => {
-                bump(&shared.stats.errors);
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
-                false
-            }
-            Some(Ok(())) => false,
-            None => {
-                bump(&shared.stats.idle_closed);
-                shared.metrics.closed(Closed::Idle, 1);
-                tracing::debug!(%peer, "idle timeout: closing the connection");
-                true
-            }
-        }
-    }
-}
-
-/// Whether the connection has been idle for `t`: no byte moved either
-/// way and no handler ran. Otherwise re-arms `timer` for the moment it
-/// would be (and registers the waker).
-fn idle_expired(timer: &mut Sleep, t: Duration, watch: &ConnWatch, cx: &mut Context<'_>) -> bool {
-    loop {
-        if Pin::new(&mut *timer).poll(cx).is_pending() {
-            return false;
-        }
-        // The clock itself, as the timer: the loop's cached time may lag
-        // a deadline the timer already saw pass (a spin otherwise).
-        let now = seastar_core::timer::now();
-        if watch.handlers_running() {
-            timer.reset(now + t);
-            continue;
-        }
-        let due = watch.last_activity() + t;
-        if due <= now {
-            return true;
-        }
-        timer.reset(due);
     }
 }

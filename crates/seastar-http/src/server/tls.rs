@@ -120,9 +120,9 @@ async fn serve(stream: TcpStream, peer: SocketAddr, shared: &Rc<Shared>, accepto
     #[cfg(feature = "http2")]
     if shared.config.http2 && tls.alpn_protocol() == Some(&b"h2"[..]) {
         // Boxed, as on plain connections: HTTP/1.1 ones stay small.
-        return Box::pin(super::serve_h2(tls, peer, shared)).await;
+        return Box::pin(super::h2::serve(tls, peer, shared)).await;
     }
-    super::serve_http1(tls, peer, shared).await
+    super::http1::serve(tls, peer, shared, false).await
 }
 
 #[cfg(test)]

@@ -25,6 +25,8 @@ pub(crate) struct ConnWatch {
     failed: Cell<Option<StatusCode>>,
     /// Handlers (response futures) not yet resolved.
     handlers: Cell<u32>,
+    /// Requests that reached the service on this connection.
+    requests: Cell<u64>,
     /// When a byte last moved either way (the loop clock).
     last_activity: Cell<Instant>,
 }
@@ -36,6 +38,7 @@ impl ConnWatch {
             out_at_request: Cell::new(0),
             failed: Cell::new(None),
             handlers: Cell::new(0),
+            requests: Cell::new(0),
             last_activity: Cell::new(lowres_now()),
         }
     }
@@ -65,6 +68,12 @@ impl ConnWatch {
     pub(crate) fn request_started(&self) {
         self.out_at_request.set(self.out.get());
         self.handlers.set(self.handlers.get() + 1);
+        self.requests.set(self.requests.get() + 1);
+    }
+
+    /// Requests that reached the service so far.
+    pub(crate) fn requests(&self) -> u64 {
+        self.requests.get()
     }
 
     /// A handler resolved (or was dropped).

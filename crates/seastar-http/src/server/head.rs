@@ -1,0 +1,211 @@
+//! [`HeadTimer`]: hyper's timer for one HTTP/1 connection, which also
+//! tells the driver when hyper is waiting for a request head.
+//!
+//! hyper 1.x uses an HTTP/1 server connection's timer for one thing only,
+//! the header read timeout: it arms a sleep when it starts reading a
+//! request head and drops it once the head is parsed (`proto::h1::conn`,
+//! `poll_read_head`). So a sleep of this timer being alive means that
+//! hyper is between requests; after at least one request on the same
+//! hyper connection, that it is idle in its keep-alive sense (the response
+//! was written and the request body read), which is when the driver may
+//! take the connection apart (see `http1`). The timer also carries the
+//! header deadline over such a pause: the first head read by the next
+//! hyper connection keeps the deadline of the wait that the pause
+//! interrupted, so a parked connection gets no more time than hyper would
+//! have given it.
+//!
+//! hyper wants its timer `Send + Sync`; the state is a few atomics (only
+//! ever touched on the connection's shard).
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use hyper::rt::{Sleep, Timer};
+use seastar_core::timer::{self, SendSleep};
+
+/// What hyper is given as its header read timeout when the server has
+/// none: the sleeps must exist to tell when hyper waits for a head, but
+/// these never fire (see [`HeadSleep`]).
+pub(crate) const NO_TIMEOUT: Duration = Duration::from_secs(86400 * 365 * 30);
+
+/// No deadline (in [`Clock`]'s nanoseconds).
+const NONE: u64 = u64::MAX;
+
+/// The state shared by a connection's driver and its timers.
+#[derive(Debug)]
+struct Clock {
+    /// Deadlines are kept as nanoseconds since this instant.
+    base: Instant,
+    /// Whether the server has a header read timeout.
+    timed: bool,
+    /// hyper's sleeps alive now: hyper is reading a request head.
+    waiting: AtomicU32,
+    /// The deadline of the last head read hyper started.
+    deadline: AtomicU64,
+    /// A deadline the next head read keeps if it is earlier than its own.
+    carry: AtomicU64,
+}
+
+impl Clock {
+    fn to_ns(&self, t: Instant) -> u64 {
+        t.saturating_duration_since(self.base)
+            .as_nanos()
+            .min(u128::from(NONE - 1)) as u64
+    }
+
+    fn at_ns(&self, ns: u64) -> Option<Instant> {
+        (ns != NONE).then(|| self.base + Duration::from_nanos(ns))
+    }
+
+    /// Single-threaded use (one shard): a load and a store, no
+    /// read-modify-write instruction.
+    fn add_waiting(&self, d: i32) {
+        let n = self.waiting.load(Relaxed);
+        self.waiting.store(n.wrapping_add_signed(d), Relaxed);
+    }
+}
+
+/// hyper's [`Timer`] for one HTTP/1 connection; see the [module docs](self).
+#[derive(Debug, Clone)]
+pub(crate) struct HeadTimer {
+    clock: Arc<Clock>,
+}
+
+impl HeadTimer {
+    /// A timer for a server whose header read timeout is `timeout`.
+    pub(crate) fn new(timeout: Option<Duration>) -> HeadTimer {
+        HeadTimer {
+            clock: Arc::new(Clock {
+                base: timer::lowres_now(),
+                timed: timeout.is_some(),
+                waiting: AtomicU32::new(0),
+                deadline: AtomicU64::new(NONE),
+                carry: AtomicU64::new(NONE),
+            }),
+        }
+    }
+
+    /// Whether hyper is reading a request head now.
+    pub(crate) fn waiting(&self) -> bool {
+        self.clock.waiting.load(Relaxed) > 0
+    }
+
+    /// The deadline of the head read hyper started last (`None` without a
+    /// header read timeout).
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        self.clock.at_ns(self.clock.deadline.load(Relaxed))
+    }
+
+    /// The deadline [`carry`](Self::carry) set, until a head read takes it.
+    pub(crate) fn carried(&self) -> Option<Instant> {
+        self.clock.at_ns(self.clock.carry.load(Relaxed))
+    }
+
+    /// Makes `deadline` the latest the next head read may end at.
+    pub(crate) fn carry(&self, deadline: Option<Instant>) {
+        let ns = deadline.map_or(NONE, |d| self.clock.to_ns(d));
+        self.clock.carry.store(ns, Relaxed);
+    }
+}
+
+impl Timer for HeadTimer {
+    fn sleep(&self, duration: Duration) -> Pin<Box<dyn Sleep>> {
+        let now = self.now();
+        self.sleep_until(now.checked_add(duration).unwrap_or(now + NO_TIMEOUT))
+    }
+
+    fn sleep_until(&self, deadline: Instant) -> Pin<Box<dyn Sleep>> {
+        let c = &self.clock;
+        c.add_waiting(1);
+        let carry = c.carry.load(Relaxed);
+        c.carry.store(NONE, Relaxed);
+        let sleep = c.timed.then(|| {
+            let due = c.at_ns(carry).map_or(deadline, |d| d.min(deadline));
+            c.deadline.store(c.to_ns(due), Relaxed);
+            timer::sleep_until(due).into_send()
+        });
+        Box::pin(HeadSleep {
+            sleep,
+            clock: c.clone(),
+        })
+    }
+
+    fn reset(&self, sleep: &mut Pin<Box<dyn Sleep>>, new_deadline: Instant) {
+        // Only before a head read hyper restarts; a new sleep is simplest.
+        *sleep = self.sleep_until(new_deadline);
+    }
+
+    /// The loop iteration's clock, as [`seastar_net::hyper::ShardTimer`].
+    fn now(&self) -> Instant {
+        timer::lowres_now()
+    }
+}
+
+/// A sleep of [`HeadTimer`]: counted alive while hyper holds it; never
+/// fires without a header read timeout.
+struct HeadSleep {
+    sleep: Option<SendSleep>,
+    clock: Arc<Clock>,
+}
+
+impl Drop for HeadSleep {
+    fn drop(&mut self) {
+        self.clock.add_waiting(-1);
+    }
+}
+
+impl std::future::Future for HeadSleep {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        match &mut self.get_mut().sleep {
+            Some(s) => Pin::new(s).poll(cx),
+            None => Poll::Pending,
+        }
+    }
+}
+
+impl Sleep for HeadSleep {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sleep_alive_means_waiting_and_a_carried_deadline_wins_once() {
+        seastar_core::block_on(async {
+            let t = HeadTimer::new(Some(Duration::from_secs(10)));
+            assert!(!t.waiting());
+            let now = t.now();
+            t.carry(Some(now + Duration::from_secs(3)));
+            let s = t.sleep(Duration::from_secs(10));
+            assert!(t.waiting());
+            assert_eq!(t.deadline(), Some(now + Duration::from_secs(3)));
+            drop(s);
+            assert!(!t.waiting());
+            let mut s = t.sleep(Duration::from_secs(10));
+            assert_eq!(t.deadline(), Some(now + Duration::from_secs(10)), "once");
+            t.reset(&mut s, now + Duration::from_secs(20));
+            assert!(t.waiting(), "one sleep alive after a reset");
+            assert_eq!(t.deadline(), Some(now + Duration::from_secs(20)));
+            drop(s);
+            assert!(!t.waiting());
+        });
+    }
+
+    #[test]
+    fn without_a_timeout_sleeps_only_mark_the_wait() {
+        seastar_core::block_on(async {
+            let t = HeadTimer::new(None);
+            let s = t.sleep(Duration::from_millis(1));
+            assert!(t.waiting());
+            assert_eq!(t.deadline(), None);
+            let fired = seastar_core::timer::timeout(Duration::from_millis(20), s).await;
+            assert!(fired.is_err(), "never fires");
+            assert!(!t.waiting());
+        });
+    }
+}
