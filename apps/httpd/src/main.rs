@@ -118,7 +118,8 @@ struct Args {
     /// PEM certificate chain for HTTPS (with `--tls-key`); without it, no HTTPS.
     #[arg(long, value_name = "FILE", requires = "tls_key")]
     tls_cert: Option<PathBuf>,
-    /// PEM private key of `--tls-cert`.
+    /// PEM private key of `--tls-cert` (both or neither: without them,
+    /// no HTTPS).
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
     /// Port HTTPS listens on, on `--address` (0: any free port).
@@ -398,4 +399,15 @@ async fn stop_on_error<T>(f: impl Future<Output = Result<T, ServeError>>) -> Res
 fn fail(e: &dyn std::fmt::Display) -> ! {
     eprintln!("httpd: {e}");
     std::process::exit(1);
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn help_says_what_each_option_does_and_its_default() {
+        let gaps = seastar_core::runtime::help_gaps(&super::Args::command());
+        assert!(gaps.is_empty(), "{gaps:#?}");
+    }
 }

@@ -36,17 +36,21 @@ struct Args {
     /// A job: name=N,class=C,shares=S,op=randread|seqread|randwrite|seqwrite,size=4k,depth=D (repeatable).
     #[arg(long = "job", required = true)]
     jobs: Vec<Job>,
-    /// The disk model (JSON, as iotune writes it).
+    /// The disk model (JSON, as iotune writes it); default: the file
+    /// `SEASTAR_IO_PROPERTIES` names, else 100k/50k read/write IOPS and
+    /// 2/1 GB/s.
     #[arg(long)]
     io_properties: Option<PathBuf>,
-    /// The scheduler's latency goal in microseconds (disk time in flight).
+    /// The scheduler's latency goal in microseconds (disk time in flight);
+    /// default 2000.
     #[arg(long)]
     latency_goal_us: Option<u64>,
     /// Disk time in microseconds the busy classes may have in flight while
-    /// an interactive class (depth 1 or 2) is active.
+    /// an interactive class (depth 1 or 2) is active; default 50.
     #[arg(long)]
     contended_goal_us: Option<u64>,
-    /// A cap on requests in flight per shard.
+    /// A cap on requests in flight per shard; default: none (the latency
+    /// goal alone bounds them).
     #[arg(long)]
     max_requests: Option<usize>,
     /// Use buffered I/O instead of O_DIRECT.
@@ -137,4 +141,15 @@ fn main() {
 fn fail(e: &dyn std::fmt::Display) -> ! {
     eprintln!("io_tester: {e}");
     std::process::exit(1);
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn help_says_what_each_option_does_and_its_default() {
+        let gaps = seastar_core::runtime::help_gaps(&super::Args::command());
+        assert!(gaps.is_empty(), "{gaps:#?}");
+    }
 }

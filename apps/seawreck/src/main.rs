@@ -42,10 +42,10 @@ struct Args {
     /// Request method.
     #[arg(short, long, default_value = "GET")]
     method: String,
-    /// Extra request header `Name: value` (repeatable).
+    /// Extra request header `Name: value` (repeatable); none by default.
     #[arg(short = 'H', long = "header")]
     headers: Vec<String>,
-    /// Request body.
+    /// Request body; default: none (an empty body).
     #[arg(long)]
     body: Option<String>,
     /// Longest wait for a connect or a response.
@@ -212,4 +212,15 @@ async fn progress(quiet: bool) {
 fn fail(e: &dyn std::fmt::Display) -> ! {
     eprintln!("seawreck: {e}");
     std::process::exit(1);
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn help_says_what_each_option_does_and_its_default() {
+        let gaps = seastar_core::runtime::help_gaps(&super::Args::command());
+        assert!(gaps.is_empty(), "{gaps:#?}");
+    }
 }

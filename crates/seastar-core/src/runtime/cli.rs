@@ -33,7 +33,7 @@ pub struct RuntimeArgs {
     /// Number of shards (threads); default: one per CPU available.
     #[arg(long)]
     pub smp: Option<usize>,
-    /// CPUs to run on, e.g. `0-3,6`.
+    /// CPUs to run on, e.g. `0-3,6`; default: every CPU the process may use.
     #[arg(long)]
     pub cpuset: Option<String>,
     /// I/O backend: io_uring, epoll or auto.

@@ -15,12 +15,16 @@
 mod builder;
 #[cfg(feature = "cli")]
 mod cli;
+#[cfg(feature = "cli")]
+mod help;
 mod signal;
 mod start;
 
 pub use builder::{RuntimeBuilder, RuntimeError, parse_cpuset};
 #[cfg(feature = "cli")]
 pub use cli::{DEFAULT_SHUTDOWN_TIMEOUT_S, MemoryArgs, RuntimeArgs};
+#[cfg(feature = "cli")]
+pub use help::help_gaps;
 pub use signal::{StopSignal, request_stop, stop_signal};
 
 use crate::reactor;

@@ -38,7 +38,7 @@ pub struct AdminArgs {
     pub admin_address: Option<IpAddr>,
     /// A file holding a bearer token that `/api/*` requests must carry
     /// (`Authorization: Bearer TOKEN`; the dashboard takes it as
-    /// `/#token=TOKEN`).
+    /// `/#token=TOKEN`); without it, no token is asked for.
     #[arg(long = "admin-token-file", value_name = "PATH")]
     pub admin_token_file: Option<PathBuf>,
 }
