@@ -61,6 +61,18 @@ struct Inbox<T> {
     closed: bool,
 }
 
+impl<T> Drop for Inbox<T> {
+    /// Items left in an inbox its owner never closed (its thread ended
+    /// without the shutdown) are leaked: they are tasks that may only be
+    /// dropped on their own shard, and the last reference to the inbox may
+    /// go on any thread.
+    fn drop(&mut self) {
+        std::mem::take(&mut self.items)
+            .into_iter()
+            .for_each(std::mem::forget);
+    }
+}
+
 impl<T, N: Notify> Remote<T, N> {
     /// An empty, open inbox waking its owner through `notifier`.
     pub(crate) fn new(notifier: N) -> Self {
@@ -158,6 +170,40 @@ impl<T, N: Notify> Remote<T, N> {
         let mut q = self.queue.lock().unwrap();
         q.closed = true;
         std::mem::take(&mut q.items)
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use std::cell::Cell;
+
+    use super::*;
+
+    struct Silent;
+    impl Notify for Silent {
+        fn notify(&self) {}
+    }
+
+    #[test]
+    fn items_left_in_a_dropped_inbox_are_leaked_not_dropped() {
+        thread_local!(static DROPS: Cell<u32> = const { Cell::new(0) });
+        struct Counted;
+        impl Drop for Counted {
+            fn drop(&mut self) {
+                DROPS.with(|d| d.set(d.get() + 1));
+            }
+        }
+        let closed = Remote::new(Silent);
+        assert!(closed.push(Counted).is_ok());
+        // Closing hands them to the owner, which drops them on its shard.
+        drop(closed.close());
+        assert_eq!(DROPS.with(Cell::get), 1);
+        let open = Remote::new(Silent);
+        assert!(open.push(Counted).is_ok());
+        drop(open);
+        // Tasks of a shard that never closed its inbox (its thread
+        // unwound) must not be dropped on whichever thread drops the inbox.
+        assert_eq!(DROPS.with(Cell::get), 1);
     }
 }
 

@@ -160,6 +160,17 @@ pub(crate) struct Transport {
     closed: Cell<bool>,
 }
 
+impl Drop for Transport {
+    /// A transport dropped without [`close`](Transport::close) (its shard's
+    /// thread unwound) leaks what it holds for other shards, as `close`
+    /// does: their tasks may only be dropped on their own shard.
+    fn drop(&mut self) {
+        for pending in self.outgoing.get_mut().iter_mut() {
+            pending.drain(..).for_each(std::mem::forget);
+        }
+    }
+}
+
 impl Transport {
     /// Shard `id`'s transport over `links`, signalling shards through
     /// `signals`, scheduling its own tasks with `scheduler` and counting
