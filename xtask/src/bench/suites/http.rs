@@ -205,8 +205,10 @@ pub fn run(ctx: &Ctx, notes: &mut Vec<String>) -> Result<Vec<CaseReport>> {
 }
 
 /// A certificate for `localhost` (ECDSA P-256) and its key, made now with
-/// the openssl CLI into `dir`: `(cert, key)`.
-fn certificate(dir: &Path) -> Result<(PathBuf, PathBuf)> {
+/// the openssl CLI into `dir`: `(cert, key)`. Self-signed but not a CA
+/// (`CA:FALSE`), so a rustls client may trust it as its own root (webpki
+/// refuses a CA certificate as the server's).
+pub(super) fn certificate(dir: &Path) -> Result<(PathBuf, PathBuf)> {
     let openssl = cmd::ensure_tool("openssl", "openssl")?;
     std::fs::create_dir_all(dir)?;
     let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
@@ -221,6 +223,7 @@ fn certificate(dir: &Path) -> Result<(PathBuf, PathBuf)> {
     ])
     .args(["-nodes", "-days", "2", "-subj", "/CN=localhost"])
     .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
+    .args(["-addext", "basicConstraints=critical,CA:FALSE"])
     .arg("-keyout")
     .arg(&key)
     .arg("-out")

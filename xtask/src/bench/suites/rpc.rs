@@ -8,7 +8,14 @@
 //! load command against both sides. The figure of merit is calls per
 //! server CPU-second (the issue's targets: native >= 3x tonic, our gRPC
 //! >= 1.2x).
+//!
+//! TLS: the same cases with `rpc server --tls-cert/--tls-key` (both ports
+//! over TLS) against tonic on tokio-rustls (bench/tls-peers
+//! `tonic-rustls-echo`: TLS 1.3, ALPN `h2`, rustls on `ring` as ours), the
+//! load trusting the certificate (`rpc bench --tls-ca`); one ECDSA P-256
+//! certificate made at run time.
 
+use super::http::certificate;
 use super::{last_json_line, strings};
 use crate::bench::Ctx;
 use crate::bench::peers;
@@ -83,30 +90,87 @@ pub fn run(ctx: &Ctx, notes: &mut Vec<String>) -> Result<Vec<CaseReport>> {
         warmup_s: if ctx.quick { 0.5 } else { 2.0 },
         log_dir: ctx.out_dir.join("logs"),
     };
+    let mut out = cases(
+        &[&native, &grpc],
+        &tonic,
+        "tonic on tokio",
+        &load_bin,
+        &[],
+        &opts,
+        notes,
+    )?;
+
+    // TLS: both of ours with a certificate, against tonic over tokio-rustls.
+    let (cert, key) = certificate(&ctx.out_dir.join("tls"))?;
+    let (cert_s, key_s) = (cert.display().to_string(), key.display().to_string());
+    cmd::run(&mut cmd::cargo([
+        "build",
+        "--release",
+        "-p",
+        peers::TLS_PEERS_PACKAGE,
+        "--bin",
+        "tonic-rustls-echo",
+    ]))?;
+    let tls = |s: &ServerCmd| {
+        let mut s = s.clone();
+        s.name = format!("{} over TLS", s.name);
+        s.args
+            .extend(strings(&["--tls-cert", &cert_s, "--tls-key", &key_s]));
+        s
+    };
+    let tonic_tls = ServerCmd {
+        name: "tonic-rustls".into(),
+        program: ctx.meta.release_dir().join("tonic-rustls-echo"),
+        args: strings(&["--port", "{port}", "--cert", &cert_s, "--key", &key_s]),
+    };
+    out.extend(cases(
+        &[&tls(&native), &tls(&grpc)],
+        &tonic_tls,
+        "tonic on tokio-rustls",
+        &load_bin,
+        &strings(&["--tls-ca", &cert_s]),
+        &opts,
+        notes,
+    )?);
+    notes.push(
+        "rpc: targets are on calls per server CPU-second: native >= 3x tonic on tokio, our gRPC >= 1.2x"
+            .into(),
+    );
+    notes.push(
+        "rpc TLS: one certificate (ECDSA P-256, made at run time), TLS 1.3 (rustls on ring both sides), \
+         one connection per run: the handshake is not measured"
+            .into(),
+    );
+    Ok(out)
+}
+
+/// The echo cases at each depth: each of `ours` against `peer`, the load
+/// (`rpc bench --protocol auto`) with `extra` arguments.
+fn cases(
+    ours: &[&ServerCmd],
+    peer: &ServerCmd,
+    peer_name: &str,
+    load_bin: &std::path::Path,
+    extra: &[String],
+    opts: &RunOpts,
+    notes: &mut Vec<String>,
+) -> Result<Vec<CaseReport>> {
     let mut out = Vec::new();
     for depth in IN_FLIGHT {
+        let mut args = strings(&["bench", "--addr", "{addr}", "--protocol", "auto"]);
+        args.extend(strings(&["--in-flight", &depth.to_string()]));
+        args.extend(strings(&["--size", &SIZE.to_string()]));
+        args.extend(strings(&["--duration", "{duration}", "--json"]));
+        args.extend(extra.iter().cloned());
         let load = LoadCmd {
-            program: load_bin.clone(),
-            args: vec![
-                "bench".into(),
-                "--addr".into(),
-                "{addr}".into(),
-                "--protocol".into(),
-                "auto".into(),
-                "--in-flight".into(),
-                depth.to_string(),
-                "--size".into(),
-                SIZE.to_string(),
-                "--duration".into(),
-                "{duration}".into(),
-                "--json".into(),
-            ],
+            program: load_bin.to_path_buf(),
+            args,
             parse: parse_rpc_bench,
         };
-        for ours in [&native, &grpc] {
+        for ours in ours {
             let info = CaseInfo {
                 name: format!(
-                    "{SIZE} B echo calls, {depth} in flight, {} vs tonic on tokio",
+                    "{SIZE} B echo calls, {depth} in flight, {} vs {peer_name}",
                     ours.name
                 ),
                 metric: "throughput".into(),
@@ -116,17 +180,13 @@ pub fn run(ctx: &Ctx, notes: &mut Vec<String>) -> Result<Vec<CaseReport>> {
             };
             let case = ServerCase {
                 info,
-                ours: ours.clone(),
-                peer: tonic.clone(),
+                ours: (*ours).clone(),
+                peer: peer.clone(),
                 load: load.clone(),
             };
-            out.push(run_case(&case, &opts, notes)?);
+            out.push(run_case(&case, opts, notes)?);
         }
     }
-    notes.push(
-        "rpc: targets are on calls per server CPU-second: native >= 3x tonic on tokio, our gRPC >= 1.2x"
-            .into(),
-    );
     Ok(out)
 }
 
