@@ -67,7 +67,8 @@ const READ_SIZE: usize = 16 * 1024;
 /// because a connection that goes idle keeps its last batch until its next
 /// read (the send completes quietly, waking nobody): a small allocation
 /// costs it the reply's bytes, not a page.
-const OUT_SIZE: usize = 512;
+/// (256, not 512: an idle connection costs about 1.75 KB, not 2 KB.)
+const OUT_SIZE: usize = 256;
 
 /// An idle connection's buffers shrink back to `READ_SIZE` beyond this.
 const KEEP_CAPACITY: usize = 256 * 1024;
@@ -156,7 +157,7 @@ pub(crate) async fn serve_tcp(
                 let (st, service) = (st.clone(), service.clone());
                 spawn_local(async move {
                     let _slot = slot;
-                    connection(&st, service, &conn).await;
+                    connection(&st, &service, &conn).await;
                     tracing::debug!(shard = shard_id(), %peer, "connection closed");
                 })
                 .detach();
@@ -181,8 +182,11 @@ pub(crate) async fn serve_tcp(
 
 /// Serves one connection until the peer closes, an I/O error, `quit`, or
 /// the idle timeout; the replies already made are sent before it returns.
-async fn connection(st: &ShardState, service: Sharded<ShardState>, conn: &TcpStream) {
-    let mut session = Session::new(service.local(), service, st.output_budget);
+///
+/// Its arguments are references only: values moved into an `async fn` keep
+/// their own slots in its future beside the locals made of them.
+async fn connection(st: &ShardState, service: &Sharded<ShardState>, conn: &TcpStream) {
+    let mut session = Session::new(service.local(), service.clone(), st.output_budget);
     // Bytes carried over between reads (a request not complete yet): the
     // only receive buffer a connection owns, and only while it has one.
     let mut rbuf = BytesMut::new();
@@ -196,33 +200,32 @@ async fn connection(st: &ShardState, service: Sharded<ShardState>, conn: &TcpStr
         if out.buf_mut().capacity() != 0 {
             *out.buf_mut() = BytesMut::new();
         }
-        let (r, sent) = if rbuf.is_empty() {
-            // Between requests: a pooled read holds no buffer while the
-            // client is silent, and the requests are parsed where they
-            // landed (no copy).
-            if rbuf.capacity() != 0 {
-                rbuf = BytesMut::new();
-            }
-            let read = async { conn.read_pooled().await.map(Input::Pooled) };
-            match read_or_idle(st, &mut sending, read, last_request).await {
-                Some(rs) => rs,
-                None => return,
-            }
-        } else {
-            // A request is partly here (a large value, usually): read into
-            // the room after it (split off and rejoined: no copy).
-            if rbuf.capacity() - rbuf.len() < READ_SIZE / 4 {
-                rbuf.reserve(READ_SIZE);
-            }
-            let spare = rbuf.split_off(rbuf.len());
-            let read = async {
-                let (r, spare) = conn.read(spare).await;
-                r.map(|n| Input::Carried(n, spare))
-            };
-            match read_or_idle(st, &mut sending, read, last_request).await {
-                Some(rs) => rs,
-                None => return,
-            }
+        // One read future for both cases (one slot in this task, not two).
+        let got = {
+            let read = std::pin::pin!(async {
+                if rbuf.is_empty() {
+                    // Between requests: a pooled read holds no buffer while the
+                    // client is silent, and the requests are parsed where they
+                    // landed (no copy).
+                    if rbuf.capacity() != 0 {
+                        rbuf = BytesMut::new();
+                    }
+                    conn.read_pooled().await.map(Input::Pooled)
+                } else {
+                    // A request is partly here (a large value, usually): read
+                    // into the room after it (split off and rejoined: no copy).
+                    if rbuf.capacity() - rbuf.len() < READ_SIZE / 4 {
+                        rbuf.reserve(READ_SIZE);
+                    }
+                    let spare = rbuf.split_off(rbuf.len());
+                    let (r, spare) = conn.read(spare).await;
+                    r.map(|n| Input::Carried(n, spare))
+                }
+            });
+            read_or_idle(st, &mut sending, read, last_request).await
+        };
+        let Some((r, sent)) = got else {
+            return;
         };
         // The batch sent meanwhile lends its buffer to this read's replies
         // (a client that waits for each reply costs no allocation).
@@ -344,23 +347,26 @@ enum Input {
     Carried(usize, BytesMut),
 }
 
+/// How the batch in flight ended, with its buffer back.
+type Sent = BufResult<usize, BytesMut>;
+
 /// Awaits `read` while the batch in flight is sent quietly (a send that
 /// took every byte wakes nobody: collected with the read); `None` if the
 /// idle timeout passed first.
 ///
-/// One flat poll over the three (no nested `select`/`during` futures): this
-/// future is part of every idle connection's task, so its size is part of
-/// what an idle connection costs.
-async fn read_or_idle<F: Future>(
+/// One flat poll over the three, and the read borrowed pinned where the
+/// caller made it (not moved into a future of its own): this future is
+/// part of every idle connection's task, so its size is part of what an
+/// idle connection costs.
+fn read_or_idle<'a, F: Future>(
     st: &ShardState,
-    sending: &mut Option<SendBehind<BytesMut>>,
-    read: F,
+    sending: &'a mut Option<SendBehind<BytesMut>>,
+    mut read: Pin<&'a mut F>,
     last_request: Instant,
-) -> Option<(F::Output, Option<BufResult<usize, BytesMut>>)> {
-    let mut read = std::pin::pin!(read);
+) -> impl Future<Output = Option<(F::Output, Option<Sent>)>> + 'a {
     let mut idle = st.idle_timeout.map(|t| sleep_until(last_request + t));
     let mut sent = None;
-    let r = poll_fn(|cx| {
+    poll_fn(move |cx| {
         if let Some(s) = sending.as_mut()
             && let Poll::Ready(r) = s.poll_quiet(cx)
         {
@@ -368,21 +374,16 @@ async fn read_or_idle<F: Future>(
             sent = Some(r);
         }
         if let Poll::Ready(r) = read.as_mut().poll(cx) {
-            return Poll::Ready(Some(r));
+            return Poll::Ready(Some((r, sent.take())));
         }
         match idle.as_mut().map(|t| Pin::new(t).poll(cx)) {
-            Some(Poll::Ready(())) => Poll::Ready(None),
+            Some(Poll::Ready(())) => {
+                tracing::debug!(shard = shard_id(), "idle timeout; closing");
+                Poll::Ready(None)
+            }
             _ => Poll::Pending,
         }
     })
-    .await;
-    match r {
-        Some(r) => Some((r, sent)),
-        None => {
-            tracing::debug!(shard = shard_id(), "idle timeout; closing");
-            None
-        }
-    }
 }
 
 #[cfg(test)]

@@ -132,7 +132,12 @@ struct Pending {
 }
 
 impl Pending {
-    fn push(&mut self, shard: usize, bytes: &[u8], op: Op, at: usize) {
+    /// Batches for `shards` shards are made at the first remote op: a
+    /// connection that never forwards (one shard) holds none.
+    fn push(&mut self, shards: usize, shard: usize, bytes: &[u8], op: Op, at: usize) {
+        if self.batches.len() < shards {
+            self.batches.resize_with(shards, Batch::default);
+        }
         let b = &mut self.batches[shard];
         b.bytes.extend_from_slice(bytes);
         b.ops.push(op);
@@ -215,11 +220,10 @@ impl Session {
             swallow: 0,
             budget: budget.max(1),
             resume: None,
-            pending: Pending {
-                batches: (0..shards).map(|_| Batch::default()).collect(),
-                marks: Vec::new(),
-            },
-            replies: (0..shards).map(|_| None).collect(),
+            // Made at the first forward (see `Pending::push`): an idle
+            // connection's cost is what it holds.
+            pending: Pending::default(),
+            replies: Vec::new(),
             spare: Out::new(),
         }
     }
@@ -354,7 +358,7 @@ impl Session {
                 _ => match owner(req, self.shards) {
                     Some(s) if s != self.me => {
                         let op = Op::Request { len: raw.len() };
-                        self.pending.push(s, raw, op, out.len());
+                        self.pending.push(self.shards, s, raw, op, out.len());
                     }
                     _ => {
                         h.execute(req, now, out);
@@ -413,7 +417,7 @@ impl Session {
                         len: key.len(),
                         cas,
                     };
-                    self.pending.push(owner, key, op, out.len());
+                    self.pending.push(self.shards, owner, key, op, out.len());
                 }
                 KeysKind::Gat { cas, exptime } => {
                     let op = Op::Gat {
@@ -421,7 +425,7 @@ impl Session {
                         cas,
                         exptime,
                     };
-                    self.pending.push(owner, key, op, out.len());
+                    self.pending.push(self.shards, owner, key, op, out.len());
                 }
             }
         }
@@ -448,6 +452,9 @@ impl Session {
             })
             .collect::<Vec<_>>();
         let mut total = out.len();
+        if self.replies.len() < self.shards {
+            self.replies.resize_with(self.shards, || None);
+        }
         for (s, r) in join_all(calls).await {
             if let Some(r) = &r {
                 total += r.out.len();
