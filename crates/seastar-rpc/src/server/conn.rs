@@ -73,7 +73,12 @@ struct CallEntry {
 
 impl Drop for CallEntry {
     fn drop(&mut self) {
-        self.calls.borrow_mut().remove(&self.id);
+        let mut calls = self.calls.borrow_mut();
+        calls.remove(&self.id);
+        // An idle connection holds no table (a map keeps its room).
+        if calls.is_empty() {
+            *calls = HashMap::new();
+        }
     }
 }
 

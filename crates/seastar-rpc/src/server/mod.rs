@@ -304,10 +304,9 @@ impl RpcServer {
         let slot = Connections::register(&self.inner.conns, conn.clone());
         let inner = self.inner.clone();
         let io = Rc::new(Transport::Tcp(conn));
-        self.spawn_serving(
-            slot,
-            async move { conn::serve_connection(&inner, io).await },
-        );
+        self.spawn_serving(slot, move || async move {
+            conn::serve_connection(&inner, io).await
+        });
     }
 
     /// Serves one accepted connection over TLS in the background: the
@@ -324,7 +323,7 @@ impl RpcServer {
         };
         let slot = Connections::register(&self.inner.conns, shadow);
         let inner = self.inner.clone();
-        self.spawn_serving(slot, async move {
+        self.spawn_serving(slot, move || async move {
             let stats = &inner.stats;
             let handshake = timer::timeout(inner.opts.negotiation_timeout, acceptor.accept(conn));
             let session = match Box::pin(handshake).await {
@@ -348,17 +347,21 @@ impl RpcServer {
         });
     }
 
-    /// Runs a connection's future as a task holding its slot, until it
-    /// ends or the stop deadline drops it.
-    fn spawn_serving(
+    /// Runs a connection's future, made by `serve`, as a task holding its
+    /// slot, until it ends or the stop deadline drops it.
+    ///
+    /// The future is made inside the task, where it is pinned: moved in
+    /// made, it would take two slots of the task (the captured value and
+    /// the pinned one), and an idle connection's cost is its task.
+    fn spawn_serving<F: Future<Output = Result<(), RpcError>> + 'static>(
         &self,
         slot: Registration,
-        serve: impl Future<Output = Result<(), RpcError>> + 'static,
+        serve: impl FnOnce() -> F + 'static,
     ) {
         let inner = self.inner.clone();
         spawn_local(async move {
             let _slot = slot;
-            let serve = pin!(serve);
+            let serve = pin!(serve());
             match select(serve, pin!(inner.kill.aborted())).await {
                 Either::Left((Err(e), _)) => {
                     tracing::debug!(error = %e, "rpc: connection ended with an error");
