@@ -69,7 +69,8 @@ pub struct Args {
     /// Max simultaneous connections, split evenly across the shards.
     #[arg(short = 'c', long = "conn-limit", default_value_t = 1024)]
     pub conn_limit: usize,
-    /// Number of threads: the shard count (same as --smp).
+    /// Number of threads: the shard count (same as --smp); default: one
+    /// per CPU available.
     #[arg(short = 't', long = "threads")]
     pub threads: Option<usize>,
     /// Largest item: bytes, or with a k/m suffix (min 1k, max 1024m).
@@ -116,7 +117,7 @@ pub struct Args {
     pub idle_timeout: Option<u64>,
     /// memcached's extended options, comma-separated; `idle_timeout=N` is
     /// understood (same as --idle-timeout), others are ignored with a
-    /// warning.
+    /// warning; none by default.
     #[arg(short = 'o', value_name = "OPTIONS")]
     pub extended: Vec<String>,
     /// TLS on the TCP port: needs `-o ssl_chain_cert=FILE,ssl_key=FILE`
@@ -324,6 +325,13 @@ mod tests {
 
     fn args(list: &[&str]) -> Args {
         Args::try_parse_from(std::iter::once("memcached").chain(list.iter().copied())).unwrap()
+    }
+
+    #[test]
+    fn help_says_what_each_option_does_and_its_default() {
+        use clap::CommandFactory;
+        let gaps = seastar_core::runtime::help_gaps(&Args::command());
+        assert!(gaps.is_empty(), "{gaps:#?}");
     }
 
     #[test]

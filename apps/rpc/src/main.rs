@@ -62,3 +62,14 @@ fn main() {
         std::process::exit(1);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn help_says_what_each_option_does_and_its_default() {
+        let gaps = seastar_core::runtime::help_gaps(&super::Cli::command());
+        assert!(gaps.is_empty(), "{gaps:#?}");
+    }
+}

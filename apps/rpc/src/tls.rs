@@ -14,13 +14,14 @@ use seastar_rpc::tls::ClientTls;
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct ServerTlsArgs {
     /// Serve both ports over TLS with this certificate chain (PEM, leaf
-    /// first); needs `--tls-key`.
+    /// first); needs `--tls-key`. Without it, no TLS (the default).
     #[arg(long, requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
-    /// The private key of `--tls-cert` (PEM).
+    /// The private key of `--tls-cert` (PEM); none by default.
     #[arg(long, requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
-    /// Require client certificates issued by a CA in this PEM file (mutual TLS).
+    /// Require client certificates issued by a CA in this PEM file (mutual
+    /// TLS); off by default.
     #[arg(long, requires = "tls_cert")]
     pub tls_client_ca: Option<PathBuf>,
 }
@@ -43,17 +44,18 @@ impl ServerTlsArgs {
 /// `rpc bench`'s TLS options.
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct ClientTlsArgs {
-    /// Connect over TLS, trusting the CAs in this PEM file.
+    /// Connect over TLS, trusting the CAs in this PEM file; without it,
+    /// plain TCP (the default).
     #[arg(long)]
     pub tls_ca: Option<PathBuf>,
     /// The name the server's certificate must carry (sent as SNI).
     #[arg(long, default_value = "localhost", requires = "tls_ca")]
     pub tls_server_name: String,
     /// Present this client certificate chain (PEM) for mutual TLS; needs
-    /// `--tls-client-key`.
+    /// `--tls-client-key`; none by default.
     #[arg(long, requires_all = ["tls_ca", "tls_client_key"])]
     pub tls_client_cert: Option<PathBuf>,
-    /// The private key of `--tls-client-cert` (PEM).
+    /// The private key of `--tls-client-cert` (PEM); none by default.
     #[arg(long, requires = "tls_client_cert")]
     pub tls_client_key: Option<PathBuf>,
 }

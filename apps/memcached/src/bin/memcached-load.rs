@@ -169,3 +169,14 @@ fn set(req: &mut Vec<u8>, key: u64, value: &[u8]) {
     req.extend_from_slice(value);
     req.extend_from_slice(b"\r\n");
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn help_says_what_each_option_does_and_its_default() {
+        let gaps = seastar_core::runtime::help_gaps(&super::Args::command());
+        assert!(gaps.is_empty(), "{gaps:#?}");
+    }
+}

@@ -81,13 +81,15 @@ pub struct NetworkArgs {
     /// The network stack: the kernel's (posix) or our own (native).
     #[arg(long, value_enum, default_value_t = NetworkStack::Posix)]
     pub network_stack: NetworkStack,
-    /// Native stack: the interface to drive through AF_XDP sockets.
+    /// Native stack: the interface to drive through AF_XDP sockets (this
+    /// or `--tap-device` with `--network-stack native`; none by default).
     #[arg(long, value_name = "IFACE")]
     pub xdp_device: Option<String>,
-    /// Native stack: the TAP interface to use.
+    /// Native stack: the TAP interface to use (none by default).
     #[arg(long, value_name = "NAME")]
     pub tap_device: Option<String>,
-    /// Native stack: our IPv4 address.
+    /// Native stack: our IPv4 address (required with the native stack;
+    /// none by default).
     #[arg(long, value_name = "ADDR")]
     pub host_ipv4_addr: Option<Ipv4Addr>,
     /// Native stack: the default gateway.
