@@ -40,6 +40,7 @@
 //!     });
 //! assert_eq!(sum, 42);
 //! ```
+#![deny(missing_docs)]
 
 #[cfg(feature = "alloc")]
 pub mod alloc;

@@ -66,6 +66,7 @@
 //!     server.await.unwrap();
 //! });
 //! ```
+#![deny(missing_docs)]
 
 #[cfg(feature = "admin")]
 pub mod admin;

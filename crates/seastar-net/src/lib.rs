@@ -72,6 +72,7 @@
 //!     assert_eq!(&buf[..n.unwrap()], b"hi");
 //! });
 //! ```
+#![deny(missing_docs)]
 
 #![deny(unsafe_code)]
 

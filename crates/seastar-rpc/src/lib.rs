@@ -96,6 +96,7 @@
 //!     server.stop().await;
 //! });
 //! ```
+#![deny(missing_docs)]
 
 pub mod client;
 pub mod codec;
