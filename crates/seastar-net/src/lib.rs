@@ -73,7 +73,6 @@
 //! });
 //! ```
 #![deny(missing_docs)]
-
 #![deny(unsafe_code)]
 
 #[allow(unsafe_code)]
