@@ -185,6 +185,10 @@ pub fn run(args: ServerArgs) -> Result<(), String> {
         .option("port", port)
         .option("grpc-port", grpc_port)
         .option("max-connections", args.max_connections)
+        // Native calls and gRPC requests (served by seastar-http) both
+        // count; latency percentiles are the native calls'.
+        .requests_metrics(&["seastar_rpc_calls_total", "seastar_http_requests_total"])
+        .latency_metric("seastar_rpc_call_duration_seconds")
         .shutdown_timeout(args.runtime.shutdown_timeout());
     let tls = if limits.tls.is_some() { ", tls" } else { "" };
     runtime.run(async move {

@@ -259,6 +259,7 @@ pub(super) async fn serve_connection(
                     }
                 };
                 let core = core.clone();
+                let (inner, started) = (inner.clone(), timer::now());
                 spawn_local(async move {
                     let _permit = (permit, held);
                     let expiry = async move {
@@ -283,6 +284,7 @@ pub(super) async fn serve_connection(
                         }
                     };
                     drop(entry);
+                    inner.calls.ended(reply.as_ref(), timer::now() - started);
                     send_reply(&core, h.id, reply, state);
                 })
                 .detach();

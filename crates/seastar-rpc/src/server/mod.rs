@@ -10,6 +10,16 @@
 //! negotiation and idle time, and connections open; a stop waits for the
 //! calls in flight at most [`ServerOptions::shutdown_timeout`]. The rules a
 //! connection enforces are in `conn.rs`'s module docs.
+//!
+//! # Metrics
+//!
+//! Through the `metrics` facade, with handles made when the server is
+//! created on its shard: `seastar_rpc_calls_total` with label `outcome`
+//! (`ok`: answered `Ok`; `error`: any other answer, the handler's `Err`,
+//! a bad argument, a panic, a timeout; `cancelled`: no answer, the client
+//! cancelled or its connection ended), and the histogram
+//! `seastar_rpc_call_duration_seconds` of answered calls, from the request
+//! read to the answer queued.
 
 mod conn;
 mod options;
@@ -103,8 +113,55 @@ struct Counters {
     tls_handshake_errors: Cell<u64>,
 }
 
+/// The server's metric handles (see the module docs).
+struct CallMetrics {
+    ok: metrics::Counter,
+    error: metrics::Counter,
+    cancelled: metrics::Counter,
+    duration: metrics::Histogram,
+}
+
+/// The calls counter.
+const CALLS_TOTAL: &str = "seastar_rpc_calls_total";
+/// The answered calls' durations.
+const CALL_DURATION: &str = "seastar_rpc_call_duration_seconds";
+
+impl CallMetrics {
+    fn new() -> CallMetrics {
+        metrics::describe_counter!(CALLS_TOTAL, "native RPC calls ended, by outcome");
+        metrics::describe_histogram!(
+            CALL_DURATION,
+            metrics::Unit::Seconds,
+            "native RPC calls answered: from the request read to the answer queued"
+        );
+        CallMetrics {
+            ok: metrics::counter!(CALLS_TOTAL, "outcome" => "ok"),
+            error: metrics::counter!(CALLS_TOTAL, "outcome" => "error"),
+            cancelled: metrics::counter!(CALLS_TOTAL, "outcome" => "cancelled"),
+            duration: metrics::histogram!(CALL_DURATION),
+        }
+    }
+
+    /// Counts a call that ended with `reply` (`None`: cancelled) after
+    /// `took`.
+    fn ended(&self, reply: Option<&Reply>, took: Duration) {
+        match reply {
+            Some(r) => {
+                if r.status == Status::Ok {
+                    self.ok.increment(1);
+                } else {
+                    self.error.increment(1);
+                }
+                self.duration.record(took.as_secs_f64());
+            }
+            None => self.cancelled.increment(1),
+        }
+    }
+}
+
 struct Inner {
     opts: ServerOptions,
+    calls: CallMetrics,
     handlers: RefCell<HashMap<u32, Handler>>,
     conns: Rc<Connections>,
     /// Stop accepting; connections let their calls finish.
@@ -151,6 +208,7 @@ impl RpcServer {
         RpcServer {
             inner: Rc::new(Inner {
                 opts,
+                calls: CallMetrics::new(),
                 handlers: RefCell::default(),
                 conns: Rc::default(),
                 stop: AbortSource::new(),
