@@ -69,18 +69,16 @@ where
         // `spawn_local` would wrap the future in a check of the thread id
         // on every poll and on drop (two thread-local reads, ~50
         // instructions per spawn+await, callgrind); the reactor keeps the
-        // rule that check enforces by construction.
-        // SAFETY: the future may be `!Send`, so its `Runnable` must be used
-        // and dropped on this thread (async-task's rule for a `!Send`
-        // future; the schedule function is a `'static` fn item, `Send` and
-        // `Sync`). It is: `schedule_task` queues it on this shard's run queue
-        // when called here, and otherwise hands it to this shard through its
-        // SPSC ring or its remote inbox without running it; only this
-        // shard runs it (`run_tasks`) or drops it (`shutdown`); everything
-        // that could drop it elsewhere leaks it instead (a closed inbox or
-        // transport, a dropped ring, inbox or transport, a task without a
-        // home). A `!Send` output stays on this thread because the
+        // rule that check enforces by construction: `schedule_task` queues
+        // the `Runnable` here or hands it to this shard (SPSC ring, remote
+        // inbox) without running it; only this shard runs it (`run_tasks`)
+        // or drops it (`shutdown`); whatever could drop it elsewhere (a
+        // closed or dropped inbox, ring or transport, a task without a
+        // home) leaks it instead. A `!Send` output stays here because the
         // `JoinHandle` holding it is then `!Send`.
+        // SAFETY: the `Runnable` of this possibly `!Send` future is only
+        // run and dropped on this thread (above); the schedule function is
+        // a `'static` fn item, `Send` and `Sync`.
         let (runnable, task) = unsafe {
             async_task::Builder::new().metadata(meta).spawn_unchecked(
                 move |_| AssertUnwindSafe(future).catch_unwind(),
