@@ -327,12 +327,7 @@ mod tests {
         Args::try_parse_from(std::iter::once("memcached").chain(list.iter().copied())).unwrap()
     }
 
-    #[test]
-    fn help_says_what_each_option_does_and_its_default() {
-        use clap::CommandFactory;
-        let gaps = seastar_core::runtime::help_gaps(&Args::command());
-        assert!(gaps.is_empty(), "{gaps:#?}");
-    }
+    seastar_core::help_test!(Args);
 
     #[test]
     fn listener_mode_is_chosen_by_name() {

@@ -65,11 +65,5 @@ fn main() {
 
 #[cfg(test)]
 mod tests {
-    use clap::CommandFactory;
-
-    #[test]
-    fn help_says_what_each_option_does_and_its_default() {
-        let gaps = seastar_core::runtime::help_gaps(&super::Cli::command());
-        assert!(gaps.is_empty(), "{gaps:#?}");
-    }
+    seastar_core::help_test!(super::Cli);
 }

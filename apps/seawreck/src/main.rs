@@ -216,11 +216,5 @@ fn fail(e: &dyn std::fmt::Display) -> ! {
 
 #[cfg(test)]
 mod tests {
-    use clap::CommandFactory;
-
-    #[test]
-    fn help_says_what_each_option_does_and_its_default() {
-        let gaps = seastar_core::runtime::help_gaps(&super::Args::command());
-        assert!(gaps.is_empty(), "{gaps:#?}");
-    }
+    seastar_core::help_test!(super::Args);
 }

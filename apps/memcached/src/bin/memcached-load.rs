@@ -172,11 +172,5 @@ fn set(req: &mut Vec<u8>, key: u64, value: &[u8]) {
 
 #[cfg(test)]
 mod tests {
-    use clap::CommandFactory;
-
-    #[test]
-    fn help_says_what_each_option_does_and_its_default() {
-        let gaps = seastar_core::runtime::help_gaps(&super::Args::command());
-        assert!(gaps.is_empty(), "{gaps:#?}");
-    }
+    seastar_core::help_test!(super::Args);
 }

@@ -85,3 +85,31 @@ fn collect(cmd: &clap::Command, path: &str, gaps: &mut Vec<String>) {
         }
     }
 }
+
+/// A test that `$args` (a `clap::Parser`) has no [`help_gaps`], for an
+/// app's own tests:
+///
+/// ```
+/// #[derive(clap::Parser)]
+/// struct Args {
+///     /// Port to listen on.
+///     #[arg(long, default_value_t = 10000)]
+///     port: u16,
+/// }
+///
+/// #[cfg(test)]
+/// mod tests {
+///     seastar_core::help_test!(super::Args);
+/// }
+/// ```
+#[macro_export]
+macro_rules! help_test {
+    ($args:ty) => {
+        #[test]
+        fn help_says_what_each_option_does_and_its_default() {
+            let cmd = <$args as ::clap::CommandFactory>::command();
+            let gaps = $crate::runtime::help_gaps(&cmd);
+            assert!(gaps.is_empty(), "{gaps:#?}");
+        }
+    };
+}
