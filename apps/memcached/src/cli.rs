@@ -115,9 +115,10 @@ pub struct Args {
     /// never does.
     #[arg(long = "idle-timeout", value_name = "SECONDS")]
     pub idle_timeout: Option<u64>,
-    /// memcached's extended options, comma-separated; `idle_timeout=N` is
-    /// understood (same as --idle-timeout), others are ignored with a
-    /// warning; none by default.
+    /// memcached's extended options, comma-separated: `idle_timeout=N`
+    /// (same as --idle-timeout) and, with `-Z`, `ssl_chain_cert`, `ssl_key`,
+    /// `ssl_ca_cert`, `ssl_verify_mode`; others are ignored with a warning;
+    /// none by default.
     #[arg(short = 'o', value_name = "OPTIONS")]
     pub extended: Vec<String>,
     /// TLS on the TCP port: needs `-o ssl_chain_cert=FILE,ssl_key=FILE`
