@@ -261,3 +261,29 @@ fn a_client_on_another_shard_reaches_the_server() {
             s.stop().await;
         });
 }
+
+#[test]
+fn the_shard_client_and_its_pool_end_with_their_runtime() {
+    // A connection pooled by one runtime's shard client must never be
+    // handed to the next runtime on the same thread: its socket belongs to
+    // the first runtime's reactor.
+    let (first, idle) = seastar_core::block_on(async {
+        let s = Running::start(Server::new(app())).await;
+        let client = Client::shard_local();
+        let resp = client.get(&s.url("/")).await.unwrap();
+        assert_eq!(text(resp).await, "Hello, world!\n");
+        let idle = client.idle_connections();
+        s.stop().await;
+        (client, idle)
+    });
+    assert_eq!(idle, 1, "the first runtime pooled its connection");
+    seastar_core::block_on(async move {
+        let next = Client::shard_local();
+        assert!(
+            !next.same_pool(&first),
+            "a new runtime gets a new shard client"
+        );
+        assert_eq!(next.idle_connections(), 0);
+        assert!(next.same_pool(&Client::shard_local()));
+    });
+}

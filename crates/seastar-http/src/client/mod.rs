@@ -44,6 +44,7 @@ use http::header::{HOST, HeaderValue};
 use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{Method, Uri};
 use hyper::body::Incoming;
+use seastar_core::shard_local::{self, SlotKey};
 use seastar_core::timer::lowres_now;
 
 use crate::{Body, Request};
@@ -220,9 +221,10 @@ impl ClientBuilder {
     }
 }
 
-thread_local! {
-    static SHARD_CLIENT: RefCell<Option<Client>> = const { RefCell::new(None) };
-}
+/// The shard's shared client, kept in the shard's slots
+/// ([`seastar_core::shard_local`]) so that it, and its pooled connections,
+/// end with the runtime that made them.
+struct ShardClient(Client);
 
 impl Default for Client {
     fn default() -> Self {
@@ -259,8 +261,14 @@ impl Client {
     ///     assert!(a.same_pool(&b));
     /// });
     /// ```
+    ///
+    /// The client lives in the shard's slots: the next runtime on the same
+    /// thread starts with a fresh one, and a runtime's pooled connections
+    /// are closed with it.
     pub fn shard_local() -> Client {
-        SHARD_CLIENT.with(|c| c.borrow_mut().get_or_insert_with(Client::new).clone())
+        shard_local::get_or_init(SlotKey::SINGLETON, || ShardClient(Client::new()))
+            .0
+            .clone()
     }
 
     /// Whether two handles share one pool.
