@@ -27,6 +27,9 @@
 use std::sync::atomic::Ordering;
 
 use crate::reactor;
+pub use crate::reactor::stall::{
+    MAX_FRAMES, StallBacktrace, StallFrame, StallInfo, signal_number as stall_signal, stall_info,
+};
 use crate::task::group;
 
 /// A shard's reactor counters, from [`reactor_counters`]. All counts are

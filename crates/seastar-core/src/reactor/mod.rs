@@ -26,6 +26,7 @@ mod current;
 mod epoll;
 pub(crate) mod remote;
 mod run_queue;
+pub(crate) mod stall;
 pub(crate) mod stats;
 
 pub(crate) use current::{leave, try_with, with};
@@ -53,6 +54,7 @@ pub(crate) use uring::{Cqe, OpKey, Orphan};
 use crate::smp::transport::{self, Message, Transport};
 use crate::timer::Clock;
 use crate::timer::queue::TimerQueue;
+pub(crate) use stall::{IDLE, StallState};
 
 /// A task ready to run; its metadata says which group and shard it runs in.
 pub(crate) type Runnable = async_task::Runnable<TaskMeta>;
@@ -112,20 +114,6 @@ impl remote::Notify for EventFd {
 /// A shard's inbox, as seen from other threads.
 pub(crate) type ShardRemote = remote::Remote<Runnable, EventFd>;
 
-/// `StallState::started` of a shard running no task.
-pub(crate) const IDLE: u64 = u64::MAX;
-
-/// What the ticker thread reads to detect a task stalling a shard.
-#[derive(Default)]
-pub(crate) struct StallState {
-    /// `Shared::tick` when the running task started, or [`IDLE`].
-    pub(crate) started: AtomicU64,
-    /// Its scheduling group.
-    pub(crate) group: std::sync::atomic::AtomicUsize,
-    /// Stalls detected (bumped by the ticker thread).
-    pub(crate) count: AtomicU64,
-}
-
 /// State shared by all shards of one runtime (read-mostly).
 pub(crate) struct Shared {
     /// This runtime's number, unique in the process (see [`crate::ShardId`]).
@@ -157,12 +145,7 @@ impl Shared {
         Shared {
             runtime_id: crate::shard_id::next_runtime_id(),
             quota,
-            stalls: (0..n)
-                .map(|_| StallState {
-                    started: AtomicU64::new(IDLE),
-                    ..Default::default()
-                })
-                .collect(),
+            stalls: (0..n).map(|_| StallState::new()).collect(),
             links: transport::Mesh::new(n, ring_capacity),
             remotes,
             tick: AtomicU64::new(0),
@@ -239,6 +222,8 @@ pub(crate) struct Shard {
     pub(crate) metrics: crate::metrics::Registry,
     pub(crate) config: ReactorConfig,
     kind: BackendKind,
+    /// Lets the stall detector signal this thread while the shard exists.
+    _stall: stall::Attached,
 }
 
 /// The backend of the calling thread's shard (the I/O layer no longer
@@ -348,6 +333,7 @@ impl Shard {
         let kind = driver.kind();
         let now = clock.now_ns();
         let stats = Rc::new(stats::ReactorStats::new(count));
+        let shared_for_stall = shared.clone();
         let transport = {
             let signals = shared.remotes.iter().map(|r| r.clone() as _).collect();
             let sched = shared.clone();
@@ -379,6 +365,7 @@ impl Shard {
             metrics: crate::metrics::Registry::new(id),
             config,
             kind,
+            _stall: stall::Attached::new(shared_for_stall, id),
         })
     }
 

@@ -225,24 +225,6 @@ fn tick_and_watch(shared: &Shared, done: &AtomicBool, blocked: std::time::Durati
             idle_ticks = 0;
         }
         let tick = shared.tick.fetch_add(1, Ordering::Relaxed) + 1;
-        for (shard, (state, track)) in shared.stalls.iter().zip(tracked.iter_mut()).enumerate() {
-            let started = state.started.load(Ordering::Relaxed);
-            if started == IDLE {
-                continue;
-            }
-            if track.0 != started {
-                *track = (started, threshold);
-            }
-            let stalled = tick.saturating_sub(started);
-            if stalled >= track.1 {
-                if track.1 == threshold {
-                    state.count.fetch_add(1, Ordering::Relaxed);
-                }
-                let group = crate::task::group::name_of(state.group.load(Ordering::Relaxed));
-                let ms = (period * stalled as u32).as_secs_f64() * 1000.0;
-                tracing::warn!(shard, group = %group, stalled_ms = ms, "reactor stalled: a task ran for {ms:.1} ms without yielding (scheduling group {group})");
-                track.1 = stalled * 2;
-            }
-        }
+        reactor::stall::watch(&shared.stalls, &mut tracked, tick, period, threshold);
     }
 }
