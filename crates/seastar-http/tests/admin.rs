@@ -70,11 +70,26 @@ struct Answers {
     dashboard: (StatusCode, String, String),
 }
 
+/// The stall detector's threshold in this test.
+const STALL_THRESHOLD: Duration = Duration::from_millis(100);
+
+/// What shard 1 is caught doing: spinning, without yielding, for `d`.
+#[inline(never)]
+fn admin_test_stalls_the_shard(d: Duration) -> u64 {
+    let t = std::time::Instant::now();
+    let mut n = 0u64;
+    while t.elapsed() < d {
+        n = std::hint::black_box(n.wrapping_add(1));
+    }
+    n
+}
+
 fn answers() -> Answers {
     Runtime::builder()
         .shards(2)
         .handle_signals(false)
         .pin(false)
+        .blocked_reactor_notify(STALL_THRESHOLD)
         .build()
         .unwrap()
         .run(async {
@@ -105,6 +120,12 @@ fn answers() -> Answers {
                 spawn_local_in(bg, async { seastar_core::yield_now().await })
                     .await
                     .unwrap();
+            })
+            .await
+            .unwrap();
+            // One stall on shard 1, a few times the threshold.
+            smp::submit_to(1, || async {
+                admin_test_stalls_the_shard(STALL_THRESHOLD * 5);
             })
             .await
             .unwrap();
@@ -311,7 +332,21 @@ fn admin_api_answers_match_the_runtime_and_the_openapi_description() {
             u(&sh["messages_in"]) > 0 && u(&sh["messages_out"]) > 0,
             "{sh}"
         );
-        assert_eq!(sh["last_stall_backtrace"], Value::Null);
+        if i == 1 {
+            // The stall on shard 1: counted, timed, and caught in the act.
+            assert!(u(&sh["stalls"]) >= 1, "{sh}");
+            let secs = f(&sh["last_stall_seconds"]);
+            assert!(secs >= STALL_THRESHOLD.as_secs_f64(), "{secs}");
+            let bt = sh["last_stall_backtrace"].as_str().unwrap_or_default();
+            assert!(
+                bt.contains("admin_test_stalls_the_shard"),
+                "shard 1's backtrace does not name the stalled function:\n{bt}"
+            );
+        } else if u(&sh["stalls"]) == 0 {
+            // (A loaded machine may stall shard 0 too; if not, nothing.)
+            assert_eq!(sh["last_stall_backtrace"], Value::Null);
+            assert_eq!(sh["last_stall_seconds"], Value::Null);
+        }
         assert_eq!(f(&sh["app"]["answer"]), 42.0 + i as f64);
         requests += u(&sh["requests_total"]);
     }

@@ -8,7 +8,7 @@
 //! |---|---|
 //! | `/` | the dashboard: one static page (inline script and styles, no CDN), polling the API once a second |
 //! | `/api/v1/runtime` | app and framework versions, shards and their CPUs, backend, network stack, options in force, uptime |
-//! | `/api/v1/shards` | per shard: busy fraction over the last 1 s / 10 s / 60 s, requests per second, latency percentiles, tasks run, ready tasks, polls, sleeps, stalls, cross-shard messages in and out, memory, the app's own figures, one minute of history |
+//! | `/api/v1/shards` | per shard: busy fraction over the last 1 s / 10 s / 60 s, requests per second, latency percentiles, tasks run, ready tasks, polls, sleeps, stalls (with the last one's length and backtrace, named off the shard), cross-shard messages in and out, memory, the app's own figures, one minute of history |
 //! | `/api/v1/groups` | scheduling groups: shares, runtime and ready tasks, per shard |
 //! | `/api/v1/connections` | per shard: accepted, open, refused, bytes in and out; per listener the app named ([`register_listener`]) and shard: accepted, open, back-offs |
 //! | `/api/v1/io` | per shard: the I/O queue's requests and cost in flight; per I/O class: shares, queued, dispatched, requests and bytes by direction, latency percentiles (p50/p90/p99 since the start, queueing included) |

@@ -6,8 +6,11 @@
 //! The shapes are the contract written in `openapi.json` next to this
 //! file; the crate's `admin` tests check real answers against it.
 
+use std::cell::RefCell;
 use std::sync::Arc;
 
+use seastar_core::introspect::StallBacktrace;
+use seastar_core::io::spawn_blocking;
 use seastar_core::metrics::{self, HistogramValue, Value as MetricValue};
 use seastar_core::smp::{SubmitError, invoke_on_all};
 use seastar_core::{introspect, shard_count};
@@ -52,9 +55,11 @@ pub(crate) async fn runtime(cfg: &Arc<Config>) -> Result<Value, SubmitError> {
 }
 
 /// One shard's part of `/api/v1/shards`, taken on that shard, with the
-/// messages it sent to each shard (to count messages in).
-fn shard_view(cfg: &Config) -> (Value, Vec<u64>) {
+/// messages it sent to each shard (to count messages in) and its last
+/// stall's raw backtrace (named later, off the shard: [`stall_text`]).
+fn shard_view(cfg: &Config) -> (Value, Vec<u64>, Option<StallBacktrace>) {
     let c = introspect::reactor_counters();
+    let stall = introspect::stall_info();
     let (ticks, seq) = sampler::ticks();
     let window = |secs| sampler::last(&ticks, secs);
     let busy = |secs| window(secs).map(|w| w.busy);
@@ -80,6 +85,7 @@ fn shard_view(cfg: &Config) -> (Value, Vec<u64>) {
         "sleeps": c.sleeps,
         "stalls": c.stalls,
         "last_stall_backtrace": Value::Null,
+        "last_stall_seconds": stall.last_duration.map(|d| d.as_secs_f64()),
         "messages_out": c.messages_sent.iter().sum::<u64>(),
         "ring_full": c.ring_full.iter().sum::<u64>(),
         "backlog_waits": c.backlog_waits,
@@ -88,7 +94,38 @@ fn shard_view(cfg: &Config) -> (Value, Vec<u64>) {
         "memory_bytes": newest.and_then(|t| t.memory_bytes),
         "app": app,
     });
-    (v, c.messages_sent)
+    (v, c.messages_sent, stall.last_backtrace)
+}
+
+/// Stall backtraces already named, most recent last (the dashboard asks
+/// every second; a backtrace is resolved once).
+const STALL_CACHE: usize = 8;
+
+thread_local! {
+    static NAMED: RefCell<Vec<(StallBacktrace, Arc<str>)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// `bt` with its frames named. Resolving reads the binary's debug
+/// information (slow the first time, and allocating): it runs on a helper
+/// thread, never on the shard, and each backtrace once.
+async fn stall_text(bt: StallBacktrace) -> Arc<str> {
+    let cached = NAMED.with(|n| {
+        let n = n.borrow();
+        n.iter().find(|(b, _)| *b == bt).map(|(_, t)| t.clone())
+    });
+    if let Some(t) = cached {
+        return t;
+    }
+    let key = bt.clone();
+    let text: Arc<str> = spawn_blocking(move || bt.render()).await.into();
+    NAMED.with(|n| {
+        let mut n = n.borrow_mut();
+        if n.len() == STALL_CACHE {
+            n.remove(0);
+        }
+        n.push((key, text.clone()));
+    });
+    text
 }
 
 /// `GET /api/v1/shards`.
@@ -101,12 +138,15 @@ pub(crate) async fn shards(cfg: &Arc<Config>) -> Result<Value, SubmitError> {
     .await?;
     let n = views.len();
     let mut shards = Vec::with_capacity(n);
-    for (me, (mut v, _)) in views.iter().cloned().enumerate() {
+    for (me, (mut v, _, stall)) in views.iter().cloned().enumerate() {
         let incoming: u64 = (views.iter().enumerate())
             .filter(|(from, _)| *from != me)
-            .map(|(_, (_, sent))| sent.get(me).copied().unwrap_or(0))
+            .map(|(_, (_, sent, _))| sent.get(me).copied().unwrap_or(0))
             .sum();
         v["messages_in"] = json!(incoming);
+        if let Some(bt) = stall {
+            v["last_stall_backtrace"] = json!(&*stall_text(bt).await);
+        }
         shards.push(v);
     }
     Ok(json!({
