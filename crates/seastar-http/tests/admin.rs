@@ -414,6 +414,10 @@ fn admin_api_answers_match_the_runtime_and_the_openapi_description() {
         ),
         (0, 1, 1, 0)
     );
+    // Its one connection has been silent since it was accepted, before the
+    // test's 2.3 s wait for samples (exact ages: `tests/admin_idle.rs`).
+    let idle = f(&l["oldest_idle_seconds"]);
+    assert!((2.0..60.0).contains(&idle), "{idle}");
 
     // /api/v1/io: the class, with its shares, on both shards; one
     // request dispatched on shard 0.

@@ -54,7 +54,7 @@ impl<T: AsRawFd + Into<OwnedFd>> Socket<T> {
         let mut op = StreamRecv::start(self.fd(), buf, self.drained.get());
         let (r, buf) = std::future::poll_fn(|cx| op.poll(cx)).await;
         if let Ok((n, _)) = &r {
-            crate::stats::received_bytes(*n);
+            crate::stats::received_bytes(self.fd(), *n);
         }
         match r {
             Ok((n, drained)) => {
@@ -78,12 +78,12 @@ impl<T: AsRawFd + Into<OwnedFd>> Socket<T> {
                     .poll_next(cx)
             })
             .await?;
-            crate::stats::received_bytes(buf.len());
+            crate::stats::received_bytes(self.fd(), buf.len());
             return Ok(buf);
         }
         let mut op = PooledRecv::start(self.fd(), self.drained.get());
         let (buf, drained) = std::future::poll_fn(|cx| op.poll(cx)).await?;
-        crate::stats::received_bytes(buf.len());
+        crate::stats::received_bytes(self.fd(), buf.len());
         self.drained.set(drained);
         Ok(buf)
     }
@@ -122,7 +122,7 @@ fn would_block(r: &io::Result<usize>) -> bool {
 pub(crate) async fn recv<B: IoBufMut>(fd: RawFd, mut buf: B) -> BufResult<usize, B> {
     loop {
         let (r, b) = seastar_core::io::recv(fd, buf).await;
-        crate::stats::received(&r);
+        crate::stats::received(fd, &r);
         buf = b;
         if would_block(&r) {
             if let Err(e) = seastar_core::io::readable(fd).await {
@@ -138,7 +138,7 @@ pub(crate) async fn recv<B: IoBufMut>(fd: RawFd, mut buf: B) -> BufResult<usize,
 pub(crate) async fn send<B: IoBuf>(fd: RawFd, mut buf: B) -> BufResult<usize, B> {
     loop {
         let (r, b) = seastar_core::io::send(fd, buf).await;
-        crate::stats::sent(&r);
+        crate::stats::sent(fd, &r);
         buf = b;
         if would_block(&r) {
             if let Err(e) = seastar_core::io::writable(fd).await {
@@ -154,7 +154,7 @@ pub(crate) async fn send<B: IoBuf>(fd: RawFd, mut buf: B) -> BufResult<usize, B>
 pub(crate) async fn writev<B: IoBuf>(fd: RawFd, mut bufs: Vec<B>) -> BufResult<usize, Vec<B>> {
     loop {
         let (r, b) = seastar_core::io::writev(fd, bufs).await;
-        crate::stats::sent(&r);
+        crate::stats::sent(fd, &r);
         bufs = b;
         if would_block(&r) {
             if let Err(e) = seastar_core::io::writable(fd).await {

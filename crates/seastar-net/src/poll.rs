@@ -109,7 +109,7 @@ impl PollIo {
             let res = ready!(op.poll(cx));
             st.reading = None;
             let (buf, drained) = res?;
-            crate::stats::received_bytes(buf.len());
+            crate::stats::received_bytes(fd, buf.len());
             st.drained = drained;
             st.rbuf = Some(buf);
         }

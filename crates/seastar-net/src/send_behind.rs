@@ -42,12 +42,14 @@ use crate::BufResult;
 /// ```
 pub struct SendBehind<B: IoBuf> {
     op: SendAll<B>,
+    fd: std::os::fd::RawFd,
 }
 
 impl<B: IoBuf> SendBehind<B> {
     pub(crate) fn start(fd: std::os::fd::RawFd, buf: B) -> SendBehind<B> {
         SendBehind {
             op: SendAll::start(fd, buf),
+            fd,
         }
     }
 
@@ -112,7 +114,7 @@ impl<B: IoBuf> SendBehind<B> {
     }
 
     fn count(&self, r: BufResult<usize, B>) -> BufResult<usize, B> {
-        crate::stats::sent(&io::Result::Ok(self.op.sent()));
+        crate::stats::sent(self.fd, &io::Result::Ok(self.op.sent()));
         r
     }
 }

@@ -12,8 +12,22 @@
 //! | `seastar_net_connections_refused_total` | counter | accept failures: out of descriptors or memory (each back-off), or a connection aborted before it was accepted |
 //! | `seastar_net_bytes_received_total` | counter | bytes read from sockets (TCP, Unix, UDP) |
 //! | `seastar_net_bytes_sent_total` | counter | bytes written to sockets |
+//!
+//! # Idle connections
+//!
+//! Each shard also keeps, per accepted connection (indexed by its file
+//! descriptor), when it last moved bytes either way: the same calls that
+//! count bytes store the reactor's coarse clock
+//! ([`lowres_now`](seastar_core::timer::lowres_now): a thread-local load,
+//! no syscall) there, one store per I/O call. A listener reads the oldest
+//! of its open connections' times when asked
+//! ([`ListenerStats::oldest_idle`](crate::ListenerStats::oldest_idle)), so
+//! the figure costs nothing between reads. Under a manual clock it is
+//! measured on the manual time.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::os::fd::RawFd;
+use std::time::Instant;
 
 /// A shard's network counters, from [`local`].
 ///
@@ -53,6 +67,9 @@ struct Local {
     refused: Cell<u64>,
     received: Cell<u64>,
     sent: Cell<u64>,
+    /// Per file descriptor: when an accepted connection last moved bytes
+    /// (`None`: not an accepted connection of this shard).
+    last_active: RefCell<Vec<Cell<Option<Instant>>>>,
 }
 
 thread_local! {
@@ -63,6 +80,7 @@ thread_local! {
             refused: Cell::new(0),
             received: Cell::new(0),
             sent: Cell::new(0),
+            last_active: RefCell::new(Vec::new()),
         }
     };
 }
@@ -104,26 +122,74 @@ pub(crate) fn refused() {
     bump(|l| (&l.refused, 1), u64::wrapping_add);
 }
 
-/// `r` bytes were read (when `r` is a success).
+/// Connection `fd` moved bytes now (if it is followed: see the module
+/// doc). One store of the coarse clock.
 #[inline]
-pub(crate) fn received(r: &std::io::Result<usize>) {
-    if let Ok(n) = r {
-        received_bytes(*n);
+fn touch(l: &Local, fd: RawFd) {
+    if let Some(c) = l.last_active.borrow().get(fd as usize) {
+        if c.get().is_some() {
+            c.set(Some(seastar_core::timer::lowres_now()));
+        }
     }
 }
 
-/// `n` bytes were read.
+/// `r` bytes were read from `fd` (when `r` is a success).
 #[inline]
-pub(crate) fn received_bytes(n: usize) {
-    bump(|l| (&l.received, n as u64), u64::wrapping_add);
+pub(crate) fn received(fd: RawFd, r: &std::io::Result<usize>) {
+    if let Ok(n) = r {
+        received_bytes(fd, *n);
+    }
 }
 
-/// `r` bytes were written (when `r` is a success).
+/// `n` bytes were read from `fd`.
 #[inline]
-pub(crate) fn sent(r: &std::io::Result<usize>) {
+pub(crate) fn received_bytes(fd: RawFd, n: usize) {
+    let _ = LOCAL.try_with(|l| {
+        l.received.set(l.received.get().wrapping_add(n as u64));
+        touch(l, fd);
+    });
+}
+
+/// `r` bytes were written to `fd` (when `r` is a success).
+#[inline]
+pub(crate) fn sent(fd: RawFd, r: &std::io::Result<usize>) {
     if let Ok(n) = r {
-        bump(|l| (&l.sent, *n as u64), u64::wrapping_add);
+        let _ = LOCAL.try_with(|l| {
+            l.sent.set(l.sent.get().wrapping_add(*n as u64));
+            touch(l, fd);
+        });
     }
+}
+
+/// Starts following the activity of connection `fd`, accepted on this
+/// shard now.
+pub(crate) fn follow(fd: RawFd) {
+    let Ok(i) = usize::try_from(fd) else { return };
+    let now = seastar_core::timer::lowres_now();
+    let _ = LOCAL.try_with(|l| {
+        let mut t = l.last_active.borrow_mut();
+        if t.len() <= i {
+            t.resize(i + 1, Cell::new(None));
+        }
+        t[i].set(Some(now));
+    });
+}
+
+/// Stops following connection `fd` (it is closing).
+pub(crate) fn unfollow(fd: RawFd) {
+    let _ = LOCAL.try_with(|l| {
+        if let Some(c) = l.last_active.borrow().get(fd as usize) {
+            c.set(None);
+        }
+    });
+}
+
+/// When followed connection `fd` last moved bytes (or was accepted).
+pub(crate) fn last_active(fd: RawFd) -> Option<Instant> {
+    LOCAL
+        .try_with(|l| l.last_active.borrow().get(fd as usize).and_then(Cell::get))
+        .ok()
+        .flatten()
 }
 
 /// Registers the exporter of these counters (once per process).

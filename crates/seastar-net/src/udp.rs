@@ -56,7 +56,7 @@ impl UdpSocket {
     /// Sends `buf` as one datagram to `addr`.
     pub async fn send_to<B: IoBuf>(&self, buf: B, addr: SocketAddr) -> BufResult<usize, B> {
         let (r, buf) = seastar_core::io::send_to(self.fd(), buf, addr).await;
-        crate::stats::sent(&r);
+        crate::stats::sent(self.fd(), &r);
         (r, buf)
     }
 
@@ -66,7 +66,7 @@ impl UdpSocket {
     pub async fn recv_from<B: IoBufMut>(&self, buf: B) -> BufResult<(usize, SocketAddr), B> {
         let (r, buf) = seastar_core::io::recv_from(self.fd(), buf).await;
         if let Ok((n, _)) = &r {
-            crate::stats::received(&Ok(*n));
+            crate::stats::received(self.fd(), &Ok(*n));
         }
         (r, buf)
     }

@@ -10,7 +10,7 @@
 //! | `/api/v1/runtime` | app and framework versions, shards and their CPUs, backend, network stack, options in force, uptime |
 //! | `/api/v1/shards` | per shard: busy fraction over the last 1 s / 10 s / 60 s, requests per second, latency percentiles, tasks run, ready tasks, polls, sleeps, stalls (with the last one's length and backtrace, named off the shard), cross-shard messages in and out, memory, the app's own figures, one minute of history |
 //! | `/api/v1/groups` | scheduling groups: shares, runtime and ready tasks, per shard |
-//! | `/api/v1/connections` | per shard: accepted, open, refused, bytes in and out; per listener the app named ([`register_listener`]) and shard: accepted, open, back-offs |
+//! | `/api/v1/connections` | per shard: accepted, open, refused, bytes in and out; per listener the app named ([`register_listener`]) and shard: accepted, open, back-offs, how long its longest-idle open connection has been silent |
 //! | `/api/v1/io` | per shard: the I/O queue's requests and cost in flight; per I/O class: shares, queued, dispatched, requests and bytes by direction, latency percentiles (p50/p90/p99 since the start, queueing included) |
 //! | `/api/v1/metrics` | every shard's metrics registry as JSON |
 //! | `/api/v1/openapi.json` | the OpenAPI 3 description of all of the above ([`api::OPENAPI_JSON`]) |
@@ -69,15 +69,23 @@ use crate::{ServeError, ServeStats, Server};
 /// (the dashboard needs one).
 pub const MAX_CONNECTIONS: usize = 64;
 
+/// A connection that has not sent a full request head this long after it
+/// opened (or after its previous request) is closed unanswered: a silent
+/// client holds a connection slot no longer.
+pub const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// A keep-alive connection idle this long between requests is closed
+/// (the dashboard polls every second).
+pub const IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// The admin server's limits: a client never decides what it holds.
-/// Read-only GETs with small heads; a connection that sends no full head
-/// within 10 s or stays idle 30 s is closed (the dashboard polls every
-/// second); [`MAX_CONNECTIONS`] per shard.
+/// Read-only GETs with small heads; [`HEADER_READ_TIMEOUT`],
+/// [`IDLE_TIMEOUT`]; [`MAX_CONNECTIONS`] per shard.
 fn limits(server: Server) -> Server {
     server
         .max_connections(MAX_CONNECTIONS)
-        .header_read_timeout(std::time::Duration::from_secs(10))
-        .idle_timeout(std::time::Duration::from_secs(30))
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .idle_timeout(IDLE_TIMEOUT)
         .body_read_timeout(std::time::Duration::from_secs(10))
         .max_header_size(16 * 1024)
         .max_headers(64)

@@ -232,7 +232,8 @@ pub(crate) async fn connections() -> Result<Value, SubmitError> {
             .into_iter()
             .map(|(name, l)| {
                 json!({"name": name, "shard": shard, "accepted": l.accepted,
-                    "open": l.open, "backoffs": l.backoffs})
+                    "open": l.open, "backoffs": l.backoffs,
+                    "oldest_idle_seconds": l.oldest_idle.map(|d| d.as_secs_f64())})
             })
             .collect();
         let totals = json!({"shard": shard, "accepted": s.accepted, "open": s.open,

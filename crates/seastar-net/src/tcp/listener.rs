@@ -2,7 +2,8 @@
 //! acceptor, with connection counters and an accept loop that survives
 //! running out of file descriptors.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::collections::HashSet;
 use std::fmt;
 use std::future::poll_fn;
 use std::io;
@@ -38,11 +39,14 @@ const WARN_EVERY: Duration = Duration::from_secs(10);
 /// let (conn, _) = l.accept().await.unwrap();
 /// assert_eq!(l.stats().accepted, 1);
 /// assert_eq!(l.stats().open, 1);
+/// assert!(l.stats().oldest_idle.is_some());
 /// drop(conn);
 /// assert_eq!(l.stats().open, 0);
+/// assert_eq!(l.stats().oldest_idle, None);
 /// # });
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ListenerStats {
     /// Connections accepted by this shard's listener so far.
     pub accepted: u64,
@@ -51,6 +55,11 @@ pub struct ListenerStats {
     /// Times `accept` paused because the process or the system ran out of
     /// file descriptors (`EMFILE`/`ENFILE`) or memory.
     pub backoffs: u64,
+    /// How long the longest-idle open connection has moved no byte either
+    /// way (since it was accepted, if it never did), on the reactor's
+    /// coarse clock; `None` with no connection open. See
+    /// [`stats`](crate::stats) for how it is kept.
+    pub oldest_idle: Option<Duration>,
 }
 
 #[derive(Default)]
@@ -58,6 +67,9 @@ pub(crate) struct LocalStats {
     accepted: Cell<u64>,
     open: Cell<u64>,
     backoffs: Cell<u64>,
+    /// The open connections' descriptors (their activity is kept by
+    /// `crate::stats`).
+    conns: RefCell<HashSet<RawFd>>,
     /// Inside an fd shortage.
     starved: Cell<bool>,
     /// When the last shortage warning was logged, and the shortages since.
@@ -67,6 +79,7 @@ pub(crate) struct LocalStats {
 /// Keeps a connection counted as open until the stream drops.
 pub(crate) struct ConnGuard {
     stats: Rc<LocalStats>,
+    fd: RawFd,
     dist: Option<(Arc<DistGroup>, usize)>,
 }
 
@@ -79,6 +92,8 @@ impl fmt::Debug for ConnGuard {
 impl Drop for ConnGuard {
     fn drop(&mut self) {
         self.stats.open.set(self.stats.open.get() - 1);
+        self.stats.conns.borrow_mut().remove(&self.fd);
+        crate::stats::unfollow(self.fd);
         crate::stats::closed();
         if let Some((g, shard)) = &self.dist {
             g.close(*shard);
@@ -319,8 +334,12 @@ impl TcpListener {
         self.stats.accepted.set(self.stats.accepted.get() + 1);
         crate::stats::accepted();
         self.stats.open.set(self.stats.open.get() + 1);
+        let raw = fd.as_raw_fd();
+        crate::stats::follow(raw);
+        self.stats.conns.borrow_mut().insert(raw);
         let guard = ConnGuard {
             stats: self.stats.clone(),
+            fd: raw,
             dist,
         };
         let stream = TcpStream::from_owned(fd, Some(guard));
@@ -342,7 +361,19 @@ impl TcpListener {
             accepted: self.stats.accepted.get(),
             open: self.stats.open.get(),
             backoffs: self.stats.backoffs.get(),
+            oldest_idle: self.oldest_idle(),
         }
+    }
+
+    /// The longest a connection of this shard's listener has been idle:
+    /// one pass over its open connections.
+    fn oldest_idle(&self) -> Option<Duration> {
+        let conns = self.stats.conns.borrow();
+        let oldest = conns
+            .iter()
+            .filter_map(|&fd| crate::stats::last_active(fd))
+            .min()?;
+        Some(seastar_core::timer::lowres_now().saturating_duration_since(oldest))
     }
 }
 
