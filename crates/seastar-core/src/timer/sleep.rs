@@ -93,7 +93,6 @@ impl Future for Sleep {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
         reactor::with(|shard| {
-            let deadline = shard.clock.to_ns(this.deadline);
             let mut timers = shard.timers.borrow_mut();
             match this.key {
                 Some(key) => {
@@ -105,6 +104,10 @@ impl Future for Sleep {
                     Poll::Pending
                 }
                 None => {
+                    // Converted here only: a timer already queued is polled
+                    // on every wake of its task (hyper's per-request
+                    // timeouts), and the conversion reads an `Instant`.
+                    let deadline = shard.clock.to_ns(this.deadline);
                     // Due already? Against the loop iteration's time first
                     // (no clock read: hyper arms a far timeout per request),
                     // and the clock itself only for a deadline that close.
