@@ -137,8 +137,9 @@ impl ClientConn {
 
 async fn read_loop(conn: Rc<ClientConn>, mut input: Reader) {
     let decoder = conn.core.decoder();
+    let last_rx = Cell::new(timer::lowres_now());
     let why = loop {
-        match input.read_frame(&decoder).await {
+        match input.read_frame(&decoder, &last_rx).await {
             Ok(Some(f)) => match f.header.kind {
                 Kind::Response => {
                     let p = conn.pending.borrow_mut().remove(&f.header.id);

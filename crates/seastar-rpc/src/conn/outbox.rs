@@ -1,13 +1,14 @@
 //! A connection's outgoing bytes: frames are appended to one buffer and a
-//! writer task sends whatever accumulated while its previous write was in
-//! flight, so concurrent calls share writes (one `send` for many frames
+//! writer ([`Outbox::poll_writer`], polled by the connection's task on the
+//! server, a task of its own on the client) sends whatever accumulated
+//! while its previous write was in flight, so concurrent calls share writes (one `send` for many frames
 //! under load, one per frame when idle). Writes go behind
 //! ([`SendBehind`]): a send that takes every byte wakes nobody.
 
 use std::cell::{Cell, RefCell};
 use std::future::poll_fn;
 use std::rc::Rc;
-use std::task::{Poll, Waker};
+use std::task::{Context, Poll, Waker};
 
 use seastar_net::{SendBehind, TcpStream};
 
@@ -99,88 +100,121 @@ impl Outbox {
         self.space.take().into_iter().for_each(Waker::wake);
     }
 
-    /// The writer task: sends until closed and drained, or a write fails
-    /// (then the outbox closes, so senders stop waiting). Each batch is
-    /// sent behind: the task waits for new frames meanwhile, and the send's
-    /// completion wakes it only when it did not take every byte (so an
-    /// answer costs one wake of the writer, not two), unless someone waits
-    /// for space or the batch was large (its completion frees memory); the
-    /// next batch, or the end, waits for it. When nothing is left to send,
-    /// buffers larger than [`KEEP_CAPACITY`] are freed.
+    /// The writer as a task of its own (the client's): see
+    /// [`poll_writer`](Self::poll_writer).
     pub(crate) async fn run_writer(self: Rc<Self>, io: Rc<Transport>) -> std::io::Result<()> {
-        match &*io {
-            Transport::Tcp(sock) => self.run_writer_tcp(sock).await,
+        let mut w = Writer::default();
+        poll_fn(|cx| self.poll_writer(&mut w, &io, cx)).await
+    }
+
+    /// Drives the writer `w` of this outbox over `io`: sends until closed
+    /// and drained (then `Ready(Ok)`; over TLS after `close_notify`), or a
+    /// write fails (then the outbox closes, so senders stop waiting, and
+    /// the error is returned). Not to be polled again once ready.
+    ///
+    /// Each batch is sent behind: the writer's task waits for new frames
+    /// meanwhile, and the send's completion wakes it only when it did not
+    /// take every byte (so an answer costs one wake, not two), unless
+    /// someone waits for space or the batch was large (its completion
+    /// frees memory); the next batch, or the end, waits for it. When
+    /// nothing is left to send, buffers larger than [`KEEP_CAPACITY`] are
+    /// freed. A server connection polls this from its own task (no task
+    /// of its own for the writer: an idle connection is one task); the
+    /// client runs it as a task ([`run_writer`](Self::run_writer)).
+    pub(crate) fn poll_writer(
+        &self,
+        w: &mut Writer,
+        io: &Transport,
+        cx: &mut Context<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let r = match io {
+            Transport::Tcp(sock) => self.poll_writer_tcp(w, sock, cx),
             #[cfg(feature = "tls")]
-            Transport::Tls(tls) => self.run_writer_tls(tls).await,
+            Transport::Tls(tls) => self.poll_writer_tls(w, tls, cx),
+        };
+        if let Poll::Ready(Err(_)) = &r {
+            self.close();
+        }
+        r
+    }
+
+    /// Registers the writer's waker (a push or a close wakes it).
+    fn park_writer(&self, cx: &Context<'_>) {
+        let mut slot = self.writer.borrow_mut();
+        if !slot.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            *slot = Some(cx.waker().clone());
         }
     }
 
-    async fn run_writer_tcp(self: Rc<Self>, sock: &TcpStream) -> std::io::Result<()> {
-        let mut spare: Vec<u8> = Vec::new();
-        let mut sending: Option<SendBehind<Vec<u8>>> = None;
+    /// Takes the buffered frames for sending, leaving the spare buffer
+    /// in their place; `None` if nothing is buffered.
+    fn take_batch(&self, spare: &mut Vec<u8>) -> Option<Vec<u8>> {
+        let mut b = self.buf.borrow_mut();
+        if b.is_empty() {
+            return None;
+        }
+        spare.clear();
+        if spare.capacity() > KEEP_CAPACITY {
+            *spare = Vec::new();
+        }
+        let data = std::mem::replace(&mut *b, std::mem::take(spare));
+        self.in_flight.set(data.len());
+        Some(data)
+    }
+
+    /// Nothing in flight or buffered: hold no large buffer.
+    fn shrink_idle(&self, spare: &mut Vec<u8>) {
+        if spare.capacity() > KEEP_CAPACITY {
+            *spare = Vec::new();
+        }
+        let mut b = self.buf.borrow_mut();
+        if b.capacity() > KEEP_CAPACITY {
+            *b = Vec::new();
+        }
+    }
+
+    fn poll_writer_tcp(
+        &self,
+        w: &mut Writer,
+        sock: &TcpStream,
+        cx: &mut Context<'_>,
+    ) -> Poll<std::io::Result<()>> {
         loop {
-            let next = poll_fn(|cx| {
+            if let Some(s) = w.sending.as_mut() {
                 let needed = !self.buf.borrow().is_empty()
                     || self.closed.get()
                     || !self.space.borrow().is_empty()
                     || self.in_flight.get() > QUIET_MAX;
-                if let Some(s) = sending.as_mut() {
-                    let polled = if needed { s.poll(cx) } else { s.poll_quiet(cx) };
-                    match polled {
-                        Poll::Ready((Ok(_), data)) => {
-                            sending = None;
-                            self.in_flight.set(0);
-                            spare = data;
-                            self.space.take().into_iter().for_each(Waker::wake);
-                        }
-                        Poll::Ready((Err(e), _)) => {
-                            sending = None;
-                            self.in_flight.set(0);
-                            return Poll::Ready(Err(e));
-                        }
-                        // Woken by its completion.
-                        Poll::Pending if needed => return Poll::Pending,
-                        Poll::Pending => {}
+                let polled = if needed { s.poll(cx) } else { s.poll_quiet(cx) };
+                match polled {
+                    Poll::Ready((Ok(_), data)) => {
+                        w.sending = None;
+                        self.in_flight.set(0);
+                        w.spare = data;
+                        self.space.take().into_iter().for_each(Waker::wake);
                     }
-                }
-                let mut b = self.buf.borrow_mut();
-                if !b.is_empty() {
-                    spare.clear();
-                    if spare.capacity() > KEEP_CAPACITY {
-                        spare = Vec::new();
+                    Poll::Ready((Err(e), _)) => {
+                        w.sending = None;
+                        self.in_flight.set(0);
+                        return Poll::Ready(Err(e));
                     }
-                    return Poll::Ready(Ok(Some(std::mem::replace(
-                        &mut *b,
-                        std::mem::take(&mut spare),
-                    ))));
-                }
-                if self.closed.get() {
-                    return Poll::Ready(Ok(None));
-                }
-                if sending.is_none() {
-                    // Idle: hold no large buffer.
-                    if spare.capacity() > KEEP_CAPACITY {
-                        spare = Vec::new();
-                    }
-                    if b.capacity() > KEEP_CAPACITY {
-                        *b = Vec::new();
-                    }
-                }
-                *self.writer.borrow_mut() = Some(cx.waker().clone());
-                Poll::Pending
-            })
-            .await;
-            match next {
-                Ok(Some(data)) => {
-                    self.in_flight.set(data.len());
-                    sending = Some(sock.send_behind(data));
-                }
-                Ok(None) => return Ok(()),
-                Err(e) => {
-                    self.close();
-                    return Err(e);
+                    // Woken by its completion.
+                    Poll::Pending if needed => return Poll::Pending,
+                    Poll::Pending => {}
                 }
             }
+            if let Some(data) = self.take_batch(&mut w.spare) {
+                w.sending = Some(sock.send_behind(data));
+                continue;
+            }
+            if self.closed.get() {
+                return Poll::Ready(Ok(()));
+            }
+            if w.sending.is_none() {
+                self.shrink_idle(&mut w.spare);
+            }
+            self.park_writer(cx);
+            return Poll::Pending;
         }
     }
 
@@ -191,65 +225,64 @@ impl Outbox {
     /// so its buffer is freed and a failure seen. Once closed and drained,
     /// it sends `close_notify`: the peer reads a clean end.
     #[cfg(feature = "tls")]
-    async fn run_writer_tls(self: Rc<Self>, tls: &super::tls::SharedTls) -> std::io::Result<()> {
-        let mut spare: Vec<u8> = Vec::new();
+    fn poll_writer_tls(
+        &self,
+        w: &mut Writer,
+        tls: &super::tls::SharedTls,
+        cx: &mut Context<'_>,
+    ) -> Poll<std::io::Result<()>> {
         loop {
-            let next = poll_fn(|cx| {
-                let mut b = self.buf.borrow_mut();
-                if !b.is_empty() {
-                    spare.clear();
-                    if spare.capacity() > KEEP_CAPACITY {
-                        spare = Vec::new();
+            if let Some(data) = w.tls_data.as_ref() {
+                while w.tls_pos < data.len() {
+                    match tls.poll_write(cx, &data[w.tls_pos..]) {
+                        Poll::Pending => return Poll::Pending,
+                        Poll::Ready(Ok(0)) => {
+                            self.in_flight.set(0);
+                            return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
+                        }
+                        Poll::Ready(Ok(n)) => {
+                            w.tls_pos += n;
+                            self.in_flight.set(data.len() - w.tls_pos);
+                        }
+                        Poll::Ready(Err(e)) => {
+                            self.in_flight.set(0);
+                            return Poll::Ready(Err(e));
+                        }
                     }
-                    let data = std::mem::replace(&mut *b, std::mem::take(&mut spare));
-                    return Poll::Ready(Ok(Some(data)));
                 }
-                if self.closed.get() {
-                    return Poll::Ready(Ok(None));
-                }
-                if b.capacity() > KEEP_CAPACITY {
-                    *b = Vec::new();
-                }
-                drop(b);
-                *self.writer.borrow_mut() = Some(cx.waker().clone());
-                match tls.poll_flush(cx) {
-                    Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-                    _ => Poll::Pending,
-                }
-            })
-            .await;
-            let data = match next {
-                Ok(Some(data)) => data,
-                Ok(None) => {
-                    return poll_fn(|cx| tls.poll_shutdown(cx)).await;
-                }
-                Err(e) => {
-                    self.close();
-                    return Err(e);
-                }
-            };
-            self.in_flight.set(data.len());
-            let mut rest = &data[..];
-            let written: std::io::Result<()> = loop {
-                if rest.is_empty() {
-                    break Ok(());
-                }
-                match poll_fn(|cx| tls.poll_write(cx, rest)).await {
-                    Ok(0) => break Err(std::io::ErrorKind::WriteZero.into()),
-                    Ok(n) => {
-                        rest = &rest[n..];
-                        self.in_flight.set(rest.len());
-                    }
-                    Err(e) => break Err(e),
-                }
-            };
-            self.in_flight.set(0);
-            self.space.take().into_iter().for_each(Waker::wake);
-            spare = data;
-            if let Err(e) = written {
-                self.close();
-                return Err(e);
+                self.in_flight.set(0);
+                self.space.take().into_iter().for_each(Waker::wake);
+                w.spare = w.tls_data.take().unwrap_or_default();
+                w.tls_pos = 0;
             }
+            if let Some(data) = self.take_batch(&mut w.spare) {
+                w.tls_data = Some(data);
+                continue;
+            }
+            if self.closed.get() {
+                return tls.poll_shutdown(cx);
+            }
+            self.shrink_idle(&mut w.spare);
+            self.park_writer(cx);
+            return match tls.poll_flush(cx) {
+                Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+                _ => Poll::Pending,
+            };
         }
     }
+}
+
+/// A writer's own state, owned by the task that polls it
+/// ([`Outbox::poll_writer`]).
+#[derive(Default)]
+pub(crate) struct Writer {
+    /// The buffer of the last batch sent, reused for the next one.
+    spare: Vec<u8>,
+    /// The batch being sent (plain TCP).
+    sending: Option<SendBehind<Vec<u8>>>,
+    /// The batch being handed to the TLS session, and how much of it was.
+    #[cfg(feature = "tls")]
+    tls_data: Option<Vec<u8>>,
+    #[cfg(feature = "tls")]
+    tls_pos: usize,
 }

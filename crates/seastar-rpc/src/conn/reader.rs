@@ -35,8 +35,6 @@ pub(crate) struct Reader {
     eof: bool,
     /// The last read filled its room: read large until one comes back short.
     burst: bool,
-    /// When bytes last arrived (shared with the idle watch).
-    last_rx: Rc<Cell<Instant>>,
 }
 
 impl Reader {
@@ -46,46 +44,47 @@ impl Reader {
             buf: BytesMut::new(),
             eof: false,
             burst: false,
-            last_rx: Rc::new(Cell::new(seastar_core::timer::now())),
         }
-    }
-
-    /// When bytes last arrived.
-    pub(crate) fn last_rx(&self) -> Rc<Cell<Instant>> {
-        self.last_rx.clone()
     }
 
     /// Reads once; `need` is the total the buffer should reach. Returns
-    /// the count, 0 at end of stream.
-    async fn fill(&mut self, need: usize) -> io::Result<usize> {
+    /// the count, 0 at end of stream; a read that brought bytes sets
+    /// `last_rx`.
+    ///
+    /// The transport's calls are made here, not through async methods of
+    /// [`Transport`]: each async layer adds its own copy of its arguments
+    /// to the future, and a waiting server connection's task holds this
+    /// one (an idle connection's cost is its task). The read into a
+    /// partial frame's buffer is boxed: its future is the larger, and the
+    /// wait for a next frame (an idle connection's) should not be sized
+    /// by it; it runs once per read, not per frame, and only when a frame
+    /// spans reads or a burst is being read.
+    async fn fill(&mut self, need: usize, last_rx: &Cell<Instant>) -> io::Result<usize> {
         if self.eof {
             return Ok(0);
         }
-        if self.buf.is_empty() && !self.burst {
+        let (n, room) = if self.buf.is_empty() && !self.burst {
             // Waiting for the next frame: hold no buffer meanwhile.
-            let got = self.sock.read_fresh().await?;
-            let n = got.len();
-            if n == 0 {
-                self.eof = true;
-            } else {
-                self.last_rx.set(seastar_core::timer::now());
-                self.buf = got;
+            self.buf = match &*self.sock {
+                Transport::Tcp(s) => BytesMut::from(&s.read_pooled().await?[..]),
+                #[cfg(feature = "tls")]
+                Transport::Tls(t) => t.read_fresh().await?,
+            };
+            (self.buf.len(), seastar_core::io::pool::BUF_SIZE)
+        } else {
+            let room = read_room(self.buf.len(), need, self.burst);
+            if self.buf.capacity() - self.buf.len() < room {
+                self.buf.reserve(room);
             }
-            self.burst = n >= seastar_core::io::pool::BUF_SIZE;
-            return Ok(n);
-        }
-        let room = read_room(self.buf.len(), need, self.burst);
-        if self.buf.capacity() - self.buf.len() < room {
-            self.buf.reserve(room);
-        }
-        let spare = self.buf.split_off(self.buf.len());
-        let (r, spare) = self.sock.read(spare).await;
-        self.buf.unsplit(spare);
-        let n = r?;
+            let spare = self.buf.split_off(self.buf.len());
+            let (r, spare) = Box::pin(read_into(&self.sock, spare)).await;
+            self.buf.unsplit(spare);
+            (r?, room)
+        };
         if n == 0 {
             self.eof = true;
         } else {
-            self.last_rx.set(seastar_core::timer::now());
+            last_rx.set(seastar_core::timer::lowres_now());
         }
         self.burst = n >= room;
         Ok(n)
@@ -101,8 +100,9 @@ impl Reader {
 
     /// Reads the negotiation frame.
     pub(crate) async fn read_negotiation(&mut self) -> Result<Negotiation, RpcError> {
+        let rx = Cell::new(seastar_core::timer::lowres_now());
         while self.buf.len() < NEGOTIATION_LEN {
-            if self.fill(NEGOTIATION_LEN).await? == 0 {
+            if self.fill(NEGOTIATION_LEN, &rx).await? == 0 {
                 return Err(RpcError::Io(io::ErrorKind::UnexpectedEof.into()));
             }
         }
@@ -112,10 +112,12 @@ impl Reader {
     }
 
     /// Reads the next frame; `Ok(None)` at a clean end of stream between
-    /// frames.
+    /// frames. Each read that brings bytes sets `last_rx` (the shard's
+    /// loop time).
     pub(crate) async fn read_frame(
         &mut self,
         decoder: &FrameDecoder,
+        last_rx: &Cell<Instant>,
     ) -> Result<Option<Frame>, ReadError> {
         // Frames already buffered are parsed without waiting: yield when
         // the task quota is spent so a busy connection cannot stall the shard.
@@ -123,22 +125,32 @@ impl Reader {
             seastar_core::yield_now().await;
         }
         loop {
-            match decoder.decode(&mut self.buf) {
+            // The decode result is not held across the read's await (it
+            // would take room in the future).
+            let need = match decoder.decode(&mut self.buf) {
                 Ok(Decoded::Frame(f)) => {
                     self.release_if_drained();
                     return Ok(Some(f));
                 }
-                Ok(Decoded::NeedMore(need)) => {
-                    if self.fill(need).await.map_err(ReadError::Io)? == 0 {
-                        if self.buf.is_empty() {
-                            return Ok(None);
-                        }
-                        return Err(ReadError::Io(io::ErrorKind::UnexpectedEof.into()));
-                    }
-                }
+                Ok(Decoded::NeedMore(need)) => need,
                 Err(DecodeError::Header(bad)) => return Err(ReadError::Header(bad)),
                 Err(DecodeError::Payload(e)) => return Err(ReadError::Protocol(e)),
+            };
+            if self.fill(need, last_rx).await.map_err(ReadError::Io)? == 0 {
+                if self.buf.is_empty() {
+                    return Ok(None);
+                }
+                return Err(ReadError::Io(io::ErrorKind::UnexpectedEof.into()));
             }
         }
+    }
+}
+
+/// Reads into `spare`'s capacity (from its start); `Ok(0)` at end of stream.
+async fn read_into(sock: &Transport, spare: BytesMut) -> (io::Result<usize>, BytesMut) {
+    match sock {
+        Transport::Tcp(s) => s.read(spare).await,
+        #[cfg(feature = "tls")]
+        Transport::Tls(t) => t.read(spare).await,
     }
 }

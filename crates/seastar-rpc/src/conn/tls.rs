@@ -1,5 +1,6 @@
-//! One TLS session shared by a native connection's two tasks: the reader
-//! (frames in) and the outbox's writer (frames out).
+//! One TLS session shared by a native connection's reader (frames in) and
+//! the outbox's writer (frames out): two tasks on the client, one on the
+//! server (which polls both sides from its connection task).
 //!
 //! A [`TlsStream`] is one session with `&mut` calls; here it sits in a
 //! `RefCell` borrowed only inside a poll (never across an `.await`), and
@@ -100,7 +101,8 @@ impl SharedTls {
         .await
     }
 
-    /// As [`Transport::read_fresh`](super::transport::Transport::read_fresh).
+    /// Waits for bytes without holding a buffer meanwhile; returns them in
+    /// a buffer of their size, empty at end of stream.
     pub(crate) async fn read_fresh(&self) -> io::Result<BytesMut> {
         let mut out = BytesMut::new();
         self.read_with(usize::MAX, |d| out.extend_from_slice(d))
@@ -108,7 +110,7 @@ impl SharedTls {
         Ok(out)
     }
 
-    /// As [`Transport::read`](super::transport::Transport::read).
+    /// Reads into `spare`'s capacity (from its start); `Ok(0)` at end of stream.
     pub(crate) async fn read(&self, mut spare: BytesMut) -> (io::Result<usize>, BytesMut) {
         spare.clear();
         let room = spare.capacity();

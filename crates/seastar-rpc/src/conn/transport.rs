@@ -6,7 +6,6 @@ use std::io;
 use std::net::Shutdown;
 use std::rc::Rc;
 
-use bytes::BytesMut;
 use seastar_net::TcpStream;
 
 /// A connection's byte stream.
@@ -19,28 +18,6 @@ pub(crate) enum Transport {
 }
 
 impl Transport {
-    /// Waits for bytes without holding a buffer meanwhile; returns them in
-    /// a buffer of their size, empty at end of stream.
-    pub(crate) async fn read_fresh(&self) -> io::Result<BytesMut> {
-        match self {
-            Transport::Tcp(s) => {
-                let got = s.read_pooled().await?;
-                Ok(BytesMut::from(&got[..]))
-            }
-            #[cfg(feature = "tls")]
-            Transport::Tls(t) => t.read_fresh().await,
-        }
-    }
-
-    /// Reads into `spare`'s capacity (from its start); `Ok(0)` at end of stream.
-    pub(crate) async fn read(&self, spare: BytesMut) -> (io::Result<usize>, BytesMut) {
-        match self {
-            Transport::Tcp(s) => s.read(spare).await,
-            #[cfg(feature = "tls")]
-            Transport::Tls(t) => t.read(spare).await,
-        }
-    }
-
     /// Sends all of `data` and waits until it is sent.
     pub(crate) async fn write_all(&self, data: Vec<u8>) -> io::Result<()> {
         match self {

@@ -1,6 +1,17 @@
 //! One native connection on the server: negotiation, the reader that
 //! dispatches frames, one task per call, and the outbox's writer.
 //!
+//! A connection is one task (plus one per call in flight): the loop that
+//! reads and dispatches frames also drives the writer
+//! ([`Outbox::poll_writer`](crate::conn::outbox::Outbox::poll_writer)) at
+//! every wait, and what it shares with its calls (the table of calls in
+//! flight, their count and request bytes) is one small [`Calls`]. An idle
+//! connection is that task waiting for a pooled read and its idle timer,
+//! with no receive or send buffer of its own (about 1.5 KB all told in a
+//! debug build; `apps/rpc/tests/idle.rs` holds it under 2 KiB). The idle
+//! timer stays armed across calls and is re-armed only when it fires
+//! early, so a call costs no timer operation.
+//!
 //! What a client can make a connection hold, and for how long:
 //!
 //! - **Replies.** Before reading the next frame the reader waits while the
@@ -22,62 +33,211 @@
 //!   error. Only a server stop lets the calls in flight finish and answer.
 //!   Whatever way the connection ends (even a panic in its task, or the
 //!   server dropping it at the stop deadline), [`ConnGuard`] cancels the
-//!   calls, stops the writer and shuts the socket.
+//!   calls and shuts the socket.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
-use std::pin::pin;
+use std::future::poll_fn;
+use std::pin::{Pin, pin};
 use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use futures::FutureExt;
 use futures::future::{Either, select};
 use seastar_core::promise::{Promise, promise};
-use seastar_core::sync::Semaphore;
-use seastar_core::task::JoinHandle;
-use seastar_core::{spawn_local, timer};
+use seastar_core::spawn_local;
+use seastar_core::timer::{self, Sleep};
 
 use super::{Handler, Inner, Reply};
+use crate::conn::outbox::Writer;
 use crate::conn::{Core, ReadError, Reader, Transport};
 use crate::error::RpcError;
 use crate::frame::{Features, FrameError, Header, Kind, Negotiation, Status, flags};
 use crate::stream::StreamState;
 
-type Calls = Rc<RefCell<HashMap<u64, Promise<()>>>>;
+/// What a connection shares with its calls in flight: their cancel
+/// promises by id, how many there are and the request bytes they hold,
+/// and the connection's waker while it waits on them. The calls are
+/// counted here rather than with semaphores: a semaphore is an allocation
+/// of its own, and its wait list keeps its room once used.
+struct Calls {
+    /// The first call's promise inline: a connection with one call at a
+    /// time (and an idle one) allocates no table.
+    first: RefCell<Option<(u64, Promise<()>)>>,
+    /// The others.
+    more: RefCell<HashMap<u64, Promise<()>>>,
+    /// Calls in flight.
+    count: Cell<usize>,
+    /// Request bytes the calls in flight hold.
+    bytes: Cell<usize>,
+    /// When the last call ended (the idle timeout counts from then).
+    quiet_since: Cell<Instant>,
+    /// The connection waits for room: wake it at any call's end, not only
+    /// the last one's.
+    blocked: Cell<bool>,
+    /// The connection's task, while it waits for room or for the last
+    /// call to end.
+    waiter: RefCell<Option<Waker>>,
+}
+
+impl Calls {
+    fn new() -> Calls {
+        Calls {
+            first: RefCell::new(None),
+            more: RefCell::default(),
+            count: Cell::new(0),
+            bytes: Cell::new(0),
+            quiet_since: Cell::new(timer::lowres_now()),
+            blocked: Cell::new(false),
+            waiter: RefCell::new(None),
+        }
+    }
+
+    fn contains(&self, id: u64) -> bool {
+        matches!(&*self.first.borrow(), Some((f, _)) if *f == id)
+            || self.more.borrow().contains_key(&id)
+    }
+
+    /// Registers a call that holds `bytes` of request.
+    fn insert(&self, id: u64, cancel: Promise<()>, bytes: usize) {
+        let mut first = self.first.borrow_mut();
+        if first.is_none() {
+            *first = Some((id, cancel));
+        } else {
+            self.more.borrow_mut().insert(id, cancel);
+        }
+        self.count.set(self.count.get() + 1);
+        self.bytes.set(self.bytes.get() + bytes);
+    }
+
+    /// Takes a call's cancel promise out of the table (the call is still
+    /// counted until it ends).
+    fn remove(&self, id: u64) -> Option<Promise<()>> {
+        let mut first = self.first.borrow_mut();
+        if matches!(&*first, Some((f, _)) if *f == id) {
+            return first.take().map(|(_, p)| p);
+        }
+        self.more.borrow_mut().remove(&id)
+    }
+
+    /// Takes every cancel promise (dropping them cancels the calls);
+    /// returns how many there were.
+    fn cancel_all(&self) -> usize {
+        let first = self.first.take();
+        let more = self.more.take();
+        first.is_some() as usize + more.len()
+    }
+
+    /// A call holding `bytes` ended.
+    fn ended(&self, id: u64, bytes: usize) {
+        drop(self.remove(id));
+        let n = self.count.get() - 1;
+        self.count.set(n);
+        self.bytes.set(self.bytes.get() - bytes);
+        if n == 0 {
+            self.quiet_since.set(timer::lowres_now());
+            // An idle connection holds no table (a map keeps its room).
+            let mut more = self.more.borrow_mut();
+            if more.capacity() > 0 {
+                *more = HashMap::new();
+            }
+        }
+        if n == 0 || self.blocked.get() {
+            if let Some(w) = self.waiter.borrow_mut().take() {
+                w.wake();
+            }
+        }
+    }
+
+    fn park(&self, cx: &Context<'_>) {
+        let mut slot = self.waiter.borrow_mut();
+        if !slot.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            *slot = Some(cx.waker().clone());
+        }
+    }
+
+    /// Ready once fewer than `max_calls` calls are in flight and `need`
+    /// more request bytes fit under `max_bytes`.
+    fn poll_room(
+        &self,
+        cx: &Context<'_>,
+        max_calls: usize,
+        max_bytes: usize,
+        need: usize,
+    ) -> Poll<()> {
+        if self.count.get() < max_calls && self.bytes.get() + need <= max_bytes {
+            self.blocked.set(false);
+            return Poll::Ready(());
+        }
+        self.blocked.set(true);
+        self.park(cx);
+        Poll::Pending
+    }
+
+    /// Ready once no call is in flight.
+    fn poll_none(&self, cx: &Context<'_>) -> Poll<()> {
+        if self.count.get() == 0 {
+            return Poll::Ready(());
+        }
+        self.park(cx);
+        Poll::Pending
+    }
+}
 
 /// Cleans up a connection however its task ends (returned, dropped at the
 /// stop deadline, or unwound by a panic): the calls in flight are
-/// cancelled (dropping their promises wakes them with an error), the
-/// writer is stopped and the socket shut in both directions.
+/// cancelled (dropping their promises wakes them with an error) and the
+/// socket shut in both directions (the writer goes with the task).
 struct ConnGuard {
-    calls: Calls,
-    writer: Option<JoinHandle<std::io::Result<()>>>,
+    calls: Rc<Calls>,
     sock: Rc<Transport>,
 }
 
 impl Drop for ConnGuard {
     fn drop(&mut self) {
-        drop(self.calls.take());
-        if let Some(w) = self.writer.take() {
-            w.abort();
-        }
+        self.calls.cancel_all();
         let _ = self.sock.shutdown(std::net::Shutdown::Both);
     }
 }
 
-/// Removes a call from the connection's table however its task ends.
+/// A call in flight: ends it in the table however its task ends.
 struct CallEntry {
-    calls: Calls,
+    calls: Rc<Calls>,
     id: u64,
+    bytes: usize,
 }
 
 impl Drop for CallEntry {
     fn drop(&mut self) {
-        let mut calls = self.calls.borrow_mut();
-        calls.remove(&self.id);
-        // An idle connection holds no table (a map keeps its room).
-        if calls.is_empty() {
-            *calls = HashMap::new();
+        self.calls.ended(self.id, self.bytes);
+    }
+}
+
+/// The connection's writer, driven by its task at every wait.
+struct Out<'a> {
+    core: &'a Core,
+    sock: &'a Transport,
+    writer: Writer,
+    /// The writer finished: drained after the close, or failed (then the
+    /// outbox is closed and replies are dropped).
+    done: bool,
+}
+
+impl Out<'_> {
+    fn drive(&mut self, cx: &mut Context<'_>) {
+        if self.done {
+            return;
+        }
+        if let Poll::Ready(r) = self
+            .core
+            .outbox
+            .poll_writer(&mut self.writer, self.sock, cx)
+        {
+            self.done = true;
+            if let Err(e) = r {
+                tracing::debug!(error = %e, "rpc: write failed; replies dropped");
+            }
         }
     }
 }
@@ -93,89 +253,120 @@ enum End {
     Stalled,
 }
 
-/// Resolves once the connection has had no call in flight and received
-/// nothing for `idle`. Holds every call permit while it waits, which is
-/// harmless: it runs only while the reader waits for a frame.
-async fn idle_watch(limit: &Semaphore, all: usize, last_rx: &Cell<Instant>, idle: Duration) {
-    let Ok(_quiet) = limit.acquire(all).await else {
-        return std::future::pending().await;
-    };
-    let quiet_since = timer::now();
+/// Whether the connection is idle: no call in flight and nothing
+/// received for `idle`. The timer in `sleep` is armed when no call is in
+/// flight and left armed across calls; when it fires early (bytes
+/// arrived or a call ran since it was armed) it is re-armed from the
+/// latest of the two, or, with calls in flight, the last call's end wakes
+/// the connection to arm it again.
+fn poll_idle(
+    calls: &Calls,
+    last_rx: &Cell<Instant>,
+    sleep: &mut Option<Sleep>,
+    idle: Duration,
+    cx: &mut Context<'_>,
+) -> bool {
     loop {
-        let deadline = last_rx.get().max(quiet_since) + idle;
-        if timer::now() >= deadline {
-            return;
+        let due = last_rx.get().max(calls.quiet_since.get()) + idle;
+        let s = match sleep {
+            Some(s) => s,
+            None if calls.count.get() > 0 => {
+                calls.park(cx);
+                return false;
+            }
+            None => sleep.insert(timer::sleep_until(due)),
+        };
+        if Pin::new(&mut *s).poll(cx).is_pending() {
+            return false;
         }
-        timer::sleep_until(deadline).await;
+        let armed_for = s.deadline();
+        *sleep = None;
+        if calls.count.get() == 0 && due <= armed_for {
+            return true;
+        }
     }
 }
 
 /// Serves one connection to its end.
 pub(super) async fn serve_connection(
-    inner: &Rc<Inner>,
+    inner: Rc<Inner>,
     sock: Rc<Transport>,
 ) -> Result<(), RpcError> {
+    let inner = &inner;
     let opts = &inner.opts;
     let mut reader = Reader::new(sock.clone());
     // The one-off steps of a connection's life (negotiation, stalls, the
     // end) are boxed: inline, their futures would size every connection's
     // task, idle ones included (an idle connection's cost is its task).
-    let negotiation = timer::timeout(opts.negotiation_timeout, reader.read_negotiation());
-    let peer = match Box::pin(negotiation).await {
-        Ok(r) => r?,
-        Err(_) => {
-            inner
-                .stats
-                .first_bytes_timeouts
-                .set(inner.stats.first_bytes_timeouts.get() + 1);
-            return Err(RpcError::Timeout);
-        }
+    let (features, peer_max_frame) = {
+        let negotiation = timer::timeout(opts.negotiation_timeout, reader.read_negotiation());
+        let peer = match Box::pin(negotiation).await {
+            Ok(r) => r?,
+            Err(_) => {
+                inner
+                    .stats
+                    .first_bytes_timeouts
+                    .set(inner.stats.first_bytes_timeouts.get() + 1);
+                return Err(RpcError::Timeout);
+            }
+        };
+        let features = peer.features & opts.features;
+        let ours = Negotiation {
+            features,
+            max_frame: opts.max_frame,
+        };
+        Box::pin(sock.write_all(ours.encode().to_vec())).await?;
+        (features, peer.max_frame)
     };
-    let features = peer.features & opts.features;
-    let ours = Negotiation {
-        features,
-        max_frame: opts.max_frame,
-    };
-    Box::pin(sock.write_all(ours.encode().to_vec())).await?;
     let core = Rc::new(Core::new(
         features,
         opts.max_frame,
-        peer.max_frame,
+        peer_max_frame,
         opts.stream_window,
     ));
-    let mut guard = ConnGuard {
-        calls: Rc::default(),
-        writer: Some(spawn_local(core.outbox.clone().run_writer(sock.clone()))),
+    let calls = Rc::new(Calls::new());
+    let guard = ConnGuard {
+        calls: calls.clone(),
         sock: sock.clone(),
     };
-    let limit = Semaphore::new(opts.max_concurrent_calls);
-    let memory = Semaphore::new(opts.max_in_flight_bytes);
+    let mut out = Out {
+        core: &core,
+        sock: &sock,
+        writer: Writer::default(),
+        done: false,
+    };
     let decoder = core.decoder();
-    let last_rx = reader.last_rx();
+    let last_rx = Cell::new(timer::lowres_now());
+    let mut idle_sleep: Option<Sleep> = None;
     let result: Result<End, RpcError> = loop {
-        if core.outbox.unsent() > opts.output_budget {
-            let drained = core.outbox.within(opts.output_budget);
-            let drained = match opts.idle_timeout {
-                Some(t) => Box::pin(timer::timeout(t, drained)).await.unwrap_or(false),
-                None => Box::pin(drained).await,
-            };
-            if !drained {
-                break Ok(End::Stalled);
-            }
+        if core.outbox.unsent() > opts.output_budget
+            && !Box::pin(drain_to_budget(
+                &mut out,
+                opts.output_budget,
+                opts.idle_timeout,
+            ))
+            .await
+        {
+            break Ok(End::Stalled);
         }
         let next = {
-            let read = pin!(reader.read_frame(&decoder));
-            match opts.idle_timeout {
-                None => read.await,
-                Some(idle) => {
-                    let all = opts.max_concurrent_calls;
-                    let watch = pin!(idle_watch(&limit, all, &last_rx, idle));
-                    match select(read, watch).await {
-                        Either::Left((r, _)) => r,
-                        Either::Right(_) => break Ok(End::Idle),
-                    }
+            let mut read = pin!(reader.read_frame(&decoder, &last_rx));
+            poll_fn(|cx| {
+                out.drive(cx);
+                if let Poll::Ready(r) = read.as_mut().poll(cx) {
+                    return Poll::Ready(Some(r));
                 }
-            }
+                match opts.idle_timeout {
+                    Some(idle) if poll_idle(&calls, &last_rx, &mut idle_sleep, idle, cx) => {
+                        Poll::Ready(None)
+                    }
+                    _ => Poll::Pending,
+                }
+            })
+            .await
+        };
+        let Some(next) = next else {
+            break Ok(End::Idle);
         };
         let frame = match next {
             Ok(Some(f)) => f,
@@ -204,9 +395,7 @@ pub(super) async fn serve_connection(
                 } else {
                     Kind::Response
                 };
-                if guard.calls.borrow().contains_key(&h.id)
-                    || core.streams.borrow().contains_key(&h.id)
-                {
+                if calls.contains(h.id) || core.streams.borrow().contains_key(&h.id) {
                     let why = format!("duplicate message id {}: that call is in flight", h.id);
                     core.send_status(reply_kind, h.id, Status::BadRequest, &why);
                     inner
@@ -231,18 +420,30 @@ pub(super) async fn serve_connection(
                         continue;
                     }
                 };
-                let Ok(permit) = limit.acquire(1).await else {
-                    break Ok(End::Eof);
-                };
+                // Wait for room (the reader pauses, so TCP holds the client back).
                 let bytes = frame.payload.len().clamp(1, opts.max_in_flight_bytes);
-                let Ok(held) = memory.acquire(bytes).await else {
-                    break Ok(End::Eof);
-                };
+                let (max_calls, max_bytes) = (opts.max_concurrent_calls, opts.max_in_flight_bytes);
+                if calls
+                    .poll_room(
+                        &Context::from_waker(Waker::noop()),
+                        max_calls,
+                        max_bytes,
+                        bytes,
+                    )
+                    .is_pending()
+                {
+                    poll_fn(|cx| {
+                        out.drive(cx);
+                        calls.poll_room(cx, max_calls, max_bytes, bytes)
+                    })
+                    .await;
+                }
                 let (cancel_tx, cancel_rx) = promise::<()>();
-                guard.calls.borrow_mut().insert(h.id, cancel_tx);
+                calls.insert(h.id, cancel_tx, bytes);
                 let entry = CallEntry {
-                    calls: guard.calls.clone(),
+                    calls: calls.clone(),
                     id: h.id,
+                    bytes,
                 };
                 let deadline = h
                     .timeout
@@ -261,7 +462,6 @@ pub(super) async fn serve_connection(
                 let core = core.clone();
                 let (inner, started) = (inner.clone(), timer::now());
                 spawn_local(async move {
-                    let _permit = (permit, held);
                     let expiry = async move {
                         match deadline {
                             Some(d) => timer::sleep_until(d).await,
@@ -290,8 +490,7 @@ pub(super) async fn serve_connection(
                 .detach();
             }
             Kind::Cancel => {
-                let cancel = guard.calls.borrow_mut().remove(&h.id);
-                if let Some(c) = cancel {
+                if let Some(c) = calls.remove(h.id) {
                     c.set_value(());
                 }
                 if let Err(e) = core.on_stream_frame(frame) {
@@ -308,11 +507,42 @@ pub(super) async fn serve_connection(
             }
         }
     };
+    drop(idle_sleep);
+    Box::pin(finish(inner, &calls, &mut out, result)).await?;
+    drop(guard);
+    Ok(())
+}
+
+/// Waits, driving the writer, until at most `budget` reply bytes are
+/// unsent; false if they stayed over it for `idle` (or the writer failed).
+async fn drain_to_budget(out: &mut Out<'_>, budget: usize, idle: Option<Duration>) -> bool {
+    let core = out.core;
+    let mut within = pin!(core.outbox.within(budget));
+    let drained = poll_fn(|cx| {
+        out.drive(cx);
+        within.as_mut().poll(cx)
+    });
+    match idle {
+        Some(t) => timer::timeout(t, drained).await.unwrap_or(false),
+        None => drained.await,
+    }
+}
+
+/// The end of a connection whose reading loop ended with `result`: the
+/// calls in flight are cancelled, or, at a server stop, answer; then the
+/// replies left are flushed (for at most the idle timeout).
+async fn finish(
+    inner: &Rc<Inner>,
+    calls: &Calls,
+    out: &mut Out<'_>,
+    result: Result<End, RpcError>,
+) -> Result<(), RpcError> {
+    let opts = &inner.opts;
     // Only a server stop lets the calls in flight answer: the client's end
     // of stream, an idle or stalled connection, or an error cancels them.
     let graceful = matches!(result, Ok(End::Eof)) && inner.stop.abort_requested();
     if !graceful {
-        let cancelled = guard.calls.take().len() as u64;
+        let cancelled = calls.cancel_all() as u64;
         inner
             .stats
             .cancelled_calls
@@ -327,29 +557,37 @@ pub(super) async fn serve_connection(
             let stalled = &inner.stats.stalled_closed;
             stalled.set(stalled.get() + 1);
             // The client takes no replies: do not wait to flush them (the
-            // guard stops the writer and shuts the socket).
+            // guard shuts the socket).
             return Ok(());
         }
         _ => {}
     }
     // Wait for the calls in flight (answering, or observing their
     // cancellation); a stop's deadline drops this whole future.
-    let _ = limit.acquire(opts.max_concurrent_calls).await;
-    core.fail_streams("connection closed");
-    core.outbox.close();
-    if let Some(writer) = guard.writer.take() {
-        // Flush what is left (an error reply, the last answers), but not
-        // for longer than a client may idle.
-        match opts.idle_timeout {
-            Some(t) => {
-                if Box::pin(timer::timeout(t, writer)).await.is_err() {
-                    tracing::debug!("rpc: replies not taken by the client; dropped");
-                }
-            }
-            None => {
-                let _ = writer.await;
+    poll_fn(|cx| {
+        out.drive(cx);
+        calls.poll_none(cx)
+    })
+    .await;
+    out.core.fail_streams("connection closed");
+    out.core.outbox.close();
+    // Flush what is left (an error reply, the last answers), but not for
+    // longer than a client may idle.
+    let flushed = poll_fn(|cx| {
+        out.drive(cx);
+        if out.done {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    });
+    match opts.idle_timeout {
+        Some(t) => {
+            if timer::timeout(t, flushed).await.is_err() {
+                tracing::debug!("rpc: replies not taken by the client; dropped");
             }
         }
+        None => flushed.await,
     }
     result.map(|_| ())
 }

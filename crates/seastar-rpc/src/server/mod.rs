@@ -362,9 +362,7 @@ impl RpcServer {
         let slot = Connections::register(&self.inner.conns, conn.clone());
         let inner = self.inner.clone();
         let io = Rc::new(Transport::Tcp(conn));
-        self.spawn_serving(slot, move || async move {
-            conn::serve_connection(&inner, io).await
-        });
+        self.spawn_serving(slot, move || conn::serve_connection(inner, io));
     }
 
     /// Serves one accepted connection over TLS in the background: the
@@ -401,7 +399,7 @@ impl RpcServer {
             let io = Rc::new(Transport::Tls(Box::new(crate::conn::tls::SharedTls::new(
                 session,
             ))));
-            conn::serve_connection(&inner, io).await
+            conn::serve_connection(inner, io).await
         });
     }
 
