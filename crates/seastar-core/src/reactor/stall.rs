@@ -50,8 +50,9 @@
 //! The handler is installed once per process, with `SA_RESTART` (a system
 //! call the signal interrupts resumes), on `SIGRTMIN + 1` only, and only if
 //! nobody installed a handler there first; it chains to nothing. An app
-//! that uses that signal itself keeps it, and stalls are then counted and
-//! logged without backtraces.
+//! that uses that signal itself keeps it (installed before the runtime, or
+//! after: the ticker checks the handler is still ours before each signal),
+//! and stalls are then counted and logged without backtraces.
 
 use std::ffi::{c_int, c_void};
 use std::fmt;
@@ -95,7 +96,7 @@ impl StallState {
 
     /// Asks the shard's thread to record where it is.
     fn sample(&self) {
-        if !INSTALLED.load(Ordering::Acquire) {
+        if !INSTALLED.load(Ordering::Acquire) || !still_ours() {
             return;
         }
         let thread = self.thread.lock().unwrap_or_else(|e| e.into_inner());
@@ -177,8 +178,7 @@ fn install() {
         }
         // SAFETY: as above.
         let mut new: libc::sigaction = unsafe { std::mem::zeroed() };
-        new.sa_sigaction = on_signal as extern "C" fn(c_int, *mut libc::siginfo_t, *mut c_void)
-            as libc::sighandler_t;
+        new.sa_sigaction = handler();
         new.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART;
         // SAFETY: `sa_mask` is a valid set to empty; installing a handler
         // that is async-signal-safe (see `on_signal`) for a signal nobody
@@ -189,6 +189,30 @@ fn install() {
         };
         INSTALLED.store(ok, Ordering::Release);
     });
+}
+
+/// Whether the signal's handler is still ours (an app may install its own
+/// later; it then gets no signal from us). One `sigaction` query, made
+/// only when a stall is reported.
+fn still_ours() -> bool {
+    // SAFETY: an all-zero `sigaction` is a valid value to be filled in.
+    let mut cur: libc::sigaction = unsafe { std::mem::zeroed() };
+    // SAFETY: querying (null new action) writes only into `cur`.
+    let ok = unsafe { libc::sigaction(signal_number(), std::ptr::null(), &mut cur) } == 0;
+    let ours = ok && cur.sa_sigaction == handler();
+    if !ours {
+        INSTALLED.store(false, Ordering::Release);
+        tracing::warn!(
+            signal = signal_number(),
+            "the app took over the stall detector's signal: stalls are reported without backtraces"
+        );
+    }
+    ours
+}
+
+/// [`on_signal`] as `sigaction` stores it.
+fn handler() -> libc::sighandler_t {
+    on_signal as extern "C" fn(c_int, *mut libc::siginfo_t, *mut c_void) as libc::sighandler_t
 }
 
 /// A shard's registration with the stall detector, held by its reactor:
