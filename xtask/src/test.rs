@@ -54,6 +54,7 @@ impl Backend {
 /// (seastar-io's `AlignedBuf` runs in a second step).
 const MIRI_FILTERS: &[&str] = &[
     "smp::ring::",
+    "task::cell::",
     "smp::call::",
     "smp::pool::",
     "io::pool::",

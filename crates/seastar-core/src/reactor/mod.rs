@@ -13,12 +13,14 @@
 //!
 //! # Wakers
 //!
-//! Tasks are `async-task` cells (a proven, Miri-tested task cell whose
-//! wakers are `Send + Sync`). Their schedule function checks whether the
-//! calling thread is the task's own shard: if so the wake is a plain push
-//! onto the shard's run queue (a `RefCell<VecDeque>`, no lock, no atomic);
-//! otherwise the task goes to the shard's remote inbox and the shard is
-//! woken if it sleeps. A task is only ever run and dropped on its shard.
+//! Tasks are shard-local cells (`task::cell`): a waker first checks
+//! whether the calling thread is the task's own shard; if so the wake is a
+//! plain push onto the shard's run queue (a `RefCell<VecDeque>`, no lock,
+//! no atomic); otherwise a wake request goes to the shard (through the
+//! cross-shard rings or its remote inbox, waking it if it sleeps), which
+//! applies it when it moves its messages into the run queue. A task is
+//! only ever run and dropped on its shard. Cross-shard calls' driver tasks
+//! are `async-task` cells (made on whichever thread first wakes them).
 
 mod backend;
 pub(crate) mod buf_ring;
@@ -56,38 +58,20 @@ use crate::timer::Clock;
 use crate::timer::queue::TimerQueue;
 pub(crate) use stall::{IDLE, StallState};
 
-/// A task ready to run; its metadata says which group and shard it runs in.
-pub(crate) type Runnable = async_task::Runnable<TaskMeta>;
+/// A task ready to run (or a wake request to apply): see `run_queue`.
+pub(crate) use run_queue::Runnable;
 
-/// What a task's cell carries besides its future: its scheduling group and,
-/// for tasks spawned with [`schedule_task`] as their schedule function,
-/// their home shard.
-///
-/// The home lives here rather than in a capturing schedule closure because
-/// `async-task` pins a task with an extra reference count (two atomic
-/// read-modify-writes) around every call of a schedule function that has
-/// captured state; a zero-sized one is called without them.
+/// What an `async-task` cell (a cross-shard call's driver) carries besides
+/// its future: its scheduling group.
 pub(crate) struct TaskMeta {
     /// The task's scheduling group.
     pub(crate) group: usize,
-    /// The runtime and shard the task belongs to; `None` for tasks whose
-    /// schedule function knows their shard itself.
-    home: Option<(Arc<Shared>, usize)>,
 }
 
 impl TaskMeta {
-    /// A task of `group` whose schedule function is [`schedule_task`]:
-    /// shard `shard` of `shared`.
-    pub(crate) fn homed(group: usize, shared: Arc<Shared>, shard: usize) -> TaskMeta {
-        TaskMeta {
-            group,
-            home: Some((shared, shard)),
-        }
-    }
-
-    /// A task of `group` whose schedule function finds its shard itself.
+    /// A task of `group`.
     pub(crate) fn group(group: usize) -> TaskMeta {
-        TaskMeta { group, home: None }
+        TaskMeta { group }
     }
 }
 
@@ -268,26 +252,6 @@ pub(crate) fn with_uring_features<R>(f: impl FnOnce(&mut UringFeatures) -> R) ->
 pub(crate) fn schedule(runnable: Runnable, shared: &Arc<Shared>, target: usize) {
     if let Some(r) = schedule_here(runnable, Arc::as_ptr(shared), target) {
         push_remote(r, &shared.remotes[target]);
-    }
-}
-
-/// The schedule function of tasks made with [`TaskMeta::homed`]: as
-/// [`schedule`], to the home their metadata names. Zero-sized, so
-/// `async-task` calls it without pinning the task (see [`TaskMeta`]).
-pub(crate) fn schedule_task(runnable: Runnable) {
-    let Some((shared, target)) = &runnable.metadata().home else {
-        // Only homed tasks are spawned with this function; a task that
-        // cannot be scheduled is leaked rather than dropped off its shard.
-        debug_assert!(false, "schedule_task on a task without a home");
-        std::mem::forget(runnable);
-        return;
-    };
-    let (shared, target) = (Arc::as_ptr(shared), *target);
-    if let Some(r) = schedule_here(runnable, shared, target) {
-        // Another thread: the inbox is reached through the task's own
-        // metadata, so hold it apart from the task that moves into it.
-        let remote = r.metadata().home.as_ref().expect("homed").0.remotes[target].clone();
-        push_remote(r, &remote);
     }
 }
 

@@ -43,7 +43,59 @@ use std::collections::VecDeque;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use super::Runnable;
+use super::TaskMeta;
+use crate::task::cell;
+use crate::task::home::ShardHome;
+
+/// What the run queue, the remote inbox and the cross-shard rings carry.
+pub(crate) enum Runnable {
+    /// A task spawned on this shard (`task::cell`), ready to run.
+    Local(cell::Runnable<ShardHome>),
+    /// An `async-task` task (a cross-shard call's driver, made on
+    /// whichever thread first cloned its waker), ready to run.
+    Shared(async_task::Runnable<TaskMeta>),
+    /// A wake (or a waker's drop) of a local task from another thread, to
+    /// apply at home: [`RunQueue::push`] turns it into a `Local` or nothing.
+    Wake(cell::Request<ShardHome>),
+}
+
+impl Runnable {
+    /// The scheduling group to run it in.
+    #[inline]
+    fn group(&self) -> usize {
+        match self {
+            Runnable::Local(t) => t.group(),
+            Runnable::Shared(t) => t.metadata().group,
+            Runnable::Wake(_) => 0,
+        }
+    }
+
+    /// Runs it (on its shard): polls the task once.
+    #[inline]
+    pub(crate) fn run(self) {
+        match self {
+            Runnable::Local(t) => t.run(),
+            Runnable::Shared(t) => {
+                t.run();
+            }
+            Runnable::Wake(r) => {
+                if let Some(t) = r.apply() {
+                    t.run();
+                }
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for Runnable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Runnable::Local(t) => t.fmt(f),
+            Runnable::Shared(_) => f.write_str("Shared"),
+            Runnable::Wake(r) => r.fmt(f),
+        }
+    }
+}
 
 /// The most scheduling groups a run queue serves (ids are process-wide).
 pub(crate) const MAX_GROUPS: usize = 64;
@@ -125,9 +177,39 @@ impl RunQueue {
     /// the rest out of line (inlined whole, the cold paths made every push
     /// save and restore a handful of registers: about 18 of its 36
     /// instructions, callgrind, 2 pushes per spawn+await).
+    ///
+    /// A [`Runnable::Wake`] is applied here (the task queued if it needs
+    /// to run).
     #[inline]
     pub(crate) fn push(&mut self, task: Runnable) {
-        let g = task.metadata().group;
+        match task {
+            Runnable::Local(t) => self.push_local(t),
+            Runnable::Wake(r) => self.apply(r),
+            t => {
+                let g = t.group();
+                self.push_in(t, g);
+            }
+        }
+    }
+
+    /// [`push`](Self::push) of a local task.
+    #[inline]
+    pub(crate) fn push_local(&mut self, task: cell::Runnable<ShardHome>) {
+        let g = task.group();
+        self.push_in(Runnable::Local(task), g);
+    }
+
+    /// Applies a wake request from another thread.
+    #[cold]
+    #[inline(never)]
+    fn apply(&mut self, request: cell::Request<ShardHome>) {
+        if let Some(t) = request.apply() {
+            self.push_local(t);
+        }
+    }
+
+    #[inline]
+    fn push_in(&mut self, task: Runnable, g: usize) {
         #[cfg(debug_assertions)]
         let plain = self.shuffle.is_none();
         #[cfg(not(debug_assertions))]
@@ -361,7 +443,11 @@ impl Shuffle {
 /// the same cell).
 #[cfg(debug_assertions)]
 fn id(task: &Runnable) -> *const () {
-    task.waker().data()
+    match task {
+        Runnable::Local(t) => t.id(),
+        Runnable::Shared(t) => t.waker().data(),
+        Runnable::Wake(_) => std::ptr::null(),
+    }
 }
 
 impl Extend<Runnable> for RunQueue {

@@ -538,7 +538,10 @@ impl Probe<'_> {
             let schedule = self.scheduler.clone();
             let (runnable, task) = async_task::Builder::new()
                 .metadata(crate::reactor::TaskMeta::group(h.group))
-                .spawn(move |_| drive, move |r| schedule(r));
+                .spawn(
+                    move |_| drive,
+                    move |r| schedule(crate::reactor::Runnable::Shared(r)),
+                );
             let waker = runnable.waker();
             // Runs once soon (a spurious poll is harmless), then when woken.
             runnable.schedule();

@@ -48,7 +48,7 @@
 
 mod call;
 mod foreign;
-mod pool;
+pub(crate) mod pool;
 mod ring;
 mod sharded;
 pub(crate) mod transport;

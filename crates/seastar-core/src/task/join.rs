@@ -1,15 +1,13 @@
 //! The handle to a spawned task's output.
 
 use std::any::Any;
-use std::cell::Cell;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use crate::reactor::TaskMeta;
-
-type Output<T> = std::thread::Result<T>;
+use super::cell;
+use super::home::ShardHome;
 
 /// Why a task produced no output.
 #[derive(thiserror::Error)]
@@ -54,6 +52,7 @@ fn panic_message(p: &(dyn Any + Send)) -> &str {
 ///
 /// Awaiting yields the task's output, or a [`JoinError`] if it panicked or
 /// was aborted. Dropping the handle detaches the task (it keeps running).
+/// The handle stays on the task's shard (`!Send`).
 ///
 /// ```
 /// # seastar_core::block_on(async {
@@ -65,7 +64,8 @@ fn panic_message(p: &(dyn Any + Send)) -> &str {
 /// # });
 /// ```
 pub struct JoinHandle<T> {
-    task: Cell<Option<async_task::Task<Output<T>, TaskMeta>>>,
+    /// `None` once the output was returned.
+    cell: Option<cell::JoinHandle<T, ShardHome>>,
 }
 
 impl<T> fmt::Debug for JoinHandle<T> {
@@ -77,36 +77,25 @@ impl<T> fmt::Debug for JoinHandle<T> {
 }
 
 impl<T> JoinHandle<T> {
-    pub(crate) fn new(task: async_task::Task<Output<T>, TaskMeta>) -> Self {
-        JoinHandle {
-            task: Cell::new(Some(task)),
-        }
+    pub(crate) fn new(cell: cell::JoinHandle<T, ShardHome>) -> Self {
+        JoinHandle { cell: Some(cell) }
     }
 
     /// Cancels the task unless it already finished: its future is dropped
     /// on its shard, and awaiting the handle yields
     /// [`JoinError::Cancelled`].
     pub fn abort(&self) {
-        if let Some(task) = self.task.take() {
-            if task.is_finished() {
-                self.task.set(Some(task));
-            }
+        if let Some(c) = &self.cell {
+            c.abort();
         }
     }
 
     /// Lets the task run to completion unobserved.
-    pub fn detach(self) {
-        if let Some(task) = self.task.take() {
-            task.detach();
-        }
-    }
+    pub fn detach(self) {}
 
     /// Whether the task has finished (or was aborted).
     pub fn is_finished(&self) -> bool {
-        let task = self.task.take();
-        let done = task.as_ref().is_none_or(|t| t.is_finished());
-        self.task.set(task);
-        done
+        self.cell.as_ref().is_none_or(|c| c.is_finished())
     }
 }
 
@@ -115,23 +104,19 @@ impl<T> Future for JoinHandle<T> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        let Some(task) = this.task.get_mut() else {
+        let Some(c) = &mut this.cell else {
             return Poll::Ready(Err(JoinError::Cancelled));
         };
-        match Pin::new(task).poll(cx) {
+        match c.poll(cx) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(out) => {
-                this.task.set(None);
-                Poll::Ready(out.map_err(JoinError::Panicked))
+                this.cell = None;
+                Poll::Ready(match out {
+                    Some(Ok(v)) => Ok(v),
+                    Some(Err(p)) => Err(JoinError::Panicked(p)),
+                    None => Err(JoinError::Cancelled),
+                })
             }
-        }
-    }
-}
-
-impl<T> Drop for JoinHandle<T> {
-    fn drop(&mut self) {
-        if let Some(task) = self.task.take() {
-            task.detach();
         }
     }
 }

@@ -11,15 +11,14 @@
 //! the current batch of tasks started (now + the task quota). Long loops
 //! call [`maybe_yield`].
 
+pub(crate) mod cell;
 pub mod group;
+pub(crate) mod home;
 mod join;
 
 use std::future::Future;
-use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-
-use futures::FutureExt;
 
 pub use group::{GroupError, SchedulingGroup, current_scheduling_group, spawn_local_in};
 pub use join::{JoinError, JoinHandle};
@@ -64,30 +63,10 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
-    {
-        let meta = reactor::TaskMeta::homed(group, shard.shared.clone(), shard.id);
-        // `spawn_local` would wrap the future in a check of the thread id
-        // on every poll and on drop (two thread-local reads, ~50
-        // instructions per spawn+await, callgrind); the reactor keeps the
-        // rule that check enforces by construction: `schedule_task` queues
-        // the `Runnable` here or hands it to this shard (SPSC ring, remote
-        // inbox) without running it; only this shard runs it (`run_tasks`)
-        // or drops it (`shutdown`); whatever could drop it elsewhere (a
-        // closed or dropped inbox, ring or transport, a task without a
-        // home) leaks it instead. A `!Send` output stays here because the
-        // `JoinHandle` holding it is then `!Send`.
-        // SAFETY: the `Runnable` of this possibly `!Send` future is only
-        // run and dropped on this thread (above); the schedule function is
-        // a `'static` fn item, `Send` and `Sync`.
-        let (runnable, task) = unsafe {
-            async_task::Builder::new().metadata(meta).spawn_unchecked(
-                move |_| AssertUnwindSafe(future).catch_unwind(),
-                reactor::schedule_task,
-            )
-        };
-        shard.queue.borrow_mut().push(runnable);
-        JoinHandle::new(task)
-    }
+    let home = home::ShardHome::new(shard.shared.clone(), shard.id);
+    let (runnable, handle) = cell::spawn(home, group, future);
+    shard.queue.borrow_mut().push_local(runnable);
+    JoinHandle::new(handle)
 }
 
 /// Whether the running task should yield: the shard's task quota
@@ -153,5 +132,83 @@ impl Future for YieldNow {
         self.yielded = true;
         cx.waker().wake_by_ref();
         Poll::Pending
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    use std::task::{Poll, Waker};
+
+    use crate::{Runtime, smp, spawn_local, yield_now};
+
+    type Slot = Arc<Mutex<Option<Waker>>>;
+
+    /// A task ready once `flag` is set, leaving its waker in `slot`.
+    fn wait_for(flag: Arc<AtomicBool>, slot: Slot) -> super::JoinHandle<()> {
+        spawn_local(std::future::poll_fn(move |cx| {
+            if flag.load(Ordering::Acquire) {
+                return Poll::Ready(());
+            }
+            *slot.lock().unwrap() = Some(cx.waker().clone());
+            Poll::Pending
+        }))
+    }
+
+    #[test]
+    fn waker_used_on_another_shard_wakes_the_task_at_home() {
+        let rt = Runtime::builder().shards(2).build().unwrap();
+        rt.run(async {
+            for _ in 0..100 {
+                let flag = Arc::new(AtomicBool::new(false));
+                let slot = Slot::default();
+                let h = wait_for(flag.clone(), slot.clone());
+                yield_now().await;
+                let w = slot.lock().unwrap().take().expect("polled once");
+                smp::submit_to(1, move || async move {
+                    // Clone, wake and drop on shard 1: each is a request
+                    // to shard 0.
+                    let c = w.clone();
+                    flag.store(true, Ordering::Release);
+                    c.wake_by_ref();
+                    drop(c);
+                    w.wake();
+                })
+                .await
+                .unwrap();
+                h.await.unwrap();
+            }
+        });
+    }
+
+    #[test]
+    fn waker_kept_by_a_plain_thread_keeps_a_detached_task_until_it_wakes() {
+        let rt = Runtime::builder().shards(1).build().unwrap();
+        rt.run(async move {
+            let flag = Arc::new(AtomicBool::new(false));
+            let slot = Slot::default();
+            let (tx, rx) = futures::channel::oneshot::channel();
+            let wait = wait_for(flag.clone(), slot.clone());
+            // Detached; it reports its end (a dropped task drops `tx`).
+            drop(spawn_local(async move {
+                wait.await.unwrap();
+                tx.send(()).unwrap();
+            }));
+            yield_now().await;
+            yield_now().await;
+            let w = slot.lock().unwrap().take().expect("polled once");
+            std::thread::spawn(move || {
+                // A foreign clone, then the local waker's drop (sent
+                // home): the task must not be dropped meanwhile.
+                let c = w.clone();
+                drop(w);
+                flag.store(true, Ordering::Release);
+                c.wake();
+            })
+            .join()
+            .unwrap();
+            rx.await.expect("the waiting task was dropped");
+        });
     }
 }

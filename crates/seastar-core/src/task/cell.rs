@@ -1,0 +1,1274 @@
+//! The task cell: one allocation per task holding its state, its future
+//! and then its output, owned by one thread (its *home*).
+//!
+//! # Why not `async-task`
+//!
+//! `async-task` makes a cell that any thread may run, wake and drop, so
+//! every state change and reference count is an atomic read-modify-write
+//! (about ten per spawn+await). A shard's tasks are run, completed and
+//! awaited on one thread; only wakers cross threads, rarely. So this cell
+//! keeps its state and its reference count in plain `Cell`s that only the
+//! home thread touches, and gives other threads a separate atomic count and
+//! a message to send home instead.
+//!
+//! # Who may touch what
+//!
+//! | field | home thread | any other thread |
+//! |---|---|---|
+//! | `vtable`, `group`, `home` | read | read (while holding a reference) |
+//! | `state`, `refs`, `awaiter`, the stage | read, write | never |
+//! | `foreign` | read, increment, decrement | increment (while holding a reference) |
+//!
+//! "Home" is decided by [`Home::is_home`] on the calling thread. Every entry
+//! point that another thread can reach (the waker functions, dropping or
+//! running a [`Runnable`] or a [`Request`]) asks it first; the
+//! [`JoinHandle`] is `!Send`, so it never leaves the home thread.
+//!
+//! # References
+//!
+//! The cell lives while references to it exist. Local references, counted
+//! in `refs`: the [`Runnable`] (exactly one exists while `SCHEDULED`), the
+//! [`JoinHandle`] (while `HANDLE`), and every waker of the *local* kind.
+//! Foreign references, counted in `foreign`: wakers of the *foreign* kind
+//! (cloned off home) and [`Request`]s carrying one.
+//!
+//! A waker that reaches another thread keeps the kind it had. There it
+//! cannot change `refs`, so what it would do to the cell becomes a
+//! [`Request`] sent home ([`Home::send`]) carrying its reference: waking
+//! by value sends `wake + release`, dropping sends `release`, waking by
+//! reference first takes a foreign reference (`foreign += 1`) for the
+//! request to carry. Cloning off home takes a foreign reference. Home
+//! applies each request ([`Request::apply`]): it wakes the task and drops
+//! the reference carried.
+//!
+//! Only home frees the cell, when `refs == 0` and `foreign == 0`. No other
+//! thread can then hold a reference, so none can raise `foreign` again
+//! (raising it needs a reference), and none can be using the cell: the
+//! last message it sent has been applied. Decrements of `foreign` happen
+//! only at home, so home reading 0 is final.
+//!
+//! # States
+//!
+//! - `SCHEDULED`: a [`Runnable`] exists (queued, or being run and woken
+//!   while it ran: then it is queued again after the poll).
+//! - `RUNNING`: the future is being polled (home only, not re-entered).
+//! - `COMPLETED`: the future returned (or panicked); the output waits in
+//!   the stage for the handle unless `CLOSED`.
+//! - `CLOSED`: cancelled (by [`JoinHandle::abort`], by losing every
+//!   reference while pending, or by dropping the [`Runnable`]), or the
+//!   output was taken or dropped. A closed task is never polled again; its
+//!   future is dropped by the next run (or at once when the runnable is
+//!   dropped).
+//! - `HANDLE`: the [`JoinHandle`] exists.
+//!
+//! When the last reference of a task whose future is still alive goes
+//! (nothing can wake it any more), the task is closed and queued once more
+//! so that its future is dropped by the run loop, not inside whatever
+//! dropped that last waker (which may hold borrows the future's drop
+//! needs). That is what `async-task` does too.
+//!
+//! Panics in the future (polling or dropping it) are caught at this
+//! boundary: the output becomes the panic.
+
+use std::alloc::Layout;
+use std::cell::{Cell, UnsafeCell};
+use std::future::Future;
+use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
+
+/// Where a task lives: the reactor's shard, or a test's thread.
+///
+/// Implementations are shared by every thread that holds a waker (so
+/// `Send + Sync`); they decide which thread is home and carry work there.
+pub(crate) trait Home: Send + Sync + Sized + 'static {
+    /// Whether the calling thread is this task's home: the only thread
+    /// that may touch the cell's non-atomic state. Must be `true` on at
+    /// most one thread at a time, and stay `false` on a thread once the
+    /// home thread has let go of its tasks.
+    fn is_home(&self) -> bool;
+
+    /// Queues `task` to be run (called on the home thread).
+    fn schedule(task: Runnable<Self>);
+
+    /// Carries `request` home from another thread, to be applied there
+    /// ([`Request::apply`]) or dropped there. If home is gone, the request
+    /// must be leaked (`mem::forget`), never dropped here.
+    ///
+    /// Once the request is handed over, home may apply it and free the
+    /// cell at once: take what is needed from [`Request::home`] first.
+    fn send(request: Request<Self>);
+}
+
+const SCHEDULED: u8 = 1;
+const RUNNING: u8 = 2;
+const COMPLETED: u8 = 4;
+const CLOSED: u8 = 8;
+const HANDLE: u8 = 16;
+
+/// The first part of every cell (`repr(C)`: a cell pointer is a header
+/// pointer).
+#[repr(C)]
+struct Header<H> {
+    vtable: &'static VTable,
+    state: Cell<u8>,
+    refs: Cell<u32>,
+    foreign: AtomicU32,
+    group: usize,
+    /// The waker of the task awaiting the [`JoinHandle`].
+    awaiter: Cell<Option<Waker>>,
+    home: H,
+}
+
+/// The operations that depend on the future's type.
+struct VTable {
+    /// Polls the future (home, `RUNNING`): `Ready` once the output is
+    /// stored and the future dropped.
+    poll: unsafe fn(NonNull<()>, &mut Context<'_>) -> Poll<()>,
+    /// Drops the future or the output, whichever the stage holds.
+    drop_stage: unsafe fn(NonNull<()>),
+    /// Moves the output into `*out` (an `Option<std::thread::Result<T>>`).
+    take_output: unsafe fn(NonNull<()>, *mut ()),
+    /// Drops the header and frees the cell.
+    dealloc: unsafe fn(NonNull<()>),
+}
+
+enum Stage<F: Future> {
+    Running(F),
+    Done(std::thread::Result<F::Output>),
+    Empty,
+}
+
+#[repr(C)]
+struct Raw<H, F: Future> {
+    header: Header<H>,
+    stage: UnsafeCell<Stage<F>>,
+}
+
+impl<H: Home, F: Future + 'static> Raw<H, F> {
+    const VTABLE: VTable = VTable {
+        poll: Self::poll,
+        drop_stage: Self::drop_stage,
+        take_output: Self::take_output,
+        dealloc: Self::dealloc,
+    };
+
+    const LAYOUT: Layout = Layout::new::<Self>();
+
+    /// # Safety
+    ///
+    /// `ptr` is a live `Raw<H, F>`; home thread; no other reference to the
+    /// stage is alive.
+    unsafe fn stage<'a>(ptr: NonNull<()>) -> &'a mut Stage<F> {
+        // SAFETY: the caller's contract: the cell is live and of this
+        // type, and only the home thread touches the stage, one access at
+        // a time.
+        unsafe { &mut *(*ptr.cast::<Self>().as_ptr()).stage.get() }
+    }
+
+    /// [`VTable::poll`].
+    ///
+    /// # Safety
+    ///
+    /// As [`Self::stage`]; the future is not polled re-entrantly
+    /// (`RUNNING`).
+    unsafe fn poll(ptr: NonNull<()>, cx: &mut Context<'_>) -> Poll<()> {
+        // SAFETY: the caller's contract.
+        let stage = unsafe { Self::stage(ptr) };
+        let Stage::Running(fut) = stage else {
+            return Poll::Ready(());
+        };
+        // SAFETY: the future lives in the heap cell, which does not move
+        // until freed, and is only ever dropped in place
+        // (`replace_in_place`).
+        let fut = unsafe { Pin::new_unchecked(fut) };
+        let out = match catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
+            Ok(Poll::Pending) => return Poll::Pending,
+            Ok(Poll::Ready(v)) => Ok(v),
+            Err(p) => Err(p),
+        };
+        // SAFETY: the stage is this cell's, written back at once; a pinned
+        // future is dropped where it lies.
+        unsafe { Self::replace_in_place(stage, Stage::Done(out)) };
+        Poll::Ready(())
+    }
+
+    /// [`VTable::drop_stage`].
+    ///
+    /// # Safety
+    ///
+    /// As [`Self::stage`]; not while the future is polled.
+    unsafe fn drop_stage(ptr: NonNull<()>) {
+        // SAFETY: the caller's contract.
+        let stage = unsafe { Self::stage(ptr) };
+        // SAFETY: as above.
+        unsafe { Self::replace_in_place(stage, Stage::Empty) };
+    }
+
+    /// Drops the stage's content where it lies (a future is pinned: it
+    /// may not be moved out to be dropped), swallowing a panic of its
+    /// destructor, then writes `new` there.
+    ///
+    /// # Safety
+    ///
+    /// `stage` is a live stage that nothing else refers to.
+    unsafe fn replace_in_place(stage: *mut Stage<F>, new: Stage<F>) {
+        let dropped = catch_unwind(AssertUnwindSafe(|| {
+            // SAFETY: live and unaliased (caller); overwritten below
+            // without being read or dropped again (also after a panic:
+            // the drop glue still dropped the remaining fields).
+            unsafe { std::ptr::drop_in_place(stage) }
+        }));
+        // SAFETY: as above; the old content is gone.
+        unsafe { stage.write(new) };
+        if let Err(payload) = dropped {
+            // A payload whose own drop panics would abort; so be it.
+            std::mem::forget(payload);
+        }
+    }
+
+    /// [`VTable::take_output`].
+    ///
+    /// # Safety
+    ///
+    /// As [`Self::stage`]; `out` points to an
+    /// `Option<std::thread::Result<F::Output>>`.
+    unsafe fn take_output(ptr: NonNull<()>, out: *mut ()) {
+        // SAFETY: the caller's contract.
+        let stage = unsafe { Self::stage(ptr) };
+        if let Stage::Done(v) = std::mem::replace(stage, Stage::Empty) {
+            // SAFETY: `out` has the output's type (caller).
+            unsafe { *out.cast::<Option<std::thread::Result<F::Output>>>() = Some(v) };
+        }
+    }
+
+    /// [`VTable::dealloc`].
+    ///
+    /// # Safety
+    ///
+    /// `ptr` is a live `Raw<H, F>` with no reference left (see the module
+    /// doc), on the home thread; its stage is `Empty`.
+    unsafe fn dealloc(ptr: NonNull<()>) {
+        let raw = ptr.cast::<Self>();
+        // SAFETY: live and unreferenced (caller): dropped once, here.
+        unsafe { std::ptr::drop_in_place(raw.as_ptr()) };
+        // SAFETY: allocated by `spawn` from the pool with this layout, on
+        // this thread (home), and not used afterwards.
+        unsafe { crate::smp::pool::free(raw.cast(), Self::LAYOUT) };
+    }
+}
+
+/// Makes a task of `future` in scheduling group `group`, living at
+/// `home`, scheduled once: queue the returned [`Runnable`] to start it.
+pub(crate) fn spawn<H, F>(
+    home: H,
+    group: usize,
+    future: F,
+) -> (Runnable<H>, JoinHandle<F::Output, H>)
+where
+    H: Home,
+    F: Future + 'static,
+{
+    let block = crate::smp::pool::alloc(Raw::<H, F>::LAYOUT).cast::<Raw<H, F>>();
+    let raw = Raw {
+        header: Header {
+            vtable: &Raw::<H, F>::VTABLE,
+            state: Cell::new(SCHEDULED | HANDLE),
+            refs: Cell::new(2),
+            foreign: AtomicU32::new(0),
+            group,
+            awaiter: Cell::new(None),
+            home,
+        },
+        stage: UnsafeCell::new(Stage::Running(future)),
+    };
+    // SAFETY: the block is fresh, sized and aligned for `Raw<H, F>`.
+    unsafe { block.as_ptr().write(raw) };
+    let ptr = block.cast::<Header<H>>();
+    (
+        Runnable { ptr },
+        JoinHandle {
+            ptr,
+            _marker: PhantomData,
+        },
+    )
+}
+
+/// # Safety
+///
+/// `ptr` is a live cell (the caller holds a reference).
+unsafe fn header<'a, H>(ptr: NonNull<Header<H>>) -> &'a Header<H> {
+    // SAFETY: live (caller); the header is only accessed through shared
+    // references (its mutable fields are `Cell`s and an atomic).
+    unsafe { ptr.as_ref() }
+}
+
+/// Wakes the task at home. `Some` when it must be queued (with a new
+/// reference). Home thread, holding a reference.
+///
+/// # Safety
+///
+/// `ptr` is live; home thread.
+unsafe fn wake_local<H: Home>(ptr: NonNull<Header<H>>) -> Option<Runnable<H>> {
+    // SAFETY: the caller's contract.
+    let h = unsafe { header(ptr) };
+    let st = h.state.get();
+    if st & (SCHEDULED | COMPLETED | CLOSED) != 0 {
+        return None;
+    }
+    h.state.set(st | SCHEDULED);
+    if st & RUNNING != 0 {
+        // Queued again by `run` once the poll returns.
+        return None;
+    }
+    // SAFETY: home thread, live.
+    unsafe { add_ref(ptr) };
+    Some(Runnable { ptr })
+}
+
+/// # Safety
+///
+/// `ptr` is live; home thread.
+#[inline]
+unsafe fn add_ref<H>(ptr: NonNull<Header<H>>) {
+    // SAFETY: the caller's contract.
+    let h = unsafe { header(ptr) };
+    let n = h.refs.get();
+    if n == u32::MAX {
+        std::process::abort();
+    }
+    h.refs.set(n + 1);
+}
+
+/// Drops a local reference. `Some`: a closed task to queue (see
+/// [`last_ref`]).
+///
+/// # Safety
+///
+/// `ptr` is live and the caller owns one of its local references, given
+/// up here; home thread.
+#[inline]
+unsafe fn release_local<H: Home>(ptr: NonNull<Header<H>>) -> Option<Runnable<H>> {
+    // SAFETY: the caller's contract.
+    let h = unsafe { header(ptr) };
+    let n = h.refs.get() - 1;
+    h.refs.set(n);
+    if n == 0 {
+        // SAFETY: home, and no local reference is left.
+        unsafe { last_ref(ptr) }
+    } else {
+        None
+    }
+}
+
+/// Drops a foreign reference (at home).
+///
+/// # Safety
+///
+/// `ptr` is live and the caller owns one of its foreign references, given
+/// up here; home thread.
+unsafe fn release_foreign<H: Home>(ptr: NonNull<Header<H>>) -> Option<Runnable<H>> {
+    // SAFETY: the caller's contract.
+    let h = unsafe { header(ptr) };
+    if h.foreign.fetch_sub(1, Ordering::AcqRel) == 1 && h.refs.get() == 0 {
+        // SAFETY: home, and no reference of either kind is left.
+        unsafe { last_ref(ptr) }
+    } else {
+        None
+    }
+}
+
+/// `refs` just reached 0: frees the cell if no foreign reference is left
+/// either, unless its future is still alive: then the task is closed and
+/// returned to be queued once more, so that the run loop drops the future.
+///
+/// # Safety
+///
+/// `ptr` is live with `refs == 0`; home thread.
+#[cold]
+unsafe fn last_ref<H: Home>(ptr: NonNull<Header<H>>) -> Option<Runnable<H>> {
+    // SAFETY: the caller's contract.
+    let h = unsafe { header(ptr) };
+    // Only home decrements `foreign`; an increment needs a reference, and
+    // with both counts at 0 nobody holds one: a 0 read here is final
+    // (module doc).
+    if h.foreign.load(Ordering::Acquire) != 0 {
+        return None;
+    }
+    let st = h.state.get();
+    if st & (COMPLETED | CLOSED) == 0 {
+        h.state.set(st | SCHEDULED | CLOSED);
+        h.refs.set(1);
+        return Some(Runnable { ptr });
+    }
+    // SAFETY: no reference is left and the stage is empty: a completed
+    // task's output went with its handle (or at completion without one),
+    // a closed task's future was dropped when it closed (`run`, or the
+    // runnable's drop).
+    unsafe { (h.vtable.dealloc)(ptr.cast()) };
+    None
+}
+
+/// Wakes the [`JoinHandle`]'s awaiter, if any.
+fn notify<H>(h: &Header<H>) {
+    if let Some(w) = h.awaiter.take() {
+        w.wake();
+    }
+}
+
+/// A task that is scheduled: run it (on its home) with [`Runnable::run`].
+///
+/// Owns one local reference and the `SCHEDULED` state.
+pub(crate) struct Runnable<H: Home> {
+    ptr: NonNull<Header<H>>,
+}
+
+// SAFETY: a runnable may be moved between threads inside queues (as a
+// pointer); it is only run or dropped on its home thread: `run` and `drop`
+// check `is_home` and leak it anywhere else, touching nothing. The fields
+// other threads read (`home`) are `Sync`.
+unsafe impl<H: Home> Send for Runnable<H> {}
+
+impl<H: Home> std::fmt::Debug for Runnable<H> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runnable").field("ptr", &self.ptr).finish()
+    }
+}
+
+impl<H: Home> Runnable<H> {
+    /// The task's scheduling group.
+    #[inline]
+    pub(crate) fn group(&self) -> usize {
+        // SAFETY: the runnable holds a reference; `group` is immutable.
+        unsafe { header(self.ptr) }.group
+    }
+
+    /// The task's identity (its cell's address, the same for every waker).
+    pub(crate) fn id(&self) -> *const () {
+        self.ptr.as_ptr().cast_const().cast()
+    }
+
+    /// Polls the task once (if not closed) and gives up the runnable:
+    /// queued again if it woke itself while polled, freed if it was the
+    /// last reference. Off its home thread it is leaked instead.
+    pub(crate) fn run(self) {
+        let ptr = self.ptr;
+        std::mem::forget(self);
+        // SAFETY: the runnable held a reference, now owned here.
+        let h = unsafe { header(ptr) };
+        if !h.home.is_home() {
+            // Never happens in the reactor (it runs only its own queue,
+            // which only its own tasks enter); leaking is the safe answer.
+            return;
+        }
+        let st = h.state.get();
+        if st & CLOSED != 0 {
+            h.state.set(st & !SCHEDULED);
+            // SAFETY: home, not polling: the future (if any) may be dropped.
+            unsafe { (h.vtable.drop_stage)(ptr.cast()) };
+            notify(h);
+            // SAFETY: home; the runnable's reference is given up.
+            if let Some(r) = unsafe { release_local(ptr) } {
+                H::schedule(r);
+            }
+            return;
+        }
+        h.state.set((st & !SCHEDULED) | RUNNING);
+        // A waker lent to the poll, owning no reference (never dropped):
+        // its clones take their own.
+        // SAFETY: the data pointer is this live cell and the vtable's
+        // functions uphold the `RawWaker` contract for it (module doc).
+        let waker = ManuallyDrop::new(unsafe {
+            Waker::from_raw(RawWaker::new(
+                ptr.as_ptr().cast_const().cast(),
+                local_vtable::<H>(),
+            ))
+        });
+        let mut cx = Context::from_waker(&waker);
+        // SAFETY: home, `RUNNING` (not re-entered), the cell is live.
+        let ready = unsafe { (h.vtable.poll)(ptr.cast(), &mut cx) }.is_ready();
+        let st = h.state.get() & !RUNNING;
+        if ready {
+            let keep = st & (HANDLE | CLOSED) == HANDLE;
+            h.state
+                .set((st & !SCHEDULED) | COMPLETED | if keep { 0 } else { CLOSED });
+            if !keep {
+                // Nobody will read the output.
+                // SAFETY: home, not polling.
+                unsafe { (h.vtable.drop_stage)(ptr.cast()) };
+            }
+            notify(h);
+        } else if st & CLOSED != 0 {
+            // Aborted while it ran.
+            h.state.set(st & !SCHEDULED);
+            // SAFETY: home, not polling.
+            unsafe { (h.vtable.drop_stage)(ptr.cast()) };
+            notify(h);
+        } else if st & SCHEDULED != 0 {
+            // Woke itself (or was woken) while it ran: queue it again,
+            // with this runnable's reference.
+            h.state.set(st);
+            H::schedule(Runnable { ptr });
+            return;
+        } else {
+            h.state.set(st);
+        }
+        // SAFETY: home; the runnable's reference is given up.
+        if let Some(r) = unsafe { release_local(ptr) } {
+            H::schedule(r);
+        }
+    }
+}
+
+impl<H: Home> Drop for Runnable<H> {
+    /// Cancels the task: its future is dropped (at home) and its handle
+    /// resolves to cancelled. Off its home thread the task is leaked.
+    fn drop(&mut self) {
+        let ptr = self.ptr;
+        // SAFETY: the runnable holds a reference.
+        let h = unsafe { header(ptr) };
+        if !h.home.is_home() {
+            return;
+        }
+        h.state.set((h.state.get() & !SCHEDULED) | CLOSED);
+        // SAFETY: home, not polling (a runnable being run was consumed).
+        unsafe { (h.vtable.drop_stage)(ptr.cast()) };
+        notify(h);
+        // SAFETY: home; the runnable's reference is given up.
+        if let Some(r) = unsafe { release_local(ptr) } {
+            H::schedule(r);
+        }
+    }
+}
+
+/// What a waker off its home thread asks of home: wake the task (or not)
+/// and give up the reference carried (local or foreign).
+///
+/// One word (the queues that carry it stay two words per item): the
+/// cell's address with [`WAKE`] and [`FOREIGN`] in its low bits (a cell is
+/// aligned to at least 8).
+pub(crate) struct Request<H: Home> {
+    tagged: NonNull<Header<H>>,
+}
+
+/// [`Request`] bit: wake the task.
+const WAKE: usize = 1;
+/// [`Request`] bit: the reference carried is foreign (else local).
+const FOREIGN: usize = 2;
+const _: () = assert!(std::mem::align_of::<Header<()>>() > (WAKE | FOREIGN));
+
+// SAFETY: made off home and moved home; applied or dropped only at home
+// (`apply` and `drop` check `is_home` and leak it anywhere else). Off home
+// only `home` (`Sync`) is read.
+unsafe impl<H: Home> Send for Request<H> {}
+
+impl<H: Home> std::fmt::Debug for Request<H> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (ptr, wake, foreign) = self.parts();
+        f.debug_struct("Request")
+            .field("ptr", &ptr)
+            .field("wake", &wake)
+            .field("foreign", &foreign)
+            .finish()
+    }
+}
+
+impl<H: Home> Request<H> {
+    /// A request about the cell at `ptr`, carrying a reference of the
+    /// given kind.
+    fn new(ptr: NonNull<Header<H>>, wake: bool, foreign: bool) -> Self {
+        let bits = if wake { WAKE } else { 0 } | if foreign { FOREIGN } else { 0 };
+        Request {
+            tagged: ptr.map_addr(|a| a | bits),
+        }
+    }
+
+    /// The cell, whether to wake it, whether the reference is foreign.
+    fn parts(&self) -> (NonNull<Header<H>>, bool, bool) {
+        let a = self.tagged.addr().get();
+        // SAFETY: the address with the tag bits cleared is the cell's
+        // (non-null, aligned to more than the bits).
+        let ptr = self.tagged.map_addr(|a| unsafe {
+            std::num::NonZeroUsize::new_unchecked(a.get() & !(WAKE | FOREIGN))
+        });
+        (ptr, a & WAKE != 0, a & FOREIGN != 0)
+    }
+
+    /// Where the task lives (read it before handing the request over).
+    pub(crate) fn home(&self) -> &H {
+        // SAFETY: the request holds a reference; `home` is immutable.
+        &unsafe { header(self.parts().0) }.home
+    }
+
+    /// Applies the request at home: `Some` is a task to queue. Off home
+    /// the request is leaked.
+    #[cold]
+    pub(crate) fn apply(self) -> Option<Runnable<H>> {
+        let (ptr, wake, foreign) = self.parts();
+        std::mem::forget(self);
+        // SAFETY: the request held a reference, now owned here.
+        if !unsafe { header(ptr) }.home.is_home() {
+            return None;
+        }
+        let woken = if wake {
+            // SAFETY: home, live.
+            unsafe { wake_local(ptr) }
+        } else {
+            None
+        };
+        // SAFETY: home; the request's reference, of its kind, given up.
+        let closed = unsafe {
+            if foreign {
+                release_foreign(ptr)
+            } else {
+                release_local(ptr)
+            }
+        };
+        // (Both cannot be `Some`: a wake adds a reference.)
+        woken.or(closed)
+    }
+}
+
+impl<H: Home> Drop for Request<H> {
+    /// Gives up the reference without waking (at home); leaks it
+    /// elsewhere.
+    fn drop(&mut self) {
+        let (ptr, _, foreign) = self.parts();
+        // SAFETY: the request holds a reference.
+        if !unsafe { header(ptr) }.home.is_home() {
+            return;
+        }
+        // SAFETY: home; the request's reference is given up.
+        let closed = unsafe {
+            if foreign {
+                release_foreign(ptr)
+            } else {
+                release_local(ptr)
+            }
+        };
+        if let Some(r) = closed {
+            H::schedule(r);
+        }
+    }
+}
+
+/// The handle to a task's output (home thread only: `!Send`).
+///
+/// Owns one local reference and the `HANDLE` state.
+pub(crate) struct JoinHandle<T, H: Home> {
+    ptr: NonNull<Header<H>>,
+    /// `!Send`, `!Sync`; the output type.
+    _marker: PhantomData<(*const (), T)>,
+}
+
+// The handle is a pointer: moving it moves no output.
+impl<T, H: Home> Unpin for JoinHandle<T, H> {}
+
+impl<T, H: Home> JoinHandle<T, H> {
+    /// The output once the task completed: `Ready(Some(..))` once (then
+    /// the handle must not be polled again), `Ready(None)` if it was
+    /// cancelled; otherwise registers `cx`'s waker.
+    pub(crate) fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Option<std::thread::Result<T>>> {
+        // SAFETY: the handle holds a reference; it lives on the home
+        // thread (`!Send`).
+        let h = unsafe { header(self.ptr) };
+        let st = h.state.get();
+        if st & CLOSED != 0 {
+            return Poll::Ready(None);
+        }
+        if st & COMPLETED != 0 {
+            h.state.set(st | CLOSED);
+            let mut out: Option<std::thread::Result<T>> = None;
+            // SAFETY: home, completed (not polling); `out` has the cell's
+            // output type (the handle was made with it).
+            unsafe { (h.vtable.take_output)(self.ptr.cast(), (&raw mut out).cast()) };
+            return Poll::Ready(out);
+        }
+        let w = cx.waker();
+        match h.awaiter.take() {
+            Some(old) if old.will_wake(w) => h.awaiter.set(Some(old)),
+            old => {
+                h.awaiter.set(Some(w.clone()));
+                drop(old);
+            }
+        }
+        Poll::Pending
+    }
+
+    /// Whether the task completed or was cancelled.
+    pub(crate) fn is_finished(&self) -> bool {
+        // SAFETY: as in `poll`.
+        unsafe { header(self.ptr) }.state.get() & (COMPLETED | CLOSED) != 0
+    }
+
+    /// Cancels the task unless it completed: it is queued once more so
+    /// that its future is dropped by the run loop.
+    pub(crate) fn abort(&self) {
+        // SAFETY: as in `poll`.
+        let h = unsafe { header(self.ptr) };
+        let st = h.state.get();
+        if st & (COMPLETED | CLOSED) != 0 {
+            return;
+        }
+        h.state.set(st | CLOSED);
+        if st & (SCHEDULED | RUNNING) == 0 {
+            h.state.set(st | CLOSED | SCHEDULED);
+            // SAFETY: home thread (`!Send` handle), live.
+            unsafe { add_ref(self.ptr) };
+            H::schedule(Runnable { ptr: self.ptr });
+        }
+    }
+}
+
+impl<T, H: Home> Drop for JoinHandle<T, H> {
+    /// Detaches the task (it keeps running; its output is dropped).
+    fn drop(&mut self) {
+        let ptr = self.ptr;
+        // SAFETY: as in `poll`.
+        let h = unsafe { header(ptr) };
+        let st = h.state.get();
+        let output = st & (COMPLETED | CLOSED) == COMPLETED;
+        h.state
+            .set((st & !HANDLE) | if output { CLOSED } else { 0 });
+        drop(h.awaiter.take());
+        if output {
+            // SAFETY: home, completed (not polling).
+            unsafe { (h.vtable.drop_stage)(ptr.cast()) };
+        }
+        // SAFETY: home; the handle's reference is given up.
+        if let Some(r) = unsafe { release_local(ptr) } {
+            H::schedule(r);
+        }
+    }
+}
+
+// ---- wakers ----
+//
+// Two vtables over the same data pointer (the cell): a *local* waker's
+// reference is counted in `refs`, a *foreign* one's in `foreign`. See the
+// module doc for what each does off home.
+
+fn local_vtable<H: Home>() -> &'static RawWakerVTable {
+    &LocalWaker::<H>::VTABLE
+}
+
+fn foreign_vtable<H: Home>() -> &'static RawWakerVTable {
+    &ForeignWaker::<H>::VTABLE
+}
+
+struct LocalWaker<H>(PhantomData<H>);
+struct ForeignWaker<H>(PhantomData<H>);
+
+/// Takes a foreign reference (any thread).
+///
+/// # Safety
+///
+/// `ptr` is live: the caller holds a reference.
+unsafe fn add_foreign<H>(ptr: NonNull<Header<H>>) {
+    // SAFETY: the caller's contract.
+    let h = unsafe { header(ptr) };
+    // Relaxed: the caller's reference keeps the cell alive; the count
+    // reaches home through the request or waker that carries it.
+    if h.foreign.fetch_add(1, Ordering::Relaxed) > u32::MAX / 2 {
+        std::process::abort();
+    }
+}
+
+fn cell<H>(data: *const ()) -> NonNull<Header<H>> {
+    // SAFETY: a waker's data pointer is its (non-null) cell.
+    unsafe { NonNull::new_unchecked(data.cast_mut().cast()) }
+}
+
+impl<H: Home> LocalWaker<H> {
+    const VTABLE: RawWakerVTable =
+        RawWakerVTable::new(Self::clone, Self::wake, Self::wake_by_ref, Self::drop);
+
+    /// # Safety
+    ///
+    /// The `RawWakerVTable` contract: `data` is the cell of a live local
+    /// waker (holding a local reference, or lent by `run`).
+    unsafe fn clone(data: *const ()) -> RawWaker {
+        let ptr = cell::<H>(data);
+        // SAFETY: live (contract).
+        let h = unsafe { header(ptr) };
+        if h.home.is_home() {
+            // SAFETY: home, live.
+            unsafe { add_ref(ptr) };
+            RawWaker::new(data, local_vtable::<H>())
+        } else {
+            // SAFETY: live (contract).
+            unsafe { add_foreign(ptr) };
+            RawWaker::new(data, foreign_vtable::<H>())
+        }
+    }
+
+    /// # Safety
+    ///
+    /// As [`Self::clone`]; the waker's reference is given up.
+    unsafe fn wake(data: *const ()) {
+        let ptr = cell::<H>(data);
+        // SAFETY: live (contract).
+        let h = unsafe { header(ptr) };
+        if h.home.is_home() {
+            // SAFETY: home, live; then the waker's reference is given up.
+            let (woken, closed) = unsafe { (wake_local(ptr), release_local(ptr)) };
+            if let Some(r) = woken.or(closed) {
+                H::schedule(r);
+            }
+        } else {
+            H::send(Request::new(ptr, true, false));
+        }
+    }
+
+    /// # Safety
+    ///
+    /// As [`Self::clone`].
+    unsafe fn wake_by_ref(data: *const ()) {
+        let ptr = cell::<H>(data);
+        // SAFETY: live (contract).
+        let h = unsafe { header(ptr) };
+        if h.home.is_home() {
+            // SAFETY: home, live.
+            if let Some(r) = unsafe { wake_local(ptr) } {
+                H::schedule(r);
+            }
+        } else {
+            // SAFETY: live (contract); the new reference goes with the
+            // request.
+            unsafe { add_foreign(ptr) };
+            H::send(Request::new(ptr, true, true));
+        }
+    }
+
+    /// # Safety
+    ///
+    /// As [`Self::clone`]; the waker's reference is given up.
+    unsafe fn drop(data: *const ()) {
+        let ptr = cell::<H>(data);
+        // SAFETY: live (contract).
+        if unsafe { header(ptr) }.home.is_home() {
+            // SAFETY: home; the waker's reference is given up.
+            if let Some(r) = unsafe { release_local(ptr) } {
+                H::schedule(r);
+            }
+        } else {
+            H::send(Request::new(ptr, false, false));
+        }
+    }
+}
+
+impl<H: Home> ForeignWaker<H> {
+    const VTABLE: RawWakerVTable =
+        RawWakerVTable::new(Self::clone, Self::wake, Self::wake_by_ref, Self::drop);
+
+    /// # Safety
+    ///
+    /// The `RawWakerVTable` contract: `data` is the cell of a live foreign
+    /// waker (holding a foreign reference).
+    unsafe fn clone(data: *const ()) -> RawWaker {
+        // SAFETY: live (contract).
+        unsafe { add_foreign(cell::<H>(data)) };
+        RawWaker::new(data, foreign_vtable::<H>())
+    }
+
+    /// # Safety
+    ///
+    /// As [`Self::clone`]; the waker's reference is given up.
+    unsafe fn wake(data: *const ()) {
+        let ptr = cell::<H>(data);
+        // SAFETY: live (contract).
+        if unsafe { header(ptr) }.home.is_home() {
+            // SAFETY: home, live; then the waker's reference is given up.
+            let (woken, closed) = unsafe { (wake_local(ptr), release_foreign(ptr)) };
+            if let Some(r) = woken.or(closed) {
+                H::schedule(r);
+            }
+        } else {
+            H::send(Request::new(ptr, true, true));
+        }
+    }
+
+    /// # Safety
+    ///
+    /// As [`Self::clone`].
+    unsafe fn wake_by_ref(data: *const ()) {
+        let ptr = cell::<H>(data);
+        // SAFETY: live (contract).
+        if unsafe { header(ptr) }.home.is_home() {
+            // SAFETY: home, live.
+            if let Some(r) = unsafe { wake_local(ptr) } {
+                H::schedule(r);
+            }
+        } else {
+            // SAFETY: live (contract); the new reference goes with the
+            // request.
+            unsafe { add_foreign(ptr) };
+            H::send(Request::new(ptr, true, true));
+        }
+    }
+
+    /// # Safety
+    ///
+    /// As [`Self::clone`]; the waker's reference is given up.
+    unsafe fn drop(data: *const ()) {
+        let ptr = cell::<H>(data);
+        // SAFETY: live (contract).
+        if unsafe { header(ptr) }.home.is_home() {
+            // SAFETY: home; the waker's reference is given up.
+            if let Some(r) = unsafe { release_foreign(ptr) } {
+                H::schedule(r);
+            }
+        } else {
+            H::send(Request::new(ptr, false, true));
+        }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    //! The cell against a test home: a thread-local queue on the test's
+    //! thread, a mutex inbox for the other threads. No reactor, no
+    //! syscall: these run under Miri (xtask's `miri` step), which also
+    //! checks that every cell is freed.
+
+    use std::cell::RefCell;
+    use std::collections::VecDeque;
+    use std::rc::Rc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize};
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    type Inbox = Arc<Mutex<Vec<Request<TestHome>>>>;
+
+    struct TestHome {
+        thread: std::thread::ThreadId,
+        inbox: Inbox,
+    }
+
+    thread_local! {
+        static QUEUE: RefCell<VecDeque<Runnable<TestHome>>> = const { RefCell::new(VecDeque::new()) };
+    }
+
+    impl Home for TestHome {
+        fn is_home(&self) -> bool {
+            std::thread::current().id() == self.thread
+        }
+
+        fn schedule(task: Runnable<Self>) {
+            QUEUE.with(|q| q.borrow_mut().push_back(task));
+        }
+
+        fn send(request: Request<Self>) {
+            let inbox = request.home().inbox.clone();
+            inbox.lock().unwrap().push(request);
+        }
+    }
+
+    /// The calling thread as a home, with its inbox.
+    fn home() -> (TestHome, Inbox) {
+        let inbox = Inbox::default();
+        let h = TestHome {
+            thread: std::thread::current().id(),
+            inbox: inbox.clone(),
+        };
+        (h, inbox)
+    }
+
+    fn spawn_here<F: Future + 'static>(
+        inbox: &Inbox,
+        future: F,
+    ) -> JoinHandle<F::Output, TestHome> {
+        let h = TestHome {
+            thread: std::thread::current().id(),
+            inbox: inbox.clone(),
+        };
+        let (r, handle) = spawn(h, 0, future);
+        TestHome::schedule(r);
+        handle
+    }
+
+    /// Applies the inbox's requests and runs queued tasks until none is
+    /// left; returns how many runs there were.
+    fn run_all(inbox: &Inbox) -> usize {
+        let mut runs = 0;
+        loop {
+            let requests = std::mem::take(&mut *inbox.lock().unwrap());
+            for r in requests {
+                if let Some(t) = r.apply() {
+                    TestHome::schedule(t);
+                }
+            }
+            let Some(t) = QUEUE.with(|q| q.borrow_mut().pop_front()) else {
+                if inbox.lock().unwrap().is_empty() {
+                    return runs;
+                }
+                continue;
+            };
+            t.run();
+            runs += 1;
+        }
+    }
+
+    fn poll_handle<T>(h: &mut JoinHandle<T, TestHome>) -> Poll<Option<std::thread::Result<T>>> {
+        h.poll(&mut Context::from_waker(Waker::noop()))
+    }
+
+    /// Counts its drops.
+    struct Guard(Rc<Cell<usize>>);
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            self.0.set(self.0.get() + 1);
+        }
+    }
+
+    #[test]
+    fn task_runs_once_and_its_handle_yields_the_output() {
+        let (_, inbox) = home();
+        let mut h = spawn_here(&inbox, async { 7 });
+        assert!(!h.is_finished());
+        assert_eq!(run_all(&inbox), 1);
+        assert!(h.is_finished());
+        match poll_handle(&mut h) {
+            Poll::Ready(Some(Ok(7))) => {}
+            _ => panic!("no output"),
+        }
+    }
+
+    #[test]
+    fn awaiting_task_is_woken_by_completion() {
+        let (_, inbox) = home();
+        let log = Rc::new(RefCell::new(Vec::new()));
+        let l = log.clone();
+        let i = inbox.clone();
+        let outer = spawn_here(&inbox, async move {
+            let inner = spawn_here(&i, async { 5 });
+            l.borrow_mut().push("spawned");
+            let v = std::future::poll_fn({
+                let mut inner = inner;
+                move |cx| inner.poll(cx)
+            })
+            .await;
+            l.borrow_mut().push("joined");
+            v.unwrap().unwrap()
+        });
+        // outer, inner, outer again.
+        assert_eq!(run_all(&inbox), 3);
+        assert_eq!(*log.borrow(), ["spawned", "joined"]);
+        drop(outer);
+    }
+
+    #[test]
+    fn dropped_handle_detaches_and_the_output_is_dropped() {
+        let (_, inbox) = home();
+        let drops = Rc::new(Cell::new(0));
+        let d = drops.clone();
+        let h = spawn_here(&inbox, async move { Guard(d) });
+        drop(h);
+        assert_eq!(run_all(&inbox), 1);
+        assert_eq!(drops.get(), 1, "the unread output was not dropped");
+    }
+
+    #[test]
+    fn task_dropped_before_it_ran_is_cancelled() {
+        let (_, inbox) = home();
+        let drops = Rc::new(Cell::new(0));
+        // Owned by the future before its first poll.
+        let g = Guard(drops.clone());
+        let mut h = spawn_here(&inbox, async move {
+            let _g = g;
+            std::future::pending::<()>().await;
+        });
+        let r = QUEUE.with(|q| q.borrow_mut().pop_front()).expect("queued");
+        drop(r);
+        assert_eq!(drops.get(), 1, "the future was not dropped");
+        assert!(h.is_finished());
+        assert!(matches!(poll_handle(&mut h), Poll::Ready(None)));
+        assert_eq!(run_all(&inbox), 0);
+    }
+
+    #[test]
+    fn pending_task_nobody_can_wake_is_dropped() {
+        let (_, inbox) = home();
+        let drops = Rc::new(Cell::new(0));
+        let d = drops.clone();
+        let h = spawn_here(&inbox, async move {
+            let _g = Guard(d);
+            std::future::pending::<()>().await;
+        });
+        assert_eq!(run_all(&inbox), 1);
+        assert_eq!(drops.get(), 0);
+        // The handle was the last reference: the task is closed and run
+        // once more to drop its future.
+        drop(h);
+        assert_eq!(run_all(&inbox), 1);
+        assert_eq!(drops.get(), 1);
+    }
+
+    #[test]
+    fn panic_in_task_is_its_output() {
+        let (_, inbox) = home();
+        let mut h = spawn_here(&inbox, async { panic!("boom") });
+        run_all(&inbox);
+        match poll_handle(&mut h) {
+            Poll::Ready(Some(Err(p))) => assert_eq!(p.downcast_ref::<&str>(), Some(&"boom")),
+            _ => panic!("the panic was not the output"),
+        }
+    }
+
+    #[test]
+    fn abort_drops_the_future_and_the_handle_sees_cancelled() {
+        let (_, inbox) = home();
+        let drops = Rc::new(Cell::new(0));
+        let d = drops.clone();
+        let waker = Rc::new(RefCell::new(None::<Waker>));
+        let w = waker.clone();
+        let mut h = spawn_here(&inbox, async move {
+            let _g = Guard(d);
+            std::future::poll_fn(|cx| {
+                *w.borrow_mut() = Some(cx.waker().clone());
+                Poll::<()>::Pending
+            })
+            .await;
+        });
+        run_all(&inbox);
+        assert!(poll_handle(&mut h).is_pending());
+        h.abort();
+        assert!(matches!(poll_handle(&mut h), Poll::Ready(None)));
+        assert_eq!(run_all(&inbox), 1);
+        assert_eq!(drops.get(), 1);
+        // A wake after the abort does nothing.
+        waker.borrow_mut().take().unwrap().wake();
+        assert_eq!(run_all(&inbox), 0);
+    }
+
+    #[test]
+    fn waking_itself_while_running_queues_it_once() {
+        let (_, inbox) = home();
+        let polls = Rc::new(Cell::new(0));
+        let p = polls.clone();
+        let _h = spawn_here(
+            &inbox,
+            std::future::poll_fn(move |cx| {
+                p.set(p.get() + 1);
+                if p.get() == 3 {
+                    return Poll::Ready(());
+                }
+                cx.waker().wake_by_ref();
+                // (A clone's wake, by value, as a combinator would.)
+                #[allow(clippy::waker_clone_wake)]
+                cx.waker().clone().wake();
+                Poll::Pending
+            }),
+        );
+        assert_eq!(run_all(&inbox), 3);
+        assert_eq!(polls.get(), 3);
+    }
+
+    /// A future that is ready once `flag` is set, keeping the last waker
+    /// it was polled with in `slot`.
+    fn flag_future(
+        flag: Arc<AtomicBool>,
+        slot: Arc<Mutex<Option<Waker>>>,
+    ) -> impl Future<Output = u32> {
+        std::future::poll_fn(move |cx| {
+            if flag.load(Ordering::Acquire) {
+                return Poll::Ready(1);
+            }
+            *slot.lock().unwrap() = Some(cx.waker().clone());
+            Poll::Pending
+        })
+    }
+
+    #[test]
+    fn wake_from_another_thread_reaches_home() {
+        let (_, inbox) = home();
+        let flag = Arc::new(AtomicBool::new(false));
+        let slot = Arc::new(Mutex::new(None));
+        let mut h = spawn_here(&inbox, flag_future(flag.clone(), slot.clone()));
+        assert_eq!(run_all(&inbox), 1);
+        let waker = slot.lock().unwrap().take().expect("a waker");
+        std::thread::spawn(move || {
+            flag.store(true, Ordering::Release);
+            // Clones, wakes and drops off home all become requests.
+            let other = waker.clone();
+            other.wake_by_ref();
+            drop(other);
+            waker.wake();
+        })
+        .join()
+        .unwrap();
+        assert_eq!(inbox.lock().unwrap().len(), 3);
+        assert_eq!(run_all(&inbox), 1, "two wakes ran the task once");
+        assert!(matches!(poll_handle(&mut h), Poll::Ready(Some(Ok(1)))));
+    }
+
+    #[test]
+    fn foreign_waker_keeps_a_detached_pending_task_alive() {
+        let (_, inbox) = home();
+        let flag = Arc::new(AtomicBool::new(false));
+        let slot = Arc::new(Mutex::new(None));
+        let done = Arc::new(AtomicUsize::new(0));
+        let d = done.clone();
+        let f = flag_future(flag.clone(), slot.clone());
+        drop(spawn_here(&inbox, async move {
+            f.await;
+            d.fetch_add(1, Ordering::Relaxed);
+        }));
+        assert_eq!(run_all(&inbox), 1);
+        let local = slot.lock().unwrap().take().expect("a waker");
+        // A foreign clone, made off home, then the only local waker goes:
+        // the task must stay (the foreign waker can still wake it).
+        let (tx, rx) = std::sync::mpsc::channel::<Waker>();
+        let (back_tx, back_rx) = std::sync::mpsc::channel::<Waker>();
+        let t = std::thread::spawn(move || {
+            let w = rx.recv().unwrap();
+            back_tx.send(w.clone()).unwrap();
+            // Dropping the local waker here sends its release home.
+            drop(w);
+        });
+        tx.send(local).unwrap();
+        let foreign = back_rx.recv().unwrap();
+        t.join().unwrap();
+        assert_eq!(run_all(&inbox), 0);
+        assert_eq!(done.load(Ordering::Relaxed), 0);
+        std::thread::spawn(move || {
+            flag.store(true, Ordering::Release);
+            foreign.wake();
+        })
+        .join()
+        .unwrap();
+        assert_eq!(run_all(&inbox), 1);
+        assert_eq!(done.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn foreign_waker_dropped_at_home_releases_the_task() {
+        let (_, inbox) = home();
+        let flag = Arc::new(AtomicBool::new(false));
+        let slot = Arc::new(Mutex::new(None));
+        let drops = Rc::new(Cell::new(0));
+        let d = drops.clone();
+        let f = flag_future(flag, slot.clone());
+        drop(spawn_here(&inbox, async move {
+            let _g = Guard(d);
+            f.await;
+        }));
+        assert_eq!(run_all(&inbox), 1);
+        let local = slot.lock().unwrap().take().expect("a waker");
+        let foreign = std::thread::spawn(move || local.clone()).join().unwrap();
+        // The thread's clone is foreign; the local waker's drop there was
+        // sent home.
+        assert_eq!(run_all(&inbox), 0);
+        assert_eq!(drops.get(), 0);
+        // Back home, the last (foreign) waker goes: nobody can wake the
+        // task, so its future is dropped.
+        drop(foreign);
+        assert_eq!(run_all(&inbox), 1);
+        assert_eq!(drops.get(), 1);
+    }
+}
