@@ -24,11 +24,13 @@
 //! hyper back the same way.
 //!
 //! Between bursts of requests the connection is parked without hyper (see
-//! `http1`): the wrapper then keeps the bytes hyper had read but not used
-//! (a partial request head) and the byte that woke the connection, and
-//! hands them to the next hyper connection before reading the socket; it
-//! also tells the driver whether hyper's last read and write found the
-//! socket busy, which is how the driver knows that hyper holds nothing.
+//! `http1`), and without this wrapper: a burst starts with a new one,
+//! given the bytes read before it (a partial request head the last burst
+//! gave back, the byte that woke the connection) to hand to hyper before
+//! reading the socket, and [`Coalesce::into_inner`] gives the socket back
+//! when the burst parks. The wrapper also tells the driver whether
+//! hyper's last read and write found the socket busy, which is how the
+//! driver knows that hyper holds nothing.
 
 use std::cell::RefCell;
 use std::io;
@@ -92,11 +94,14 @@ pub(crate) struct Pending<I> {
     state: Rc<RefCell<State<I>>>,
 }
 
+/// Wraps `io` for one burst; `prefix` holds bytes read before it, handed
+/// to hyper first.
 pub(crate) fn wrap<I>(
     io: I,
     coalesce: bool,
     high_water: usize,
     watch: Rc<ConnWatch>,
+    prefix: Vec<u8>,
 ) -> (Coalesce<I>, Pending<I>) {
     let state = Rc::new(RefCell::new(State {
         io,
@@ -105,7 +110,7 @@ pub(crate) fn wrap<I>(
         coalesce,
         high_water,
         watch,
-        prefix: Vec::new(),
+        prefix,
         read_blocked: false,
         write_blocked: false,
     }));
@@ -133,6 +138,11 @@ impl<I: Write + Unpin> Pending<I> {
             }
             Poll::Pending => Ok(()),
         }
+    }
+
+    /// Hands buffered bytes to the socket until none is left.
+    pub(crate) fn poll_push(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.state.borrow_mut().poll_push(cx)
     }
 
     /// Whether the connection is at rest on our side: every byte hyper
@@ -199,39 +209,15 @@ impl<I: Read + Unpin> Read for Coalesce<I> {
     }
 }
 
-impl<I: Read + Write + Unpin> Coalesce<I> {
-    /// Keeps `bytes` (read by a hyper connection that is gone) for the next.
-    pub(crate) fn keep(&self, bytes: &[u8]) {
-        self.state.borrow_mut().prefix.extend_from_slice(bytes);
-    }
-
-    /// Sends what is buffered and waits for the socket to take it all, so
-    /// a parked connection holds no send buffer.
-    pub(crate) fn poll_settle(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let mut st = self.state.borrow_mut();
-        ready!(st.poll_push(cx))?;
-        if st.buf.capacity() > 0 {
-            st.buf = Vec::new();
-        }
-        Pin::new(&mut st.io).poll_flush(cx)
-    }
-
-    /// Waits for the client's next byte without a buffer of our own: one
-    /// byte is read (the socket lends its own buffer for the rest, see
-    /// `seastar_net`'s poll adapter) and kept for the next hyper
-    /// connection. False at end of stream.
-    pub(crate) fn poll_wake(&self, cx: &mut Context<'_>) -> Poll<io::Result<bool>> {
-        let mut st = self.state.borrow_mut();
-        let mut byte = [0u8; 1];
-        let mut buf = hyper::rt::ReadBuf::new(&mut byte);
-        ready!(Pin::new(&mut st.io).poll_read(cx, buf.unfilled()))?;
-        st.watch.touch();
-        let got = buf.filled();
-        if got.is_empty() {
-            return Poll::Ready(Ok(false));
-        }
-        st.prefix.extend_from_slice(got);
-        Poll::Ready(Ok(true))
+impl<I> Coalesce<I> {
+    /// The socket and the bytes read from it that hyper has not taken,
+    /// once the driver's [`Pending`] is dropped (`None` while it lives).
+    /// Bytes written and not yet handed to the socket are dropped: the
+    /// driver takes a burst apart only once [`Pending::poll_push`] is done.
+    pub(crate) fn into_inner(self) -> Option<(I, Vec<u8>)> {
+        let st = Rc::into_inner(self.state)?.into_inner();
+        debug_assert!(st.buf.is_empty(), "a burst parked with bytes unsent");
+        Some((st.io, st.prefix))
     }
 }
 
@@ -349,7 +335,7 @@ mod tests {
     fn a_peer_that_never_reads_holds_at_most_the_budget() {
         seastar_core::block_on(async {
             let watch = Rc::new(ConnWatch::new());
-            let (mut io, pending) = wrap(Stuck, true, 16 * 1024, watch.clone());
+            let (mut io, pending) = wrap(Stuck, true, 16 * 1024, watch.clone(), Vec::new());
             let mut cx = Context::from_waker(std::task::Waker::noop());
             let chunk = [b'x'; 1000];
             let mut accepted = 0;

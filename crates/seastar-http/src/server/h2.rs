@@ -2,6 +2,7 @@
 //! connection and compare them with the client preface; hand the bytes
 //! back to whichever protocol serves it through [`Rewind`]) and serving.
 
+use std::cell::Cell;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
@@ -14,7 +15,8 @@ use hyper::rt::{Read, ReadBufCursor, Write};
 use seastar_net::TcpStream;
 use seastar_net::hyper::{ShardExecutor, ShardTimer};
 
-use super::{ConnWatch, Shared, bump, service};
+use super::conn::ConnService;
+use super::{ConnWatch, Shared, bump};
 
 const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
@@ -152,5 +154,14 @@ impl Write for Rewind {
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
+
+/// The connection's hyper service.
+fn service(shared: &Rc<Shared>, watch: &Rc<ConnWatch>) -> ConnService {
+    ConnService {
+        shared: shared.clone(),
+        served: Cell::new(0),
+        watch: watch.clone(),
     }
 }

@@ -99,11 +99,6 @@ impl HeadTimer {
         self.clock.at_ns(self.clock.deadline.load(Relaxed))
     }
 
-    /// The deadline [`carry`](Self::carry) set, until a head read takes it.
-    pub(crate) fn carried(&self) -> Option<Instant> {
-        self.clock.at_ns(self.clock.carry.load(Relaxed))
-    }
-
     /// Makes `deadline` the latest the next head read may end at.
     pub(crate) fn carry(&self, deadline: Option<Instant>) {
         let ns = deadline.map_or(NONE, |d| self.clock.to_ns(d));

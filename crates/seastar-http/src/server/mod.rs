@@ -55,10 +55,12 @@ use std::cell::Cell;
 use std::fmt;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::rc::Rc;
+use std::task::{Context, Poll};
 
 use futures::future::{Either, select};
-use seastar_core::sync::{AbortSource, Gate, GateGuard};
+use seastar_core::sync::{AbortSource, Aborted, Gate, GateGuard};
 use seastar_core::timer::sleep;
 use seastar_net::{TcpListener, TcpStream};
 
@@ -242,17 +244,7 @@ impl Server {
                         tls::spawn(slot, stream, peer, acceptor.clone());
                         continue;
                     }
-                    seastar_core::spawn_local(async move {
-                        let shared = slot.shared.clone();
-                        let serve = std::pin::pin!(serve_connection(stream, peer, &shared));
-                        // Past the shutdown timeout the connection future
-                        // (its socket, hyper's buffers) is dropped here,
-                        // whatever it was waiting for.
-                        let kill = std::pin::pin!(shared.kill.aborted());
-                        select(serve, kill).await;
-                        drop(slot);
-                    })
-                    .detach();
+                    spawn_connection(slot, stream, peer);
                 }
                 Either::Left((Err(e), _)) => {
                     if e.kind() != std::io::ErrorKind::NotConnected {
@@ -291,7 +283,11 @@ impl Server {
     }
 }
 
-async fn serve_connection(stream: TcpStream, peer: SocketAddr, shared: &Rc<Shared>) {
+/// Serves a plain connection in a task of its own: HTTP/1 in the task's
+/// own future (it is all an idle connection costs, see `http1`), or, with
+/// HTTP/2 on, after reading enough to tell which protocol it speaks.
+fn spawn_connection(slot: ConnSlot, stream: TcpStream, peer: SocketAddr) {
+    let shared = slot.shared.clone();
     if shared.config.nodelay {
         if let Err(e) = stream.set_nodelay(true) {
             tracing::debug!(%peer, error = %e, "TCP_NODELAY");
@@ -299,27 +295,57 @@ async fn serve_connection(stream: TcpStream, peer: SocketAddr, shared: &Rc<Share
     }
     #[cfg(feature = "http2")]
     if shared.config.http2 {
-        let (is_h2, io) = match h2::sniff(stream, shared.config.header_read_timeout).await {
-            Ok(v) => v,
-            Err(e) => {
-                tracing::debug!(%peer, error = %e, "connection ended before a request");
-                return;
+        let timeout = shared.config.header_read_timeout;
+        let serve = async move {
+            let (is_h2, io) = match h2::sniff(stream, timeout).await {
+                Ok(v) => v,
+                Err(e) => {
+                    tracing::debug!(%peer, error = %e, "connection ended before a request");
+                    return;
+                }
+            };
+            if is_h2 {
+                // Boxed: hyper's HTTP/2 connection is large, and every
+                // connection's future would be that large otherwise.
+                return Box::pin(h2::serve(io, peer, &shared)).await;
             }
+            http1::serve(io, peer, shared, true).await
         };
-        if is_h2 {
-            // Boxed: hyper's HTTP/2 connection is large, and every
-            // connection's future would be that large otherwise.
-            return Box::pin(h2::serve(io, peer, shared)).await;
-        }
-        return http1::serve(io, peer, shared, true).await;
+        return ConnTask::spawn(slot, Box::pin(serve));
     }
-    http1::serve(stream, peer, shared, false).await
+    ConnTask::spawn(slot, http1::serve(stream, peer, shared, false));
 }
 
-fn service(shared: &Rc<Shared>, watch: &Rc<ConnWatch>) -> conn::ConnService {
-    conn::ConnService {
-        shared: shared.clone(),
-        served: Cell::new(0),
-        watch: watch.clone(),
+/// A connection's task: serves it until it ends or, past the shutdown
+/// timeout, the server's kill fires; then its future (its socket,
+/// hyper's buffers) is dropped, whatever it was waiting for, and last its
+/// slot.
+struct ConnTask<F> {
+    serve: F,
+    kill: Aborted,
+    _slot: ConnSlot,
+}
+
+impl<F: Future<Output = ()> + Unpin + 'static> ConnTask<F> {
+    fn spawn(slot: ConnSlot, serve: F) {
+        let kill = slot.shared.kill.aborted();
+        seastar_core::spawn_local(ConnTask {
+            serve,
+            kill,
+            _slot: slot,
+        })
+        .detach();
+    }
+}
+
+impl<F: Future<Output = ()> + Unpin> Future for ConnTask<F> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        if Pin::new(&mut this.serve).poll(cx).is_ready() {
+            return Poll::Ready(());
+        }
+        Pin::new(&mut this.kill).poll(cx)
     }
 }

@@ -88,17 +88,11 @@ pub(crate) fn acceptor(tls: &TlsOptions, http2: bool) -> Option<TlsAcceptor> {
 /// Runs one TLS connection as a task holding its slot; past the shutdown
 /// timeout the task's future is dropped, as a plain connection's is.
 pub(super) fn spawn(slot: ConnSlot, stream: TcpStream, peer: SocketAddr, acceptor: TlsAcceptor) {
-    seastar_core::spawn_local(async move {
-        let shared = slot.shared.clone();
-        let serve = std::pin::pin!(serve(stream, peer, &shared, acceptor));
-        let kill = std::pin::pin!(shared.kill.aborted());
-        select(serve, kill).await;
-        drop(slot);
-    })
-    .detach();
+    let shared = slot.shared.clone();
+    super::ConnTask::spawn(slot, Box::pin(serve(stream, peer, shared, acceptor)));
 }
 
-async fn serve(stream: TcpStream, peer: SocketAddr, shared: &Rc<Shared>, acceptor: TlsAcceptor) {
+async fn serve(stream: TcpStream, peer: SocketAddr, shared: Rc<Shared>, acceptor: TlsAcceptor) {
     if shared.config.nodelay {
         if let Err(e) = stream.set_nodelay(true) {
             tracing::debug!(%peer, error = %e, "TCP_NODELAY");
@@ -120,7 +114,7 @@ async fn serve(stream: TcpStream, peer: SocketAddr, shared: &Rc<Shared>, accepto
     #[cfg(feature = "http2")]
     if shared.config.http2 && tls.alpn_protocol() == Some(&b"h2"[..]) {
         // Boxed, as on plain connections: HTTP/1.1 ones stay small.
-        return Box::pin(super::h2::serve(tls, peer, shared)).await;
+        return Box::pin(super::h2::serve(tls, peer, &shared)).await;
     }
     super::http1::serve(tls, peer, shared, false).await
 }
