@@ -366,8 +366,10 @@ impl TcpListener {
     }
 
     /// The longest a connection of this shard's listener has been idle:
-    /// one pass over its open connections.
+    /// one pass over its open connections (`None` outside a shard, which
+    /// has no clock to measure with).
     fn oldest_idle(&self) -> Option<Duration> {
+        seastar_core::ShardId::try_current()?;
         let conns = self.stats.conns.borrow();
         let oldest = conns
             .iter()
