@@ -50,9 +50,9 @@ fn a_stall_backtrace_names_the_function_that_stalled() {
         .await
         .unwrap()
     });
-    assert_eq!(before.count, 0);
-    assert!(before.last_backtrace.is_none());
-    assert_eq!(info.count, 1, "{info:?}");
+    // (A loaded machine may deschedule the shard long enough to count as
+    // a stall of its own: the spin adds at least one.)
+    assert!(info.count > before.count, "{before:?} {info:?}");
     let d = info.last_duration.unwrap();
     assert!(d >= THRESHOLD && d <= THRESHOLD * 20, "{d:?}");
     assert!(

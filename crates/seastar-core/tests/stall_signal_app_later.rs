@@ -39,6 +39,6 @@ fn an_app_handler_installed_later_is_never_signalled() {
             introspect::stall_info()
         });
     assert_eq!(APP_SIGNALS.load(Ordering::Relaxed), 0);
-    assert_eq!(info.count, 1);
+    assert!(info.count >= 1, "{info:?}");
     assert_eq!(info.last_backtrace, None);
 }

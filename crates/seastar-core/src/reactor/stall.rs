@@ -494,11 +494,11 @@ impl StallBacktrace {
 ///     .build()
 ///     .unwrap()
 ///     .run(async {
-///         assert_eq!(introspect::stall_info().count, 0);
+///         let before = introspect::stall_info().count;
 ///         spin(Duration::from_millis(60));
 ///         seastar_core::yield_now().await;
 ///         let info = introspect::stall_info();
-///         assert_eq!(info.count, 1);
+///         assert!(info.count > before);
 ///         assert!(info.last_duration.unwrap() >= Duration::from_millis(10));
 ///         if let Some(bt) = info.last_backtrace {
 ///             assert!(!bt.addresses().is_empty());
