@@ -16,7 +16,7 @@
 //! | field | home thread | any other thread |
 //! |---|---|---|
 //! | `vtable`, `group`, `home` | read | read (while holding a reference) |
-//! | `state`, `refs`, `awaiter`, the stage | read, write | never |
+//! | `state`, `refs`, `awaiter`, the future, the output | read, write | never |
 //! | `foreign` | read, increment, decrement | increment (while holding a reference) |
 //!
 //! "Home" is decided by [`Home::is_home`] on the calling thread. Every entry
@@ -52,14 +52,19 @@
 //! - `SCHEDULED`: a [`Runnable`] exists (queued, or being run and woken
 //!   while it ran: then it is queued again after the poll).
 //! - `RUNNING`: the future is being polled (home only, not re-entered).
-//! - `COMPLETED`: the future returned (or panicked); the output waits in
-//!   the stage for the handle unless `CLOSED`.
+//! - `COMPLETED`: the future returned (or panicked) and was dropped; the
+//!   output waits in the cell for the handle unless `CLOSED`.
 //! - `CLOSED`: cancelled (by [`JoinHandle::abort`], by losing every
 //!   reference while pending, or by dropping the [`Runnable`]), or the
 //!   output was taken or dropped. A closed task is never polled again; its
 //!   future is dropped by the next run (or at once when the runnable is
 //!   dropped).
 //! - `HANDLE`: the [`JoinHandle`] exists.
+//! - `FUTURE`: the future is alive (it is dropped in place, once).
+//!
+//! The cell is the header, then the output slot, then the future
+//! (`repr(C)`), so the handle, which knows the output's type but not the
+//! future's, reads the output directly.
 //!
 //! When the last reference of a task whose future is still alive goes
 //! (nothing can wake it any more), the task is closed and queued once more
@@ -109,6 +114,7 @@ const RUNNING: u8 = 2;
 const COMPLETED: u8 = 4;
 const CLOSED: u8 = 8;
 const HANDLE: u8 = 16;
+const FUTURE: u8 = 32;
 
 /// The first part of every cell (`repr(C)`: a cell pointer is a header
 /// pointer).
@@ -126,123 +132,119 @@ struct Header<H> {
 
 /// The operations that depend on the future's type.
 struct VTable {
-    /// Polls the future (home, `RUNNING`): `Ready` once the output is
-    /// stored and the future dropped.
+    /// Polls the future (home, `RUNNING`). On `Ready` the future is
+    /// dropped, the output stored (or dropped if nobody will read it) and
+    /// the state set to `COMPLETED` (`RUNNING`, `SCHEDULED` cleared).
     poll: unsafe fn(NonNull<()>, &mut Context<'_>) -> Poll<()>,
-    /// Drops the future or the output, whichever the stage holds.
-    drop_stage: unsafe fn(NonNull<()>),
-    /// Moves the output into `*out` (an `Option<std::thread::Result<T>>`).
-    take_output: unsafe fn(NonNull<()>, *mut ()),
-    /// Drops the header and frees the cell.
+    /// Drops the future if it is still alive (`FUTURE`).
+    drop_future: unsafe fn(NonNull<()>),
+    /// Drops the cell's fields and frees it.
     dealloc: unsafe fn(NonNull<()>),
 }
 
-enum Stage<F: Future> {
-    Running(F),
-    Done(std::thread::Result<F::Output>),
-    Empty,
+/// What the [`JoinHandle`] knows of a cell: the header, then the output
+/// (`repr(C)`: its offset depends on `H` and `T` only, not on the future).
+#[repr(C)]
+struct Head<H, T> {
+    header: Header<H>,
+    /// The output, from completion until the handle takes it.
+    output: UnsafeCell<Option<std::thread::Result<T>>>,
 }
 
 #[repr(C)]
 struct Raw<H, F: Future> {
-    header: Header<H>,
-    stage: UnsafeCell<Stage<F>>,
+    head: Head<H, F::Output>,
+    /// Alive while `FUTURE`; pinned (dropped in place).
+    future: UnsafeCell<ManuallyDrop<F>>,
+}
+
+/// Drops `v`, swallowing a panic of its destructor (the task boundary
+/// catches panics; the shard keeps running).
+fn drop_quietly<T>(v: T) {
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop(v))) {
+        // A payload whose own drop panics would abort; so be it.
+        std::mem::forget(payload);
+    }
 }
 
 impl<H: Home, F: Future + 'static> Raw<H, F> {
     const VTABLE: VTable = VTable {
         poll: Self::poll,
-        drop_stage: Self::drop_stage,
-        take_output: Self::take_output,
+        drop_future: Self::drop_future,
         dealloc: Self::dealloc,
     };
 
     const LAYOUT: Layout = Layout::new::<Self>();
 
-    /// # Safety
-    ///
-    /// `ptr` is a live `Raw<H, F>`; home thread; no other reference to the
-    /// stage is alive.
-    unsafe fn stage<'a>(ptr: NonNull<()>) -> &'a mut Stage<F> {
-        // SAFETY: the caller's contract: the cell is live and of this
-        // type, and only the home thread touches the stage, one access at
-        // a time.
-        unsafe { &mut *(*ptr.cast::<Self>().as_ptr()).stage.get() }
-    }
-
     /// [`VTable::poll`].
     ///
     /// # Safety
     ///
-    /// As [`Self::stage`]; the future is not polled re-entrantly
-    /// (`RUNNING`).
+    /// `ptr` is a live `Raw<H, F>` whose future is alive; home thread,
+    /// `RUNNING` (not re-entered).
     unsafe fn poll(ptr: NonNull<()>, cx: &mut Context<'_>) -> Poll<()> {
-        // SAFETY: the caller's contract.
-        let stage = unsafe { Self::stage(ptr) };
-        let Stage::Running(fut) = stage else {
-            return Poll::Ready(());
-        };
+        let raw = ptr.cast::<Self>().as_ptr();
+        // SAFETY: live (caller); the header is only used through shared
+        // references.
+        let h = unsafe { &(*raw).head.header };
         // SAFETY: the future lives in the heap cell, which does not move
-        // until freed, and is only ever dropped in place
-        // (`replace_in_place`).
-        let fut = unsafe { Pin::new_unchecked(fut) };
+        // until freed, and is only dropped in place (`drop_future_at`);
+        // nothing else refers to it while it is polled (home, `RUNNING`).
+        let fut = unsafe { Pin::new_unchecked(&mut **(*raw).future.get()) };
         let out = match catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
             Ok(Poll::Pending) => return Poll::Pending,
             Ok(Poll::Ready(v)) => Ok(v),
             Err(p) => Err(p),
         };
-        // SAFETY: the stage is this cell's, written back at once; a pinned
-        // future is dropped where it lies.
-        unsafe { Self::replace_in_place(stage, Stage::Done(out)) };
+        // SAFETY: live, the future alive and not referenced any more.
+        unsafe { Self::drop_future_at(raw) };
+        let st = h.state.get() & !(RUNNING | SCHEDULED);
+        if st & (HANDLE | CLOSED) == HANDLE {
+            // SAFETY: home; the handle reads the output only once
+            // `COMPLETED` is set, below.
+            unsafe { *(*raw).head.output.get() = Some(out) };
+            h.state.set(st | COMPLETED);
+        } else {
+            h.state.set(st | COMPLETED | CLOSED);
+            drop_quietly(out);
+        }
         Poll::Ready(())
     }
 
-    /// [`VTable::drop_stage`].
+    /// [`VTable::drop_future`].
     ///
     /// # Safety
     ///
-    /// As [`Self::stage`]; not while the future is polled.
-    unsafe fn drop_stage(ptr: NonNull<()>) {
-        // SAFETY: the caller's contract.
-        let stage = unsafe { Self::stage(ptr) };
-        // SAFETY: as above.
-        unsafe { Self::replace_in_place(stage, Stage::Empty) };
-    }
-
-    /// Drops the stage's content where it lies (a future is pinned: it
-    /// may not be moved out to be dropped), swallowing a panic of its
-    /// destructor, then writes `new` there.
-    ///
-    /// # Safety
-    ///
-    /// `stage` is a live stage that nothing else refers to.
-    unsafe fn replace_in_place(stage: *mut Stage<F>, new: Stage<F>) {
-        let dropped = catch_unwind(AssertUnwindSafe(|| {
-            // SAFETY: live and unaliased (caller); overwritten below
-            // without being read or dropped again (also after a panic:
-            // the drop glue still dropped the remaining fields).
-            unsafe { std::ptr::drop_in_place(stage) }
-        }));
-        // SAFETY: as above; the old content is gone.
-        unsafe { stage.write(new) };
-        if let Err(payload) = dropped {
-            // A payload whose own drop panics would abort; so be it.
-            std::mem::forget(payload);
+    /// `ptr` is a live `Raw<H, F>`; home thread; not while it is polled.
+    unsafe fn drop_future(ptr: NonNull<()>) {
+        let raw = ptr.cast::<Self>().as_ptr();
+        // SAFETY: live (caller).
+        if unsafe { &(*raw).head.header }.state.get() & FUTURE != 0 {
+            // SAFETY: live, the future alive and not referenced.
+            unsafe { Self::drop_future_at(raw) };
         }
     }
 
-    /// [`VTable::take_output`].
+    /// Clears `FUTURE` and drops the future where it lies (it is pinned),
+    /// swallowing a panic of its destructor.
     ///
     /// # Safety
     ///
-    /// As [`Self::stage`]; `out` points to an
-    /// `Option<std::thread::Result<F::Output>>`.
-    unsafe fn take_output(ptr: NonNull<()>, out: *mut ()) {
-        // SAFETY: the caller's contract.
-        let stage = unsafe { Self::stage(ptr) };
-        if let Stage::Done(v) = std::mem::replace(stage, Stage::Empty) {
-            // SAFETY: `out` has the output's type (caller).
-            unsafe { *out.cast::<Option<std::thread::Result<F::Output>>>() = Some(v) };
+    /// `raw` is live, its future alive (`FUTURE`) and not referenced; home
+    /// thread.
+    unsafe fn drop_future_at(raw: *mut Self) {
+        // SAFETY: live (caller).
+        let h = unsafe { &(*raw).head.header };
+        h.state.set(h.state.get() & !FUTURE);
+        let dropped = catch_unwind(AssertUnwindSafe(|| {
+            // SAFETY: alive and unreferenced (caller); never dropped again
+            // (`FUTURE` is clear; after a panic the drop glue still
+            // dropped the remaining fields).
+            unsafe { ManuallyDrop::drop(&mut *(*raw).future.get()) }
+        }));
+        if let Err(payload) = dropped {
+            // A payload whose own drop panics would abort; so be it.
+            std::mem::forget(payload);
         }
     }
 
@@ -251,11 +253,13 @@ impl<H: Home, F: Future + 'static> Raw<H, F> {
     /// # Safety
     ///
     /// `ptr` is a live `Raw<H, F>` with no reference left (see the module
-    /// doc), on the home thread; its stage is `Empty`.
+    /// doc), on the home thread; its future was dropped.
     unsafe fn dealloc(ptr: NonNull<()>) {
         let raw = ptr.cast::<Self>();
-        // SAFETY: live and unreferenced (caller): dropped once, here.
-        unsafe { std::ptr::drop_in_place(raw.as_ptr()) };
+        // SAFETY: live and unreferenced (caller): the head (header and any
+        // output left) is dropped once, here; the future is `ManuallyDrop`
+        // and already gone.
+        unsafe { std::ptr::drop_in_place(&raw mut (*raw.as_ptr()).head) };
         // SAFETY: allocated by `spawn` from the pool with this layout, on
         // this thread (home), and not used afterwards.
         unsafe { crate::smp::pool::free(raw.cast(), Self::LAYOUT) };
@@ -275,16 +279,19 @@ where
 {
     let block = crate::smp::pool::alloc(Raw::<H, F>::LAYOUT).cast::<Raw<H, F>>();
     let raw = Raw {
-        header: Header {
-            vtable: &Raw::<H, F>::VTABLE,
-            state: Cell::new(SCHEDULED | HANDLE),
-            refs: Cell::new(2),
-            foreign: AtomicU32::new(0),
-            group,
-            awaiter: Cell::new(None),
-            home,
+        head: Head {
+            header: Header {
+                vtable: &Raw::<H, F>::VTABLE,
+                state: Cell::new(SCHEDULED | HANDLE | FUTURE),
+                refs: Cell::new(2),
+                foreign: AtomicU32::new(0),
+                group,
+                awaiter: Cell::new(None),
+                home,
+            },
+            output: UnsafeCell::new(None),
         },
-        stage: UnsafeCell::new(Stage::Running(future)),
+        future: UnsafeCell::new(ManuallyDrop::new(future)),
     };
     // SAFETY: the block is fresh, sized and aligned for `Raw<H, F>`.
     unsafe { block.as_ptr().write(raw) };
@@ -405,10 +412,9 @@ unsafe fn last_ref<H: Home>(ptr: NonNull<Header<H>>) -> Option<Runnable<H>> {
         h.refs.set(1);
         return Some(Runnable { ptr });
     }
-    // SAFETY: no reference is left and the stage is empty: a completed
-    // task's output went with its handle (or at completion without one),
-    // a closed task's future was dropped when it closed (`run`, or the
-    // runnable's drop).
+    // SAFETY: no reference is left and the future was dropped: at
+    // completion, or when the task closed (`run`, or the runnable's drop).
+    // An output left unread is dropped with the cell.
     unsafe { (h.vtable.dealloc)(ptr.cast()) };
     None
 }
@@ -469,7 +475,7 @@ impl<H: Home> Runnable<H> {
         if st & CLOSED != 0 {
             h.state.set(st & !SCHEDULED);
             // SAFETY: home, not polling: the future (if any) may be dropped.
-            unsafe { (h.vtable.drop_stage)(ptr.cast()) };
+            unsafe { (h.vtable.drop_future)(ptr.cast()) };
             notify(h);
             // SAFETY: home; the runnable's reference is given up.
             if let Some(r) = unsafe { release_local(ptr) } {
@@ -493,20 +499,13 @@ impl<H: Home> Runnable<H> {
         let ready = unsafe { (h.vtable.poll)(ptr.cast(), &mut cx) }.is_ready();
         let st = h.state.get() & !RUNNING;
         if ready {
-            let keep = st & (HANDLE | CLOSED) == HANDLE;
-            h.state
-                .set((st & !SCHEDULED) | COMPLETED | if keep { 0 } else { CLOSED });
-            if !keep {
-                // Nobody will read the output.
-                // SAFETY: home, not polling.
-                unsafe { (h.vtable.drop_stage)(ptr.cast()) };
-            }
+            // `poll` stored the output and set the state.
             notify(h);
         } else if st & CLOSED != 0 {
             // Aborted while it ran.
             h.state.set(st & !SCHEDULED);
             // SAFETY: home, not polling.
-            unsafe { (h.vtable.drop_stage)(ptr.cast()) };
+            unsafe { (h.vtable.drop_future)(ptr.cast()) };
             notify(h);
         } else if st & SCHEDULED != 0 {
             // Woke itself (or was woken) while it ran: queue it again,
@@ -536,7 +535,7 @@ impl<H: Home> Drop for Runnable<H> {
         }
         h.state.set((h.state.get() & !SCHEDULED) | CLOSED);
         // SAFETY: home, not polling (a runnable being run was consumed).
-        unsafe { (h.vtable.drop_stage)(ptr.cast()) };
+        unsafe { (h.vtable.drop_future)(ptr.cast()) };
         notify(h);
         // SAFETY: home; the runnable's reference is given up.
         if let Some(r) = unsafe { release_local(ptr) } {
@@ -669,6 +668,14 @@ pub(crate) struct JoinHandle<T, H: Home> {
 impl<T, H: Home> Unpin for JoinHandle<T, H> {}
 
 impl<T, H: Home> JoinHandle<T, H> {
+    /// The cell's output slot.
+    fn output(&self) -> *mut Option<std::thread::Result<T>> {
+        // SAFETY: the cell is a `Raw<H, F>` with `F::Output == T` (made so
+        // by `spawn`), which starts with a `Head<H, T>` (`repr(C)`), and
+        // is live (the handle holds a reference).
+        unsafe { (*self.ptr.cast::<Head<H, T>>().as_ptr()).output.get() }
+    }
+
     /// The output once the task completed: `Ready(Some(..))` once (then
     /// the handle must not be polled again), `Ready(None)` if it was
     /// cancelled; otherwise registers `cx`'s waker.
@@ -682,11 +689,8 @@ impl<T, H: Home> JoinHandle<T, H> {
         }
         if st & COMPLETED != 0 {
             h.state.set(st | CLOSED);
-            let mut out: Option<std::thread::Result<T>> = None;
-            // SAFETY: home, completed (not polling); `out` has the cell's
-            // output type (the handle was made with it).
-            unsafe { (h.vtable.take_output)(self.ptr.cast(), (&raw mut out).cast()) };
-            return Poll::Ready(out);
+            // SAFETY: home; nothing else refers to the output.
+            return Poll::Ready(unsafe { (*self.output()).take() });
         }
         let w = cx.waker();
         match h.awaiter.take() {
@@ -731,18 +735,23 @@ impl<T, H: Home> Drop for JoinHandle<T, H> {
         // SAFETY: as in `poll`.
         let h = unsafe { header(ptr) };
         let st = h.state.get();
-        let output = st & (COMPLETED | CLOSED) == COMPLETED;
+        let unread = st & (COMPLETED | CLOSED) == COMPLETED;
         h.state
-            .set((st & !HANDLE) | if output { CLOSED } else { 0 });
-        drop(h.awaiter.take());
-        if output {
-            // SAFETY: home, completed (not polling).
-            unsafe { (h.vtable.drop_stage)(ptr.cast()) };
-        }
+            .set((st & !HANDLE) | if unread { CLOSED } else { 0 });
+        let awaiter = h.awaiter.take();
+        let output = if unread {
+            // SAFETY: home; nothing else refers to the output.
+            unsafe { (*self.output()).take() }
+        } else {
+            None
+        };
         // SAFETY: home; the handle's reference is given up.
         if let Some(r) = unsafe { release_local(ptr) } {
             H::schedule(r);
         }
+        // (User code last, the cell settled.)
+        drop(awaiter);
+        drop(output);
     }
 }
 
@@ -814,6 +823,13 @@ impl<H: Home> LocalWaker<H> {
         // SAFETY: live (contract).
         let h = unsafe { header(ptr) };
         if h.home.is_home() {
+            let st = h.state.get();
+            if st & (SCHEDULED | RUNNING | COMPLETED | CLOSED) == 0 {
+                // The waker's reference becomes the runnable's.
+                h.state.set(st | SCHEDULED);
+                H::schedule(Runnable { ptr });
+                return;
+            }
             // SAFETY: home, live; then the waker's reference is given up.
             let (woken, closed) = unsafe { (wake_local(ptr), release_local(ptr)) };
             if let Some(r) = woken.or(closed) {
