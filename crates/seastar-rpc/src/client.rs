@@ -207,7 +207,8 @@ async fn establish(addr: SocketAddr, opts: &ClientOptions) -> Result<Rc<ClientCo
         theirs.max_frame,
         opts.stream_window,
     ));
-    spawn_local(core.outbox.clone().run_writer(sock.clone())).detach();
+    let (c, s) = (core.clone(), sock.clone());
+    spawn_local(async move { c.outbox.run_writer(&s).await }).detach();
     let conn = Rc::new(ClientConn {
         core,
         sock,

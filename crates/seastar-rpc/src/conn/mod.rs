@@ -25,7 +25,7 @@ pub(crate) use transport::Transport;
 /// State of one negotiated connection, shared by its reader, writer,
 /// calls and streams.
 pub(crate) struct Core {
-    pub(crate) outbox: Rc<Outbox>,
+    pub(crate) outbox: Outbox,
     pub(crate) features: Features,
     /// The largest payload we accept.
     pub(crate) max_frame: u32,
@@ -44,7 +44,7 @@ impl Core {
         window: u32,
     ) -> Core {
         Core {
-            outbox: Rc::new(Outbox::default()),
+            outbox: Outbox::default(),
             features,
             max_frame,
             peer_max_frame,

@@ -7,7 +7,6 @@
 
 use std::cell::{Cell, RefCell};
 use std::future::poll_fn;
-use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
 use seastar_net::{SendBehind, TcpStream};
@@ -34,7 +33,7 @@ pub(crate) struct Outbox {
     buf: RefCell<Vec<u8>>,
     /// Bytes handed to the send in progress and not yet confirmed sent.
     in_flight: Cell<usize>,
-    writer: RefCell<Option<Waker>>,
+    writer: Cell<Option<Waker>>,
     space: RefCell<Vec<Waker>>,
     closed: Cell<bool>,
 }
@@ -54,7 +53,7 @@ impl Outbox {
     }
 
     fn wake_writer(&self) {
-        if let Some(w) = self.writer.borrow_mut().take() {
+        if let Some(w) = self.writer.take() {
             w.wake();
         }
     }
@@ -102,9 +101,9 @@ impl Outbox {
 
     /// The writer as a task of its own (the client's): see
     /// [`poll_writer`](Self::poll_writer).
-    pub(crate) async fn run_writer(self: Rc<Self>, io: Rc<Transport>) -> std::io::Result<()> {
+    pub(crate) async fn run_writer(&self, io: &Transport) -> std::io::Result<()> {
         let mut w = Writer::default();
-        poll_fn(|cx| self.poll_writer(&mut w, &io, cx)).await
+        poll_fn(|cx| self.poll_writer(&mut w, io, cx)).await
     }
 
     /// Drives the writer `w` of this outbox over `io`: sends until closed
@@ -140,10 +139,11 @@ impl Outbox {
 
     /// Registers the writer's waker (a push or a close wakes it).
     fn park_writer(&self, cx: &Context<'_>) {
-        let mut slot = self.writer.borrow_mut();
-        if !slot.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-            *slot = Some(cx.waker().clone());
-        }
+        let w = match self.writer.take() {
+            Some(w) if w.will_wake(cx.waker()) => w,
+            _ => cx.waker().clone(),
+        };
+        self.writer.set(Some(w));
     }
 
     /// Takes the buffered frames for sending, leaving the spare buffer
@@ -180,7 +180,7 @@ impl Outbox {
         cx: &mut Context<'_>,
     ) -> Poll<std::io::Result<()>> {
         loop {
-            if let Some(s) = w.sending.as_mut() {
+            if let Sending::Tcp(s) = &mut w.sending {
                 let needed = !self.buf.borrow().is_empty()
                     || self.closed.get()
                     || !self.space.borrow().is_empty()
@@ -188,13 +188,13 @@ impl Outbox {
                 let polled = if needed { s.poll(cx) } else { s.poll_quiet(cx) };
                 match polled {
                     Poll::Ready((Ok(_), data)) => {
-                        w.sending = None;
+                        w.sending = Sending::None;
                         self.in_flight.set(0);
                         w.spare = data;
                         self.space.take().into_iter().for_each(Waker::wake);
                     }
                     Poll::Ready((Err(e), _)) => {
-                        w.sending = None;
+                        w.sending = Sending::None;
                         self.in_flight.set(0);
                         return Poll::Ready(Err(e));
                     }
@@ -204,13 +204,13 @@ impl Outbox {
                 }
             }
             if let Some(data) = self.take_batch(&mut w.spare) {
-                w.sending = Some(sock.send_behind(data));
+                w.sending = Sending::Tcp(sock.send_behind(data));
                 continue;
             }
             if self.closed.get() {
                 return Poll::Ready(Ok(()));
             }
-            if w.sending.is_none() {
+            if let Sending::None = w.sending {
                 self.shrink_idle(&mut w.spare);
             }
             self.park_writer(cx);
@@ -232,17 +232,17 @@ impl Outbox {
         cx: &mut Context<'_>,
     ) -> Poll<std::io::Result<()>> {
         loop {
-            if let Some(data) = w.tls_data.as_ref() {
-                while w.tls_pos < data.len() {
-                    match tls.poll_write(cx, &data[w.tls_pos..]) {
+            if let Sending::Tls(data, pos) = &mut w.sending {
+                while *pos < data.len() {
+                    match tls.poll_write(cx, &data[*pos..]) {
                         Poll::Pending => return Poll::Pending,
                         Poll::Ready(Ok(0)) => {
                             self.in_flight.set(0);
                             return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
                         }
                         Poll::Ready(Ok(n)) => {
-                            w.tls_pos += n;
-                            self.in_flight.set(data.len() - w.tls_pos);
+                            *pos += n;
+                            self.in_flight.set(data.len() - *pos);
                         }
                         Poll::Ready(Err(e)) => {
                             self.in_flight.set(0);
@@ -252,11 +252,12 @@ impl Outbox {
                 }
                 self.in_flight.set(0);
                 self.space.take().into_iter().for_each(Waker::wake);
-                w.spare = w.tls_data.take().unwrap_or_default();
-                w.tls_pos = 0;
+                if let Sending::Tls(data, _) = std::mem::take(&mut w.sending) {
+                    w.spare = data;
+                }
             }
             if let Some(data) = self.take_batch(&mut w.spare) {
-                w.tls_data = Some(data);
+                w.sending = Sending::Tls(data, 0);
                 continue;
             }
             if self.closed.get() {
@@ -278,11 +279,18 @@ impl Outbox {
 pub(crate) struct Writer {
     /// The buffer of the last batch sent, reused for the next one.
     spare: Vec<u8>,
-    /// The batch being sent (plain TCP).
-    sending: Option<SendBehind<Vec<u8>>>,
-    /// The batch being handed to the TLS session, and how much of it was.
+    /// The batch being sent.
+    sending: Sending,
+}
+
+/// The batch a writer is sending.
+#[derive(Default)]
+enum Sending {
+    #[default]
+    None,
+    /// Sent behind on plain TCP.
+    Tcp(SendBehind<Vec<u8>>),
+    /// Being handed to the TLS session: the batch and how much of it was.
     #[cfg(feature = "tls")]
-    tls_data: Option<Vec<u8>>,
-    #[cfg(feature = "tls")]
-    tls_pos: usize,
+    Tls(Vec<u8>, usize),
 }

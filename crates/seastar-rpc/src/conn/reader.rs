@@ -16,6 +16,7 @@
 
 use std::cell::Cell;
 use std::io;
+use std::ops::Deref;
 use std::rc::Rc;
 use std::time::Instant;
 
@@ -28,17 +29,19 @@ use crate::frame::{NEGOTIATION_LEN, Negotiation};
 use super::ReadError;
 use super::transport::Transport;
 
-/// The receive side of a connection.
-pub(crate) struct Reader {
-    sock: Rc<Transport>,
+/// The receive side of a connection, reading from the transport `S`
+/// points to (the client's `Rc`; the server's connection task owns its
+/// transport and lends it).
+pub(crate) struct Reader<S = Rc<Transport>> {
+    sock: S,
     buf: BytesMut,
     eof: bool,
     /// The last read filled its room: read large until one comes back short.
     burst: bool,
 }
 
-impl Reader {
-    pub(crate) fn new(sock: Rc<Transport>) -> Reader {
+impl<S: Deref<Target = Transport>> Reader<S> {
+    pub(crate) fn new(sock: S) -> Reader<S> {
         Reader {
             sock,
             buf: BytesMut::new(),
@@ -47,47 +50,54 @@ impl Reader {
         }
     }
 
-    /// Reads once; `need` is the total the buffer should reach. Returns
-    /// the count, 0 at end of stream; a read that brought bytes sets
-    /// `last_rx`.
-    ///
-    /// The transport's calls are made here, not through async methods of
-    /// [`Transport`]: each async layer adds its own copy of its arguments
-    /// to the future, and a waiting server connection's task holds this
-    /// one (an idle connection's cost is its task). The read into a
-    /// partial frame's buffer is boxed: its future is the larger, and the
-    /// wait for a next frame (an idle connection's) should not be sized
-    /// by it; it runs once per read, not per frame, and only when a frame
-    /// spans reads or a burst is being read.
-    async fn fill(&mut self, need: usize, last_rx: &Cell<Instant>) -> io::Result<usize> {
-        if self.eof {
-            return Ok(0);
-        }
-        let (n, room) = if self.buf.is_empty() && !self.burst {
-            // Waiting for the next frame: hold no buffer meanwhile.
-            self.buf = match &*self.sock {
-                Transport::Tcp(s) => BytesMut::from(&s.read_pooled().await?[..]),
-                #[cfg(feature = "tls")]
-                Transport::Tls(t) => t.read_fresh().await?,
-            };
-            (self.buf.len(), seastar_core::io::pool::BUF_SIZE)
-        } else {
-            let room = read_room(self.buf.len(), need, self.burst);
-            if self.buf.capacity() - self.buf.len() < room {
-                self.buf.reserve(room);
-            }
-            let spare = self.buf.split_off(self.buf.len());
-            let (r, spare) = Box::pin(read_into(&self.sock, spare)).await;
-            self.buf.unsplit(spare);
-            (r?, room)
-        };
+    /// Records a read of `n` bytes into a room of `room`; a read that
+    /// brought bytes sets `last_rx`.
+    fn got(&mut self, n: usize, room: usize, last_rx: &Cell<Instant>) -> usize {
         if n == 0 {
             self.eof = true;
         } else {
             last_rx.set(seastar_core::timer::lowres_now());
         }
         self.burst = n >= room;
-        Ok(n)
+        n
+    }
+
+    /// Reads into the buffer, which holds part of a frame (or a burst is
+    /// being read); `need` is the total the buffer should reach. Returns
+    /// the count, 0 at end of stream.
+    ///
+    /// The read's future is boxed: it is the larger one, and the wait for
+    /// a next frame (an idle connection's, made in
+    /// [`read_frame`](Self::read_frame) itself) should not be sized by it.
+    /// It runs once per read, not per frame, and only when a frame spans
+    /// reads or a burst is being read.
+    async fn fill_more(&mut self, need: usize, last_rx: &Cell<Instant>) -> io::Result<usize> {
+        let room = read_room(self.buf.len(), need, self.burst);
+        if self.buf.capacity() - self.buf.len() < room {
+            self.buf.reserve(room);
+        }
+        let spare = self.buf.split_off(self.buf.len());
+        let (r, spare) = Box::pin(read_into(&self.sock, spare)).await;
+        self.buf.unsplit(spare);
+        Ok(self.got(r?, room, last_rx))
+    }
+
+    /// Reads once; `need` is the total the buffer should reach. Returns
+    /// the count, 0 at end of stream.
+    async fn fill(&mut self, need: usize, last_rx: &Cell<Instant>) -> io::Result<usize> {
+        if self.eof {
+            return Ok(0);
+        }
+        if !self.buf.is_empty() || self.burst {
+            return self.fill_more(need, last_rx).await;
+        }
+        self.buf = match &*self.sock {
+            Transport::Tcp(s) => BytesMut::from(&s.read_pooled().await?[..]),
+            #[cfg(feature = "tls")]
+            Transport::Tls(t) => t.read_fresh().await?,
+        };
+        let n = self.buf.len();
+        Ok(self.got(n, seastar_core::io::pool::BUF_SIZE, last_rx))
     }
 
     /// Frees the buffer once everything in it was consumed (frames handed
@@ -136,7 +146,26 @@ impl Reader {
                 Err(DecodeError::Header(bad)) => return Err(ReadError::Header(bad)),
                 Err(DecodeError::Payload(e)) => return Err(ReadError::Protocol(e)),
             };
-            if self.fill(need, last_rx).await.map_err(ReadError::Io)? == 0 {
+            // The wait for a next frame is made here, not in `fill`: each
+            // async layer adds its own copy of its arguments to the
+            // future, and a waiting server connection's task holds this
+            // one (an idle connection's cost is its task).
+            let n = if self.eof {
+                Ok(0)
+            } else if !self.buf.is_empty() || self.burst {
+                self.fill_more(need, last_rx).await
+            } else {
+                self.buf = match &*self.sock {
+                    Transport::Tcp(s) => s.read_pooled().await.map(|b| BytesMut::from(&b[..])),
+                    #[cfg(feature = "tls")]
+                    Transport::Tls(t) => t.read_fresh().await,
+                }
+                .map_err(ReadError::Io)?;
+                let n = self.buf.len();
+                Ok(self.got(n, seastar_core::io::pool::BUF_SIZE, last_rx))
+            }
+            .map_err(ReadError::Io)?;
+            if n == 0 {
                 if self.buf.is_empty() {
                     return Ok(None);
                 }

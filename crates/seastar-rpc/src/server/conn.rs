@@ -51,7 +51,7 @@ use seastar_core::timer::{self, Sleep};
 
 use super::{Handler, Inner, Reply};
 use crate::conn::outbox::Writer;
-use crate::conn::{Core, ReadError, Reader, Transport};
+use crate::conn::{Core, Frame, ReadError, Reader, Transport};
 use crate::error::RpcError;
 use crate::frame::{Features, FrameError, Header, Kind, Negotiation, Status, flags};
 use crate::stream::StreamState;
@@ -64,7 +64,7 @@ use crate::stream::StreamState;
 struct Calls {
     /// The first call's promise inline: a connection with one call at a
     /// time (and an idle one) allocates no table.
-    first: RefCell<Option<(u64, Promise<()>)>>,
+    first: Cell<Option<(u64, Promise<()>)>>,
     /// The others.
     more: RefCell<HashMap<u64, Promise<()>>>,
     /// Calls in flight.
@@ -78,33 +78,36 @@ struct Calls {
     blocked: Cell<bool>,
     /// The connection's task, while it waits for room or for the last
     /// call to end.
-    waiter: RefCell<Option<Waker>>,
+    waiter: Cell<Option<Waker>>,
 }
 
 impl Calls {
     fn new() -> Calls {
         Calls {
-            first: RefCell::new(None),
+            first: Cell::new(None),
             more: RefCell::default(),
             count: Cell::new(0),
             bytes: Cell::new(0),
             quiet_since: Cell::new(timer::lowres_now()),
             blocked: Cell::new(false),
-            waiter: RefCell::new(None),
+            waiter: Cell::new(None),
         }
     }
 
     fn contains(&self, id: u64) -> bool {
-        matches!(&*self.first.borrow(), Some((f, _)) if *f == id)
-            || self.more.borrow().contains_key(&id)
+        let first = self.first.take();
+        let hit = matches!(&first, Some((f, _)) if *f == id);
+        self.first.set(first);
+        hit || self.more.borrow().contains_key(&id)
     }
 
     /// Registers a call that holds `bytes` of request.
     fn insert(&self, id: u64, cancel: Promise<()>, bytes: usize) {
-        let mut first = self.first.borrow_mut();
+        let first = self.first.take();
         if first.is_none() {
-            *first = Some((id, cancel));
+            self.first.set(Some((id, cancel)));
         } else {
+            self.first.set(first);
             self.more.borrow_mut().insert(id, cancel);
         }
         self.count.set(self.count.get() + 1);
@@ -114,9 +117,9 @@ impl Calls {
     /// Takes a call's cancel promise out of the table (the call is still
     /// counted until it ends).
     fn remove(&self, id: u64) -> Option<Promise<()>> {
-        let mut first = self.first.borrow_mut();
-        if matches!(&*first, Some((f, _)) if *f == id) {
-            return first.take().map(|(_, p)| p);
+        match self.first.take() {
+            Some((f, p)) if f == id => return Some(p),
+            first => self.first.set(first),
         }
         self.more.borrow_mut().remove(&id)
     }
@@ -144,17 +147,18 @@ impl Calls {
             }
         }
         if n == 0 || self.blocked.get() {
-            if let Some(w) = self.waiter.borrow_mut().take() {
+            if let Some(w) = self.waiter.take() {
                 w.wake();
             }
         }
     }
 
     fn park(&self, cx: &Context<'_>) {
-        let mut slot = self.waiter.borrow_mut();
-        if !slot.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-            *slot = Some(cx.waker().clone());
-        }
+        let w = match self.waiter.take() {
+            Some(w) if w.will_wake(cx.waker()) => w,
+            _ => cx.waker().clone(),
+        };
+        self.waiter.set(Some(w));
     }
 
     /// Ready once fewer than `max_calls` calls are in flight and `need`
@@ -189,12 +193,12 @@ impl Calls {
 /// stop deadline, or unwound by a panic): the calls in flight are
 /// cancelled (dropping their promises wakes them with an error) and the
 /// socket shut in both directions (the writer goes with the task).
-struct ConnGuard {
+struct ConnGuard<'a> {
     calls: Rc<Calls>,
-    sock: Rc<Transport>,
+    sock: &'a Transport,
 }
 
-impl Drop for ConnGuard {
+impl Drop for ConnGuard<'_> {
     fn drop(&mut self) {
         self.calls.cancel_all();
         let _ = self.sock.shutdown(std::net::Shutdown::Both);
@@ -288,13 +292,10 @@ fn poll_idle(
 }
 
 /// Serves one connection to its end.
-pub(super) async fn serve_connection(
-    inner: Rc<Inner>,
-    sock: Rc<Transport>,
-) -> Result<(), RpcError> {
+pub(super) async fn serve_connection(inner: Rc<Inner>, sock: Transport) -> Result<(), RpcError> {
     let inner = &inner;
     let opts = &inner.opts;
-    let mut reader = Reader::new(sock.clone());
+    let mut reader = Reader::new(&sock);
     // The one-off steps of a connection's life (negotiation, stalls, the
     // end) are boxed: inline, their futures would size every connection's
     // task, idle ones included (an idle connection's cost is its task).
@@ -327,7 +328,7 @@ pub(super) async fn serve_connection(
     let calls = Rc::new(Calls::new());
     let guard = ConnGuard {
         calls: calls.clone(),
-        sock: sock.clone(),
+        sock: &sock,
     };
     let mut out = Out {
         core: &core,
@@ -349,145 +350,66 @@ pub(super) async fn serve_connection(
         {
             break Ok(End::Stalled);
         }
-        let next = {
-            let mut read = pin!(reader.read_frame(&decoder, &last_rx));
-            poll_fn(|cx| {
-                out.drive(cx);
-                if let Poll::Ready(r) = read.as_mut().poll(cx) {
-                    return Poll::Ready(Some(r));
-                }
-                match opts.idle_timeout {
-                    Some(idle) if poll_idle(&calls, &last_rx, &mut idle_sleep, idle, cx) => {
-                        Poll::Ready(None)
+        // Scoped: nothing of the read is held across the waits below.
+        let frame = {
+            let next = {
+                let mut read = pin!(reader.read_frame(&decoder, &last_rx));
+                poll_fn(|cx| {
+                    out.drive(cx);
+                    if let Poll::Ready(r) = read.as_mut().poll(cx) {
+                        return Poll::Ready(Some(r));
                     }
-                    _ => Poll::Pending,
-                }
-            })
-            .await
-        };
-        let Some(next) = next else {
-            break Ok(End::Idle);
-        };
-        let frame = match next {
-            Ok(Some(f)) => f,
-            Ok(None) => break Ok(End::Eof),
-            Err(ReadError::Header(bad)) => {
-                if bad.kind == Kind::Request as u8 {
-                    if let FrameError::TooLarge { .. } = bad.error {
-                        core.send_status(
-                            Kind::Response,
-                            bad.id,
-                            Status::FrameTooLarge,
-                            &bad.error.to_string(),
-                        );
+                    match opts.idle_timeout {
+                        Some(idle) if poll_idle(&calls, &last_rx, &mut idle_sleep, idle, cx) => {
+                            Poll::Ready(None)
+                        }
+                        _ => Poll::Pending,
                     }
+                })
+                .await
+            };
+            match next {
+                None => break Ok(End::Idle),
+                Some(Ok(Some(f))) => f,
+                Some(Ok(None)) => break Ok(End::Eof),
+                Some(Err(ReadError::Header(bad))) => {
+                    if bad.kind == Kind::Request as u8 {
+                        if let FrameError::TooLarge { .. } = bad.error {
+                            core.send_status(
+                                Kind::Response,
+                                bad.id,
+                                Status::FrameTooLarge,
+                                &bad.error.to_string(),
+                            );
+                        }
+                    }
+                    break Err(RpcError::Protocol(bad.error));
                 }
-                break Err(RpcError::Protocol(bad.error));
+                Some(Err(e)) => break Err(e.into()),
             }
-            Err(e) => break Err(e.into()),
         };
         let h = frame.header;
         match h.kind {
             Kind::Request => {
-                let stream = h.flags & flags::STREAM != 0;
-                let reply_kind = if stream {
-                    Kind::StreamEnd
-                } else {
-                    Kind::Response
+                let call = match prepare(inner, &core, &calls, frame) {
+                    Ok(Some(call)) => call,
+                    Ok(None) => continue,
+                    Err(e) => break Err(e),
                 };
-                if calls.contains(h.id) || core.streams.borrow().contains_key(&h.id) {
-                    let why = format!("duplicate message id {}: that call is in flight", h.id);
-                    core.send_status(reply_kind, h.id, Status::BadRequest, &why);
-                    inner
-                        .stats
-                        .duplicate_ids
-                        .set(inner.stats.duplicate_ids.get() + 1);
-                    break Err(RpcError::Protocol(FrameError::Violation(why)));
-                }
-                let handler = inner.handlers.borrow().get(&h.verb).cloned();
-                let handler = match (handler, stream) {
-                    (Some(Handler::Unary(f)), false) => Either::Left(f),
-                    (Some(Handler::Stream(f)), true) if features.contains(Features::STREAMING) => {
-                        Either::Right(f)
-                    }
-                    _ => {
-                        core.send_status(
-                            reply_kind,
-                            h.id,
-                            Status::UnknownVerb,
-                            &format!("unknown verb {}", h.verb),
-                        );
-                        continue;
-                    }
-                };
-                // Wait for room (the reader pauses, so TCP holds the client back).
-                let bytes = frame.payload.len().clamp(1, opts.max_in_flight_bytes);
+                // Wait for room (the reader pauses, so TCP holds the
+                // client back). Rare, so boxed, the call moved in and out:
+                // the connection's future is not sized by this wait.
                 let (max_calls, max_bytes) = (opts.max_concurrent_calls, opts.max_in_flight_bytes);
-                if calls
-                    .poll_room(
-                        &Context::from_waker(Waker::noop()),
-                        max_calls,
-                        max_bytes,
-                        bytes,
-                    )
+                let noop = Context::from_waker(Waker::noop());
+                let call = if calls
+                    .poll_room(&noop, max_calls, max_bytes, call.bytes)
                     .is_pending()
                 {
-                    poll_fn(|cx| {
-                        out.drive(cx);
-                        calls.poll_room(cx, max_calls, max_bytes, bytes)
-                    })
-                    .await;
-                }
-                let (cancel_tx, cancel_rx) = promise::<()>();
-                calls.insert(h.id, cancel_tx, bytes);
-                let entry = CallEntry {
-                    calls: calls.clone(),
-                    id: h.id,
-                    bytes,
+                    Box::pin(wait_room(&mut out, &calls, max_calls, max_bytes, call)).await
+                } else {
+                    call
                 };
-                let deadline = h
-                    .timeout
-                    .filter(|_| features.contains(Features::TIMEOUTS))
-                    .map(|t| timer::now() + t);
-                // The stream is registered before the next frame is read:
-                // the client's credit for it follows the request at once.
-                let (work, state) = match handler {
-                    Either::Left(f) => (f(frame.payload), None),
-                    Either::Right(f) => {
-                        let state = StreamState::new(h.id, false);
-                        core.streams.borrow_mut().insert(h.id, state.clone());
-                        (f(frame.payload, core.clone(), state.clone()), Some(state))
-                    }
-                };
-                let core = core.clone();
-                let (inner, started) = (inner.clone(), timer::now());
-                spawn_local(async move {
-                    let expiry = async move {
-                        match deadline {
-                            Some(d) => timer::sleep_until(d).await,
-                            None => std::future::pending().await,
-                        }
-                    };
-                    let expiry = pin!(expiry);
-                    let stop = select(cancel_rx, expiry);
-                    // A handler that panics answers `Internal`; its future is dropped.
-                    let work = std::panic::AssertUnwindSafe(work).catch_unwind();
-                    let reply = match select(work, stop).await {
-                        Either::Left((Ok(reply), _)) => Some(reply),
-                        Either::Left((Err(_), _)) => {
-                            Some(Reply::error(Status::Internal, "the handler panicked"))
-                        }
-                        // Cancelled by the client, or the connection is ending.
-                        Either::Right((Either::Left(_), _)) => None,
-                        Either::Right((Either::Right(_), _)) => {
-                            Some(Reply::error(Status::Timeout, "deadline exceeded"))
-                        }
-                    };
-                    drop(entry);
-                    inner.calls.ended(reply.as_ref(), timer::now() - started);
-                    send_reply(&core, h.id, reply, state);
-                })
-                .detach();
+                start_call(inner, &core, &calls, call);
             }
             Kind::Cancel => {
                 if let Some(c) = calls.remove(h.id) {
@@ -511,6 +433,135 @@ pub(super) async fn serve_connection(
     Box::pin(finish(inner, &calls, &mut out, result)).await?;
     drop(guard);
     Ok(())
+}
+
+/// A request ready to start: its frame, its handler and the request
+/// bytes it holds.
+struct Call {
+    frame: Frame,
+    handler: Handler,
+    bytes: usize,
+}
+
+/// Checks a request (its id must not be in flight, its verb must be
+/// served): `Ok(None)` if it was answered at once (unknown verb), an error
+/// that ends the connection for a duplicate id.
+fn prepare(
+    inner: &Inner,
+    core: &Core,
+    calls: &Calls,
+    frame: Frame,
+) -> Result<Option<Call>, RpcError> {
+    let h = frame.header;
+    let stream = h.flags & flags::STREAM != 0;
+    let reply_kind = if stream {
+        Kind::StreamEnd
+    } else {
+        Kind::Response
+    };
+    if calls.contains(h.id) || core.streams.borrow().contains_key(&h.id) {
+        let why = format!("duplicate message id {}: that call is in flight", h.id);
+        core.send_status(reply_kind, h.id, Status::BadRequest, &why);
+        let dup = &inner.stats.duplicate_ids;
+        dup.set(dup.get() + 1);
+        return Err(RpcError::Protocol(FrameError::Violation(why)));
+    }
+    let handler = inner.handlers.borrow().get(&h.verb).cloned();
+    let handler = match (handler, stream) {
+        (Some(f @ Handler::Unary(_)), false) => f,
+        (Some(f @ Handler::Stream(_)), true) if core.features.contains(Features::STREAMING) => f,
+        _ => {
+            core.send_status(
+                reply_kind,
+                h.id,
+                Status::UnknownVerb,
+                &format!("unknown verb {}", h.verb),
+            );
+            return Ok(None);
+        }
+    };
+    let bytes = frame.payload.len().clamp(1, inner.opts.max_in_flight_bytes);
+    Ok(Some(Call {
+        frame,
+        handler,
+        bytes,
+    }))
+}
+
+/// Waits, driving the writer, until `call` fits under the limits.
+async fn wait_room(
+    out: &mut Out<'_>,
+    calls: &Calls,
+    max_calls: usize,
+    max_bytes: usize,
+    call: Call,
+) -> Call {
+    poll_fn(|cx| {
+        out.drive(cx);
+        calls.poll_room(cx, max_calls, max_bytes, call.bytes)
+    })
+    .await;
+    call
+}
+
+/// Starts a call in a task of its own, counted in `calls` until it ends.
+fn start_call(inner: &Rc<Inner>, core: &Rc<Core>, calls: &Rc<Calls>, call: Call) {
+    let Call {
+        frame,
+        handler,
+        bytes,
+    } = call;
+    let h = frame.header;
+    let (cancel_tx, cancel_rx) = promise::<()>();
+    calls.insert(h.id, cancel_tx, bytes);
+    let entry = CallEntry {
+        calls: calls.clone(),
+        id: h.id,
+        bytes,
+    };
+    let deadline = h
+        .timeout
+        .filter(|_| core.features.contains(Features::TIMEOUTS))
+        .map(|t| timer::now() + t);
+    // The stream is registered before the next frame is read: the
+    // client's credit for it follows the request at once.
+    let (work, state) = match handler {
+        Handler::Unary(f) => (f(frame.payload), None),
+        Handler::Stream(f) => {
+            let state = StreamState::new(h.id, false);
+            core.streams.borrow_mut().insert(h.id, state.clone());
+            (f(frame.payload, core.clone(), state.clone()), Some(state))
+        }
+    };
+    let core = core.clone();
+    let (inner, started) = (inner.clone(), timer::now());
+    spawn_local(async move {
+        let expiry = async move {
+            match deadline {
+                Some(d) => timer::sleep_until(d).await,
+                None => std::future::pending().await,
+            }
+        };
+        let expiry = pin!(expiry);
+        let stop = select(cancel_rx, expiry);
+        // A handler that panics answers `Internal`; its future is dropped.
+        let work = std::panic::AssertUnwindSafe(work).catch_unwind();
+        let reply = match select(work, stop).await {
+            Either::Left((Ok(reply), _)) => Some(reply),
+            Either::Left((Err(_), _)) => {
+                Some(Reply::error(Status::Internal, "the handler panicked"))
+            }
+            // Cancelled by the client, or the connection is ending.
+            Either::Right((Either::Left(_), _)) => None,
+            Either::Right((Either::Right(_), _)) => {
+                Some(Reply::error(Status::Timeout, "deadline exceeded"))
+            }
+        };
+        drop(entry);
+        inner.calls.ended(reply.as_ref(), timer::now() - started);
+        send_reply(&core, h.id, reply, state);
+    })
+    .detach();
 }
 
 /// Waits, driving the writer, until at most `budget` reply bytes are

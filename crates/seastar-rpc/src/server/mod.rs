@@ -29,15 +29,16 @@ use std::collections::HashMap;
 use std::fmt::Display;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::pin::pin;
+use std::pin::{Pin, pin};
 use std::rc::Rc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures::FutureExt;
 use futures::future::{Either, LocalBoxFuture, select};
 use seastar_core::smp::StopHook;
-use seastar_core::sync::AbortSource;
+use seastar_core::sync::{AbortSource, Aborted};
 use seastar_core::{spawn_local, timer};
 use seastar_net::{Connections, ListenOptions, Registration, TcpListener, TcpStream};
 use serde::Serialize;
@@ -361,7 +362,7 @@ impl RpcServer {
         let conn = Rc::new(conn);
         let slot = Connections::register(&self.inner.conns, conn.clone());
         let inner = self.inner.clone();
-        let io = Rc::new(Transport::Tcp(conn));
+        let io = Transport::Tcp(conn);
         self.spawn_serving(slot, move || conn::serve_connection(inner, io));
     }
 
@@ -396,9 +397,7 @@ impl RpcServer {
                     return Err(RpcError::Timeout);
                 }
             };
-            let io = Rc::new(Transport::Tls(Box::new(crate::conn::tls::SharedTls::new(
-                session,
-            ))));
+            let io = Transport::Tls(Box::new(crate::conn::tls::SharedTls::new(session)));
             conn::serve_connection(inner, io).await
         });
     }
@@ -406,28 +405,21 @@ impl RpcServer {
     /// Runs a connection's future, made by `serve`, as a task holding its
     /// slot, until it ends or the stop deadline drops it.
     ///
-    /// The future is made inside the task, where it is pinned: moved in
-    /// made, it would take two slots of the task (the captured value and
-    /// the pinned one), and an idle connection's cost is its task.
+    /// The task's future is a plain struct around the connection's future
+    /// (see [`Serving`]): an `async` wrapper would keep its own copies of
+    /// what it captured beside the pinned future, and an idle
+    /// connection's cost is its task.
     fn spawn_serving<F: Future<Output = Result<(), RpcError>> + 'static>(
         &self,
         slot: Registration,
         serve: impl FnOnce() -> F + 'static,
     ) {
         let inner = self.inner.clone();
-        spawn_local(async move {
-            let _slot = slot;
-            let serve = pin!(serve());
-            match select(serve, pin!(inner.kill.aborted())).await {
-                Either::Left((Err(e), _)) => {
-                    tracing::debug!(error = %e, "rpc: connection ended with an error");
-                }
-                Either::Left((Ok(()), _)) => {}
-                Either::Right(_) => {
-                    let dropped = &inner.stats.dropped_at_stop;
-                    dropped.set(dropped.get() + 1);
-                }
-            }
+        spawn_local(Serving {
+            serve: serve(),
+            kill: inner.kill.aborted(),
+            inner,
+            _slot: slot,
         })
         .detach();
     }
@@ -479,6 +471,40 @@ impl RpcServer {
         inner.kill.request_abort();
         inner.conns.wait_idle().await;
         left
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A connection's task: its future, holding its slot in the server's
+    /// connections, dropped when the stop's deadline passes (`kill`).
+    struct Serving<F> {
+        #[pin]
+        serve: F,
+        kill: Aborted,
+        inner: Rc<Inner>,
+        _slot: Registration,
+    }
+}
+
+impl<F: Future<Output = Result<(), RpcError>>> Future for Serving<F> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.project();
+        match this.serve.poll(cx) {
+            Poll::Ready(Err(e)) => {
+                tracing::debug!(error = %e, "rpc: connection ended with an error");
+                return Poll::Ready(());
+            }
+            Poll::Ready(Ok(())) => return Poll::Ready(()),
+            Poll::Pending => {}
+        }
+        if Pin::new(this.kill).poll(cx).is_ready() {
+            let dropped = &this.inner.stats.dropped_at_stop;
+            dropped.set(dropped.get() + 1);
+            return Poll::Ready(());
+        }
+        Poll::Pending
     }
 }
 
