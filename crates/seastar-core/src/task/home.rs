@@ -16,11 +16,14 @@ use crate::smp::transport::Message;
 
 /// A task's shard: shard `shard` of the runtime `shared`.
 ///
-/// Holding the runtime's `Arc` keeps `shared` alive while any task of it
-/// is, so the address compared in [`is_home`](Home::is_home) cannot be
-/// reused by another runtime meanwhile.
+/// Holding the runtime's `Arc` keeps its shards' inboxes alive while any
+/// task of it is, so the inbox address compared in
+/// [`is_home`](Home::is_home) (one per shard) cannot be reused by another
+/// shard meanwhile.
 pub(crate) struct ShardHome {
     shared: Arc<Shared>,
+    /// The address of the shard's inbox (`Shard::remote`), its identity.
+    inbox: usize,
     shard: usize,
 }
 
@@ -33,19 +36,21 @@ impl std::fmt::Debug for ShardHome {
 }
 
 impl ShardHome {
-    /// Shard `shard` of `shared`.
-    pub(crate) fn new(shared: Arc<Shared>, shard: usize) -> ShardHome {
-        ShardHome { shared, shard }
+    /// The calling thread's `shard`.
+    #[inline]
+    pub(crate) fn of(shard: &reactor::Shard) -> ShardHome {
+        ShardHome {
+            shared: shard.shared.clone(),
+            inbox: Arc::as_ptr(&shard.remote).addr(),
+            shard: shard.id,
+        }
     }
 }
 
 impl Home for ShardHome {
     #[inline]
     fn is_home(&self) -> bool {
-        reactor::try_with(|s| {
-            s.id == self.shard && std::ptr::eq(Arc::as_ptr(&s.shared), Arc::as_ptr(&self.shared))
-        })
-        .unwrap_or(false)
+        reactor::try_with(|s| Arc::as_ptr(&s.remote).addr() == self.inbox).unwrap_or(false)
     }
 
     #[inline]

@@ -63,7 +63,7 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
-    let home = home::ShardHome::new(shard.shared.clone(), shard.id);
+    let home = home::ShardHome::of(shard);
     let (runnable, handle) = cell::spawn(home, group, future);
     shard.queue.borrow_mut().push_local(runnable);
     JoinHandle::new(handle)
