@@ -14,12 +14,15 @@
 //! interrupted, so a parked connection gets no more time than hyper would
 //! have given it.
 //!
-//! hyper wants its timer `Send + Sync`; the state is a few atomics (only
-//! ever touched on the connection's shard).
+//! hyper wants its timer `Send + Sync`; the state is an atomic counter
+//! and an uncontended lock (only ever touched on the connection's shard).
+//! Per request hyper asks for one sleep: the lock keeps the deadline as
+//! the `Instant` it is (callgrind: about 30 instructions less per request
+//! than converting it to nanoseconds for an atomic).
 
 use std::pin::Pin;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -31,40 +34,37 @@ use seastar_core::timer::{self, SendSleep};
 /// these never fire (see [`HeadSleep`]).
 pub(crate) const NO_TIMEOUT: Duration = Duration::from_secs(86400 * 365 * 30);
 
-/// No deadline (in [`Clock`]'s nanoseconds).
-const NONE: u64 = u64::MAX;
-
 /// The state shared by a connection's driver and its timers.
 #[derive(Debug)]
 struct Clock {
-    /// Deadlines are kept as nanoseconds since this instant.
-    base: Instant,
     /// Whether the server has a header read timeout.
     timed: bool,
     /// hyper's sleeps alive now: hyper is reading a request head.
     waiting: AtomicU32,
+    deadlines: Mutex<Deadlines>,
+}
+
+#[derive(Debug, Default)]
+struct Deadlines {
     /// The deadline of the last head read hyper started.
-    deadline: AtomicU64,
+    last: Option<Instant>,
     /// A deadline the next head read keeps if it is earlier than its own.
-    carry: AtomicU64,
+    carry: Option<Instant>,
 }
 
 impl Clock {
-    fn to_ns(&self, t: Instant) -> u64 {
-        t.saturating_duration_since(self.base)
-            .as_nanos()
-            .min(u128::from(NONE - 1)) as u64
-    }
-
-    fn at_ns(&self, ns: u64) -> Option<Instant> {
-        (ns != NONE).then(|| self.base + Duration::from_nanos(ns))
-    }
-
     /// Single-threaded use (one shard): a load and a store, no
     /// read-modify-write instruction.
     fn add_waiting(&self, d: i32) {
         let n = self.waiting.load(Relaxed);
         self.waiting.store(n.wrapping_add_signed(d), Relaxed);
+    }
+
+    /// Never poisoned in practice: nothing panics while it is held.
+    fn deadlines(&self) -> MutexGuard<'_, Deadlines> {
+        self.deadlines
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -79,11 +79,9 @@ impl HeadTimer {
     pub(crate) fn new(timeout: Option<Duration>) -> HeadTimer {
         HeadTimer {
             clock: Arc::new(Clock {
-                base: timer::lowres_now(),
                 timed: timeout.is_some(),
                 waiting: AtomicU32::new(0),
-                deadline: AtomicU64::new(NONE),
-                carry: AtomicU64::new(NONE),
+                deadlines: Mutex::default(),
             }),
         }
     }
@@ -96,13 +94,12 @@ impl HeadTimer {
     /// The deadline of the head read hyper started last (`None` without a
     /// header read timeout).
     pub(crate) fn deadline(&self) -> Option<Instant> {
-        self.clock.at_ns(self.clock.deadline.load(Relaxed))
+        self.clock.deadlines().last
     }
 
     /// Makes `deadline` the latest the next head read may end at.
     pub(crate) fn carry(&self, deadline: Option<Instant>) {
-        let ns = deadline.map_or(NONE, |d| self.clock.to_ns(d));
-        self.clock.carry.store(ns, Relaxed);
+        self.clock.deadlines().carry = deadline;
     }
 }
 
@@ -115,11 +112,11 @@ impl Timer for HeadTimer {
     fn sleep_until(&self, deadline: Instant) -> Pin<Box<dyn Sleep>> {
         let c = &self.clock;
         c.add_waiting(1);
-        let carry = c.carry.load(Relaxed);
-        c.carry.store(NONE, Relaxed);
         let sleep = c.timed.then(|| {
-            let due = c.at_ns(carry).map_or(deadline, |d| d.min(deadline));
-            c.deadline.store(c.to_ns(due), Relaxed);
+            let mut d = c.deadlines();
+            let due = d.carry.take().map_or(deadline, |k| k.min(deadline));
+            d.last = Some(due);
+            drop(d);
             timer::sleep_until(due).into_send()
         });
         Box::pin(HeadSleep {
