@@ -25,8 +25,8 @@
 //! KB with the `async fn` layers, which keep every argument twice); with
 //! the socket's own poll state, the reactor's, timer and stop-signal
 //! slots and the heap's holes, httpd's `tests/idle.rs` measures 0.9 to
-//! 1.4 KB of resident memory per idle connection on either backend
-//! (was 1.9 to 2.3 KB).
+//! 1.6 KB of resident memory per idle connection on either backend, most
+//! runs 1.0 to 1.3 (was 1.9 to 2.3 KB).
 //!
 //! hyper has no public "idle" state, so the driver parks only when all of
 //! these hold, each of which it sees itself: a sleep of the burst's
