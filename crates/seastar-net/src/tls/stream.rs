@@ -62,6 +62,12 @@ pub struct TlsStream {
     fatal: Option<rustls::Error>,
     /// The socket's read side reached end of stream.
     eof: bool,
+    /// Plaintext bytes rustls holds for reading (`process_new_packets`'
+    /// count, less what was consumed since): a read with none skips
+    /// straight to receiving.
+    plain: usize,
+    /// The peer's `close_notify` was processed.
+    peer_closed: bool,
     /// `close_notify` was queued.
     closed: bool,
     /// A write or flush waits for the send in flight: a read must not
@@ -94,6 +100,8 @@ pub(crate) struct Fed {
     /// `process_new_packets`' verdict: the plaintext bytes now waiting to
     /// be read, or the error that ends the session.
     pub(crate) processed: Result<usize, rustls::Error>,
+    /// The peer's `close_notify` has been processed (now or before).
+    pub(crate) peer_closed: bool,
 }
 
 /// Feeds one receive (`data`, empty at end of stream) to rustls and
@@ -115,6 +123,7 @@ pub(crate) fn feed(conn: &mut Connection, data: &[u8], closed: bool) -> io::Resu
             consumed: data.len(),
             eof: data.is_empty(),
             processed: Ok(0),
+            peer_closed: false,
         });
     }
     let mut eof = false;
@@ -133,13 +142,16 @@ pub(crate) fn feed(conn: &mut Connection, data: &[u8], closed: bool) -> io::Resu
         }
         n
     };
-    let processed = conn
-        .process_new_packets()
-        .map(|state| state.plaintext_bytes_to_read());
+    let mut peer_closed = false;
+    let processed = conn.process_new_packets().map(|state| {
+        peer_closed = state.peer_has_closed();
+        state.plaintext_bytes_to_read()
+    });
     Ok(Fed {
         consumed,
         eof,
         processed,
+        peer_closed,
     })
 }
 
@@ -156,6 +168,8 @@ impl TlsStream {
             werr: None,
             fatal: None,
             eof: false,
+            plain: 0,
+            peer_closed: false,
             closed: false,
             send_waited: false,
         }
@@ -257,8 +271,13 @@ impl TlsStream {
         let fed = feed(&mut self.conn, data, self.closed)?;
         self.eof |= fed.eof;
         pio.consume(fed.consumed);
+        self.peer_closed |= fed.peer_closed;
         match fed.processed {
-            Ok(_) => {
+            Ok(plain) => {
+                if !self.closed {
+                    // (Once closed, nothing is processed: the count stands.)
+                    self.plain = plain;
+                }
                 self.start_send(cx);
                 Poll::Ready(Ok(()))
             }
@@ -277,6 +296,17 @@ impl TlsStream {
     /// Follow with [`consume`](Self::consume).
     pub fn poll_fill_buf(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
         loop {
+            if self.plain > 0 {
+                break;
+            }
+            if !(self.peer_closed || self.eof || self.fatal.is_some()) {
+                // Nothing to read and nothing to report: receive (rustls'
+                // reader would only say `WouldBlock`).
+                ready!(self.poll_recv_tls(cx))?;
+                continue;
+            }
+            // The end of the session, clean or not, as rustls reports it
+            // (after a failure, the plaintext decrypted before it first).
             match self.conn.reader().into_first_chunk() {
                 Ok(_) => break,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
@@ -294,6 +324,7 @@ impl TlsStream {
 
     /// Marks `n` bytes from [`poll_fill_buf`](Self::poll_fill_buf) as read.
     pub fn consume(&mut self, n: usize) {
+        self.plain = self.plain.saturating_sub(n);
         self.conn.reader().consume(n);
     }
 
