@@ -91,6 +91,14 @@ impl PollIo {
         self.state.get_or_insert_with(Box::default)
     }
 
+    /// Whether received bytes wait here, or a receive is in flight (a
+    /// caller that now reads the socket another way must drain this first).
+    pub(crate) fn has_read_state(&self) -> bool {
+        self.state
+            .as_ref()
+            .is_some_and(|st| st.reading.is_some() || st.rbuf.is_some())
+    }
+
     /// The buffered received bytes, reading more if there are none; an
     /// empty slice is end of stream. Follow with [`consume`](Self::consume).
     pub(crate) fn poll_fill(&mut self, fd: RawFd, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {

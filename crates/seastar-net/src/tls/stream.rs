@@ -26,7 +26,7 @@ use std::task::{Context, Poll, ready};
 
 use rustls::pki_types::CertificateDer;
 use rustls::{Connection, HandshakeKind, ProtocolVersion, SupportedCipherSuite};
-use seastar_core::io::pool;
+use seastar_core::io::{PooledBuf, PooledRecv, pool};
 
 use super::TlsError;
 use crate::{BufResult, SendBehind, TcpStream};
@@ -52,8 +52,10 @@ const WRITE_MAX: usize = 64 * 1024;
 /// After [`shutdown`](Self::shutdown) nothing more is decrypted: reads
 /// return what was decrypted before, then `Ok(0)` once the peer closes.
 pub struct TlsStream {
-    // Field order is drop order: the send in flight, the session, the socket.
+    // Field order is drop order: the send and the receive in flight, the
+    // session, the socket.
     sending: Option<SendBehind<Vec<u8>>>,
+    recv: Recv,
     conn: Connection,
     tcp: TcpStream,
     /// The error of a send behind, for the next write, flush or shutdown.
@@ -86,6 +88,68 @@ impl std::fmt::Debug for TlsStream {
             .field("alpn", &self.alpn_protocol())
             .field("fatal", &self.fatal)
             .finish_non_exhaustive()
+    }
+}
+
+/// The stream's receive side: pooled receives, straight from the socket
+/// (the plain socket's poll-style state is not used, except to drain what
+/// it held when the session started).
+#[derive(Debug, Default)]
+struct Recv {
+    /// Received TLS bytes not yet fed are `buf[pos..]`.
+    buf: Option<PooledBuf>,
+    pos: usize,
+    reading: Option<PooledRecv>,
+    /// The last receive was short (the socket's queue was empty).
+    drained: bool,
+    /// The socket's poll-style state still holds received bytes or a
+    /// receive: they come first, through it.
+    via_poll: bool,
+}
+
+impl Recv {
+    /// The received TLS bytes not yet fed, receiving if there are none;
+    /// empty at end of stream. Follow with [`consume`](Self::consume).
+    fn poll_fill<'a>(
+        &'a mut self,
+        tcp: &'a mut TcpStream,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<&'a [u8]>> {
+        if self.via_poll {
+            let (pio, fd) = tcp.poll_parts();
+            return pio.poll_fill(fd, cx);
+        }
+        if self.buf.is_none() {
+            let fd = tcp.fd();
+            let op = self
+                .reading
+                .get_or_insert_with(|| PooledRecv::start(fd, self.drained));
+            let res = ready!(op.poll(cx));
+            self.reading = None;
+            let (buf, drained) = res?;
+            crate::stats::received_bytes(fd, buf.len());
+            self.drained = drained;
+            self.pos = 0;
+            self.buf = Some(buf);
+        }
+        let b = self.buf.as_deref().unwrap_or_default();
+        Poll::Ready(Ok(&b[self.pos..]))
+    }
+
+    /// Marks `n` bytes from [`poll_fill`](Self::poll_fill) as fed.
+    fn consume(&mut self, tcp: &mut TcpStream, n: usize) {
+        if self.via_poll {
+            let pio = tcp.poll_parts().0;
+            pio.consume(n);
+            self.via_poll = pio.has_read_state();
+            return;
+        }
+        let len = self.buf.as_ref().map_or(0, |b| b.len());
+        self.pos = (self.pos + n).min(len);
+        if self.pos == len {
+            // All fed: the buffer goes back to the shard now.
+            self.buf = None;
+        }
     }
 }
 
@@ -160,9 +224,14 @@ fn tls_io_error(e: rustls::Error) -> io::Error {
 }
 
 impl TlsStream {
-    pub(crate) fn new(tcp: TcpStream, conn: Connection) -> TlsStream {
+    pub(crate) fn new(mut tcp: TcpStream, conn: Connection) -> TlsStream {
+        let recv = Recv {
+            via_poll: tcp.poll_parts().0.has_read_state(),
+            ..Recv::default()
+        };
         TlsStream {
             sending: None,
+            recv,
             conn,
             tcp,
             werr: None,
@@ -266,11 +335,10 @@ impl TlsStream {
         }
         // Collects a finished send, or continues a short one.
         let _ = self.poll_send(cx, false);
-        let (pio, fd) = self.tcp.poll_parts();
-        let data = ready!(pio.poll_fill(fd, cx))?;
+        let data = ready!(self.recv.poll_fill(&mut self.tcp, cx))?;
         let fed = feed(&mut self.conn, data, self.closed)?;
         self.eof |= fed.eof;
-        pio.consume(fed.consumed);
+        self.recv.consume(&mut self.tcp, fed.consumed);
         self.peer_closed |= fed.peer_closed;
         match fed.processed {
             Ok(plain) => {

@@ -87,3 +87,43 @@ fn futures_io_traits_run_over_tls() {
         server.await.unwrap();
     });
 }
+
+/// A server may look at the first bytes poll-style (say, to tell TLS from
+/// plain text) before the handshake: the session starts from the bytes the
+/// socket's poll-style buffer still holds, then receives on its own.
+#[cfg(feature = "futures-io")]
+#[test]
+fn handshake_starts_from_bytes_peeked_poll_style() {
+    use futures::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+
+    let pki = pki();
+    let acceptor = TlsAcceptor::new(pki.server().build().unwrap());
+    let connector = TlsConnector::new(pki.client().build().unwrap());
+    rt(1).run(async move {
+        let (l, addr) = listen().await;
+        let server = spawn_local(async move {
+            let (mut tcp, _) = l.accept().await.unwrap();
+            let peeked = tcp.fill_buf().await.unwrap();
+            assert_eq!(peeked[0], 0x16, "a TLS handshake record"); // not consumed
+            let mut tls = acceptor.accept(tcp).await.unwrap();
+            let mut line = String::new();
+            tls.read_line(&mut line).await.unwrap();
+            AsyncWriteExt::write_all(&mut tls, line.to_uppercase().as_bytes())
+                .await
+                .unwrap();
+            tls.close().await.unwrap();
+        });
+        let mut tls = connector
+            .connect("localhost", TcpStream::connect(addr).await.unwrap())
+            .await
+            .unwrap();
+        AsyncWriteExt::write_all(&mut tls, b"peeked first\n")
+            .await
+            .unwrap();
+        tls.flush().await.unwrap();
+        let mut got = String::new();
+        tls.read_to_string(&mut got).await.unwrap();
+        assert_eq!(got, "PEEKED FIRST\n");
+        server.await.unwrap();
+    });
+}
