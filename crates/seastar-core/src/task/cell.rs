@@ -453,7 +453,9 @@ impl<H: Home> Runnable<H> {
         unsafe { header(self.ptr) }.group
     }
 
-    /// The task's identity (its cell's address, the same for every waker).
+    /// The task's identity (its cell's address, the same for every waker;
+    /// the debug run queue's shuffle tells tasks apart by it).
+    #[cfg(debug_assertions)]
     pub(crate) fn id(&self) -> *const () {
         self.ptr.as_ptr().cast_const().cast()
     }
