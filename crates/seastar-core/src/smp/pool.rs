@@ -1,4 +1,5 @@
-//! A shard-local free list for cross-shard call cells.
+//! A shard-local free list for cross-shard call cells and task cells
+//! (`task/cell.rs`).
 //!
 //! A shard with 1024 calls in flight allocates 1024 cells, then frees them
 //! as the replies come in, batch after batch. The platform allocator's
