@@ -1,6 +1,9 @@
 //! `rpc server`: the native verbs on `--port` and the gRPC services on
-//! `--grpc-port`, on every shard (one `SO_REUSEPORT` listener per shard per
-//! protocol). SIGINT/SIGTERM stops accepting, lets calls in flight answer
+//! `--grpc-port`, on every shard. The native port is bound on every shard
+//! through [`ShardedListeners`] (`--listener distribute`: shard 0 hands
+//! each connection to the least-loaded shard; `per-shard`: one
+//! `SO_REUSEPORT` listener per shard), gRPC with one `SO_REUSEPORT`
+//! listener per shard. SIGINT/SIGTERM stops accepting, lets calls in flight answer
 //! for at most `--shutdown-timeout`, then drops the connections left and
 //! exits 0.
 //!
@@ -20,7 +23,7 @@ use std::time::Duration;
 
 use seastar_core::runtime::RuntimeArgs;
 use seastar_core::{shard_count, smp};
-use seastar_net::ListenOptions;
+use seastar_net::{ListenOptions, ListenerMode, ShardedListeners};
 use seastar_rpc::grpc::{GrpcOptions, GrpcServer};
 use seastar_rpc::server::DEFAULT_OUTPUT_BUDGET;
 use seastar_rpc::{RpcServer, ServerOptions};
@@ -37,6 +40,11 @@ pub struct ServerArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1")]
     pub address: IpAddr,
+    /// How native connections reach the shards: `distribute` (shard 0
+    /// hands each to the least-loaded shard) or `per-shard` (one
+    /// SO_REUSEPORT listener per shard; the kernel spreads them).
+    #[arg(long, value_name = "MODE", default_value_t = ListenerMode::Distribute)]
+    pub listener: ListenerMode,
     /// Native protocol: reply bytes a connection may have waiting to be
     /// sent; above it the connection is not read (back-pressure) until its
     /// client takes them.
@@ -123,14 +131,15 @@ thread_local! {
     static SERVERS: RefCell<Option<(RpcServer, GrpcServer)>> = const { RefCell::new(None) };
 }
 
-/// Binds both protocols on this shard (`ports` of 0 pick a port; shards
-/// after the first reuse shard 0's).
+/// Serves both protocols on this shard: the native one on this shard's
+/// listener of `native`, gRPC on a listener bound here (`grpc` of 0 picks a
+/// port; shards after the first reuse shard 0's). Returns gRPC's address.
 async fn bind(
     address: IpAddr,
-    native: u16,
+    native: &ShardedListeners,
     grpc: u16,
     limits: &Limits,
-) -> std::io::Result<(SocketAddr, SocketAddr)> {
+) -> std::io::Result<SocketAddr> {
     let rpc = RpcServer::new(limits.native());
     crate::verbs::register(&rpc);
     rpc.register(crate::verbs::STATS, |(): ()| async move {
@@ -149,14 +158,16 @@ async fn bind(
         })
     });
     let grpc_server = GrpcServer::with_options(crate::greeter::routes(), limits.grpc());
-    let a = rpc
-        .listen(SocketAddr::new(address, native), ListenOptions::default())
-        .await?;
     let b = grpc_server
         .listen(SocketAddr::new(address, grpc), ListenOptions::default())
         .await?;
+    let listener = native
+        .take()
+        .ok_or_else(|| std::io::Error::other("the native listener was taken already"))?;
+    let server = rpc.clone();
+    seastar_core::spawn_local(async move { server.serve(listener).await }).detach();
     SERVERS.with(|s| *s.borrow_mut() = Some((rpc, grpc_server)));
-    Ok((a, b))
+    Ok(b)
 }
 
 async fn stop_local() {
@@ -175,7 +186,7 @@ pub fn run(args: ServerArgs) -> Result<(), String> {
         .build()
         .map_err(|e| e.to_string())?;
     let address = args.address;
-    let (port, grpc_port) = (args.port, args.grpc_port);
+    let (port, grpc_port, listener_mode) = (args.port, args.grpc_port, args.listener);
     let limits = Limits::from_args(&args)?;
     args.admin.token().map_err(|e| e.to_string())?;
     let admin_args = args.admin.clone();
@@ -184,6 +195,7 @@ pub fn run(args: ServerArgs) -> Result<(), String> {
         .option("address", address)
         .option("port", port)
         .option("grpc-port", grpc_port)
+        .option("listener", listener_mode)
         .option("max-connections", args.max_connections)
         // Native calls and gRPC requests (served by seastar-http) both
         // count; latency percentiles are the native calls'.
@@ -196,13 +208,23 @@ pub fn run(args: ServerArgs) -> Result<(), String> {
         if let Some(a) = &admin {
             println!("rpc: admin API and dashboard at http://{}/", a.addr());
         }
-        let (native, grpc) = bind(address, port, grpc_port, &limits)
+        let native_opts = ListenOptions::default().policy(listener_mode.into());
+        let listeners = ShardedListeners::bind(SocketAddr::new(address, port), native_opts)
             .await
-            .map_err(|e| format!("cannot listen: {e}"))?;
-        let (np, gp) = (native.port(), grpc.port());
+            .map_err(|e| e.to_string())?;
+        let native = listeners.local_addr();
+        let grpc = match bind(address, &listeners, grpc_port, &limits).await {
+            Ok(a) => a,
+            Err(e) => {
+                // The other shards' native listeners close with the runtime.
+                let _ = smp::invoke_on_all(stop_local).await;
+                return Err(format!("cannot listen: {e}"));
+            }
+        };
+        let gp = grpc.port();
         let others = smp::invoke_on_others(move || {
-            let limits = limits.clone();
-            async move { bind(address, np, gp, &limits).await.map(|_| ()) }
+            let (limits, listeners) = (limits.clone(), listeners.clone());
+            async move { bind(address, &listeners, gp, &limits).await.map(|_| ()) }
         })
         .await
         .map_err(|e| e.to_string())?;
