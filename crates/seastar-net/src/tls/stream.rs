@@ -438,8 +438,15 @@ impl TlsStream {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         ready!(self.poll_ready_to_write(cx))?;
-        let mut total = 0;
         let mut writer = self.conn.writer();
+        if bufs.len() > 1 && bufs.iter().map(|b| b.len()).sum::<usize>() <= WRITE_MAX {
+            // One record for the lot (a head and its body), not one or
+            // more per slice.
+            let n = writer.write_vectored(bufs)?;
+            self.start_send(cx);
+            return Poll::Ready(Ok(n));
+        }
+        let mut total = 0;
         for b in bufs {
             let room = WRITE_MAX - total;
             if room == 0 {

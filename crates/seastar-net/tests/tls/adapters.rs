@@ -127,3 +127,44 @@ fn handshake_starts_from_bytes_peeked_poll_style() {
         server.await.unwrap();
     });
 }
+
+/// A gather write (a head and its body, as hyper writes them) goes out as
+/// one TLS record, not one per slice.
+#[cfg(feature = "futures-io")]
+#[test]
+fn a_gather_write_is_one_record() {
+    use futures::{AsyncReadExt, AsyncWriteExt};
+    use std::io::IoSlice;
+
+    // TLS 1.3 record overhead: 5 header bytes, the inner content type, a 16-byte tag.
+    const RECORD: u64 = 5 + 1 + 16;
+    let pki = pki();
+    let acceptor = TlsAcceptor::new(pki.server().build().unwrap());
+    let connector = TlsConnector::new(pki.client().build().unwrap());
+    rt(1).run(async move {
+        let (l, addr) = listen().await;
+        let server = spawn_local(async move {
+            let (tcp, _) = l.accept().await.unwrap();
+            let mut tls = acceptor.accept(tcp).await.unwrap();
+            let (head, body) = (b"HTTP/1.1 200 OK\r\n\r\n".as_slice(), b"hello".as_slice());
+            let before = seastar_net::stats::local().bytes_sent;
+            let n = tls
+                .write_vectored(&[IoSlice::new(head), IoSlice::new(body)])
+                .await
+                .unwrap();
+            assert_eq!(n, head.len() + body.len());
+            AsyncWriteExt::flush(&mut tls).await.unwrap();
+            let sent = seastar_net::stats::local().bytes_sent - before;
+            assert_eq!(sent, n as u64 + RECORD, "one record");
+            tls.close().await.unwrap();
+        });
+        let mut tls = connector
+            .connect("localhost", TcpStream::connect(addr).await.unwrap())
+            .await
+            .unwrap();
+        let mut got = Vec::new();
+        tls.read_to_end(&mut got).await.unwrap();
+        assert_eq!(got, b"HTTP/1.1 200 OK\r\n\r\nhello");
+        server.await.unwrap();
+    });
+}
