@@ -24,7 +24,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// fmt check, clippy, the test suite once per reactor backend, then the loom models.
+    /// fmt check, clippy, cargo doc (warnings denied), the test suite once per reactor
+    /// backend, then doctests, the loom models, Miri and the allocator's LTO build.
     Test(test::TestArgs),
     /// Build every app under apps/ in release and copy the binaries to target/apps/.
     Apps,

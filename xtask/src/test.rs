@@ -114,6 +114,10 @@ fn plan(args: &TestArgs, nextest: bool, loom: bool, miri: bool) -> Vec<Step> {
             "warnings",
         ];
         steps.push(step("clippy", cmd::cargo(clippy)));
+        // Every public item documented and every intra-doc link resolved.
+        let mut doc = cmd::cargo(["doc", "--workspace", "--no-deps", "--all-features"]);
+        doc.env("RUSTDOCFLAGS", "-D warnings");
+        steps.push(step("doc", doc));
     }
     for backend in args.backend.names() {
         let mut c = if nextest {
@@ -286,6 +290,7 @@ mod tests {
             [
                 "fmt",
                 "clippy",
+                "doc",
                 "tests (io_uring)",
                 "tests (epoll)",
                 "doctests",

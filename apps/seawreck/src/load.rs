@@ -6,7 +6,7 @@
 //! time, so a server that falls behind is charged for the wait
 //! (no coordinated omission). A failed connection is counted by kind and
 //! replaced. Nothing is shared between shards: each records into its own
-//! [`ShardStats`](crate::stats::ShardStats).
+//! [`ShardStats`].
 
 use std::cell::RefCell;
 use std::net::SocketAddr;

@@ -10,7 +10,7 @@
 //!
 //! A connection: the handshake (within [`HANDSHAKE_TIMEOUT`]), then reads
 //! of decrypted bytes, every complete request processed by the same
-//! [`Session`] as a plain connection (same budget, same replies), and the
+//! `Session` as a plain connection (same budget, same replies), and the
 //! replies of each read written through the session. A failed handshake
 //! (garbage, a truncated record, a refused client certificate) ends that
 //! connection only, and is counted. At a stop the accept loop ends, each

@@ -1,4 +1,4 @@
-//! One shard's items: memcached's storage semantics over a [`Table`].
+//! One shard's items: memcached's storage semantics over a `Table`.
 //!
 //! # Rules
 //!

@@ -76,7 +76,7 @@ pub enum StoreOutcome {
     NoMemory,
 }
 
-/// Result of [`Store::store`].
+/// Result of [`Store::store`](crate::store::Store::store).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StoreResult {
     /// What happened.
@@ -163,7 +163,7 @@ impl ArithOp {
     }
 }
 
-/// Result of [`Store::arith`].
+/// Result of [`Store::arith`](crate::store::Store::arith).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Arith {
     /// The new value, the item's new CAS and its TTL.

@@ -2,7 +2,7 @@
 //! for the fuzz targets in `crates/seastar-net/fuzz` (not a public API).
 //!
 //! A [`Session`] is a rustls session driven exactly as the stream drives
-//! it: a receive is fed with [`feed`](super::stream::feed) only once the
+//! it: a receive is fed with `stream::feed` only once the
 //! plaintext decrypted before has been read, what rustls queues to send is
 //! collected (and dropped: there is no peer), after a failure every call
 //! fails, and after [`Session::close`] (our `close_notify`) rustls
