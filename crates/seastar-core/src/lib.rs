@@ -24,6 +24,7 @@
 //! | [`metrics`] (feature `metrics`) | a per-shard recorder for the `metrics` facade, built-in reactor/smp/memory metrics, [`gather`](metrics::gather) across shards, the Prometheus text format |
 //! | [`introspect`] | typed, read-only views of the calling shard's reactor counters and scheduling groups (for admin endpoints) |
 //! | [`io`] | completion-style, owned-buffer I/O on file descriptors, the buffer traits, blocking-call offload |
+//! | [`stream`] | the one stream model of sockets and files: [`DataSource`](stream::DataSource)/[`DataSink`](stream::DataSink), buffered [`InputStream`](stream::InputStream) and [`OutputStream`](stream::OutputStream) |
 //!
 //! # Example
 //!
@@ -55,6 +56,7 @@ pub mod runtime;
 mod shard_id;
 pub mod shard_local;
 pub mod smp;
+pub mod stream;
 pub mod sync;
 mod sys;
 pub mod task;

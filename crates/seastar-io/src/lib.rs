@@ -22,7 +22,7 @@
 //! | `buffered` | [`File`]: page-cache file I/O at any offset with any owned buffer |
 //! | `options` | [`OpenOptions`] for both |
 //! | [`fs`] | directories, remove, rename, link, [`metadata`](fs::metadata), [`read_dir`](fs::read_dir) as a stream, whole-file read/write |
-//! | [`stream`] | [`FileInputStream`] (read-ahead), [`FileOutputStream`] (write-behind, unaligned tail) |
+//! | [`stream`] | [`FileInputStream`] (read-ahead), [`FileOutputStream`] (write-behind, unaligned tail); both are seastar-core stream sources/sinks, so `InputStream`/`OutputStream` work over files as over sockets |
 //! | [`sched`] | the per-shard I/O scheduler: [`IoClass`], the disk model ([`IoProperties`](sched::IoProperties), `io_properties` files), metrics |
 //! | `error` | [`FileError`]: the path and operation inside every `io::Error` |
 //!

@@ -111,5 +111,4 @@ pub use tcp::{
 pub use udp::UdpSocket;
 pub use unix::{UnixListener, UnixStream};
 
-/// The result of an owned-buffer operation: the outcome and the buffer back.
-pub type BufResult<T, B> = (std::io::Result<T>, B);
+pub use seastar_core::io::BufResult;

@@ -302,8 +302,8 @@ impl<K: StreamKind> DataSink for &SocketStream<K> {
     }
 }
 
-/// Forwards both traits from an owner of a stream (the stream itself, an
-/// `Rc` of it) to `&SocketStream<K>`.
+/// Forwards both traits from the stream itself to `&SocketStream<K>` (an
+/// `Rc` of it forwards through seastar-core's blanket impls for `Rc<S>`).
 macro_rules! forward {
     ($outer:ty) => {
         impl<K: StreamKind> DataSource for $outer {
@@ -330,4 +330,3 @@ macro_rules! forward {
 }
 
 forward!(SocketStream<K>);
-forward!(Rc<SocketStream<K>>);

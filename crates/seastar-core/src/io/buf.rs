@@ -22,6 +22,19 @@ pub unsafe trait IoBuf: 'static {
     fn stable_ptr(&self) -> *const u8;
     /// Number of initialised bytes to write.
     fn bytes_init(&self) -> usize;
+
+    /// The initialised bytes.
+    ///
+    /// ```
+    /// use seastar_core::io::IoBuf;
+    /// assert_eq!(b"abc".to_vec().init_slice(), b"abc");
+    /// ```
+    fn init_slice(&self) -> &[u8] {
+        // SAFETY: the trait's contract: `stable_ptr` points at `bytes_init`
+        // initialised bytes that stay put and unchanged while `self` is
+        // borrowed shared.
+        unsafe { std::slice::from_raw_parts(self.stable_ptr(), self.bytes_init()) }
+    }
 }
 
 /// A buffer I/O can read into (the destination of a read).
@@ -44,6 +57,29 @@ pub unsafe trait IoBufMut: IoBuf {
     ///
     /// The first `n` bytes (`n <= bytes_total`) must have been written.
     unsafe fn set_init(&mut self, n: usize);
+
+    /// Copies as much of `data` as fits to the start of the buffer, marks
+    /// it initialised and returns the count (what a read of `data` would
+    /// do).
+    ///
+    /// ```
+    /// use seastar_core::io::IoBufMut;
+    /// let mut buf = Vec::with_capacity(3);
+    /// assert_eq!(buf.put_slice(b"abcdef"), 3);
+    /// assert_eq!(buf, b"abc");
+    /// ```
+    fn put_slice(&mut self, data: &[u8]) -> usize {
+        let n = data.len().min(self.bytes_total());
+        // SAFETY: `stable_mut_ptr` points at `bytes_total() >= n` writable
+        // bytes that belong to the buffer (the trait's contract), which
+        // `data`, a live shared borrow, cannot alias; the `n` bytes are
+        // written before `set_init(n)`.
+        unsafe {
+            std::ptr::copy_nonoverlapping(data.as_ptr(), self.stable_mut_ptr(), n);
+            self.set_init(n);
+        }
+        n
+    }
 }
 
 // SAFETY: a Vec's heap buffer does not move when the Vec value moves.

@@ -44,6 +44,16 @@ pub use crate::reactor::UringFeatures;
 pub use accept::{Acceptor, accept, uring_features};
 pub use blocking::spawn_blocking;
 pub use buf::{IoBuf, IoBufMut};
+
+/// The result of an owned-buffer operation: the outcome and the buffer,
+/// handed back whatever happened.
+///
+/// ```
+/// use seastar_core::io::BufResult;
+/// let r: BufResult<usize, Vec<u8>> = (Ok(3), b"abc".to_vec());
+/// assert_eq!(r.0.unwrap(), r.1.len());
+/// ```
+pub type BufResult<T, B> = (std::io::Result<T>, B);
 pub use fd::{close, fdatasync, fsync, read, read_at, readable, writable, write, write_at, writev};
 pub use pooled_recv::{PooledBuf, PooledRecv, PooledRecvStream, recv_pooled};
 pub use send_all::SendAll;

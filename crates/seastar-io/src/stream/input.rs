@@ -5,8 +5,10 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use futures::Stream;
 use futures::stream::FuturesOrdered;
+use futures::{Stream, StreamExt};
+use seastar_core::io::{BufResult, IoBufMut};
+use seastar_core::stream::DataSource;
 
 use crate::{AlignedBuf, DmaFile};
 
@@ -36,6 +38,11 @@ type Read = Pin<Box<dyn Future<Output = io::Result<(AlignedBuf, usize)>>>>;
 /// end of the range or of the file; an error ends it too. Shard-local
 /// (`!Send`), like the I/O scheduler it uses.
 ///
+/// It is also a [`DataSource`], so seastar-core's buffered
+/// [`InputStream`](seastar_core::stream::InputStream) parses a file as it
+/// parses a socket (`read_until`, `read_exactly`); see the second example.
+/// Reads copy out of the read-ahead buffers.
+///
 /// ```
 /// # seastar_core::block_on(async {
 /// use futures::TryStreamExt;
@@ -49,6 +56,21 @@ type Read = Pin<Box<dyn Future<Output = io::Result<(AlignedBuf, usize)>>>>;
 /// # seastar_io::fs::remove_file(&path).await.unwrap();
 /// # });
 /// ```
+///
+/// ```
+/// # seastar_core::block_on(async {
+/// use seastar_core::stream::InputStream;
+/// use seastar_io::{DmaFile, FileInputStream, InputStreamOptions, OpenOptions};
+/// # let path = std::env::temp_dir().join(format!("sio-in-doc2-{}", std::process::id()));
+/// # seastar_io::fs::write(&path, b"first line\nsecond\n".to_vec()).await.unwrap();
+/// let f = DmaFile::open(&path, &OpenOptions::new().read(true)).await.unwrap();
+/// let mut lines = InputStream::new(FileInputStream::new(f, InputStreamOptions::default()));
+/// assert_eq!(&lines.read_until(b'\n', 100).await.unwrap()[..], b"first line\n");
+/// assert_eq!(&lines.read_until(b'\n', 100).await.unwrap()[..], b"second\n");
+/// assert!(lines.read().await.unwrap().is_empty()); // end of file
+/// # seastar_io::fs::remove_file(&path).await.unwrap();
+/// # });
+/// ```
 pub struct FileInputStream {
     file: DmaFile,
     next: u64,
@@ -56,6 +78,9 @@ pub struct FileInputStream {
     opts: InputStreamOptions,
     pending: FuturesOrdered<Read>,
     eof: bool,
+    /// A buffer taken from the read-ahead and read in part through
+    /// [`DataSource`], with the offset of its first unread byte.
+    partial: Option<(AlignedBuf, usize)>,
 }
 
 impl std::fmt::Debug for FileInputStream {
@@ -89,6 +114,7 @@ impl FileInputStream {
             opts,
             pending: FuturesOrdered::new(),
             eof: len == 0,
+            partial: None,
         }
     }
 
@@ -115,6 +141,11 @@ impl Stream for FileInputStream {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
+        if let Some((mut rest, off)) = this.partial.take() {
+            // Read in part through `DataSource`: hand out the rest.
+            rest.consume_front(off);
+            return Poll::Ready(Some(Ok(rest)));
+        }
         this.fill();
         if this.pending.is_empty() {
             return Poll::Ready(None);
@@ -139,5 +170,27 @@ impl Stream for FileInputStream {
             }
             None => Poll::Ready(None),
         }
+    }
+}
+
+/// Copies the file's bytes in order into each buffer (up to its capacity;
+/// `Ok(0)` at the end of the range or file). Mixed with the [`Stream`]
+/// side, the two consume the same bytes in order.
+impl DataSource for FileInputStream {
+    async fn read<B: IoBufMut>(&mut self, mut buf: B) -> BufResult<usize, B> {
+        if self.partial.is_none() {
+            match self.next().await {
+                Some(Ok(next)) => self.partial = Some((next, 0)),
+                Some(Err(e)) => return (Err(e), buf),
+                None => return (Ok(0), buf),
+            }
+        }
+        let (cur, off) = self.partial.as_mut().expect("filled above");
+        let n = buf.put_slice(&cur[*off..]);
+        *off += n;
+        if *off == cur.len() {
+            self.partial = None;
+        }
+        (Ok(n), buf)
     }
 }

@@ -6,6 +6,8 @@ use std::pin::Pin;
 
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
+use seastar_core::io::{BufResult, IoBuf};
+use seastar_core::stream::DataSink;
 
 use crate::{AlignedBuf, DmaFile};
 
@@ -37,6 +39,11 @@ type Write = Pin<Box<dyn Future<Output = (io::Result<()>, AlignedBuf)>>>;
 /// [`close`](Self::close) flushes. An error of a write in flight is
 /// reported by the next call. Shard-local (`!Send`).
 ///
+/// It is also a [`DataSink`] (`shutdown` flushes), so seastar-core's
+/// buffered [`OutputStream`](seastar_core::stream::OutputStream) writes a
+/// file as it writes a socket, and its `close` flushes and ends either the
+/// same way; see the second example.
+///
 /// ```
 /// # seastar_core::block_on(async {
 /// use seastar_io::{DmaFile, FileOutputStream, OpenOptions, OutputStreamOptions};
@@ -47,6 +54,22 @@ type Write = Pin<Box<dyn Future<Output = (io::Result<()>, AlignedBuf)>>>;
 /// out.write(b"hello ").await.unwrap();
 /// out.write(b"world").await.unwrap();
 /// out.close().await.unwrap();
+/// assert_eq!(seastar_io::fs::read(&path).await.unwrap(), b"hello world");
+/// # seastar_io::fs::remove_file(&path).await.unwrap();
+/// # });
+/// ```
+///
+/// ```
+/// # seastar_core::block_on(async {
+/// use seastar_core::stream::OutputStream;
+/// use seastar_io::{DmaFile, FileOutputStream, OpenOptions, OutputStreamOptions};
+/// let path = std::env::temp_dir().join(format!("sio-out-doc2-{}", std::process::id()));
+/// let opts = OpenOptions::new().write(true).create(true).truncate(true);
+/// let f = DmaFile::open(&path, &opts).await.unwrap();
+/// let mut out = OutputStream::new(FileOutputStream::new(f, OutputStreamOptions::default()));
+/// out.write(b"hello ").await.unwrap();
+/// out.write_bytes(bytes::Bytes::from_static(b"world")).await.unwrap();
+/// out.close().await.unwrap(); // as for a socket: flush, then end
 /// assert_eq!(seastar_io::fs::read(&path).await.unwrap(), b"hello world");
 /// # seastar_io::fs::remove_file(&path).await.unwrap();
 /// # });
@@ -200,6 +223,31 @@ impl FileOutputStream {
 
     /// Flushes and ends the stream (the file stays open for other handles).
     pub async fn close(mut self) -> io::Result<()> {
+        self.flush().await
+    }
+}
+
+/// Takes every byte of each buffer (the stream buffers and writes behind);
+/// `shutdown` is [`flush`](FileOutputStream::flush). An error reports no
+/// count: the stream's errors are sticky, so nothing after it is written.
+impl DataSink for FileOutputStream {
+    async fn write<B: IoBuf>(&mut self, buf: B) -> BufResult<usize, B> {
+        let r = FileOutputStream::write(self, buf.init_slice()).await;
+        (r.map(|()| buf.bytes_init()), buf)
+    }
+
+    async fn writev<B: IoBuf>(&mut self, bufs: Vec<B>) -> BufResult<usize, Vec<B>> {
+        let mut total = 0;
+        for b in &bufs {
+            if let Err(e) = FileOutputStream::write(self, b.init_slice()).await {
+                return (Err(e), bufs);
+            }
+            total += b.bytes_init();
+        }
+        (Ok(total), bufs)
+    }
+
+    async fn shutdown(&mut self) -> io::Result<()> {
         self.flush().await
     }
 }

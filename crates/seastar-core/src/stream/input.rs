@@ -26,15 +26,11 @@ const READ_SIZE: usize = 8 * 1024;
 /// against other futures; end the connection instead.
 ///
 /// ```
-/// use seastar_net::stream::InputStream;
-/// # use seastar_net::{ListenOptions, TcpListener, TcpStream};
+/// use seastar_core::stream::InputStream;
 /// # seastar_core::block_on(async {
-/// # let l = TcpListener::bind("127.0.0.1:0".parse().unwrap(), ListenOptions::default()).await.unwrap();
-/// # let c = TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
-/// # let (conn, _) = l.accept().await.unwrap();
-/// c.write_all(b"GET /\r\nbody!".to_vec()).await.0.unwrap();
-/// drop(c);
-/// let mut input = InputStream::new(conn);
+/// // Any `DataSource`: a socket (seastar-net), a file stream
+/// // (seastar-io), or bytes in memory as here.
+/// let mut input = InputStream::new(&b"GET /\r\nbody!"[..]);
 /// assert_eq!(&input.read_until(b'\n', 1024).await.unwrap()[..], b"GET /\r\n");
 /// assert_eq!(&input.read_exactly(5).await.unwrap()[..], b"body!");
 /// assert!(input.read().await.unwrap().is_empty()); // end of stream
