@@ -379,3 +379,7 @@ fn bad_key() -> Cqe {
         flags: 0,
     }
 }
+
+#[cfg(test)]
+#[path = "table_tests.rs"]
+mod tests;
