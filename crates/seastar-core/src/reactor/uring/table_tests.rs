@@ -47,7 +47,10 @@ fn a_one_shot_completion_wakes_its_waiter_then_is_collected_once() {
     assert_eq!(t.poll(&key, &w, None), Poll::Pending, "same waker kept");
 
     let mut woken = Vec::new();
-    assert!(t.complete(key.user_data() as usize, cqe(42, 0), &mut woken).is_none());
+    assert!(
+        t.complete(key.user_data() as usize, cqe(42, 0), &mut woken)
+            .is_none()
+    );
     assert_eq!(woken.len(), 1);
     woken.drain(..).for_each(Waker::wake);
     assert_eq!(count.0.load(Ordering::Relaxed), 1);
@@ -105,14 +108,25 @@ fn an_abandoned_operation_keeps_its_resources_until_the_kernel_is_done() {
 
     let mut taken = Vec::new();
     let data = Box::new(Resource(dropped.clone()));
-    assert!(t.abandon(&key, data, None, &mut taken), "in flight: cancel it");
+    assert!(
+        t.abandon(&key, data, None, &mut taken),
+        "in flight: cancel it"
+    );
     assert!(taken.is_empty());
-    assert_eq!(dropped.load(Ordering::Relaxed), 0, "the kernel may still write");
+    assert_eq!(
+        dropped.load(Ordering::Relaxed),
+        0,
+        "the kernel may still write"
+    );
     assert!(t.unfinished().is_empty(), "its cancel is already asked for");
     assert!(!t.sweep_finished(), "but the slot is held");
 
     let mut woken = Vec::new();
-    let orphan = t.complete(key.user_data() as usize, cqe(-libc::ECANCELED, 0), &mut woken);
+    let orphan = t.complete(
+        key.user_data() as usize,
+        cqe(-libc::ECANCELED, 0),
+        &mut woken,
+    );
     assert_eq!(orphan, Some(None), "nobody collects: the caller releases");
     assert!(woken.is_empty());
     assert_eq!(dropped.load(Ordering::Relaxed), 1, "released at completion");
@@ -128,7 +142,10 @@ fn abandoning_a_completed_operation_hands_back_its_result() {
     let dropped = Arc::new(AtomicUsize::new(0));
     let mut taken = Vec::new();
     let data = Box::new(Resource(dropped.clone()));
-    assert!(!t.abandon(&key, data, None, &mut taken), "nothing to cancel");
+    assert!(
+        !t.abandon(&key, data, None, &mut taken),
+        "nothing to cancel"
+    );
     assert_eq!(taken, [cqe(9, 0)], "e.g. an accepted fd to close");
     assert_eq!(dropped.load(Ordering::Relaxed), 1, "nothing in flight");
     assert_eq!(t.len(), 0);
@@ -204,7 +221,11 @@ fn abandoning_a_key_of_another_table_touches_nothing() {
     assert!(!second.abandon(&key, Box::new(()), None, &mut taken));
     assert!(taken.is_empty());
     let (_, w) = waker();
-    assert_eq!(second.poll(&theirs, &w, None), Poll::Pending, "slot untouched");
+    assert_eq!(
+        second.poll(&theirs, &w, None),
+        Poll::Pending,
+        "slot untouched"
+    );
 }
 
 #[test]
