@@ -9,10 +9,22 @@
 use std::cell::{Cell, RefCell};
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::rc::Rc;
 
 use seastar_core::io::{IoBuf, IoBufMut, PooledBuf, PooledRecv, PooledRecvStream, StreamRecv};
 
+use crate::stats::Meter;
 use crate::{BufResult, SendBehind};
+
+/// A socket's descriptor with its [`Meter`]: what the calls that move
+/// bytes need (the meter counts them and marks the connection active).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SockIo<'a> {
+    /// The descriptor.
+    pub(crate) fd: RawFd,
+    /// The socket's meter.
+    pub(crate) meter: &'a Rc<Meter>,
+}
 
 /// An owned socket closed through the reactor on drop.
 #[derive(Debug)]
@@ -23,6 +35,8 @@ pub(crate) struct Socket<T: AsRawFd + Into<OwnedFd>> {
     /// With `SEASTAR_NET_MULTISHOT_RECV=1`: the multishot receive serving
     /// [`recv_pooled`](Self::recv_pooled), made on first use.
     multishot: RefCell<Option<Box<PooledRecvStream>>>,
+    /// Counts its bytes and keeps its last activity.
+    meter: Rc<Meter>,
 }
 
 /// Whether pooled receives use one multishot receive per socket
@@ -39,6 +53,7 @@ impl<T: AsRawFd + Into<OwnedFd>> Socket<T> {
             inner: Some(inner),
             drained: Cell::new(false),
             multishot: RefCell::new(None),
+            meter: Meter::new(),
         }
     }
 
@@ -54,7 +69,7 @@ impl<T: AsRawFd + Into<OwnedFd>> Socket<T> {
         let mut op = StreamRecv::start(self.fd(), buf, self.drained.get());
         let (r, buf) = std::future::poll_fn(|cx| op.poll(cx)).await;
         if let Ok((n, _)) = &r {
-            crate::stats::received_bytes(self.fd(), *n);
+            self.meter.received(*n);
         }
         match r {
             Ok((n, drained)) => {
@@ -78,12 +93,12 @@ impl<T: AsRawFd + Into<OwnedFd>> Socket<T> {
                     .poll_next(cx)
             })
             .await?;
-            crate::stats::received_bytes(self.fd(), buf.len());
+            self.meter.received(buf.len());
             return Ok(buf);
         }
         let mut op = PooledRecv::start(self.fd(), self.drained.get());
         let (buf, drained) = std::future::poll_fn(|cx| op.poll(cx)).await?;
-        crate::stats::received_bytes(self.fd(), buf.len());
+        self.meter.received(buf.len());
         self.drained.set(drained);
         Ok(buf)
     }
@@ -94,6 +109,19 @@ impl<T: AsRawFd + Into<OwnedFd>> Socket<T> {
 
     pub(crate) fn fd(&self) -> RawFd {
         self.get().as_raw_fd()
+    }
+
+    /// The socket's meter.
+    pub(crate) fn meter(&self) -> &Rc<Meter> {
+        &self.meter
+    }
+
+    /// The descriptor and the meter, for the calls below.
+    pub(crate) fn io(&self) -> SockIo<'_> {
+        SockIo {
+            fd: self.fd(),
+            meter: &self.meter,
+        }
     }
 
     /// Gives the socket up without closing it.
@@ -119,10 +147,11 @@ fn would_block(r: &io::Result<usize>) -> bool {
 }
 
 /// Receives into `buf`, waiting for readability if the kernel says `EAGAIN`.
-pub(crate) async fn recv<B: IoBufMut>(fd: RawFd, mut buf: B) -> BufResult<usize, B> {
+pub(crate) async fn recv<B: IoBufMut>(io: SockIo<'_>, mut buf: B) -> BufResult<usize, B> {
+    let fd = io.fd;
     loop {
         let (r, b) = seastar_core::io::recv(fd, buf).await;
-        crate::stats::received(fd, &r);
+        io.meter.received_result(&r);
         buf = b;
         if would_block(&r) {
             if let Err(e) = seastar_core::io::readable(fd).await {
@@ -135,10 +164,11 @@ pub(crate) async fn recv<B: IoBufMut>(fd: RawFd, mut buf: B) -> BufResult<usize,
 }
 
 /// Sends `buf` (possibly short), waiting for writability on `EAGAIN`.
-pub(crate) async fn send<B: IoBuf>(fd: RawFd, mut buf: B) -> BufResult<usize, B> {
+pub(crate) async fn send<B: IoBuf>(io: SockIo<'_>, mut buf: B) -> BufResult<usize, B> {
+    let fd = io.fd;
     loop {
         let (r, b) = seastar_core::io::send(fd, buf).await;
-        crate::stats::sent(fd, &r);
+        io.meter.sent_result(&r);
         buf = b;
         if would_block(&r) {
             if let Err(e) = seastar_core::io::writable(fd).await {
@@ -151,10 +181,11 @@ pub(crate) async fn send<B: IoBuf>(fd: RawFd, mut buf: B) -> BufResult<usize, B>
 }
 
 /// Gather-writes `bufs` (possibly short), waiting for writability on `EAGAIN`.
-pub(crate) async fn writev<B: IoBuf>(fd: RawFd, mut bufs: Vec<B>) -> BufResult<usize, Vec<B>> {
+pub(crate) async fn writev<B: IoBuf>(io: SockIo<'_>, mut bufs: Vec<B>) -> BufResult<usize, Vec<B>> {
+    let fd = io.fd;
     loop {
         let (r, b) = seastar_core::io::writev(fd, bufs).await;
-        crate::stats::sent(fd, &r);
+        io.meter.sent_result(&r);
         bufs = b;
         if would_block(&r) {
             if let Err(e) = seastar_core::io::writable(fd).await {
@@ -168,7 +199,8 @@ pub(crate) async fn writev<B: IoBuf>(fd: RawFd, mut bufs: Vec<B>) -> BufResult<u
 
 /// Sends all of `buf`, resuming after short writes without copying (a
 /// [`SendBehind`] awaited at once: no nested futures to move per send).
-pub(crate) async fn write_all<B: IoBuf>(fd: RawFd, buf: B) -> BufResult<(), B> {
-    let (r, buf) = SendBehind::start(fd, buf).finish().await;
+pub(crate) async fn write_all<B: IoBuf>(io: SockIo<'_>, buf: B) -> BufResult<(), B> {
+    let (r, buf) = SendBehind::start(io.fd, buf).finish().await;
+    io.meter.sent_result(&r);
     (r.map(drop), buf)
 }

@@ -26,12 +26,12 @@
 
 use std::fmt;
 use std::io;
-use std::os::fd::RawFd;
 use std::task::{Context, Poll, ready};
 
 use seastar_core::io::{PooledBuf, PooledRecv, pool};
 
 use crate::SendBehind;
+use crate::fd::SockIo;
 
 /// Most bytes accepted by one `poll_write` while a send runs behind.
 const WRITE_MAX: usize = 64 * 1024;
@@ -101,7 +101,11 @@ impl PollIo {
 
     /// The buffered received bytes, reading more if there are none; an
     /// empty slice is end of stream. Follow with [`consume`](Self::consume).
-    pub(crate) fn poll_fill(&mut self, fd: RawFd, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
+    pub(crate) fn poll_fill(
+        &mut self,
+        io: SockIo<'_>,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<&[u8]>> {
         let st = self.state();
         // Collects a finished send behind, or continues a short one (whose
         // completion woke the task: a reader, hyper when idle, is polled).
@@ -113,11 +117,11 @@ impl PollIo {
             st.rpos = 0;
             let op = st
                 .reading
-                .get_or_insert_with(|| PooledRecv::start(fd, st.drained));
+                .get_or_insert_with(|| PooledRecv::start(io.fd, st.drained));
             let res = ready!(op.poll(cx));
             st.reading = None;
             let (buf, drained) = res?;
-            crate::stats::received_bytes(fd, buf.len());
+            io.meter.received(buf.len());
             st.drained = drained;
             st.rbuf = Some(buf);
         }
@@ -140,14 +144,14 @@ impl PollIo {
     /// Copies into `dst` (one copy from the internal buffer).
     pub(crate) fn poll_read(
         &mut self,
-        fd: RawFd,
+        io: SockIo<'_>,
         cx: &mut Context<'_>,
         dst: &mut [u8],
     ) -> Poll<io::Result<usize>> {
         if dst.is_empty() {
             return Poll::Ready(Ok(0));
         }
-        let data = ready!(self.poll_fill(fd, cx))?;
+        let data = ready!(self.poll_fill(io, cx))?;
         let n = data.len().min(dst.len());
         dst[..n].copy_from_slice(&data[..n]);
         self.consume(n);
@@ -167,7 +171,7 @@ impl PollIo {
     /// Accepts up to 64 KiB of `bufs` (copied) and starts sending them.
     pub(crate) fn poll_write_vectored(
         &mut self,
-        fd: RawFd,
+        io: SockIo<'_>,
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
@@ -198,7 +202,9 @@ impl PollIo {
             pool::give(buf);
             return Poll::Ready(Ok(0));
         }
-        st.writing = Some(SendBehind::start(fd, buf));
+        // Counted as it starts (see `SocketStream::send_behind`).
+        io.meter.sent(n);
+        st.writing = Some(SendBehind::start(io.fd, buf));
         // Sent already on epoll; on io_uring, registers a quiet wake.
         let _ = st.poll_send(cx, false);
         match st.werr.take() {
@@ -209,11 +215,11 @@ impl PollIo {
 
     pub(crate) fn poll_write(
         &mut self,
-        fd: RawFd,
+        io: SockIo<'_>,
         cx: &mut Context<'_>,
         src: &[u8],
     ) -> Poll<io::Result<usize>> {
-        self.poll_write_vectored(fd, cx, &[io::IoSlice::new(src)])
+        self.poll_write_vectored(io, cx, &[io::IoSlice::new(src)])
     }
 
     /// Completes once every accepted byte is sent.
@@ -224,14 +230,14 @@ impl PollIo {
     /// Flushes, then shuts the write side down (the peer reads end of stream).
     pub(crate) fn poll_shutdown(
         &mut self,
-        fd: RawFd,
+        io: SockIo<'_>,
         cx: &mut Context<'_>,
     ) -> Poll<io::Result<()>> {
         ready!(self.poll_idle(cx))?;
         let st = self.state();
         if !st.shut {
             st.shut = true;
-            match crate::sys::shutdown(fd, libc::SHUT_WR) {
+            match crate::sys::shutdown(io.fd, libc::SHUT_WR) {
                 Err(e) if e.raw_os_error() != Some(libc::ENOTCONN) => return Poll::Ready(Err(e)),
                 _ => {}
             }

@@ -11,7 +11,7 @@
 
 use std::fmt;
 use std::future::Future;
-use std::io;
+use std::os::fd::RawFd;
 use std::pin::pin;
 use std::task::{Context, Poll, ready};
 
@@ -42,14 +42,15 @@ use crate::BufResult;
 /// ```
 pub struct SendBehind<B: IoBuf> {
     op: SendAll<B>,
-    fd: std::os::fd::RawFd,
 }
 
 impl<B: IoBuf> SendBehind<B> {
-    pub(crate) fn start(fd: std::os::fd::RawFd, buf: B) -> SendBehind<B> {
+    /// Starts sending `buf` on `fd`. Counts nothing: the caller counts the
+    /// bytes on the socket's meter (it holds the socket; the send does not,
+    /// which spares it a reference count per send).
+    pub(crate) fn start(fd: RawFd, buf: B) -> SendBehind<B> {
         SendBehind {
             op: SendAll::start(fd, buf),
-            fd,
         }
     }
 
@@ -57,14 +58,14 @@ impl<B: IoBuf> SendBehind<B> {
     /// wakes the task on completion.
     pub fn poll(&mut self, cx: &mut Context<'_>) -> Poll<BufResult<usize, B>> {
         let r = ready!(self.op.poll(cx));
-        Poll::Ready(self.count(r))
+        Poll::Ready(r)
     }
 
     /// As [`poll`](Self::poll), but the completion of a send that took the
     /// rest of the buffer does not wake the task (see the module docs).
     pub fn poll_quiet(&mut self, cx: &mut Context<'_>) -> Poll<BufResult<usize, B>> {
         let r = ready!(self.op.poll_quiet(cx));
-        Poll::Ready(self.count(r))
+        Poll::Ready(r)
     }
 
     /// Waits for the send to finish.
@@ -111,11 +112,6 @@ impl<B: IoBuf> SendBehind<B> {
         })
         .await;
         (out, sent)
-    }
-
-    fn count(&self, r: BufResult<usize, B>) -> BufResult<usize, B> {
-        crate::stats::sent(self.fd, &io::Result::Ok(self.op.sent()));
-        r
     }
 }
 

@@ -16,7 +16,7 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use seastar_core::io::{IoBuf, IoBufMut, PooledBuf};
 
-use crate::fd::{self, Socket};
+use crate::fd::{self, SockIo, Socket};
 use crate::poll::PollIo;
 use crate::stream::{DataSink, DataSource, InputStream, OutputStream};
 use crate::tcp::ConnGuard;
@@ -148,12 +148,12 @@ impl<K: StreamKind> SocketStream<K> {
 
     /// Writes some of `buf`; returns how many bytes were sent.
     pub async fn write<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
-        fd::send(self.fd(), buf).await
+        fd::send(self.sock.io(), buf).await
     }
 
     /// Writes all of `buf`, resuming after short writes without copying.
     pub async fn write_all<B: IoBuf>(&self, buf: B) -> BufResult<(), B> {
-        fd::write_all(self.fd(), buf).await
+        fd::write_all(self.sock.io(), buf).await
     }
 
     /// Starts sending all of `buf` and returns at once: the send runs while
@@ -161,16 +161,22 @@ impl<K: StreamKind> SocketStream<K> {
     /// the task only if polled with [`SendBehind::poll`] or if it needs
     /// continuing (see [`SendBehind`]).
     ///
+    /// The bytes count as sent (in [`stats`](crate::stats)) when the send
+    /// starts, so a send that then fails counts bytes it did not send: the
+    /// send holds no reference to the socket's counters (one reference
+    /// count per send saved on the hot path).
+    ///
     /// # Panics
     ///
     /// Outside the stream's shard.
     pub fn send_behind<B: IoBuf>(&self, buf: B) -> SendBehind<B> {
+        self.sock.meter().sent(buf.bytes_init());
         SendBehind::start(self.fd(), buf)
     }
 
     /// Writes some of `bufs` with one gather write; returns the total sent.
     pub async fn writev<B: IoBuf>(&self, bufs: Vec<B>) -> BufResult<usize, Vec<B>> {
-        fd::writev(self.fd(), bufs).await
+        fd::writev(self.sock.io(), bufs).await
     }
 
     /// Writes every byte of `chunks`, with one `writev` per round trip to the
@@ -232,16 +238,14 @@ impl<K: StreamKind> SocketStream<K> {
     /// are received into an internal buffer and copied into `dst` (one
     /// copy; the owned-buffer [`read`](Self::read) has none).
     pub fn poll_read(&mut self, cx: &mut Context<'_>, dst: &mut [u8]) -> Poll<io::Result<usize>> {
-        let fd = self.sock.fd();
-        self.poll.poll_read(fd, cx, dst)
+        self.poll.poll_read(self.sock.io(), cx, dst)
     }
 
     /// Poll-style write: copies up to 64 KiB of `src`, reports them written
     /// and sends them behind; a failed send is reported by the next poll
     /// call. [`poll_flush`](Self::poll_flush) waits for the send.
     pub fn poll_write(&mut self, cx: &mut Context<'_>, src: &[u8]) -> Poll<io::Result<usize>> {
-        let fd = self.sock.fd();
-        self.poll.poll_write(fd, cx, src)
+        self.poll.poll_write(self.sock.io(), cx, src)
     }
 
     /// Poll-style gather write (see [`poll_write`](Self::poll_write)).
@@ -250,8 +254,7 @@ impl<K: StreamKind> SocketStream<K> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        let fd = self.sock.fd();
-        self.poll.poll_write_vectored(fd, cx, bufs)
+        self.poll.poll_write_vectored(self.sock.io(), cx, bufs)
     }
 
     /// Completes when every byte accepted by `poll_write` is sent.
@@ -261,14 +264,12 @@ impl<K: StreamKind> SocketStream<K> {
 
     /// Flushes, then shuts the write side down.
     pub fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let fd = self.sock.fd();
-        self.poll.poll_shutdown(fd, cx)
+        self.poll.poll_shutdown(self.sock.io(), cx)
     }
 
     #[allow(dead_code)] // used by the adapters behind features
-    pub(crate) fn poll_parts(&mut self) -> (&mut PollIo, RawFd) {
-        let fd = self.sock.fd();
-        (&mut self.poll, fd)
+    pub(crate) fn poll_parts(&mut self) -> (&mut PollIo, SockIo<'_>) {
+        (&mut self.poll, self.sock.io())
     }
 }
 
@@ -289,10 +290,10 @@ impl<K: StreamKind> DataSource for &SocketStream<K> {
 /// the peer already closed counts as shut).
 impl<K: StreamKind> DataSink for &SocketStream<K> {
     async fn write<B: IoBuf>(&mut self, buf: B) -> BufResult<usize, B> {
-        fd::send(self.fd(), buf).await
+        fd::send(self.sock.io(), buf).await
     }
     async fn writev<B: IoBuf>(&mut self, bufs: Vec<B>) -> BufResult<usize, Vec<B>> {
-        fd::writev(self.fd(), bufs).await
+        fd::writev(self.sock.io(), bufs).await
     }
     async fn shutdown(&mut self) -> io::Result<()> {
         match crate::sys::shutdown(self.fd(), libc::SHUT_WR) {

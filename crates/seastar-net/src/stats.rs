@@ -1,7 +1,9 @@
 //! This shard's network counters: connections and bytes.
 //!
-//! Plain thread-local `Cell`s bumped by the accept loop and the socket I/O
-//! calls: a load, an add and a store on this thread's memory, no atomic.
+//! Kept in the shard's slots ([`seastar_core::shard_local`]), so each
+//! runtime starts from zero, and bumped through the socket: every socket
+//! holds a [`Meter`] with a pointer to them, so counting the bytes of an
+//! I/O call is a load, an add and a store, no lookup and no atomic.
 //! [`local`] reads them on the calling shard; with the `metrics` feature
 //! they are also exported (per shard, read there by message passing) as:
 //!
@@ -15,19 +17,25 @@
 //!
 //! # Idle connections
 //!
-//! Each shard also keeps, per accepted connection (indexed by its file
-//! descriptor), when it last moved bytes either way: the same calls that
-//! count bytes store the reactor's coarse clock
-//! ([`lowres_now`](seastar_core::timer::lowres_now): a thread-local load,
-//! no syscall) there, one store per I/O call. A listener reads the oldest
-//! of its open connections' times when asked
+//! Each accepted connection's [`Meter`] also keeps when it last moved bytes
+//! either way: the same calls that count bytes store the reactor's coarse
+//! clock ([`lowres_now`](seastar_core::timer::lowres_now): the loop
+//! iteration's cached reading, no syscall) in the socket itself, one store
+//! per I/O call. A listener walks its open connections and takes the oldest
+//! of their times only when asked
 //! ([`ListenerStats::oldest_idle`](crate::ListenerStats::oldest_idle)), so
 //! the figure costs nothing between reads. Under a manual clock it is
-//! measured on the manual time.
+//! measured on the manual time. (An earlier version kept the times in a
+//! per-descriptor table in a thread-local: about 100 instructions per
+//! request and reply, callgrind on memcached.)
 
 use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::os::fd::RawFd;
+use std::rc::{Rc, Weak};
 use std::time::Instant;
+
+use seastar_core::shard_local::{self, SlotKey};
 
 /// A shard's network counters, from [`local`].
 ///
@@ -61,135 +69,165 @@ pub struct NetStats {
     pub bytes_sent: u64,
 }
 
-struct Local {
+/// A shard's counters, in its slots.
+#[derive(Default)]
+pub(crate) struct Counters {
     accepted: Cell<u64>,
     open: Cell<i64>,
     refused: Cell<u64>,
     received: Cell<u64>,
     sent: Cell<u64>,
-    /// Per file descriptor: when an accepted connection last moved bytes
-    /// (`None`: not an accepted connection of this shard).
-    last_active: RefCell<Vec<Cell<Option<Instant>>>>,
+    /// The followed connections by descriptor, for the callers that hold
+    /// only a descriptor ([`received_bytes`]).
+    followed: RefCell<HashMap<RawFd, Weak<Meter>>>,
 }
 
-thread_local! {
-    static LOCAL: Local = const {
-        Local {
-            accepted: Cell::new(0),
-            open: Cell::new(0),
-            refused: Cell::new(0),
-            received: Cell::new(0),
-            sent: Cell::new(0),
-            last_active: RefCell::new(Vec::new()),
-        }
-    };
+/// The calling shard's counters; off a shard, a detached set nobody reads.
+fn counters() -> Rc<Counters> {
+    if seastar_core::ShardId::try_current().is_none() {
+        return Rc::default();
+    }
+    shard_local::get_or_init(SlotKey::SINGLETON, Counters::default)
 }
 
-/// The calling thread's counters (all zero on a thread that did no I/O).
+/// The calling shard's counters (all zero on a shard that did no I/O, and
+/// outside a shard).
 pub fn local() -> NetStats {
-    LOCAL
-        .try_with(|l| NetStats {
-            accepted: l.accepted.get(),
-            open: l.open.get(),
-            refused: l.refused.get(),
-            bytes_received: l.received.get(),
-            bytes_sent: l.sent.get(),
-        })
-        .unwrap_or_default()
-}
-
-#[inline]
-fn bump<T: Copy>(f: impl FnOnce(&Local) -> (&Cell<T>, T), add: impl FnOnce(T, T) -> T) {
-    let _ = LOCAL.try_with(|l| {
-        let (c, n) = f(l);
-        c.set(add(c.get(), n));
-    });
-}
-
-/// A connection was accepted (and is open).
-pub(crate) fn accepted() {
-    bump(|l| (&l.accepted, 1), u64::wrapping_add);
-    bump(|l| (&l.open, 1), i64::wrapping_add);
-}
-
-/// An accepted connection closed.
-pub(crate) fn closed() {
-    bump(|l| (&l.open, 1), i64::wrapping_sub);
+    if seastar_core::ShardId::try_current().is_none() {
+        return NetStats::default();
+    }
+    let Some(l) = shard_local::get::<Counters>(SlotKey::SINGLETON) else {
+        return NetStats::default();
+    };
+    NetStats {
+        accepted: l.accepted.get(),
+        open: l.open.get(),
+        refused: l.refused.get(),
+        bytes_received: l.received.get(),
+        bytes_sent: l.sent.get(),
+    }
 }
 
 /// `accept` failed for want of resources, or a connection died before it.
 pub(crate) fn refused() {
-    bump(|l| (&l.refused, 1), u64::wrapping_add);
+    let c = counters();
+    c.refused.set(c.refused.get().wrapping_add(1));
 }
 
-/// Connection `fd` moved bytes now (if it is followed: see the module
-/// doc). One store of the coarse clock.
-#[inline]
-fn touch(l: &Local, fd: RawFd) {
-    if let Some(c) = l.last_active.borrow().get(fd as usize) {
-        if c.get().is_some() {
-            c.set(Some(seastar_core::timer::lowres_now()));
+/// One socket's share of the counters: where its I/O calls count bytes,
+/// and, for an accepted connection, when it last moved any (see the
+/// module doc). Made with the socket, on its shard.
+pub(crate) struct Meter {
+    shard: Rc<Counters>,
+    /// When the connection last moved bytes (or was accepted); `None`: not
+    /// an accepted connection that is followed.
+    last_active: Cell<Option<Instant>>,
+}
+
+impl std::fmt::Debug for Meter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Meter")
+            .field("last_active", &self.last_active.get())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Meter {
+    /// A meter counting into the calling shard's counters.
+    pub(crate) fn new() -> Rc<Meter> {
+        Rc::new(Meter {
+            shard: counters(),
+            last_active: Cell::new(None),
+        })
+    }
+
+    /// `n` bytes were read.
+    #[inline]
+    pub(crate) fn received(&self, n: usize) {
+        let c = &self.shard.received;
+        c.set(c.get().wrapping_add(n as u64));
+        self.touch();
+    }
+
+    /// `n` bytes were written.
+    #[inline]
+    pub(crate) fn sent(&self, n: usize) {
+        let c = &self.shard.sent;
+        c.set(c.get().wrapping_add(n as u64));
+        self.touch();
+    }
+
+    /// `r` bytes were read (when `r` is a success).
+    #[inline]
+    pub(crate) fn received_result(&self, r: &std::io::Result<usize>) {
+        if let Ok(n) = r {
+            self.received(*n);
         }
     }
-}
 
-/// `r` bytes were read from `fd` (when `r` is a success).
-#[inline]
-pub(crate) fn received(fd: RawFd, r: &std::io::Result<usize>) {
-    if let Ok(n) = r {
-        received_bytes(fd, *n);
+    /// `r` bytes were written (when `r` is a success).
+    #[inline]
+    pub(crate) fn sent_result(&self, r: &std::io::Result<usize>) {
+        if let Ok(n) = r {
+            self.sent(*n);
+        }
+    }
+
+    /// The connection moved bytes now (if it is followed): one load of the
+    /// coarse clock, one store.
+    #[inline]
+    fn touch(&self) {
+        if self.last_active.get().is_some() {
+            self.last_active
+                .set(Some(seastar_core::timer::lowres_now()));
+        }
+    }
+
+    /// Counts connection `fd`, accepted on this shard now, and starts
+    /// following its activity.
+    pub(crate) fn accepted(self: &Rc<Self>, fd: RawFd) {
+        let c = &self.shard;
+        c.accepted.set(c.accepted.get().wrapping_add(1));
+        c.open.set(c.open.get().wrapping_add(1));
+        self.last_active
+            .set(Some(seastar_core::timer::lowres_now()));
+        c.followed.borrow_mut().insert(fd, Rc::downgrade(self));
+    }
+
+    /// The accepted connection `fd` is closing: stops following it.
+    pub(crate) fn closed(&self, fd: RawFd) {
+        let c = &self.shard;
+        c.open.set(c.open.get().wrapping_sub(1));
+        self.last_active.set(None);
+        let mut followed = c.followed.borrow_mut();
+        if followed
+            .get(&fd)
+            .is_some_and(|m| std::ptr::eq(m.as_ptr(), self))
+        {
+            followed.remove(&fd);
+        }
+    }
+
+    /// When the followed connection last moved bytes (or was accepted).
+    pub(crate) fn last_active(&self) -> Option<Instant> {
+        self.last_active.get()
     }
 }
 
-/// `n` bytes were read from `fd`.
-#[inline]
+/// `n` bytes were read from `fd`, for a caller that holds only the
+/// descriptor (the TLS stream): counts them and, through the shard's map
+/// of followed connections, marks the connection active. Callers holding
+/// the socket use its [`Meter`] (no lookup).
 pub(crate) fn received_bytes(fd: RawFd, n: usize) {
-    let _ = LOCAL.try_with(|l| {
-        l.received.set(l.received.get().wrapping_add(n as u64));
-        touch(l, fd);
-    });
-}
-
-/// `r` bytes were written to `fd` (when `r` is a success).
-#[inline]
-pub(crate) fn sent(fd: RawFd, r: &std::io::Result<usize>) {
-    if let Ok(n) = r {
-        let _ = LOCAL.try_with(|l| {
-            l.sent.set(l.sent.get().wrapping_add(*n as u64));
-            touch(l, fd);
-        });
+    if seastar_core::ShardId::try_current().is_none() {
+        return;
     }
-}
-
-/// Starts following the activity of connection `fd`, accepted on this
-/// shard now.
-pub(crate) fn follow(fd: RawFd) {
-    let Ok(i) = usize::try_from(fd) else { return };
-    let now = seastar_core::timer::lowres_now();
-    let _ = LOCAL.try_with(|l| {
-        let mut t = l.last_active.borrow_mut();
-        if t.len() <= i {
-            t.resize(i + 1, Cell::new(None));
-        }
-        t[i].set(Some(now));
-    });
-}
-
-/// Stops following connection `fd` (it is closing).
-pub(crate) fn unfollow(fd: RawFd) {
-    let _ = LOCAL.try_with(|l| {
-        if let Some(c) = l.last_active.borrow().get(fd as usize) {
-            c.set(None);
-        }
-    });
-}
-
-/// When followed connection `fd` last moved bytes (or was accepted).
-pub(crate) fn last_active(fd: RawFd) -> Option<Instant> {
-    LOCAL
-        .try_with(|l| l.last_active.borrow().get(fd as usize).and_then(Cell::get))
-        .ok()
-        .flatten()
+    let c = counters();
+    let m = c.followed.borrow().get(&fd).and_then(Weak::upgrade);
+    match m {
+        Some(m) => m.received(n),
+        None => c.received.set(c.received.get().wrapping_add(n as u64)),
+    }
 }
 
 /// Registers the exporter of these counters (once per process).

@@ -56,7 +56,7 @@ impl UdpSocket {
     /// Sends `buf` as one datagram to `addr`.
     pub async fn send_to<B: IoBuf>(&self, buf: B, addr: SocketAddr) -> BufResult<usize, B> {
         let (r, buf) = seastar_core::io::send_to(self.fd(), buf, addr).await;
-        crate::stats::sent(self.fd(), &r);
+        self.sock.meter().sent_result(&r);
         (r, buf)
     }
 
@@ -66,19 +66,19 @@ impl UdpSocket {
     pub async fn recv_from<B: IoBufMut>(&self, buf: B) -> BufResult<(usize, SocketAddr), B> {
         let (r, buf) = seastar_core::io::recv_from(self.fd(), buf).await;
         if let Ok((n, _)) = &r {
-            crate::stats::received(self.fd(), &Ok(*n));
+            self.sock.meter().received(*n);
         }
         (r, buf)
     }
 
     /// Sends `buf` as one datagram to the connected peer.
     pub async fn send<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
-        crate::fd::send(self.fd(), buf).await
+        crate::fd::send(self.sock.io(), buf).await
     }
 
     /// Receives one datagram from the connected peer.
     pub async fn recv<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
-        crate::fd::recv(self.fd(), buf).await
+        crate::fd::recv(self.sock.io(), buf).await
     }
 
     /// The local address.

@@ -1,7 +1,7 @@
 //! A listener's oldest idle connection: measured on the reactor's coarse
 //! clock (here the manual clock, so the ages are exact), reset by bytes
 //! moving either way, forgotten when the connection closes; with both
-//! listener policies. Run on both backends
+//! listener policies; and the counters are per runtime. Run on both backends
 //! (`SEASTAR_REACTOR_BACKEND=io_uring|epoll`).
 
 use std::time::Duration;
@@ -71,4 +71,52 @@ fn oldest_idle_follows_the_longest_silent_connection_per_shard_listener() {
 #[test]
 fn oldest_idle_follows_the_longest_silent_connection_distributed() {
     check(Policy::default());
+}
+
+/// Connects, moves `n` bytes each way and closes; returns this shard's
+/// counters seen at the start and at the end.
+async fn one_connection(n: usize) -> (seastar_net::stats::NetStats, seastar_net::stats::NetStats) {
+    let before = seastar_net::stats::local();
+    let l = TcpListener::bind("127.0.0.1:0".parse().unwrap(), ListenOptions::default())
+        .await
+        .unwrap();
+    let c = TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
+    let (s, _) = l.accept().await.unwrap();
+    c.write_all(vec![1; n]).await.0.unwrap();
+    let (r, _) = s.read(vec![0; n]).await;
+    assert_eq!(r.unwrap(), n);
+    s.write_all(vec![2; n]).await.0.unwrap();
+    let (r, _) = c.read(vec![0; n]).await;
+    assert_eq!(r.unwrap(), n);
+    drop((s, c));
+    (before, seastar_net::stats::local())
+}
+
+/// The counters belong to the runtime's shard, not to the thread: a
+/// runtime run after another on the same thread starts from zero.
+#[test]
+fn a_runtime_after_another_on_the_same_thread_starts_with_fresh_counters() {
+    let run = |n| {
+        Runtime::builder()
+            .shards(1)
+            .handle_signals(false)
+            .pin(false)
+            .build()
+            .unwrap()
+            .run(one_connection(n))
+    };
+    let (before, after) = run(3);
+    assert_eq!(before, Default::default(), "a fresh runtime counts nothing");
+    assert_eq!((after.accepted, after.open), (1, 0));
+    assert_eq!((after.bytes_received, after.bytes_sent), (6, 6));
+    let (before, after) = run(5);
+    assert_eq!(
+        before,
+        Default::default(),
+        "nothing left from the first runtime"
+    );
+    assert_eq!((after.accepted, after.open), (1, 0));
+    assert_eq!((after.bytes_received, after.bytes_sent), (10, 10));
+    // Outside a runtime there is no shard to count on.
+    assert_eq!(seastar_net::stats::local(), Default::default());
 }

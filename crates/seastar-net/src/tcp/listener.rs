@@ -3,7 +3,7 @@
 //! running out of file descriptors.
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::fmt;
 use std::future::poll_fn;
 use std::io;
@@ -19,6 +19,7 @@ use super::TcpStream;
 use super::group::{self, DistGroup, Mailbox};
 use super::options::{ListenOptions, Policy};
 use crate::fd::Socket;
+use crate::stats::Meter;
 use crate::sys;
 
 /// First pause after `accept` ran out of file descriptors; doubles up to
@@ -67,9 +68,9 @@ pub(crate) struct LocalStats {
     accepted: Cell<u64>,
     open: Cell<u64>,
     backoffs: Cell<u64>,
-    /// The open connections' descriptors (their activity is kept by
-    /// `crate::stats`).
-    conns: RefCell<HashSet<RawFd>>,
+    /// The open connections' meters by descriptor (each keeps its
+    /// connection's last activity).
+    conns: RefCell<HashMap<RawFd, Rc<Meter>>>,
     /// Inside an fd shortage.
     starved: Cell<bool>,
     /// When the last shortage warning was logged, and the shortages since.
@@ -80,6 +81,7 @@ pub(crate) struct LocalStats {
 pub(crate) struct ConnGuard {
     stats: Rc<LocalStats>,
     fd: RawFd,
+    meter: Rc<Meter>,
     dist: Option<(Arc<DistGroup>, usize)>,
 }
 
@@ -93,8 +95,7 @@ impl Drop for ConnGuard {
     fn drop(&mut self) {
         self.stats.open.set(self.stats.open.get() - 1);
         self.stats.conns.borrow_mut().remove(&self.fd);
-        crate::stats::unfollow(self.fd);
-        crate::stats::closed();
+        self.meter.closed(self.fd);
         if let Some((g, shard)) = &self.dist {
             g.close(*shard);
         }
@@ -332,17 +333,18 @@ impl TcpListener {
             }
         };
         self.stats.accepted.set(self.stats.accepted.get() + 1);
-        crate::stats::accepted();
         self.stats.open.set(self.stats.open.get() + 1);
         let raw = fd.as_raw_fd();
-        crate::stats::follow(raw);
-        self.stats.conns.borrow_mut().insert(raw);
-        let guard = ConnGuard {
+        let mut stream = TcpStream::from_owned(fd, None);
+        let meter = stream.sock.meter().clone();
+        meter.accepted(raw);
+        self.stats.conns.borrow_mut().insert(raw, meter.clone());
+        stream.guard = Some(ConnGuard {
             stats: self.stats.clone(),
             fd: raw,
+            meter,
             dist,
-        };
-        let stream = TcpStream::from_owned(fd, Some(guard));
+        });
         if self.nodelay {
             stream.set_nodelay(true)?;
         }
@@ -371,10 +373,7 @@ impl TcpListener {
     fn oldest_idle(&self) -> Option<Duration> {
         seastar_core::ShardId::try_current()?;
         let conns = self.stats.conns.borrow();
-        let oldest = conns
-            .iter()
-            .filter_map(|&fd| crate::stats::last_active(fd))
-            .min()?;
+        let oldest = conns.values().filter_map(|m| m.last_active()).min()?;
         Some(seastar_core::timer::lowres_now().saturating_duration_since(oldest))
     }
 }
