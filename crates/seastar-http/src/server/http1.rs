@@ -277,7 +277,10 @@ impl Link {
             watch: watch.clone(),
         };
         let conn = builder(c, &head).serve_connection(io, svc);
-        self.timer.reset(lowres_now() + PARK_AFTER);
+        // No later than the carried header deadline (hyper's header sleeps
+        // arm no timer, see `head`).
+        let park = lowres_now() + PARK_AFTER;
+        self.timer.reset(p.head_due.map_or(park, |d| d.min(park)));
         Box::new(Burst {
             conn,
             pending,
@@ -373,6 +376,13 @@ impl Link {
             };
             if let Some(t) = idle.filter(|_| !busy) {
                 due = due.min(last + t);
+            }
+            // hyper's header sleeps arm no timer (see `head`): this one
+            // wakes hyper at the deadline of the head it waits for. (One
+            // already past is hyper's to see when polled; the next tick
+            // comes within PARK_AFTER.)
+            if let Some(head_due) = b.head.deadline().filter(|d| *d > now && b.head.waiting()) {
+                due = due.min(head_due);
             }
             self.timer.reset(due);
         }
