@@ -134,3 +134,30 @@ fn a_silent_client_is_closed_at_the_header_timeout_and_blocks_nobody() {
         server.stopped().await.unwrap();
     });
 }
+
+/// The admin's registrations belong to the runtime, not to the thread: a
+/// runtime run after another on the same thread lists only its own
+/// listeners (the readers here never report theirs gone, so only the end
+/// of the runtime forgets them).
+#[test]
+fn a_runtime_after_another_on_the_same_thread_lists_only_its_own_listeners() {
+    for name in ["first", "second"] {
+        run(async move {
+            let server =
+                AdminServer::start("127.0.0.1:0".parse().unwrap(), Admin::new("fresh", "1"))
+                    .await
+                    .unwrap();
+            register_listener(name, || Some(seastar_net::ListenerStats::default()));
+            let v = api(server.addr(), "/api/v1/connections").await;
+            let names: Vec<&str> = v["listeners"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|l| l["name"].as_str().unwrap())
+                .collect();
+            assert_eq!(names, [name], "{v}");
+            seastar_core::request_stop();
+            server.stopped().await.unwrap();
+        });
+    }
+}

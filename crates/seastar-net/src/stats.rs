@@ -218,6 +218,7 @@ impl Meter {
 /// descriptor (the TLS stream): counts them and, through the shard's map
 /// of followed connections, marks the connection active. Callers holding
 /// the socket use its [`Meter`] (no lookup).
+#[cfg_attr(not(feature = "tls"), allow(dead_code))]
 pub(crate) fn received_bytes(fd: RawFd, n: usize) {
     if seastar_core::ShardId::try_current().is_none() {
         return;

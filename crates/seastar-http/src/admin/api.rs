@@ -8,6 +8,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use http::{HeaderValue, StatusCode, header};
+use seastar_core::shard_local::{self, SlotKey};
 use seastar_core::smp::SubmitError;
 use seastar_core::sync::Semaphore;
 use serde_json::Value;
@@ -83,20 +84,21 @@ pub(crate) fn service(cfg: Arc<Config>) -> impl Handler {
     }
 }
 
-thread_local! {
-    /// Requests this shard's admin handlers answered: the sampler takes
-    /// them out of the app's request count (the admin server is a
-    /// seastar-http server too, and records into the same metrics).
-    static SERVED: Cell<u64> = const { Cell::new(0) };
-}
+/// Requests this shard's admin handlers answered: the sampler takes them
+/// out of the app's request count (the admin server is a seastar-http
+/// server too, and records into the same metrics, which are per runtime:
+/// so is this count, in the shard's slots).
+#[derive(Default)]
+struct Served(Cell<u64>);
 
-/// Admin requests the calling shard answered so far.
+/// Admin requests the calling shard answered so far (in this runtime).
 pub(crate) fn served() -> u64 {
-    SERVED.with(Cell::get)
+    shard_local::get::<Served>(SlotKey::SINGLETON).map_or(0, |s| s.0.get())
 }
 
 fn count() {
-    SERVED.with(|c| c.set(c.get() + 1));
+    let s = shard_local::get_or_init(SlotKey::SINGLETON, Served::default);
+    s.0.set(s.0.get() + 1);
 }
 
 fn openapi() -> Value {

@@ -4,16 +4,23 @@
 //! which the app owns; the app registers a way to read them on each shard
 //! that serves ([`register_listener`]) and the API calls it there, by
 //! message passing. A registration whose reader answers `None` (its
-//! listener is gone) is dropped.
+//! listener is gone) is dropped. Registrations live in the shard's slots
+//! ([`seastar_core::shard_local`]): they end with the runtime.
 
 use std::cell::RefCell;
+use std::rc::Rc;
 
+use seastar_core::shard_local::{self, SlotKey};
 use seastar_net::ListenerStats;
 
 type Reader = Box<dyn Fn() -> Option<ListenerStats>>;
 
-thread_local! {
-    static LISTENERS: RefCell<Vec<(String, Reader)>> = const { RefCell::new(Vec::new()) };
+/// The calling shard's registrations.
+#[derive(Default)]
+struct Listeners(RefCell<Vec<(String, Reader)>>);
+
+fn listeners() -> Rc<Listeners> {
+    shard_local::get_or_init(SlotKey::SINGLETON, Listeners::default)
 }
 
 /// Names a listener of the calling shard for the admin API: `read` returns
@@ -32,23 +39,38 @@ thread_local! {
 /// assert!(seastar_http::admin::local_listeners().is_empty());
 /// # });
 /// ```
+///
+/// # Panics
+///
+/// Outside a shard.
 pub fn register_listener(name: &str, read: impl Fn() -> Option<ListenerStats> + 'static) {
-    LISTENERS.with(|l| l.borrow_mut().push((name.to_owned(), Box::new(read))));
+    listeners()
+        .0
+        .borrow_mut()
+        .push((name.to_owned(), Box::new(read)));
 }
 
 /// The calling shard's registered listeners that are still alive, with
-/// their counters, in registration order.
+/// their counters, in registration order (none outside a shard).
 pub fn local_listeners() -> Vec<(String, ListenerStats)> {
-    LISTENERS.with(|l| {
-        let mut l = l.borrow_mut();
-        let mut out = Vec::with_capacity(l.len());
-        l.retain(|(name, read)| match read() {
-            Some(s) => {
-                out.push((name.clone(), s));
-                true
-            }
-            None => false,
-        });
-        out
-    })
+    if seastar_core::ShardId::try_current().is_none() {
+        return Vec::new();
+    }
+    let Some(l) = shard_local::get::<Listeners>(SlotKey::SINGLETON) else {
+        return Vec::new();
+    };
+    // Taken out while the readers run, so that one may register another.
+    let mut all = std::mem::take(&mut *l.0.borrow_mut());
+    let mut out = Vec::with_capacity(all.len());
+    all.retain(|(name, read)| match read() {
+        Some(s) => {
+            out.push((name.clone(), s));
+            true
+        }
+        None => false,
+    });
+    let mut l = l.0.borrow_mut();
+    all.append(&mut l);
+    *l = all;
+    out
 }

@@ -11,10 +11,12 @@
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use futures::future::{Either, select};
 use seastar_core::metrics::{HistogramValue, Value, local_snapshot};
+use seastar_core::shard_local::{self, SlotKey};
 use seastar_core::{introspect, spawn_local};
 
 use super::quantile;
@@ -60,14 +62,18 @@ struct Ring {
     running: bool,
 }
 
-thread_local! {
-    static RINGS: RefCell<Ring> = RefCell::new(Ring::default());
+/// The calling shard's ring, in its slots: a runtime's samples (and its
+/// sampler's `running` flag) go with it, so the next runtime on the thread
+/// starts its own sampler.
+fn ring() -> Rc<RefCell<Ring>> {
+    shard_local::get_or_init(SlotKey::SINGLETON, RefCell::default)
 }
 
 /// Starts the calling shard's sampler (once; later calls do nothing). It
 /// samples at once, then every [`PERIOD`], until the runtime stops.
 pub(crate) fn start(sources: Sources) {
-    let fresh = RINGS.with(|r| !std::mem::replace(&mut r.borrow_mut().running, true));
+    let rings = ring();
+    let fresh = !std::mem::replace(&mut rings.borrow_mut().running, true);
     if !fresh {
         return;
     }
@@ -75,20 +81,20 @@ pub(crate) fn start(sources: Sources) {
         let mut stop = std::pin::pin!(seastar_core::stop_signal());
         loop {
             let tick = take(&sources);
-            RINGS.with(|r| {
-                let mut r = r.borrow_mut();
+            {
+                let mut r = rings.borrow_mut();
                 if r.ticks.len() == RING {
                     r.ticks.pop_front();
                 }
                 r.ticks.push_back(tick);
                 r.seq += 1;
-            });
+            }
             let nap = std::pin::pin!(seastar_core::timer::sleep(PERIOD));
             if let Either::Right(_) = select(nap, stop.as_mut()).await {
                 break;
             }
         }
-        RINGS.with(|r| r.borrow_mut().running = false);
+        rings.borrow_mut().running = false;
     })
     .detach();
 }
@@ -146,10 +152,9 @@ pub(crate) fn unix_ms() -> u64 {
 
 /// The calling shard's samples, oldest first, and the newest one's number.
 pub(crate) fn ticks() -> (Vec<Tick>, u64) {
-    RINGS.with(|r| {
-        let r = r.borrow();
-        (r.ticks.iter().cloned().collect(), r.seq)
-    })
+    let r = ring();
+    let r = r.borrow();
+    (r.ticks.iter().cloned().collect(), r.seq)
 }
 
 /// Figures over a window, from two samples.

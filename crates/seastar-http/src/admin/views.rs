@@ -101,6 +101,8 @@ fn shard_view(cfg: &Config) -> (Value, Vec<u64>, Option<StallBacktrace>) {
 /// every second; a backtrace is resolved once).
 const STALL_CACHE: usize = 8;
 
+// A thread-local, not a shard slot: a memo of a pure function of the binary
+// (addresses to names), right for any runtime on the thread.
 thread_local! {
     static NAMED: RefCell<Vec<(StallBacktrace, Arc<str>)>> = const { RefCell::new(Vec::new()) };
 }
