@@ -181,7 +181,11 @@ impl Socket {
         }
     }
 
-    async fn send_to(&self, d: Bytes, peer: SocketAddr) -> BufResult<usize, Bytes> {
+    async fn send_to<B: seastar_core::io::IoBuf>(
+        &self,
+        d: B,
+        peer: SocketAddr,
+    ) -> BufResult<usize, B> {
         match self {
             Socket::Kernel(s) => s.send_to(d, peer).await,
             Socket::Native(s) => s.send_to(d, peer).await,
@@ -194,6 +198,7 @@ pub(crate) async fn serve_udp(st: Rc<ShardState>, service: Sharded<ShardState>, 
     let mut session = Session::new(st.clone(), service, st.udp_reply_max);
     let mut buf = Vec::with_capacity(READ_SIZE);
     let mut out = Out::new();
+    let mut single: Vec<u8> = Vec::with_capacity(MAX_DATAGRAM);
     let mut stop = std::pin::pin!(seastar_core::stop_signal());
     loop {
         let recv = std::pin::pin!(sock.recv_from(buf));
@@ -211,16 +216,35 @@ pub(crate) async fn serve_udp(st: Rc<ShardState>, service: Sharded<ShardState>, 
                 return;
             }
         };
-        let datagrams = answer(&mut session, &buf[..n], &mut out).await;
         let mut written = 0;
-        for d in datagrams {
-            written += d.len();
-            let (r, _) = sock.send_to(d, peer).await;
-            if let Err(e) = r {
-                tracing::debug!(shard = shard_id(), %peer, error = %e, "UDP send failed");
-                break;
+        let id = execute(&mut session, &buf[..n], &mut out).await;
+        if let Some(id) = id.filter(|_| !out.is_empty()) {
+            if out.is_flat() && out.len() <= MAX_PAYLOAD {
+                // One datagram (every get of a small value): built in a
+                // buffer that comes back from the send, no allocation.
+                let mut d = std::mem::take(&mut single);
+                d.clear();
+                d.extend_from_slice(&single_header(id));
+                d.extend_from_slice(&out[..]);
+                written = d.len();
+                let (r, b) = sock.send_to(d, peer).await;
+                single = b;
+                if let Err(e) = r {
+                    tracing::debug!(shard = shard_id(), %peer, error = %e, "UDP send failed");
+                }
+            } else {
+                let reply = out.to_vec();
+                for d in frames(id, &reply) {
+                    written += d.len();
+                    let (r, _) = sock.send_to(d, peer).await;
+                    if let Err(e) = r {
+                        tracing::debug!(shard = shard_id(), %peer, error = %e, "UDP send failed");
+                        break;
+                    }
+                }
             }
         }
+        out.clear();
         let mut hd = st.handler.borrow_mut();
         let s = hd.store_mut().stats_mut();
         s.bytes_read += n as u64;
@@ -228,19 +252,40 @@ pub(crate) async fn serve_udp(st: Rc<ShardState>, service: Sharded<ShardState>, 
     }
 }
 
+/// The header of a reply that fits one datagram.
+fn single_header(request_id: u16) -> [u8; HEADER_LEN] {
+    FrameHeader {
+        request_id,
+        sequence: 0,
+        count: 1,
+    }
+    .encode()
+}
+
 /// The reply datagrams to one request datagram (none for an ignored one):
 /// the body executed with the session's budget as the cap, the cut line
 /// added if it was reached. `out` is scratch, left empty.
 async fn answer(session: &mut Session, datagram: &[u8], out: &mut Out) -> Vec<Bytes> {
-    let Some(h) = FrameHeader::parse(datagram) else {
+    let Some(id) = execute(session, datagram, out).await else {
         return Vec::new();
     };
+    let reply = out.to_vec();
+    out.clear();
+    frames(id, &reply)
+}
+
+/// Executes one request datagram into `out` (cleared first): the body
+/// with the session's budget as the cap, the cut line added if it was
+/// reached. Returns the request id, or `None` for a datagram memcached
+/// ignores (`out` then empty).
+async fn execute(session: &mut Session, datagram: &[u8], out: &mut Out) -> Option<u16> {
+    out.clear();
+    let h = FrameHeader::parse(datagram)?;
     if datagram.len() == HEADER_LEN || h.count != 1 {
         // memcached ignores empty and multi-datagram requests.
-        return Vec::new();
+        return None;
     }
     session.reset();
-    out.clear();
     let body = &datagram[HEADER_LEN..];
     let mut pos = 0;
     loop {
@@ -255,9 +300,7 @@ async fn answer(session: &mut Session, datagram: &[u8], out: &mut Out) -> Vec<By
             break;
         }
     }
-    let reply = out.to_vec();
-    out.clear();
-    frames(h.request_id, &reply)
+    Some(h.request_id)
 }
 
 /// The UDP request path without a socket, on a one-shard store of its

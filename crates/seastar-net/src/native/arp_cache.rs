@@ -4,11 +4,12 @@
 //! Times come from the caller (the shard clock), so the cache is a plain
 //! value that tests drive with any instants.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
 use super::ethernet::Mac;
+use super::word_hash::WordMap;
 
 /// How the cache ages entries and bounds its queue.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,9 +60,9 @@ pub enum Enqueued {
 #[derive(Debug, Default)]
 pub struct ArpCache {
     times: ArpTimes,
-    entries: HashMap<Ipv4Addr, (Mac, Instant)>,
+    entries: WordMap<Ipv4Addr, (Mac, Instant)>,
     waiting: VecDeque<Waiting>,
-    requested: HashMap<Ipv4Addr, Instant>,
+    requested: WordMap<Ipv4Addr, Instant>,
 }
 
 impl ArpCache {

@@ -21,6 +21,7 @@
 //! | `output` (private) | UDP sends built in place in the device, ARP requests, replies, announces |
 //! | `stack` (private) | a shard's running stack: state, device, reactor poller, RSS hand-overs |
 //! | [`stats`](mod@stats) | [`NativeStats`], drops by [`DropReason`], the `seastar_net_native_*` metrics; [`stats()`](fn@stats) reads them |
+//! | `word_hash` (private) | the multiplicative hasher of the port and ARP tables |
 //! | `socket` (private) | [`UdpSocket`]: the kernel-path socket's API on the native stack |
 //! | [`config`] | [`NativeConfig`](config::NativeConfig), the `--network-stack` options ([`NetworkArgs`](config::NetworkArgs)) |
 //! | `start` (private) | [`start`], [`start_with`], [`stop`] on every shard |
@@ -48,6 +49,7 @@ pub mod stats;
 #[cfg(feature = "native-testbed")]
 pub mod testbed;
 pub mod udp;
+mod word_hash;
 
 pub use socket::UdpSocket;
 pub use start::{StartError, start, start_with, stop};

@@ -24,6 +24,9 @@ pub(crate) struct SocketQueue {
     /// losers wait again).
     wakers: RefCell<Vec<Waker>>,
     peer: Cell<Option<SocketAddrV4>>,
+    /// Buffers of datagrams already read, for the next ones (a datagram
+    /// costs no allocation once the queue has seen its high-water mark).
+    spare: RefCell<Vec<Vec<u8>>>,
 }
 
 impl SocketQueue {
@@ -33,6 +36,7 @@ impl SocketQueue {
             cap: cap.max(1),
             wakers: RefCell::new(Vec::new()),
             peer: Cell::new(None),
+            spare: RefCell::new(Vec::new()),
         }
     }
 
@@ -45,7 +49,10 @@ impl SocketQueue {
         if q.len() >= self.cap {
             return Err(DropReason::SocketQueueFull);
         }
-        q.push_back((from, payload.to_vec()));
+        let mut data = self.spare.borrow_mut().pop().unwrap_or_default();
+        data.clear();
+        data.extend_from_slice(payload);
+        q.push_back((from, data));
         drop(q);
         for w in self.wakers.borrow_mut().drain(..) {
             w.wake();
@@ -56,6 +63,14 @@ impl SocketQueue {
     /// Datagrams queued.
     pub(crate) fn len(&self) -> usize {
         self.queue.borrow().len()
+    }
+
+    /// Takes back the buffer of a datagram that was read.
+    fn recycle(&self, data: Vec<u8>) {
+        let mut spare = self.spare.borrow_mut();
+        if spare.len() < self.cap.min(SPARE_COUNT) && data.capacity() <= SPARE_MAX {
+            spare.push(data);
+        }
     }
 
     /// The oldest datagram, if any.
@@ -77,6 +92,12 @@ impl SocketQueue {
         .await
     }
 }
+
+/// Largest buffer a socket keeps for reuse (a jumbo frame's datagram).
+const SPARE_MAX: usize = 9 * 1024;
+
+/// Most buffers a socket keeps for reuse.
+const SPARE_COUNT: usize = 64;
 
 /// Copies `data` to the start of `buf` (up to its capacity); returns the
 /// count.
@@ -180,6 +201,7 @@ impl UdpSocket {
     pub async fn recv_from<B: IoBufMut>(&self, mut buf: B) -> BufResult<(usize, SocketAddr), B> {
         let (from, data) = self.queue.pop().await;
         let n = copy_into(&mut buf, &data);
+        self.queue.recycle(data);
         (Ok((n, SocketAddr::V4(from))), buf)
     }
 

@@ -8,7 +8,7 @@ use std::io;
 use std::net::SocketAddrV4;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::task::Context;
+use std::task::{Context, Waker};
 use std::time::Instant;
 
 use seastar_core::poller::{FdWatch, Poller, PollerHandle, add_poller};
@@ -87,6 +87,7 @@ pub(crate) fn install(
     let handle = add_poller(StackPoller {
         stack: stack.clone(),
         wake,
+        armed: None,
         timer: None,
     });
     uninstall();
@@ -130,22 +131,51 @@ impl Stack {
     }
 
     /// One round: a batch from the device, timers, output, hand-overs.
-    /// Returns whether anything happened.
+    /// Returns whether the shard should come back at once without asking
+    /// [`StackPoller::try_sleep`]: the batch was full (a shorter one
+    /// emptied the device), or hand-overs went out. The tasks the batch
+    /// woke run in this iteration anyway, and their replies are flushed
+    /// before the shard sleeps (in `try_sleep`), so a round that answered
+    /// a few requests costs one transmit kick and one sleep, not another
+    /// iteration (with its `io_uring_enter`) first.
     fn poll(self: &Rc<Self>) -> bool {
         let now = now();
         let mut dev = self.dev.borrow_mut();
         let mut st = self.state.borrow_mut();
-        let mut work = false;
+        let mut again = false;
         if let Some(d) = dev.as_deref_mut() {
             let n = d.receive(BATCH, &mut |frame| st.input(frame, now, false));
-            work |= n > 0;
+            again |= n == BATCH;
         }
         st.tick(now);
-        work |= self.drain(&mut dev, &mut st);
+        self.drain(&mut dev, &mut st);
         drop(dev);
         drop(st);
-        work |= self.dispatch();
-        work
+        again |= self.dispatch();
+        again
+    }
+
+    /// Flushes what the tasks of this iteration sent, then tells whether
+    /// the shard may sleep: nothing is left to do and no frame waits.
+    fn settle(self: &Rc<Self>) -> bool {
+        if self.pending() {
+            {
+                let mut dev = self.dev.borrow_mut();
+                let mut st = self.state.borrow_mut();
+                self.drain(&mut dev, &mut st);
+            }
+            if self.dispatch() {
+                return false;
+            }
+        }
+        if self.pending() {
+            return false;
+        }
+        !self
+            .dev
+            .borrow_mut()
+            .as_deref_mut()
+            .is_some_and(|d| d.rx_ready())
     }
 
     /// Gives queued frames to the device and flushes it. Returns whether
@@ -289,16 +319,28 @@ fn receive(msg: Handover) {
 struct StackPoller {
     stack: Rc<Stack>,
     wake: Option<FdWatch>,
+    /// The waker `wake` was armed with, while it waits (see `poll`).
+    armed: Option<Waker>,
     timer: Option<timer::Sleep>,
 }
 
 impl Poller for StackPoller {
     fn poll(&mut self) -> bool {
+        // Collect a watch that fired (or check on one still waiting) as
+        // soon as the shard runs again, not at its next sleep: on io_uring
+        // a completed poll left uncollected counts as an operation in
+        // flight, and the reactor then enters the kernel on every busy
+        // iteration (about one `io_uring_enter` per get under load).
+        if let (Some(w), Some(waker)) = (self.wake.as_mut(), self.armed.as_ref())
+            && w.arm(&mut Context::from_waker(waker))
+        {
+            self.armed = None;
+        }
         self.stack.poll()
     }
 
     fn try_sleep(&mut self, cx: &mut Context<'_>) -> bool {
-        if self.stack.pending() {
+        if !self.stack.settle() {
             return false;
         }
         // Wake for the next ARP retry or timeout, if frames wait.
@@ -316,7 +358,17 @@ impl Poller for StackPoller {
             None => self.timer = None,
         }
         match &mut self.wake {
-            Some(w) => !w.arm(cx),
+            Some(w) => {
+                if w.arm(cx) {
+                    self.armed = None;
+                    false
+                } else {
+                    if !self.armed.as_ref().is_some_and(|a| a.will_wake(cx.waker())) {
+                        self.armed = Some(cx.waker().clone());
+                    }
+                    true
+                }
+            }
             None => true,
         }
     }

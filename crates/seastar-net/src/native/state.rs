@@ -4,7 +4,6 @@
 //! a parameter. The stack (`stack.rs`) moves frames between it and a
 //! device; tests and the fuzz target drive it directly.
 
-use std::collections::HashMap;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::rc::Rc;
@@ -16,6 +15,7 @@ use super::iface::Iface;
 use super::rss;
 use super::socket::SocketQueue;
 use super::stats::{DropReason, NativeStats};
+use super::word_hash::WordMap;
 
 /// Settings of a shard's stack beyond its addresses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,7 +63,7 @@ pub struct State {
     pub(crate) has_device: bool,
     pub(crate) frame_max: usize,
     pub(crate) arp: ArpCache,
-    pub(crate) sockets: HashMap<u16, Rc<SocketQueue>>,
+    pub(crate) sockets: WordMap<u16, Rc<SocketQueue>>,
     pub(crate) stats: NativeStats,
     /// Frames to give to this shard's device.
     pub out: Vec<Vec<u8>>,
@@ -97,7 +97,7 @@ impl State {
             has_device,
             frame_max,
             arp: ArpCache::new(opts.arp),
-            sockets: HashMap::new(),
+            sockets: WordMap::default(),
             stats: NativeStats::default(),
             out: Vec::new(),
             handover_tx: Vec::new(),

@@ -41,6 +41,14 @@ pub trait Device {
     /// frames already sent.
     fn flush(&mut self) -> io::Result<()>;
 
+    /// Whether received frames wait, as far as the device can tell without
+    /// a system call (an AF_XDP socket looks at its RX ring). A device that
+    /// cannot tell says `false`: its [`wake_fd`](Device::wake_fd) turns
+    /// readable for them.
+    fn rx_ready(&mut self) -> bool {
+        false
+    }
+
     /// A file descriptor that turns readable when frames wait: the shard
     /// sleeps on it when idle.
     fn wake_fd(&self) -> RawFd;

@@ -409,6 +409,10 @@ impl Device for XdpDevice {
         result
     }
 
+    fn rx_ready(&mut self) -> bool {
+        self.rx.available(1) > 0
+    }
+
     fn wake_fd(&self) -> RawFd {
         self.fd.as_raw_fd()
     }
