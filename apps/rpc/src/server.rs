@@ -17,11 +17,11 @@
 //! With `--tls-cert FILE --tls-key FILE` both ports speak TLS (gRPC with
 //! ALPN `h2`); `--tls-client-ca FILE` adds mutual TLS (see [`crate::tls`]).
 
-use std::cell::RefCell;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use seastar_core::runtime::RuntimeArgs;
+use seastar_core::shard_local::{self, SlotKey};
 use seastar_core::{shard_count, smp};
 use seastar_net::{ListenOptions, ListenerMode, ShardedListeners};
 use seastar_rpc::grpc::{GrpcOptions, GrpcServer};
@@ -127,9 +127,9 @@ impl Limits {
     }
 }
 
-thread_local! {
-    static SERVERS: RefCell<Option<(RpcServer, GrpcServer)>> = const { RefCell::new(None) };
-}
+/// This shard's servers, in its slots (so they end with the runtime, on
+/// its shard, if nothing stopped them).
+struct Servers(RpcServer, GrpcServer);
 
 /// Serves both protocols on this shard: the native one on this shard's
 /// listener of `native`, gRPC on a listener bound here (`grpc` of 0 picks a
@@ -144,12 +144,9 @@ async fn bind(
     crate::verbs::register(&rpc);
     rpc.register(crate::verbs::STATS, |(): ()| async move {
         let (hello_started, hello_cancelled) = crate::verbs::hello_counters();
-        let (server, connections) = SERVERS.with(|s| {
-            s.borrow()
-                .as_ref()
-                .map(|(rpc, _)| (rpc.stats(), rpc.connections() as u64))
-                .unwrap_or_default()
-        });
+        let (server, connections) = shard_local::get::<Servers>(SlotKey::SINGLETON)
+            .map(|s| (s.0.stats(), s.0.connections() as u64))
+            .unwrap_or_default();
         Ok::<_, ()>(crate::verbs::Stats {
             server,
             connections,
@@ -166,14 +163,13 @@ async fn bind(
         .ok_or_else(|| std::io::Error::other("the native listener was taken already"))?;
     let server = rpc.clone();
     seastar_core::spawn_local(async move { server.serve(listener).await }).detach();
-    SERVERS.with(|s| *s.borrow_mut() = Some((rpc, grpc_server)));
+    shard_local::insert(SlotKey::SINGLETON, Servers(rpc, grpc_server));
     Ok(b)
 }
 
 async fn stop_local() {
-    let servers = SERVERS.with(|s| s.borrow_mut().take());
-    if let Some((rpc, grpc)) = servers {
-        futures::join!(rpc.stop(), grpc.stop());
+    if let Some(s) = shard_local::remove::<Servers>(SlotKey::SINGLETON) {
+        futures::join!(s.0.stop(), s.1.stop());
     }
 }
 

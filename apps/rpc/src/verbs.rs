@@ -1,8 +1,10 @@
 //! The native verbs served by `rpc server --port`.
 
 use std::cell::Cell;
+use std::rc::Rc;
 use std::time::Duration;
 
+use seastar_core::shard_local::{self, SlotKey};
 use seastar_rpc::{RpcServer, Sink, Source};
 use serde::{Deserialize, Serialize};
 
@@ -32,9 +34,21 @@ pub struct Stats {
     pub hello_cancelled: u64,
 }
 
-thread_local! {
-    static HELLO_STARTED: Cell<u64> = const { Cell::new(0) };
-    static HELLO_CANCELLED: Cell<u64> = const { Cell::new(0) };
+/// This shard's [`HELLO`] counters, in its slots (per runtime).
+#[derive(Default)]
+struct Hellos {
+    started: Cell<u64>,
+    cancelled: Cell<u64>,
+}
+
+/// The calling shard's counters; `None` off a shard (a handler dropped
+/// while its shard is torn down).
+fn hellos() -> Option<Rc<Hellos>> {
+    seastar_core::ShardId::try_current()?;
+    Some(shard_local::get_or_init(
+        SlotKey::SINGLETON,
+        Hellos::default,
+    ))
 }
 
 /// Counts a [`HELLO`] handler dropped before it finished.
@@ -44,23 +58,24 @@ struct HelloGuard {
 
 impl Drop for HelloGuard {
     fn drop(&mut self) {
-        if !self.done {
-            HELLO_CANCELLED.with(|c| c.set(c.get() + 1));
+        if !self.done
+            && let Some(h) = hellos()
+        {
+            h.cancelled.set(h.cancelled.get() + 1);
         }
     }
 }
 
 /// Counts a greeting started (native [`HELLO`] or gRPC `SayHello`).
 pub fn count_hello_started() {
-    HELLO_STARTED.with(|c| c.set(c.get() + 1));
+    if let Some(h) = hellos() {
+        h.started.set(h.started.get() + 1);
+    }
 }
 
 /// This shard's [`HELLO`] counters: (started, cancelled).
 pub fn hello_counters() -> (u64, u64) {
-    (
-        HELLO_STARTED.with(Cell::get),
-        HELLO_CANCELLED.with(Cell::get),
-    )
+    hellos().map_or((0, 0), |h| (h.started.get(), h.cancelled.get()))
 }
 
 /// The argument of [`HELLO`].
@@ -113,4 +128,21 @@ pub fn register(server: &RpcServer) {
             Ok::<_, String>(())
         },
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hello_counters_are_per_runtime() {
+        let first = seastar_core::block_on(async {
+            count_hello_started();
+            drop(HelloGuard { done: false });
+            hello_counters()
+        });
+        assert_eq!(first, (1, 1));
+        // The next runtime on this thread starts from zero.
+        assert_eq!(seastar_core::block_on(async { hello_counters() }), (0, 0));
+    }
 }

@@ -13,29 +13,44 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use seastar_core::shard_local::{self, SlotKey};
 use seastar_core::timer;
 use seastar_net::TcpStream;
 
 use crate::response::frame;
 use crate::stats::ShardStats;
 
-thread_local! {
-    static STATS: RefCell<ShardStats> = RefCell::new(ShardStats::default());
+/// This shard's statistics, in its slots (per runtime). A connection
+/// looks them up once and records through the `Rc`.
+fn stats() -> Rc<RefCell<ShardStats>> {
+    shard_local::get_or_init(SlotKey::SINGLETON, RefCell::default)
 }
 
 /// Responses this shard has counted so far.
+///
+/// # Panics
+///
+/// Outside a shard.
 pub fn shard_responses() -> u64 {
-    STATS.with(|s| s.borrow().responses())
+    stats().borrow().responses()
 }
 
 /// Failures this shard has counted so far.
+///
+/// # Panics
+///
+/// Outside a shard.
 pub fn shard_errors() -> u64 {
-    STATS.with(|s| s.borrow().errors.values().sum())
+    stats().borrow().errors.values().sum()
 }
 
 /// Takes this shard's statistics.
+///
+/// # Panics
+///
+/// Outside a shard.
 pub fn take_shard_stats() -> ShardStats {
-    STATS.with(|s| std::mem::take(&mut *s.borrow_mut()))
+    std::mem::take(&mut *stats().borrow_mut())
 }
 
 /// What every connection does.
@@ -74,7 +89,7 @@ pub async fn run_shard(plan: Plan, connections: usize) {
 }
 
 fn record_error(kind: &'static str) {
-    STATS.with(|s| s.borrow_mut().error(kind));
+    stats().borrow_mut().error(kind);
 }
 
 enum Outcome {
@@ -87,6 +102,7 @@ enum Outcome {
 }
 
 async fn connection(plan: &Plan, deadline: Instant, index: usize) {
+    let stats = stats();
     let batch: Vec<u8> = plan.request.repeat(plan.pipeline);
     // Spread the open-loop schedules so connections do not send in step.
     let mut next_send = plan
@@ -134,7 +150,8 @@ async fn connection(plan: &Plan, deadline: Instant, index: usize) {
                 record_error("write");
                 break;
             }
-            match read_responses(plan, &conn, &mut acc, &mut rbuf, sent_at, deadline).await {
+            match read_responses(plan, &stats, &conn, &mut acc, &mut rbuf, sent_at, deadline).await
+            {
                 Outcome::Open => {}
                 Outcome::Reconnect => break,
                 Outcome::Done => return,
@@ -146,6 +163,7 @@ async fn connection(plan: &Plan, deadline: Instant, index: usize) {
 /// Reads and frames `plan.pipeline` responses.
 async fn read_responses(
     plan: &Plan,
+    stats: &RefCell<ShardStats>,
     conn: &TcpStream,
     acc: &mut Vec<u8>,
     rbuf: &mut Vec<u8>,
@@ -159,7 +177,7 @@ async fn read_responses(
         match frame(&acc[pos..], plan.head) {
             Ok(Some(f)) => {
                 let us = sent_at.elapsed().as_micros() as u64;
-                STATS.with(|s| s.borrow_mut().record(f.status, us, f.len));
+                stats.borrow_mut().record(f.status, us, f.len);
                 pos += f.len;
                 if (100..200).contains(&f.status) {
                     continue; // interim; the final response follows
@@ -218,5 +236,23 @@ async fn read_responses(
         Outcome::Reconnect
     } else {
         Outcome::Open
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shard_statistics_are_per_runtime() {
+        let first = seastar_core::block_on(async {
+            stats().borrow_mut().record(200, 10, 100);
+            record_error("read");
+            (shard_responses(), shard_errors())
+        });
+        assert_eq!(first, (1, 1));
+        // The next runtime on this thread starts from zero.
+        let second = seastar_core::block_on(async { (shard_responses(), shard_errors()) });
+        assert_eq!(second, (0, 0));
     }
 }

@@ -9,12 +9,12 @@
 //! built-in metrics. They are read on their shard when a snapshot is taken,
 //! so serving requests pays nothing for them.
 
-use std::cell::RefCell;
 use std::io;
 use std::net::SocketAddr;
 use std::rc::{Rc, Weak};
 
 use seastar_core::metrics::{self, Collector};
+use seastar_core::shard_local::{self, SlotKey};
 use seastar_http::prometheus::Endpoint;
 use seastar_net::collectd;
 
@@ -24,19 +24,20 @@ use super::{Config, ServeError};
 /// `stats` counters that are levels, not counts.
 const GAUGES: &[&str] = &["curr_connections", "bytes", "curr_items"];
 
-thread_local! {
-    /// This shard's state, for the collector.
-    static SHARD: RefCell<Weak<ShardState>> = const { RefCell::new(Weak::new()) };
-}
+/// This shard's state, for the collector, in the shard's slots (the
+/// collector is registered for the process; a runtime without memcached
+/// has no slot, and one after it sees none of its state).
+struct Source(Weak<ShardState>);
 
 /// Makes `st` the shard's source of `memcached_*` metrics.
 pub(super) fn register_shard(st: &Rc<ShardState>) {
-    SHARD.with(|s| *s.borrow_mut() = Rc::downgrade(st));
+    shard_local::insert(SlotKey::SINGLETON, Source(Rc::downgrade(st)));
     metrics::register_collector("memcached", collect);
 }
 
 fn collect(c: &mut Collector<'_>) {
-    let Some(st) = SHARD.with(|s| s.borrow().upgrade()) else {
+    let Some(st) = shard_local::get::<Source>(SlotKey::SINGLETON).and_then(|s| s.0.upgrade())
+    else {
         return;
     };
     let Ok(handler) = st.handler.try_borrow() else {
