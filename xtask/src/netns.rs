@@ -207,6 +207,36 @@ impl Bed {
         Ok(bed)
     }
 
+    /// Steers the receive processing of frames arriving on `veth_b` (the
+    /// clients' end) to the CPUs in `mask` (RPS: `rps_cpus` of each of its
+    /// receive queues); `0` turns it off.
+    ///
+    /// On a veth a frame is received on the core that sent it: the
+    /// kernel's receive work for a reply (IP, UDP, the client socket's
+    /// wake-up) runs in the server core's softirq, inside the server's
+    /// send, and the clients' receive work is charged to the server,
+    /// whatever the server. Steering it to the clients' core keeps on the
+    /// server core only what a server on a real NIC does (the send down
+    /// to the driver; here the hand-over to the other core's backlog).
+    pub fn steer_rx(&self, mask: u32) -> Result<()> {
+        let script = format!(
+            "for q in /sys/class/net/{}/queues/rx-*/rps_cpus; do echo {mask:x} > $q || exit 1; done",
+            self.veth_b
+        );
+        let out = Self::exec(&self.ns_b, "sh")
+            .args(["-c", &script])
+            .output()
+            .context("running sh")?;
+        if !out.status.success() {
+            bail!(
+                "setting rps_cpus of {}: {}",
+                self.veth_b,
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        Ok(())
+    }
+
     /// `ip netns exec <ns> program`.
     pub fn exec(ns: &str, program: impl AsRef<std::ffi::OsStr>) -> Command {
         let mut c = Command::new("ip");

@@ -10,8 +10,17 @@
 //! steal): with a native stack part of the per-packet work moves out of
 //! the process into softirq (the copy into the UMEM), and the process's own
 //! times would miss it. The process's times are reported beside it
-//! (user/system µs per op). Note that on a veth the receive side's softirq
-//! runs on the sender's core (CPU 1) for every server alike; each case's
+//! (user/system µs per op), and each run's split of CPU 0 (user, system,
+//! softirq) on stderr.
+//!
+//! A veth receives a frame on the core that sent it. The servers' receive
+//! work (the clients' sends) thus runs on CPU 1 for every server alike,
+//! and the clients' receive work (the servers' replies: IP, UDP, the
+//! client socket's wake-up) on CPU 0, inside the server's send, also for
+//! every server alike: with a real NIC it would be on the client machine.
+//! The headline cases steer the latter to CPU 1 with RPS
+//! ([`Bed::steer_rx`]), identically for all three servers; the cases
+//! marked "veth default" leave it where the veth puts it. Each case's
 //! notes give both cores' CPU per op.
 
 use crate::bench::Ctx;
@@ -41,6 +50,21 @@ impl Drop for Server {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// `cpu0`'s time fields from `/proc/stat` in seconds: user, nice, system,
+/// idle, iowait, irq, softirq, steal.
+fn cpu0_fields() -> Result<[f64; 8]> {
+    let text = std::fs::read_to_string("/proc/stat")?;
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("cpu0 "))
+        .context("no cpu0 line in /proc/stat")?;
+    let mut out = [0.0; 8];
+    for (o, x) in out.iter_mut().zip(line.split_whitespace().skip(1)) {
+        *o = x.parse::<f64>().unwrap_or(0.0) / proc::clk_tck();
+    }
+    Ok(out)
 }
 
 /// `cpu0` and `cpu1` busy seconds from `/proc/stat`.
@@ -224,6 +248,7 @@ fn measure(bed: &Bed, argv: &[String], dur: Duration, side: &mut Side) -> Result
     std::thread::sleep(Duration::from_millis(200));
     // `ip netns exec` and taskset exec the server: `pid` is the server.
     let p0 = proc::process_cpu(pid)?;
+    let f0 = cpu0_fields()?;
     let c0 = cpu_busy()?;
     let l = std::thread::scope(|s| {
         s.spawn(|| {
@@ -234,12 +259,28 @@ fn measure(bed: &Bed, argv: &[String], dur: Duration, side: &mut Side) -> Result
         .unwrap_or_else(|p| std::panic::resume_unwind(p))
     })?;
     let c1 = cpu_busy()?;
+    let f1 = cpu0_fields()?;
     let p1 = proc::process_cpu(pid)?;
     drop(server);
     if l.ops == 0 {
         bail!("{argv:?}: no get answered");
     }
     let ops = l.ops as f64;
+    let us = |i: usize| (f1[i] - f0[i]) * 1e6 / ops;
+    eprintln!(
+        "  {:.1}k gets/s; CPU 0 µs/get: {:.2} (user {:.2}, nice {:.2}, system {:.2}, softirq {:.2}, irq {:.2}, steal {:.2}); process user {:.2} system {:.2}; CPU 1 {:.2}",
+        ops / l.secs / 1e3,
+        (c1[0] - c0[0]) * 1e6 / ops,
+        us(0),
+        us(1),
+        us(2),
+        us(6),
+        us(5),
+        us(7),
+        (p1 - p0).user_s * 1e6 / ops,
+        (p1 - p0).system_s * 1e6 / ops,
+        (c1[1] - c0[1]) * 1e6 / ops,
+    );
     let core0 = c1[0] - c0[0];
     let pc = p1 - p0;
     side.throughput.push(ops / l.secs);
@@ -260,15 +301,27 @@ fn median(v: &[f64]) -> f64 {
 pub fn run(ctx: &Ctx, notes: &mut Vec<String>) -> Result<Vec<CaseReport>> {
     crate::bench::peers::ensure_taskset()?;
     let stock = cmd::ensure_tool("memcached", "memcached")?;
-    cmd::run(&mut cmd::cargo([
-        "build",
-        "--release",
-        "-p",
-        "memcached",
-        "--bin",
-        "memcached",
-    ]))?;
-    let ours = ctx.meta.release_dir().join("memcached");
+    // Knobs for experiments, honoured only by `--quick` runs (which never
+    // write BENCHMARKS.md): `SSRS_NATIVE_BENCH_BIN` (another build of our
+    // memcached, not rebuilt), `SSRS_NATIVE_BENCH_SECS` (seconds per run),
+    // `SSRS_NATIVE_BENCH_SIDES` (e.g. `native,stock`).
+    let knob = |name: &str| std::env::var(name).ok().filter(|_| ctx.quick);
+    let bin = knob("SSRS_NATIVE_BENCH_BIN");
+    if bin.is_none() {
+        cmd::run(&mut cmd::cargo([
+            "build",
+            "--release",
+            "-p",
+            "memcached",
+            "--bin",
+            "memcached",
+        ]))?;
+    }
+    // Experiments: another build of our memcached (not for the record).
+    let ours = match bin {
+        Some(p) => std::path::PathBuf::from(p),
+        None => ctx.meta.release_dir().join("memcached"),
+    };
     let pid = std::process::id();
     let bed = Bed::build(
         &format!("ssrs-bench-{pid}"),
@@ -277,7 +330,20 @@ pub fn run(ctx: &Ctx, notes: &mut Vec<String>) -> Result<Vec<CaseReport>> {
         1,
         false,
     )?;
-    let dur = Duration::from_secs(if ctx.quick { 2 } else { 10 });
+    // Where the clients' receive work runs (see `Bed::steer_rx`): on the
+    // load core (the headline) and, for comparison, where a veth puts it,
+    // on the server core. `SSRS_NATIVE_BENCH_RPS=1|0` (quick runs) keeps one.
+    let steering: &[bool] = match knob("SSRS_NATIVE_BENCH_RPS").as_deref() {
+        Some("1") => &[true],
+        Some("0") => &[false],
+        _ => &[true, false],
+    };
+    let dur = Duration::from_secs(
+        knob("SSRS_NATIVE_BENCH_SECS")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(if ctx.quick { 2 } else { 10 }),
+    );
+    let only = knob("SSRS_NATIVE_BENCH_SIDES").unwrap_or_default();
     let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<String>>();
     let port = PORT.to_string();
     let addr = bed.addr_a.to_string();
@@ -318,37 +384,71 @@ pub fn run(ctx: &Ctx, notes: &mut Vec<String>) -> Result<Vec<CaseReport>> {
         &addr,
     ]);
     let sides = [&native, &posix, &stock_argv];
-    let mut results: [Side; 3] = Default::default();
+    let mut results: Vec<[Side; 3]> = steering.iter().map(|_| Default::default()).collect();
     for run in 0..ctx.runs {
-        for (i, argv) in sides.iter().enumerate() {
-            eprintln!(
-                "native suite: run {} of {}: {}",
-                run + 1,
-                ctx.runs,
-                argv.join(" ")
-            );
-            measure(&bed, argv, dur, &mut results[i])?;
+        for (c, &steer) in steering.iter().enumerate() {
+            bed.steer_rx(if steer { 1 << 1 } else { 0 })?;
+            for (i, argv) in sides.iter().enumerate() {
+                if !only.is_empty() && !only.contains(["native", "posix", "stock"][i]) {
+                    continue;
+                }
+                eprintln!(
+                    "native suite: run {} of {}, client receive on CPU {}: {}",
+                    run + 1,
+                    ctx.runs,
+                    if steer { 1 } else { 0 },
+                    argv.join(" ")
+                );
+                measure(&bed, argv, dur, &mut results[c][i])?;
+            }
         }
     }
     let names = ["ours native (AF_XDP)", "ours posix", "stock memcached"];
-    for (i, r) in results.iter().enumerate() {
-        notes.push(format!(
-            "{}: {:.2} µs of CPU 0 per get, {:.2} µs of CPU 0 + CPU 1 (server and load cores) per get, {} requests lost and resent",
-            names[i],
-            1e6 / median(&r.per_core_cpu_s),
-            median(&r.both_cores_us),
-            r.lost
-        ));
+    let place = |steer: bool| {
+        if steer {
+            "client receive on CPU 1 (RPS)"
+        } else {
+            "client receive on CPU 0 (veth default)"
+        }
+    };
+    notes.push(
+        "A veth runs the receive side of a frame on the core that sent it: a reply's IP/UDP \
+         receive and the client socket's wake-up run in the server core's softirq, inside the \
+         server's send, for every server alike; with a real NIC that work is on the client \
+         machine. The headline cases steer it to the load core with RPS (`rps_cpus` = CPU 1 on \
+         the clients' veth end, the same for all three servers); the cases marked \
+         \"veth default\" leave it on the server core. The servers' own receive work (the \
+         XDP copy into the UMEM, the kernel's UDP receive) runs on CPU 1 in both, as the \
+         clients' sends are received on their core."
+            .into(),
+    );
+    for (c, &steer) in steering.iter().enumerate() {
+        for (i, r) in results[c].iter().enumerate() {
+            if r.throughput.is_empty() {
+                continue;
+            }
+            notes.push(format!(
+                "{}, {}: {:.2} µs of CPU 0 per get, {:.2} µs of CPU 0 + CPU 1 (server and load cores) per get, {} requests lost and resent",
+                names[i],
+                place(steer),
+                1e6 / median(&r.per_core_cpu_s),
+                median(&r.both_cores_us),
+                r.lost
+            ));
+        }
     }
-    let info = |peer: &str| CaseInfo {
-        name: format!("UDP get {VALUE_LEN} B, {CLIENTS} in flight, veth: native vs {peer}"),
+    let info = |peer: &str, steer: bool| CaseInfo {
+        name: format!(
+            "UDP get {VALUE_LEN} B, {CLIENTS} in flight, veth, {}: native vs {peer}",
+            place(steer)
+        ),
         metric: "throughput".into(),
         unit: "ops/s".into(),
         higher_is_better: true,
         pinned: true,
     };
-    let commands = |peer: &[String]| {
-        vec![
+    let commands = |peer: &[String], steer: bool| {
+        let mut v = vec![
             format!(
                 "ip netns exec {} taskset -c 0 {}",
                 bed.ns_a,
@@ -360,21 +460,31 @@ pub fn run(ctx: &Ctx, notes: &mut Vec<String>) -> Result<Vec<CaseReport>> {
                 bed.ns_b,
                 dur.as_secs()
             ),
-        ]
+        ];
+        if steer {
+            v.push(format!(
+                "ip netns exec {} sh -c 'echo 2 > /sys/class/net/{}/queues/rx-0/rps_cpus'",
+                bed.ns_b, bed.veth_b
+            ));
+        }
+        v
     };
-    let ours_report = results[0].report(names[0]);
-    Ok(vec![
-        CaseReport::new(
-            info("stock memcached"),
+    let mut cases = Vec::new();
+    for (c, &steer) in steering.iter().enumerate() {
+        let r = &results[c];
+        let ours_report = r[0].report(names[0]);
+        cases.push(CaseReport::new(
+            info("stock memcached", steer),
             ours_report.clone(),
-            results[2].report(names[2]),
-            commands(&stock_argv),
-        ),
-        CaseReport::new(
-            info("our posix stack"),
+            r[2].report(names[2]),
+            commands(&stock_argv, steer),
+        ));
+        cases.push(CaseReport::new(
+            info("our posix stack", steer),
             ours_report,
-            results[1].report(names[1]),
-            commands(&posix),
-        ),
-    ])
+            r[1].report(names[1]),
+            commands(&posix, steer),
+        ));
+    }
+    Ok(cases)
 }
