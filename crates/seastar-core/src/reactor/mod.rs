@@ -179,6 +179,9 @@ pub(crate) struct Shard {
     pub(crate) current_group: Cell<usize>,
     pub(crate) remote: Arc<ShardRemote>,
     pub(crate) shared: Arc<Shared>,
+    /// What this shard's tasks point to (its identity for their wakers;
+    /// see `task::home`).
+    pub(crate) task_anchor: Rc<crate::task::home::Anchor>,
     pub(crate) driver: RefCell<Driver>,
     pub(crate) timers: RefCell<TimerQueue>,
     pub(crate) clock: Clock,
@@ -310,6 +313,7 @@ impl Shard {
             count,
             queue: RefCell::new(RunQueue::new()),
             current_group: Cell::new(0),
+            task_anchor: crate::task::home::Anchor::new(shared.clone(), id),
             shared,
             driver: RefCell::new(driver),
             timers: RefCell::new(TimerQueue::default()),
@@ -418,8 +422,7 @@ impl Shard {
     }
 
     fn run_tasks(&self) -> usize {
-        self.batch_deadline
-            .set(std::time::Instant::now() + self.shared.quota);
+        self.batch_deadline.set(Instant::now() + self.shared.quota);
         let stall = &self.shared.stalls[self.id];
         let mut ran = self.run_calls();
         loop {
@@ -435,9 +438,17 @@ impl Shard {
             let mut slice = 0;
             let mut preempted = false;
             while slice < SLICE_TASKS {
-                let next = self.queue.borrow_mut().pop(group);
+                let next = if group == 0 {
+                    // (The main group's queue at a constant index.)
+                    self.queue.borrow_mut().pop_main()
+                } else {
+                    self.queue.borrow_mut().pop(group)
+                };
                 let Some(task) = next else { break };
-                self.mark_task_start();
+                // (`mark_task_start` with the stall state at hand.)
+                stall
+                    .started
+                    .store(self.shared.tick.load(Ordering::Relaxed), Ordering::Relaxed);
                 task.run();
                 slice += 1;
                 if slice % PREEMPT_CHECK_TASKS == 0 && self.need_preempt() {

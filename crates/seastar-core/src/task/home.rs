@@ -7,30 +7,64 @@
 //! remote inbox, which wakes the shard if it sleeps. Either way the shard
 //! applies it when it moves its messages into its run queue
 //! (`RunQueue::push`).
+//!
+//! # The anchor
+//!
+//! Every task of a shard points to one [`Anchor`], made with the shard: the
+//! shard's index and an `Arc` of the runtime's shared state (which keeps the
+//! shard's inbox alive). The anchor is an `Rc`, whose count only the home
+//! thread changes: a spawn takes a reference, a cell's deallocation (always
+//! at home) gives it up, and so does the shard when it ends. So a spawn
+//! costs no atomic read-modify-write (an `Arc` clone per task cost two, one
+//! at the spawn and one at the free), and the anchor, with the runtime's
+//! state, outlives every task of the shard: a waker kept by another thread
+//! after the runtime ended still reaches a live inbox (closed: the request
+//! is leaked there, see [`Home::send`]).
+//!
+//! Other threads read the anchor's immutable fields only, never the count.
 
+use std::rc::Rc;
 use std::sync::Arc;
 
 use super::cell::{self, Home};
 use crate::reactor::{self, Runnable, Shared};
 use crate::smp::transport::Message;
 
-/// A task's shard: shard `shard` of the runtime `shared`.
-///
-/// Holding the runtime's `Arc` keeps its shards' inboxes alive while any
-/// task of it is, so the inbox address compared in
-/// [`is_home`](Home::is_home) (one per shard) cannot be reused by another
-/// shard meanwhile.
-pub(crate) struct ShardHome {
+/// What the tasks of one shard share: shard `shard` of the runtime
+/// `shared`. Its address is the shard's identity for
+/// [`is_home`](Home::is_home): unique while any task of the shard lives
+/// (each holds a reference).
+pub(crate) struct Anchor {
     shared: Arc<Shared>,
-    /// The address of the shard's inbox (`Shard::remote`), its identity.
-    inbox: usize,
     shard: usize,
 }
+
+impl Anchor {
+    /// The anchor of shard `shard` of the runtime `shared`, made once by the
+    /// shard (`Shard::new`).
+    pub(crate) fn new(shared: Arc<Shared>, shard: usize) -> Rc<Anchor> {
+        Rc::new(Anchor { shared, shard })
+    }
+}
+
+/// A task's shard: a reference to its [`Anchor`].
+pub(crate) struct ShardHome(Rc<Anchor>);
+
+// SAFETY: other threads only read the anchor's immutable fields (`shared`,
+// an `Arc` of a `Sync` value, and `shard`), through a `ShardHome` that a
+// live cell holds; the `Rc` count is changed only on the home thread: the
+// `ShardHome` is made there (`of`, at a spawn) and dropped there (a cell is
+// freed only at home; `task::cell`'s module doc). The anchor is freed when
+// the count reaches 0, after the last task of the shard, when no other
+// thread can hold a reference to any of its cells.
+unsafe impl Send for ShardHome {}
+// SAFETY: as for `Send`: shared access is reads of immutable fields only.
+unsafe impl Sync for ShardHome {}
 
 impl std::fmt::Debug for ShardHome {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ShardHome")
-            .field("shard", &self.shard)
+            .field("shard", &self.0.shard)
             .finish()
     }
 }
@@ -39,39 +73,33 @@ impl ShardHome {
     /// The calling thread's `shard`.
     #[inline]
     pub(crate) fn of(shard: &reactor::Shard) -> ShardHome {
-        ShardHome {
-            shared: shard.shared.clone(),
-            inbox: Arc::as_ptr(&shard.remote).addr(),
-            shard: shard.id,
-        }
+        ShardHome(shard.task_anchor.clone())
     }
 }
 
 impl Home for ShardHome {
     #[inline]
     fn is_home(&self) -> bool {
-        reactor::try_with(|s| Arc::as_ptr(&s.remote).addr() == self.inbox).unwrap_or(false)
+        reactor::try_with(|s| Rc::ptr_eq(&s.task_anchor, &self.0)).unwrap_or(false)
     }
 
     #[inline]
     fn schedule(task: cell::Runnable<Self>) {
-        let mut task = Some(task);
+        // Without a shard here (its teardown) the closure is not called
+        // and the task leaks: it may only be dropped at home, and this may
+        // not be.
+        let task = std::mem::ManuallyDrop::new(task);
         let _ = reactor::try_with(|s| {
-            if let Some(t) = task.take() {
-                s.queue.borrow_mut().push_local(t);
-            }
+            s.queue
+                .borrow_mut()
+                .push_local(std::mem::ManuallyDrop::into_inner(task));
         });
-        if let Some(t) = task {
-            // No shard here (its teardown): a task may only be dropped at
-            // home, and this may not be; leak it.
-            std::mem::forget(t);
-        }
     }
 
     #[cold]
     fn send(request: cell::Request<Self>) {
-        let home = request.home();
-        let (shared, target) = (Arc::as_ptr(&home.shared), home.shard);
+        let anchor = &*request.home().0;
+        let (shared, target) = (Arc::as_ptr(&anchor.shared), anchor.shard);
         let mut request = Some(request);
         let _ = reactor::try_with(|s| {
             if std::ptr::eq(Arc::as_ptr(&s.shared), shared) && s.id != target {
@@ -81,9 +109,8 @@ impl Home for ShardHome {
         });
         let Some(r) = request else { return };
         // Another thread: reach the inbox through an `Arc` of our own, as
-        // home may free the cell (and its `Arc<Shared>`) once it has the
-        // request.
-        let remote = r.home().shared.remotes[target].clone();
+        // home may free the cell (and the anchor) once it has the request.
+        let remote = r.home().0.shared.remotes[target].clone();
         if let Err(r) = remote.push(Runnable::Wake(r)) {
             // The shard is gone: the request may only be dropped there.
             std::mem::forget(r);

@@ -102,21 +102,16 @@ impl<T> JoinHandle<T> {
 impl<T> Future for JoinHandle<T> {
     type Output = Result<T, JoinError>;
 
+    // (Inlined into the awaiting future: one call fewer per await.)
+    #[inline(always)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.get_mut();
-        let Some(c) = &mut this.cell else {
-            return Poll::Ready(Err(JoinError::Cancelled));
-        };
-        match c.poll(cx) {
+        match cell::JoinHandle::poll_take(&mut self.get_mut().cell, cx) {
             Poll::Pending => Poll::Pending,
-            Poll::Ready(out) => {
-                this.cell = None;
-                Poll::Ready(match out {
-                    Some(Ok(v)) => Ok(v),
-                    Some(Err(p)) => Err(JoinError::Panicked(p)),
-                    None => Err(JoinError::Cancelled),
-                })
-            }
+            Poll::Ready(out) => Poll::Ready(match out {
+                Some(Ok(v)) => Ok(v),
+                Some(Err(p)) => Err(JoinError::Panicked(p)),
+                None => Err(JoinError::Cancelled),
+            }),
         }
     }
 }

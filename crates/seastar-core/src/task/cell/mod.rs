@@ -117,7 +117,8 @@ const HANDLE: u8 = 16;
 const FUTURE: u8 = 32;
 
 /// The first part of every cell (`repr(C)`: a cell pointer is a header
-/// pointer).
+/// pointer). [`Raw::dealloc`] drops the fields that need it one by one
+/// (`awaiter`, `home`): a new such field must be dropped there too.
 #[repr(C)]
 struct Header<H> {
     vtable: &'static VTable,
@@ -132,10 +133,10 @@ struct Header<H> {
 
 /// The operations that depend on the future's type.
 struct VTable {
-    /// Polls the future (home, `RUNNING`). On `Ready` the future is
-    /// dropped, the output stored (or dropped if nobody will read it) and
-    /// the state set to `COMPLETED` (`RUNNING`, `SCHEDULED` cleared).
-    poll: unsafe fn(NonNull<()>, &mut Context<'_>) -> Poll<()>,
+    /// Runs the task once, giving up the runnable's reference: what
+    /// [`Runnable::run`] does after its home check (one function per
+    /// future type, so that the poll and what follows it are one call).
+    run: unsafe fn(NonNull<()>),
     /// Drops the future if it is still alive (`FUTURE`).
     drop_future: unsafe fn(NonNull<()>),
     /// Drops the cell's fields and frees it.
@@ -169,35 +170,60 @@ fn drop_quietly<T>(v: T) {
 
 impl<H: Home, F: Future + 'static> Raw<H, F> {
     const VTABLE: VTable = VTable {
-        poll: Self::poll,
+        run: Self::run,
         drop_future: Self::drop_future,
         dealloc: Self::dealloc,
     };
 
     const LAYOUT: Layout = Layout::new::<Self>();
 
-    /// [`VTable::poll`].
+    /// [`VTable::run`].
     ///
     /// # Safety
     ///
-    /// `ptr` is a live `Raw<H, F>` whose future is alive; home thread,
-    /// `RUNNING` (not re-entered).
-    unsafe fn poll(ptr: NonNull<()>, cx: &mut Context<'_>) -> Poll<()> {
+    /// `ptr` is a live `Raw<H, F>`, `SCHEDULED` and not `RUNNING`, whose
+    /// runnable's reference the caller gives up here; home thread.
+    unsafe fn run(ptr: NonNull<()>) {
         let raw = ptr.cast::<Self>().as_ptr();
+        let cell = ptr.cast::<Header<H>>();
         // SAFETY: live (caller); the header is only used through shared
         // references.
         let h = unsafe { &(*raw).head.header };
-        // SAFETY: the future lives in the heap cell, which does not move
-        // until freed, and is only dropped in place (`drop_future_at`);
-        // nothing else refers to it while it is polled (home, `RUNNING`).
+        let st = h.state.get();
+        if st & CLOSED != 0 {
+            // SAFETY: the caller's contract.
+            unsafe { run_closed(cell) };
+            return;
+        }
+        h.state.set((st & !SCHEDULED) | RUNNING);
+        // A waker lent to the poll, owning no reference (never dropped):
+        // its clones take their own.
+        // SAFETY: the data pointer is this live cell and the vtable's
+        // functions uphold the `RawWaker` contract for it (module doc).
+        let waker = ManuallyDrop::new(unsafe {
+            Waker::from_raw(RawWaker::new(
+                ptr.as_ptr().cast_const(),
+                local_vtable::<H>(),
+            ))
+        });
+        let mut cx = Context::from_waker(&waker);
+        // SAFETY: not `CLOSED`, so the future is alive; it lives in the
+        // heap cell, which does not move until freed, and is only dropped
+        // in place (`drop_future_at`); nothing else refers to it while it
+        // is polled (home, `RUNNING`, not re-entered).
         let fut = unsafe { Pin::new_unchecked(&mut **(*raw).future.get()) };
-        let out = match catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
-            Ok(Poll::Pending) => return Poll::Pending,
+        let out = match catch_unwind(AssertUnwindSafe(|| fut.poll(&mut cx))) {
+            Ok(Poll::Pending) => {
+                // SAFETY: the caller's contract; the poll is over.
+                unsafe { after_pending(cell) };
+                return;
+            }
             Ok(Poll::Ready(v)) => Ok(v),
             Err(p) => Err(p),
         };
         // SAFETY: live, the future alive and not referenced any more.
         unsafe { Self::drop_future_at(raw) };
+        // (Read after the future's drop, which may have changed it.)
         let st = h.state.get() & !(RUNNING | SCHEDULED);
         if st & (HANDLE | CLOSED) == HANDLE {
             // SAFETY: home; the handle reads the output only once
@@ -208,7 +234,11 @@ impl<H: Home, F: Future + 'static> Raw<H, F> {
             h.state.set(st | COMPLETED | CLOSED);
             drop_quietly(out);
         }
-        Poll::Ready(())
+        notify(h);
+        // SAFETY: home; the runnable's reference is given up.
+        if let Some(r) = unsafe { release_local(cell) } {
+            H::schedule(r);
+        }
     }
 
     /// [`VTable::drop_future`].
@@ -256,10 +286,16 @@ impl<H: Home, F: Future + 'static> Raw<H, F> {
     /// doc), on the home thread; its future was dropped.
     unsafe fn dealloc(ptr: NonNull<()>) {
         let raw = ptr.cast::<Self>();
-        // SAFETY: live and unreferenced (caller): the head (header and any
-        // output left) is dropped once, here; the future is `ManuallyDrop`
-        // and already gone.
-        unsafe { std::ptr::drop_in_place(&raw mut (*raw.as_ptr()).head) };
+        let p = raw.as_ptr();
+        // SAFETY: live and unreferenced (caller): the head's fields that
+        // need a drop (the awaiter, the home, any output left) are dropped
+        // once, here (one by one: a drop of the whole head was an
+        // out-of-line call); the future is `ManuallyDrop` and already gone.
+        unsafe {
+            std::ptr::drop_in_place(&raw mut (*p).head.header.awaiter);
+            std::ptr::drop_in_place(&raw mut (*p).head.header.home);
+            std::ptr::drop_in_place(&raw mut (*p).head.output);
+        }
         // SAFETY: allocated by `spawn` from the pool with this layout, on
         // this thread (home), and not used afterwards.
         unsafe { crate::smp::pool::free(raw.cast(), Self::LAYOUT) };
@@ -463,6 +499,7 @@ impl<H: Home> Runnable<H> {
     /// Polls the task once (if not closed) and gives up the runnable:
     /// queued again if it woke itself while polled, freed if it was the
     /// last reference. Off its home thread it is leaked instead.
+    #[inline]
     pub(crate) fn run(self) {
         let ptr = self.ptr;
         std::mem::forget(self);
@@ -473,55 +510,63 @@ impl<H: Home> Runnable<H> {
             // which only its own tasks enter); leaking is the safe answer.
             return;
         }
-        let st = h.state.get();
-        if st & CLOSED != 0 {
-            h.state.set(st & !SCHEDULED);
-            // SAFETY: home, not polling: the future (if any) may be dropped.
-            unsafe { (h.vtable.drop_future)(ptr.cast()) };
-            notify(h);
-            // SAFETY: home; the runnable's reference is given up.
-            if let Some(r) = unsafe { release_local(ptr) } {
-                H::schedule(r);
-            }
-            return;
-        }
-        h.state.set((st & !SCHEDULED) | RUNNING);
-        // A waker lent to the poll, owning no reference (never dropped):
-        // its clones take their own.
-        // SAFETY: the data pointer is this live cell and the vtable's
-        // functions uphold the `RawWaker` contract for it (module doc).
-        let waker = ManuallyDrop::new(unsafe {
-            Waker::from_raw(RawWaker::new(
-                ptr.as_ptr().cast_const().cast(),
-                local_vtable::<H>(),
-            ))
-        });
-        let mut cx = Context::from_waker(&waker);
-        // SAFETY: home, `RUNNING` (not re-entered), the cell is live.
-        let ready = unsafe { (h.vtable.poll)(ptr.cast(), &mut cx) }.is_ready();
-        let st = h.state.get() & !RUNNING;
-        if ready {
-            // `poll` stored the output and set the state.
-            notify(h);
-        } else if st & CLOSED != 0 {
-            // Aborted while it ran.
-            h.state.set(st & !SCHEDULED);
-            // SAFETY: home, not polling.
-            unsafe { (h.vtable.drop_future)(ptr.cast()) };
-            notify(h);
-        } else if st & SCHEDULED != 0 {
-            // Woke itself (or was woken) while it ran: queue it again,
-            // with this runnable's reference.
-            h.state.set(st);
-            H::schedule(Runnable { ptr });
-            return;
-        } else {
-            h.state.set(st);
-        }
-        // SAFETY: home; the runnable's reference is given up.
-        if let Some(r) = unsafe { release_local(ptr) } {
-            H::schedule(r);
-        }
+        // SAFETY: live, home, `SCHEDULED` (a runnable exists) and not
+        // `RUNNING` (the run in progress consumed its runnable); the
+        // runnable's reference is given up.
+        unsafe { (h.vtable.run)(ptr.cast()) }
+    }
+}
+
+/// [`Runnable::run`] of a closed task: drops its future (if alive) and
+/// gives up the runnable's reference.
+///
+/// # Safety
+///
+/// `ptr` is live, `SCHEDULED` and `CLOSED`, not `RUNNING`; the caller
+/// gives up the runnable's reference; home thread.
+#[cold]
+unsafe fn run_closed<H: Home>(ptr: NonNull<Header<H>>) {
+    // SAFETY: the caller's contract.
+    let h = unsafe { header(ptr) };
+    h.state.set(h.state.get() & !SCHEDULED);
+    // SAFETY: home, not polling: the future (if any) may be dropped.
+    unsafe { (h.vtable.drop_future)(ptr.cast()) };
+    notify(h);
+    // SAFETY: home; the runnable's reference is given up.
+    if let Some(r) = unsafe { release_local(ptr) } {
+        H::schedule(r);
+    }
+}
+
+/// What [`Runnable::run`] does after a poll returned `Pending`.
+///
+/// # Safety
+///
+/// `ptr` is live and `RUNNING`, its poll over; the caller gives up the
+/// runnable's reference; home thread.
+#[inline]
+unsafe fn after_pending<H: Home>(ptr: NonNull<Header<H>>) {
+    // SAFETY: the caller's contract.
+    let h = unsafe { header(ptr) };
+    let st = h.state.get() & !RUNNING;
+    if st & (CLOSED | SCHEDULED) == 0 {
+        h.state.set(st);
+    } else if st & CLOSED != 0 {
+        // Aborted while it ran.
+        h.state.set(st & !SCHEDULED);
+        // SAFETY: home, not polling.
+        unsafe { (h.vtable.drop_future)(ptr.cast()) };
+        notify(h);
+    } else {
+        // Woke itself (or was woken) while it ran: queue it again, with
+        // this runnable's reference.
+        h.state.set(st);
+        H::schedule(Runnable { ptr });
+        return;
+    }
+    // SAFETY: home; the runnable's reference is given up.
+    if let Some(r) = unsafe { release_local(ptr) } {
+        H::schedule(r);
     }
 }
 
@@ -678,22 +723,49 @@ impl<T, H: Home> JoinHandle<T, H> {
         unsafe { (*self.ptr.cast::<Head<H, T>>().as_ptr()).output.get() }
     }
 
-    /// The output once the task completed: `Ready(Some(..))` once (then
-    /// the handle must not be polled again), `Ready(None)` if it was
-    /// cancelled; otherwise registers `cx`'s waker.
-    pub(crate) fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Option<std::thread::Result<T>>> {
+    /// The output once the task completed: `Ready(Some(..))` once,
+    /// `Ready(None)` if it was cancelled, and either way the handle is
+    /// given up (`*slot` becomes `None`); otherwise registers `cx`'s waker.
+    #[inline(always)]
+    pub(crate) fn poll_take(
+        slot: &mut Option<Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<std::thread::Result<T>>> {
+        let Some(this) = slot else {
+            return Poll::Ready(None);
+        };
         // SAFETY: the handle holds a reference; it lives on the home
         // thread (`!Send`).
-        let h = unsafe { header(self.ptr) };
+        let h = unsafe { header(this.ptr) };
         let st = h.state.get();
-        if st & CLOSED != 0 {
-            return Poll::Ready(None);
+        if st & (COMPLETED | CLOSED) == 0 {
+            this.register(h, cx);
+            return Poll::Pending;
         }
-        if st & COMPLETED != 0 {
-            h.state.set(st | CLOSED);
-            // SAFETY: home; nothing else refers to the output.
-            return Poll::Ready(unsafe { (*self.output()).take() });
+        let out = if st & CLOSED == 0 {
+            // SAFETY: home; nothing else refers to the output, which
+            // `COMPLETED` (without `CLOSED`) says is there.
+            unsafe { (*this.output()).take() }
+        } else {
+            None
+        };
+        let ptr = this.ptr;
+        std::mem::forget(slot.take());
+        h.state.set((st | CLOSED) & !HANDLE);
+        // The awaiter was woken at the end (taken), unless the task was
+        // aborted while awaited.
+        let awaiter = h.awaiter.take();
+        // SAFETY: home; the handle's reference is given up.
+        if let Some(r) = unsafe { release_local(ptr) } {
+            H::schedule(r);
         }
+        drop(awaiter);
+        Poll::Ready(out)
+    }
+
+    /// Keeps `cx`'s waker as the awaiter (the task is not done).
+    #[inline]
+    fn register(&self, h: &Header<H>, cx: &mut Context<'_>) {
         let w = cx.waker();
         match h.awaiter.take() {
             Some(old) if old.will_wake(w) => h.awaiter.set(Some(old)),
@@ -702,7 +774,6 @@ impl<T, H: Home> JoinHandle<T, H> {
                 drop(old);
             }
         }
-        Poll::Pending
     }
 
     /// Whether the task completed or was cancelled.

@@ -79,8 +79,14 @@ fn run_all(inbox: &Inbox) -> usize {
     }
 }
 
-fn poll_handle<T>(h: &mut JoinHandle<T, TestHome>) -> Poll<Option<std::thread::Result<T>>> {
-    h.poll(&mut Context::from_waker(Waker::noop()))
+/// Polls the handle in `h` (given up, `None`, once ready).
+fn poll_handle<T>(h: &mut Option<JoinHandle<T, TestHome>>) -> Poll<Option<std::thread::Result<T>>> {
+    JoinHandle::poll_take(h, &mut Context::from_waker(Waker::noop()))
+}
+
+/// Whether the task of the handle in `h` is finished.
+fn finished<T>(h: &Option<JoinHandle<T, TestHome>>) -> bool {
+    h.as_ref().expect("a handle").is_finished()
 }
 
 /// Counts its drops.
@@ -94,14 +100,16 @@ impl Drop for Guard {
 #[test]
 fn task_runs_once_and_its_handle_yields_the_output() {
     let (_, inbox) = home();
-    let mut h = spawn_here(&inbox, async { 7 });
-    assert!(!h.is_finished());
+    let mut h = Some(spawn_here(&inbox, async { 7 }));
+    assert!(!finished(&h));
     assert_eq!(run_all(&inbox), 1);
-    assert!(h.is_finished());
+    assert!(finished(&h));
     match poll_handle(&mut h) {
         Poll::Ready(Some(Ok(7))) => {}
         _ => panic!("no output"),
     }
+    assert!(h.is_none(), "the handle was not given up");
+    assert!(matches!(poll_handle(&mut h), Poll::Ready(None)));
 }
 
 #[test]
@@ -114,8 +122,8 @@ fn awaiting_task_is_woken_by_completion() {
         let inner = spawn_here(&i, async { 5 });
         l.borrow_mut().push("spawned");
         let v = std::future::poll_fn({
-            let mut inner = inner;
-            move |cx| inner.poll(cx)
+            let mut inner = Some(inner);
+            move |cx| JoinHandle::poll_take(&mut inner, cx)
         })
         .await;
         l.borrow_mut().push("joined");
@@ -144,14 +152,14 @@ fn task_dropped_before_it_ran_is_cancelled() {
     let drops = Rc::new(Cell::new(0));
     // Owned by the future before its first poll.
     let g = Guard(drops.clone());
-    let mut h = spawn_here(&inbox, async move {
+    let mut h = Some(spawn_here(&inbox, async move {
         let _g = g;
         std::future::pending::<()>().await;
-    });
+    }));
     let r = QUEUE.with(|q| q.borrow_mut().pop_front()).expect("queued");
     drop(r);
     assert_eq!(drops.get(), 1, "the future was not dropped");
-    assert!(h.is_finished());
+    assert!(finished(&h));
     assert!(matches!(poll_handle(&mut h), Poll::Ready(None)));
     assert_eq!(run_all(&inbox), 0);
 }
@@ -177,7 +185,7 @@ fn pending_task_nobody_can_wake_is_dropped() {
 #[test]
 fn panic_in_task_is_its_output() {
     let (_, inbox) = home();
-    let mut h = spawn_here(&inbox, async { panic!("boom") });
+    let mut h = Some(spawn_here(&inbox, async { panic!("boom") }));
     run_all(&inbox);
     match poll_handle(&mut h) {
         Poll::Ready(Some(Err(p))) => assert_eq!(p.downcast_ref::<&str>(), Some(&"boom")),
@@ -192,17 +200,17 @@ fn abort_drops_the_future_and_the_handle_sees_cancelled() {
     let d = drops.clone();
     let waker = Rc::new(RefCell::new(None::<Waker>));
     let w = waker.clone();
-    let mut h = spawn_here(&inbox, async move {
+    let mut h = Some(spawn_here(&inbox, async move {
         let _g = Guard(d);
         std::future::poll_fn(|cx| {
             *w.borrow_mut() = Some(cx.waker().clone());
             Poll::<()>::Pending
         })
         .await;
-    });
+    }));
     run_all(&inbox);
     assert!(poll_handle(&mut h).is_pending());
-    h.abort();
+    h.as_ref().unwrap().abort();
     assert!(matches!(poll_handle(&mut h), Poll::Ready(None)));
     assert_eq!(run_all(&inbox), 1);
     assert_eq!(drops.get(), 1);
@@ -254,7 +262,7 @@ fn wake_from_another_thread_reaches_home() {
     let (_, inbox) = home();
     let flag = Arc::new(AtomicBool::new(false));
     let slot = Arc::new(Mutex::new(None));
-    let mut h = spawn_here(&inbox, flag_future(flag.clone(), slot.clone()));
+    let mut h = Some(spawn_here(&inbox, flag_future(flag.clone(), slot.clone())));
     assert_eq!(run_all(&inbox), 1);
     let waker = slot.lock().unwrap().take().expect("a waker");
     std::thread::spawn(move || {
