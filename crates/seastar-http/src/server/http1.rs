@@ -116,6 +116,9 @@ struct Link {
     /// The connection's one timer: idle and park checks while serving,
     /// the header and idle deadlines while parked.
     timer: Sleep,
+    /// `tick` polled `timer` (pending) since it was last reset: it holds
+    /// this task's waker (one task drives a connection for its life).
+    timer_armed: bool,
 }
 
 enum Phase<I> {
@@ -184,6 +187,7 @@ where
         peer,
         stopping: false,
         timer: timer::sleep_until(now + PARK_AFTER),
+        timer_armed: false,
     };
     let phase = if ready {
         Phase::Serving(link.start(parked))
@@ -281,6 +285,7 @@ impl Link {
         // arm no timer, see `head`).
         let park = lowres_now() + PARK_AFTER;
         self.timer.reset(p.head_due.map_or(park, |d| d.min(park)));
+        self.timer_armed = false;
         Box::new(Burst {
             conn,
             pending,
@@ -354,9 +359,17 @@ impl Link {
     {
         let idle = self.shared.config.idle_timeout;
         loop {
-            if Pin::new(&mut self.timer).poll(cx).is_pending() {
+            // Timers fire at the loop iteration's time: armed, and not due
+            // at that time, it has not fired (a poll of it per poll of the
+            // connection otherwise, about 80 instructions per request).
+            if self.timer_armed && self.timer.deadline() > lowres_now() {
                 return Tick::Wait;
             }
+            if Pin::new(&mut self.timer).poll(cx).is_pending() {
+                self.timer_armed = true;
+                return Tick::Wait;
+            }
+            self.timer_armed = false;
             // The clock itself, as the timer: the loop's cached time may
             // lag a deadline the timer already saw pass (a spin otherwise).
             let now = timer::now();
@@ -467,6 +480,7 @@ impl Link {
         };
         if self.timer.deadline() != due {
             self.timer.reset(due);
+            self.timer_armed = false;
         }
         ready!(Pin::new(&mut self.timer).poll(cx));
         Poll::Ready(Err(if p.head_due.is_some_and(|d| d <= due) {
