@@ -111,6 +111,9 @@ struct Link {
     peer: SocketAddr,
     /// The server's graceful stop.
     stop: Aborted,
+    /// `stop` was polled (pending): it holds this task's waker, and the
+    /// stop's flag alone says whether polling it again can finish it.
+    stop_armed: bool,
     /// The stop was seen (and hyper asked to finish).
     stopping: bool,
     /// The connection's one timer: idle and park checks while serving,
@@ -183,6 +186,7 @@ where
     };
     let mut link = Link {
         stop: shared.stop.aborted(),
+        stop_armed: false,
         shared,
         peer,
         stopping: false,
@@ -311,7 +315,7 @@ impl Link {
                 .poll_push(cx)
                 .map_err(|e| End::Failed(e.to_string()));
         }
-        if !self.stopping && Pin::new(&mut self.stop).poll(cx).is_ready() {
+        if !self.stopping && self.poll_stop(cx) {
             self.stopping = true;
             Pin::new(&mut b.conn).graceful_shutdown();
         }
@@ -348,6 +352,17 @@ impl Link {
                 }
             }
         }
+    }
+
+    /// Whether the graceful stop has begun; polls its future only when it
+    /// may finish (about 50 instructions per poll of the connection).
+    fn poll_stop(&mut self, cx: &mut Context<'_>) -> bool {
+        if self.stop_armed && !self.shared.stop.abort_requested() {
+            return false;
+        }
+        let ready = Pin::new(&mut self.stop).poll(cx).is_ready();
+        self.stop_armed = !ready;
+        ready
     }
 
     /// Polls the timer while hyper runs; when it fires, checks the idle
@@ -449,7 +464,7 @@ impl Link {
     where
         I: Read + Write + Unpin,
     {
-        if Pin::new(&mut self.stop).poll(cx).is_ready() {
+        if self.poll_stop(cx) {
             // Idle connections close at once on a stop.
             return Poll::Ready(Err(End::Closed));
         }
