@@ -30,7 +30,6 @@
 //! request and reply, callgrind on memcached.)
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::os::fd::RawFd;
 use std::rc::{Rc, Weak};
 use std::time::Instant;
@@ -77,9 +76,10 @@ pub(crate) struct Counters {
     refused: Cell<u64>,
     received: Cell<u64>,
     sent: Cell<u64>,
-    /// The followed connections by descriptor, for the callers that hold
+    /// The followed connections indexed by descriptor (a dense table: 8
+    /// bytes a descriptor, no hashing), for the callers that hold
     /// only a descriptor ([`received_bytes`]).
-    followed: RefCell<HashMap<RawFd, Weak<Meter>>>,
+    followed: RefCell<Vec<Option<Weak<Meter>>>>,
 }
 
 /// The calling shard's counters; off a shard, a detached set nobody reads.
@@ -191,7 +191,13 @@ impl Meter {
         c.open.set(c.open.get().wrapping_add(1));
         self.last_active
             .set(Some(seastar_core::timer::lowres_now()));
-        c.followed.borrow_mut().insert(fd, Rc::downgrade(self));
+        if let Ok(i) = usize::try_from(fd) {
+            let mut t = c.followed.borrow_mut();
+            if t.len() <= i {
+                t.resize(i + 1, None);
+            }
+            t[i] = Some(Rc::downgrade(self));
+        }
     }
 
     /// The accepted connection `fd` is closing: stops following it.
@@ -199,12 +205,13 @@ impl Meter {
         let c = &self.shard;
         c.open.set(c.open.get().wrapping_sub(1));
         self.last_active.set(None);
-        let mut followed = c.followed.borrow_mut();
-        if followed
-            .get(&fd)
-            .is_some_and(|m| std::ptr::eq(m.as_ptr(), self))
+        let mut t = c.followed.borrow_mut();
+        if let Some(slot) = usize::try_from(fd).ok().and_then(|i| t.get_mut(i))
+            && slot
+                .as_ref()
+                .is_some_and(|m| std::ptr::eq(m.as_ptr(), self))
         {
-            followed.remove(&fd);
+            *slot = None;
         }
     }
 
@@ -224,7 +231,10 @@ pub(crate) fn received_bytes(fd: RawFd, n: usize) {
         return;
     }
     let c = counters();
-    let m = c.followed.borrow().get(&fd).and_then(Weak::upgrade);
+    let m = usize::try_from(fd)
+        .ok()
+        .and_then(|i| c.followed.borrow().get(i).cloned().flatten())
+        .and_then(|w| w.upgrade());
     match m {
         Some(m) => m.received(n),
         None => c.received.set(c.received.get().wrapping_add(n as u64)),

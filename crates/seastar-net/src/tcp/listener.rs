@@ -3,7 +3,6 @@
 //! running out of file descriptors.
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::fmt;
 use std::future::poll_fn;
 use std::io;
@@ -68,19 +67,50 @@ pub(crate) struct LocalStats {
     accepted: Cell<u64>,
     open: Cell<u64>,
     backoffs: Cell<u64>,
-    /// The open connections' meters by descriptor (each keeps its
-    /// connection's last activity).
-    conns: RefCell<HashMap<RawFd, Rc<Meter>>>,
+    /// The open connections' meters (each keeps its connection's last
+    /// activity).
+    conns: RefCell<Slab>,
     /// Inside an fd shortage.
     starved: Cell<bool>,
     /// When the last shortage warning was logged, and the shortages since.
     warned: Cell<Option<(Instant, u64)>>,
 }
 
+/// The open connections of a listener: a slab (a slot a connection, 8
+/// bytes, reused), no hashing.
+#[derive(Default)]
+pub(crate) struct Slab {
+    all: Vec<Option<Rc<Meter>>>,
+    free: Vec<usize>,
+}
+
+impl Slab {
+    fn insert(&mut self, m: Rc<Meter>) -> usize {
+        match self.free.pop() {
+            Some(i) => {
+                self.all[i] = Some(m);
+                i
+            }
+            None => {
+                self.all.push(Some(m));
+                self.all.len() - 1
+            }
+        }
+    }
+
+    fn remove(&mut self, i: usize) {
+        if self.all.get_mut(i).and_then(Option::take).is_some() {
+            self.free.push(i);
+        }
+    }
+}
+
 /// Keeps a connection counted as open until the stream drops.
 pub(crate) struct ConnGuard {
     stats: Rc<LocalStats>,
     fd: RawFd,
+    /// Its place in the listener's `conns`.
+    slot: usize,
     meter: Rc<Meter>,
     dist: Option<(Arc<DistGroup>, usize)>,
 }
@@ -94,7 +124,7 @@ impl fmt::Debug for ConnGuard {
 impl Drop for ConnGuard {
     fn drop(&mut self) {
         self.stats.open.set(self.stats.open.get() - 1);
-        self.stats.conns.borrow_mut().remove(&self.fd);
+        self.stats.conns.borrow_mut().remove(self.slot);
         self.meter.closed(self.fd);
         if let Some((g, shard)) = &self.dist {
             g.close(*shard);
@@ -338,10 +368,11 @@ impl TcpListener {
         let mut stream = TcpStream::from_owned(fd, None);
         let meter = stream.sock.meter().clone();
         meter.accepted(raw);
-        self.stats.conns.borrow_mut().insert(raw, meter.clone());
+        let slot = self.stats.conns.borrow_mut().insert(meter.clone());
         stream.guard = Some(ConnGuard {
             stats: self.stats.clone(),
             fd: raw,
+            slot,
             meter,
             dist,
         });
@@ -373,7 +404,12 @@ impl TcpListener {
     fn oldest_idle(&self) -> Option<Duration> {
         seastar_core::ShardId::try_current()?;
         let conns = self.stats.conns.borrow();
-        let oldest = conns.values().filter_map(|m| m.last_active()).min()?;
+        let oldest = conns
+            .all
+            .iter()
+            .flatten()
+            .filter_map(|m| m.last_active())
+            .min()?;
         Some(seastar_core::timer::lowres_now().saturating_duration_since(oldest))
     }
 }
