@@ -79,12 +79,35 @@ pub(crate) use run_queue::{MAX_GROUPS, set_group_shares};
 use run_queue::{RunQueue, SLICE_TASKS};
 
 /// The reactor reads the clock for the task quota after this many tasks of
-/// a slice (and at the slice's end), not after each: a clock read costs
-/// about as much as running a small task (~20 ns, a quarter of a
-/// `yield_now` round), and a batch overshoots its quota by at most the
-/// tasks run since the last read. Tasks that call
-/// [`need_preempt`](crate::need_preempt) themselves still read it each time.
-const PREEMPT_CHECK_TASKS: usize = 4;
+/// a batch, then every few tasks (see [`Shard::tasks_until_check`]), not
+/// after each: a clock read costs about as much as running a small task
+/// (~20 ns; measured 22 ns here, a third of a spawn+await), and a batch
+/// overshoots its quota by at most the tasks run since the last read.
+/// Tasks that call [`need_preempt`](crate::need_preempt) themselves still
+/// read it each time.
+const FIRST_CHECK_TASKS: usize = 4;
+
+/// The most tasks run between two reads of the clock for the quota: a
+/// batch of small tasks reads it once per slice (`SLICE_TASKS`, as many),
+/// one of long tasks more often (down to after every task).
+const MAX_UNCHECKED_TASKS: usize = 16;
+
+/// How many tasks may run before the next read of the clock, `left` of the
+/// quota being left after `ran` tasks took `spent`: half of those that would
+/// fit in `left` at that pace, at least 1 and at most
+/// [`MAX_UNCHECKED_TASKS`].
+fn tasks_before_check(left: Duration, spent: Duration, ran: usize) -> usize {
+    let (left, spent) = (left.as_nanos() as u64, spent.as_nanos() as u64);
+    let (ran, max) = (ran.max(1) as u64, MAX_UNCHECKED_TASKS as u64);
+    // `left / (spent / ran) / 2`, without a division when it is large (and
+    // so `spent` is not 0 below).
+    let n = if left.saturating_mul(ran) >= spent.saturating_mul(2 * max) {
+        max
+    } else {
+        (left.saturating_mul(ran) / spent.saturating_mul(2)).max(1)
+    };
+    n as usize
+}
 
 /// The eventfd other threads write to wake a sleeping shard.
 pub(crate) struct EventFd(pub(crate) OwnedFd);
@@ -425,6 +448,7 @@ impl Shard {
         self.batch_deadline.set(Instant::now() + self.shared.quota);
         let stall = &self.shared.stalls[self.id];
         let mut ran = self.run_calls();
+        let mut until_check = FIRST_CHECK_TASKS;
         loop {
             let (group, timed) = {
                 let q = self.queue.borrow();
@@ -451,9 +475,15 @@ impl Shard {
                     .store(self.shared.tick.load(Ordering::Relaxed), Ordering::Relaxed);
                 task.run();
                 slice += 1;
-                if slice % PREEMPT_CHECK_TASKS == 0 && self.need_preempt() {
-                    preempted = true;
-                    break;
+                until_check -= 1;
+                if until_check == 0 {
+                    match self.tasks_until_check(ran + slice) {
+                        Some(n) => until_check = n,
+                        None => {
+                            preempted = true;
+                            break;
+                        }
+                    }
                 }
             }
             ran += slice;
@@ -462,14 +492,33 @@ impl Shard {
                     .borrow_mut()
                     .charge(group, crate::sys::thread_cpu_ns().saturating_sub(t));
             }
-            // (A slice that just checked need not read the clock again.)
-            if preempted || (slice % PREEMPT_CHECK_TASKS != 0 && self.need_preempt()) {
+            if preempted {
                 break;
             }
         }
         stall.started.store(IDLE, Ordering::Relaxed);
         self.current_group.set(0);
         ran
+    }
+
+    /// Reads the clock for the batch's quota: `None` once it is spent;
+    /// otherwise how many more tasks may run before the next read: half of
+    /// those that would fit in the time left at the batch's pace so far
+    /// (`ran` tasks in the time spent), at least 1 and at most
+    /// [`MAX_UNCHECKED_TASKS`]. So small tasks read the clock once per 16,
+    /// and long ones (a sizeable part of the quota each) at every task or
+    /// two, which overshoots less than a fixed count would.
+    #[inline(never)]
+    fn tasks_until_check(&self, ran: usize) -> Option<usize> {
+        let now = Instant::now();
+        let deadline = self.batch_deadline.get();
+        if now >= deadline {
+            return None;
+        }
+        let left = deadline.duration_since(now);
+        // (The deadline is the batch's start plus the quota.)
+        let spent = self.shared.quota.saturating_sub(left);
+        Some(tasks_before_check(left, spent, ran))
     }
 
     fn fire_timers(&self) {
