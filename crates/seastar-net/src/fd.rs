@@ -200,7 +200,9 @@ pub(crate) async fn writev<B: IoBuf>(io: SockIo<'_>, mut bufs: Vec<B>) -> BufRes
 /// Sends all of `buf`, resuming after short writes without copying (a
 /// [`SendBehind`] awaited at once: no nested futures to move per send).
 pub(crate) async fn write_all<B: IoBuf>(io: SockIo<'_>, buf: B) -> BufResult<(), B> {
-    let (r, buf) = SendBehind::start(io.fd, buf).finish().await;
-    io.meter.sent_result(&r);
+    let mut send = SendBehind::start(io.fd, buf);
+    let (r, buf) = std::future::poll_fn(|cx| send.poll(cx)).await;
+    // What went out, also when the send failed midway.
+    io.meter.sent(send.sent());
     (r.map(drop), buf)
 }

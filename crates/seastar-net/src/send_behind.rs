@@ -68,6 +68,11 @@ impl<B: IoBuf> SendBehind<B> {
         Poll::Ready(r)
     }
 
+    /// Bytes sent so far.
+    pub(crate) fn sent(&self) -> usize {
+        self.op.sent()
+    }
+
     /// Waits for the send to finish.
     pub async fn finish(mut self) -> BufResult<usize, B> {
         std::future::poll_fn(|cx| self.poll(cx)).await

@@ -15,6 +15,11 @@
 //! | `seastar_net_bytes_received_total` | counter | bytes read from sockets (TCP, Unix, UDP) |
 //! | `seastar_net_bytes_sent_total` | counter | bytes written to sockets |
 //!
+//! A send behind ([`SocketStream::send_behind`](crate::SocketStream::send_behind),
+//! and the poll-style writes) counts its buffer as it starts: it holds no
+//! reference to the socket, so a send that then fails counts bytes it did
+//! not send. The other writes count what the kernel took.
+//!
 //! # Idle connections
 //!
 //! Each accepted connection's [`Meter`] also keeps when it last moved bytes
