@@ -2,7 +2,7 @@
 //!
 //! Kept in the shard's slots ([`seastar_core::shard_local`]), so each
 //! runtime starts from zero, and bumped through the socket: every socket
-//! holds a [`Meter`] with a pointer to them, so counting the bytes of an
+//! holds a `Meter` with a pointer to them, so counting the bytes of an
 //! I/O call is a load, an add and a store, no lookup and no atomic.
 //! [`local`] reads them on the calling shard; with the `metrics` feature
 //! they are also exported (per shard, read there by message passing) as:
@@ -22,7 +22,7 @@
 //!
 //! # Idle connections
 //!
-//! Each accepted connection's [`Meter`] also keeps when it last moved bytes
+//! Each accepted connection's `Meter` also keeps when it last moved bytes
 //! either way: the same calls that count bytes store the reactor's coarse
 //! clock ([`lowres_now`](seastar_core::timer::lowres_now): the loop
 //! iteration's cached reading, no syscall) in the socket itself, one store
