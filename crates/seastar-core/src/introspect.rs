@@ -92,7 +92,7 @@ pub const fn busy_time_measured() -> bool {
 ///
 /// Outside a shard.
 pub fn busy_ns() -> u64 {
-    reactor::with(|s| s.stats.busy_ns.get())
+    reactor::with(|s| s.stats().busy_ns.get())
 }
 
 /// The calling shard's reactor counters.
@@ -102,19 +102,19 @@ pub fn busy_ns() -> u64 {
 /// Outside a shard.
 pub fn reactor_counters() -> ReactorCounters {
     reactor::with(|s| {
-        let st = &s.stats;
+        let st = &s.stats();
         ReactorCounters {
-            shard: s.id,
+            shard: s.id(),
             tasks_run: st.tasks_run.get(),
             polls: st.polls.get(),
             sleeps: st.sleeps.get(),
-            stalls: s.shared.stalls[s.id].count.load(Ordering::Relaxed),
+            stalls: s.shared().stalls[s.id()].count.load(Ordering::Relaxed),
             busy_ns: st.busy_ns.get(),
             cpu_ns: crate::sys::thread_cpu_ns(),
             messages_sent: st.sent.iter().map(|c| c.get()).collect(),
             ring_full: st.ring_full.iter().map(|c| c.get()).collect(),
             backlog_waits: st.space_waits.get(),
-            ready_tasks: s.queue.borrow().groups().map(|(_, len, _)| len).sum(),
+            ready_tasks: s.queue().borrow().groups().map(|(_, len, _)| len).sum(),
         }
     })
 }
@@ -128,8 +128,8 @@ pub fn reactor_counters() -> ReactorCounters {
 /// Outside a shard.
 pub fn groups() -> Vec<GroupStats> {
     reactor::with(|s| {
-        let busy = s.stats.busy_ns.get();
-        let queue = s.queue.borrow();
+        let busy = s.stats().busy_ns.get();
+        let queue = s.queue().borrow();
         let single = !queue.multi_group();
         queue
             .groups()

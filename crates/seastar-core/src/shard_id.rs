@@ -46,8 +46,8 @@ impl ShardId {
     /// The calling shard, or `None` on a thread that is not one.
     pub fn try_current() -> Option<ShardId> {
         reactor::try_with(|s| ShardId {
-            runtime: s.shared.runtime_id,
-            index: s.id,
+            runtime: s.shared().runtime_id,
+            index: s.id(),
         })
         .ok()
     }
@@ -55,13 +55,13 @@ impl ShardId {
     /// Whether the calling thread is this shard.
     #[inline]
     pub fn is_current(self) -> bool {
-        reactor::try_with(|s| s.id == self.index && s.shared.runtime_id == self.runtime)
+        reactor::try_with(|s| s.id() == self.index && s.shared().runtime_id == self.runtime)
             .unwrap_or(false)
     }
 
     /// Whether the calling thread is a shard of the same runtime.
     pub fn same_runtime(self) -> bool {
-        reactor::try_with(|s| s.shared.runtime_id == self.runtime).unwrap_or(false)
+        reactor::try_with(|s| s.shared().runtime_id == self.runtime).unwrap_or(false)
     }
 
     /// The shard's index in its runtime, `0..shard_count()`.

@@ -92,7 +92,7 @@ impl Slots {
 }
 
 fn with_map<R>(f: impl FnOnce(&RefCell<HashMap<(TypeId, SlotKey), Rc<dyn Any>>>) -> R) -> R {
-    reactor::with(|s| f(&s.slots.map))
+    reactor::with(|s| f(&s.slots().map))
 }
 
 /// The calling shard's value of type `T` under `key`, if any.

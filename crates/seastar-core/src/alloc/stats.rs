@@ -56,7 +56,7 @@ pub struct Stats {
 /// assert_eq!(n, Some(64 << 20));
 /// ```
 pub fn stats() -> Stats {
-    let shard = crate::reactor::try_with(|s| s.id).ok();
+    let shard = crate::reactor::try_with(|s| s.id()).ok();
     let figures = LOCAL.try_with(|l| {
         drain(l);
         let limit = l.limit.get();

@@ -78,6 +78,6 @@ pub async fn writable(fd: RawFd) -> io::Result<()> {
 /// with an error or their result; their buffers stay owned by them.
 pub fn close(fd: OwnedFd) {
     let raw = fd.as_raw_fd();
-    let _ = reactor::try_with(|s| s.driver.borrow_mut().forget_fd(raw));
+    let _ = reactor::try_with(|s| s.driver().borrow_mut().forget_fd(raw));
     drop(fd);
 }

@@ -123,7 +123,7 @@ impl Drop for PooledBuf {
     fn drop(&mut self) {
         match std::mem::replace(&mut self.inner, Inner::Heap(Vec::new())) {
             Inner::Ring { mem, bid, .. } => {
-                let _ = reactor::try_with(|cx| match cx.driver.try_borrow_mut() {
+                let _ = reactor::try_with(|cx| match cx.driver().try_borrow_mut() {
                     Ok(mut driver) => driver.recycle(&mem, bid),
                     // Dropped by the reactor itself (a send of this buffer
                     // abandoned, its completion reaped): recycled later.
@@ -188,7 +188,7 @@ impl PooledRecv {
     pub fn start(fd: RawFd, drained: bool) -> PooledRecv {
         // One look at the reactor: the backend, the flag, the ring.
         let (uring, poll_first, ring) = reactor::with(|s| {
-            let mut d = s.driver.borrow_mut();
+            let mut d = s.driver().borrow_mut();
             let features = d.uring_features().map(|f| f.recv_poll_first);
             (
                 features.is_some(),
@@ -310,7 +310,7 @@ impl PooledRecvStream {
     /// Outside a shard.
     pub fn new(fd: RawFd) -> PooledRecvStream {
         let ring = reactor::with(|s| {
-            let mut d = s.driver.borrow_mut();
+            let mut d = s.driver().borrow_mut();
             let on = d.uring_features().is_some_and(|f| f.multishot_recv);
             if on { d.buf_ring() } else { None }
         });

@@ -11,7 +11,7 @@ use crate::task::group;
 /// calling shard.
 pub(super) fn collect(c: &mut Collector<'_>) {
     reactor::with(|s| {
-        let st = &s.stats;
+        let st = &s.stats();
         c.counter(
             "seastar_reactor_tasks_run_total",
             "Tasks polled by the shard's reactor.",
@@ -34,7 +34,7 @@ pub(super) fn collect(c: &mut Collector<'_>) {
             "seastar_reactor_stalls_total",
             "Tasks that ran past the blocked-reactor threshold without yielding.",
             &[],
-            s.shared.stalls[s.id]
+            s.shared().stalls[s.id()]
                 .count
                 .load(std::sync::atomic::Ordering::Relaxed),
         );
@@ -52,7 +52,7 @@ pub(super) fn collect(c: &mut Collector<'_>) {
             seconds(crate::sys::thread_cpu_ns()),
         );
         let now = Instant::now();
-        let (then, busy_then) = s.metrics.last.replace((now, busy));
+        let (then, busy_then) = s.metrics().last.replace((now, busy));
         let wall = now.duration_since(then).as_nanos() as f64;
         let utilization = if wall > 0.0 {
             (busy.saturating_sub(busy_then) as f64 / wall).min(1.0)
@@ -65,7 +65,7 @@ pub(super) fn collect(c: &mut Collector<'_>) {
             &[],
             utilization,
         );
-        let queue = s.queue.borrow();
+        let queue = s.queue().borrow();
         let single = !queue.multi_group();
         for (id, len, runtime) in queue.groups() {
             let name = group::name_of(id);
@@ -86,7 +86,7 @@ pub(super) fn collect(c: &mut Collector<'_>) {
             );
         }
         drop(queue);
-        for to in (0..s.count).filter(|&t| t != s.id) {
+        for to in (0..s.count()).filter(|&t| t != s.id()) {
             let dest = to.to_string();
             c.counter(
                 "seastar_smp_messages_sent_total",

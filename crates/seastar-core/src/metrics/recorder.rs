@@ -59,17 +59,17 @@ impl Recorder for ShardRecorder {
     }
 
     fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> Counter {
-        reactor::try_with(|s| Counter::from_arc(s.metrics.counter(key)))
+        reactor::try_with(|s| Counter::from_arc(s.metrics().counter(key)))
             .unwrap_or_else(|()| Counter::noop())
     }
 
     fn register_gauge(&self, key: &Key, _: &Metadata<'_>) -> Gauge {
-        reactor::try_with(|s| Gauge::from_arc(s.metrics.gauge(key)))
+        reactor::try_with(|s| Gauge::from_arc(s.metrics().gauge(key)))
             .unwrap_or_else(|()| Gauge::noop())
     }
 
     fn register_histogram(&self, key: &Key, _: &Metadata<'_>) -> Histogram {
-        reactor::try_with(|s| Histogram::from_arc(s.metrics.histogram(key)))
+        reactor::try_with(|s| Histogram::from_arc(s.metrics().histogram(key)))
             .unwrap_or_else(|()| Histogram::noop())
     }
 }

@@ -139,5 +139,5 @@ impl Drop for Registry {
 /// Runs `f` with the calling shard's registry; does nothing outside a
 /// shard.
 pub(super) fn on_current_shard(f: impl FnOnce(&Registry)) {
-    let _ = reactor::try_with(|s| f(&s.metrics));
+    let _ = reactor::try_with(|s| f(s.metrics()));
 }

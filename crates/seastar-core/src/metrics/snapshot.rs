@@ -210,7 +210,7 @@ pub fn local_snapshot() -> ShardSnapshot {
         shard: crate::shard_id(),
         ..ShardSnapshot::default()
     };
-    crate::reactor::with(|s| s.metrics.samples(&mut snap.samples));
+    crate::reactor::with(|s| s.metrics().samples(&mut snap.samples));
     let collectors = COLLECTORS.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let mut c = Collector { out: &mut snap };
     super::builtin::collect(&mut c);

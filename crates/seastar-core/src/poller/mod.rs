@@ -113,7 +113,7 @@ impl PollerHandle {
 impl Drop for PollerHandle {
     fn drop(&mut self) {
         let key = self.key;
-        let _ = reactor::try_with(|s| s.pollers.remove(key));
+        let _ = reactor::try_with(|s| s.pollers().remove(key));
     }
 }
 
@@ -122,7 +122,7 @@ impl Drop for PollerHandle {
 /// # Panics
 /// Outside a shard (no runtime on this thread).
 pub fn add_poller(poller: impl Poller) -> PollerHandle {
-    let key = reactor::with(|s| s.pollers.add(Box::new(poller)));
+    let key = reactor::with(|s| s.pollers().add(Box::new(poller)));
     PollerHandle {
         key,
         _shard_bound: PhantomData,
@@ -319,7 +319,7 @@ impl Wake for PollerWake {
 
     fn wake_by_ref(self: &Arc<Self>) {
         self.woken.store(true, Ordering::Release);
-        let on_owner = reactor::try_with(|s| Arc::ptr_eq(&s.remote, &self.remote));
+        let on_owner = reactor::try_with(|s| Arc::ptr_eq(s.remote(), &self.remote));
         if on_owner != Ok(true) {
             self.remote.signal();
         }

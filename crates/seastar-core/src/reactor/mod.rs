@@ -195,45 +195,151 @@ pub(crate) struct ReactorConfig {
 
 /// Everything one shard owns. Lives in a thread-local of its thread.
 pub(crate) struct Shard {
-    pub(crate) id: usize,
-    pub(crate) count: usize,
-    pub(crate) queue: RefCell<RunQueue>,
+    id: usize,
+    count: usize,
+    queue: RefCell<RunQueue>,
     /// Scheduling group of the task running now.
-    pub(crate) current_group: Cell<usize>,
-    pub(crate) remote: Arc<ShardRemote>,
-    pub(crate) shared: Arc<Shared>,
+    current_group: Cell<usize>,
+    remote: Arc<ShardRemote>,
+    shared: Arc<Shared>,
     /// What this shard's tasks point to (its identity for their wakers;
     /// see `task::home`).
-    pub(crate) task_anchor: Rc<crate::task::home::Anchor>,
-    pub(crate) driver: RefCell<Driver>,
-    pub(crate) timers: RefCell<TimerQueue>,
-    pub(crate) clock: Clock,
+    task_anchor: Rc<crate::task::home::Anchor>,
+    driver: RefCell<Driver>,
+    timers: RefCell<TimerQueue>,
+    clock: Clock,
     /// Clock reading at the start of the current loop iteration.
-    pub(crate) now: Cell<u64>,
+    now: Cell<u64>,
     /// The same reading as an `Instant`, so that
     /// [`lowres_now`](crate::timer::lowres_now) is one load.
-    pub(crate) now_instant: Cell<Instant>,
+    now_instant: Cell<Instant>,
     /// When the current task batch's quota runs out.
-    pub(crate) batch_deadline: Cell<std::time::Instant>,
-    pub(crate) tick_waiters: RefCell<Vec<Waker>>,
+    batch_deadline: Cell<std::time::Instant>,
+    tick_waiters: RefCell<Vec<Waker>>,
     /// The cross-shard transport: this shard's ends of the rings, outgoing
     /// batches, back-pressure, call steps received (`smp::transport`).
-    pub(crate) transport: Rc<Transport>,
+    transport: Rc<Transport>,
     /// When this shard last sent or received cross-shard messages (see
     /// `smp_poll` in `run_until`).
     last_remote: Cell<Option<Instant>>,
-    pub(crate) stop_waiters: RefCell<Vec<Waker>>,
+    stop_waiters: RefCell<Vec<Waker>>,
     /// Work added to every loop iteration (see [`crate::poller`]).
-    pub(crate) pollers: crate::poller::Pollers,
+    pollers: crate::poller::Pollers,
     /// Values crates keep on this shard (see [`crate::shard_local`]).
-    pub(crate) slots: crate::shard_local::Slots,
-    pub(crate) stats: Rc<stats::ReactorStats>,
+    slots: crate::shard_local::Slots,
+    stats: Rc<stats::ReactorStats>,
     #[cfg(feature = "metrics")]
-    pub(crate) metrics: crate::metrics::Registry,
-    pub(crate) config: ReactorConfig,
+    metrics: crate::metrics::Registry,
+    config: ReactorConfig,
     kind: BackendKind,
     /// Lets the stall detector signal this thread while the shard exists.
     _stall: stall::Attached,
+}
+
+/// The shard's parts, for the rest of the crate (its fields are private).
+impl Shard {
+    /// This shard's index in its runtime.
+    #[inline]
+    pub(crate) fn id(&self) -> usize {
+        self.id
+    }
+
+    /// How many shards the runtime has.
+    #[inline]
+    pub(crate) fn count(&self) -> usize {
+        self.count
+    }
+
+    /// The ready tasks.
+    #[inline]
+    pub(crate) fn queue(&self) -> &RefCell<RunQueue> {
+        &self.queue
+    }
+
+    /// The scheduling group of the task running now.
+    #[inline]
+    pub(crate) fn current_group(&self) -> &Cell<usize> {
+        &self.current_group
+    }
+
+    /// The inbox other threads reach this shard through.
+    #[inline]
+    pub(crate) fn remote(&self) -> &Arc<ShardRemote> {
+        &self.remote
+    }
+
+    /// The state shared by the runtime's shards.
+    #[inline]
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// What this shard's tasks point to (`task::home`).
+    #[inline]
+    pub(crate) fn task_anchor(&self) -> &Rc<crate::task::home::Anchor> {
+        &self.task_anchor
+    }
+
+    /// The I/O backend.
+    #[inline]
+    pub(crate) fn driver(&self) -> &RefCell<Driver> {
+        &self.driver
+    }
+
+    /// The timers armed on this shard.
+    #[inline]
+    pub(crate) fn timers(&self) -> &RefCell<TimerQueue> {
+        &self.timers
+    }
+
+    /// The shard's clock (real or manual).
+    #[inline]
+    pub(crate) fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// The cross-shard transport (`smp::transport`).
+    #[inline]
+    pub(crate) fn transport(&self) -> &Rc<Transport> {
+        &self.transport
+    }
+
+    /// Wakers to wake when the runtime is asked to stop.
+    #[inline]
+    pub(crate) fn stop_waiters(&self) -> &RefCell<Vec<Waker>> {
+        &self.stop_waiters
+    }
+
+    /// Work added to every loop iteration (see [`crate::poller`]).
+    #[inline]
+    pub(crate) fn pollers(&self) -> &crate::poller::Pollers {
+        &self.pollers
+    }
+
+    /// Values crates keep on this shard (see [`crate::shard_local`]).
+    #[inline]
+    pub(crate) fn slots(&self) -> &crate::shard_local::Slots {
+        &self.slots
+    }
+
+    /// The reactor's counters.
+    #[inline]
+    pub(crate) fn stats(&self) -> &Rc<stats::ReactorStats> {
+        &self.stats
+    }
+
+    /// The shard's metrics registry.
+    #[cfg(feature = "metrics")]
+    #[inline]
+    pub(crate) fn metrics(&self) -> &crate::metrics::Registry {
+        &self.metrics
+    }
+
+    /// Reactor options fixed at start.
+    #[inline]
+    pub(crate) fn config(&self) -> &ReactorConfig {
+        &self.config
+    }
 }
 
 /// The backend of the calling thread's shard (the I/O layer no longer

@@ -100,7 +100,7 @@ where
 ///
 /// Outside a shard.
 pub fn shard_id() -> usize {
-    reactor::with(|s| s.id)
+    reactor::with(|s| s.id())
 }
 
 /// The number of shards of the calling shard's runtime.
@@ -109,7 +109,7 @@ pub fn shard_id() -> usize {
 ///
 /// Outside a shard.
 pub fn shard_count() -> usize {
-    reactor::with(|s| s.count)
+    reactor::with(|s| s.count())
 }
 
 /// The I/O backend of the calling shard.

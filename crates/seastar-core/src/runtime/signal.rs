@@ -38,8 +38,8 @@ pub fn stop_signal() -> StopSignal {
 /// Outside a shard.
 pub fn request_stop() {
     reactor::with(|s| {
-        s.shared.stop_requested.store(true, Ordering::Release);
-        s.shared.signal_all();
+        s.shared().stop_requested.store(true, Ordering::Release);
+        s.shared().signal_all();
     })
 }
 
@@ -47,10 +47,10 @@ impl Future for StopSignal {
     type Output = ();
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         reactor::with(|s| {
-            if s.shared.stop_requested.load(Ordering::Acquire) {
+            if s.shared().stop_requested.load(Ordering::Acquire) {
                 return Poll::Ready(());
             }
-            let mut w = s.stop_waiters.borrow_mut();
+            let mut w = s.stop_waiters().borrow_mut();
             if !w.iter().any(|x| x.will_wake(cx.waker())) {
                 w.push(cx.waker().clone());
             }

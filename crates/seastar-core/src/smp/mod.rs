@@ -115,12 +115,12 @@ where
     T: Send + 'static,
 {
     let state = reactor::with(|s| {
-        if shard >= s.count {
+        if shard >= s.count() {
             State::Failed(Some(SubmitError::NoSuchShard(shard)))
-        } else if shard == s.id {
+        } else if shard == s.id() {
             let call = AssertUnwindSafe(async move { f().await }).catch_unwind();
             State::Running(Running::Local(crate::spawn_local(call)))
-        } else if s.transport.has_space(shard) {
+        } else if s.transport().has_space(shard) {
             State::Running(Running::Remote(start(s, shard, f)))
         } else {
             let start = move || reactor::with(|s| Running::Remote(start(s, shard, f)));
@@ -138,10 +138,10 @@ where
     Fut: Future<Output = T> + 'static,
     T: Send + 'static,
 {
-    let ptr = call::new(s.id, shard, s.current_group.get(), f);
+    let ptr = call::new(s.id(), shard, s.current_group().get(), f);
     let start = transport::Message::Call(ptr.copy(), call::Op::Start);
-    s.transport.push(shard, start);
-    call::Pending::new(ptr, s.transport.clone())
+    s.transport().push(shard, start);
+    call::Pending::new(ptr, s.transport().clone())
 }
 
 type Output<T> = std::thread::Result<T>;
@@ -181,7 +181,7 @@ impl<T: Send + 'static> Future for Submit<T> {
                     return Poll::Ready(Err(e.take().unwrap_or(SubmitError::Stopped)));
                 }
                 State::WaitingForRoom(shard, start) => {
-                    if !reactor::with(|s| s.transport.poll_space(*shard, cx.waker())) {
+                    if !reactor::with(|s| s.transport().poll_space(*shard, cx.waker())) {
                         return Poll::Pending;
                     }
                     let start = start.take().expect("started once");

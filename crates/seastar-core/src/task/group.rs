@@ -139,7 +139,7 @@ pub(crate) fn name_of(id: usize) -> String {
 
 /// The group of the task running now (`main` outside a task).
 pub fn current_scheduling_group() -> SchedulingGroup {
-    SchedulingGroup(reactor::try_with(|s| s.current_group.get()).unwrap_or(0))
+    SchedulingGroup(reactor::try_with(|s| s.current_group().get()).unwrap_or(0))
 }
 
 /// Spawns `future` on the calling shard in scheduling group `group`.

@@ -73,14 +73,14 @@ impl ShardHome {
     /// The calling thread's `shard`.
     #[inline]
     pub(crate) fn of(shard: &reactor::Shard) -> ShardHome {
-        ShardHome(shard.task_anchor.clone())
+        ShardHome(shard.task_anchor().clone())
     }
 }
 
 impl Home for ShardHome {
     #[inline]
     fn is_home(&self) -> bool {
-        reactor::try_with(|s| Rc::ptr_eq(&s.task_anchor, &self.0)).unwrap_or(false)
+        reactor::try_with(|s| Rc::ptr_eq(s.task_anchor(), &self.0)).unwrap_or(false)
     }
 
     #[inline]
@@ -90,7 +90,7 @@ impl Home for ShardHome {
         // not be.
         let task = std::mem::ManuallyDrop::new(task);
         let _ = reactor::try_with(|s| {
-            s.queue
+            s.queue()
                 .borrow_mut()
                 .push_local(std::mem::ManuallyDrop::into_inner(task));
         });
@@ -102,9 +102,9 @@ impl Home for ShardHome {
         let (shared, target) = (Arc::as_ptr(&anchor.shared), anchor.shard);
         let mut request = Some(request);
         let _ = reactor::try_with(|s| {
-            if std::ptr::eq(Arc::as_ptr(&s.shared), shared) && s.id != target {
+            if std::ptr::eq(Arc::as_ptr(s.shared()), shared) && s.id() != target {
                 let r = request.take().expect("present");
-                s.transport.push(target, Message::Task(Runnable::Wake(r)));
+                s.transport().push(target, Message::Task(Runnable::Wake(r)));
             }
         });
         let Some(r) = request else { return };

@@ -45,7 +45,7 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
-    reactor::with(|shard| spawn_on(shard, shard.current_group.get(), future))
+    reactor::with(|shard| spawn_on(shard, shard.current_group().get(), future))
 }
 
 pub(crate) fn spawn_in<F>(group: usize, future: F) -> JoinHandle<F::Output>
@@ -65,7 +65,7 @@ where
 {
     let home = home::ShardHome::of(shard);
     let (runnable, handle) = cell::spawn(home, group, future);
-    shard.queue.borrow_mut().push_local(runnable);
+    shard.queue().borrow_mut().push_local(runnable);
     JoinHandle::new(handle)
 }
 

@@ -65,8 +65,8 @@ impl Clock {
 /// Outside a shard.
 pub fn now() -> Instant {
     reactor::with(|cx| {
-        if cx.clock.is_manual() {
-            cx.clock.to_instant(cx.clock.now_ns())
+        if cx.clock().is_manual() {
+            cx.clock().to_instant(cx.clock().now_ns())
         } else {
             // The same instant without the round trip through nanoseconds
             // since the epoch (hyper asks for it on every request).
@@ -118,10 +118,10 @@ impl ManualClock {
     pub fn advance(by: Duration) -> reactor::NextTick {
         reactor::with(|cx| {
             assert!(
-                cx.clock.advance(by),
+                cx.clock().advance(by),
                 "ManualClock::advance on a runtime with the real clock"
             );
-            cx.shared.signal_all();
+            cx.shared().signal_all();
         });
         reactor::next_tick()
     }

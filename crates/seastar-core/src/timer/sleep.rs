@@ -78,7 +78,7 @@ impl Sleep {
 
     fn cancel(&mut self) {
         if let Some(key) = self.key.take() {
-            let _ = reactor::try_with(|cx| cx.timers.borrow_mut().remove(key));
+            let _ = reactor::try_with(|cx| cx.timers().borrow_mut().remove(key));
         }
     }
 }
@@ -93,7 +93,7 @@ impl Future for Sleep {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
         reactor::with(|shard| {
-            let mut timers = shard.timers.borrow_mut();
+            let mut timers = shard.timers().borrow_mut();
             match this.key {
                 Some(key) => {
                     if timers.poll_fired(key, cx.waker()) {
@@ -107,13 +107,13 @@ impl Future for Sleep {
                     // Converted here only: a timer already queued is polled
                     // on every wake of its task (hyper's per-request
                     // timeouts), and the conversion reads an `Instant`.
-                    let deadline = shard.clock.to_ns(this.deadline);
+                    let deadline = shard.clock().to_ns(this.deadline);
                     // Due already? Against the loop iteration's time first
                     // (no clock read: hyper arms a far timeout per request),
                     // and the clock itself only for a deadline that close.
                     let coarse = shard.coarse_now_ns();
                     if deadline <= coarse
-                        || (deadline - coarse < NEAR_NS && deadline <= shard.clock.now_ns())
+                        || (deadline - coarse < NEAR_NS && deadline <= shard.clock().now_ns())
                     {
                         return Poll::Ready(());
                     }

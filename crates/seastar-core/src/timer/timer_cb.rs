@@ -60,7 +60,7 @@ impl Timer {
 
     /// Arms the timer to fire once at `deadline` (re-arms if armed).
     pub fn arm_at(&self, deadline: Instant) {
-        let ns = reactor::with(|cx| cx.clock.to_ns(deadline));
+        let ns = reactor::with(|cx| cx.clock().to_ns(deadline));
         self.inner.period.set(None);
         self.inner.schedule(ns);
     }
@@ -78,7 +78,7 @@ impl Timer {
     /// Arms the timer to fire every `period`, first after one period.
     pub fn arm_periodic(&self, period: Duration) {
         let p = period.as_nanos().max(1) as u64;
-        let now = reactor::with(|cx| cx.clock.now_ns());
+        let now = reactor::with(|cx| cx.clock().now_ns());
         self.inner.period.set(Some(p));
         self.inner.schedule(now + p);
     }
@@ -105,7 +105,7 @@ impl TimerInner {
         self.disarm();
         self.deadline.set(deadline);
         let key = reactor::with(|cx| {
-            cx.timers
+            cx.timers()
                 .borrow_mut()
                 .insert(deadline, Action::Callback(self.clone()))
         });
@@ -115,7 +115,7 @@ impl TimerInner {
     fn disarm(&self) -> bool {
         match self.key.take() {
             Some(key) => {
-                let removed = reactor::try_with(|cx| cx.timers.borrow_mut().remove(key));
+                let removed = reactor::try_with(|cx| cx.timers().borrow_mut().remove(key));
                 drop(removed);
                 true
             }

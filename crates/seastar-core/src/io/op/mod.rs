@@ -296,7 +296,7 @@ impl<O: Operation> Op<O> {
                         _ => None,
                     };
                     let cqe = ready!(reactor::with(|s| {
-                        s.driver.borrow_mut().poll_op(key, cx.waker(), q)
+                        s.driver().borrow_mut().poll_op(key, cx.waker(), q)
                     }));
                     self.completed(cqe.res as isize, cqe.flags)
                 }
@@ -304,7 +304,7 @@ impl<O: Operation> Op<O> {
                     // (The operation is present until its output is out.)
                     let fd = self.op.as_ref().map_or(-1, O::fd);
                     let ready = ready!(reactor::with(|s| {
-                        s.driver
+                        s.driver()
                             .borrow_mut()
                             .poll_ready(r, fd, O::INTEREST, cx.waker())
                     }));
@@ -333,7 +333,7 @@ impl<O: Operation> Op<O> {
             r if r == -(libc::EAGAIN as isize) => {
                 let fd = op.fd();
                 Step::Waiting(reactor::with(|s| {
-                    s.driver.borrow_mut().arm_ready(fd, O::INTEREST)
+                    s.driver().borrow_mut().arm_ready(fd, O::INTEREST)
                 }))
             }
             r if r == -(libc::EINTR as isize) => self.run(false),
@@ -347,11 +347,11 @@ impl<O: Operation> Op<O> {
 
 /// io_uring: queues `op`'s entry and returns its key; epoll: `None`.
 fn submit<O: Operation>(op: &mut O) -> Option<reactor::OpKey> {
-    let batch = O::FILE_IO.then(|| reactor::with(|s| s.config.file_submit_batch));
+    let batch = O::FILE_IO.then(|| reactor::with(|s| s.config().file_submit_batch));
     // SAFETY: the entry points into memory `op` owns (the trait's
     // contract), which its `Op` keeps until the completion or hands to the
     // table with the key (`Drop`).
-    reactor::with(|s| unsafe { s.driver.borrow_mut().submit(|| op.uring_entry(), batch) })
+    reactor::with(|s| unsafe { s.driver().borrow_mut().submit(|| op.uring_entry(), batch) })
 }
 
 impl<O: Operation> Future for Op<O> {
@@ -370,7 +370,7 @@ impl<O: Operation> Drop for Op<O> {
                 let mut data = self.op.take().map(Box::new);
                 let _ = reactor::try_with(|s| {
                     if let Some(data) = data.take() {
-                        s.driver.borrow_mut().abandon(key, data, O::ORPHAN);
+                        s.driver().borrow_mut().abandon(key, data, O::ORPHAN);
                     }
                 });
                 // No reactor left to own it (shutdown): the kernel may
@@ -380,7 +380,7 @@ impl<O: Operation> Drop for Op<O> {
                 }
             }
             Step::Waiting(r @ Readiness::Uring(_)) => {
-                let _ = reactor::try_with(|s| s.driver.borrow_mut().abandon_ready(r));
+                let _ = reactor::try_with(|s| s.driver().borrow_mut().abandon_ready(r));
             }
             Step::Waiting(Readiness::Epoll) | Step::Done(..) | Step::Taken => {}
         }
@@ -433,7 +433,7 @@ pub(crate) struct ReadyWait {
 impl ReadyWait {
     /// Starts waiting for `fd` to be ready for `interest`.
     pub(crate) fn arm(fd: RawFd, interest: Interest) -> ReadyWait {
-        let r = reactor::with(|s| s.driver.borrow_mut().arm_ready(fd, interest));
+        let r = reactor::with(|s| s.driver().borrow_mut().arm_ready(fd, interest));
         ReadyWait {
             fd,
             interest,
@@ -448,7 +448,7 @@ impl ReadyWait {
             return Poll::Ready(Ok(()));
         };
         let res = ready!(reactor::with(|s| {
-            s.driver
+            s.driver()
                 .borrow_mut()
                 .poll_ready(r, self.fd, self.interest, cx.waker())
         }));
@@ -460,7 +460,7 @@ impl ReadyWait {
 impl Drop for ReadyWait {
     fn drop(&mut self) {
         if let Some(r @ Readiness::Uring(_)) = self.r.take() {
-            let _ = reactor::try_with(|s| s.driver.borrow_mut().abandon_ready(r));
+            let _ = reactor::try_with(|s| s.driver().borrow_mut().abandon_ready(r));
         }
     }
 }

@@ -74,7 +74,7 @@ impl<M: Multishot> MultiOp<M> {
                 // SAFETY: the entry points into no memory but `'static`
                 // memory (the trait's contract).
                 self.key = reactor::with(|s| unsafe {
-                    s.driver.borrow_mut().submit_multi(|| m.multishot_entry())
+                    s.driver().borrow_mut().submit_multi(|| m.multishot_entry())
                 });
                 if self.key.is_none() {
                     return Poll::Ready(None);
@@ -82,7 +82,7 @@ impl<M: Multishot> MultiOp<M> {
                 continue;
             };
             let next = ready!(reactor::with(|s| s
-                .driver
+                .driver()
                 .borrow_mut()
                 .poll_multi(key, cx.waker())));
             match next {
@@ -103,8 +103,11 @@ impl<M: Multishot> MultiOp<M> {
     /// Cancels the armed operation, if any.
     fn disarm(&mut self) {
         if let Some(key) = self.key.take() {
-            let _ =
-                reactor::try_with(|s| s.driver.borrow_mut().abandon(key, Box::new(()), M::ORPHAN));
+            let _ = reactor::try_with(|s| {
+                s.driver()
+                    .borrow_mut()
+                    .abandon(key, Box::new(()), M::ORPHAN)
+            });
         }
     }
 }

@@ -40,7 +40,7 @@ fn ring_item(mem: &Rc<RingMem>, size: usize, cqe: Cqe) -> Received {
         return Ok((buf, n < size));
     }
     if let Some(bid) = picked {
-        reactor::with(|s| s.driver.borrow_mut().recycle(mem, bid));
+        reactor::with(|s| s.driver().borrow_mut().recycle(mem, bid));
     }
     result(cqe.res as isize).map(|_| (PooledBuf::eof(), false))
 }
@@ -130,7 +130,7 @@ unsafe impl Operation for RecvRing {
             if let (Some((mem, _)), Some(bid)) =
                 (&self.ring, io_uring::cqueue::buffer_select(flags))
             {
-                reactor::with(|s| s.driver.borrow_mut().recycle(mem, bid));
+                reactor::with(|s| s.driver().borrow_mut().recycle(mem, bid));
             }
             reactor::with_uring_features(|f| f.recv_poll_first = false);
             self.poll_first = false;

@@ -17,7 +17,7 @@ fn pair() -> (UnixStream, UnixStream) {
 
 /// Slots of the io_uring operation table in use (`None` on epoll).
 fn ops_in_use() -> Option<usize> {
-    reactor::with(|s| s.driver.borrow().ops_in_use())
+    reactor::with(|s| s.driver().borrow().ops_in_use())
 }
 
 fn multishot_on() -> bool {

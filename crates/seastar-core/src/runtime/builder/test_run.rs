@@ -158,5 +158,5 @@ async fn shuffle_every_shard(seed: u64) {
 
 #[cfg(debug_assertions)]
 fn set_shuffle(seed: u64) {
-    crate::reactor::with(|s| s.queue.borrow_mut().set_shuffle(Some(seed)));
+    crate::reactor::with(|s| s.queue().borrow_mut().set_shuffle(Some(seed)));
 }
