@@ -15,7 +15,7 @@
 //!
 //! Tasks are shard-local cells (`task::cell`): a waker first checks
 //! whether the calling thread is the task's own shard; if so the wake is a
-//! plain push onto the shard's run queue (a `RefCell<VecDeque>`, no lock,
+//! plain push onto the shard's run queue (a ring behind a `RefCell`, no lock,
 //! no atomic); otherwise a wake request goes to the shard (through the
 //! cross-shard rings or its remote inbox, waking it if it sleeps), which
 //! applies it when it moves its messages into the run queue. A task is
