@@ -221,6 +221,16 @@ impl Side {
 /// Starts `argv` in namespace `a` pinned on CPU 0, waits until it answers
 /// a `set`, runs the load and records the run into `side`.
 fn measure(bed: &Bed, argv: &[String], dur: Duration, side: &mut Side) -> Result<()> {
+    // The previous server's port is released only once the kernel has torn
+    // its io_uring down, after the process died (slow on a loaded machine):
+    // a server started before that cannot bind it.
+    let addr_a = bed.addr_a;
+    run_in(&bed.ns_a, || {
+        let t = Instant::now();
+        while UdpSocket::bind((addr_a, PORT)).is_err() && t.elapsed() < Duration::from_secs(20) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    })?;
     let mut c = Bed::exec(&bed.ns_a, "taskset");
     c.arg("-c").arg("0").args(argv);
     let server = Server(
