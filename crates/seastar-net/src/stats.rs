@@ -34,9 +34,8 @@
 //! per-descriptor table in a thread-local: about 100 instructions per
 //! request and reply, callgrind on memcached.)
 
-use std::cell::{Cell, RefCell};
-use std::os::fd::RawFd;
-use std::rc::{Rc, Weak};
+use std::cell::Cell;
+use std::rc::Rc;
 use std::time::Instant;
 
 use seastar_core::shard_local::{self, SlotKey};
@@ -81,10 +80,6 @@ pub(crate) struct Counters {
     refused: Cell<u64>,
     received: Cell<u64>,
     sent: Cell<u64>,
-    /// The followed connections indexed by descriptor (a dense table: 8
-    /// bytes a descriptor, no hashing), for the callers that hold
-    /// only a descriptor ([`received_bytes`]).
-    followed: RefCell<Vec<Option<Weak<Meter>>>>,
 }
 
 /// The calling shard's counters; off a shard, a detached set nobody reads.
@@ -188,61 +183,26 @@ impl Meter {
         }
     }
 
-    /// Counts connection `fd`, accepted on this shard now, and starts
-    /// following its activity.
-    pub(crate) fn accepted(self: &Rc<Self>, fd: RawFd) {
+    /// Counts this socket's connection, accepted on this shard now, and
+    /// starts following its activity.
+    pub(crate) fn accepted(&self) {
         let c = &self.shard;
         c.accepted.set(c.accepted.get().wrapping_add(1));
         c.open.set(c.open.get().wrapping_add(1));
         self.last_active
             .set(Some(seastar_core::timer::lowres_now()));
-        if let Ok(i) = usize::try_from(fd) {
-            let mut t = c.followed.borrow_mut();
-            if t.len() <= i {
-                t.resize(i + 1, None);
-            }
-            t[i] = Some(Rc::downgrade(self));
-        }
     }
 
-    /// The accepted connection `fd` is closing: stops following it.
-    pub(crate) fn closed(&self, fd: RawFd) {
+    /// The accepted connection is closing: stops following it.
+    pub(crate) fn closed(&self) {
         let c = &self.shard;
         c.open.set(c.open.get().wrapping_sub(1));
         self.last_active.set(None);
-        let mut t = c.followed.borrow_mut();
-        if let Some(slot) = usize::try_from(fd).ok().and_then(|i| t.get_mut(i))
-            && slot
-                .as_ref()
-                .is_some_and(|m| std::ptr::eq(m.as_ptr(), self))
-        {
-            *slot = None;
-        }
     }
 
     /// When the followed connection last moved bytes (or was accepted).
     pub(crate) fn last_active(&self) -> Option<Instant> {
         self.last_active.get()
-    }
-}
-
-/// `n` bytes were read from `fd`, for a caller that holds only the
-/// descriptor (the TLS stream): counts them and, through the shard's map
-/// of followed connections, marks the connection active. Callers holding
-/// the socket use its [`Meter`] (no lookup).
-#[cfg_attr(not(feature = "tls"), allow(dead_code))]
-pub(crate) fn received_bytes(fd: RawFd, n: usize) {
-    if seastar_core::ShardId::try_current().is_none() {
-        return;
-    }
-    let c = counters();
-    let m = usize::try_from(fd)
-        .ok()
-        .and_then(|i| c.followed.borrow().get(i).cloned().flatten())
-        .and_then(|w| w.upgrade());
-    match m {
-        Some(m) => m.received(n),
-        None => c.received.set(c.received.get().wrapping_add(n as u64)),
     }
 }
 

@@ -108,7 +108,6 @@ impl Slab {
 /// Keeps a connection counted as open until the stream drops.
 pub(crate) struct ConnGuard {
     stats: Rc<LocalStats>,
-    fd: RawFd,
     /// Its place in the listener's `conns`.
     slot: usize,
     meter: Rc<Meter>,
@@ -125,7 +124,7 @@ impl Drop for ConnGuard {
     fn drop(&mut self) {
         self.stats.open.set(self.stats.open.get() - 1);
         self.stats.conns.borrow_mut().remove(self.slot);
-        self.meter.closed(self.fd);
+        self.meter.closed();
         if let Some((g, shard)) = &self.dist {
             g.close(*shard);
         }
@@ -364,14 +363,12 @@ impl TcpListener {
         };
         self.stats.accepted.set(self.stats.accepted.get() + 1);
         self.stats.open.set(self.stats.open.get() + 1);
-        let raw = fd.as_raw_fd();
         let mut stream = TcpStream::from_owned(fd, None);
         let meter = stream.sock.meter().clone();
-        meter.accepted(raw);
+        meter.accepted();
         let slot = self.stats.conns.borrow_mut().insert(meter.clone());
         stream.guard = Some(ConnGuard {
             stats: self.stats.clone(),
-            fd: raw,
             slot,
             meter,
             dist,

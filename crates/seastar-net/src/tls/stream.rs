@@ -127,7 +127,7 @@ impl Recv {
             let fd = tcp.fd();
             let recvs = self.recvs.get_or_insert_with(|| PooledRecvStream::new(fd));
             let buf = ready!(recvs.poll_next(cx))?;
-            crate::stats::received_bytes(fd, buf.len());
+            tcp.sock.meter().received(buf.len());
             self.pos = 0;
             self.buf = Some(buf);
         }
