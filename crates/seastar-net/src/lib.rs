@@ -22,7 +22,7 @@
 //! | `send_behind` (private) | [`SendBehind`]: a send that runs while the caller reads on |
 //! | `fd` (private) | socket ownership (closed through the reactor) and the shared I/O loops |
 //! | `poll` (private) | poll-style reads and writes over completion I/O, for the adapters |
-//! | `sys` (private) | the few libc calls the standard library lacks; the only `unsafe` besides `buf` |
+//! | `sys` (private) | the few libc calls the standard library lacks; the only `unsafe` besides `buf` and the native stack's `device` and `testbed` |
 //! | [`hyper`] (feature `hyper`) | `hyper::rt::{Read, Write}` for the stream sockets; `ShardExecutor` and `ShardTimer` for hyper without tokio |
 //! | [`collectd`] (feature `collectd`) | a client pushing every shard's metrics to collectd (binary network protocol) |
 //! | [`tls`] (feature `tls`) | TLS on rustls (`ring`): [`TlsAcceptor`](tls::TlsAcceptor), [`TlsConnector`](tls::TlsConnector), [`TlsStream`](tls::TlsStream), configurations from PEM files |

@@ -27,12 +27,14 @@
 //! | `start` (private) | [`start`], [`start_with`], [`stop`] on every shard |
 //! | `testbed` (feature `native-testbed`) | two network namespaces joined by a veth pair, for tests and `cargo xtask netns` |
 
-#![allow(unsafe_code)]
+// `unsafe` (the libc calls and the shared rings) lives in `device` and
+// `testbed` only.
 
 pub mod arp;
 pub mod arp_cache;
 pub mod checksum;
 pub mod config;
+#[allow(unsafe_code)]
 pub mod device;
 pub mod ethernet;
 pub mod icmp;
@@ -47,6 +49,7 @@ mod start;
 pub mod state;
 pub mod stats;
 #[cfg(feature = "native-testbed")]
+#[allow(unsafe_code)]
 pub mod testbed;
 pub mod udp;
 mod word_hash;

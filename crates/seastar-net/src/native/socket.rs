@@ -99,28 +99,6 @@ const SPARE_MAX: usize = 9 * 1024;
 /// Most buffers a socket keeps for reuse.
 const SPARE_COUNT: usize = 64;
 
-/// Copies `data` to the start of `buf` (up to its capacity); returns the
-/// count.
-fn copy_into<B: IoBufMut>(buf: &mut B, data: &[u8]) -> usize {
-    let n = data.len().min(buf.bytes_total());
-    // SAFETY: `stable_mut_ptr` points at `bytes_total() >= n` writable
-    // bytes (the IoBufMut contract), which cannot overlap `data`, a
-    // buffer of the socket's queue; the `n` bytes are then initialised.
-    unsafe {
-        std::ptr::copy_nonoverlapping(data.as_ptr(), buf.stable_mut_ptr(), n);
-        buf.set_init(n);
-    }
-    n
-}
-
-/// The initialised bytes of `buf`.
-fn bytes_of<B: IoBuf>(buf: &B) -> &[u8] {
-    // SAFETY: the IoBuf contract: `stable_ptr` points at `bytes_init`
-    // initialised bytes that stay put and unchanged while `buf` is
-    // borrowed.
-    unsafe { std::slice::from_raw_parts(buf.stable_ptr(), buf.bytes_init()) }
-}
-
 fn v4(addr: SocketAddr) -> io::Result<SocketAddrV4> {
     match addr {
         SocketAddr::V4(a) => Ok(a),
@@ -191,7 +169,7 @@ impl UdpSocket {
 
     /// Sends `buf` as one datagram to `addr`.
     pub async fn send_to<B: IoBuf>(&self, buf: B, addr: SocketAddr) -> BufResult<usize, B> {
-        let r = v4(addr).and_then(|a| self.stack.send_udp(self.port, a, bytes_of(&buf)));
+        let r = v4(addr).and_then(|a| self.stack.send_udp(self.port, a, buf.init_slice()));
         (r.map(|()| buf.bytes_init()), buf)
     }
 
@@ -200,7 +178,7 @@ impl UdpSocket {
     /// and sender.
     pub async fn recv_from<B: IoBufMut>(&self, mut buf: B) -> BufResult<(usize, SocketAddr), B> {
         let (from, data) = self.queue.pop().await;
-        let n = copy_into(&mut buf, &data);
+        let n = buf.put_slice(&data);
         self.queue.recycle(data);
         (Ok((n, SocketAddr::V4(from))), buf)
     }
