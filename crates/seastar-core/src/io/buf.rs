@@ -70,10 +70,8 @@ pub unsafe trait IoBufMut: IoBuf {
     /// ```
     fn put_slice(&mut self, data: &[u8]) -> usize {
         let n = data.len().min(self.bytes_total());
-        // SAFETY: `stable_mut_ptr` points at `bytes_total() >= n` writable
-        // bytes that belong to the buffer (the trait's contract), which
-        // `data`, a live shared borrow, cannot alias; the `n` bytes are
-        // written before `set_init(n)`.
+        // SAFETY: `n <= bytes_total()` writable bytes of the buffer's own
+        // (the contract), unaliased by the borrow `data`, written first.
         unsafe {
             std::ptr::copy_nonoverlapping(data.as_ptr(), self.stable_mut_ptr(), n);
             self.set_init(n);

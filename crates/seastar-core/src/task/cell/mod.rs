@@ -207,10 +207,11 @@ impl<H: Home, F: Future + 'static> Raw<H, F> {
             ))
         });
         let mut cx = Context::from_waker(&waker);
-        // SAFETY: not `CLOSED`, so the future is alive; it lives in the
-        // heap cell, which does not move until freed, and is only dropped
-        // in place (`drop_future_at`); nothing else refers to it while it
-        // is polled (home, `RUNNING`, not re-entered).
+        // The future is alive (not `CLOSED`), in the heap cell, which does
+        // not move until freed, and is only dropped in place
+        // (`drop_future_at`).
+        // SAFETY: pinned in the cell as above; unaliased while polled
+        // (home, `RUNNING`, not re-entered).
         let fut = unsafe { Pin::new_unchecked(&mut **(*raw).future.get()) };
         let out = match catch_unwind(AssertUnwindSafe(|| fut.poll(&mut cx))) {
             Ok(Poll::Pending) => {

@@ -37,7 +37,7 @@ fn cell<H>(data: *const ()) -> NonNull<Header<H>> {
 
 impl<H: Home> LocalWaker<H> {
     const VTABLE: RawWakerVTable =
-        RawWakerVTable::new(Self::clone, Self::wake, Self::wake_by_ref, Self::drop);
+        RawWakerVTable::new(Self::clone, Self::wake, wake_by_ref::<H>, Self::drop);
 
     /// # Safety
     ///
@@ -85,26 +85,6 @@ impl<H: Home> LocalWaker<H> {
 
     /// # Safety
     ///
-    /// As [`Self::clone`].
-    unsafe fn wake_by_ref(data: *const ()) {
-        let ptr = cell::<H>(data);
-        // SAFETY: live (contract).
-        let h = unsafe { header(ptr) };
-        if h.home.is_home() {
-            // SAFETY: home, live.
-            if let Some(r) = unsafe { wake_local(ptr) } {
-                H::schedule(r);
-            }
-        } else {
-            // SAFETY: live (contract); the new reference goes with the
-            // request.
-            unsafe { add_foreign(ptr) };
-            H::send(Request::new(ptr, true, true));
-        }
-    }
-
-    /// # Safety
-    ///
     /// As [`Self::clone`]; the waker's reference is given up.
     unsafe fn drop(data: *const ()) {
         let ptr = cell::<H>(data);
@@ -122,7 +102,7 @@ impl<H: Home> LocalWaker<H> {
 
 impl<H: Home> ForeignWaker<H> {
     const VTABLE: RawWakerVTable =
-        RawWakerVTable::new(Self::clone, Self::wake, Self::wake_by_ref, Self::drop);
+        RawWakerVTable::new(Self::clone, Self::wake, wake_by_ref::<H>, Self::drop);
 
     /// # Safety
     ///
@@ -153,25 +133,6 @@ impl<H: Home> ForeignWaker<H> {
 
     /// # Safety
     ///
-    /// As [`Self::clone`].
-    unsafe fn wake_by_ref(data: *const ()) {
-        let ptr = cell::<H>(data);
-        // SAFETY: live (contract).
-        if unsafe { header(ptr) }.home.is_home() {
-            // SAFETY: home, live.
-            if let Some(r) = unsafe { wake_local(ptr) } {
-                H::schedule(r);
-            }
-        } else {
-            // SAFETY: live (contract); the new reference goes with the
-            // request.
-            unsafe { add_foreign(ptr) };
-            H::send(Request::new(ptr, true, true));
-        }
-    }
-
-    /// # Safety
-    ///
     /// As [`Self::clone`]; the waker's reference is given up.
     unsafe fn drop(data: *const ()) {
         let ptr = cell::<H>(data);
@@ -184,5 +145,27 @@ impl<H: Home> ForeignWaker<H> {
         } else {
             H::send(Request::new(ptr, false, true));
         }
+    }
+}
+
+/// `wake_by_ref` of both vtables: the waker keeps its reference, whichever
+/// count holds it, so the two kinds wake alike.
+///
+/// # Safety
+///
+/// The `RawWakerVTable` contract: `data` is the cell of a live waker.
+unsafe fn wake_by_ref<H: Home>(data: *const ()) {
+    let ptr = cell::<H>(data);
+    // SAFETY: live (contract).
+    if unsafe { header(ptr) }.home.is_home() {
+        // SAFETY: home, live.
+        if let Some(r) = unsafe { wake_local(ptr) } {
+            H::schedule(r);
+        }
+    } else {
+        // SAFETY: live (contract); the new reference goes with the
+        // request.
+        unsafe { add_foreign(ptr) };
+        H::send(Request::new(ptr, true, true));
     }
 }
