@@ -39,6 +39,10 @@ pub struct BenchArgs {
     /// (`{port}` is substituted). Results are not written to BENCHMARKS.md.
     #[arg(long, hide = true)]
     ours_cmd: Option<String>,
+    /// Runs only the cases whose name contains this text (core: criterion
+    /// benches whose id contains it). Results are not written to BENCHMARKS.md.
+    #[arg(long)]
+    only: Option<String>,
 }
 
 /// What a suite gets to work with.
@@ -50,6 +54,8 @@ pub struct Ctx {
     pub runs: usize,
     /// Override of our server command (program, args), for testing the harness.
     pub ours_cmd: Option<Vec<String>>,
+    /// Only the cases whose name contains this text (`--only`).
+    pub only: Option<String>,
     /// The workspace.
     pub meta: Metadata,
     /// `target/bench`.
@@ -77,11 +83,17 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         quick: args.quick,
         runs: if args.quick { 1 } else { args.runs as usize },
         ours_cmd,
+        only: args.only.clone(),
         meta,
         out_dir,
     };
     let date = machine::now_utc();
     let mut notes = Vec::new();
+    if let Some(only) = &args.only {
+        notes.push(format!(
+            "partial run: only the cases whose name contains `{only}`"
+        ));
+    }
     if let Some(cmd) = &args.ours_cmd {
         notes.push(format!(
             "harness test: our server was replaced by `{cmd}`; these are not our figures"
@@ -118,8 +130,8 @@ fn write(ctx: &Ctx, report: &SuiteReport) -> Result<()> {
     for (path, _) in &files {
         println!("wrote {}", path.display());
     }
-    if ctx.quick || ctx.ours_cmd.is_some() {
-        println!("(quick or harness-test run: BENCHMARKS.md left as it is)");
+    if ctx.quick || ctx.ours_cmd.is_some() || ctx.only.is_some() {
+        println!("(quick, partial or harness-test run: BENCHMARKS.md left as it is)");
         return Ok(());
     }
     let path = cmd::root().join("BENCHMARKS.md");

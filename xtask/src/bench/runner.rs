@@ -70,6 +70,15 @@ pub struct RunOpts {
     pub warmup_s: f64,
     /// Where server logs go.
     pub log_dir: PathBuf,
+    /// Only the cases whose name contains this text (`--only`).
+    pub only: Option<String>,
+}
+
+impl RunOpts {
+    /// Whether the case named `name` is to run (`--only`).
+    pub fn wants(&self, name: &str) -> bool {
+        self.only.as_deref().is_none_or(|only| name.contains(only))
+    }
 }
 
 /// A run whose other-process CPU exceeds this share of one core is redone once.
@@ -220,7 +229,15 @@ impl Runs {
 /// Runs one case: for each run, ours then the peer, each on a fresh server.
 /// A run disturbed by other processes is redone once; `notes` gets a line if it
 /// was still disturbed.
-pub fn run_case(case: &ServerCase, opts: &RunOpts, notes: &mut Vec<String>) -> Result<CaseReport> {
+/// `None` when `--only` leaves the case out.
+pub fn run_case(
+    case: &ServerCase,
+    opts: &RunOpts,
+    notes: &mut Vec<String>,
+) -> Result<Option<CaseReport>> {
+    if !opts.wants(&case.info.name) {
+        return Ok(None);
+    }
     if opts.runs == 0 {
         bail!("--runs must be at least 1");
     }
@@ -263,17 +280,32 @@ pub fn run_case(case: &ServerCase, opts: &RunOpts, notes: &mut Vec<String>) -> R
             runs.push(&m);
         }
     }
-    Ok(CaseReport::new(
+    Ok(Some(CaseReport::new(
         case.info.clone(),
         ours.report(&case.ours.name),
         peer.report(&case.peer.name),
         commands,
-    ))
+    )))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_selects_cases_by_name() {
+        let mut opts = RunOpts {
+            runs: 1,
+            duration_s: 1.0,
+            warmup_s: 0.0,
+            log_dir: PathBuf::new(),
+            only: None,
+        };
+        assert!(opts.wants("https hello vs nginx"));
+        opts.only = Some("https".into());
+        assert!(opts.wants("https hello vs nginx"));
+        assert!(!opts.wants("http hello, 64 conns vs nginx"));
+    }
 
     #[test]
     fn substitutes_placeholders() {

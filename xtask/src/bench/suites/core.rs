@@ -47,9 +47,11 @@ fn glommio_bench(
     c
 }
 
-/// criterion's arguments: short for `--quick`, its defaults otherwise.
-fn criterion_args(quick: bool) -> Vec<&'static str> {
-    if quick {
+/// criterion's arguments: short for `--quick`, its defaults otherwise;
+/// `--only` becomes criterion's filter (a regex of benchmark ids, so plain
+/// text matches as a substring).
+fn criterion_args(ctx: &Ctx) -> Vec<&str> {
+    let mut args = if ctx.quick {
         vec![
             "--warm-up-time",
             "0.5",
@@ -61,7 +63,9 @@ fn criterion_args(quick: bool) -> Vec<&'static str> {
         ]
     } else {
         vec![]
-    }
+    };
+    args.extend(ctx.only.as_deref());
+    args
 }
 
 /// Median ns per (group, function), one map per run.
@@ -117,12 +121,12 @@ pub fn run(ctx: &Ctx, notes: &mut Vec<String>) -> Result<Vec<CaseReport>> {
                 bench,
                 "--",
             ]);
-            c.args(criterion_args(ctx.quick));
+            c.args(criterion_args(ctx));
             c
         });
         let peers = glommio.then(|| {
             let mut c = glommio_bench(ctx, &criterion_dir, &["--bench", "glommio", "--"]);
-            c.args(criterion_args(ctx.quick));
+            c.args(criterion_args(ctx));
             c
         });
         for c in ours.chain(peers) {

@@ -125,6 +125,9 @@ fn wrk(program: &Path, connections: u32, script: Option<&Path>) -> LoadCmd {
     }
 }
 
+/// The name of the seawreck-against-wrk case.
+const LOAD_GENERATORS: &str = "http load generator: seawreck vs wrk, 64 conns (per client CPU-s)";
+
 /// Runs the http cases.
 pub fn run(ctx: &Ctx, notes: &mut Vec<String>) -> Result<Vec<CaseReport>> {
     peers::ensure_taskset()?;
@@ -158,6 +161,7 @@ pub fn run(ctx: &Ctx, notes: &mut Vec<String>) -> Result<Vec<CaseReport>> {
         duration_s: if ctx.quick { 2.0 } else { 10.0 },
         warmup_s: 1.0,
         log_dir: ctx.out_dir.join("logs"),
+        only: ctx.only.clone(),
     };
     notes.push(
         "load: wrk -t1 (Debian), keep-alive, `GET /` answered `Hello, world!\\n`; server CPU 0, load CPU 1; \
@@ -192,11 +196,13 @@ pub fn run(ctx: &Ctx, notes: &mut Vec<String>) -> Result<Vec<CaseReport>> {
                 peer: peer.clone(),
                 load: wrk(&wrk_bin, conns, script),
             };
-            out.push(run_case(&case, &opts, notes)?);
+            out.extend(run_case(&case, &opts, notes)?);
         }
     }
     if ctx.ours_cmd.is_none() {
-        out.push(load_generators(ctx, &ours, &wrk_bin, &opts)?);
+        if opts.wants(LOAD_GENERATORS) {
+            out.push(load_generators(ctx, &ours, &wrk_bin, &opts)?);
+        }
         out.extend(https(ctx, &ours, &wrk_bin, &opts, notes)?);
     } else {
         notes.push("https cases skipped: --ours-cmd replaces the plain-text server only".into());
@@ -357,7 +363,7 @@ fn https(
                 peer: peer.clone(),
                 load: load.clone(),
             };
-            out.push(run_case(&case, opts, notes)?);
+            out.extend(run_case(&case, opts, notes)?);
         }
     }
     Ok(out)
@@ -486,7 +492,7 @@ fn load_generators(
     let [s, w] = &sides;
     Ok(CaseReport::new(
         CaseInfo {
-            name: "http load generator: seawreck vs wrk, 64 conns (per client CPU-s)".into(),
+            name: LOAD_GENERATORS.into(),
             metric: "throughput".into(),
             unit: "req/s".into(),
             higher_is_better: true,

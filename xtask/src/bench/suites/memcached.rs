@@ -140,6 +140,7 @@ pub fn run(ctx: &Ctx, notes: &mut Vec<String>) -> Result<Vec<CaseReport>> {
         duration_s: if ctx.quick { 2.0 } else { 10.0 },
         warmup_s: if ctx.quick { 1.0 } else { 2.0 },
         log_dir: ctx.out_dir.join("logs"),
+        only: ctx.only.clone(),
     };
     notes.push(format!(
         "load: memaslap (libmemcached-tools), {CONNECTIONS} connections, 90% get / 10% set, \
@@ -176,7 +177,7 @@ pub fn run(ctx: &Ctx, notes: &mut Vec<String>) -> Result<Vec<CaseReport>> {
             peer: stock(threads)?,
             load: memaslap(&load, &config, load_threads, division),
         };
-        out.push(run_case(&case, &opts, notes)?);
+        out.extend(run_case(&case, &opts, notes)?);
     }
     // The floor: the same load against a bare epoll responder that does
     // no work (bench/peers `memcached-floor`), to show how much of a
@@ -198,7 +199,7 @@ pub fn run(ctx: &Ctx, notes: &mut Vec<String>) -> Result<Vec<CaseReport>> {
         },
         load: memaslap(&load, &config, 1, 1),
     };
-    out.push(run_case(&case, &opts, notes)?);
+    out.extend(run_case(&case, &opts, notes)?);
     let pipelining = LoadCmd {
         program: ctx.meta.release_dir().join("memcached-load"),
         args: strings(&[
@@ -225,7 +226,7 @@ pub fn run(ctx: &Ctx, notes: &mut Vec<String>) -> Result<Vec<CaseReport>> {
         peer: stock(1)?,
         load: pipelining,
     };
-    out.push(run_case(&case, &opts, notes)?);
+    out.extend(run_case(&case, &opts, notes)?);
     Ok(out)
 }
 

@@ -64,6 +64,7 @@ pub fn run(ctx: &Ctx, notes: &mut Vec<String>) -> Result<Vec<CaseReport>> {
         duration_s: if ctx.quick { 2.0 } else { 10.0 },
         warmup_s: if ctx.quick { 0.5 } else { 2.0 },
         log_dir: ctx.out_dir.join("logs"),
+        only: ctx.only.clone(),
     };
     let mut out = Vec::new();
     for conns in CONNECTIONS {
@@ -100,10 +101,10 @@ pub fn run(ctx: &Ctx, notes: &mut Vec<String>) -> Result<Vec<CaseReport>> {
                 peer: peer.clone(),
                 load: load.clone(),
             };
-            out.push(run_case(&case, &opts, notes)?);
+            out.extend(run_case(&case, &opts, notes)?);
         }
     }
-    out.push(run_case(&listener_policies(&ours, &bin), &opts, notes)?);
+    out.extend(run_case(&listener_policies(&ours, &bin), &opts, notes)?);
     Ok(out)
 }
 

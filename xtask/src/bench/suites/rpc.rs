@@ -89,6 +89,7 @@ pub fn run(ctx: &Ctx, notes: &mut Vec<String>) -> Result<Vec<CaseReport>> {
         duration_s: if ctx.quick { 2.0 } else { 10.0 },
         warmup_s: if ctx.quick { 0.5 } else { 2.0 },
         log_dir: ctx.out_dir.join("logs"),
+        only: ctx.only.clone(),
     };
     let mut out = cases(
         &[&native, &grpc],
@@ -184,7 +185,7 @@ fn cases(
                 peer: peer.clone(),
                 load: load.clone(),
             };
-            out.push(run_case(&case, opts, notes)?);
+            out.extend(run_case(&case, opts, notes)?);
         }
     }
     Ok(out)
