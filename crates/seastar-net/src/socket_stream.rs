@@ -257,6 +257,36 @@ impl<K: StreamKind> SocketStream<K> {
         self.poll.poll_write_vectored(self.sock.io(), cx, bufs)
     }
 
+    /// Poll-style write of a whole buffer without copying it: takes every
+    /// byte of `buf` and sends it behind (as [`poll_write`](Self::poll_write)),
+    /// leaving `buf` empty. In its place `buf` gets the buffer of an earlier
+    /// send when the stream kept one, so a caller that fills `buf` again
+    /// and again passes two buffers back and forth without allocating.
+    /// `Pending` while an earlier send still runs.
+    ///
+    /// ```
+    /// # use seastar_net::{ListenOptions, TcpListener, TcpStream};
+    /// # seastar_core::block_on(async {
+    /// # let l = TcpListener::bind("127.0.0.1:0".parse().unwrap(), ListenOptions::default()).await.unwrap();
+    /// # let addr = l.local_addr().unwrap();
+    /// let mut conn = TcpStream::connect(addr).await.unwrap();
+    /// let (peer, _) = l.accept().await.unwrap();
+    /// let mut buf = b"ping".to_vec();
+    /// std::future::poll_fn(|cx| conn.poll_write_owned(cx, &mut buf)).await.unwrap();
+    /// assert!(buf.is_empty());
+    /// std::future::poll_fn(|cx| conn.poll_flush(cx)).await.unwrap();
+    /// let (n, got) = peer.read(vec![0; 16]).await;
+    /// assert_eq!(&got[..n.unwrap()], b"ping");
+    /// # });
+    /// ```
+    pub fn poll_write_owned(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut Vec<u8>,
+    ) -> Poll<io::Result<()>> {
+        self.poll.poll_write_owned(self.sock.io(), cx, buf)
+    }
+
     /// Completes when every byte accepted by `poll_write` is sent.
     pub fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.poll.poll_flush(cx)

@@ -370,7 +370,7 @@ impl Link {
     /// looked at before it fires: a busy connection pays one timer poll.
     fn tick<I>(&mut self, cx: &mut Context<'_>, b: &Burst<I>) -> Tick
     where
-        I: Write + Unpin,
+        I: Write + Unpin + 'static,
     {
         let idle = self.shared.config.idle_timeout;
         loop {
@@ -418,7 +418,7 @@ impl Link {
 
     /// Whether hyper is idle with nothing of ours in flight (see the
     /// [module docs](self)).
-    fn can_park<I: Write + Unpin>(&self, b: &Burst<I>) -> bool {
+    fn can_park<I: Write + Unpin + 'static>(&self, b: &Burst<I>) -> bool {
         !b.park_refused
             && !self.stopping
             && b.head.waiting()
