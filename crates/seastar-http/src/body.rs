@@ -80,18 +80,23 @@ fn is_bad_framing(e: &hyper::Error) -> bool {
 enum Kind {
     Empty,
     Full(Option<Bytes>),
-    Incoming {
-        body: hyper::body::Incoming,
-        /// Bytes still allowed, when limited.
-        remaining: Option<u64>,
-        limit: u64,
-        /// The body read timeout and its timer, armed while waiting.
-        timeout: Option<Duration>,
-        timer: Option<Pin<Box<Sleep>>>,
-        /// Told when the body fails (the server may owe a reply).
-        watch: Option<Rc<ConnWatch>>,
-    },
+    /// Boxed: most requests have no body (they get [`Kind::Empty`]), and
+    /// a small `Body` keeps every move of a request or response short.
+    Incoming(Box<Incoming>),
     Boxed(Pin<Box<dyn http_body::Body<Data = Bytes, Error = BoxError>>>),
+}
+
+/// A request body read from hyper, with the server's limits.
+struct Incoming {
+    body: hyper::body::Incoming,
+    /// Bytes still allowed, when limited.
+    remaining: Option<u64>,
+    limit: u64,
+    /// The body read timeout and its timer, armed while waiting.
+    timeout: Option<Duration>,
+    timer: Option<Pin<Box<Sleep>>>,
+    /// Told when the body fails (the server may owe a reply).
+    watch: Option<Rc<ConnWatch>>,
 }
 
 /// A request or response body.
@@ -112,7 +117,7 @@ impl fmt::Debug for Body {
         let kind = match &self.kind {
             Kind::Empty => "empty",
             Kind::Full(_) => "full",
-            Kind::Incoming { .. } => "incoming",
+            Kind::Incoming(_) => "incoming",
             Kind::Boxed(_) => "stream",
         };
         f.debug_tuple("Body").field(&kind).finish()
@@ -157,22 +162,26 @@ impl Body {
     }
 
     /// A request body from hyper, limited to `limit` bytes if given,
-    /// failing after `timeout` without a byte if given.
+    /// failing after `timeout` without a byte if given; empty (and no
+    /// allocation) when hyper knows there is none.
     pub(crate) fn incoming(
         body: hyper::body::Incoming,
         limit: Option<u64>,
         timeout: Option<Duration>,
-        watch: Option<Rc<ConnWatch>>,
+        watch: impl FnOnce() -> Option<Rc<ConnWatch>>,
     ) -> Body {
+        if http_body::Body::is_end_stream(&body) {
+            return Body::empty();
+        }
         Body {
-            kind: Kind::Incoming {
+            kind: Kind::Incoming(Box::new(Incoming {
                 body,
                 remaining: limit,
                 limit: limit.unwrap_or(u64::MAX),
                 timeout,
                 timer: None,
-                watch,
-            },
+                watch: watch(),
+            })),
         }
     }
 
@@ -195,7 +204,7 @@ impl Body {
         let kind = match &self.kind {
             Kind::Empty => Kind::Empty,
             Kind::Full(b) => Kind::Full(b.clone()),
-            Kind::Incoming { .. } | Kind::Boxed(_) => return None,
+            Kind::Incoming(_) | Kind::Boxed(_) => return None,
         };
         Some(Body { kind })
     }
@@ -253,14 +262,15 @@ impl http_body::Body for Body {
         match &mut self.get_mut().kind {
             Kind::Empty => Poll::Ready(None),
             Kind::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
-            Kind::Incoming {
-                body,
-                remaining,
-                limit,
-                timeout,
-                timer,
-                watch,
-            } => {
+            Kind::Incoming(incoming) => {
+                let Incoming {
+                    body,
+                    remaining,
+                    limit,
+                    timeout,
+                    timer,
+                    watch,
+                } = &mut **incoming;
                 let frame = match Pin::new(body).poll_frame(cx) {
                     Poll::Ready(f) => {
                         *timer = None;
@@ -307,7 +317,7 @@ impl http_body::Body for Body {
         match &self.kind {
             Kind::Empty => true,
             Kind::Full(b) => b.is_none(),
-            Kind::Incoming { body, .. } => body.is_end_stream(),
+            Kind::Incoming(i) => i.body.is_end_stream(),
             Kind::Boxed(b) => b.is_end_stream(),
         }
     }
@@ -316,7 +326,7 @@ impl http_body::Body for Body {
         match &self.kind {
             Kind::Empty => SizeHint::with_exact(0),
             Kind::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
-            Kind::Incoming { body, .. } => body.size_hint(),
+            Kind::Incoming(i) => i.body.size_hint(),
             Kind::Boxed(b) => b.size_hint(),
         }
     }

@@ -77,8 +77,8 @@ impl hyper::service::Service<http::Request<Incoming>> for ConnService {
             }
             _ => {
                 let timeout = shared.config.body_read_timeout;
-                let watch = self.watch.clone();
-                let req = req.map(|b| Body::incoming(b, limit, timeout, Some(watch)));
+                let watch = || Some(self.watch.clone());
+                let req = req.map(|b| Body::incoming(b, limit, timeout, watch));
                 shared.handler.call(req)
             }
         };
