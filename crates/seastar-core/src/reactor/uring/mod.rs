@@ -7,7 +7,11 @@
 //! interrupts the busy core). With `DEFER_TASKRUN`, completions are posted
 //! only when the owning thread enters the kernel with `GETEVENTS`, so even a
 //! non-blocking poll enters the kernel; never touch the ring from another
-//! thread.
+//! thread. With `TASKRUN_FLAG` as well, the kernel marks the ring's SQ
+//! flags with `IORING_SQ_TASKRUN` while deferred work waits, so a spinning
+//! shard enters only then (or with entries to submit, or a CQ overflow)
+//! instead of on every iteration with an operation in flight (a signalfd
+//! read is in flight for the whole life of shard 0).
 //!
 //! Each in-flight operation owns a slot in the operation table
 //! ([`table`], private to this backend); its user data is the slot key,
@@ -55,6 +59,7 @@ impl std::fmt::Display for UringFeatures {
         let on: Vec<&str> = [
             (self.defer_taskrun, "defer_taskrun"),
             (self.coop_taskrun, "coop_taskrun"),
+            (self.taskrun_flag, "taskrun_flag"),
             (self.registered_ring_fd, "registered_ring_fd"),
             (self.multishot_accept, "multishot_accept"),
             (self.recv_poll_first, "recv_poll_first"),
@@ -83,6 +88,10 @@ pub struct UringFeatures {
     pub defer_taskrun: bool,
     /// `IORING_SETUP_COOP_TASKRUN`.
     pub coop_taskrun: bool,
+    /// `IORING_SETUP_TASKRUN_FLAG` (with `defer_taskrun`): the kernel flags
+    /// pending deferred work in the SQ ring, and a spinning shard's
+    /// non-blocking poll enters the kernel only when it is set.
+    pub taskrun_flag: bool,
     /// The ring fd is registered (cheaper `io_uring_enter`).
     pub registered_ring_fd: bool,
     /// Multishot accept (one submission per listener, a completion per
@@ -126,6 +135,7 @@ impl Uring {
         let mut features = UringFeatures {
             defer_taskrun: true,
             coop_taskrun: true,
+            taskrun_flag: true,
             // Multishot accept arrived in Linux 5.19, with DEFER_TASKRUN's
             // 6.1 after it; the first use falls back if it is refused.
             // `SEASTAR_URING_MULTISHOT_ACCEPT=0` turns it off (to measure it).
@@ -139,11 +149,13 @@ impl Uring {
             .setup_single_issuer()
             .setup_defer_taskrun()
             .setup_coop_taskrun()
+            .setup_taskrun_flag()
             .setup_submit_all()
             .build(entries)
             .or_else(|e| {
                 tracing::debug!(error = %e, "io_uring without DEFER_TASKRUN");
                 features.defer_taskrun = false;
+                features.taskrun_flag = false;
                 IoUring::builder().setup_coop_taskrun().build(entries)
             })
             .or_else(|_| {
@@ -420,13 +432,28 @@ impl Backend for Uring {
 
 impl Uring {
     /// Whether a non-blocking poll needs the kernel: entries are queued, or
-    /// operations are in flight (with DEFER_TASKRUN their completions are
-    /// posted only when this thread enters the kernel). The wake-fd poll
-    /// does not count: a spinning shard sees cross-thread work in its
-    /// inbox's state word, and the poll's completion is reaped at the next
-    /// enter (at worst the next sleep returns at once, once).
+    /// operations are in flight and may have completed (with DEFER_TASKRUN
+    /// their completions are posted only when this thread enters the
+    /// kernel). With `taskrun_flag` the kernel says when that is: it sets
+    /// `IORING_SQ_TASKRUN` when it queues deferred work for this ring
+    /// (and clears it when an enter runs the work), so an operation that
+    /// is only waiting costs no syscall; work queued just after the check
+    /// is seen by the next iteration's check, and a sleep always enters.
+    /// Completions posted without deferred work (inline at submission,
+    /// without DEFER_TASKRUN) are in the CQ ring and reaped without an
+    /// enter. The wake-fd poll does not count: a spinning shard sees
+    /// cross-thread work in its inbox's state word, and the poll's
+    /// completion is reaped at the next enter (at worst the next sleep
+    /// returns at once, once).
     fn must_enter(&mut self) -> bool {
-        !self.ring.submission().is_empty() || self.ops.len() > 0
+        let sq = self.ring.submission();
+        if !sq.is_empty() {
+            return true;
+        }
+        if self.ops.len() == 0 {
+            return false;
+        }
+        !self.features.taskrun_flag || sq.taskrun() || sq.cq_overflow()
     }
 }
 
