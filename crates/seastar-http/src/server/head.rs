@@ -14,23 +14,27 @@
 //! interrupted, so a parked connection gets no more time than hyper would
 //! have given it.
 //!
-//! hyper wants its timer `Send + Sync`; the state is an atomic counter
-//! and an uncontended lock (only ever touched on the connection's shard).
-//! Per request hyper asks for one sleep: the lock keeps the deadline as
-//! the `Instant` it is (callgrind: about 30 instructions less per request
-//! than converting it to nanoseconds for an atomic).
+//! hyper wants its timer `Send + Sync` and boxes each sleep. So the
+//! state is not in the timer: the driver keeps it ([`HeadState`], plain
+//! fields of the connection's burst) and lends it to the shard's thread
+//! for each poll of the hyper connection ([`HeadState::lend`]), which is
+//! the only time hyper asks its timer for a sleep or polls one. The timer
+//! and its sleeps are then empty: a sleep is a zero-sized box, which
+//! allocates nothing (a `malloc` and a `free` per request before, and an
+//! `Arc` and a lock: about 150 instructions, callgrind). "A sleep alive"
+//! is told by its polls: hyper polls its header sleep each time a head
+//! read finds nothing more to read, so a poll of hyper's that polled it
+//! ended with hyper waiting for a head.
 //!
 //! A sleep arms no timer of its own: it only compares its deadline with
-//! the clock when hyper polls it (hyper does so each time a head read
-//! finds nothing more to read). What wakes hyper at the deadline is the
+//! the clock when hyper polls it. What wakes hyper at the deadline is the
 //! connection's one timer, which the driver never sets past the deadline
 //! of the head hyper waits for (see `http1`, `tick`). A timer per request
 //! (armed at each head, cancelled when it is parsed) cost about 300
 //! instructions per keep-alive request (callgrind, HTTPS hello).
 
+use std::cell::Cell;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -42,72 +46,78 @@ use seastar_core::timer;
 /// these never fire (see [`HeadSleep`]).
 pub(crate) const NO_TIMEOUT: Duration = Duration::from_secs(86400 * 365 * 30);
 
-/// The state shared by a connection's driver and its timers.
-#[derive(Debug)]
-struct Clock {
-    /// Whether the server has a header read timeout.
-    timed: bool,
-    /// hyper's sleeps alive now: hyper is reading a request head.
-    waiting: AtomicU32,
-    deadlines: Mutex<Deadlines>,
-}
-
-#[derive(Debug, Default)]
-struct Deadlines {
+/// The head deadlines of one hyper connection and whether hyper waits
+/// for a head; kept by the driver, lent for each poll of the connection.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct HeadState {
     /// The deadline of the last head read hyper started.
     last: Option<Instant>,
     /// A deadline the next head read keeps if it is earlier than its own.
     carry: Option<Instant>,
+    /// hyper polled its header sleep in the last poll: it waits for a head.
+    waiting: bool,
 }
 
-impl Clock {
-    /// Single-threaded use (one shard): a load and a store, no
-    /// read-modify-write instruction.
-    fn add_waiting(&self, d: i32) {
-        let n = self.waiting.load(Relaxed);
-        self.waiting.store(n.wrapping_add_signed(d), Relaxed);
+thread_local! {
+    /// The [`HeadState`] of the connection being polled on this thread.
+    static LENT: Cell<HeadState> = const {
+        Cell::new(HeadState { last: None, carry: None, waiting: false })
+    };
+}
+
+/// Changes the lent state.
+fn with_lent<R>(f: impl FnOnce(&mut HeadState) -> R) -> R {
+    LENT.with(|c| {
+        let mut st = c.get();
+        let r = f(&mut st);
+        c.set(st);
+        r
+    })
+}
+
+impl HeadState {
+    /// Whether hyper waited for a request head at the end of its last poll.
+    pub(crate) fn waiting(&self) -> bool {
+        self.waiting
     }
 
-    /// Never poisoned in practice: nothing panics while it is held.
-    fn deadlines(&self) -> MutexGuard<'_, Deadlines> {
-        self.deadlines
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+    /// The deadline of the head read hyper started last (`None` without a
+    /// header read timeout).
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        self.last
+    }
+
+    /// Makes `deadline` the latest the next head read may end at.
+    pub(crate) fn carry(&mut self, deadline: Option<Instant>) {
+        self.carry = deadline;
+    }
+
+    /// Runs `poll`, a poll of the hyper connection whose timer this state
+    /// belongs to, with the state lent to that timer.
+    pub(crate) fn lend<R>(&mut self, poll: impl FnOnce() -> R) -> R {
+        LENT.set(HeadState {
+            waiting: false,
+            ..*self
+        });
+        let r = poll();
+        *self = LENT.replace(HeadState::default());
+        r
     }
 }
 
 /// hyper's [`Timer`] for one HTTP/1 connection; see the [module docs](self).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct HeadTimer {
-    clock: Arc<Clock>,
+    /// Whether the server has a header read timeout.
+    timed: bool,
 }
 
 impl HeadTimer {
     /// A timer for a server whose header read timeout is `timeout`.
     pub(crate) fn new(timeout: Option<Duration>) -> HeadTimer {
         HeadTimer {
-            clock: Arc::new(Clock {
-                timed: timeout.is_some(),
-                waiting: AtomicU32::new(0),
-                deadlines: Mutex::default(),
-            }),
+            timed: timeout.is_some(),
         }
-    }
-
-    /// Whether hyper is reading a request head now.
-    pub(crate) fn waiting(&self) -> bool {
-        self.clock.waiting.load(Relaxed) > 0
-    }
-
-    /// The deadline of the head read hyper started last (`None` without a
-    /// header read timeout).
-    pub(crate) fn deadline(&self) -> Option<Instant> {
-        self.clock.deadlines().last
-    }
-
-    /// Makes `deadline` the latest the next head read may end at.
-    pub(crate) fn carry(&self, deadline: Option<Instant>) {
-        self.clock.deadlines().carry = deadline;
     }
 }
 
@@ -118,18 +128,12 @@ impl Timer for HeadTimer {
     }
 
     fn sleep_until(&self, deadline: Instant) -> Pin<Box<dyn Sleep>> {
-        let c = &self.clock;
-        c.add_waiting(1);
-        let due = c.timed.then(|| {
-            let mut d = c.deadlines();
-            let due = d.carry.take().map_or(deadline, |k| k.min(deadline));
-            d.last = Some(due);
-            due
-        });
-        Box::pin(HeadSleep {
-            due,
-            clock: c.clone(),
-        })
+        if self.timed {
+            with_lent(|st| {
+                st.last = Some(st.carry.take().map_or(deadline, |k| k.min(deadline)));
+            });
+        }
+        Box::pin(HeadSleep)
     }
 
     fn reset(&self, sleep: &mut Pin<Box<dyn Sleep>>, new_deadline: Instant) {
@@ -147,26 +151,22 @@ impl Timer for HeadTimer {
 /// the clock itself (as `seastar_core::timer::Sleep` does).
 const NEAR: Duration = Duration::from_millis(1);
 
-/// A sleep of [`HeadTimer`]: counted alive while hyper holds it; never
-/// fires without a header read timeout. Ready once its deadline has
-/// passed; it registers no waker (the connection's timer wakes the task,
-/// see the [module docs](self)).
-struct HeadSleep {
-    due: Option<Instant>,
-    clock: Arc<Clock>,
-}
-
-impl Drop for HeadSleep {
-    fn drop(&mut self) {
-        self.clock.add_waiting(-1);
-    }
-}
+/// A sleep of [`HeadTimer`], empty: its deadline is the lent state's
+/// (hyper holds one sleep at a time). Marks the lent state waiting when
+/// polled; never fires without a header read timeout. Ready once its
+/// deadline has passed; it registers no waker (the connection's timer
+/// wakes the task, see the [module docs](self)).
+struct HeadSleep;
 
 impl std::future::Future for HeadSleep {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<()> {
-        let Some(due) = self.due else {
+        let due = with_lent(|st| {
+            st.waiting = true;
+            st.last
+        });
+        let Some(due) = due else {
             return Poll::Pending;
         };
         // The loop iteration's time first (no clock read), the clock
@@ -186,25 +186,30 @@ impl Sleep for HeadSleep {}
 mod tests {
     use super::*;
 
+    fn poll(s: &mut Pin<Box<dyn Sleep>>) -> Poll<()> {
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        s.as_mut().poll(&mut cx)
+    }
+
     #[test]
-    fn a_sleep_alive_means_waiting_and_a_carried_deadline_wins_once() {
+    fn a_polled_sleep_means_waiting_and_a_carried_deadline_wins_once() {
         seastar_core::block_on(async {
             let t = HeadTimer::new(Some(Duration::from_secs(10)));
-            assert!(!t.waiting());
+            let mut st = HeadState::default();
+            assert!(!st.waiting());
             let now = t.now();
-            t.carry(Some(now + Duration::from_secs(3)));
-            let s = t.sleep(Duration::from_secs(10));
-            assert!(t.waiting());
-            assert_eq!(t.deadline(), Some(now + Duration::from_secs(3)));
-            drop(s);
-            assert!(!t.waiting());
-            let mut s = t.sleep(Duration::from_secs(10));
-            assert_eq!(t.deadline(), Some(now + Duration::from_secs(10)), "once");
-            t.reset(&mut s, now + Duration::from_secs(20));
-            assert!(t.waiting(), "one sleep alive after a reset");
-            assert_eq!(t.deadline(), Some(now + Duration::from_secs(20)));
-            drop(s);
-            assert!(!t.waiting());
+            st.carry(Some(now + Duration::from_secs(3)));
+            let mut s = st.lend(|| t.sleep(Duration::from_secs(10)));
+            assert!(!st.waiting(), "made, not polled: hyper read a head at once");
+            assert_eq!(st.deadline(), Some(now + Duration::from_secs(3)));
+            assert!(st.lend(|| poll(&mut s)).is_pending());
+            assert!(st.waiting(), "polled: hyper waits for the head");
+            st.lend(|| ());
+            assert!(!st.waiting(), "a poll that did not poll it");
+            let mut s = st.lend(|| t.sleep(Duration::from_secs(10)));
+            assert_eq!(st.deadline(), Some(now + Duration::from_secs(10)), "once");
+            st.lend(|| t.reset(&mut s, now + Duration::from_secs(20)));
+            assert_eq!(st.deadline(), Some(now + Duration::from_secs(20)));
         });
     }
 
@@ -217,13 +222,26 @@ mod tests {
             .unwrap();
         rt.run(async {
             let t = HeadTimer::new(Some(Duration::from_secs(10)));
-            let mut s = t.sleep(Duration::from_secs(10));
-            let mut cx = Context::from_waker(std::task::Waker::noop());
-            assert!(s.as_mut().poll(&mut cx).is_pending());
+            let mut st = HeadState::default();
+            let mut s = st.lend(|| t.sleep(Duration::from_secs(10)));
+            assert!(st.lend(|| poll(&mut s)).is_pending());
             timer::ManualClock::advance(Duration::from_secs(9)).await;
-            assert!(s.as_mut().poll(&mut cx).is_pending(), "one second early");
+            assert!(st.lend(|| poll(&mut s)).is_pending(), "one second early");
             timer::ManualClock::advance(Duration::from_secs(1)).await;
-            assert!(s.as_mut().poll(&mut cx).is_ready(), "at its deadline");
+            assert!(st.lend(|| poll(&mut s)).is_ready(), "at its deadline");
+        });
+    }
+
+    #[test]
+    fn each_connection_sees_its_own_deadline() {
+        seastar_core::block_on(async {
+            let t = HeadTimer::new(Some(Duration::from_secs(10)));
+            let now = t.now();
+            let (mut a, mut b) = (HeadState::default(), HeadState::default());
+            let _sa = a.lend(|| t.sleep_until(now + Duration::from_secs(5)));
+            let _sb = b.lend(|| t.sleep_until(now + Duration::from_secs(7)));
+            assert_eq!(a.deadline(), Some(now + Duration::from_secs(5)));
+            assert_eq!(b.deadline(), Some(now + Duration::from_secs(7)));
         });
     }
 
@@ -231,12 +249,12 @@ mod tests {
     fn without_a_timeout_sleeps_only_mark_the_wait() {
         seastar_core::block_on(async {
             let t = HeadTimer::new(None);
-            let s = t.sleep(Duration::from_millis(1));
-            assert!(t.waiting());
-            assert_eq!(t.deadline(), None);
-            let fired = seastar_core::timer::timeout(Duration::from_millis(20), s).await;
-            assert!(fired.is_err(), "never fires");
-            assert!(!t.waiting());
+            let mut st = HeadState::default();
+            let mut s = st.lend(|| t.sleep(Duration::from_millis(1)));
+            assert_eq!(st.deadline(), None);
+            seastar_core::timer::sleep(Duration::from_millis(20)).await;
+            assert!(st.lend(|| poll(&mut s)).is_pending(), "never fires");
+            assert!(st.waiting());
         });
     }
 }

@@ -20,7 +20,7 @@
 //! the socket, the bytes read for the next burst, the request count, the
 //! time of the last byte and the header deadline; the per-burst state
 //! (hyper's connection, the coalescing writer of `coalesce`, the
-//! `ConnWatch`, hyper's [`HeadTimer`]) is one box built when a burst starts
+//! `ConnWatch`, hyper's header-read [`HeadState`]) is one box built when a burst starts
 //! and dropped when it parks. The task is then about 300 bytes (was 1.2
 //! KB with the `async fn` layers, which keep every argument twice); with
 //! the socket's own poll state, the reactor's, timer and stop-signal
@@ -29,8 +29,8 @@
 //! runs 1.0 to 1.3 (was 1.9 to 2.3 KB).
 //!
 //! hyper has no public "idle" state, so the driver parks only when all of
-//! these hold, each of which it sees itself: a sleep of the burst's
-//! [`HeadTimer`] is alive (hyper is reading a request head, which after a
+//! these hold, each of which it sees itself: hyper's last poll polled
+//! its header sleep (see `head`: hyper is reading a request head, which after a
 //! request on the same hyper connection means it is idle in its keep-alive
 //! sense), a request was served in this burst (the first head of a hyper
 //! connection is read with keep-alive still "busy", where a graceful
@@ -73,7 +73,7 @@ use seastar_core::timer::{self, Sleep, lowres_now};
 
 use super::coalesce::{self, Coalesce, Pending};
 use super::conn::ConnService;
-use super::head::{HeadTimer, NO_TIMEOUT};
+use super::head::{HeadState, HeadTimer, NO_TIMEOUT};
 use super::options::Config;
 use super::{ConnWatch, Shared, bump};
 use crate::metrics::Closed;
@@ -155,7 +155,8 @@ struct Burst<I> {
     conn: Conn<I>,
     pending: Pending<I>,
     watch: Rc<ConnWatch>,
-    head: HeadTimer,
+    /// hyper's header-read state, lent to its timer for each poll.
+    head: HeadState,
     /// hyper was asked to close for parking.
     parking: bool,
     /// It did not close at once: no parking for this burst.
@@ -201,9 +202,9 @@ where
     Http1 { link, phase }
 }
 
-fn builder(c: &Config, head: &HeadTimer) -> http1::Builder {
+fn builder(c: &Config) -> http1::Builder {
     let mut b = http1::Builder::new();
-    b.timer(head.clone())
+    b.timer(HeadTimer::new(c.header_read_timeout))
         // Always one: its sleeps tell when hyper waits for a head.
         .header_read_timeout(c.header_read_timeout.unwrap_or(NO_TIMEOUT))
         .keep_alive(c.keep_alive)
@@ -277,14 +278,14 @@ impl Link {
             watch.clone(),
             p.prefix,
         );
-        let head = HeadTimer::new(c.header_read_timeout);
+        let mut head = HeadState::default();
         head.carry(p.head_due);
         let svc = ConnService {
             shared: self.shared.clone(),
             served: Cell::new(p.served),
             watch: watch.clone(),
         };
-        let conn = builder(c, &head).serve_connection(io, svc);
+        let conn = builder(c).serve_connection(io, svc);
         // No later than the carried header deadline (hyper's header sleeps
         // arm no timer, see `head`).
         let park = lowres_now() + PARK_AFTER;
@@ -320,7 +321,8 @@ impl Link {
             Pin::new(&mut b.conn).graceful_shutdown();
         }
         loop {
-            let r = b.conn.poll_without_shutdown(cx);
+            let conn = &mut b.conn;
+            let r = b.head.lend(|| conn.poll_without_shutdown(cx));
             if let Err(e) = b.pending.push(cx) {
                 return Poll::Ready(Err(End::Failed(e.to_string())));
             }
