@@ -18,9 +18,10 @@ pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 async fn handshake(
     tcp: TcpStream,
     conn: Connection,
+    offload: bool,
     timeout: Duration,
 ) -> Result<TlsStream, TlsError> {
-    let mut stream = TlsStream::new(tcp, conn);
+    let mut stream = TlsStream::new(tcp, conn, offload);
     let done = seastar_core::timer::timeout(timeout, poll_fn(|cx| stream.poll_handshake(cx)));
     match done.await {
         Ok(Ok(())) => Ok(stream),
@@ -94,7 +95,10 @@ impl TlsAcceptor {
     /// connection is closed (after rustls' alert, when it has one).
     pub async fn accept(&self, tcp: TcpStream) -> Result<TlsStream, TlsError> {
         let conn = ServerConnection::new(self.config.clone()).map_err(TlsError::Handshake)?;
-        handshake(tcp, Connection::Server(conn), self.timeout).await
+        // Secret extraction allowed: the records may leave rustls after
+        // the handshake (TlsServerConfig::record_offload).
+        let offload = self.config.enable_secret_extraction;
+        handshake(tcp, Connection::Server(conn), offload, self.timeout).await
     }
 }
 
@@ -159,6 +163,6 @@ impl TlsConnector {
         let name = ServerName::try_from(server_name.to_owned())
             .map_err(|_| TlsError::ServerName(server_name.to_owned()))?;
         let conn = ClientConnection::new(self.config.clone(), name).map_err(TlsError::Handshake)?;
-        handshake(tcp, Connection::Client(conn), self.timeout).await
+        handshake(tcp, Connection::Client(conn), false, self.timeout).await
     }
 }

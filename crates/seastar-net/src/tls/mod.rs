@@ -100,6 +100,7 @@ mod error;
 pub mod fuzzing;
 mod handshake;
 mod pem;
+mod records;
 mod stream;
 
 pub use config::{TlsClientConfig, TlsServerConfig, crypto_provider};

@@ -17,6 +17,14 @@
 //! the error is reported; every later read or write fails with the same
 //! error, and dropping the stream closes the connection.
 //!
+//! A server session that negotiated TLS 1.3, with record offload on
+//! ([`TlsServerConfig::record_offload`](super::TlsServerConfig::record_offload),
+//! the default), leaves rustls once its handshake is done and rustls holds
+//! nothing for it (no plaintext to read, no record to send, no partial
+//! record: checked when a read finds no plaintext): its records are then
+//! sealed and opened by `Records` with the keys rustls negotiated, without
+//! rustls' copies and allocations per record (see `records`).
+//!
 //! After our `close_notify` ([`TlsStream::shutdown`]) the session is
 //! closed for good: rustls processes no further record (see `feed`);
 //! reads return the plaintext decrypted before, then drop what the peer
@@ -27,11 +35,13 @@ use std::io::{self, BufRead, Write};
 use std::net::Shutdown;
 use std::task::{Context, Poll, ready};
 
+use rustls::crypto::cipher::OutboundChunks;
 use rustls::pki_types::CertificateDer;
-use rustls::{Connection, HandshakeKind, ProtocolVersion, SupportedCipherSuite};
+use rustls::{AlertDescription, Connection, HandshakeKind, ProtocolVersion, SupportedCipherSuite};
 use seastar_core::io::{PooledBuf, PooledRecvStream, pool};
 
 use super::TlsError;
+use super::records::{Boundary, Records, alert_for};
 use crate::{BufResult, SendBehind, TcpStream};
 
 /// Most plaintext bytes encrypted by one poll-style write.
@@ -59,8 +69,12 @@ pub struct TlsStream {
     // session, the socket.
     sending: Option<SendBehind<Vec<u8>>>,
     recv: Recv,
-    conn: Connection,
+    session: Session,
     tcp: TcpStream,
+    /// The session may move to [`Records`] (a server whose configuration
+    /// allows it), and the bytes fed to rustls so far.
+    offload: bool,
+    fed: Boundary,
     /// The error of a send behind, for the next write, flush or shutdown.
     werr: Option<io::Error>,
     /// The TLS failure that ended the session (its alert is queued or sent).
@@ -82,12 +96,31 @@ pub struct TlsStream {
     send_waited: bool,
 }
 
+/// Who runs the session's records.
+// The rustls session stays inline, as before the offload: boxing it would
+// cost every connection an allocation.
+#[allow(clippy::large_enum_variant)]
+enum Session {
+    /// rustls: the handshake, then every session that does not move.
+    Rustls(Connection),
+    /// [`Records`], after the handshake (a server, TLS 1.3).
+    Records(Box<Records>),
+    /// Only while moving to [`Records`]; left so (with `fatal` set) if
+    /// rustls refused to hand the keys out.
+    Moved,
+}
+
 impl std::fmt::Debug for TlsStream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (server, handshaking) = match &self.session {
+            Session::Rustls(c) => (matches!(c, Connection::Server(_)), c.is_handshaking()),
+            _ => (true, false),
+        };
         f.debug_struct("TlsStream")
             .field("tcp", &self.tcp)
-            .field("server", &matches!(self.conn, Connection::Server(_)))
-            .field("handshaking", &self.conn.is_handshaking())
+            .field("server", &server)
+            .field("handshaking", &handshaking)
+            .field("offloaded", &matches!(self.session, Session::Records(_)))
             .field("alpn", &self.alpn_protocol())
             .field("fatal", &self.fatal)
             .finish_non_exhaustive()
@@ -223,7 +256,9 @@ fn tls_io_error(e: rustls::Error) -> io::Error {
 }
 
 impl TlsStream {
-    pub(crate) fn new(mut tcp: TcpStream, conn: Connection) -> TlsStream {
+    /// A session over `tcp`; `offload`: it may move to [`Records`] after
+    /// the handshake (see the module docs).
+    pub(crate) fn new(mut tcp: TcpStream, conn: Connection, offload: bool) -> TlsStream {
         let recv = Recv {
             via_poll: tcp.poll_parts().0.has_read_state(),
             ..Recv::default()
@@ -231,8 +266,10 @@ impl TlsStream {
         TlsStream {
             sending: None,
             recv,
-            conn,
+            offload: offload && matches!(conn, Connection::Server(_)),
+            session: Session::Rustls(conn),
             tcp,
+            fed: Boundary::default(),
             werr: None,
             fatal: None,
             eof: false,
@@ -254,7 +291,7 @@ impl TlsStream {
                 return Poll::Ready(Err(TlsError::Handshake(e)));
             }
             ready!(self.poll_flush_tls(cx))?;
-            if !self.conn.is_handshaking() {
+            if !matches!(&self.session, Session::Rustls(c) if c.is_handshaking()) {
                 return Poll::Ready(Ok(()));
             }
             if self.eof {
@@ -291,13 +328,16 @@ impl TlsStream {
 
     /// Starts sending the TLS bytes rustls queued, unless a send is in flight.
     fn start_send(&mut self, cx: &mut Context<'_>) {
-        if self.sending.is_some() || !self.conn.wants_write() {
+        let Session::Rustls(conn) = &mut self.session else {
+            return; // Records hands its records to `send_records`
+        };
+        if self.sending.is_some() || !conn.wants_write() {
             return;
         }
         let mut buf = pool::take();
-        while self.conn.wants_write() {
+        while conn.wants_write() {
             // Writing into a Vec does not fail.
-            if let Err(e) = self.conn.write_tls(&mut buf) {
+            if let Err(e) = conn.write_tls(&mut buf) {
                 self.werr = Some(e);
                 break;
             }
@@ -318,7 +358,7 @@ impl TlsStream {
             if let Some(e) = self.werr.take() {
                 return Poll::Ready(Err(e));
             }
-            if !self.conn.wants_write() {
+            if !matches!(&self.session, Session::Rustls(c) if c.wants_write()) {
                 return Poll::Ready(Ok(()));
             }
             self.start_send(cx);
@@ -334,8 +374,14 @@ impl TlsStream {
         }
         // Collects a finished send, or continues a short one.
         let _ = self.poll_send(cx, false);
+        let Session::Rustls(conn) = &mut self.session else {
+            return Poll::Ready(Err(io::Error::other("TLS session moved out of rustls")));
+        };
         let data = ready!(self.recv.poll_fill(&mut self.tcp, cx))?;
-        let fed = feed(&mut self.conn, data, self.closed)?;
+        let fed = feed(conn, data, self.closed)?;
+        if self.offload {
+            self.fed.fed(&data[..fed.consumed]);
+        }
         self.eof |= fed.eof;
         self.recv.consume(&mut self.tcp, fed.consumed);
         self.peer_closed |= fed.peer_closed;
@@ -362,19 +408,28 @@ impl TlsStream {
     /// none; empty at a clean end of stream (the peer's `close_notify`).
     /// Follow with [`consume`](Self::consume).
     pub fn poll_fill_buf(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
+        if !matches!(self.session, Session::Rustls(_)) {
+            return self.poll_fill_records(cx);
+        }
         loop {
             if self.plain > 0 {
                 break;
             }
             if !(self.peer_closed || self.eof || self.fatal.is_some()) {
+                if self.offload && self.move_to_records() {
+                    return self.poll_fill_records(cx);
+                }
                 // Nothing to read and nothing to report: receive (rustls'
                 // reader would only say `WouldBlock`).
                 ready!(self.poll_recv_tls(cx))?;
                 continue;
             }
+            let Session::Rustls(conn) = &mut self.session else {
+                unreachable!("only a read moves the session, and it returns")
+            };
             // The end of the session, clean or not, as rustls reports it
             // (after a failure, the plaintext decrypted before it first).
-            match self.conn.reader().into_first_chunk() {
+            match conn.reader().into_first_chunk() {
                 Ok(_) => break,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Err(e) => return Poll::Ready(Err(e)),
@@ -386,13 +441,158 @@ impl TlsStream {
             }
             ready!(self.poll_recv_tls(cx))?;
         }
-        Poll::Ready(self.conn.reader().into_first_chunk())
+        let Session::Rustls(conn) = &mut self.session else {
+            unreachable!("only a read moves the session, and it returns")
+        };
+        Poll::Ready(conn.reader().into_first_chunk())
+    }
+
+    /// Moves the session to [`Records`] if it may and rustls holds nothing
+    /// for it; whether it is there now. Called when a read finds no
+    /// plaintext.
+    fn move_to_records(&mut self) -> bool {
+        let Session::Rustls(conn) = &self.session else {
+            return false;
+        };
+        if conn.is_handshaking() {
+            return false;
+        }
+        if conn.protocol_version() != Some(ProtocolVersion::TLSv1_3) {
+            self.offload = false;
+            return false;
+        }
+        if conn.wants_write() || self.plain != 0 || self.closed || !self.fed.at_boundary() {
+            return false;
+        }
+        let Session::Rustls(Connection::Server(conn)) =
+            std::mem::replace(&mut self.session, Session::Moved)
+        else {
+            unreachable!("offload is for servers")
+        };
+        match Records::from_server(conn) {
+            Ok(r) => {
+                self.session = Session::Records(Box::new(r));
+                true
+            }
+            Err(e) => {
+                // The checks above leave rustls no reason to refuse.
+                tracing::debug!(error = %e, "TLS record offload refused");
+                self.fatal = Some(e);
+                true
+            }
+        }
+    }
+
+    /// [`poll_fill_buf`](Self::poll_fill_buf) once the session moved.
+    fn poll_fill_records(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
+        // Collects a finished send, or continues a short one.
+        let _ = self.poll_send(cx, false);
+        loop {
+            if self.fatal.is_some() {
+                // The alert, if one is on its way, goes out first.
+                ready!(self.poll_send(cx, true));
+                let e = self
+                    .fatal
+                    .clone()
+                    .unwrap_or(rustls::Error::HandshakeNotComplete);
+                return Poll::Ready(Err(tls_io_error(e)));
+            }
+            let Session::Records(r) = &mut self.session else {
+                unreachable!("set with fatal")
+            };
+            if !r.plaintext().is_empty() {
+                break;
+            }
+            if self.closed && self.eof {
+                // After our close_notify the peer's closing is the end.
+                return Poll::Ready(Ok(&[]));
+            }
+            if r.peer_closed() && !self.closed {
+                return Poll::Ready(Ok(&[]));
+            }
+            let record = if !(self.closed || r.peer_closed()) && r.next_from_carry() {
+                true
+            } else {
+                let data = ready!(self.recv.poll_fill(&mut self.tcp, cx))?;
+                let Session::Records(r) = &mut self.session else {
+                    unreachable!("set with fatal")
+                };
+                if data.is_empty() {
+                    self.eof = true;
+                    if self.closed || r.peer_closed() {
+                        continue;
+                    }
+                    return Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "peer closed connection without sending TLS close_notify",
+                    )));
+                }
+                if self.closed || r.peer_closed() {
+                    // Nothing after our or the peer's close_notify is opened.
+                    let n = data.len();
+                    self.recv.consume(&mut self.tcp, n);
+                    continue;
+                }
+                let taken = r.take(data);
+                self.recv.consume(&mut self.tcp, taken.consumed);
+                taken.record
+            };
+            if !record {
+                continue;
+            }
+            let Session::Records(r) = &mut self.session else {
+                unreachable!("set with fatal")
+            };
+            if let Err(e) = r.open() {
+                tracing::debug!(shard = seastar_core::shard_id(), error = %e, "TLS session failed");
+                let mut alert = Vec::new();
+                if r.seal_alert(alert_for(&e), &mut alert).is_ok() && self.sending.is_none() {
+                    self.sending = Some(self.tcp.send_behind(alert));
+                }
+                // Reported at the top of the loop, once the alert is sent.
+                self.fatal = Some(e);
+            }
+        }
+        let Session::Records(r) = &self.session else {
+            unreachable!("checked in the loop")
+        };
+        Poll::Ready(Ok(r.plaintext()))
+    }
+
+    /// Seals `payload` (at most [`WRITE_MAX`] bytes) and sends it behind;
+    /// the session has moved and no send is in flight.
+    fn send_records(
+        &mut self,
+        cx: &mut Context<'_>,
+        payload: OutboundChunks<'_>,
+    ) -> io::Result<()> {
+        let Session::Records(r) = &mut self.session else {
+            return Err(io::Error::other("TLS session not offloaded"));
+        };
+        let mut buf = Vec::new();
+        if let Err(e) = r.seal(payload, &mut buf) {
+            self.fatal = Some(e.clone());
+            return Err(tls_io_error(e));
+        }
+        if buf.is_empty() {
+            return Ok(()); // an empty write sends nothing
+        }
+        self.sending = Some(self.tcp.send_behind(buf));
+        // Sent already on epoll; on io_uring, registers a quiet wake.
+        let _ = self.poll_send(cx, false);
+        Ok(())
     }
 
     /// Marks `n` bytes from [`poll_fill_buf`](Self::poll_fill_buf) as read.
     pub fn consume(&mut self, n: usize) {
-        self.plain = self.plain.saturating_sub(n);
-        self.conn.reader().consume(n);
+        match &mut self.session {
+            Session::Rustls(conn) => {
+                self.plain = self.plain.saturating_sub(n);
+                conn.reader().consume(n);
+            }
+            Session::Records(r) => r.consume(n),
+            Session::Moved => {}
+        }
     }
 
     /// Poll-style read: copies received plaintext into `dst`; `Ok(0)` is a
@@ -425,7 +625,15 @@ impl TlsStream {
     /// poll call. [`poll_flush`](Self::poll_flush) waits for the send.
     pub fn poll_write(&mut self, cx: &mut Context<'_>, src: &[u8]) -> Poll<io::Result<usize>> {
         ready!(self.poll_ready_to_write(cx))?;
-        let n = self.conn.writer().write(&src[..src.len().min(WRITE_MAX)])?;
+        let src = &src[..src.len().min(WRITE_MAX)];
+        let conn = match &mut self.session {
+            Session::Rustls(conn) => conn,
+            _ => {
+                self.send_records(cx, src.into())?;
+                return Poll::Ready(Ok(src.len()));
+            }
+        };
+        let n = conn.writer().write(src)?;
         self.start_send(cx);
         Poll::Ready(Ok(n))
     }
@@ -437,7 +645,11 @@ impl TlsStream {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         ready!(self.poll_ready_to_write(cx))?;
-        let mut writer = self.conn.writer();
+        let conn = match &mut self.session {
+            Session::Rustls(conn) => conn,
+            _ => return self.poll_write_records(cx, bufs),
+        };
+        let mut writer = conn.writer();
         if bufs.len() > 1 && bufs.iter().map(|b| b.len()).sum::<usize>() <= WRITE_MAX {
             // One record for the lot (a head and its body), not one or
             // more per slice.
@@ -462,6 +674,34 @@ impl TlsStream {
         Poll::Ready(Ok(total))
     }
 
+    /// [`poll_write_vectored`](Self::poll_write_vectored) once the session
+    /// moved: up to [`WRITE_MAX`] bytes of the first 16 slices, in records
+    /// that span slices (a head and its body make one record).
+    fn poll_write_records(
+        &mut self,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        const SLICES: usize = 16;
+        let mut slices: [&[u8]; SLICES] = [&[]; SLICES];
+        let mut n = 0;
+        let mut total = 0;
+        for b in bufs.iter().filter(|b| !b.is_empty()).take(SLICES) {
+            let want = b.len().min(WRITE_MAX - total);
+            slices[n] = &b[..want];
+            n += 1;
+            total += want;
+            if total == WRITE_MAX {
+                break;
+            }
+        }
+        if total == 0 {
+            return Poll::Ready(Ok(0));
+        }
+        self.send_records(cx, OutboundChunks::new(&slices[..n]))?;
+        Poll::Ready(Ok(total))
+    }
+
     /// Completes when every byte accepted by the writes is sent.
     pub fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.poll_flush_tls(cx)
@@ -472,8 +712,26 @@ impl TlsStream {
     /// the peer still sends and read `Ok(0)` once it closes the connection.
     pub fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         if !self.closed && self.fatal.is_none() {
-            self.closed = true;
-            self.conn.send_close_notify();
+            match &mut self.session {
+                Session::Rustls(conn) => {
+                    self.closed = true;
+                    conn.send_close_notify();
+                }
+                Session::Records(_) => {
+                    // One send in flight at a time: the alert goes after it.
+                    ready!(self.poll_flush_tls(cx))?;
+                    self.closed = true;
+                    let Session::Records(r) = &mut self.session else {
+                        unreachable!("matched above")
+                    };
+                    let mut alert = Vec::new();
+                    if let Err(e) = r.seal_alert(AlertDescription::CloseNotify, &mut alert) {
+                        return Poll::Ready(Err(tls_io_error(e)));
+                    }
+                    self.sending = Some(self.tcp.send_behind(alert));
+                }
+                Session::Moved => {}
+            }
         }
         ready!(self.poll_flush_tls(cx))?;
         match self.tcp.shutdown(Shutdown::Write) {
@@ -544,38 +802,67 @@ impl TlsStream {
 
     /// The ALPN protocol agreed on, if any (e.g. `b"h2"`).
     pub fn alpn_protocol(&self) -> Option<&[u8]> {
-        self.conn.alpn_protocol()
+        match &self.session {
+            Session::Rustls(conn) => conn.alpn_protocol(),
+            Session::Records(r) => r.facts.alpn.as_deref(),
+            Session::Moved => None,
+        }
     }
 
     /// On the server side, the name the client asked for (SNI), if it sent
     /// one; on the client side, `None`.
     pub fn server_name(&self) -> Option<&str> {
-        match &self.conn {
-            Connection::Server(c) => c.server_name(),
-            Connection::Client(_) => None,
+        match &self.session {
+            Session::Rustls(Connection::Server(c)) => c.server_name(),
+            Session::Records(r) => r.facts.server_name.as_deref(),
+            _ => None,
         }
     }
 
     /// The certificate chain the peer presented (leaf first): the server's
     /// on a client, a client's on a server with mutual TLS.
     pub fn peer_certificates(&self) -> Option<&[CertificateDer<'static>]> {
-        self.conn.peer_certificates()
+        match &self.session {
+            Session::Rustls(conn) => conn.peer_certificates(),
+            Session::Records(r) => r.facts.peer_certificates.as_deref(),
+            Session::Moved => None,
+        }
     }
 
     /// Whether the session was resumed (a ticket or session id) rather
     /// than set up by a full handshake.
     pub fn is_resumed(&self) -> bool {
-        self.conn.handshake_kind() == Some(HandshakeKind::Resumed)
+        match &self.session {
+            Session::Rustls(conn) => conn.handshake_kind() == Some(HandshakeKind::Resumed),
+            Session::Records(r) => r.facts.resumed,
+            Session::Moved => false,
+        }
+    }
+
+    /// Whether the session's records run outside rustls now (record
+    /// offload: a TLS 1.3 server session after its handshake, once a read
+    /// found rustls holding nothing; see
+    /// [`TlsServerConfig::record_offload`](super::TlsServerConfig::record_offload)).
+    pub fn is_record_offloaded(&self) -> bool {
+        matches!(self.session, Session::Records(_))
     }
 
     /// The TLS version agreed on.
     pub fn protocol_version(&self) -> Option<ProtocolVersion> {
-        self.conn.protocol_version()
+        match &self.session {
+            Session::Rustls(conn) => conn.protocol_version(),
+            Session::Records(_) => Some(ProtocolVersion::TLSv1_3),
+            Session::Moved => None,
+        }
     }
 
     /// The cipher suite agreed on.
     pub fn negotiated_cipher_suite(&self) -> Option<SupportedCipherSuite> {
-        self.conn.negotiated_cipher_suite()
+        match &self.session {
+            Session::Rustls(conn) => conn.negotiated_cipher_suite(),
+            Session::Records(r) => Some(r.facts.suite),
+            Session::Moved => None,
+        }
     }
 
     /// The TCP connection underneath (for its addresses and options; its
@@ -585,7 +872,14 @@ impl TlsStream {
     }
 
     /// The rustls session, e.g. to export keying material.
-    pub fn session(&self) -> &Connection {
-        &self.conn
+    ///
+    /// `None` once a server session's records run outside rustls (record
+    /// offload, see the module docs): the facts above are kept, the rest
+    /// of the rustls session is gone.
+    pub fn session(&self) -> Option<&Connection> {
+        match &self.session {
+            Session::Rustls(conn) => Some(conn),
+            _ => None,
+        }
     }
 }

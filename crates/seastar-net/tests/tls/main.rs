@@ -11,6 +11,7 @@ mod adapters;
 mod after_close;
 mod hostile;
 mod measure;
+mod offload;
 mod openssl;
 mod session;
 mod support;

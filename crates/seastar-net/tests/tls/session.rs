@@ -17,7 +17,11 @@ fn round_trip_large_and_small_messages() {
             assert_eq!(tls.protocol_version(), Some(ProtocolVersion::TLSv1_3));
             assert_eq!(tls.alpn_protocol(), None);
             // X25519 first (P-384, rustls' first pick for ring, is 4x slower).
-            let kx = tls.session().negotiated_key_exchange_group().unwrap();
+            let kx = tls
+                .session()
+                .unwrap()
+                .negotiated_key_exchange_group()
+                .unwrap();
             assert_eq!(kx.name(), rustls::NamedGroup::X25519);
             assert_eq!(tls.peer_certificates().unwrap()[0], der(&pki.server_cert));
             ping(&mut tls, &pattern(len)).await;
