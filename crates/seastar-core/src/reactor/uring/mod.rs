@@ -91,6 +91,7 @@ pub struct UringFeatures {
     /// `IORING_SETUP_TASKRUN_FLAG` (with `defer_taskrun`): the kernel flags
     /// pending deferred work in the SQ ring, and a spinning shard's
     /// non-blocking poll enters the kernel only when it is set.
+    /// `SEASTAR_URING_TASKRUN_FLAG=0` turns it off.
     pub taskrun_flag: bool,
     /// The ring fd is registered (cheaper `io_uring_enter`).
     pub registered_ring_fd: bool,
@@ -135,7 +136,8 @@ impl Uring {
         let mut features = UringFeatures {
             defer_taskrun: true,
             coop_taskrun: true,
-            taskrun_flag: true,
+            // `SEASTAR_URING_TASKRUN_FLAG=0` turns it off (to measure it).
+            taskrun_flag: std::env::var("SEASTAR_URING_TASKRUN_FLAG").as_deref() != Ok("0"),
             // Multishot accept arrived in Linux 5.19, with DEFER_TASKRUN's
             // 6.1 after it; the first use falls back if it is refused.
             // `SEASTAR_URING_MULTISHOT_ACCEPT=0` turns it off (to measure it).
@@ -145,12 +147,16 @@ impl Uring {
             multishot_recv: std::env::var("SEASTAR_URING_MULTISHOT_RECV").as_deref() != Ok("0"),
             ..UringFeatures::default()
         };
-        let ring = IoUring::builder()
+        let mut builder = IoUring::builder();
+        builder
             .setup_single_issuer()
             .setup_defer_taskrun()
             .setup_coop_taskrun()
-            .setup_taskrun_flag()
-            .setup_submit_all()
+            .setup_submit_all();
+        if features.taskrun_flag {
+            builder.setup_taskrun_flag();
+        }
+        let ring = builder
             .build(entries)
             .or_else(|e| {
                 tracing::debug!(error = %e, "io_uring without DEFER_TASKRUN");
