@@ -78,10 +78,18 @@ fn is_bad_framing(e: &hyper::Error) -> bool {
 }
 
 enum Kind {
-    Empty,
-    Full(Option<Bytes>),
-    /// Boxed: most requests have no body (they get [`Kind::Empty`]), and
-    /// a small `Body` keeps every move of a request or response short.
+    /// One buffer, sent with `Content-Length`; empty for no body (or once
+    /// read).
+    Full(Bytes),
+    /// A stream, in 16 bytes beside `Full`'s buffer: a `Body` is then 32
+    /// bytes and a request 256, which `memcpy` moves with one class of
+    /// code faster (callgrind: about 20 instructions per move, several
+    /// moves per request). Most requests have no body (they get an empty
+    /// `Full`).
+    Streamed(Streamed),
+}
+
+enum Streamed {
     Incoming(Box<Incoming>),
     Boxed(Pin<Box<dyn http_body::Body<Data = Bytes, Error = BoxError>>>),
 }
@@ -115,10 +123,10 @@ pub struct Body {
 impl fmt::Debug for Body {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let kind = match &self.kind {
-            Kind::Empty => "empty",
+            Kind::Full(b) if b.is_empty() => "empty",
             Kind::Full(_) => "full",
-            Kind::Incoming(_) => "incoming",
-            Kind::Boxed(_) => "stream",
+            Kind::Streamed(Streamed::Incoming(_)) => "incoming",
+            Kind::Streamed(Streamed::Boxed(_)) => "stream",
         };
         f.debug_tuple("Body").field(&kind).finish()
     }
@@ -133,7 +141,9 @@ impl Default for Body {
 impl Body {
     /// No bytes.
     pub fn empty() -> Body {
-        Body { kind: Kind::Empty }
+        Body {
+            kind: Kind::Full(Bytes::new()),
+        }
     }
 
     /// Any body of [`Bytes`] frames: a stream, a [`JsonBody`](seastar_json::JsonBody),
@@ -157,7 +167,7 @@ impl Body {
         B::Error: Into<BoxError>,
     {
         Body {
-            kind: Kind::Boxed(Box::pin(ErrInto { inner: body })),
+            kind: Kind::Streamed(Streamed::Boxed(Box::pin(ErrInto { inner: body }))),
         }
     }
 
@@ -174,14 +184,14 @@ impl Body {
             return Body::empty();
         }
         Body {
-            kind: Kind::Incoming(Box::new(Incoming {
+            kind: Kind::Streamed(Streamed::Incoming(Box::new(Incoming {
                 body,
                 remaining: limit,
                 limit: limit.unwrap_or(u64::MAX),
                 timeout,
                 timer: None,
                 watch: watch(),
-            })),
+            }))),
         }
     }
 
@@ -193,7 +203,7 @@ impl Body {
     /// ```
     pub async fn to_bytes(self) -> Result<Bytes, BodyError> {
         if let Kind::Full(b) = self.kind {
-            return Ok(b.unwrap_or_default());
+            return Ok(b);
         }
         Ok(self.collect().await?.to_bytes())
     }
@@ -202,9 +212,8 @@ impl Body {
     /// buffer not yet read), to send again; `None` for a stream.
     pub(crate) fn try_clone(&self) -> Option<Body> {
         let kind = match &self.kind {
-            Kind::Empty => Kind::Empty,
             Kind::Full(b) => Kind::Full(b.clone()),
-            Kind::Incoming(_) | Kind::Boxed(_) => return None,
+            Kind::Streamed(_) => return None,
         };
         Some(Body { kind })
     }
@@ -216,7 +225,7 @@ impl From<Bytes> for Body {
             return Body::empty();
         }
         Body {
-            kind: Kind::Full(Some(b)),
+            kind: Kind::Full(b),
         }
     }
 }
@@ -260,9 +269,9 @@ impl http_body::Body for Body {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         match &mut self.get_mut().kind {
-            Kind::Empty => Poll::Ready(None),
-            Kind::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
-            Kind::Incoming(incoming) => {
+            Kind::Full(b) if b.is_empty() => Poll::Ready(None),
+            Kind::Full(b) => Poll::Ready(Some(Ok(Frame::data(std::mem::take(b))))),
+            Kind::Streamed(Streamed::Incoming(incoming)) => {
                 let Incoming {
                     body,
                     remaining,
@@ -306,7 +315,7 @@ impl http_body::Body for Body {
                 }
                 Poll::Ready(frame.map(|r| r.map_err(BodyError::Hyper)))
             }
-            Kind::Boxed(b) => b
+            Kind::Streamed(Streamed::Boxed(b)) => b
                 .as_mut()
                 .poll_frame(cx)
                 .map(|f| f.map(|r| r.map_err(BodyError::Other))),
@@ -315,19 +324,17 @@ impl http_body::Body for Body {
 
     fn is_end_stream(&self) -> bool {
         match &self.kind {
-            Kind::Empty => true,
-            Kind::Full(b) => b.is_none(),
-            Kind::Incoming(i) => i.body.is_end_stream(),
-            Kind::Boxed(b) => b.is_end_stream(),
+            Kind::Full(b) => b.is_empty(),
+            Kind::Streamed(Streamed::Incoming(i)) => i.body.is_end_stream(),
+            Kind::Streamed(Streamed::Boxed(b)) => b.is_end_stream(),
         }
     }
 
     fn size_hint(&self) -> SizeHint {
         match &self.kind {
-            Kind::Empty => SizeHint::with_exact(0),
-            Kind::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
-            Kind::Incoming(i) => i.body.size_hint(),
-            Kind::Boxed(b) => b.size_hint(),
+            Kind::Full(b) => SizeHint::with_exact(b.len() as u64),
+            Kind::Streamed(Streamed::Incoming(i)) => i.body.size_hint(),
+            Kind::Streamed(Streamed::Boxed(b)) => b.size_hint(),
         }
     }
 }
@@ -382,6 +389,13 @@ mod tests {
         assert!(b.is_end_stream());
         assert!(Body::from(Bytes::new()).is_end_stream());
         assert_eq!(Body::from(()).size_hint().exact(), Some(0));
+    }
+
+    #[test]
+    fn a_request_fits_the_fast_memcpy_class() {
+        // Moves of up to 256 bytes take glibc's short path (see `Kind`).
+        assert_eq!(std::mem::size_of::<Body>(), 32);
+        assert!(std::mem::size_of::<crate::Request>() <= 256);
     }
 
     #[test]
