@@ -8,9 +8,14 @@
 //! allocated chunk for the reader, and queues every sealed record as
 //! another allocation that `write_tls` copies out again. Here a record is
 //! decrypted where it was assembled and read from there, and a sealed
-//! record is the buffer handed to the send. Callgrind, httpd `--smp 1`
-//! HTTPS keep-alive `GET /` (wrk -t1 -c64): 14,334 -> 12,242
-//! instructions per request.
+//! record is written into the (pooled) buffer handed to the send. Sealing
+//! and opening call ring's AEAD directly (nonce: the IV xor the sequence
+//! number; additional data: the record header; RFC 8446 5.2-5.4), which
+//! rustls' own record layer wraps with an allocation per record. The
+//! tests check every record both ways against a rustls client. Callgrind,
+//! httpd `--smp 1` HTTPS keep-alive `GET /` (wrk -t1 -c64): 14,334 ->
+//! 12,242 instructions per request through rustls' encrypter and
+//! decrypter, then 320 fewer in the stream's read and write with ring.
 //!
 //! What it does not do, so the stream moves a session here only when
 //! none of it can matter (see `TlsStream`): TLS 1.2, the client side, and
@@ -31,13 +36,11 @@
 //! follows is dropped), any other alert or inner type is fatal. Pure: no
 //! I/O, so it is fuzzed and unit-tested without sockets.
 
-use rustls::crypto::cipher::{
-    AeadKey, InboundOpaqueMessage, Iv, MessageDecrypter, MessageEncrypter, OutboundChunks,
-    OutboundPlainMessage,
-};
+use ring::aead::{Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use rustls::crypto::cipher::{AeadKey, Iv, OutboundChunks};
 use rustls::pki_types::CertificateDer;
 use rustls::{
-    AlertDescription, ConnectionTrafficSecrets, ContentType, Error, ProtocolVersion,
+    AlertDescription, ConnectionTrafficSecrets, ContentType, Error, PeerMisbehaved,
     SupportedCipherSuite,
 };
 
@@ -47,6 +50,42 @@ pub(crate) const MAX_PLAIN: usize = 1 << 14;
 const HEADER: usize = 5;
 /// Most ciphertext in one record (RFC 8446 5.2).
 const MAX_CIPHER: usize = MAX_PLAIN + 256;
+/// The AEAD tag of every TLS 1.3 suite.
+const TAG: usize = 16;
+
+/// One direction's key: the record nonce is its IV xor the record's
+/// sequence number (RFC 8446 5.3), the additional data the record header.
+struct Key {
+    key: LessSafeKey,
+    iv: [u8; NONCE_LEN],
+    seq: u64,
+}
+
+impl Key {
+    fn new(secrets: ConnectionTrafficSecrets, seq: u64) -> Result<Key, Error> {
+        let (alg, key, iv) = key_iv(secrets)?;
+        let key = UnboundKey::new(alg, key.as_ref())
+            .map_err(|_| Error::General("bad traffic key".into()))?;
+        Ok(Key {
+            key: LessSafeKey::new(key),
+            iv: iv
+                .as_ref()
+                .try_into()
+                .map_err(|_| Error::General("bad traffic IV".into()))?,
+            seq,
+        })
+    }
+
+    /// The next record's nonce (and the sequence number moves on).
+    fn next_nonce(&mut self) -> Nonce {
+        let mut n = self.iv;
+        for (b, s) in n[NONCE_LEN - 8..].iter_mut().zip(self.seq.to_be_bytes()) {
+            *b ^= s;
+        }
+        self.seq += 1;
+        Nonce::assume_unique_for_key(n)
+    }
+}
 
 /// The length of the record starting `data` (header included), once its
 /// header is there.
@@ -101,10 +140,8 @@ pub(crate) struct Facts {
 /// One session's TLS 1.3 records, sealed and opened outside rustls (see
 /// the module docs).
 pub(crate) struct Records {
-    enc: Box<dyn MessageEncrypter>,
-    dec: Box<dyn MessageDecrypter>,
-    tx_seq: u64,
-    rx_seq: u64,
+    tx: Key,
+    rx: Key,
     /// Records this session may seal (the suite's confidentiality limit).
     tx_limit: u64,
     /// The record last opened, decrypted in place: its plaintext not yet
@@ -122,8 +159,8 @@ pub(crate) struct Records {
 impl std::fmt::Debug for Records {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Records")
-            .field("tx_seq", &self.tx_seq)
-            .field("rx_seq", &self.rx_seq)
+            .field("tx_seq", &self.tx.seq)
+            .field("rx_seq", &self.rx.seq)
             .field("plaintext", &(self.end - self.start))
             .field("carry", &self.carry.len())
             .field("peer_closed", &self.peer_closed)
@@ -131,11 +168,16 @@ impl std::fmt::Debug for Records {
     }
 }
 
-fn key_iv(s: ConnectionTrafficSecrets) -> Result<(AeadKey, Iv), Error> {
+/// The ring algorithm, key and IV of a TLS 1.3 suite's traffic secrets.
+fn key_iv(
+    s: ConnectionTrafficSecrets,
+) -> Result<(&'static ring::aead::Algorithm, AeadKey, Iv), Error> {
     match s {
-        ConnectionTrafficSecrets::Aes128Gcm { key, iv }
-        | ConnectionTrafficSecrets::Aes256Gcm { key, iv }
-        | ConnectionTrafficSecrets::Chacha20Poly1305 { key, iv } => Ok((key, iv)),
+        ConnectionTrafficSecrets::Aes128Gcm { key, iv } => Ok((&ring::aead::AES_128_GCM, key, iv)),
+        ConnectionTrafficSecrets::Aes256Gcm { key, iv } => Ok((&ring::aead::AES_256_GCM, key, iv)),
+        ConnectionTrafficSecrets::Chacha20Poly1305 { key, iv } => {
+            Ok((&ring::aead::CHACHA20_POLY1305, key, iv))
+        }
         _ => Err(Error::General(
             "no record offload for this cipher suite".into(),
         )),
@@ -168,13 +210,9 @@ impl Records {
             suite: SupportedCipherSuite::Tls13(suite13),
         };
         let secrets = conn.dangerous_extract_secrets()?;
-        let (tx_key, tx_iv) = key_iv(secrets.tx.1)?;
-        let (rx_key, rx_iv) = key_iv(secrets.rx.1)?;
         Ok(Records {
-            enc: suite13.aead_alg.encrypter(tx_key, tx_iv),
-            dec: suite13.aead_alg.decrypter(rx_key, rx_iv),
-            tx_seq: secrets.tx.0,
-            rx_seq: secrets.rx.0,
+            tx: Key::new(secrets.tx.1, secrets.tx.0)?,
+            rx: Key::new(secrets.rx.1, secrets.rx.0)?,
             tx_limit: suite13.common.confidentiality_limit,
             rec: Vec::new(),
             start: 0,
@@ -255,22 +293,31 @@ impl Records {
                 got_type: ContentType::from(self.rec[0]),
             });
         }
-        let base = self.rec.as_ptr() as usize;
-        let msg = InboundOpaqueMessage::new(
-            ContentType::ApplicationData,
-            ProtocolVersion::TLSv1_2,
-            &mut self.rec[HEADER..],
-        );
-        let plain = self.dec.decrypt(msg, self.rx_seq)?;
-        self.rx_seq += 1;
-        match plain.typ {
-            ContentType::ApplicationData if plain.payload.len() <= MAX_PLAIN => {
-                self.start = plain.payload.as_ptr() as usize - base;
-                self.end = self.start + plain.payload.len();
+        let (header, body) = self.rec.split_at_mut(HEADER);
+        let mut aad = [0; HEADER];
+        aad.copy_from_slice(header);
+        let nonce = self.rx.next_nonce();
+        let inner = self
+            .rx
+            .key
+            .open_in_place(nonce, Aad::from(aad), body)
+            .map_err(|_| Error::DecryptError)?;
+        // The inner type is the last byte that is not padding (5.4).
+        let Some(last) = inner.iter().rposition(|&b| b != 0) else {
+            return Err(Error::PeerMisbehaved(
+                PeerMisbehaved::IllegalTlsInnerPlaintext,
+            ));
+        };
+        let typ = ContentType::from(inner[last]);
+        let payload = &inner[..last];
+        match typ {
+            ContentType::ApplicationData if payload.len() <= MAX_PLAIN => {
+                self.start = HEADER;
+                self.end = HEADER + payload.len();
                 Ok(())
             }
             ContentType::ApplicationData => Err(Error::PeerSentOversizedRecord),
-            ContentType::Alert => match plain.payload {
+            ContentType::Alert => match payload {
                 [_, d] if *d == u8::from(AlertDescription::CloseNotify) => {
                     self.peer_closed = true;
                     self.carry = Vec::new();
@@ -292,8 +339,7 @@ impl Records {
     }
 
     /// Seals `payload` as application data records of at most 2^14 bytes
-    /// each, appended to `out` (which becomes the first record's buffer
-    /// when empty, with no copy).
+    /// each, appended to `out`.
     pub(crate) fn seal(
         &mut self,
         payload: OutboundChunks<'_>,
@@ -329,21 +375,30 @@ impl Records {
         payload: OutboundChunks<'_>,
         out: &mut Vec<u8>,
     ) -> Result<(), Error> {
-        if self.tx_seq >= self.tx_limit {
+        if self.tx.seq >= self.tx_limit {
             return Err(Error::EncryptError);
         }
-        let msg = OutboundPlainMessage {
-            typ,
-            version: ProtocolVersion::TLSv1_2,
-            payload,
-        };
-        let sealed = self.enc.encrypt(msg, self.tx_seq)?.encode();
-        self.tx_seq += 1;
-        if out.is_empty() {
-            *out = sealed;
-        } else {
-            out.extend_from_slice(&sealed);
-        }
+        // The inner plaintext: the payload, its type, no padding.
+        let len = payload.len() + 1 + TAG;
+        let header = [
+            u8::from(ContentType::ApplicationData),
+            3,
+            3,
+            (len >> 8) as u8,
+            len as u8,
+        ];
+        out.reserve(HEADER + len);
+        out.extend_from_slice(&header);
+        let body = out.len();
+        payload.copy_to_vec(out);
+        out.push(u8::from(typ));
+        let nonce = self.tx.next_nonce();
+        let tag = self
+            .tx
+            .key
+            .seal_in_place_separate_tag(nonce, Aad::from(header), &mut out[body..])
+            .map_err(|_| Error::EncryptError)?;
+        out.extend_from_slice(tag.as_ref());
         Ok(())
     }
 }

@@ -569,12 +569,14 @@ impl TlsStream {
         let Session::Records(r) = &mut self.session else {
             return Err(io::Error::other("TLS session not offloaded"));
         };
-        let mut buf = Vec::new();
+        let mut buf = pool::take();
         if let Err(e) = r.seal(payload, &mut buf) {
+            pool::give(buf);
             self.fatal = Some(e.clone());
             return Err(tls_io_error(e));
         }
         if buf.is_empty() {
+            pool::give(buf);
             return Ok(()); // an empty write sends nothing
         }
         self.sending = Some(self.tcp.send_behind(buf));
