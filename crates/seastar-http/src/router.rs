@@ -221,17 +221,9 @@ impl Router {
         self
     }
 
-    /// The endpoint and decoded parameters for `path`: `Err` with the
-    /// response when a parameter does not decode, `Ok(None)` when nothing
-    /// matches.
-    fn lookup(&self, path: &str) -> Result<Option<(usize, PathParams)>, Box<crate::Response>> {
-        let mut caps = Vec::new();
-        let Some(rest) = path.strip_prefix('/') else {
-            return Ok(None);
-        };
-        let Some(e) = self.root.find(Some(rest), &mut caps) else {
-            return Ok(None);
-        };
+    /// Decodes the captured parameters: `Err` with the response when one
+    /// does not decode.
+    fn decode(caps: Captures<'_>) -> Result<PathParams, Box<crate::Response>> {
         let mut params = PathParams::default();
         for (name, raw) in caps {
             match percent_decode(raw, false) {
@@ -244,28 +236,37 @@ impl Router {
                 }
             }
         }
-        Ok(Some((e, params)))
+        Ok(params)
     }
 }
 
 impl Handler for Router {
     fn call(&self, mut req: Request) -> HandlerFuture {
-        match self.lookup(req.uri().path()) {
-            Ok(Some((e, params))) => {
-                if !params.is_empty() {
-                    req.extensions_mut().insert(params);
-                }
-                self.endpoints[e].dispatch(req)
-            }
-            Ok(None) => match &self.fallback {
+        let mut caps = Vec::new();
+        let found = req
+            .uri()
+            .path()
+            .strip_prefix('/')
+            .and_then(|rest| self.root.find(Some(rest), &mut caps));
+        let Some(e) = found else {
+            return match &self.fallback {
                 Some(h) => h.call(req),
                 None => Box::pin(std::future::ready(crate::response::error(
                     StatusCode::NOT_FOUND,
                     "not found",
                 ))),
-            },
-            Err(resp) => Box::pin(std::future::ready(*resp)),
+            };
+        };
+        // No parameters (most routes): nothing to decode, insert or drop.
+        if !caps.is_empty() {
+            match Router::decode(caps) {
+                Ok(params) => {
+                    req.extensions_mut().insert(params);
+                }
+                Err(resp) => return Box::pin(std::future::ready(*resp)),
+            }
         }
+        self.endpoints[e].dispatch(req)
     }
 }
 
