@@ -22,6 +22,18 @@
 //! shard goes on serving. The plaintext buffered per connection is bounded
 //! (rustls is fed only once what it decrypted has been read).
 //!
+//! # Record offload (servers, TLS 1.3)
+//!
+//! rustls runs every handshake. A TLS 1.3 server session then leaves it,
+//! once rustls holds nothing for it: its records are sealed and opened by
+//! the stream with the traffic keys rustls hands out (rustls'
+//! `enable_secret_extraction`, set by
+//! [`TlsServerConfig::record_offload`], on by default), straight into the
+//! send buffer and in the receive record, without rustls' per-record
+//! copies and allocations (the kTLS split, in user space). A peer's
+//! `KeyUpdate` then ends the session with an alert, since the keys to
+//! follow it are rustls'; turn offload off where that matters.
+//!
 //! # Crypto provider: `ring`
 //!
 //! rustls' default provider, aws-lc-rs, builds its C library with cmake
@@ -89,6 +101,7 @@
 //! | `config` | [`TlsServerConfig`], [`TlsClientConfig`], [`crypto_provider`] |
 //! | `handshake` | [`TlsAcceptor`], [`TlsConnector`], the timeout |
 //! | `stream` | [`TlsStream`]: the session driven over the socket |
+//! | `records` | a server session's TLS 1.3 records after the handshake (offload) |
 //! | `adapters` | the `hyper::rt` and `futures::io` traits for [`TlsStream`] |
 //! | `error` | [`TlsError`] |
 //! | `pem` | PEM parsing (rustls' `pki_types`) |
