@@ -105,12 +105,15 @@
 //! | `adapters` | the `hyper::rt` and `futures::io` traits for [`TlsStream`] |
 //! | `error` | [`TlsError`] |
 //! | `pem` | PEM parsing (rustls' `pki_types`) |
+//! | `fuzzing`, `fuzzing_offload` | the receive paths (rustls', offloaded) without a socket, for the fuzz targets (hidden) |
 
 mod adapters;
 mod config;
 mod error;
 #[doc(hidden)]
 pub mod fuzzing;
+#[doc(hidden)]
+pub mod fuzzing_offload;
 mod handshake;
 mod pem;
 mod records;

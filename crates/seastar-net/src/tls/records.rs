@@ -233,6 +233,12 @@ impl Records {
         self.start = (self.start + n).min(self.end);
     }
 
+    /// Bytes kept for records not yet whole (bounded by one record of the
+    /// largest size a header can declare plus one receive).
+    pub(crate) fn carry_len(&self) -> usize {
+        self.carry.len()
+    }
+
     /// The peer's `close_notify` was opened.
     pub(crate) fn peer_closed(&self) -> bool {
         self.peer_closed
