@@ -288,10 +288,10 @@ impl<H: Home, F: Future + 'static> Raw<H, F> {
     unsafe fn dealloc(ptr: NonNull<()>) {
         let raw = ptr.cast::<Self>();
         let p = raw.as_ptr();
-        // SAFETY: live and unreferenced (caller): the head's fields that
-        // need a drop (the awaiter, the home, any output left) are dropped
-        // once, here (one by one: a drop of the whole head was an
-        // out-of-line call); the future is `ManuallyDrop` and already gone.
+        // The head's fields that need a drop (the awaiter, the home, any
+        // output left) go one by one: a drop of the whole head was an
+        // out-of-line call. The future is `ManuallyDrop` and already gone.
+        // SAFETY: live and unreferenced (caller): each is dropped once, here.
         unsafe {
             std::ptr::drop_in_place(&raw mut (*p).head.header.awaiter);
             std::ptr::drop_in_place(&raw mut (*p).head.header.home);
