@@ -1,18 +1,21 @@
 //! Shared by the TLS fuzz targets: configurations (a certificate made at
 //! start-up, no key material on disk) and the input format.
 
+#![allow(dead_code)] // each target uses part of this file
+
 use std::sync::{Arc, OnceLock};
 
 use seastar_net::tls::fuzzing::Session;
 use seastar_net::tls::rustls::{ClientConfig, ServerConfig};
 use seastar_net::tls::{TlsClientConfig, TlsServerConfig};
 
-struct Configs {
-    server: Arc<ServerConfig>,
-    client: Arc<ClientConfig>,
+pub struct Configs {
+    pub server: Arc<ServerConfig>,
+    pub client: Arc<ClientConfig>,
 }
 
-fn configs() -> &'static Configs {
+/// The server and client configurations, made once.
+pub fn configs() -> &'static Configs {
     static CONFIGS: OnceLock<Configs> = OnceLock::new();
     CONFIGS.get_or_init(|| {
         let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();

@@ -203,11 +203,13 @@ impl Session {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::tls::{TlsClientConfig, TlsServerConfig};
 
-    fn configs() -> (Arc<ServerConfig>, Arc<ClientConfig>) {
+    /// A fresh certificate's server and client configurations (also used
+    /// by `fuzzing_offload`'s tests).
+    pub(in crate::tls) fn configs() -> (Arc<ServerConfig>, Arc<ClientConfig>) {
         let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
         let (cert_pem, key_pem) = (cert.cert.pem(), cert.key_pair.serialize_pem());
         let server = TlsServerConfig::from_pem(cert_pem.as_bytes(), key_pem.as_bytes())

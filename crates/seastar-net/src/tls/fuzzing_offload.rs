@@ -231,20 +231,9 @@ impl Offloaded {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tls::{TlsClientConfig, TlsServerConfig};
 
     fn pair() -> Offloaded {
-        let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
-        let (cert_pem, key_pem) = (cert.cert.pem(), cert.key_pair.serialize_pem());
-        let server = TlsServerConfig::from_pem(cert_pem.as_bytes(), key_pem.as_bytes())
-            .unwrap()
-            .build()
-            .unwrap();
-        let client = TlsClientConfig::new()
-            .root_pem(cert_pem.as_bytes())
-            .unwrap()
-            .build()
-            .unwrap();
+        let (server, client) = crate::tls::fuzzing::tests::configs();
         Offloaded::new(server, client).expect("a TLS 1.3 session offloaded")
     }
 
