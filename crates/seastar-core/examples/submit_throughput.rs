@@ -8,7 +8,12 @@
 //! cargo run --release -p seastar-core --example submit_throughput -- [in-flight] [calls] [idle-poll-us]
 //! ```
 //!
-//! With `UNPINNED=1` the shards float over CPUs 0 and 1 instead.
+//! With `UNPINNED=1` the shards float over CPUs 0 and 1 instead; with
+//! `POLL_MODE=1` both shards poll and never sleep (`--poll-mode`; with one
+//! call in flight this is the suite's `cross_shard_round_trip_poll_mode`).
+//! With `CROSSBEAM=1` it times the suite's anchor instead: two threads
+//! pinned to CPUs 0 and 1 exchanging through two bounded crossbeam
+//! channels, the same number in flight.
 
 use std::time::{Duration, Instant};
 
@@ -21,16 +26,64 @@ fn arg(i: usize, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
+/// Pins the calling thread to `cpu`.
+fn pin(cpu: usize) {
+    // SAFETY: a zeroed `cpu_set_t` is valid; the calls only read and write
+    // the set passed by reference.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of_val(&set), &set);
+    }
+}
+
+/// The crossbeam anchor: per-call time of `total` calls, `in_flight` at once.
+fn crossbeam(in_flight: u64, total: u64) -> Duration {
+    let (req_tx, req_rx) = crossbeam_channel::bounded::<u64>(1024);
+    let (rep_tx, rep_rx) = crossbeam_channel::bounded::<u64>(1024);
+    let server = std::thread::spawn(move || {
+        pin(1);
+        for i in req_rx {
+            rep_tx.send(i).unwrap();
+        }
+    });
+    pin(0);
+    let t = Instant::now();
+    let mut left = total;
+    while left > 0 {
+        let batch = left.min(in_flight);
+        for i in 0..batch {
+            req_tx.send(i).unwrap();
+        }
+        for _ in 0..batch {
+            std::hint::black_box(rep_rx.recv().unwrap());
+        }
+        left -= batch;
+    }
+    let per_call = t.elapsed() / total.max(1) as u32;
+    drop(req_tx);
+    server.join().unwrap();
+    per_call
+}
+
 fn main() {
     let in_flight = arg(1, 1024).max(1);
     let total = arg(2, 2_000_000);
     let idle_poll = Duration::from_micros(arg(3, 0));
+    if std::env::var_os("CROSSBEAM").is_some() {
+        for _ in 0..3 {
+            let per_call = crossbeam(in_flight, total);
+            println!("crossbeam, {in_flight} in flight: {per_call:?} per call");
+        }
+        return;
+    }
     for _ in 0..3 {
         let per_call = Runtime::builder()
             .shards(2)
             .cpuset([0, 1])
             .pin(std::env::var_os("UNPINNED").is_none())
             .idle_poll(idle_poll)
+            .poll_mode(std::env::var_os("POLL_MODE").is_some())
             .handle_signals(false)
             .build()
             .expect("runtime")

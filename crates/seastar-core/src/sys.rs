@@ -107,11 +107,25 @@ pub(crate) fn eventfd_drain_raw(fd: RawFd) {
 /// CPU time consumed by the calling thread, in nanoseconds. Unlike wall
 /// time it does not count time the thread was preempted.
 pub(crate) fn thread_cpu_ns() -> u64 {
+    clock_ns(libc::CLOCK_THREAD_CPUTIME_ID)
+}
+
+/// The monotonic clock (the one `Instant` reads), in nanoseconds. The same
+/// vDSO call as `Instant::now`, without its checked `Timespec` arithmetic
+/// and the subtraction from an epoch: about 25 instead of 75 instructions
+/// (callgrind), and the reactor reads it on every loop iteration.
+#[inline]
+pub(crate) fn monotonic_ns() -> u64 {
+    clock_ns(libc::CLOCK_MONOTONIC)
+}
+
+#[inline]
+fn clock_ns(clock: libc::clockid_t) -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
     // SAFETY: `ts` is a live timespec the call fills in.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    unsafe { libc::clock_gettime(clock, &mut ts) };
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }

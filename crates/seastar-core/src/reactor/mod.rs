@@ -214,9 +214,10 @@ pub(crate) struct Shard {
     clock: Clock,
     /// Clock reading at the start of the current loop iteration.
     now: Cell<u64>,
-    /// The same reading as an `Instant`, so that
-    /// [`lowres_now`](crate::timer::lowres_now) is one load.
-    now_instant: Cell<Instant>,
+    /// The same reading as an `Instant`, made on the iteration's first
+    /// [`lowres_now`](crate::timer::lowres_now) (then one load): an idle
+    /// poll-mode iteration need not pay for the conversion.
+    now_instant: Cell<Option<Instant>>,
     /// When the current task batch's quota runs out.
     batch_deadline: Cell<std::time::Instant>,
     tick_waiters: RefCell<Vec<Waker>>,
@@ -439,7 +440,9 @@ impl Shard {
             let sched = shared.clone();
             let scheduler: transport::Scheduler = Arc::new(move |r| schedule(r, &sched, id));
             let links = shared.links.take(id);
-            Rc::new(Transport::new(id, links, signals, scheduler, stats.clone()))
+            let t = Transport::new(id, links, signals, scheduler, stats.clone());
+            // Poll mode is the runtime's: no shard of it ever sleeps.
+            Rc::new(t.peers_never_sleep(config.poll_mode))
         };
         Ok(Shard {
             id,
@@ -451,7 +454,7 @@ impl Shard {
             driver: RefCell::new(driver),
             timers: RefCell::new(TimerQueue::default()),
             now: Cell::new(now),
-            now_instant: Cell::new(clock.to_instant(now)),
+            now_instant: Cell::new(None),
             clock,
             batch_deadline: Cell::new(std::time::Instant::now()),
             tick_waiters: RefCell::new(Vec::new()),
@@ -495,8 +498,12 @@ impl Shard {
     pub(crate) fn coarse_now(&self) -> Instant {
         if self.clock.is_manual() {
             self.clock.to_instant(self.clock.now_ns())
+        } else if let Some(at) = self.now_instant.get() {
+            at
         } else {
-            self.now_instant.get()
+            let at = self.clock.to_instant(self.now.get());
+            self.now_instant.set(Some(at));
+            at
         }
     }
 
@@ -632,6 +639,17 @@ impl Shard {
     }
 
     fn fire_timers(&self) {
+        if self.timers.borrow().has_due(self.now.get()) {
+            self.expire_timers();
+        }
+        if !self.tick_waiters.borrow().is_empty() {
+            let waiters = std::mem::take(&mut *self.tick_waiters.borrow_mut());
+            waiters.into_iter().for_each(Waker::wake);
+        }
+    }
+
+    #[inline(never)]
+    fn expire_timers(&self) {
         let mut callbacks = Vec::new();
         // Periodic callbacks re-arm while firing: repeat until nothing is due.
         for _ in 0..1024 {
@@ -643,17 +661,15 @@ impl Shard {
             }
             callbacks.drain(..).for_each(|t| t.fire());
         }
-        let waiters = std::mem::take(&mut *self.tick_waiters.borrow_mut());
-        waiters.into_iter().for_each(Waker::wake);
     }
 
     fn drain_remote(&self) {
-        if !self.remote.drain(&mut *self.queue.borrow_mut()) {
-            return;
-        }
+        // The rings every time: their producers signal only a sleeping shard.
         self.transport
             .drain(&mut |task| self.queue.borrow_mut().push(task));
-        if self.shared.stop_requested.load(Ordering::Acquire) {
+        if self.remote.drain(&mut *self.queue.borrow_mut())
+            && self.shared.stop_requested.load(Ordering::Acquire)
+        {
             let waiters = std::mem::take(&mut *self.stop_waiters.borrow_mut());
             waiters.into_iter().for_each(Waker::wake);
         }
@@ -686,7 +702,7 @@ impl Shard {
         loop {
             let now = self.clock.now_ns();
             self.now.set(now);
-            self.now_instant.set(self.clock.to_instant(now));
+            self.now_instant.set(None);
             let started = self.stats.iteration_start();
             self.drain_remote();
             self.fire_timers();
@@ -754,6 +770,12 @@ impl Shard {
                     || !self.queue.borrow().is_empty()
                     || !self.remote.prepare_sleep()
                 {
+                    continue;
+                }
+                // Ring producers signal only a sleeping shard: look at the
+                // rings again now that the flag is up (`reactor/remote.rs`).
+                if self.transport.has_incoming() {
+                    self.remote.woke();
                     continue;
                 }
                 let r = self.driver.borrow_mut().poll(timeout);

@@ -26,16 +26,37 @@
 //! value, it synchronises with every sender that set it, and then sees all
 //! they published. Loom models of this handshake live at the bottom of this
 //! file (and of the smp ring in `smp/ring.rs`).
+//!
+//! # Queues the owner polls anyway
+//!
+//! The smp rings are looked at on every iteration, signalled or not, so
+//! their producers skip the read-modify-write while the owner is awake
+//! ([`signal_if_sleeping`](Remote::signal_if_sleeping)): in poll mode the
+//! word then never leaves the owner's cache, which took two cache-line
+//! transfers off each direction of a cross-shard call. That is a
+//! store-buffer (Dekker) handshake instead of the word's order: the
+//! producer publishes, fences and reads `SLEEPING`; the owner sets
+//! `SLEEPING`, fences and looks at the rings once more before it sleeps.
+//! With both fences sequentially consistent, at least one of the two sees
+//! the other's write: the producer notifies, or the owner finds the item.
 
 #[cfg(loom)]
 use loom::sync::{
     Mutex,
-    atomic::{AtomicBool, AtomicU8, Ordering::SeqCst},
+    atomic::{
+        AtomicBool, AtomicU8,
+        Ordering::{Relaxed, SeqCst},
+        fence,
+    },
 };
 #[cfg(not(loom))]
 use std::sync::{
     Mutex,
-    atomic::{AtomicBool, AtomicU8, Ordering::SeqCst},
+    atomic::{
+        AtomicBool, AtomicU8,
+        Ordering::{Relaxed, SeqCst},
+        fence,
+    },
 };
 
 const PENDING: u8 = 1;
@@ -111,6 +132,19 @@ impl<T, N: Notify> Remote<T, N> {
     pub(crate) fn signal(&self) {
         if self.state.fetch_or(PENDING, SeqCst) == SLEEPING {
             self.notifier.notify();
+        }
+    }
+
+    /// Wakes the owner only if it sleeps (or is about to), for work in a
+    /// queue the owner polls on every iteration anyway (the smp rings; see
+    /// the module doc): call it after publishing. The owner, after
+    /// [`prepare_sleep`](Self::prepare_sleep) succeeds, must fence
+    /// (`SeqCst`) and look at those queues again before sleeping.
+    #[inline]
+    pub(crate) fn signal_if_sleeping(&self) {
+        fence(SeqCst);
+        if self.state.load(Relaxed) & SLEEPING != 0 {
+            self.signal();
         }
     }
 

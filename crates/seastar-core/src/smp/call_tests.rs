@@ -32,6 +32,9 @@ impl Signal for Signals {
     fn signal(&self) {
         self.0.fetch_add(1, Ordering::Relaxed);
     }
+
+    /// These sides never sleep: they pump until done.
+    fn signal_if_sleeping(&self) {}
 }
 
 /// One shard as far as calls go: its transport and its ready tasks.

@@ -17,12 +17,22 @@
 //! and the ring's publication hands it over.
 //!
 //! Messages for shard B are appended to A's outgoing batch for B, which is
-//! published into the ring (one store of its tail) and B signalled once,
-//! when 32 messages are pending or at the end of A's task batch, whichever
-//! comes first: a burst of calls costs a few publications and at most one
-//! wake-up, and B starts working while A is still producing. B drains its
-//! incoming rings once per loop iteration and runs the calls at the start
-//! of its task batch (within its quota). When B falls behind and A's
+//! published into the ring (a stamp per slot, on the slot's own line) when
+//! 32 messages are pending or at the end of A's task batch, whichever
+//! comes first: B starts working while A is still producing. B drains its
+//! incoming rings on every loop iteration, so A signals B only if B
+//! sleeps (a look at B's sleeping flag, which in poll mode is skipped
+//! altogether), and B runs the calls at the start of its task batch
+//! (within its quota).
+//!
+//! One call in flight between two shards in poll mode is a latency test
+//! of all this (`examples/submit_throughput.rs` with `POLL_MODE=1`, and the
+//! core bench suite's `cross_shard_round_trip_poll_mode`): what it costs
+//! is cache lines crossing between the cores, plus half a loop iteration
+//! on each side. Signalling through a read-modify-write of B's state word
+//! and publishing through a shared tail index made about five crossings a
+//! hop; the stamped slots and the sleep-only signal leave the slot's line
+//! and the call cell's. When B falls behind and A's
 //! backlog for B reaches eight rings' worth, `submit_to` waits for room:
 //! nothing is dropped and nobody spins (B signals A when it frees space).
 //! Threads that are not shards of the runtime fall back to B's

@@ -2,32 +2,42 @@
 //!
 //! One ring per ordered pair of shards carries tasks from the producer
 //! shard to the consumer shard. Exactly one thread pushes (the producer
-//! shard) and exactly one pops (the consumer shard), so two indices
-//! suffice: `tail`, written only by the producer, and `head`, written only
-//! by the consumer; each is read by the other side.
+//! shard) and exactly one pops (the consumer shard).
 //!
 //! The rule is held by type: [`channel`] returns the ring's only
 //! [`Producer`] and only [`Consumer`], each `Send` (it moves to its thread)
 //! but neither `Clone` nor `Sync` (no second thread can use the same side),
 //! and only they reach the ring.
 //!
-//! Protocol: the producer writes a slot and then publishes it with a
-//! `Release` store of `tail`; the consumer reads `tail` with `Acquire`, so
-//! it sees the slot's contents, reads the slot, and frees it with a
-//! `Release` store of `head`; the producer reads `head` with `Acquire`
-//! before reusing a slot. A slot is therefore never read before it is
-//! written nor overwritten before it is read. The indices grow without
-//! bound (wrapping) and are masked to a power-of-two capacity.
+//! Protocol: positions grow without bound (wrapping) and are masked to a
+//! power-of-two capacity. Each slot carries a stamp beside its item: the
+//! producer writes the item at position `p` and then publishes it with a
+//! `Release` store of `p + 1` into the slot's stamp; the consumer, at
+//! position `h`, loads the stamp with `Acquire` and takes the item only if
+//! it reads `h + 1` (a stale stamp from the previous lap is `h + 1 -
+//! capacity`), then frees it with a `Release` store of `head`; the
+//! producer reads `head` with `Acquire` before reusing a slot. A slot is
+//! therefore never read before it is written nor overwritten before it is
+//! read.
 //!
-//! Each side also keeps its own copy of the other's index (`head_seen` for
-//! the producer, `tail_seen` for the consumer) on its own cache line and
-//! reloads the shared index only when the copy says the ring is full
-//! (empty): reading the other core's index on every push or pop would
-//! pull its cache line across on every item. A stale copy is only ever
-//! behind, so it can only under-report room (items), never over-report.
+//! Why stamps and not a shared `tail` index (the first design): the
+//! consumer finds an item and its contents on one cache line, so one
+//! message costs one cache-line transfer instead of two (the index's line,
+//! then the slot's). With one message in flight that is most of the cost
+//! of a hop (numbers in `smp/mod.rs`). Slots are 32-byte aligned so that a
+//! two-word item and its stamp never straddle two lines.
 //!
-//! Waking the consumer is not the ring's job: after publishing a batch the
-//! producer signals the consumer's `Remote` (see `reactor/remote.rs`), whose
+//! The producer keeps its own copy of `head` (`head_seen`) on its own
+//! cache line and reloads the shared index only when the copy says the
+//! ring is full: reading the other core's index on every push would pull
+//! its cache line across on every item. A stale copy is only ever behind,
+//! so it can only under-report room, never over-report.
+//!
+//! Waking the consumer is not the ring's job: the consumer looks at its
+//! rings on every loop iteration, and after publishing a batch the producer
+//! wakes it only if it sleeps (`Remote::signal_if_sleeping` in
+//! `reactor/remote.rs`); a consumer about to sleep looks at the rings once
+//! more after raising its sleeping flag ([`Consumer::is_empty`]), and that
 //! handshake loses no wake-up. When the ring is full the producer sets
 //! `producer_waiting`; the consumer, after making room, clears it and
 //! signals the producer, so a blocked producer sleeps rather than spins.
@@ -67,19 +77,28 @@ impl<T> UnsafeCell<T> {
     }
 }
 
-/// Keeps the two indices on separate cache lines.
+/// Keeps the two sides' words on separate cache lines.
 #[repr(align(128))]
 struct Padded<T>(T);
+
+/// One slot: the stamp that publishes it (see the module doc) and the item.
+#[repr(align(32))]
+struct Slot<T> {
+    stamp: AtomicUsize,
+    item: UnsafeCell<MaybeUninit<T>>,
+}
 
 /// A bounded SPSC ring, shared by its [`Producer`] and its [`Consumer`].
 /// See the module doc for the protocol.
 struct Ring<T> {
-    slots: Box<[UnsafeCell<MaybeUninit<T>>]>,
+    slots: Box<[Slot<T>]>,
     mask: usize,
-    /// Consumer's line: `head`, and the last `tail` it loaded.
-    head: Padded<(AtomicUsize, AtomicUsize)>,
-    /// Producer's line: `tail`, the last `head` it loaded, and the end of
-    /// the slots written but not yet published (see [`stage`](Self::stage)).
+    /// Consumer's line: `head`, the next position to pop.
+    head: Padded<AtomicUsize>,
+    /// Producer's line: the next position to publish (`tail`), the last
+    /// `head` it loaded, and the end of the slots written but not yet
+    /// published (see [`stage`](Self::stage)). Only the producer touches
+    /// it (atomics so that the ring is `Sync`, all `Relaxed`).
     tail: Padded<(AtomicUsize, AtomicUsize, AtomicUsize)>,
     /// Set by the producer when it found the ring full.
     producer_waiting: AtomicBool,
@@ -177,8 +196,9 @@ impl<T> Consumer<T> {
         self.ring.take_producer_waiting()
     }
 
-    /// Whether the ring looks empty right now (unit tests).
-    #[cfg(all(test, not(loom)))]
+    /// Whether the ring holds no published item right now (reloads the
+    /// producer's index: for the look before sleeping, not for every pop).
+    #[inline]
     pub(crate) fn is_empty(&self) -> bool {
         self.ring.is_empty()
     }
@@ -193,10 +213,13 @@ impl<T> Ring<T> {
         let cap = capacity.max(2).next_power_of_two();
         Ring {
             slots: (0..cap)
-                .map(|_| UnsafeCell::new(MaybeUninit::uninit()))
+                .map(|_| Slot {
+                    stamp: AtomicUsize::new(0),
+                    item: UnsafeCell::new(MaybeUninit::uninit()),
+                })
                 .collect(),
             mask: cap - 1,
-            head: Padded((AtomicUsize::new(0), AtomicUsize::new(0))),
+            head: Padded(AtomicUsize::new(0)),
             tail: Padded((
                 AtomicUsize::new(0),
                 AtomicUsize::new(0),
@@ -217,24 +240,25 @@ impl<T> Ring<T> {
 
     /// Producer only: writes `item` into the next slot without publishing
     /// it (the consumer sees it after the next [`publish`](Self::publish)),
-    /// or hands it back if the ring is full. Staging a batch and publishing
-    /// it once costs one store of `tail` instead of one per item.
+    /// or hands it back if the ring is full.
     fn stage(&self, item: T) -> Result<(), T> {
         let (_, head_seen, written_a) = &self.tail.0;
         let written = written_a.load(Ordering::Relaxed);
         if written.wrapping_sub(head_seen.load(Ordering::Relaxed)) > self.mask {
             // Looks full: see how far the consumer really got.
-            let head = self.head.0.0.load(Ordering::Acquire);
+            let head = self.head.0.load(Ordering::Acquire);
             head_seen.store(head, Ordering::Relaxed);
             if written.wrapping_sub(head) > self.mask {
                 return Err(item);
             }
         }
         // Slot `written` is free: the consumer released it (head moved past
-        // it, seen with Acquire now or when `head_seen` was loaded), and it
-        // is past `tail`, so the consumer does not read it yet.
+        // it, seen with Acquire now or when `head_seen` was loaded), and its
+        // stamp is not this lap's yet, so the consumer does not read it.
         // SAFETY: a free slot, and only this producer writes slots.
-        self.slots[written & self.mask].with_mut(|p| unsafe { (*p).write(item) });
+        self.slots[written & self.mask]
+            .item
+            .with_mut(|p| unsafe { (*p).write(item) });
         written_a.store(written.wrapping_add(1), Ordering::Relaxed);
         Ok(())
     }
@@ -247,37 +271,38 @@ impl<T> Ring<T> {
             .wrapping_sub(tail_a.load(Ordering::Relaxed))
     }
 
-    /// Producer only: makes every staged item visible to the consumer.
-    /// Returns how many were published.
+    /// Producer only: makes every staged item visible to the consumer, in
+    /// order (each slot's stamp, on the slot's own line). Returns how many
+    /// were published.
     fn publish(&self) -> usize {
         let (tail_a, _, written_a) = &self.tail.0;
         let (tail, written) = (
             tail_a.load(Ordering::Relaxed),
             written_a.load(Ordering::Relaxed),
         );
-        if tail != written {
-            tail_a.store(written, Ordering::Release);
+        let mut p = tail;
+        while p != written {
+            let next = p.wrapping_add(1);
+            self.slots[p & self.mask]
+                .stamp
+                .store(next, Ordering::Release);
+            p = next;
         }
+        tail_a.store(written, Ordering::Relaxed);
         written.wrapping_sub(tail)
     }
 
     /// Consumer only: removes the oldest item.
     fn pop(&self) -> Option<T> {
-        let (head_a, tail_seen) = &self.head.0;
-        let head = head_a.load(Ordering::Relaxed);
-        if head == tail_seen.load(Ordering::Relaxed) {
-            // Looks empty: see how far the producer really got.
-            let tail = self.tail.0.0.load(Ordering::Acquire);
-            tail_seen.store(tail, Ordering::Relaxed);
-            if head == tail {
-                return None;
-            }
+        let head = self.head.0.load(Ordering::Relaxed);
+        let slot = &self.slots[head & self.mask];
+        if slot.stamp.load(Ordering::Acquire) != head.wrapping_add(1) {
+            return None;
         }
-        // SAFETY: slot `head` was written and published (tail moved past it,
-        // seen with Acquire now or when `tail_seen` was loaded); only this
-        // consumer reads slots.
-        let item = self.slots[head & self.mask].with_mut(|p| unsafe { (*p).assume_init_read() });
-        head_a.store(head.wrapping_add(1), Ordering::Release);
+        // SAFETY: slot `head` was written and then published (its stamp,
+        // seen with Acquire, is this lap's); only this consumer reads slots.
+        let item = slot.item.with_mut(|p| unsafe { (*p).assume_init_read() });
+        self.head.0.store(head.wrapping_add(1), Ordering::Release);
         Some(item)
     }
 
@@ -297,10 +322,10 @@ impl<T> Ring<T> {
             && self.producer_waiting.swap(false, Ordering::SeqCst)
     }
 
-    /// Either side: whether the ring looks empty right now (unit tests).
-    #[cfg(all(test, not(loom)))]
+    /// Consumer only: whether no published item waits right now.
     fn is_empty(&self) -> bool {
-        self.head.0.0.load(Ordering::Acquire) == self.tail.0.0.load(Ordering::Acquire)
+        let head = self.head.0.load(Ordering::Relaxed);
+        self.slots[head & self.mask].stamp.load(Ordering::Acquire) != head.wrapping_add(1)
     }
 }
 
@@ -434,16 +459,23 @@ mod loom_tests {
     use loom::sync::Arc;
     use loom::thread;
 
-    /// One reactor-style wait: sleep unless something was signalled.
-    fn sleep(remote: &Remote<(), Counter>) {
+    /// One reactor-style wait: sleep unless something was signalled or,
+    /// once the sleeping flag is up, `ready()` finds work (the reactor's
+    /// second look at its rings before sleeping).
+    fn sleep(remote: &Remote<(), Counter>, ready: impl FnOnce() -> bool) {
         if remote.prepare_sleep() {
-            remote.notifier().wait();
+            fence(Ordering::SeqCst);
+            if !ready() {
+                remote.notifier().wait();
+            }
             remote.woke();
         }
     }
 
-    /// Producer publishes items and signals; the consumer drains and sleeps
-    /// between: every item arrives, in order, and nobody sleeps forever.
+    /// Producer publishes items and signals the consumer only if it sleeps;
+    /// the consumer drains and sleeps between, looking at the ring once
+    /// more after raising its flag: every item arrives, in order, and
+    /// nobody sleeps forever.
     /// The ring holds 2 items, so the producer also waits for space.
     #[test]
     fn loom_ring_with_sleep_flag_loses_nothing() {
@@ -468,26 +500,30 @@ mod loom_tests {
                             Ok(()) => break,
                             Err(back) => v = back,
                         }
-                        sleep(&p);
+                        sleep(&p, || false);
                     }
-                    c.signal();
+                    // As `Transport::publish`: only a sleeping consumer is
+                    // signalled.
+                    c.signal_if_sleeping();
                 }
             });
-            // The consumer's loop, as the reactor runs it: clear the signal,
-            // drain the ring, signal a waiting producer, sleep.
+            // The consumer's loop, as the reactor runs it: drain the ring
+            // and the inbox, signal a waiting producer if room was made,
+            // sleep.
             let mut got = Vec::new();
             loop {
-                consumer.drain(&mut Vec::new());
+                let before = got.len();
                 while let Some(v) = ring.pop() {
                     got.push(v);
                 }
-                if ring.take_producer_waiting() {
+                consumer.drain(&mut Vec::new());
+                if got.len() > before && ring.take_producer_waiting() {
                     producer.signal();
                 }
                 if got.len() == 3 {
                     break;
                 }
-                sleep(&consumer);
+                sleep(&consumer, || !ring.is_empty());
             }
             assert_eq!(got, vec![0, 1, 2]);
             t.join().unwrap();

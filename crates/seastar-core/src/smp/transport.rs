@@ -51,11 +51,20 @@ pub(crate) enum Message {
 pub(crate) trait Signal: Send + Sync {
     /// Wakes the shard if it sleeps, or makes its next sleep return at once.
     fn signal(&self);
+
+    /// After publishing into a ring towards the shard: wakes it only if it
+    /// sleeps, since an awake shard looks at its rings anyway (the
+    /// handshake is in `reactor/remote.rs`).
+    fn signal_if_sleeping(&self);
 }
 
 impl<T: Send, N: Notify + Send + Sync> Signal for Remote<T, N> {
     fn signal(&self) {
         Remote::signal(self)
+    }
+
+    fn signal_if_sleeping(&self) {
+        Remote::signal_if_sleeping(self)
     }
 }
 
@@ -158,6 +167,9 @@ pub(crate) struct Transport {
     stats: Rc<ReactorStats>,
     /// Set when the shard stopped: nothing is sent any more.
     closed: Cell<bool>,
+    /// The other shards never sleep (poll mode): publishing needs no look
+    /// at their sleeping flags (nor the fence before it).
+    peers_poll: bool,
 }
 
 impl Drop for Transport {
@@ -197,7 +209,16 @@ impl Transport {
             scheduler,
             stats,
             closed: Cell::new(false),
+            peers_poll: false,
         }
+    }
+
+    /// With `on`, the transport of a runtime whose shards never sleep
+    /// (poll mode): it never signals after publishing, as every shard
+    /// looks at its rings on every iteration.
+    pub(crate) fn peers_never_sleep(mut self, on: bool) -> Transport {
+        self.peers_poll = on;
+        self
     }
 
     /// The shard's schedule function.
@@ -269,7 +290,9 @@ impl Transport {
         if sent > 0 {
             self.activity.set(true);
             stats::add(&stats.sent[dest], sent as u64);
-            self.signals[dest].signal();
+            if !self.peers_poll {
+                self.signals[dest].signal_if_sleeping();
+            }
         }
     }
 
@@ -303,12 +326,15 @@ impl Transport {
     /// queue), the origin's side of a call (a flag and a wake-up) is
     /// handled at once, and the target's side, which runs user code, is
     /// queued for [`next_call`](Self::next_call). Signals the producers
-    /// that wait for room.
+    /// that wait for room. Called on every loop iteration: producers do
+    /// not signal an awake shard.
     pub(crate) fn drain(&self, run_task: &mut dyn FnMut(Task)) {
         let mut from = self.from.borrow_mut();
         for (src, ring) in from.iter_mut().enumerate() {
             let Some(ring) = ring else { continue };
+            let mut popped = false;
             while let Some(msg) = ring.pop() {
+                popped = true;
                 self.activity.set(true);
                 match msg {
                     Message::Task(task) => run_task(task),
@@ -320,10 +346,23 @@ impl Transport {
                     }
                 }
             }
-            if ring.take_producer_waiting() {
+            // Room was made only if something was popped (a producer that
+            // raised its flag after this retries and finds that room).
+            if popped && ring.take_producer_waiting() {
                 self.signals[src].signal();
             }
         }
+    }
+
+    /// For a shard about to sleep, after it raised its sleeping flag:
+    /// whether a ring holds messages published before the producer could
+    /// see that flag (the producer did not signal then; see
+    /// `reactor/remote.rs`).
+    pub(crate) fn has_incoming(&self) -> bool {
+        // Pairs with the producer's fence between its publish and its look
+        // at the flag.
+        std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
+        self.from.borrow().iter().flatten().any(|r| !r.is_empty())
     }
 
     /// The next call step received, to run now (in its group, if it

@@ -5,20 +5,27 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::reactor;
+use crate::{reactor, sys};
 
 /// A runtime's clock: nanoseconds since a common epoch, either read from
 /// the monotonic clock or kept by hand.
 #[derive(Clone)]
 pub(crate) struct Clock {
     epoch: Instant,
+    /// The monotonic clock's reading at `epoch`, in nanoseconds, read just
+    /// after it: readings since `epoch_ns` lag those since `epoch` by one
+    /// clock read (tens of nanoseconds), so a deadline set from an
+    /// `Instant` fires that much late, never early.
+    epoch_ns: u64,
     manual: Option<Arc<AtomicU64>>,
 }
 
 impl Clock {
     pub(crate) fn new(manual: bool) -> Clock {
+        let epoch = Instant::now();
         Clock {
-            epoch: Instant::now(),
+            epoch,
+            epoch_ns: sys::monotonic_ns(),
             manual: manual.then(|| Arc::new(AtomicU64::new(0))),
         }
     }
@@ -27,7 +34,7 @@ impl Clock {
     #[inline]
     pub(crate) fn now_ns(&self) -> u64 {
         match &self.manual {
-            None => self.epoch.elapsed().as_nanos() as u64,
+            None => sys::monotonic_ns().saturating_sub(self.epoch_ns),
             Some(t) => t.load(Ordering::Acquire),
         }
     }

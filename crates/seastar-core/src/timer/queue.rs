@@ -120,6 +120,14 @@ impl TimerQueue {
         }
     }
 
+    /// Whether [`expire`](Self::expire) at `now` has anything to pop (a
+    /// due timer, or a cancelled one's stale entry): one peek, so that the
+    /// reactor's idle iterations skip the rest.
+    #[inline]
+    pub(crate) fn has_due(&self, now: u64) -> bool {
+        self.heap.peek().is_some_and(|e| e.0.0 <= now)
+    }
+
     /// The earliest live deadline.
     pub(crate) fn next_deadline(&mut self) -> Option<u64> {
         while let Some(&Reverse((deadline, seq, slot))) = self.heap.peek() {

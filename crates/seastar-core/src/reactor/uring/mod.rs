@@ -393,7 +393,17 @@ impl Uring {
         }
     }
 
+    /// Takes the completions posted so far and wakes their operations.
+    #[inline]
     fn reap(&mut self) {
+        // The common case of a spinning shard: nothing completed.
+        if !self.ring.completion().is_empty() {
+            self.reap_completions();
+        }
+    }
+
+    #[inline(never)]
+    fn reap_completions(&mut self) {
         let mut woken = std::mem::take(&mut self.woken);
         for cqe in self.ring.completion() {
             match cqe.user_data() {
@@ -451,6 +461,7 @@ impl Uring {
     /// cross-thread work in its inbox's state word, and the poll's
     /// completion is reaped at the next enter (at worst the next sleep
     /// returns at once, once).
+    #[inline]
     fn must_enter(&mut self) -> bool {
         let sq = self.ring.submission();
         if !sq.is_empty() {
