@@ -92,7 +92,7 @@ thread_local! {
 mod tests;
 
 /// A pointer to a call cell, as sent between its two shards.
-pub(crate) struct CallPtr(NonNull<Header>);
+pub(crate) struct CallPtr(NonNull<OriginSide>);
 
 // SAFETY: a cell's fields are each touched by one shard only (module doc);
 // the pointer moves between the two shards through the SPSC rings, whose
@@ -103,32 +103,46 @@ unsafe impl Send for CallPtr {}
 struct VTable {
     /// Target: runs the closure if not yet run and polls the future with `cx`;
     /// `Ready` once the outcome is stored.
-    poll: unsafe fn(NonNull<Header>, &mut Context<'_>) -> Poll<()>,
+    poll: unsafe fn(NonNull<OriginSide>, &mut Context<'_>) -> Poll<()>,
     /// Target: drops the closure or the future (the outcome, if any, stays).
-    cancel: unsafe fn(NonNull<Header>),
+    cancel: unsafe fn(NonNull<OriginSide>),
     /// Origin: moves the outcome into `*out` (an `Option<Outcome<T>>`),
     /// then frees the cell as `free` does.
-    take: unsafe fn(NonNull<Header>, *mut ()),
+    take: unsafe fn(NonNull<OriginSide>, *mut ()),
     /// Origin: drops the cell and gives its memory back to the pool.
-    free: unsafe fn(NonNull<Header>),
+    free: unsafe fn(NonNull<OriginSide>),
 }
 
-/// The start of every cell (`repr(C)`: a cell pointer is a header pointer).
+/// The call's driver task and its waker (see [`Probe`]), boxed: only a
+/// call whose future waits has one, and the slot stays one word.
+type Driver = Box<(async_task::Task<(), crate::reactor::TaskMeta>, Waker)>;
+
+/// The target's view of a cell, after the origin's line (see [`CallCell`]).
 #[repr(C)]
 pub(crate) struct Header {
     vtable: &'static VTable,
-    origin: usize,
-    target: usize,
-    group: usize,
-    // Origin side.
+    origin: u32,
+    group: u32,
+    // Target side (the driver slot also by other threads during the
+    // probe's poll, through the `OnceLock`: see the module doc).
+    finished: Cell<bool>,
+    driver: UnsafeCell<OnceLock<Driver>>,
+}
+
+/// The origin's side of a cell, on a line of its own. A cell pointer
+/// points here (the cell's first field).
+#[repr(C, align(64))]
+pub(crate) struct OriginSide {
     waker: UnsafeCell<Option<Waker>>,
     returned: Cell<bool>,
     abandoned: Cell<bool>,
-    // Target side (the driver slot also by other threads during the
-    // probe's poll, through the `OnceLock`: see the module doc).
-    driver: UnsafeCell<OnceLock<(async_task::Task<(), crate::reactor::TaskMeta>, Waker)>>,
-    finished: Cell<bool>,
+    target: usize,
 }
+
+/// Where [`Header`] starts in every cell: right after the origin's line
+/// (`repr(C)`, and the header's alignment divides the line's).
+const HEADER_AT: usize = std::mem::size_of::<OriginSide>();
+const _: () = assert!(HEADER_AT == 64 && std::mem::align_of::<Header>() <= 64);
 
 /// The output of a call, or the panic that ended it.
 pub(crate) type Outcome<T> = std::thread::Result<T>;
@@ -140,8 +154,15 @@ enum Stage<F, Fut, T> {
     Empty,
 }
 
+/// A call: laid out by cache line, since its cost is the lines that cross
+/// between the two cores. The origin's fields fill the first line, which
+/// the target never touches; the target's fields (and the vtable) open the
+/// second, and the stage (closure, future, outcome) follows them there, so
+/// a small call's target reads and writes one line and the origin reads
+/// that line back once (`pool.rs` aligns cells to lines).
 #[repr(C)]
 struct CallCell<F, Fut, T> {
+    origin_side: OriginSide,
     head: Header,
     stage: UnsafeCell<Stage<F, Fut, T>>,
 }
@@ -161,7 +182,7 @@ where
 
     /// # Safety
     /// On the target, between `Start` and `Return`, not re-entered.
-    unsafe fn stage<'a>(ptr: NonNull<Header>) -> &'a mut Stage<F, Fut, T> {
+    unsafe fn stage<'a>(ptr: NonNull<OriginSide>) -> &'a mut Stage<F, Fut, T> {
         // SAFETY: `ptr` points to a live `CallCell<F, Fut, T>` (it was made
         // by `new` with this vtable); only the target touches `stage` in
         // this phase and no other reference to it is alive (caller).
@@ -174,7 +195,7 @@ where
     ///
     /// `ptr` is a live cell made by [`new`] for these types; called on the
     /// target, between `Start` and `Return`, not re-entered.
-    unsafe fn poll(ptr: NonNull<Header>, cx: &mut Context<'_>) -> Poll<()> {
+    unsafe fn poll(ptr: NonNull<OriginSide>, cx: &mut Context<'_>) -> Poll<()> {
         // SAFETY: called by the target in its phase (vtable contract).
         let stage = unsafe { Self::stage(ptr) };
         if let Stage::Closure(_) = stage {
@@ -214,7 +235,7 @@ where
     /// # Safety
     ///
     /// As [`poll`](Self::poll), and the driver (if any) is not running.
-    unsafe fn cancel(ptr: NonNull<Header>) {
+    unsafe fn cancel(ptr: NonNull<OriginSide>) {
         // SAFETY: called by the target in its phase (vtable contract).
         let stage = unsafe { Self::stage(ptr) };
         if matches!(stage, Stage::Closure(_) | Stage::Running(_)) {
@@ -229,7 +250,7 @@ where
     /// `ptr` is a live cell made by [`new`] for these types, back on its
     /// origin (the `Return` was received) and wanted by nobody else after
     /// this; `out` points to an `Option<Outcome<T>>` for this `T`.
-    unsafe fn take(ptr: NonNull<Header>, out: *mut ()) {
+    unsafe fn take(ptr: NonNull<OriginSide>, out: *mut ()) {
         // SAFETY: called by the origin after the return: the target is done
         // with `stage` and the ring's acquire made its writes visible.
         let stage = unsafe { &mut *(*ptr.cast::<Self>().as_ptr()).stage.get() };
@@ -252,7 +273,7 @@ where
     /// `ptr` is a live cell made by [`new`] for these types, on its origin,
     /// used by nobody any more (its `Return`, and its `CancelAck` if a
     /// cancel was sent, received); it is freed once.
-    unsafe fn free(ptr: NonNull<Header>) {
+    unsafe fn free(ptr: NonNull<OriginSide>) {
         let cell = ptr.cast::<Self>();
         // Of the header only the two options own anything, and both are
         // empty by now (the waker was taken by the return or the abandon,
@@ -261,7 +282,7 @@ where
         // once, by the origin, when nobody uses the cell (module doc).
         unsafe {
             let c = cell.as_ptr();
-            debug_assert!((*(*c).head.waker.get()).is_none());
+            debug_assert!((*(*c).origin_side.waker.get()).is_none());
             debug_assert!((*(*c).head.driver.get()).get().is_none());
             std::ptr::drop_in_place((*c).stage.get());
             pool::free(cell.cast(), std::alloc::Layout::new::<Self>());
@@ -279,16 +300,18 @@ where
     T: Send + 'static,
 {
     let cell = CallCell {
-        head: Header {
-            vtable: &CallCell::<F, Fut, T>::VTABLE,
-            origin,
-            target,
-            group,
+        origin_side: OriginSide {
             waker: UnsafeCell::new(None),
             returned: Cell::new(false),
             abandoned: Cell::new(false),
-            driver: UnsafeCell::new(OnceLock::new()),
+            target,
+        },
+        head: Header {
+            vtable: &CallCell::<F, Fut, T>::VTABLE,
+            origin: u32::try_from(origin).expect("shard index fits u32"),
+            group: u32::try_from(group).expect("group index fits u32"),
             finished: Cell::new(false),
+            driver: UnsafeCell::new(OnceLock::new()),
         },
         stage: UnsafeCell::new(Stage::Closure(f)),
     };
@@ -300,16 +323,24 @@ where
 }
 
 impl CallPtr {
+    /// The target's fields (and the vtable).
     fn header(&self) -> &Header {
         // SAFETY: the cell is alive while a `CallPtr` to it is in use
-        // (module doc: the origin frees it only when nobody needs it). Only
-        // `Cell`/`UnsafeCell` fields are mutated through this reference.
+        // (module doc: the origin frees it only when nobody needs it), and
+        // every cell has its `Header` at `HEADER_AT`. Only `Cell` and
+        // `UnsafeCell` fields are mutated through this reference.
+        unsafe { &*self.0.cast::<u8>().as_ptr().add(HEADER_AT).cast::<Header>() }
+    }
+
+    /// The origin's fields: only the origin calls this.
+    fn origin_side(&self) -> &OriginSide {
+        // SAFETY: as in `header`; the cell starts with its `OriginSide`.
         unsafe { self.0.as_ref() }
     }
 
     /// The call's scheduling group.
     pub(crate) fn group(&self) -> usize {
-        self.header().group
+        self.header().group as usize
     }
 
     pub(crate) fn copy(&self) -> CallPtr {
@@ -361,7 +392,7 @@ impl CallPtr {
         // Dropping the handle closes the driver: it is never polled again
         // (it may be running this very call, returning `Ready` now).
         drop(driver);
-        let origin = h.origin;
+        let origin = h.origin as usize;
         t.push(origin, Message::Call(self, Op::Return));
     }
 
@@ -373,7 +404,7 @@ impl CallPtr {
             unsafe { (h.vtable.cancel)(self.0) };
             self.copy().finish(t);
         }
-        let origin = h.origin;
+        let origin = h.origin as usize;
         t.push(origin, Message::Call(self, Op::CancelAck));
     }
 
@@ -381,7 +412,7 @@ impl CallPtr {
 
     /// Origin: the call came back.
     fn returned(self) {
-        let h = self.header();
+        let h = self.origin_side();
         h.returned.set(true);
         if h.abandoned.get() {
             // The caller left and sent a cancel: its ack frees the cell.
@@ -419,9 +450,10 @@ impl<T> Pending<T> {
     pub(crate) fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Option<Outcome<T>>> {
         let ptr = self.ptr.as_ref().expect("polled after completion").copy();
         let h = ptr.header();
-        if !h.returned.get() {
+        let o = ptr.origin_side();
+        if !o.returned.get() {
             // SAFETY: origin-side field, no other reference alive.
-            let slot = unsafe { &mut *h.waker.get() };
+            let slot = unsafe { &mut *o.waker.get() };
             match slot {
                 Some(w) if w.will_wake(cx.waker()) => {}
                 _ => *slot = Some(cx.waker().clone()),
@@ -442,18 +474,19 @@ impl<T> Drop for Pending<T> {
     fn drop(&mut self) {
         let Some(ptr) = self.ptr.take() else { return };
         let h = ptr.header();
-        if h.returned.get() {
+        let o = ptr.origin_side();
+        if o.returned.get() {
             // SAFETY: back and unwanted: nobody needs the cell.
             unsafe { (h.vtable.free)(ptr.0) };
             return;
         }
-        h.abandoned.set(true);
+        o.abandoned.set(true);
         // SAFETY: origin-side field.
-        drop(unsafe { (*h.waker.get()).take() });
+        drop(unsafe { (*o.waker.get()).take() });
         // Once the shard stopped (say a `Submit` inside the value `run`
         // returned) nobody answers a cancel: the transport sends nothing
         // and the cell leaks, as everything a stopped shard held does.
-        let target = h.target;
+        let target = o.target;
         self.transport.push(target, Message::Call(ptr, Op::Cancel));
     }
 }
@@ -497,7 +530,7 @@ impl Future for Drive {
 /// stack of that poll; every field may be read from any thread (the
 /// transport pointer is only copied, into the driver).
 struct Probe<'a> {
-    call: NonNull<Header>,
+    call: NonNull<OriginSide>,
     transport: TransportPtr,
     scheduler: &'a Scheduler,
 }
@@ -530,14 +563,14 @@ impl Probe<'_> {
         // through shared references (here, from any thread: `OnceLock` is
         // `Sync`); `finish` and `free` take it mutably only after the poll.
         let slot = unsafe { &*h.driver.get() };
-        let (_, waker) = slot.get_or_init(|| {
+        let (_, waker) = &**slot.get_or_init(|| {
             let drive = Drive {
                 call: call.copy(),
                 transport: self.transport,
             };
             let schedule = self.scheduler.clone();
             let (runnable, task) = async_task::Builder::new()
-                .metadata(crate::reactor::TaskMeta::group(h.group))
+                .metadata(crate::reactor::TaskMeta::group(h.group as usize))
                 .spawn(
                     move |_| drive,
                     move |r| schedule(crate::reactor::Runnable::Shared(r)),
@@ -545,7 +578,7 @@ impl Probe<'_> {
             let waker = runnable.waker();
             // Runs once soon (a spurious poll is harmless), then when woken.
             runnable.schedule();
-            (task, waker)
+            Box::new((task, waker))
         });
         waker.clone()
     }

@@ -339,3 +339,34 @@ fn calls_and_cancels_between_two_threads() {
 fn loom_call_return_and_cancel() {
     loom::model(|| two_threads(2, 1));
 }
+
+/// The layout that keeps a small call to two cache-line crossings: the
+/// origin's fields alone on the first line, the target's fields and a
+/// small stage together on the second (see `Header`).
+#[cfg(not(loom))]
+#[test]
+fn a_small_calls_target_side_fits_one_line() {
+    use std::mem::{align_of, offset_of, size_of};
+    // The shape of `submit_to(1, move || async move { i })` with `i: u64`.
+    fn shape(i: u64) -> impl FnOnce() -> std::future::Ready<u64> + Send {
+        move || std::future::ready(i)
+    }
+    fn cell_of<F: FnOnce() -> Fut, Fut: Future<Output = T>, T>(
+        _: &F,
+    ) -> (usize, usize, usize, usize) {
+        type C<F, Fut, T> = super::CallCell<F, Fut, T>;
+        (
+            align_of::<C<F, Fut, T>>(),
+            offset_of!(C<F, Fut, T>, head),
+            offset_of!(C<F, Fut, T>, stage),
+            size_of::<C<F, Fut, T>>(),
+        )
+    }
+    let (align, target_side, stage, size) = cell_of(&shape(7));
+    assert_eq!(align, 64);
+    assert_eq!(target_side, 64, "the origin's fields fill line 0");
+    assert!(
+        stage >= 64 && size <= 128,
+        "stage at {stage}, cell of {size} bytes"
+    );
+}

@@ -14,8 +14,11 @@ use std::alloc::Layout;
 use std::cell::RefCell;
 use std::ptr::NonNull;
 
-/// Size classes are multiples of this (also the blocks' alignment).
+/// Size classes are multiples of this.
 const GRAIN: usize = 32;
+/// Every pooled block starts a cache line: a cell shares no line with
+/// another, and call cells lay out their fields by line (`call.rs`).
+const ALIGN: usize = 64;
 /// Cells above this size are not pooled.
 const MAX_POOLED: usize = 1024;
 /// Bytes kept per size class at most.
@@ -53,7 +56,7 @@ thread_local! {
 /// cell types, whose layouts are constants).
 #[inline]
 const fn class(layout: Layout) -> Option<usize> {
-    if layout.size() > 0 && layout.size() <= MAX_POOLED && layout.align() <= GRAIN {
+    if layout.size() > 0 && layout.size() <= MAX_POOLED && layout.align() <= ALIGN {
         Some(layout.size().div_ceil(GRAIN) - 1)
     } else {
         None
@@ -61,7 +64,7 @@ const fn class(layout: Layout) -> Option<usize> {
 }
 
 fn class_layout(class: usize) -> Layout {
-    Layout::from_size_align((class + 1) * GRAIN, GRAIN).expect("valid class layout")
+    Layout::from_size_align((class + 1) * GRAIN, ALIGN).expect("valid class layout")
 }
 
 /// A block for `layout` (non-zero size), from the pool when it has one.
@@ -146,6 +149,16 @@ mod tests {
         assert_eq!(d.as_ptr() as usize % 64, 0);
         // SAFETY: as above.
         unsafe { free(d, aligned) };
+        let over = Layout::from_size_align(128, 128).unwrap();
+        assert_eq!(class(over), None, "alignments above a line are not pooled");
+        let odd = alloc(Layout::from_size_align(96, 8).unwrap());
+        assert_eq!(
+            odd.as_ptr() as usize % 64,
+            0,
+            "every pooled block starts a line"
+        );
+        // SAFETY: as above.
+        unsafe { free(odd, Layout::from_size_align(96, 8).unwrap()) };
     }
 
     #[test]
