@@ -63,6 +63,10 @@ pub struct ArpCache {
     entries: WordMap<Ipv4Addr, (Mac, Instant)>,
     waiting: VecDeque<Waiting>,
     requested: WordMap<Ipv4Addr, Instant>,
+    /// The entry the last lookup found (a server answers the same few
+    /// neighbours over and over): checked before the map, forgotten when
+    /// any entry is learned or dropped.
+    last: Option<(Ipv4Addr, Mac, Instant)>,
 }
 
 impl ArpCache {
@@ -76,10 +80,20 @@ impl ArpCache {
 
     /// The address of `ip` if known and not expired at `now`.
     pub fn lookup(&mut self, ip: Ipv4Addr, now: Instant) -> Option<Mac> {
+        if let Some((last, mac, expires)) = self.last
+            && last == ip
+            && now < expires
+        {
+            return Some(mac);
+        }
         match self.entries.get(&ip) {
-            Some(&(mac, expires)) if now < expires => Some(mac),
+            Some(&(mac, expires)) if now < expires => {
+                self.last = Some((ip, mac, expires));
+                Some(mac)
+            }
             Some(_) => {
                 self.entries.remove(&ip);
+                self.last = None;
                 None
             }
             None => None,
@@ -95,6 +109,7 @@ impl ArpCache {
     /// their destination MAC written.
     pub fn learn(&mut self, ip: Ipv4Addr, mac: Mac, now: Instant) -> Vec<Vec<u8>> {
         self.entries.insert(ip, (mac, now + self.times.entry_ttl));
+        self.last = None;
         self.requested.remove(&ip);
         let mut ready = Vec::new();
         self.waiting.retain_mut(|w| {
@@ -187,6 +202,26 @@ mod tests {
         assert_eq!(c.lookup(IP, t0 + Duration::from_secs(59)), Some(MAC));
         assert_eq!(c.lookup(IP, t0 + Duration::from_secs(60)), None);
         assert!(!c.contains(IP));
+    }
+
+    #[test]
+    fn the_remembered_last_entry_follows_what_is_learned() {
+        let t0 = Instant::now();
+        let mut c = ArpCache::new(ArpTimes::default());
+        let other = Ipv4Addr::new(10, 0, 0, 10);
+        let moved = Mac([2, 0, 0, 0, 0, 0x19]);
+        c.learn(IP, MAC, t0);
+        assert_eq!(c.lookup(IP, t0), Some(MAC));
+        assert_eq!(
+            c.lookup(other, t0),
+            None,
+            "another address is not the last one's"
+        );
+        c.learn(IP, moved, t0 + Duration::from_secs(30));
+        assert_eq!(c.lookup(IP, t0 + Duration::from_secs(31)), Some(moved));
+        // The relearned entry lives 60 s from its learning, not the first.
+        assert_eq!(c.lookup(IP, t0 + Duration::from_secs(89)), Some(moved));
+        assert_eq!(c.lookup(IP, t0 + Duration::from_secs(90)), None);
     }
 
     #[test]

@@ -39,19 +39,10 @@ impl Checksum {
                 }
             }
         }
-        // Eight bytes at a time as two 32-bit words: 2^16 = 1 modulo
-        // 0xffff, so the final fold gives the sum of the 16-bit words.
-        let mut quads = data.chunks_exact(8);
-        for q in &mut quads {
-            self.sum += u64::from(u32::from_be_bytes([q[0], q[1], q[2], q[3]]))
-                + u64::from(u32::from_be_bytes([q[4], q[5], q[6], q[7]]));
-        }
-        let mut words = quads.remainder().chunks_exact(2);
-        for w in &mut words {
-            self.sum += u64::from(u16::from_be_bytes([w[0], w[1]]));
-        }
-        if let [last] = words.remainder() {
-            self.odd = Some(*last);
+        let even = data.len() & !1;
+        self.sum += u64::from(sum(&data[..even]));
+        if even < data.len() {
+            self.odd = Some(data[even]);
         }
     }
 
@@ -63,6 +54,12 @@ impl Checksum {
     /// Adds a 32-bit value as two words (an IPv4 address).
     pub fn add_u32(&mut self, w: u32) {
         self.sum += u64::from(w >> 16) + u64::from(w & 0xffff);
+    }
+
+    /// The folded one's-complement sum, not complemented (a partial sum
+    /// to add to another with [`add_u32`](Self::add_u32)).
+    pub fn sum(&self) -> u16 {
+        !self.finish()
     }
 
     /// The folded one's-complement sum, complemented: the value to store in
@@ -77,6 +74,54 @@ impl Checksum {
         }
         !(sum as u16)
     }
+}
+
+/// The folded one's-complement sum of `data` as big-endian 16-bit words
+/// (an odd last byte is the high byte of a word whose low byte is zero),
+/// not complemented: a partial sum, e.g. of a payload, to add to a
+/// [`Checksum`] with [`Checksum::add_u16`].
+///
+/// Eight bytes at a time as one native-endian 64-bit word, its carries
+/// added back in (a one's-complement sum modulo 2^64 - 1, which 0xffff
+/// divides: folding it gives the sum of the 16-bit words); the tail as
+/// one 4-, 2- and 1-byte word each, all at even offsets. The sum does not
+/// depend on byte order (RFC 1071 2(B)): the folded native-order sum,
+/// byte-swapped on a little-endian machine, is the big-endian one.
+pub fn sum(data: &[u8]) -> u16 {
+    let mut quads = data.chunks_exact(8);
+    let mut wide = 0u64;
+    for q in &mut quads {
+        let w = u64::from_ne_bytes(*q.first_chunk::<8>().expect("8 bytes"));
+        let (s, carry) = wide.overflowing_add(w);
+        wide = s + u64::from(carry);
+    }
+    // At most 7 bytes left: their words sum below 2^34, which cannot
+    // overflow `tail`.
+    let mut rest = quads.remainder();
+    let mut tail = 0u64;
+    if let Some((w, r)) = rest.split_first_chunk::<4>() {
+        tail += u64::from(u32::from_ne_bytes(*w));
+        rest = r;
+    }
+    if let Some((w, r)) = rest.split_first_chunk::<2>() {
+        tail += u64::from(u16::from_ne_bytes(*w));
+        rest = r;
+    }
+    if let [b] = rest {
+        tail += u64::from(u16::from_ne_bytes([*b, 0]));
+    }
+    let (s, carry) = wide.overflowing_add(tail);
+    u16::from_be(fold64(s + u64::from(carry)))
+}
+
+/// `w` folded to 16 bits with end-around carries, in the byte order of
+/// its words.
+fn fold64(w: u64) -> u16 {
+    let (s, carry) = (w as u32).overflowing_add((w >> 32) as u32);
+    let s = u64::from(s) + u64::from(carry);
+    let s = (s & 0xffff) + (s >> 16);
+    let s = (s & 0xffff) + (s >> 16);
+    ((s & 0xffff) + (s >> 16)) as u16
 }
 
 /// The checksum of `data` in one go.
@@ -134,6 +179,21 @@ mod tests {
             assert_eq!(checksum(&data[..len]), naive(&data[..len]), "length {len}");
         }
         assert_eq!(checksum(&[0xff; 1500]), naive(&[0xff; 1500]));
+    }
+
+    #[test]
+    fn the_partial_sum_is_the_complement_of_the_checksum() {
+        let data: Vec<u8> = (0..200u32).map(|i| (i * 37 + 11) as u8).collect();
+        for len in 0..data.len() {
+            let d = &data[..len];
+            let want = !naive(d);
+            // Zero and 0xffff are the same one's-complement number.
+            assert!(
+                sum(d) == want || sum(d) == !want && want == 0,
+                "length {len}"
+            );
+        }
+        assert_eq!(sum(&[0xff; 64]), 0xffff);
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use super::arp::{self, ArpPacket, Op};
 use super::arp_cache::Enqueued;
+use super::checksum::{self, Checksum};
 use super::device::Device;
 use super::ethernet::{self, EtherType, Mac};
 use super::ipv4::{self, Protocol};
@@ -37,6 +38,139 @@ pub(crate) fn write_ipv4_frame(
 fn write_udp(l4: &mut [u8], src: SocketAddrV4, dst: SocketAddrV4, payload: &[u8]) {
     l4[udp::HEADER_LEN..].copy_from_slice(payload);
     udp::write_header(l4, *src.ip(), *dst.ip(), src.port(), dst.port());
+}
+
+/// `s` folded to 16 bits with end-around carries.
+fn fold32(s: u32) -> u16 {
+    let s = (s & 0xffff) + (s >> 16);
+    ((s & 0xffff) + (s >> 16)) as u16
+}
+
+/// Bytes of the Ethernet, IPv4 and UDP headers before a datagram's payload.
+pub(crate) const UDP_HEAD: usize = ethernet::HEADER_LEN + ipv4::HEADER_LEN + udp::HEADER_LEN;
+
+/// Offsets in [`UDP_HEAD`] of the fields each datagram fills in.
+const IP_LEN_AT: usize = ethernet::HEADER_LEN + 2;
+const IP_ID_AT: usize = ethernet::HEADER_LEN + 4;
+const IP_CHECK_AT: usize = ethernet::HEADER_LEN + 10;
+const UDP_AT: usize = ethernet::HEADER_LEN + ipv4::HEADER_LEN;
+
+/// The headers of the datagrams from one of our ports to one host through
+/// one neighbour, built once: a datagram copies them and fills in its
+/// lengths, IP id, destination port and checksums, whose constant words'
+/// sums are kept (so a checksum costs the payload's sum and a few
+/// additions, RFC 1071's incremental property). Byte for byte what
+/// [`write_ipv4_frame`] and [`udp::write_header`] build.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct UdpTemplate {
+    src_mac: Mac,
+    dst_mac: Mac,
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    src_port: u16,
+    /// The headers, with the per-datagram fields zero.
+    head: [u8; UDP_HEAD],
+    /// Sum of the IPv4 header's constant words.
+    ip_sum: u32,
+    /// Sum of the pseudo-header's addresses and protocol, and the source
+    /// port.
+    udp_sum: u32,
+}
+
+impl UdpTemplate {
+    /// The headers from `src_port` of `src` (at `src_mac`) to `dst`
+    /// through `dst_mac`.
+    pub(crate) fn new(
+        (src_mac, dst_mac): (Mac, Mac),
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        src_port: u16,
+    ) -> UdpTemplate {
+        let mut head = [0u8; UDP_HEAD];
+        let rest = ethernet::write_header(&mut head, dst_mac, src_mac, EtherType::IPV4);
+        let ip = &mut rest[..ipv4::HEADER_LEN];
+        ip[0] = 0x45;
+        ip[6..8].copy_from_slice(&0x4000u16.to_be_bytes());
+        ip[8] = ipv4::DEFAULT_TTL;
+        ip[9] = Protocol::UDP.0;
+        ip[12..16].copy_from_slice(&src.octets());
+        ip[16..20].copy_from_slice(&dst.octets());
+        head[UDP_AT..UDP_AT + 2].copy_from_slice(&src_port.to_be_bytes());
+        let mut ip_sum = Checksum::new();
+        ip_sum.add(&head[ethernet::HEADER_LEN..UDP_AT]);
+        let mut udp_sum = Checksum::new();
+        udp_sum.add_u32(src.to_bits());
+        udp_sum.add_u32(dst.to_bits());
+        udp_sum.add_u16(u16::from(Protocol::UDP.0));
+        udp_sum.add_u16(src_port);
+        UdpTemplate {
+            src_mac,
+            dst_mac,
+            src,
+            dst,
+            src_port,
+            head,
+            ip_sum: u32::from(ip_sum.sum()),
+            udp_sum: u32::from(udp_sum.sum()),
+        }
+    }
+
+    /// Whether the headers are those of datagrams from `src_port` of
+    /// `src` (at `src_mac`) to `dst` through `dst_mac`.
+    fn fits(
+        &self,
+        (src_mac, dst_mac): (Mac, Mac),
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        src_port: u16,
+    ) -> bool {
+        self.src_port == src_port
+            && self.dst == dst
+            && self.dst_mac == dst_mac
+            && self.src == src
+            && self.src_mac == src_mac
+    }
+
+    /// Writes the whole frame of the datagram `payload` to `dst_port` with
+    /// IP id `id` into `buf` (of [`ethernet::frame_len`] of its IP
+    /// length), padding zeroed.
+    ///
+    /// # Panics
+    ///
+    /// When `buf` is shorter than the headers and `payload`, or the IP
+    /// packet longer than 65535 bytes.
+    pub(crate) fn write(&self, buf: &mut [u8], id: u16, dst_port: u16, payload: &[u8]) {
+        let udp_len =
+            u16::try_from(udp::HEADER_LEN + payload.len()).expect("UDP datagram too long");
+        let ip_len = udp_len
+            .checked_add(ipv4::HEADER_LEN as u16)
+            .expect("IPv4 packet too long");
+        let (head, rest) = buf.split_at_mut(UDP_HEAD);
+        let (data, pad) = rest.split_at_mut(payload.len());
+        data.copy_from_slice(payload);
+        if !pad.is_empty() {
+            pad.fill(0);
+        }
+        head.copy_from_slice(&self.head);
+        // Sums of a few 16-bit words: no overflow of a u32.
+        let ip_check = !fold32(self.ip_sum + u32::from(ip_len) + u32::from(id));
+        head[IP_LEN_AT..IP_LEN_AT + 2].copy_from_slice(&ip_len.to_be_bytes());
+        head[IP_ID_AT..IP_ID_AT + 2].copy_from_slice(&id.to_be_bytes());
+        head[IP_CHECK_AT..IP_CHECK_AT + 2].copy_from_slice(&ip_check.to_be_bytes());
+        // The length counts twice: in the pseudo-header and the header.
+        let udp = self.udp_sum
+            + u32::from(dst_port)
+            + (u32::from(udp_len) << 1)
+            + u32::from(checksum::sum(payload));
+        let check = match !fold32(udp) {
+            0 => 0xffff,
+            s => s,
+        };
+        let u = &mut head[UDP_AT..];
+        u[2..4].copy_from_slice(&dst_port.to_be_bytes());
+        u[4..6].copy_from_slice(&udp_len.to_be_bytes());
+        u[6..8].copy_from_slice(&check.to_be_bytes());
+    }
 }
 
 impl State {
@@ -73,45 +207,59 @@ impl State {
         let Some(next_hop) = self.iface.next_hop(*dst.ip()) else {
             return Err(io::Error::from_raw_os_error(libc::ENETUNREACH));
         };
-        let src = SocketAddrV4::new(self.iface.addr, src_port);
-        let header = self.ipv4_header(*dst.ip(), Protocol::UDP);
-        let l4_len = ip_len - ipv4::HEADER_LEN;
+        let id = self.next_ip_id();
         let mac = self.arp.lookup(next_hop, now);
         self.stats.udp_out += 1;
-        let fill = |buf: &mut [u8], dst_mac: Mac| {
-            write_ipv4_frame(buf, (self.iface.mac, dst_mac), &header, l4_len, |l4| {
-                write_udp(l4, src, dst, payload)
-            });
+        let Some(dst_mac) = mac else {
+            // Built the long way: the template is for resolved neighbours.
+            let src = SocketAddrV4::new(self.iface.addr, src_port);
+            let header = ipv4::Header {
+                src: self.iface.addr,
+                dst: *dst.ip(),
+                protocol: Protocol::UDP,
+                ttl: ipv4::DEFAULT_TTL,
+                id,
+            };
+            let l4_len = ip_len - ipv4::HEADER_LEN;
+            let mut frame = vec![0; len];
+            write_ipv4_frame(
+                &mut frame,
+                (self.iface.mac, Mac::ZERO),
+                &header,
+                l4_len,
+                |l4| write_udp(l4, src, dst, payload),
+            );
+            self.wait_for(next_hop, frame, now);
+            return Ok(());
         };
-        match (mac, dev) {
-            (Some(dst_mac), Some(dev)) => {
-                let mut fill = |buf: &mut [u8]| fill(buf, dst_mac);
-                let mut r = dev.transmit(len, &mut fill);
-                if matches!(&r, Err(e) if e.kind() == io::ErrorKind::WouldBlock) {
-                    let _ = dev.flush();
-                    r = dev.transmit(len, &mut fill);
-                }
-                match r {
-                    Ok(()) => {
-                        self.stats.frames_out += 1;
-                        self.stats.bytes_out += len as u64;
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                        self.drop_frame(DropReason::TxFull)
-                    }
-                    Err(e) => return Err(e),
-                }
+        let macs = (self.iface.mac, dst_mac);
+        if !self
+            .udp_template
+            .as_ref()
+            .is_some_and(|t| t.fits(macs, self.iface.addr, *dst.ip(), src_port))
+        {
+            self.udp_template = Some(UdpTemplate::new(macs, self.iface.addr, *dst.ip(), src_port));
+        }
+        let t = self.udp_template.as_ref().expect("built above");
+        let Some(dev) = dev else {
+            let mut frame = vec![0; len];
+            t.write(&mut frame, id, dst.port(), payload);
+            self.emit(frame);
+            return Ok(());
+        };
+        let mut fill = |buf: &mut [u8]| t.write(buf, id, dst.port(), payload);
+        let mut r = dev.transmit(len, &mut fill);
+        if matches!(&r, Err(e) if e.kind() == io::ErrorKind::WouldBlock) {
+            let _ = dev.flush();
+            r = dev.transmit(len, &mut fill);
+        }
+        match r {
+            Ok(()) => {
+                self.stats.frames_out += 1;
+                self.stats.bytes_out += len as u64;
             }
-            (Some(dst_mac), None) => {
-                let mut frame = vec![0; len];
-                fill(&mut frame, dst_mac);
-                self.emit(frame);
-            }
-            (None, _) => {
-                let mut frame = vec![0; len];
-                fill(&mut frame, Mac::ZERO);
-                self.wait_for(next_hop, frame, now);
-            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.drop_frame(DropReason::TxFull),
+            Err(e) => return Err(e),
         }
         Ok(())
     }
@@ -208,5 +356,99 @@ impl State {
         for ip in resend {
             self.send_arp_request(ip);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::native::checksum::checksum;
+
+    const US: Mac = Mac([2, 0, 0, 0, 0, 1]);
+    const PEER: Mac = Mac([2, 0, 0, 0, 0, 2]);
+    const SRC: Ipv4Addr = Ipv4Addr::new(10, 200, 0, 1);
+    const DST: Ipv4Addr = Ipv4Addr::new(10, 200, 0, 2);
+
+    /// The frame built the long way: headers written field by field,
+    /// checksums summed over everything.
+    fn long_way(id: u16, src_port: u16, dst_port: u16, payload: &[u8]) -> Vec<u8> {
+        let ip_len = ipv4::HEADER_LEN + udp::HEADER_LEN + payload.len();
+        let mut frame = vec![0xaa; ethernet::frame_len(ip_len)];
+        let header = ipv4::Header {
+            src: SRC,
+            dst: DST,
+            protocol: Protocol::UDP,
+            ttl: ipv4::DEFAULT_TTL,
+            id,
+        };
+        let (src, dst) = (
+            SocketAddrV4::new(SRC, src_port),
+            SocketAddrV4::new(DST, dst_port),
+        );
+        write_ipv4_frame(
+            &mut frame,
+            (US, PEER),
+            &header,
+            ip_len - ipv4::HEADER_LEN,
+            |l4| write_udp(l4, src, dst, payload),
+        );
+        frame
+    }
+
+    fn template_way(t: &UdpTemplate, id: u16, dst_port: u16, payload: &[u8]) -> Vec<u8> {
+        let ip_len = ipv4::HEADER_LEN + udp::HEADER_LEN + payload.len();
+        let mut frame = vec![0xaa; ethernet::frame_len(ip_len)];
+        t.write(&mut frame, id, dst_port, payload);
+        frame
+    }
+
+    #[test]
+    fn template_frames_equal_the_long_way_byte_for_byte() {
+        let t = UdpTemplate::new((US, PEER), SRC, DST, 11211);
+        let payload: Vec<u8> = (0..1472u32).map(|i| (i * 7 + 3) as u8).collect();
+        let ids = [0u16, 1, 0x00ff, 0x8000, 0xffff];
+        let ports = [1u16, 40000, 0xffff];
+        for len in (0..=80).chain([255, 1000, 1471, 1472]) {
+            for (k, &id) in ids.iter().enumerate() {
+                let port = ports[(len + k) % ports.len()];
+                let p = &payload[..len];
+                let got = template_way(&t, id, port, p);
+                assert_eq!(
+                    got,
+                    long_way(id, 11211, port, p),
+                    "len {len} id {id} port {port}"
+                );
+                // And the receive side's checks accept it.
+                let ip = &got[ethernet::HEADER_LEN..];
+                let (h, dgram) = ipv4::Header::parse(ip).expect("IPv4 header verifies");
+                assert_eq!(checksum(&ip[..ipv4::HEADER_LEN]), 0);
+                let (u, data) = udp::Header::parse(dgram, h.src, h.dst).expect("UDP verifies");
+                assert_eq!((u.src_port, u.dst_port, data), (11211, port, p));
+            }
+        }
+    }
+
+    #[test]
+    fn a_zero_udp_checksum_goes_out_as_ffff_both_ways() {
+        let t = UdpTemplate::new((US, PEER), SRC, DST, 53);
+        // Find a two-byte payload whose checksum comes out as zero.
+        let at = UDP_HEAD - 2;
+        let word = (0..=u16::MAX)
+            .find(|w| long_way(9, 53, 1000, &w.to_be_bytes())[at..at + 2] == [0xff, 0xff])
+            .expect("some payload sums to zero");
+        let p = word.to_be_bytes();
+        assert_eq!(template_way(&t, 9, 1000, &p), long_way(9, 53, 1000, &p));
+    }
+
+    #[test]
+    fn a_template_fits_only_its_own_flow() {
+        let t = UdpTemplate::new((US, PEER), SRC, DST, 11211);
+        assert!(t.fits((US, PEER), SRC, DST, 11211));
+        let other = Mac([2, 0, 0, 0, 0, 3]);
+        assert!(!t.fits((US, other), SRC, DST, 11211), "the neighbour moved");
+        assert!(!t.fits((other, PEER), SRC, DST, 11211), "our MAC changed");
+        assert!(!t.fits((US, PEER), DST, DST, 11211));
+        assert!(!t.fits((US, PEER), SRC, SRC, 11211));
+        assert!(!t.fits((US, PEER), SRC, DST, 11212));
     }
 }

@@ -74,6 +74,11 @@ pub struct State {
     /// ARP mappings to share with the other shards.
     pub learned: Vec<(Ipv4Addr, Mac)>,
     pub(crate) ip_id: u16,
+    /// The headers of the last UDP flow sent (see
+    /// [`UdpTemplate`](super::output::UdpTemplate)): rebuilt when a
+    /// datagram goes from another port, to another host or through
+    /// another neighbour MAC.
+    pub(crate) udp_template: Option<super::output::UdpTemplate>,
     next_ephemeral: u16,
     unreachable_window: Option<Instant>,
     unreachable_sent: u32,
@@ -104,6 +109,7 @@ impl State {
             handover_rx: (0..shards.max(1)).map(|_| Vec::new()).collect(),
             learned: Vec::new(),
             ip_id: 0,
+            udp_template: None,
             next_ephemeral: *rss::EPHEMERAL.start(),
             unreachable_window: None,
             unreachable_sent: 0,
