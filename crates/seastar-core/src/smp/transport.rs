@@ -339,9 +339,11 @@ impl Transport {
                 match msg {
                     Message::Task(task) => run_task(task),
                     Message::Call(call, op @ (Op::Return | Op::CancelAck)) => {
+                        call.prefetch();
                         call.deliver(op, self)
                     }
                     Message::Call(call, op) => {
+                        call.prefetch();
                         self.calls.borrow_mut().push_back(Incoming(call, op))
                     }
                 }
