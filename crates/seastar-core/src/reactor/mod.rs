@@ -100,8 +100,7 @@ const MAX_UNCHECKED_TASKS: usize = 64;
 /// quota being left after `ran` tasks took `spent`: half of those that would
 /// fit in `left` at that pace, at least 1 and at most
 /// [`MAX_UNCHECKED_TASKS`].
-fn tasks_before_check(left: Duration, spent: Duration, ran: usize) -> usize {
-    let (left, spent) = (left.as_nanos() as u64, spent.as_nanos() as u64);
+fn tasks_before_check(left: u64, spent: u64, ran: usize) -> usize {
     let (ran, max) = (ran.max(1) as u64, MAX_UNCHECKED_TASKS as u64);
     // `left / (spent / ran) / 2`, without a division when it is large (and
     // so `spent` is not 0 below).
@@ -197,6 +196,20 @@ pub(crate) struct ReactorConfig {
     pub(crate) file_submit_batch: u32,
 }
 
+impl ReactorConfig {
+    /// [`smp_poll`](Self::smp_poll) in nanoseconds.
+    #[inline]
+    fn smp_poll_ns(&self) -> u64 {
+        u64::try_from(self.smp_poll.as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// [`idle_poll`](Self::idle_poll) in nanoseconds.
+    #[inline]
+    fn idle_poll_ns(&self) -> u64 {
+        u64::try_from(self.idle_poll.as_nanos()).unwrap_or(u64::MAX)
+    }
+}
+
 /// Everything one shard owns. Lives in a thread-local of its thread.
 pub(crate) struct Shard {
     id: usize,
@@ -218,15 +231,17 @@ pub(crate) struct Shard {
     /// [`lowres_now`](crate::timer::lowres_now) (then one load): an idle
     /// poll-mode iteration need not pay for the conversion.
     now_instant: Cell<Option<Instant>>,
-    /// When the current task batch's quota runs out.
-    batch_deadline: Cell<std::time::Instant>,
+    /// When the current task batch's quota runs out, on the monotonic
+    /// clock in nanoseconds (`sys::monotonic_ns`: the quota is real time
+    /// even under a manual clock).
+    batch_deadline: Cell<u64>,
     tick_waiters: RefCell<Vec<Waker>>,
     /// The cross-shard transport: this shard's ends of the rings, outgoing
     /// batches, back-pressure, call steps received (`smp::transport`).
     transport: Rc<Transport>,
-    /// When this shard last sent or received cross-shard messages (see
-    /// `smp_poll` in `run_until`).
-    last_remote: Cell<Option<Instant>>,
+    /// When this shard last sent or received cross-shard messages, on the
+    /// monotonic clock in nanoseconds (see `smp_poll` in `run_until`).
+    last_remote: Cell<Option<u64>>,
     stop_waiters: RefCell<Vec<Waker>>,
     /// Work added to every loop iteration (see [`crate::poller`]).
     pollers: crate::poller::Pollers,
@@ -456,7 +471,7 @@ impl Shard {
             now: Cell::new(now),
             now_instant: Cell::new(None),
             clock,
-            batch_deadline: Cell::new(std::time::Instant::now()),
+            batch_deadline: Cell::new(0),
             tick_waiters: RefCell::new(Vec::new()),
             transport,
             last_remote: Cell::new(None),
@@ -521,7 +536,7 @@ impl Shard {
     /// than the clock reads (a few per request).
     #[inline]
     pub(crate) fn need_preempt(&self) -> bool {
-        std::time::Instant::now() >= self.batch_deadline.get()
+        crate::sys::monotonic_ns() >= self.batch_deadline.get()
     }
 
     /// Runs the cross-shard call steps received (a call's first poll, in
@@ -562,7 +577,8 @@ impl Shard {
     }
 
     fn run_tasks(&self) -> usize {
-        self.batch_deadline.set(Instant::now() + self.shared.quota);
+        self.batch_deadline
+            .set(crate::sys::monotonic_ns().saturating_add(self.quota_ns()));
         let stall = &self.shared.stalls[self.id];
         let mut ran = self.run_calls();
         let mut until_check = FIRST_CHECK_TASKS;
@@ -627,15 +643,21 @@ impl Shard {
     /// two, which overshoots less than a fixed count would.
     #[inline(never)]
     fn tasks_until_check(&self, ran: usize) -> Option<usize> {
-        let now = Instant::now();
+        let now = crate::sys::monotonic_ns();
         let deadline = self.batch_deadline.get();
         if now >= deadline {
             return None;
         }
-        let left = deadline.duration_since(now);
+        let left = deadline - now;
         // (The deadline is the batch's start plus the quota.)
-        let spent = self.shared.quota.saturating_sub(left);
+        let spent = self.quota_ns().saturating_sub(left);
         Some(tasks_before_check(left, spent, ran))
+    }
+
+    /// The task quota in nanoseconds.
+    #[inline]
+    fn quota_ns(&self) -> u64 {
+        u64::try_from(self.shared.quota.as_nanos()).unwrap_or(u64::MAX)
     }
 
     fn fire_timers(&self) {
@@ -698,7 +720,8 @@ impl Shard {
 
     /// Runs the loop until `done()` or a stop request.
     pub(crate) fn run_until(&self, done: &dyn Fn() -> bool) {
-        let mut idle_since: Option<Instant> = None;
+        // Raw monotonic nanoseconds, as `last_remote`.
+        let mut idle_since: Option<u64> = None;
         loop {
             let now = self.clock.now_ns();
             self.now.set(now);
@@ -717,7 +740,7 @@ impl Shard {
             self.flush_outgoing();
             // Poll mode never sleeps: no smp-poll window to track.
             if self.transport.take_activity() && !self.config.poll_mode {
-                self.last_remote.set(Some(Instant::now()));
+                self.last_remote.set(Some(crate::sys::monotonic_ns()));
             }
             if done() || self.remote.stop_requested() {
                 return;
@@ -739,14 +762,19 @@ impl Shard {
             // Shards that only do I/O still sleep at once.
             let smp_poll = !busy
                 && !self.config.poll_mode
-                && self
-                    .last_remote
-                    .get()
-                    .is_some_and(|t| t.elapsed() < self.config.smp_poll);
-            let spin = busy || self.config.poll_mode || smp_poll || {
-                let since = *idle_since.get_or_insert_with(Instant::now);
-                since.elapsed() < self.config.idle_poll
-            };
+                && self.last_remote.get().is_some_and(|t| {
+                    crate::sys::monotonic_ns().saturating_sub(t) < self.config.smp_poll_ns()
+                });
+            // (No clock read on the way to a sleep without an idle-poll
+            // window, the default.)
+            let spin = busy
+                || self.config.poll_mode
+                || smp_poll
+                || (!self.config.idle_poll.is_zero() && {
+                    let now = crate::sys::monotonic_ns();
+                    let since = *idle_since.get_or_insert(now);
+                    now - since < self.config.idle_poll_ns()
+                });
             let result = if spin {
                 // (Not while the shard polls anyway: in poll mode or an
                 // idle-poll window, each a syscall per iteration.)

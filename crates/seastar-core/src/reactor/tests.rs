@@ -120,14 +120,11 @@ fn without_a_file_submit_batch_file_reads_wait_for_the_end_of_the_iteration() {
 #[test]
 fn preempt_checks_space_out_for_small_tasks_and_close_in_for_long_ones() {
     use super::{MAX_UNCHECKED_TASKS, tasks_before_check};
-    let us = Duration::from_micros;
+    let us = |n: u64| n * 1000;
     // 100 tasks of 50 ns with most of the quota left: the most between reads.
     assert_eq!(tasks_before_check(us(495), us(5), 100), MAX_UNCHECKED_TASKS);
     // Nothing measurable spent yet: likewise.
-    assert_eq!(
-        tasks_before_check(us(500), Duration::ZERO, 4),
-        MAX_UNCHECKED_TASKS
-    );
+    assert_eq!(tasks_before_check(us(500), 0, 4), MAX_UNCHECKED_TASKS);
     // 4 tasks of 50 µs, 300 µs left: 6 more fit, half of them run.
     assert_eq!(tasks_before_check(us(300), us(200), 4), 3);
     // One task took longer than what is left: read after the next one.
