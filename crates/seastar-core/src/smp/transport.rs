@@ -361,6 +361,10 @@ impl Transport {
     /// see that flag (the producer did not signal then; see
     /// `reactor/remote.rs`).
     pub(crate) fn has_incoming(&self) -> bool {
+        if self.signals.len() < 2 {
+            // A runtime of one shard has no rings (nor the fence's cost).
+            return false;
+        }
         // Pairs with the producer's fence between its publish and its look
         // at the flag.
         std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
