@@ -135,6 +135,7 @@ impl PollIo {
 
     /// Whether received bytes wait here, or a receive is in flight (a
     /// caller that now reads the socket another way must drain this first).
+    #[cfg(feature = "tls")]
     pub(crate) fn has_read_state(&self) -> bool {
         self.state
             .as_ref()
