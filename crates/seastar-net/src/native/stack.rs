@@ -108,10 +108,7 @@ pub(crate) fn install(
         wake,
         armed: None,
         timer: None,
-        // `SEASTAR_NATIVE_POLL_KICK=0` keeps the kick before every sleep
-        // (to measure the difference).
-        poll_kicks: seastar_core::runtime::backend() == seastar_core::BackendKind::IoUring
-            && std::env::var("SEASTAR_NATIVE_POLL_KICK").as_deref() != Ok("0"),
+        uring: seastar_core::runtime::backend() == seastar_core::BackendKind::IoUring,
     });
     uninstall();
     shard_local::insert(
@@ -407,9 +404,8 @@ struct StackPoller {
     /// The waker `wake` was armed with, while it waits (see `poll`).
     armed: Option<Waker>,
     timer: Option<timer::Sleep>,
-    /// The shard runs on io_uring, where arming `wake` submits a poll
-    /// that transmits (see `try_sleep`), and that is not turned off.
-    poll_kicks: bool,
+    /// The shard runs on io_uring (where arming `wake` submits a poll).
+    uring: bool,
 }
 
 impl Poller for StackPoller {
@@ -432,7 +428,7 @@ impl Poller for StackPoller {
         // that the sleep's `io_uring_enter` submits (or the next
         // iteration's, which enters for it): on an AF_XDP socket that
         // poll transmits, so the replies need no kick of their own.
-        let poll_kicks = self.poll_kicks && self.wake.is_some() && self.armed.is_none();
+        let poll_kicks = self.wake.is_some() && self.armed.is_none() && self.uring;
         if !self.stack.settle(poll_kicks) {
             return false;
         }
