@@ -43,9 +43,6 @@ pub(crate) struct Stack {
     /// frames left them unflushed too. Never more: the next settle or
     /// poll flushes.
     hold: Cell<u8>,
-    /// The last drain only published its frames to the device, for the
-    /// poll that goes out with the sleep (see [`Stack::settle`]).
-    published: Cell<bool>,
 }
 
 /// [`Stack::hold`]: replies held by a settle.
@@ -100,7 +97,6 @@ pub(crate) fn install(
         inflight: (0..shards).map(|_| Cell::new(0)).collect(),
         unflushed: Cell::new(false),
         hold: Cell::new(0),
-        published: Cell::new(false),
     });
     super::stats::register();
     let handle = add_poller(StackPoller {
@@ -108,7 +104,6 @@ pub(crate) fn install(
         wake,
         armed: None,
         timer: None,
-        uring: seastar_core::runtime::backend() == seastar_core::BackendKind::IoUring,
     });
     uninstall();
     shard_local::insert(
@@ -192,29 +187,7 @@ impl Stack {
     /// AF_XDP) instead of two. A reply thus waits at most one more
     /// iteration; under a steady trickle of requests that halves the
     /// kicks.
-    ///
-    /// `poll_kicks`: the sleep's submission will carry a fresh poll of the
-    /// device's fd (see [`StackPoller::try_sleep`]), so the flush only
-    /// publishes what the device says that poll sends
-    /// ([`Device::publish_for_poll`]).
-    fn settle(self: &Rc<Self>, poll_kicks: bool) -> bool {
-        let sleep = self.settle_inner(poll_kicks);
-        if !sleep {
-            self.unpublish();
-        }
-        sleep
-    }
-
-    /// Frames only published by a settle whose shard does not sleep after
-    /// all (no poll goes out) count as unflushed again: the next drain
-    /// kicks them.
-    fn unpublish(&self) {
-        if self.published.take() {
-            self.unflushed.set(true);
-        }
-    }
-
-    fn settle_inner(self: &Rc<Self>, poll_kicks: bool) -> bool {
+    fn settle(self: &Rc<Self>) -> bool {
         if self.hold.get() == 0
             && self.unflushed.get()
             && !self.state.borrow().has_output()
@@ -227,7 +200,7 @@ impl Stack {
             {
                 let mut dev = self.dev.borrow_mut();
                 let mut st = self.state.borrow_mut();
-                self.drain_with(&mut dev, &mut st, !poll_kicks);
+                self.drain(&mut dev, &mut st);
             }
             if self.dispatch() {
                 return false;
@@ -251,12 +224,6 @@ impl Stack {
     /// Gives queued frames to the device and flushes it. Returns whether
     /// there was anything to do.
     fn drain(&self, dev: &mut Option<Box<dyn Device>>, st: &mut State) -> bool {
-        self.drain_with(dev, st, true)
-    }
-
-    /// [`Stack::drain`]; without `kick`, the device only publishes the
-    /// frames if it can ([`Device::publish_for_poll`]).
-    fn drain_with(&self, dev: &mut Option<Box<dyn Device>>, st: &mut State, kick: bool) -> bool {
         let Some(d) = dev.as_deref_mut() else {
             return false;
         };
@@ -271,13 +238,8 @@ impl Stack {
             }
         }
         if work {
-            if !kick && d.publish_for_poll() {
-                self.published.set(true);
-            } else {
-                if let Err(e) = d.flush() {
-                    tracing::debug!(shard = st.shard, "native: device flush failed: {e}");
-                }
-                self.published.set(false);
+            if let Err(e) = d.flush() {
+                tracing::debug!(shard = st.shard, "native: device flush failed: {e}");
             }
             self.unflushed.set(false);
         }
@@ -404,8 +366,6 @@ struct StackPoller {
     /// The waker `wake` was armed with, while it waits (see `poll`).
     armed: Option<Waker>,
     timer: Option<timer::Sleep>,
-    /// The shard runs on io_uring (where arming `wake` submits a poll).
-    uring: bool,
 }
 
 impl Poller for StackPoller {
@@ -424,12 +384,7 @@ impl Poller for StackPoller {
     }
 
     fn try_sleep(&mut self, cx: &mut Context<'_>) -> bool {
-        // On io_uring a watch not in flight is armed below with a poll
-        // that the sleep's `io_uring_enter` submits (or the next
-        // iteration's, which enters for it): on an AF_XDP socket that
-        // poll transmits, so the replies need no kick of their own.
-        let poll_kicks = self.wake.is_some() && self.armed.is_none() && self.uring;
-        if !self.stack.settle(poll_kicks) {
+        if !self.stack.settle() {
             return false;
         }
         // Wake for the next ARP retry or timeout, if frames wait.
@@ -441,9 +396,6 @@ impl Poller for StackPoller {
                 }
                 if Pin::new(t).poll(cx).is_ready() {
                     self.timer = None;
-                    // No poll goes out: what settle only published is
-                    // flushed by the next round.
-                    self.stack.unpublish();
                     return false;
                 }
             }
@@ -453,14 +405,11 @@ impl Poller for StackPoller {
             Some(w) => {
                 if w.arm(cx) {
                     self.armed = None;
-                    self.stack.unpublish();
                     false
                 } else {
                     if !self.armed.as_ref().is_some_and(|a| a.will_wake(cx.waker())) {
                         self.armed = Some(cx.waker().clone());
                     }
-                    // The poll just queued sends what was published.
-                    self.stack.published.set(false);
                     true
                 }
             }

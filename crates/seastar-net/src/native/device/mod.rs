@@ -41,18 +41,6 @@ pub trait Device {
     /// frames already sent.
     fn flush(&mut self) -> io::Result<()>;
 
-    /// Publishes the frames queued by [`Device::transmit`] without a
-    /// system call, for a shard about to sleep on io_uring with a fresh
-    /// poll of [`wake_fd`](Device::wake_fd) in the sleep's submission:
-    /// returns `true` when that poll transmits them (an AF_XDP socket's
-    /// poll drives its TX ring), so no [`flush`](Device::flush) is needed
-    /// before the sleep; until the next `flush` the frames count as
-    /// unkicked. `false` (the default, and whenever one poll cannot send
-    /// them all): nothing was done, flush as usual.
-    fn publish_for_poll(&mut self) -> bool {
-        false
-    }
-
     /// Whether received frames wait, as far as the device can tell without
     /// a system call (an AF_XDP socket looks at its RX ring). A device that
     /// cannot tell says `false`: its [`wake_fd`](Device::wake_fd) turns

@@ -1,7 +1,6 @@
 //! The transmit kick held back while frames wait (see `Stack::settle`):
 //! held once, then flushed with the next iteration's replies; never
-//! longer than one more poll. And the kick left to the sleep's poll of
-//! the device (`Device::publish_for_poll`): only when the shard sleeps.
+//! longer than one more poll.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -24,11 +23,6 @@ struct Probe {
     queued: Vec<Vec<u8>>,
     sent: Rc<RefCell<Vec<Vec<u8>>>>,
     flushes: Rc<Cell<u32>>,
-    /// Whether a poll of its fd would send (`publish_for_poll`).
-    poll_sends: bool,
-    /// Frames published for such a poll, and how many publishes.
-    published: Rc<RefCell<Vec<Vec<u8>>>>,
-    publishes: Rc<Cell<u32>>,
     /// Only for its descriptor (never readable: nobody sends to it).
     wake: std::net::UdpSocket,
 }
@@ -55,19 +49,8 @@ impl Device for Probe {
 
     fn flush(&mut self) -> io::Result<()> {
         self.flushes.set(self.flushes.get() + 1);
-        self.sent
-            .borrow_mut()
-            .append(&mut self.published.borrow_mut());
         self.sent.borrow_mut().append(&mut self.queued);
         Ok(())
-    }
-
-    fn publish_for_poll(&mut self) -> bool {
-        if self.poll_sends {
-            self.publishes.set(self.publishes.get() + 1);
-            self.published.borrow_mut().append(&mut self.queued);
-        }
-        self.poll_sends
     }
 
     fn rx_ready(&mut self) -> bool {
@@ -92,29 +75,16 @@ struct Bed {
     inbox: Rc<RefCell<VecDeque<Vec<u8>>>>,
     sent: Rc<RefCell<Vec<Vec<u8>>>>,
     flushes: Rc<Cell<u32>>,
-    published: Rc<RefCell<Vec<Vec<u8>>>>,
-    publishes: Rc<Cell<u32>>,
 }
 
 impl Bed {
     /// A stack on this shard with the peer's address resolved and the
     /// start's announcement flushed (counters start at zero).
     fn start() -> Bed {
-        Bed::with(false)
-    }
-
-    /// [`Bed::start`] on a device whose fd's poll sends (`poll_sends`)
-    /// or not.
-    fn with(poll_sends: bool) -> Bed {
         let inbox = Rc::new(RefCell::new(VecDeque::new()));
         let sent = Rc::new(RefCell::new(Vec::new()));
         let flushes = Rc::new(Cell::new(0));
-        let published = Rc::new(RefCell::new(Vec::new()));
-        let publishes = Rc::new(Cell::new(0));
         let probe = Probe {
-            poll_sends,
-            published: published.clone(),
-            publishes: publishes.clone(),
             inbox: inbox.clone(),
             queued: Vec::new(),
             sent: sent.clone(),
@@ -132,7 +102,7 @@ impl Bed {
             .state
             .borrow_mut()
             .learn(PEER, Mac([2, 0, 0, 0, 0, 2]), now(), false);
-        assert!(stack.settle(false), "an idle stack may sleep");
+        assert!(stack.settle(), "an idle stack may sleep");
         sent.borrow_mut().clear();
         flushes.set(0);
         Bed {
@@ -140,8 +110,6 @@ impl Bed {
             inbox,
             sent,
             flushes,
-            published,
-            publishes,
         }
     }
 
@@ -162,7 +130,7 @@ fn a_settle_with_nothing_waiting_flushes_at_once() {
     seastar_core::block_on(async {
         let bed = Bed::start();
         bed.reply(b"one");
-        assert!(bed.stack.settle(false), "nothing left: the shard may sleep");
+        assert!(bed.stack.settle(), "nothing left: the shard may sleep");
         assert_eq!(bed.flushes.get(), 1);
         assert_eq!(bed.sent.borrow().len(), 1);
         super::uninstall();
@@ -175,13 +143,13 @@ fn replies_wait_for_the_next_iteration_while_frames_wait() {
         let bed = Bed::start();
         bed.reply(b"one");
         bed.arrive();
-        assert!(!bed.stack.settle(false), "a frame waits: no sleep");
+        assert!(!bed.stack.settle(), "a frame waits: no sleep");
         assert_eq!(bed.flushes.get(), 0, "the kick is held");
         bed.stack.poll();
         assert!(bed.inbox.borrow().is_empty(), "the poll took the frame");
         assert_eq!(bed.flushes.get(), 0, "still held while its tasks run");
         bed.reply(b"two");
-        assert!(bed.stack.settle(false));
+        assert!(bed.stack.settle());
         assert_eq!(bed.flushes.get(), 1, "both replies in one kick");
         assert_eq!(bed.sent.borrow().len(), 2);
         super::uninstall();
@@ -194,7 +162,7 @@ fn a_hold_lasts_one_poll_at_most() {
         let bed = Bed::start();
         bed.reply(b"one");
         bed.arrive();
-        assert!(!bed.stack.settle(false));
+        assert!(!bed.stack.settle());
         bed.stack.poll();
         assert_eq!(bed.flushes.get(), 0);
         // The shard stays busy (no settle): the next poll flushes even
@@ -206,64 +174,10 @@ fn a_hold_lasts_one_poll_at_most() {
         // A settle holds again only after that flush.
         bed.reply(b"two");
         bed.arrive();
-        assert!(!bed.stack.settle(false));
+        assert!(!bed.stack.settle());
         assert_eq!(bed.flushes.get(), 1);
-        assert!(!bed.stack.settle(false), "a frame still waits");
+        assert!(!bed.stack.settle(), "a frame still waits");
         assert_eq!(bed.flushes.get(), 2, "a second settle in a row flushes");
-        super::uninstall();
-    });
-}
-
-#[test]
-fn a_settle_before_a_sleep_with_a_poll_only_publishes() {
-    seastar_core::block_on(async {
-        let bed = Bed::with(true);
-        bed.reply(b"one");
-        bed.reply(b"two");
-        assert!(bed.stack.settle(true), "nothing left: the shard may sleep");
-        assert_eq!(bed.flushes.get(), 0, "no kick: the sleep's poll sends");
-        assert_eq!(bed.publishes.get(), 1);
-        assert_eq!(bed.published.borrow().len(), 2);
-        assert!(bed.sent.borrow().is_empty());
-        assert!(!bed.stack.pending(), "nothing left for the next round");
-        super::uninstall();
-    });
-}
-
-#[test]
-fn a_device_whose_poll_does_not_send_is_flushed_before_the_sleep() {
-    seastar_core::block_on(async {
-        let bed = Bed::with(false);
-        bed.reply(b"one");
-        assert!(bed.stack.settle(true));
-        assert_eq!(bed.flushes.get(), 1);
-        assert_eq!(bed.sent.borrow().len(), 1);
-        super::uninstall();
-    });
-}
-
-#[test]
-fn published_frames_of_a_settle_that_does_not_sleep_are_flushed_next_round() {
-    seastar_core::block_on(async {
-        let bed = Bed::with(true);
-        bed.reply(b"one");
-        bed.arrive();
-        assert!(!bed.stack.settle(true), "held: a frame waits");
-        bed.stack.poll();
-        bed.reply(b"two");
-        // Another frame came in: this settle publishes, then finds it
-        // and does not sleep, so no poll goes out.
-        bed.arrive();
-        assert!(!bed.stack.settle(true));
-        assert_eq!((bed.publishes.get(), bed.flushes.get()), (1, 0));
-        assert!(
-            bed.stack.pending(),
-            "the published frames count as unflushed"
-        );
-        bed.stack.poll();
-        assert_eq!(bed.flushes.get(), 1, "the next round kicks them");
-        assert_eq!(bed.sent.borrow().len(), 2);
-        assert!(bed.published.borrow().is_empty());
         super::uninstall();
     });
 }

@@ -70,9 +70,6 @@ pub struct XdpDevice {
     free_tx: Vec<u64>,
     /// Addresses received and to go back to the fill ring.
     refill: Vec<u64>,
-    /// Frames published by [`Device::publish_for_poll`] and not kicked
-    /// since: the next [`Device::flush`] kicks even if it pushes none.
-    unkicked: bool,
     mac: [u8; 6],
     frame_max: usize,
     iface: String,
@@ -225,7 +222,6 @@ impl XdpDevice {
             attachment,
             free_tx,
             refill: Vec::with_capacity(half as usize),
-            unkicked: false,
             mac,
             iface: iface_name.to_owned(),
             queue,
@@ -398,8 +394,7 @@ impl Device for XdpDevice {
         // a bounded number of calls whatever the kernel does).
         let mut calls = self.tx.outstanding().div_ceil(KERNEL_TX_BATCH);
         let mut result = Ok(());
-        let kick = pushed > 0 || std::mem::take(&mut self.unkicked);
-        while calls > 0 && (self.tx.needs_wakeup() || kick) {
+        while calls > 0 && (self.tx.needs_wakeup() || pushed > 0) {
             if let Err(e) = self.kick_tx() {
                 result = Err(e);
                 break;
@@ -412,24 +407,6 @@ impl Device for XdpDevice {
         }
         self.reclaim();
         result
-    }
-
-    /// The socket's poll (`xsk_poll`) transmits what the TX ring holds,
-    /// one kernel batch of it (in copy mode it calls the same
-    /// `xsk_generic_xmit` as `sendto`; in zero-copy mode it wakes the
-    /// driver), since the socket was bound with need-wakeup, which copy
-    /// mode never clears. So when the shard sleeps with a fresh poll of
-    /// our fd in its `io_uring_enter`, that enter sends the replies and
-    /// the `sendto` before it is saved.
-    fn publish_for_poll(&mut self) -> bool {
-        if self.tx.outstanding() + self.tx.unsubmitted() > KERNEL_TX_BATCH {
-            return false;
-        }
-        if self.tx.unsubmitted() > 0 {
-            self.tx.submit();
-            self.unkicked = true;
-        }
-        true
     }
 
     fn rx_ready(&mut self) -> bool {
