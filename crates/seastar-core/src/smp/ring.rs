@@ -154,8 +154,9 @@ impl<T> Producer<T> {
 
     /// Writes `item` into the next slot without publishing it (the
     /// consumer sees it after the next [`publish`](Self::publish)), or
-    /// hands it back if the ring is full. Staging a batch and publishing it
-    /// once costs one store of `tail` instead of one per item.
+    /// hands it back if the ring is full. A batch is staged and then
+    /// published at once: the consumer starts on it only when it is whole,
+    /// and the producer writes its stamps on lines it already holds.
     #[inline]
     pub(crate) fn stage(&mut self, item: T) -> Result<(), T> {
         self.ring.stage(item)
