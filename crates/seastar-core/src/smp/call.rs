@@ -325,10 +325,9 @@ where
 impl CallPtr {
     /// The target's fields (and the vtable).
     fn header(&self) -> &Header {
-        // SAFETY: the cell is alive while a `CallPtr` to it is in use
-        // (module doc: the origin frees it only when nobody needs it), and
-        // every cell has its `Header` at `HEADER_AT`. Only `Cell` and
+        // Every cell has its `Header` at `HEADER_AT`; only its `Cell` and
         // `UnsafeCell` fields are mutated through this reference.
+        // SAFETY: the cell lives while a `CallPtr` to it is in use (module doc).
         unsafe { &*self.0.cast::<u8>().as_ptr().add(HEADER_AT).cast::<Header>() }
     }
 
@@ -340,12 +339,11 @@ impl CallPtr {
     #[inline]
     pub(crate) fn prefetch(&self) {
         #[cfg(all(target_arch = "x86_64", not(miri)))]
-        // SAFETY: a prefetch is a hint that never faults and changes nothing
-        // observable, whatever the address; SSE is baseline on x86_64.
-        unsafe {
-            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
-                self.0.as_ptr().cast::<i8>().wrapping_add(HEADER_AT),
-            );
+        {
+            use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+            let line = self.0.as_ptr().cast::<i8>().wrapping_add(HEADER_AT);
+            // SAFETY: a prefetch never faults and changes nothing observable.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(line) };
         }
     }
 
