@@ -69,10 +69,7 @@ impl Checksum {
         if let Some(hi) = self.odd {
             sum += u64::from(u16::from_be_bytes([hi, 0]));
         }
-        while sum >> 16 != 0 {
-            sum = (sum & 0xffff) + (sum >> 16);
-        }
-        !(sum as u16)
+        !fold(sum)
     }
 }
 
@@ -111,17 +108,17 @@ pub fn sum(data: &[u8]) -> u16 {
         tail += u64::from(u16::from_ne_bytes([*b, 0]));
     }
     let (s, carry) = wide.overflowing_add(tail);
-    u16::from_be(fold64(s + u64::from(carry)))
+    u16::from_be(fold(s + u64::from(carry)))
 }
 
-/// `w` folded to 16 bits with end-around carries, in the byte order of
-/// its words.
-fn fold64(w: u64) -> u16 {
-    let (s, carry) = (w as u32).overflowing_add((w >> 32) as u32);
-    let s = u64::from(s) + u64::from(carry);
-    let s = (s & 0xffff) + (s >> 16);
-    let s = (s & 0xffff) + (s >> 16);
-    ((s & 0xffff) + (s >> 16)) as u16
+/// A sum of 16-bit words (or of wider words, their carries added back)
+/// folded to 16 bits with end-around carries: 2^16 is 1 modulo 0xffff, so
+/// each fold keeps the one's-complement value. Not complemented.
+pub fn fold(mut sum: u64) -> u16 {
+    while sum >> 16 != 0 {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    sum as u16
 }
 
 /// The checksum of `data` in one go.

@@ -40,12 +40,6 @@ fn write_udp(l4: &mut [u8], src: SocketAddrV4, dst: SocketAddrV4, payload: &[u8]
     udp::write_header(l4, *src.ip(), *dst.ip(), src.port(), dst.port());
 }
 
-/// `s` folded to 16 bits with end-around carries.
-fn fold32(s: u32) -> u16 {
-    let s = (s & 0xffff) + (s >> 16);
-    ((s & 0xffff) + (s >> 16)) as u16
-}
-
 /// Bytes of the Ethernet, IPv4 and UDP headers before a datagram's payload.
 pub(crate) const UDP_HEAD: usize = ethernet::HEADER_LEN + ipv4::HEADER_LEN + udp::HEADER_LEN;
 
@@ -153,7 +147,7 @@ impl UdpTemplate {
         }
         head.copy_from_slice(&self.head);
         // Sums of a few 16-bit words: no overflow of a u32.
-        let ip_check = !fold32(self.ip_sum + u32::from(ip_len) + u32::from(id));
+        let ip_check = !checksum::fold(u64::from(self.ip_sum + u32::from(ip_len) + u32::from(id)));
         head[IP_LEN_AT..IP_LEN_AT + 2].copy_from_slice(&ip_len.to_be_bytes());
         head[IP_ID_AT..IP_ID_AT + 2].copy_from_slice(&id.to_be_bytes());
         head[IP_CHECK_AT..IP_CHECK_AT + 2].copy_from_slice(&ip_check.to_be_bytes());
@@ -162,7 +156,7 @@ impl UdpTemplate {
             + u32::from(dst_port)
             + (u32::from(udp_len) << 1)
             + u32::from(checksum::sum(payload));
-        let check = match !fold32(udp) {
+        let check = match !checksum::fold(u64::from(udp)) {
             0 => 0xffff,
             s => s,
         };
@@ -175,12 +169,18 @@ impl UdpTemplate {
 
 impl State {
     fn ipv4_header(&mut self, dst: Ipv4Addr, protocol: Protocol) -> ipv4::Header {
+        let id = self.next_ip_id();
+        self.ipv4_header_with_id(dst, protocol, id)
+    }
+
+    /// Our IPv4 header to `dst` with IP id `id` (already drawn).
+    fn ipv4_header_with_id(&self, dst: Ipv4Addr, protocol: Protocol, id: u16) -> ipv4::Header {
         ipv4::Header {
             src: self.iface.addr,
             dst,
             protocol,
             ttl: ipv4::DEFAULT_TTL,
-            id: self.next_ip_id(),
+            id,
         }
     }
 
@@ -213,13 +213,7 @@ impl State {
         let Some(dst_mac) = mac else {
             // Built the long way: the template is for resolved neighbours.
             let src = SocketAddrV4::new(self.iface.addr, src_port);
-            let header = ipv4::Header {
-                src: self.iface.addr,
-                dst: *dst.ip(),
-                protocol: Protocol::UDP,
-                ttl: ipv4::DEFAULT_TTL,
-                id,
-            };
+            let header = self.ipv4_header_with_id(*dst.ip(), Protocol::UDP, id);
             let l4_len = ip_len - ipv4::HEADER_LEN;
             let mut frame = vec![0; len];
             write_ipv4_frame(
