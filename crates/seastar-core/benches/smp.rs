@@ -10,6 +10,9 @@ use seastar_core::sync::Semaphore;
 use seastar_core::task::{SchedulingGroup, spawn_local_in};
 use seastar_core::{Runtime, smp};
 
+#[path = "anchors/crossbeam.rs"]
+mod crossbeam_anchor;
+
 const IN_FLIGHT: u64 = 1024;
 
 fn seastar<F, Fut>(builder: seastar_core::RuntimeBuilder, body: F) -> Duration
@@ -137,30 +140,7 @@ fn crossbeam_pair(n: u64, in_flight: u64, placement: Placement) -> Duration {
 }
 
 fn crossbeam_pair_placed(n: u64, in_flight: u64, placement: Placement) -> Duration {
-    let (req_tx, req_rx) = crossbeam_channel::bounded::<u64>(IN_FLIGHT as usize);
-    let (rep_tx, rep_rx) = crossbeam_channel::bounded::<u64>(IN_FLIGHT as usize);
-    let server = std::thread::spawn(move || {
-        placement.apply(1);
-        for i in req_rx {
-            rep_tx.send(i).unwrap();
-        }
-    });
-    let t = Instant::now();
-    let mut left = n;
-    while left > 0 {
-        let batch = left.min(in_flight);
-        for i in 0..batch {
-            req_tx.send(i).unwrap();
-        }
-        for _ in 0..batch {
-            std::hint::black_box(rep_rx.recv().unwrap());
-        }
-        left -= batch;
-    }
-    let elapsed = t.elapsed();
-    drop(req_tx);
-    server.join().unwrap();
-    elapsed
+    crossbeam_anchor::round_trips(n, in_flight, IN_FLIGHT as usize, move || placement.apply(1))
 }
 
 /// One group per configuration of ours, each against the same anchors, so

@@ -19,6 +19,9 @@ use std::time::{Duration, Instant};
 
 use seastar_core::{Runtime, smp};
 
+#[path = "../benches/anchors/crossbeam.rs"]
+mod crossbeam_anchor;
+
 fn arg(i: usize, default: u64) -> u64 {
     std::env::args()
         .nth(i)
@@ -39,31 +42,8 @@ fn pin(cpu: usize) {
 
 /// The crossbeam anchor: per-call time of `total` calls, `in_flight` at once.
 fn crossbeam(in_flight: u64, total: u64) -> Duration {
-    let (req_tx, req_rx) = crossbeam_channel::bounded::<u64>(1024);
-    let (rep_tx, rep_rx) = crossbeam_channel::bounded::<u64>(1024);
-    let server = std::thread::spawn(move || {
-        pin(1);
-        for i in req_rx {
-            rep_tx.send(i).unwrap();
-        }
-    });
     pin(0);
-    let t = Instant::now();
-    let mut left = total;
-    while left > 0 {
-        let batch = left.min(in_flight);
-        for i in 0..batch {
-            req_tx.send(i).unwrap();
-        }
-        for _ in 0..batch {
-            std::hint::black_box(rep_rx.recv().unwrap());
-        }
-        left -= batch;
-    }
-    let per_call = t.elapsed() / total.max(1) as u32;
-    drop(req_tx);
-    server.join().unwrap();
-    per_call
+    crossbeam_anchor::round_trips(total, in_flight, 1024, || pin(1)) / total.max(1) as u32
 }
 
 fn main() {
