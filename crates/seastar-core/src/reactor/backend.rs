@@ -26,7 +26,7 @@ use io_uring::{opcode, squeue, types};
 
 use super::buf_ring::RingMem;
 use super::epoll::{Epoll, Interest};
-use super::uring::{Cqe, OpKey, Orphan, Uring, UringFeatures};
+use super::uring::{Cqe, OpKey, Orphan, SleepBatch, Uring, UringFeatures};
 
 /// Which kernel interface a reactor drives its I/O with.
 ///
@@ -91,11 +91,18 @@ impl Driver {
         want: Option<BackendKind>,
         wake_fd: RawFd,
         entries: u32,
+        batch: SleepBatch,
     ) -> io::Result<Driver> {
+        let uring = || {
+            Uring::new(wake_fd, entries).map(|mut u| {
+                u.set_sleep_batch(batch);
+                u
+            })
+        };
         match want {
             Some(BackendKind::Epoll) => Ok(Driver::Epoll(Epoll::new(wake_fd)?)),
-            Some(BackendKind::IoUring) => Ok(Driver::Uring(Uring::new(wake_fd, entries)?)),
-            None => match Uring::new(wake_fd, entries) {
+            Some(BackendKind::IoUring) => Ok(Driver::Uring(uring()?)),
+            None => match uring() {
                 Ok(u) => Ok(Driver::Uring(u)),
                 Err(e) => {
                     tracing::warn!(error = %e, "io_uring unavailable (ENOSYS: old kernel; EPERM: seccomp or kernel.io_uring_disabled); falling back to epoll");

@@ -51,7 +51,7 @@ pub(crate) use backend::{Backend, Driver, Readiness};
 pub use backend::{BackendKind, ParseBackendError};
 pub(crate) use epoll::Interest;
 pub use uring::UringFeatures;
-pub(crate) use uring::{Cqe, OpKey, Orphan};
+pub(crate) use uring::{Cqe, OpKey, Orphan, SleepBatch};
 
 use crate::smp::transport::{self, Message, Transport};
 use crate::timer::Clock;
@@ -194,6 +194,9 @@ pub(crate) struct ReactorConfig {
     /// are issued; 0: with the rest of the loop iteration's submissions (see
     /// `RuntimeBuilder::file_submit_batch`).
     pub(crate) file_submit_batch: u32,
+    /// How a loaded shard's sleeps batch completions (io_uring; see
+    /// `RuntimeBuilder::sleep_batch`).
+    pub(crate) sleep_batch: uring::SleepBatch,
 }
 
 impl ReactorConfig {
@@ -445,7 +448,12 @@ impl Shard {
         clock: Clock,
         config: ReactorConfig,
     ) -> io::Result<Shard> {
-        let driver = Driver::new(want, remote.notifier().0.as_raw_fd(), config.ring_entries)?;
+        let driver = Driver::new(
+            want,
+            remote.notifier().0.as_raw_fd(),
+            config.ring_entries,
+            config.sleep_batch,
+        )?;
         let kind = driver.kind();
         let now = clock.now_ns();
         let stats = Rc::new(stats::ReactorStats::new(count));

@@ -53,6 +53,15 @@ pub struct RuntimeArgs {
     /// they are issued (io_uring); 0: at the end of each loop iteration.
     #[arg(long, default_value_t = super::builder::DEFAULT_FILE_SUBMIT_BATCH)]
     pub file_submit_batch: u32,
+    /// A loaded shard's sleeps wait for a batch of up to this many
+    /// completions (io_uring, Linux 6.12+); under 16 (0, say): wake for
+    /// the first one.
+    #[arg(long, default_value_t = super::builder::DEFAULT_SLEEP_BATCH)]
+    pub sleep_batch: u32,
+    /// Longest a batched sleep waits before handling the first completion,
+    /// in microseconds; 0 turns batching off.
+    #[arg(long, default_value_t = super::builder::DEFAULT_SLEEP_BATCH_WAIT_US)]
+    pub sleep_batch_wait_us: u64,
     /// Task quota in milliseconds before `need_preempt()` turns true.
     #[arg(long, default_value_t = 0.5)]
     pub task_quota_ms: f64,
@@ -159,6 +168,10 @@ impl RuntimeArgs {
             .idle_poll(Duration::from_micros(self.idle_poll_time_us))
             .smp_poll(Duration::from_micros(self.smp_poll_time_us))
             .file_submit_batch(self.file_submit_batch)
+            .sleep_batch(
+                self.sleep_batch,
+                Duration::from_micros(self.sleep_batch_wait_us),
+            )
             .task_quota(Duration::from_secs_f64(
                 self.task_quota_ms.max(0.01) / 1000.0,
             ))

@@ -68,6 +68,7 @@ where
         smp_poll: config.smp_poll,
         ring_entries: config.ring_entries,
         file_submit_batch: config.file_submit_batch,
+        sleep_batch: crate::reactor::SleepBatch::new(config.sleep_batch, config.sleep_batch_wait),
     };
     let make_shard = {
         let (shared, clock, rconf, backend) =

@@ -24,6 +24,7 @@
 
 #[cfg(test)]
 mod poll_tests;
+mod sleep_batch;
 mod table;
 
 use std::any::Any;
@@ -36,6 +37,7 @@ use io_uring::{IoUring, opcode, squeue, types};
 
 use super::backend::Backend;
 use super::buf_ring::BufRing;
+pub(crate) use sleep_batch::SleepBatch;
 use table::OpTable;
 pub(crate) use table::{Cqe, OpKey, Orphan, foreign_key};
 
@@ -65,6 +67,7 @@ impl std::fmt::Display for UringFeatures {
             (self.recv_poll_first, "recv_poll_first"),
             (self.provided_buffers, "provided_buffers"),
             (self.multishot_recv, "multishot_recv"),
+            (self.sleep_batch, "sleep_batch"),
         ]
         .into_iter()
         .filter_map(|(on, name)| on.then_some(name))
@@ -110,6 +113,10 @@ pub struct UringFeatures {
     /// shard if the kernel rejects it; `SEASTAR_URING_MULTISHOT_RECV=0`
     /// turns it off from the start.
     pub multishot_recv: bool,
+    /// A loaded shard's sleeps wait for a batch of completions, for a
+    /// bounded time (`IORING_FEAT_MIN_TIMEOUT`, Linux 6.12; see
+    /// `RuntimeBuilder::sleep_batch`).
+    pub sleep_batch: bool,
 }
 
 /// An io_uring instance and the operations in flight on it.
@@ -129,6 +136,8 @@ pub(crate) struct Uring {
     pub(crate) buf_ring: Option<BufRing>,
     /// The kernel refused the buffer ring: pooled receives fall back.
     pub(crate) buf_ring_refused: bool,
+    /// How sleeps batch completions (off unless `features.sleep_batch`).
+    sleep_batch: SleepBatch,
 }
 
 impl Uring {
@@ -186,7 +195,16 @@ impl Uring {
             woken: Vec::new(),
             buf_ring: None,
             buf_ring_refused: false,
+            sleep_batch: SleepBatch::off(),
         })
+    }
+
+    /// Sleeps batch completions as `batch` says, if the kernel can bound
+    /// the wait (`IORING_FEAT_MIN_TIMEOUT`); otherwise they do not.
+    pub(crate) fn set_sleep_batch(&mut self, batch: SleepBatch) {
+        let on = batch.enabled() && self.ring.params().is_feature_min_timeout();
+        self.features.sleep_batch = on;
+        self.sleep_batch = if on { batch } else { SleepBatch::off() };
     }
 
     /// Queues `entry` as a one-shot operation and returns its key.
@@ -375,12 +393,31 @@ impl Uring {
             Some(t) => {
                 let ts = types::Timespec::from(t);
                 let args = types::SubmitArgs::new().timespec(&ts);
-                self.ring.submitter().submit_with_args(1, &args)
+                match self.sleep_batch.next() {
+                    Some((want, us)) => self
+                        .ring
+                        .submitter()
+                        .submit_with_args(want as usize, &args.min_wait_usec(us)),
+                    None => self.ring.submitter().submit_with_args(1, &args),
+                }
             }
-            None => self.ring.submitter().submit_and_wait(1),
+            None => match self.sleep_batch.next() {
+                Some((want, us)) => {
+                    let args = types::SubmitArgs::new().min_wait_usec(us);
+                    self.ring.submitter().submit_with_args(want as usize, &args)
+                }
+                None => self.ring.submitter().submit_and_wait(1),
+            },
         };
         match res {
             Ok(_) => Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) && self.features.sleep_batch => {
+                // A kernel that advertised the bounded wait but refuses
+                // it: sleep as before from now on (the loop comes back).
+                tracing::debug!(error = %e, "io_uring refused a batched sleep; batching off");
+                self.set_sleep_batch(SleepBatch::off());
+                Ok(())
+            }
             Err(e)
                 if matches!(
                     e.raw_os_error(),
@@ -441,6 +478,11 @@ impl Backend for Uring {
             return Ok(());
         }
         self.enter(timeout)?;
+        if timeout != Some(Duration::ZERO) {
+            // What this sleep ended with sizes the next one's batch.
+            let n = self.ring.completion().len();
+            self.sleep_batch.woke(u32::try_from(n).unwrap_or(u32::MAX));
+        }
         self.reap();
         Ok(())
     }

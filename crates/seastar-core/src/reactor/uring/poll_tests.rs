@@ -106,3 +106,47 @@ fn a_wake_during_spinning_polls_ends_the_next_sleep() {
     );
     assert!(!u.wake_armed, "the wake poll's completion was reaped");
 }
+
+/// A batched sleep (after a busy one) still returns with a single
+/// completion once its bounded wait is over, and a sleep after a quiet
+/// wake-up does not batch.
+#[test]
+fn a_batched_sleep_returns_with_one_completion_after_its_wait() {
+    use super::SleepBatch;
+    use super::sleep_batch::MIN_BATCH;
+
+    let wake = crate::sys::eventfd().unwrap();
+    let mut u = Uring::new(wake.as_raw_fd(), 64).unwrap();
+    let wait = Duration::from_millis(20);
+    u.set_sleep_batch(SleepBatch::new(64, wait));
+    if !u.features.sleep_batch {
+        eprintln!("SKIPPED: this kernel has no IORING_FEAT_MIN_TIMEOUT (Linux 6.12)");
+        return;
+    }
+    // As after a wake-up that brought a burst.
+    u.sleep_batch.woke(MIN_BATCH);
+    assert!(u.sleep_batch.next().is_some());
+
+    let (r, w) = pipe();
+    let mut buf = [0u8; 8];
+    let entry = opcode::Read::new(types::Fd(r.as_raw_fd()), buf.as_mut_ptr(), 8).build();
+    // SAFETY: `buf` outlives the operation: the sleep below collects its
+    // completion before the test ends (or `u`, dropped first, cancels it).
+    let key = unsafe { u.submit(entry) };
+    write(&w, b"ping");
+    let t = Instant::now();
+    u.poll(Some(Duration::from_secs(10))).unwrap();
+    let waker = Waker::noop();
+    match u.poll_op(&key, waker, None) {
+        Poll::Ready(cqe) => assert_eq!(cqe.res, 4),
+        Poll::Pending => panic!("the sleep returned without the read's completion"),
+    }
+    // One completion is not a batch: it waited (nearly) its bounded time
+    // for more, and not the ten seconds of the timeout.
+    let took = t.elapsed();
+    assert!(took < Duration::from_secs(5), "slept {took:?}");
+    assert!(
+        u.sleep_batch.next().is_none(),
+        "one completion: the next sleep does not batch"
+    );
+}
