@@ -69,6 +69,16 @@ impl Runnable {
         }
     }
 
+    /// Runs it by `shard`'s reactor (whose queue it was taken from):
+    /// [`run`](Self::run), the home check of a local task a compare.
+    #[inline(always)]
+    pub(crate) fn run_on(self, shard: &super::Shard) {
+        match self {
+            Runnable::Local(t) => t.run_on(shard),
+            t => t.run(),
+        }
+    }
+
     /// Runs it (on its shard): polls the task once.
     #[inline]
     pub(crate) fn run(self) {
@@ -145,7 +155,11 @@ impl GroupQueue {
 
 /// The ready tasks of one shard.
 pub(crate) struct RunQueue {
-    groups: Vec<GroupQueue>,
+    /// Group 0's queue (`main`), in place: the one-group path (a push, a
+    /// pop) reaches its ring without going through a `Vec`.
+    main: GroupQueue,
+    /// Groups 1 and up, once used.
+    others: Vec<GroupQueue>,
     len: usize,
     #[cfg(debug_assertions)]
     shuffle: Option<Shuffle>,
@@ -156,7 +170,8 @@ impl RunQueue {
         let mut main = GroupQueue::new(0);
         main.tasks = Ring::with_capacity(1024);
         RunQueue {
-            groups: vec![main],
+            main,
+            others: Vec::new(),
             len: 0,
             #[cfg(debug_assertions)]
             shuffle: None,
@@ -168,6 +183,24 @@ impl RunQueue {
     #[cfg(debug_assertions)]
     pub(crate) fn set_shuffle(&mut self, seed: Option<u64>) {
         self.shuffle = seed.map(Shuffle::new);
+    }
+
+    /// Group `g`'s queue (`g` below [`group_count`](Self::group_count)).
+    fn group_mut(&mut self, g: usize) -> &mut GroupQueue {
+        match g {
+            0 => &mut self.main,
+            _ => &mut self.others[g - 1],
+        }
+    }
+
+    /// How many groups have been used (their ids are below it).
+    fn group_count(&self) -> usize {
+        1 + self.others.len()
+    }
+
+    /// Every group's queue, by id.
+    fn all(&self) -> impl Iterator<Item = &GroupQueue> {
+        std::iter::once(&self.main).chain(&self.others)
     }
 
     /// Queues a task at the back of its group.
@@ -192,7 +225,7 @@ impl RunQueue {
     }
 
     /// [`push`](Self::push) of a local task.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn push_local(&mut self, task: cell::Runnable<ShardHome>) {
         let g = task.group();
         self.push_in(Runnable::Local(task), g);
@@ -207,14 +240,14 @@ impl RunQueue {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn push_in(&mut self, task: Runnable, g: usize) {
         #[cfg(debug_assertions)]
         let plain = self.shuffle.is_none();
         #[cfg(not(debug_assertions))]
         let plain = true;
-        if g == 0 && plain && self.groups.len() == 1 {
-            self.groups[0].tasks.push_back(task);
+        if g == 0 && plain && self.others.is_empty() {
+            self.main.tasks.push_back(task);
             self.len += 1;
             return;
         }
@@ -224,16 +257,16 @@ impl RunQueue {
     /// [`push`](Self::push) with several groups or a shuffle.
     #[inline(never)]
     fn push_slow(&mut self, task: Runnable, g: usize) {
-        if g >= self.groups.len() {
+        if g >= self.group_count() {
             self.grow(g);
         }
-        let min =
-            (self.groups.len() > 1 && self.groups[g].tasks.is_empty()).then(|| self.min_vruntime());
+        let min = (!self.others.is_empty() && self.group_mut(g).tasks.is_empty())
+            .then(|| self.min_vruntime());
         #[cfg(debug_assertions)]
         if let Some(s) = &mut self.shuffle {
             s.pushed(&task, g);
         }
-        let q = &mut self.groups[g];
+        let q = self.group_mut(g);
         if let Some(Some(min)) = min {
             // Waking after idling: no banked credit.
             q.vruntime = q.vruntime.max(min);
@@ -243,15 +276,14 @@ impl RunQueue {
     }
 
     fn grow(&mut self, g: usize) {
-        while self.groups.len() <= g {
-            let id = self.groups.len();
-            self.groups.push(GroupQueue::new(id));
+        while self.group_count() <= g {
+            let id = self.group_count();
+            self.others.push(GroupQueue::new(id));
         }
     }
 
     fn min_vruntime(&self) -> Option<u64> {
-        self.groups
-            .iter()
+        self.all()
             .filter(|q| !q.tasks.is_empty())
             .map(|q| q.vruntime)
             .min()
@@ -268,11 +300,10 @@ impl RunQueue {
         if self.len == 0 {
             return None;
         }
-        if self.groups.len() == 1 {
+        if self.others.is_empty() {
             return Some(0);
         }
-        self.groups
-            .iter()
+        self.all()
             .enumerate()
             .filter(|(_, q)| !q.tasks.is_empty())
             .min_by_key(|(_, q)| q.vruntime)
@@ -281,7 +312,7 @@ impl RunQueue {
 
     /// Whether more than one group has been used (so slices are timed).
     pub(crate) fn multi_group(&self) -> bool {
-        self.groups.len() > 1
+        !self.others.is_empty()
     }
 
     /// The next task of group `g`.
@@ -289,28 +320,41 @@ impl RunQueue {
     pub(crate) fn pop(&mut self, g: usize) -> Option<Runnable> {
         #[cfg(debug_assertions)]
         if let Some(s) = &mut self.shuffle {
-            let t = s.take(g, &mut self.groups[g].tasks);
+            let tasks = match g {
+                0 => &mut self.main.tasks,
+                _ => &mut self.others[g - 1].tasks,
+            };
+            let t = s.take(g, tasks);
             if t.is_some() {
                 self.len -= 1;
             }
             return t;
         }
-        let t = self.groups[g].tasks.pop_front();
-        if t.is_some() {
-            self.len -= 1;
+        if self.group_mut(g).tasks.is_empty() {
+            return None;
         }
-        t
+        self.len -= 1;
+        self.group_mut(g).tasks.pop_front()
     }
 
-    /// [`pop`](Self::pop) of the main group (group 0).
-    #[inline]
+    /// [`pop`](Self::pop) of the main group (group 0): its ring in place,
+    /// one emptiness test.
+    #[inline(always)]
     pub(crate) fn pop_main(&mut self) -> Option<Runnable> {
-        self.pop(0)
+        #[cfg(debug_assertions)]
+        if self.shuffle.is_some() {
+            return self.pop(0);
+        }
+        if self.main.tasks.is_empty() {
+            return None;
+        }
+        self.len -= 1;
+        self.main.tasks.pop_front()
     }
 
     /// Charges `nanos` of runtime to group `g`.
     pub(crate) fn charge(&mut self, g: usize, nanos: u64) {
-        let q = &mut self.groups[g];
+        let q = self.group_mut(g);
         q.runtime_ns = q.runtime_ns.saturating_add(nanos);
         q.vruntime = q
             .vruntime
@@ -319,7 +363,9 @@ impl RunQueue {
 
     /// Per group in use: its id, ready tasks and CPU nanoseconds charged.
     pub(crate) fn groups(&self) -> impl Iterator<Item = (usize, usize, u64)> + '_ {
-        (self.groups.iter().enumerate()).map(|(i, q)| (i, q.tasks.len(), q.runtime_ns))
+        self.all()
+            .enumerate()
+            .map(|(i, q)| (i, q.tasks.len(), q.runtime_ns))
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -337,10 +383,11 @@ impl RunQueue {
         if let Some(s) = &mut self.shuffle {
             s.clear();
         }
-        self.groups
-            .iter_mut()
-            .flat_map(|q| q.tasks.drain_all())
-            .collect()
+        let mut tasks = self.main.tasks.drain_all();
+        for q in &mut self.others {
+            tasks.extend(q.tasks.drain_all());
+        }
+        tasks
     }
 }
 
@@ -385,7 +432,7 @@ impl<T> Ring<T> {
         self.slots.len() - 1
     }
 
-    #[inline]
+    #[inline(always)]
     fn push_back(&mut self, value: T) {
         if self.len() == self.slots.len() {
             self.grow();

@@ -27,6 +27,10 @@ impl Home for TestHome {
         std::thread::current().id() == self.thread
     }
 
+    fn same(&self, other: &Self) -> bool {
+        self.thread == other.thread
+    }
+
     fn schedule(task: Runnable<Self>) {
         QUEUE.with(|q| q.borrow_mut().push_back(task));
     }
