@@ -636,8 +636,9 @@ impl Shard {
 
     /// Runs up to `n` tasks taken by `pop` from the run queue, each
     /// stamped for the stall detector; returns how many ran (fewer than `n`
-    /// once `pop` finds none).
-    #[inline(always)]
+    /// once `pop` finds none). (Out of line: its loop keeps the shard and
+    /// the stall state in registers, which inside `run_until` it did not.)
+    #[inline(never)]
     fn run_some(
         &self,
         n: usize,

@@ -160,7 +160,6 @@ pub(crate) struct RunQueue {
     main: GroupQueue,
     /// Groups 1 and up, once used.
     others: Vec<GroupQueue>,
-    len: usize,
     #[cfg(debug_assertions)]
     shuffle: Option<Shuffle>,
 }
@@ -172,7 +171,6 @@ impl RunQueue {
         RunQueue {
             main,
             others: Vec::new(),
-            len: 0,
             #[cfg(debug_assertions)]
             shuffle: None,
         }
@@ -231,6 +229,14 @@ impl RunQueue {
         self.push_in(Runnable::Local(task), g);
     }
 
+    /// [`push_local`](Self::push_local) of a task of group `g` (its
+    /// spawner knows it: no read of the cell).
+    #[inline(always)]
+    pub(crate) fn push_local_in(&mut self, task: cell::Runnable<ShardHome>, g: usize) {
+        debug_assert_eq!(task.group(), g);
+        self.push_in(Runnable::Local(task), g);
+    }
+
     /// Applies a wake request from another thread.
     #[cold]
     #[inline(never)]
@@ -248,7 +254,6 @@ impl RunQueue {
         let plain = true;
         if g == 0 && plain && self.others.is_empty() {
             self.main.tasks.push_back(task);
-            self.len += 1;
             return;
         }
         self.push_slow(task, g);
@@ -272,7 +277,6 @@ impl RunQueue {
             q.vruntime = q.vruntime.max(min);
         }
         q.tasks.push_back(task);
-        self.len += 1;
     }
 
     fn grow(&mut self, g: usize) {
@@ -297,11 +301,8 @@ impl RunQueue {
             // Between slices no task runs.
             s.running.set(std::ptr::null());
         }
-        if self.len == 0 {
-            return None;
-        }
         if self.others.is_empty() {
-            return Some(0);
+            return (!self.main.tasks.is_empty()).then_some(0);
         }
         self.all()
             .enumerate()
@@ -324,31 +325,18 @@ impl RunQueue {
                 0 => &mut self.main.tasks,
                 _ => &mut self.others[g - 1].tasks,
             };
-            let t = s.take(g, tasks);
-            if t.is_some() {
-                self.len -= 1;
-            }
-            return t;
+            return s.take(g, tasks);
         }
-        if self.group_mut(g).tasks.is_empty() {
-            return None;
-        }
-        self.len -= 1;
         self.group_mut(g).tasks.pop_front()
     }
 
-    /// [`pop`](Self::pop) of the main group (group 0): its ring in place,
-    /// one emptiness test.
+    /// [`pop`](Self::pop) of the main group (group 0): its ring in place.
     #[inline(always)]
     pub(crate) fn pop_main(&mut self) -> Option<Runnable> {
         #[cfg(debug_assertions)]
         if self.shuffle.is_some() {
             return self.pop(0);
         }
-        if self.main.tasks.is_empty() {
-            return None;
-        }
-        self.len -= 1;
         self.main.tasks.pop_front()
     }
 
@@ -373,12 +361,11 @@ impl RunQueue {
         if let Some(s) = &self.shuffle {
             s.running.set(std::ptr::null());
         }
-        self.len == 0
+        self.all().all(|q| q.tasks.is_empty())
     }
 
     /// Removes every task (at shutdown).
     pub(crate) fn drain_all(&mut self) -> Vec<Runnable> {
-        self.len = 0;
         #[cfg(debug_assertions)]
         if let Some(s) = &mut self.shuffle {
             s.clear();

@@ -233,8 +233,9 @@ impl<H: Home, F: Future + 'static> Raw<H, F> {
         let st = h.state.get() & !(RUNNING | SCHEDULED);
         if st & (HANDLE | CLOSED) == HANDLE {
             // SAFETY: home; the handle reads the output only once
-            // `COMPLETED` is set, below.
-            unsafe { *(*raw).head.output.get() = Some(out) };
+            // `COMPLETED` is set, below. The slot is `None` (only this
+            // completion fills it): a write, no drop of the old value.
+            unsafe { (*raw).head.output.get().write(Some(out)) };
             h.state.set(st | COMPLETED);
         } else {
             h.state.set(st | COMPLETED | CLOSED);
