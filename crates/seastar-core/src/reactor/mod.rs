@@ -27,6 +27,7 @@ pub(crate) mod buf_ring;
 mod current;
 mod epoll;
 pub(crate) mod remote;
+mod ring;
 mod run_queue;
 pub(crate) mod stall;
 pub(crate) mod stats;

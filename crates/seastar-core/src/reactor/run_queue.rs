@@ -43,6 +43,7 @@ use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use super::TaskMeta;
+use super::ring::Ring;
 use crate::task::cell;
 use crate::task::home::ShardHome;
 
@@ -375,111 +376,6 @@ impl RunQueue {
             tasks.extend(q.tasks.drain_all());
         }
         tasks
-    }
-}
-
-/// A FIFO of a power-of-two capacity: what a group's ready tasks wait in.
-///
-/// `VecDeque` wraps its indices with a compare and a conditional move and
-/// keeps a length besides its head; this ring masks two counters instead:
-/// a push or a pop is a few instructions fewer (callgrind, spawn+await:
-/// two of each per operation).
-struct Ring<T> {
-    /// `len` a power of two; slots in `head..tail` (masked) are `Some`,
-    /// the others `None`.
-    slots: Box<[Option<T>]>,
-    /// Index of the oldest element (wrapping, masked on use).
-    head: usize,
-    /// Index one past the newest element (wrapping, masked on use).
-    tail: usize,
-}
-
-impl<T> Ring<T> {
-    /// An empty ring for `n` elements (rounded up to a power of two).
-    fn with_capacity(n: usize) -> Ring<T> {
-        Ring {
-            slots: (0..n.max(1).next_power_of_two()).map(|_| None).collect(),
-            head: 0,
-            tail: 0,
-        }
-    }
-
-    #[inline]
-    fn len(&self) -> usize {
-        self.tail.wrapping_sub(self.head)
-    }
-
-    #[inline]
-    fn is_empty(&self) -> bool {
-        self.head == self.tail
-    }
-
-    #[inline]
-    fn mask(&self) -> usize {
-        self.slots.len() - 1
-    }
-
-    #[inline(always)]
-    fn push_back(&mut self, value: T) {
-        if self.len() == self.slots.len() {
-            self.grow();
-        }
-        let i = self.tail & self.mask();
-        // The slot is free (`None`): nothing to drop.
-        std::mem::forget(self.slots[i].replace(value));
-        self.tail = self.tail.wrapping_add(1);
-    }
-
-    #[inline]
-    fn pop_front(&mut self) -> Option<T> {
-        if self.is_empty() {
-            return None;
-        }
-        let i = self.head & self.mask();
-        self.head = self.head.wrapping_add(1);
-        self.slots[i].take()
-    }
-
-    /// Doubles the capacity, the elements kept in order.
-    #[cold]
-    #[inline(never)]
-    fn grow(&mut self) {
-        let n = self.len();
-        let mut slots: Box<[Option<T>]> = (0..self.slots.len() * 2).map(|_| None).collect();
-        for (i, slot) in slots.iter_mut().take(n).enumerate() {
-            let j = self.head.wrapping_add(i) & self.mask();
-            *slot = self.slots[j].take();
-        }
-        self.slots = slots;
-        self.head = 0;
-        self.tail = n;
-    }
-
-    /// The element `i` places from the front (`i < len`).
-    #[cfg(debug_assertions)]
-    fn get(&self, i: usize) -> &T {
-        let j = self.head.wrapping_add(i) & self.mask();
-        self.slots[j].as_ref().expect("an element")
-    }
-
-    /// Removes the element `i` places from the front (`i < len`), the
-    /// ones behind it moving up.
-    #[cfg(debug_assertions)]
-    fn remove(&mut self, i: usize) -> T {
-        let (head, m) = (self.head, self.mask());
-        let at = |k: usize| head.wrapping_add(k) & m;
-        let v = self.slots[at(i)].take().expect("an element");
-        for k in i + 1..self.len() {
-            let moved = self.slots[at(k)].take();
-            self.slots[at(k - 1)] = moved;
-        }
-        self.tail = self.tail.wrapping_sub(1);
-        v
-    }
-
-    /// Removes every element, oldest first.
-    fn drain_all(&mut self) -> Vec<T> {
-        std::iter::from_fn(|| self.pop_front()).collect()
     }
 }
 

@@ -892,7 +892,12 @@ impl<T, H: Home> JoinHandle<T, H> {
         match h.awaiter.take() {
             Some(old) if old.will_wake(w) => h.awaiter.set(Some(old)),
             old => {
-                h.awaiter.set(Some(clone_at_home(w, h)));
+                let new = clone_at_home(w, h);
+                // The slot is empty: taken above, and only this handle
+                // (borrowed here) fills it. Nothing to drop, so no test.
+                let none = h.awaiter.replace(Some(new));
+                debug_assert!(none.is_none());
+                std::mem::forget(none);
                 drop(old);
             }
         }
