@@ -243,9 +243,7 @@ impl<H: Home, F: Future + 'static> Raw<H, F> {
         }
         notify(h);
         // SAFETY: home; the runnable's reference is given up.
-        if let Some(r) = unsafe { release_local(cell) } {
-            H::schedule(r);
-        }
+        unsafe { drop_local(cell) };
     }
 
     /// [`VTable::drop_future`].
@@ -413,6 +411,27 @@ unsafe fn release_local<H: Home>(ptr: NonNull<Header<H>>) -> Option<Runnable<H>>
     } else {
         None
     }
+}
+
+/// [`release_local`], queuing the task if that closed it (rare: the
+/// queue's push out of line).
+///
+/// # Safety
+///
+/// As for [`release_local`].
+#[inline(always)]
+unsafe fn drop_local<H: Home>(ptr: NonNull<Header<H>>) {
+    // SAFETY: the caller's contract.
+    if let Some(r) = unsafe { release_local(ptr) } {
+        schedule_cold(r);
+    }
+}
+
+/// [`Home::schedule`] off the hot path.
+#[cold]
+#[inline(never)]
+fn schedule_cold<H: Home>(r: Runnable<H>) {
+    H::schedule(r);
 }
 
 /// Drops a foreign reference (at home).
@@ -638,9 +657,7 @@ unsafe fn run_closed<H: Home>(ptr: NonNull<Header<H>>) {
     unsafe { (h.vtable.drop_future)(ptr.cast()) };
     notify(h);
     // SAFETY: home; the runnable's reference is given up.
-    if let Some(r) = unsafe { release_local(ptr) } {
-        H::schedule(r);
-    }
+    unsafe { drop_local(ptr) };
 }
 
 /// What [`Runnable::run`] does after a poll returned `Pending`.
@@ -657,9 +674,7 @@ unsafe fn after_pending<H: Home>(ptr: NonNull<Header<H>>) {
     if st & (CLOSED | SCHEDULED) == 0 {
         h.state.set(st);
         // SAFETY: home; the runnable's reference is given up.
-        if let Some(r) = unsafe { release_local(ptr) } {
-            H::schedule(r);
-        }
+        unsafe { drop_local(ptr) };
     } else if st & CLOSED == 0 {
         // Woke itself (or was woken) while it ran: queue it again, with
         // this runnable's reference.
@@ -687,9 +702,7 @@ unsafe fn aborted_while_running<H: Home>(ptr: NonNull<Header<H>>, st: u8) {
     unsafe { (h.vtable.drop_future)(ptr.cast()) };
     notify(h);
     // SAFETY: home; the runnable's reference is given up.
-    if let Some(r) = unsafe { release_local(ptr) } {
-        H::schedule(r);
-    }
+    unsafe { drop_local(ptr) };
 }
 
 impl<H: Home> Drop for Runnable<H> {
@@ -707,9 +720,7 @@ impl<H: Home> Drop for Runnable<H> {
         unsafe { (h.vtable.drop_future)(ptr.cast()) };
         notify(h);
         // SAFETY: home; the runnable's reference is given up.
-        if let Some(r) = unsafe { release_local(ptr) } {
-            H::schedule(r);
-        }
+        unsafe { drop_local(ptr) };
     }
 }
 
@@ -878,9 +889,7 @@ impl<T, H: Home> JoinHandle<T, H> {
         // aborted while awaited.
         let awaiter = h.awaiter.take();
         // SAFETY: home; the handle's reference is given up.
-        if let Some(r) = unsafe { release_local(ptr) } {
-            H::schedule(r);
-        }
+        unsafe { drop_local(ptr) };
         drop(awaiter);
         Poll::Ready(out)
     }
@@ -946,9 +955,7 @@ impl<T, H: Home> Drop for JoinHandle<T, H> {
             None
         };
         // SAFETY: home; the handle's reference is given up.
-        if let Some(r) = unsafe { release_local(ptr) } {
-            H::schedule(r);
-        }
+        unsafe { drop_local(ptr) };
         // (User code last, the cell settled.)
         drop(awaiter);
         drop(output);

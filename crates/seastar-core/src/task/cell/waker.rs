@@ -81,9 +81,7 @@ impl<H: Home> LocalWaker<H> {
         // SAFETY: live (contract).
         if unsafe { header(ptr) }.home.is_home() {
             // SAFETY: home; the waker's reference is given up.
-            if let Some(r) = unsafe { release_local(ptr) } {
-                H::schedule(r);
-            }
+            unsafe { drop_local(ptr) };
         } else {
             H::send(Request::new(ptr, false, false));
         }
