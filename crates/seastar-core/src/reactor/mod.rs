@@ -577,6 +577,9 @@ impl Shard {
             .store(self.shared.tick.load(Ordering::Relaxed), Ordering::Relaxed);
     }
 
+    // (Out of line: inside `run_until` its task loop lacked the registers
+    // for the shard and the stall state, and reloaded them per task.)
+    #[inline(never)]
     fn run_tasks(&self) -> usize {
         self.batch_deadline
             .set(crate::sys::monotonic_ns().saturating_add(self.quota_ns()));
@@ -637,9 +640,8 @@ impl Shard {
 
     /// Runs up to `n` tasks taken by `pop` from the run queue, each
     /// stamped for the stall detector; returns how many ran (fewer than `n`
-    /// once `pop` finds none). (Out of line: its loop keeps the shard and
-    /// the stall state in registers, which inside `run_until` it did not.)
-    #[inline(never)]
+    /// once `pop` finds none).
+    #[inline(always)]
     fn run_some(
         &self,
         n: usize,
