@@ -21,8 +21,12 @@
 //!
 //! "Home" is decided by [`Home::is_home`] on the calling thread. Every entry
 //! point that another thread can reach (the waker functions, dropping or
-//! running a [`Runnable`] or a [`Request`]) asks it first; the
-//! [`JoinHandle`] is `!Send`, so it never leaves the home thread.
+//! running a [`Runnable`] or a [`Request`]) asks it first, except
+//! [`Runnable::run_at_home`], whose caller vouches for it (the reactor,
+//! running its own queue); the [`JoinHandle`] is `!Send`, so it never
+//! leaves the home thread. Code at home may act on another task's waker
+//! directly (no vtable call, no lookup) when that task has the same home
+//! ([`Home::same`]): the handle's awaiter, cloned and woken in place.
 //!
 //! # References
 //!
@@ -575,7 +579,8 @@ pub(crate) struct Runnable<H: Home> {
 
 // SAFETY: a runnable may be moved between threads inside queues (as a
 // pointer); it is only run or dropped on its home thread: `run` and `drop`
-// check `is_home` and leak it anywhere else, touching nothing. The fields
+// check `is_home` and leak it anywhere else, touching nothing
+// (`run_at_home`'s caller guarantees it is home). The fields
 // other threads read (`home`) are `Sync`.
 unsafe impl<H: Home> Send for Runnable<H> {}
 
