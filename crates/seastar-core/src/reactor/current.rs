@@ -52,7 +52,7 @@ pub(crate) fn leave() -> Option<Rc<Shard>> {
 }
 
 /// The calling thread's shard, or `None`.
-#[inline]
+#[inline(always)]
 fn current<'a>() -> Option<&'a Shard> {
     let ptr = PTR.get();
     if ptr.is_null() {
@@ -86,7 +86,7 @@ fn not_a_shard() -> ! {
 }
 
 /// Like [`with`], but `Err(())` outside a shard (or during its teardown).
-#[inline]
+#[inline(always)]
 pub(crate) fn try_with<R>(f: impl FnOnce(&Shard) -> R) -> Result<R, ()> {
     current().map(f).ok_or(())
 }

@@ -27,6 +27,7 @@ pub(crate) mod buf_ring;
 mod current;
 mod epoll;
 pub(crate) mod remote;
+mod ring;
 mod run_queue;
 pub(crate) mod stall;
 pub(crate) mod stats;
@@ -584,6 +585,9 @@ impl Shard {
             .store(self.shared.tick.load(Ordering::Relaxed), Ordering::Relaxed);
     }
 
+    // (Out of line: inside `run_until` its task loop lacked the registers
+    // for the shard and the stall state, and reloaded them per task.)
+    #[inline(never)]
     fn run_tasks(&self) -> usize {
         self.batch_deadline
             .set(crate::sys::monotonic_ns().saturating_add(self.quota_ns()));
@@ -603,20 +607,20 @@ impl Shard {
             let mut slice = 0;
             let mut preempted = false;
             while slice < SLICE_TASKS {
-                let next = if group == 0 {
-                    // (The main group's queue at a constant index.)
-                    self.queue.borrow_mut().pop_main()
+                // Up to the end of the slice or the next clock read,
+                // whichever comes first (one count in the loop).
+                let n = (SLICE_TASKS - slice).min(until_check);
+                let done = if group == 0 {
+                    self.run_some(n, stall, RunQueue::pop_main)
                 } else {
-                    self.queue.borrow_mut().pop(group)
+                    self.run_some(n, stall, |q| q.pop(group))
                 };
-                let Some(task) = next else { break };
-                // (`mark_task_start` with the stall state at hand.)
-                stall
-                    .started
-                    .store(self.shared.tick.load(Ordering::Relaxed), Ordering::Relaxed);
-                task.run();
-                slice += 1;
-                until_check -= 1;
+                slice += done;
+                until_check -= done;
+                if done < n {
+                    // The group has nothing more ready.
+                    break;
+                }
                 if until_check == 0 {
                     match self.tasks_until_check(ran + slice) {
                         Some(n) => until_check = n,
@@ -640,6 +644,29 @@ impl Shard {
         stall.started.store(IDLE, Ordering::Relaxed);
         self.current_group.set(0);
         ran
+    }
+
+    /// Runs up to `n` tasks taken by `pop` from the run queue, each
+    /// stamped for the stall detector; returns how many ran (fewer than `n`
+    /// once `pop` finds none).
+    #[inline(always)]
+    fn run_some(
+        &self,
+        n: usize,
+        stall: &StallState,
+        pop: impl Fn(&mut RunQueue) -> Option<Runnable>,
+    ) -> usize {
+        let tick = &self.shared.tick;
+        for i in 0..n {
+            let next = pop(&mut self.queue.borrow_mut());
+            let Some(task) = next else { return i };
+            // (`mark_task_start` with the stall state at hand.)
+            stall
+                .started
+                .store(tick.load(Ordering::Relaxed), Ordering::Relaxed);
+            task.run_on(self);
+        }
+        n
     }
 
     /// Reads the clock for the batch's quota: `None` once it is spent;

@@ -43,6 +43,7 @@ use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use super::TaskMeta;
+use super::ring::Ring;
 use crate::task::cell;
 use crate::task::home::ShardHome;
 
@@ -66,6 +67,16 @@ impl Runnable {
             Runnable::Local(t) => t.group(),
             Runnable::Shared(t) => t.metadata().group,
             Runnable::Wake(_) => 0,
+        }
+    }
+
+    /// Runs it by `shard`'s reactor (whose queue it was taken from):
+    /// [`run`](Self::run), the home check of a local task a compare.
+    #[inline(always)]
+    pub(crate) fn run_on(self, shard: &super::Shard) {
+        match self {
+            Runnable::Local(t) => t.run_on(shard),
+            t => t.run(),
         }
     }
 
@@ -145,8 +156,11 @@ impl GroupQueue {
 
 /// The ready tasks of one shard.
 pub(crate) struct RunQueue {
-    groups: Vec<GroupQueue>,
-    len: usize,
+    /// Group 0's queue (`main`), in place: the one-group path (a push, a
+    /// pop) reaches its ring without going through a `Vec`.
+    main: GroupQueue,
+    /// Groups 1 and up, once used.
+    others: Vec<GroupQueue>,
     #[cfg(debug_assertions)]
     shuffle: Option<Shuffle>,
 }
@@ -156,8 +170,8 @@ impl RunQueue {
         let mut main = GroupQueue::new(0);
         main.tasks = Ring::with_capacity(1024);
         RunQueue {
-            groups: vec![main],
-            len: 0,
+            main,
+            others: Vec::new(),
             #[cfg(debug_assertions)]
             shuffle: None,
         }
@@ -168,6 +182,24 @@ impl RunQueue {
     #[cfg(debug_assertions)]
     pub(crate) fn set_shuffle(&mut self, seed: Option<u64>) {
         self.shuffle = seed.map(Shuffle::new);
+    }
+
+    /// Group `g`'s queue (`g` below [`group_count`](Self::group_count)).
+    fn group_mut(&mut self, g: usize) -> &mut GroupQueue {
+        match g {
+            0 => &mut self.main,
+            _ => &mut self.others[g - 1],
+        }
+    }
+
+    /// How many groups have been used (their ids are below it).
+    fn group_count(&self) -> usize {
+        1 + self.others.len()
+    }
+
+    /// Every group's queue, by id.
+    fn all(&self) -> impl Iterator<Item = &GroupQueue> {
+        std::iter::once(&self.main).chain(&self.others)
     }
 
     /// Queues a task at the back of its group.
@@ -192,9 +224,17 @@ impl RunQueue {
     }
 
     /// [`push`](Self::push) of a local task.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn push_local(&mut self, task: cell::Runnable<ShardHome>) {
         let g = task.group();
+        self.push_in(Runnable::Local(task), g);
+    }
+
+    /// [`push_local`](Self::push_local) of a task of group `g` (its
+    /// spawner knows it: no read of the cell).
+    #[inline(always)]
+    pub(crate) fn push_local_in(&mut self, task: cell::Runnable<ShardHome>, g: usize) {
+        debug_assert_eq!(task.group(), g);
         self.push_in(Runnable::Local(task), g);
     }
 
@@ -207,15 +247,14 @@ impl RunQueue {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn push_in(&mut self, task: Runnable, g: usize) {
         #[cfg(debug_assertions)]
         let plain = self.shuffle.is_none();
         #[cfg(not(debug_assertions))]
         let plain = true;
-        if g == 0 && plain && self.groups.len() == 1 {
-            self.groups[0].tasks.push_back(task);
-            self.len += 1;
+        if g == 0 && plain && self.others.is_empty() {
+            self.main.tasks.push_back(task);
             return;
         }
         self.push_slow(task, g);
@@ -224,34 +263,32 @@ impl RunQueue {
     /// [`push`](Self::push) with several groups or a shuffle.
     #[inline(never)]
     fn push_slow(&mut self, task: Runnable, g: usize) {
-        if g >= self.groups.len() {
+        if g >= self.group_count() {
             self.grow(g);
         }
-        let min =
-            (self.groups.len() > 1 && self.groups[g].tasks.is_empty()).then(|| self.min_vruntime());
+        let min = (!self.others.is_empty() && self.group_mut(g).tasks.is_empty())
+            .then(|| self.min_vruntime());
         #[cfg(debug_assertions)]
         if let Some(s) = &mut self.shuffle {
             s.pushed(&task, g);
         }
-        let q = &mut self.groups[g];
+        let q = self.group_mut(g);
         if let Some(Some(min)) = min {
             // Waking after idling: no banked credit.
             q.vruntime = q.vruntime.max(min);
         }
         q.tasks.push_back(task);
-        self.len += 1;
     }
 
     fn grow(&mut self, g: usize) {
-        while self.groups.len() <= g {
-            let id = self.groups.len();
-            self.groups.push(GroupQueue::new(id));
+        while self.group_count() <= g {
+            let id = self.group_count();
+            self.others.push(GroupQueue::new(id));
         }
     }
 
     fn min_vruntime(&self) -> Option<u64> {
-        self.groups
-            .iter()
+        self.all()
             .filter(|q| !q.tasks.is_empty())
             .map(|q| q.vruntime)
             .min()
@@ -265,14 +302,10 @@ impl RunQueue {
             // Between slices no task runs.
             s.running.set(std::ptr::null());
         }
-        if self.len == 0 {
-            return None;
+        if self.others.is_empty() {
+            return (!self.main.tasks.is_empty()).then_some(0);
         }
-        if self.groups.len() == 1 {
-            return Some(0);
-        }
-        self.groups
-            .iter()
+        self.all()
             .enumerate()
             .filter(|(_, q)| !q.tasks.is_empty())
             .min_by_key(|(_, q)| q.vruntime)
@@ -281,7 +314,7 @@ impl RunQueue {
 
     /// Whether more than one group has been used (so slices are timed).
     pub(crate) fn multi_group(&self) -> bool {
-        self.groups.len() > 1
+        !self.others.is_empty()
     }
 
     /// The next task of group `g`.
@@ -289,28 +322,28 @@ impl RunQueue {
     pub(crate) fn pop(&mut self, g: usize) -> Option<Runnable> {
         #[cfg(debug_assertions)]
         if let Some(s) = &mut self.shuffle {
-            let t = s.take(g, &mut self.groups[g].tasks);
-            if t.is_some() {
-                self.len -= 1;
-            }
-            return t;
+            let tasks = match g {
+                0 => &mut self.main.tasks,
+                _ => &mut self.others[g - 1].tasks,
+            };
+            return s.take(g, tasks);
         }
-        let t = self.groups[g].tasks.pop_front();
-        if t.is_some() {
-            self.len -= 1;
-        }
-        t
+        self.group_mut(g).tasks.pop_front()
     }
 
-    /// [`pop`](Self::pop) of the main group (group 0).
-    #[inline]
+    /// [`pop`](Self::pop) of the main group (group 0): its ring in place.
+    #[inline(always)]
     pub(crate) fn pop_main(&mut self) -> Option<Runnable> {
-        self.pop(0)
+        #[cfg(debug_assertions)]
+        if self.shuffle.is_some() {
+            return self.pop(0);
+        }
+        self.main.tasks.pop_front()
     }
 
     /// Charges `nanos` of runtime to group `g`.
     pub(crate) fn charge(&mut self, g: usize, nanos: u64) {
-        let q = &mut self.groups[g];
+        let q = self.group_mut(g);
         q.runtime_ns = q.runtime_ns.saturating_add(nanos);
         q.vruntime = q
             .vruntime
@@ -319,7 +352,9 @@ impl RunQueue {
 
     /// Per group in use: its id, ready tasks and CPU nanoseconds charged.
     pub(crate) fn groups(&self) -> impl Iterator<Item = (usize, usize, u64)> + '_ {
-        (self.groups.iter().enumerate()).map(|(i, q)| (i, q.tasks.len(), q.runtime_ns))
+        self.all()
+            .enumerate()
+            .map(|(i, q)| (i, q.tasks.len(), q.runtime_ns))
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -327,125 +362,20 @@ impl RunQueue {
         if let Some(s) = &self.shuffle {
             s.running.set(std::ptr::null());
         }
-        self.len == 0
+        self.all().all(|q| q.tasks.is_empty())
     }
 
     /// Removes every task (at shutdown).
     pub(crate) fn drain_all(&mut self) -> Vec<Runnable> {
-        self.len = 0;
         #[cfg(debug_assertions)]
         if let Some(s) = &mut self.shuffle {
             s.clear();
         }
-        self.groups
-            .iter_mut()
-            .flat_map(|q| q.tasks.drain_all())
-            .collect()
-    }
-}
-
-/// A FIFO of a power-of-two capacity: what a group's ready tasks wait in.
-///
-/// `VecDeque` wraps its indices with a compare and a conditional move and
-/// keeps a length besides its head; this ring masks two counters instead:
-/// a push or a pop is a few instructions fewer (callgrind, spawn+await:
-/// two of each per operation).
-struct Ring<T> {
-    /// `len` a power of two; slots in `head..tail` (masked) are `Some`,
-    /// the others `None`.
-    slots: Box<[Option<T>]>,
-    /// Index of the oldest element (wrapping, masked on use).
-    head: usize,
-    /// Index one past the newest element (wrapping, masked on use).
-    tail: usize,
-}
-
-impl<T> Ring<T> {
-    /// An empty ring for `n` elements (rounded up to a power of two).
-    fn with_capacity(n: usize) -> Ring<T> {
-        Ring {
-            slots: (0..n.max(1).next_power_of_two()).map(|_| None).collect(),
-            head: 0,
-            tail: 0,
+        let mut tasks = self.main.tasks.drain_all();
+        for q in &mut self.others {
+            tasks.extend(q.tasks.drain_all());
         }
-    }
-
-    #[inline]
-    fn len(&self) -> usize {
-        self.tail.wrapping_sub(self.head)
-    }
-
-    #[inline]
-    fn is_empty(&self) -> bool {
-        self.head == self.tail
-    }
-
-    #[inline]
-    fn mask(&self) -> usize {
-        self.slots.len() - 1
-    }
-
-    #[inline]
-    fn push_back(&mut self, value: T) {
-        if self.len() == self.slots.len() {
-            self.grow();
-        }
-        let i = self.tail & self.mask();
-        // The slot is free (`None`): nothing to drop.
-        std::mem::forget(self.slots[i].replace(value));
-        self.tail = self.tail.wrapping_add(1);
-    }
-
-    #[inline]
-    fn pop_front(&mut self) -> Option<T> {
-        if self.is_empty() {
-            return None;
-        }
-        let i = self.head & self.mask();
-        self.head = self.head.wrapping_add(1);
-        self.slots[i].take()
-    }
-
-    /// Doubles the capacity, the elements kept in order.
-    #[cold]
-    #[inline(never)]
-    fn grow(&mut self) {
-        let n = self.len();
-        let mut slots: Box<[Option<T>]> = (0..self.slots.len() * 2).map(|_| None).collect();
-        for (i, slot) in slots.iter_mut().take(n).enumerate() {
-            let j = self.head.wrapping_add(i) & self.mask();
-            *slot = self.slots[j].take();
-        }
-        self.slots = slots;
-        self.head = 0;
-        self.tail = n;
-    }
-
-    /// The element `i` places from the front (`i < len`).
-    #[cfg(debug_assertions)]
-    fn get(&self, i: usize) -> &T {
-        let j = self.head.wrapping_add(i) & self.mask();
-        self.slots[j].as_ref().expect("an element")
-    }
-
-    /// Removes the element `i` places from the front (`i < len`), the
-    /// ones behind it moving up.
-    #[cfg(debug_assertions)]
-    fn remove(&mut self, i: usize) -> T {
-        let (head, m) = (self.head, self.mask());
-        let at = |k: usize| head.wrapping_add(k) & m;
-        let v = self.slots[at(i)].take().expect("an element");
-        for k in i + 1..self.len() {
-            let moved = self.slots[at(k)].take();
-            self.slots[at(k - 1)] = moved;
-        }
-        self.tail = self.tail.wrapping_sub(1);
-        v
-    }
-
-    /// Removes every element, oldest first.
-    fn drain_all(&mut self) -> Vec<T> {
-        std::iter::from_fn(|| self.pop_front()).collect()
+        tasks
     }
 }
 

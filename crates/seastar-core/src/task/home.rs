@@ -77,6 +77,24 @@ impl ShardHome {
     }
 }
 
+impl cell::Runnable<ShardHome> {
+    /// [`Runnable::run`](cell::Runnable::run) by the reactor of `shard`:
+    /// the home check is a compare with `shard`'s anchor, which the
+    /// reactor holds, instead of a thread-local lookup. A task of another
+    /// shard is leaked, as `run` would.
+    #[inline(always)]
+    pub(crate) fn run_on(self, shard: &reactor::Shard) {
+        if Rc::ptr_eq(&self.home().0, shard.task_anchor()) {
+            // SAFETY: the task is `shard`'s (its anchor), and `shard` is
+            // the calling thread's: a `Shard` never leaves the thread it
+            // was made on (neither `Send` nor `Sync`).
+            unsafe { self.run_at_home() }
+        } else {
+            std::mem::forget(self);
+        }
+    }
+}
+
 impl Home for ShardHome {
     #[inline]
     fn is_home(&self) -> bool {
@@ -84,16 +102,26 @@ impl Home for ShardHome {
     }
 
     #[inline]
+    fn same(&self, other: &Self) -> bool {
+        Rc::ptr_eq(&self.0, &other.0)
+    }
+
+    // (Inlined whole, closure and push included: a call per wake and
+    // per spawn otherwise.)
+    #[inline(always)]
     fn schedule(task: cell::Runnable<Self>) {
         // Without a shard here (its teardown) the closure is not called
         // and the task leaks: it may only be dropped at home, and this may
         // not be.
         let task = std::mem::ManuallyDrop::new(task);
-        let _ = reactor::try_with(|s| {
-            s.queue()
-                .borrow_mut()
-                .push_local(std::mem::ManuallyDrop::into_inner(task));
-        });
+        let _ = reactor::try_with(
+            #[inline(always)]
+            |s| {
+                s.queue()
+                    .borrow_mut()
+                    .push_local(std::mem::ManuallyDrop::into_inner(task));
+            },
+        );
     }
 
     #[cold]

@@ -65,7 +65,7 @@ where
 {
     let home = home::ShardHome::of(shard);
     let (runnable, handle) = cell::spawn(home, group, future);
-    shard.queue().borrow_mut().push_local(runnable);
+    shard.queue().borrow_mut().push_local_in(runnable, group);
     JoinHandle::new(handle)
 }
 

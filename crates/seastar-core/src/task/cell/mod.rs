@@ -21,8 +21,12 @@
 //!
 //! "Home" is decided by [`Home::is_home`] on the calling thread. Every entry
 //! point that another thread can reach (the waker functions, dropping or
-//! running a [`Runnable`] or a [`Request`]) asks it first; the
-//! [`JoinHandle`] is `!Send`, so it never leaves the home thread.
+//! running a [`Runnable`] or a [`Request`]) asks it first, except
+//! [`Runnable::run_at_home`], whose caller vouches for it (the reactor,
+//! running its own queue); the [`JoinHandle`] is `!Send`, so it never
+//! leaves the home thread. Code at home may act on another task's waker
+//! directly (no vtable call, no lookup) when that task has the same home
+//! ([`Home::same`]): the handle's awaiter, cloned and woken in place.
 //!
 //! # References
 //!
@@ -96,6 +100,11 @@ pub(crate) trait Home: Send + Sync + Sized + 'static {
     /// most one thread at a time, and stay `false` on a thread once the
     /// home thread has let go of its tasks.
     fn is_home(&self) -> bool;
+
+    /// Whether `self` and `other` are the same home: [`is_home`](Self::is_home)
+    /// answers alike for both on every thread. (Lets a task's home thread
+    /// wake and clone the wakers of its neighbours without asking.)
+    fn same(&self, other: &Self) -> bool;
 
     /// Queues `task` to be run (called on the home thread).
     fn schedule(task: Runnable<Self>);
@@ -228,8 +237,9 @@ impl<H: Home, F: Future + 'static> Raw<H, F> {
         let st = h.state.get() & !(RUNNING | SCHEDULED);
         if st & (HANDLE | CLOSED) == HANDLE {
             // SAFETY: home; the handle reads the output only once
-            // `COMPLETED` is set, below.
-            unsafe { *(*raw).head.output.get() = Some(out) };
+            // `COMPLETED` is set, below. The slot is `None` (only this
+            // completion fills it): a write, no drop of the old value.
+            unsafe { (*raw).head.output.get().write(Some(out)) };
             h.state.set(st | COMPLETED);
         } else {
             h.state.set(st | COMPLETED | CLOSED);
@@ -237,9 +247,7 @@ impl<H: Home, F: Future + 'static> Raw<H, F> {
         }
         notify(h);
         // SAFETY: home; the runnable's reference is given up.
-        if let Some(r) = unsafe { release_local(cell) } {
-            H::schedule(r);
-        }
+        unsafe { drop_local(cell) };
     }
 
     /// [`VTable::drop_future`].
@@ -409,6 +417,27 @@ unsafe fn release_local<H: Home>(ptr: NonNull<Header<H>>) -> Option<Runnable<H>>
     }
 }
 
+/// [`release_local`], queuing the task if that closed it (rare: the
+/// queue's push out of line).
+///
+/// # Safety
+///
+/// As for [`release_local`].
+#[inline(always)]
+unsafe fn drop_local<H: Home>(ptr: NonNull<Header<H>>) {
+    // SAFETY: the caller's contract.
+    if let Some(r) = unsafe { release_local(ptr) } {
+        schedule_cold(r);
+    }
+}
+
+/// [`Home::schedule`] off the hot path.
+#[cold]
+#[inline(never)]
+fn schedule_cold<H: Home>(r: Runnable<H>) {
+    H::schedule(r);
+}
+
 /// Drops a foreign reference (at home).
 ///
 /// # Safety
@@ -456,11 +485,89 @@ unsafe fn last_ref<H: Home>(ptr: NonNull<Header<H>>) -> Option<Runnable<H>> {
     None
 }
 
-/// Wakes the [`JoinHandle`]'s awaiter, if any.
-fn notify<H>(h: &Header<H>) {
-    if let Some(w) = h.awaiter.take() {
-        w.wake();
+/// Wakes the [`JoinHandle`]'s awaiter, if any. Home thread.
+///
+/// The usual awaiter is the waker of a task of the same home (the task
+/// awaiting the handle): that one is woken here, without the waker's
+/// indirect call and its home check.
+#[inline(always)]
+fn notify<H: Home>(h: &Header<H>) {
+    let Some(w) = h.awaiter.take() else { return };
+    match neighbour(&w, h) {
+        Some(ptr) => {
+            std::mem::forget(w);
+            // SAFETY: home (the caller is at `h`'s, the same); the waker's
+            // reference, now owned here, is given up.
+            unsafe { wake_owned(ptr) }
+        }
+        None => w.wake(),
     }
+}
+
+/// The cell of `w` if it is a local waker of a task whose home is the
+/// same as `h`'s (so a caller at `h`'s home is at that task's home too).
+#[inline]
+fn neighbour<H: Home>(w: &Waker, h: &Header<H>) -> Option<NonNull<Header<H>>> {
+    if !std::ptr::eq(w.vtable(), local_vtable::<H>()) {
+        return None;
+    }
+    let ptr = waker::cell::<H>(w.data());
+    // SAFETY: a waker with this vtable is a local waker of a cell of home
+    // type `H` (`waker.rs`), live while the waker holds its reference.
+    unsafe { header(ptr) }.home.same(&h.home).then_some(ptr)
+}
+
+/// Wakes the task at home, giving up a local reference that the caller
+/// owns: it becomes the runnable's if the task gets queued.
+///
+/// # Safety
+///
+/// `ptr` is live and the caller owns one of its local references; home
+/// thread.
+#[inline(always)]
+unsafe fn wake_owned<H: Home>(ptr: NonNull<Header<H>>) {
+    // SAFETY: the caller's contract.
+    let h = unsafe { header(ptr) };
+    let st = h.state.get();
+    if st & (SCHEDULED | RUNNING | COMPLETED | CLOSED) == 0 {
+        // The common case: the reference becomes the runnable's.
+        h.state.set(st | SCHEDULED);
+        H::schedule(Runnable { ptr });
+    } else {
+        // SAFETY: the caller's contract.
+        unsafe { wake_owned_busy(ptr) }
+    }
+}
+
+/// [`wake_owned`] of a task that is queued, running or done.
+///
+/// # Safety
+///
+/// As for [`wake_owned`].
+#[cold]
+#[inline(never)]
+unsafe fn wake_owned_busy<H: Home>(ptr: NonNull<Header<H>>) {
+    // SAFETY: home, live; then the caller's reference is given up.
+    let (woken, closed) = unsafe { (wake_local(ptr), release_local(ptr)) };
+    if let Some(r) = woken.or(closed) {
+        H::schedule(r);
+    }
+}
+
+/// Clones `w` at `h`'s home: the waker of a task of the same home (the
+/// task awaiting a handle, usually) takes its local reference here, without
+/// the waker's indirect call and its home check.
+#[inline(always)]
+fn clone_at_home<H: Home>(w: &Waker, h: &Header<H>) -> Waker {
+    let Some(ptr) = neighbour(w, h) else {
+        return w.clone();
+    };
+    // SAFETY: home (the caller is at `h`'s, the same); live (`w` holds a
+    // reference).
+    unsafe { add_ref(ptr) };
+    // SAFETY: a local waker of that live cell, owning the reference just
+    // taken (the vtable's contract, module doc).
+    unsafe { Waker::from_raw(RawWaker::new(w.data(), local_vtable::<H>())) }
 }
 
 /// A task that is scheduled: run it (on its home) with [`Runnable::run`].
@@ -472,7 +579,8 @@ pub(crate) struct Runnable<H: Home> {
 
 // SAFETY: a runnable may be moved between threads inside queues (as a
 // pointer); it is only run or dropped on its home thread: `run` and `drop`
-// check `is_home` and leak it anywhere else, touching nothing. The fields
+// check `is_home` and leak it anywhere else, touching nothing
+// (`run_at_home`'s caller guarantees it is home). The fields
 // other threads read (`home`) are `Sync`.
 unsafe impl<H: Home> Send for Runnable<H> {}
 
@@ -497,22 +605,42 @@ impl<H: Home> Runnable<H> {
         self.ptr.as_ptr().cast_const().cast()
     }
 
+    /// Where the task lives.
+    #[inline]
+    pub(crate) fn home(&self) -> &H {
+        // SAFETY: the runnable holds a reference; `home` is immutable.
+        &unsafe { header(self.ptr) }.home
+    }
+
     /// Polls the task once (if not closed) and gives up the runnable:
     /// queued again if it woke itself while polled, freed if it was the
     /// last reference. Off its home thread it is leaked instead.
     #[inline]
     pub(crate) fn run(self) {
+        if !self.home().is_home() {
+            // Never happens in the reactor (it runs only its own queue,
+            // which only its own tasks enter); leaking is the safe answer.
+            std::mem::forget(self);
+            return;
+        }
+        // SAFETY: home, just checked.
+        unsafe { self.run_at_home() }
+    }
+
+    /// [`run`](Self::run) without the home check.
+    ///
+    /// # Safety
+    ///
+    /// The calling thread is the task's home (the thread its non-atomic
+    /// state belongs to).
+    #[inline(always)]
+    pub(crate) unsafe fn run_at_home(self) {
         let ptr = self.ptr;
         std::mem::forget(self);
         // SAFETY: the runnable held a reference, now owned here.
         let h = unsafe { header(ptr) };
-        if !h.home.is_home() {
-            // Never happens in the reactor (it runs only its own queue,
-            // which only its own tasks enter); leaking is the safe answer.
-            return;
-        }
-        // SAFETY: live, home, `SCHEDULED` (a runnable exists) and not
-        // `RUNNING` (the run in progress consumed its runnable); the
+        // SAFETY: live, home (caller), `SCHEDULED` (a runnable exists) and
+        // not `RUNNING` (the run in progress consumed its runnable); the
         // runnable's reference is given up.
         unsafe { (h.vtable.run)(ptr.cast()) }
     }
@@ -534,9 +662,7 @@ unsafe fn run_closed<H: Home>(ptr: NonNull<Header<H>>) {
     unsafe { (h.vtable.drop_future)(ptr.cast()) };
     notify(h);
     // SAFETY: home; the runnable's reference is given up.
-    if let Some(r) = unsafe { release_local(ptr) } {
-        H::schedule(r);
-    }
+    unsafe { drop_local(ptr) };
 }
 
 /// What [`Runnable::run`] does after a poll returned `Pending`.
@@ -545,30 +671,43 @@ unsafe fn run_closed<H: Home>(ptr: NonNull<Header<H>>) {
 ///
 /// `ptr` is live and `RUNNING`, its poll over; the caller gives up the
 /// runnable's reference; home thread.
-#[inline]
+#[inline(always)]
 unsafe fn after_pending<H: Home>(ptr: NonNull<Header<H>>) {
     // SAFETY: the caller's contract.
     let h = unsafe { header(ptr) };
     let st = h.state.get() & !RUNNING;
     if st & (CLOSED | SCHEDULED) == 0 {
         h.state.set(st);
-    } else if st & CLOSED != 0 {
-        // Aborted while it ran.
-        h.state.set(st & !SCHEDULED);
-        // SAFETY: home, not polling.
-        unsafe { (h.vtable.drop_future)(ptr.cast()) };
-        notify(h);
-    } else {
+        // SAFETY: home; the runnable's reference is given up.
+        unsafe { drop_local(ptr) };
+    } else if st & CLOSED == 0 {
         // Woke itself (or was woken) while it ran: queue it again, with
         // this runnable's reference.
         h.state.set(st);
         H::schedule(Runnable { ptr });
-        return;
+    } else {
+        // SAFETY: the caller's contract.
+        unsafe { aborted_while_running(ptr, st) };
     }
+}
+
+/// [`after_pending`] of a task aborted while it ran (`st`: its state
+/// without `RUNNING`).
+///
+/// # Safety
+///
+/// As for [`after_pending`].
+#[cold]
+#[inline(never)]
+unsafe fn aborted_while_running<H: Home>(ptr: NonNull<Header<H>>, st: u8) {
+    // SAFETY: the caller's contract.
+    let h = unsafe { header(ptr) };
+    h.state.set(st & !SCHEDULED);
+    // SAFETY: home, not polling.
+    unsafe { (h.vtable.drop_future)(ptr.cast()) };
+    notify(h);
     // SAFETY: home; the runnable's reference is given up.
-    if let Some(r) = unsafe { release_local(ptr) } {
-        H::schedule(r);
-    }
+    unsafe { drop_local(ptr) };
 }
 
 impl<H: Home> Drop for Runnable<H> {
@@ -586,9 +725,7 @@ impl<H: Home> Drop for Runnable<H> {
         unsafe { (h.vtable.drop_future)(ptr.cast()) };
         notify(h);
         // SAFETY: home; the runnable's reference is given up.
-        if let Some(r) = unsafe { release_local(ptr) } {
-            H::schedule(r);
-        }
+        unsafe { drop_local(ptr) };
     }
 }
 
@@ -757,9 +894,7 @@ impl<T, H: Home> JoinHandle<T, H> {
         // aborted while awaited.
         let awaiter = h.awaiter.take();
         // SAFETY: home; the handle's reference is given up.
-        if let Some(r) = unsafe { release_local(ptr) } {
-            H::schedule(r);
-        }
+        unsafe { drop_local(ptr) };
         drop(awaiter);
         Poll::Ready(out)
     }
@@ -771,7 +906,12 @@ impl<T, H: Home> JoinHandle<T, H> {
         match h.awaiter.take() {
             Some(old) if old.will_wake(w) => h.awaiter.set(Some(old)),
             old => {
-                h.awaiter.set(Some(w.clone()));
+                let new = clone_at_home(w, h);
+                // The slot is empty: taken above, and only this handle
+                // (borrowed here) fills it. Nothing to drop, so no test.
+                let none = h.awaiter.replace(Some(new));
+                debug_assert!(none.is_none());
+                std::mem::forget(none);
                 drop(old);
             }
         }
@@ -820,9 +960,7 @@ impl<T, H: Home> Drop for JoinHandle<T, H> {
             None
         };
         // SAFETY: home; the handle's reference is given up.
-        if let Some(r) = unsafe { release_local(ptr) } {
-            H::schedule(r);
-        }
+        unsafe { drop_local(ptr) };
         // (User code last, the cell settled.)
         drop(awaiter);
         drop(output);

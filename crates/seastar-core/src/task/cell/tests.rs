@@ -27,6 +27,10 @@ impl Home for TestHome {
         std::thread::current().id() == self.thread
     }
 
+    fn same(&self, other: &Self) -> bool {
+        self.thread == other.thread
+    }
+
     fn schedule(task: Runnable<Self>) {
         QUEUE.with(|q| q.borrow_mut().push_back(task));
     }
@@ -133,6 +137,39 @@ fn awaiting_task_is_woken_by_completion() {
     assert_eq!(run_all(&inbox), 3);
     assert_eq!(*log.borrow(), ["spawned", "joined"]);
     drop(outer);
+}
+
+/// A waker that counts its wakes (not a task's: the handle's slow path).
+struct CountingWaker(AtomicUsize);
+
+impl std::task::Wake for CountingWaker {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+#[test]
+fn handle_awaited_with_another_waker_wakes_it_once_and_lets_it_go() {
+    let (_, inbox) = home();
+    let counter = Arc::new(CountingWaker(AtomicUsize::new(0)));
+    let waker = Waker::from(counter.clone());
+    let mut cx = Context::from_waker(&waker);
+    let mut h = Some(spawn_here(&inbox, async { 7 }));
+    // Registered twice with the same waker: kept once.
+    assert!(JoinHandle::poll_take(&mut h, &mut cx).is_pending());
+    assert!(JoinHandle::poll_take(&mut h, &mut cx).is_pending());
+    assert_eq!(Arc::strong_count(&counter), 3, "one clone as the awaiter");
+    assert_eq!(run_all(&inbox), 1);
+    let n = counter.0.load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(n, 1, "the awaiter was woken {n} times");
+    assert_eq!(
+        Arc::strong_count(&counter),
+        2,
+        "the awaiter was not dropped"
+    );
+    let out = JoinHandle::poll_take(&mut h, &mut cx);
+    assert!(matches!(out, Poll::Ready(Some(Ok(7)))));
+    assert!(h.is_none());
 }
 
 #[test]

@@ -30,7 +30,7 @@ unsafe fn add_foreign<H>(ptr: NonNull<Header<H>>) {
     }
 }
 
-fn cell<H>(data: *const ()) -> NonNull<Header<H>> {
+pub(super) fn cell<H>(data: *const ()) -> NonNull<Header<H>> {
     // SAFETY: a waker's data pointer is its (non-null) cell.
     unsafe { NonNull::new_unchecked(data.cast_mut().cast()) }
 }
@@ -66,18 +66,8 @@ impl<H: Home> LocalWaker<H> {
         // SAFETY: live (contract).
         let h = unsafe { header(ptr) };
         if h.home.is_home() {
-            let st = h.state.get();
-            if st & (SCHEDULED | RUNNING | COMPLETED | CLOSED) == 0 {
-                // The waker's reference becomes the runnable's.
-                h.state.set(st | SCHEDULED);
-                H::schedule(Runnable { ptr });
-                return;
-            }
-            // SAFETY: home, live; then the waker's reference is given up.
-            let (woken, closed) = unsafe { (wake_local(ptr), release_local(ptr)) };
-            if let Some(r) = woken.or(closed) {
-                H::schedule(r);
-            }
+            // SAFETY: home, live; the waker's reference is given up.
+            unsafe { wake_owned(ptr) }
         } else {
             H::send(Request::new(ptr, true, false));
         }
@@ -91,9 +81,7 @@ impl<H: Home> LocalWaker<H> {
         // SAFETY: live (contract).
         if unsafe { header(ptr) }.home.is_home() {
             // SAFETY: home; the waker's reference is given up.
-            if let Some(r) = unsafe { release_local(ptr) } {
-                H::schedule(r);
-            }
+            unsafe { drop_local(ptr) };
         } else {
             H::send(Request::new(ptr, false, false));
         }
