@@ -128,17 +128,19 @@ fn now() -> Instant {
 }
 
 impl Stack {
-    /// Sends a datagram from `src_port` (see [`State::send_udp`]).
+    /// Sends a datagram from `src_port` whose payload is the
+    /// concatenation of `parts`, `len` bytes in all (see
+    /// [`State::send_udp_parts`]).
     pub(crate) fn send_udp(
         &self,
         src_port: u16,
         dst: SocketAddrV4,
-        payload: &[u8],
+        payload: (&[&[u8]], usize),
     ) -> io::Result<()> {
         let mut dev = self.dev.borrow_mut();
         let mut st = self.state.borrow_mut();
         let d = dev.as_mut().map(|d| d.as_mut() as &mut dyn Device);
-        st.send_udp(d, now(), src_port, dst, payload)?;
+        st.send_udp_payload(d, now(), src_port, dst, payload)?;
         if dev.is_some() {
             self.unflushed.set(true);
         }

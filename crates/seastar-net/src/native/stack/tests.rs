@@ -115,7 +115,11 @@ impl Bed {
 
     fn reply(&self, payload: &[u8]) {
         self.stack
-            .send_udp(11211, SocketAddrV4::new(PEER, 40000), payload)
+            .send_udp(
+                11211,
+                SocketAddrV4::new(PEER, 40000),
+                (&[payload], payload.len()),
+            )
             .expect("send");
     }
 
