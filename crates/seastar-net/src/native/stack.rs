@@ -43,6 +43,10 @@ pub(crate) struct Stack {
     /// frames left them unflushed too. Never more: the next settle or
     /// poll flushes.
     hold: Cell<u8>,
+    /// The reactor's coarse time as of this iteration's [`Stack::poll`]
+    /// (pollers run before the iteration's tasks, so their sends see the
+    /// same reading without asking the reactor for it again).
+    now: Cell<Instant>,
 }
 
 /// [`Stack::hold`]: replies held by a settle.
@@ -97,6 +101,7 @@ pub(crate) fn install(
         inflight: (0..shards).map(|_| Cell::new(0)).collect(),
         unflushed: Cell::new(false),
         hold: Cell::new(0),
+        now: Cell::new(now()),
     });
     super::stats::register();
     let handle = add_poller(StackPoller {
@@ -140,7 +145,7 @@ impl Stack {
         let mut dev = self.dev.borrow_mut();
         let mut st = self.state.borrow_mut();
         let d = dev.as_mut().map(|d| d.as_mut() as &mut dyn Device);
-        st.send_udp_payload(d, now(), src_port, dst, payload)?;
+        st.send_udp_payload(d, self.now.get(), src_port, dst, payload)?;
         if dev.is_some() {
             self.unflushed.set(true);
         }
@@ -159,6 +164,7 @@ impl Stack {
     /// their tasks flushes both in one kick.
     fn poll(self: &Rc<Self>) -> bool {
         let now = now();
+        self.now.set(now);
         let mut dev = self.dev.borrow_mut();
         let mut st = self.state.borrow_mut();
         let mut again = false;
