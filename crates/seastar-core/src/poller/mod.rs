@@ -157,6 +157,14 @@ impl FdWatch {
         FdWatch { fd, wait: None }
     }
 
+    /// Whether a wait is in flight (armed and not yet seen to fire): the
+    /// next [`arm`](Self::arm) starts none. On io_uring, an `arm` that
+    /// starts one submits a poll request, whose submission calls the fd's
+    /// poll handler at the next entry into the kernel.
+    pub fn is_armed(&self) -> bool {
+        self.wait.is_some()
+    }
+
     /// Arms the watch so that `cx`'s task (the shard, from
     /// [`Poller::try_sleep`]) is woken when `fd` turns readable. Returns
     /// `true` when it already is (or its readiness cannot be waited for):
