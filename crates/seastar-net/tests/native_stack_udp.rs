@@ -256,3 +256,36 @@ fn two_readers_of_one_socket_both_get_datagrams() {
         native::stop().await;
     });
 }
+
+#[test]
+fn owned_receives_and_vectored_sends_carry_the_same_datagrams() {
+    runtime(1, false).run(async {
+        let mut peer = start(StackOptions::default()).await;
+        let sock = UdpSocket::bind("0.0.0.0:7".parse().unwrap()).unwrap();
+        let echo = seastar_core::spawn_local(async move {
+            let mut spare = Vec::with_capacity(64);
+            for _ in 0..2 {
+                let (from, data) = sock.recv_from_owned(spare).await;
+                // Header and body from two buffers: an odd split (a part
+                // at an odd offset) and an empty part.
+                let (head, body) = data.split_at(data.len().min(3));
+                let n = sock.send_vectored_to(&[head, &[], body], from).unwrap();
+                assert_eq!(n, data.len());
+                spare = data;
+            }
+        });
+        peer.send_frame(&udp_in(5555, 7, b"hello")).unwrap();
+        assert_eq!(
+            next_answering_arp(&mut peer).await,
+            udp_out(7, 5555, 1, b"hello")
+        );
+        // Longer than the spare handed in: received whole all the same.
+        let long = vec![b'x'; 300];
+        peer.send_frame(&udp_in(5556, 7, &long)).unwrap();
+        assert_eq!(next_frame(&mut peer).await, udp_out(7, 5556, 2, &long));
+        echo.await.unwrap();
+        let s = native::stats().unwrap();
+        assert_eq!((s.udp_in, s.udp_out, s.total_drops()), (2, 2, 0));
+        native::stop().await;
+    });
+}

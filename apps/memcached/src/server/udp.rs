@@ -174,10 +174,40 @@ impl From<UdpSocket> for Socket {
 }
 
 impl Socket {
+    /// The next datagram, in `buf` or (native) in the buffer returned,
+    /// whose first `n` bytes it is.
     async fn recv_from(&self, buf: Vec<u8>) -> BufResult<(usize, SocketAddr), Vec<u8>> {
         match self {
             Socket::Kernel(s) => s.recv_from(buf).await,
-            Socket::Native(s) => s.recv_from(buf).await,
+            // The queued datagram's own buffer: no copy out of the queue.
+            Socket::Native(s) => {
+                let (peer, d) = s.recv_from_owned(buf).await;
+                (Ok((d.len(), peer)), d)
+            }
+        }
+    }
+
+    /// Sends `header` and `body` as one datagram: on the native stack
+    /// straight into the frame; on a kernel socket from `scratch`, a
+    /// buffer handed to the send and back.
+    async fn send_two(
+        &self,
+        header: &[u8],
+        body: &[u8],
+        scratch: &mut Vec<u8>,
+        peer: SocketAddr,
+    ) -> io::Result<usize> {
+        match self {
+            Socket::Kernel(s) => {
+                let mut d = std::mem::take(scratch);
+                d.clear();
+                d.extend_from_slice(header);
+                d.extend_from_slice(body);
+                let (r, b) = s.send_to(d, peer).await;
+                *scratch = b;
+                r
+            }
+            Socket::Native(s) => s.send_vectored_to(&[header, body], peer),
         }
     }
 
@@ -220,15 +250,12 @@ pub(crate) async fn serve_udp(st: Rc<ShardState>, service: Sharded<ShardState>, 
         let id = execute(&mut session, &buf[..n], &mut out).await;
         if let Some(id) = id.filter(|_| !out.is_empty()) {
             if out.is_flat() && out.len() <= MAX_PAYLOAD {
-                // One datagram (every get of a small value): built in a
-                // buffer that comes back from the send, no allocation.
-                let mut d = std::mem::take(&mut single);
-                d.clear();
-                d.extend_from_slice(&single_header(id));
-                d.extend_from_slice(&out[..]);
-                written = d.len();
-                let (r, b) = sock.send_to(d, peer).await;
-                single = b;
+                // One datagram (every get of a small value), without an
+                // allocation (see `Socket::send_two`).
+                written = HEADER_LEN + out.len();
+                let r = sock
+                    .send_two(&single_header(id), &out[..], &mut single, peer)
+                    .await;
                 if let Err(e) = r {
                     tracing::debug!(shard = shard_id(), %peer, error = %e, "UDP send failed");
                 }

@@ -761,7 +761,7 @@ impl Shard {
             let now = self.clock.now_ns();
             self.now.set(now);
             self.now_instant.set(None);
-            let started = self.stats.iteration_start();
+            let started = self.stats.iteration_start(|| self.clock.real_ns(now));
             self.drain_remote();
             self.fire_timers();
             let polled = self.pollers.poll();
@@ -771,7 +771,8 @@ impl Shard {
             } else {
                 self.run_tasks()
             };
-            self.stats.iteration_ran(started, ran);
+            self.stats
+                .iteration_ran(started, ran, || self.clock.real_now_ns());
             self.flush_outgoing();
             // Poll mode never sleeps: no smp-poll window to track.
             if self.transport.take_activity() && !self.config.poll_mode {

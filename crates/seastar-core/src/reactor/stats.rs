@@ -7,7 +7,6 @@
 //! message passing and reads them there, on the owning thread.
 
 use std::cell::Cell;
-use std::time::Instant;
 
 /// Whether the reactor times its working iterations (only when someone can
 /// read the figure: the `metrics` feature).
@@ -47,22 +46,30 @@ impl ReactorStats {
         }
     }
 
-    /// The start of a loop iteration, when iterations are timed.
+    /// The start of a loop iteration, when iterations are timed: `now`
+    /// gives monotonic nanoseconds (on the real clock the iteration's own
+    /// reading, which costs no second clock read).
     #[inline]
-    pub(crate) fn iteration_start(&self) -> Option<Instant> {
-        TIMED.then(Instant::now)
+    pub(crate) fn iteration_start(&self, now: impl FnOnce() -> u64) -> Option<u64> {
+        TIMED.then(now)
     }
 
     /// The end of an iteration's task run: counts `ran` tasks and, if any
-    /// ran, the iteration's time so far as busy.
+    /// ran, the iteration's time so far as busy (`now` as for
+    /// [`iteration_start`](Self::iteration_start), read only then).
     #[inline]
-    pub(crate) fn iteration_ran(&self, started: Option<Instant>, ran: usize) {
+    pub(crate) fn iteration_ran(
+        &self,
+        started: Option<u64>,
+        ran: usize,
+        now: impl FnOnce() -> u64,
+    ) {
         if ran == 0 {
             return;
         }
         add(&self.tasks_run, ran as u64);
         if let Some(t) = started {
-            add(&self.busy_ns, t.elapsed().as_nanos() as u64);
+            add(&self.busy_ns, now().saturating_sub(t));
         }
     }
 }

@@ -39,6 +39,23 @@ impl Clock {
         }
     }
 
+    /// Real nanoseconds since the epoch, for timing work: `now` (a
+    /// reading of [`now_ns`](Self::now_ns)) on the real clock; on a manual
+    /// one, whose time does not pass while work runs, the monotonic clock.
+    #[inline]
+    pub(crate) fn real_ns(&self, now: u64) -> u64 {
+        match &self.manual {
+            None => now,
+            Some(_) => self.real_now_ns(),
+        }
+    }
+
+    /// Real nanoseconds since the epoch, read now.
+    #[inline]
+    pub(crate) fn real_now_ns(&self) -> u64 {
+        sys::monotonic_ns().saturating_sub(self.epoch_ns)
+    }
+
     pub(crate) fn is_manual(&self) -> bool {
         self.manual.is_some()
     }

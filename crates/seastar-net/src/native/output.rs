@@ -125,23 +125,36 @@ impl UdpTemplate {
             && self.src_mac == src_mac
     }
 
-    /// Writes the whole frame of the datagram `payload` to `dst_port` with
-    /// IP id `id` into `buf` (of [`ethernet::frame_len`] of its IP
-    /// length), padding zeroed.
+    /// Writes the whole frame of the datagram whose payload is the
+    /// concatenation of `parts` (each copied once, straight into `buf`; `len`
+    /// bytes in all) to
+    /// `dst_port` with IP id `id` into `buf` (of [`ethernet::frame_len`]
+    /// of its IP length), padding zeroed.
     ///
     /// # Panics
     ///
-    /// When `buf` is shorter than the headers and `payload`, or the IP
+    /// When `buf` is shorter than the headers and the payload, or the IP
     /// packet longer than 65535 bytes.
-    pub(crate) fn write(&self, buf: &mut [u8], id: u16, dst_port: u16, payload: &[u8]) {
-        let udp_len =
-            u16::try_from(udp::HEADER_LEN + payload.len()).expect("UDP datagram too long");
+    pub(crate) fn write_parts(
+        &self,
+        buf: &mut [u8],
+        id: u16,
+        dst_port: u16,
+        (parts, len): (&[&[u8]], usize),
+    ) {
+        let udp_len = u16::try_from(udp::HEADER_LEN + len).expect("UDP datagram too long");
         let ip_len = udp_len
             .checked_add(ipv4::HEADER_LEN as u16)
             .expect("IPv4 packet too long");
         let (head, rest) = buf.split_at_mut(UDP_HEAD);
-        let (data, pad) = rest.split_at_mut(payload.len());
-        data.copy_from_slice(payload);
+        let (data, pad) = rest.split_at_mut(len);
+        let mut at = 0;
+        for part in parts {
+            data[at..at + part.len()].copy_from_slice(part);
+            at += part.len();
+        }
+        // Summed once, over the payload as written.
+        let payload_sum = checksum::sum(data);
         if !pad.is_empty() {
             pad.fill(0);
         }
@@ -152,11 +165,11 @@ impl UdpTemplate {
         head[IP_ID_AT..IP_ID_AT + 2].copy_from_slice(&id.to_be_bytes());
         head[IP_CHECK_AT..IP_CHECK_AT + 2].copy_from_slice(&ip_check.to_be_bytes());
         // The length counts twice: in the pseudo-header and the header.
-        let udp = self.udp_sum
-            + u32::from(dst_port)
-            + (u32::from(udp_len) << 1)
-            + u32::from(checksum::sum(payload));
-        let check = match !checksum::fold(u64::from(udp)) {
+        let udp = u64::from(self.udp_sum)
+            + u64::from(dst_port)
+            + (u64::from(udp_len) << 1)
+            + u64::from(payload_sum);
+        let check = match !checksum::fold(udp) {
             0 => 0xffff,
             s => s,
         };
@@ -199,7 +212,35 @@ impl State {
         dst: SocketAddrV4,
         payload: &[u8],
     ) -> io::Result<()> {
-        let ip_len = ipv4::HEADER_LEN + udp::HEADER_LEN + payload.len();
+        self.send_udp_parts(dev, now, src_port, dst, &[payload])
+    }
+
+    /// [`send_udp`](Self::send_udp) of the datagram whose payload is the
+    /// concatenation of `parts` (each copied once, into the frame).
+    pub fn send_udp_parts(
+        &mut self,
+        dev: Option<&mut dyn Device>,
+        now: Instant,
+        src_port: u16,
+        dst: SocketAddrV4,
+        parts: &[&[u8]],
+    ) -> io::Result<()> {
+        let len = parts.iter().map(|p| p.len()).sum();
+        self.send_udp_payload(dev, now, src_port, dst, (parts, len))
+    }
+
+    /// [`send_udp_parts`](Self::send_udp_parts) with the payload's length
+    /// (the sum of the parts' lengths) already known.
+    pub(crate) fn send_udp_payload(
+        &mut self,
+        dev: Option<&mut dyn Device>,
+        now: Instant,
+        src_port: u16,
+        dst: SocketAddrV4,
+        payload: (&[&[u8]], usize),
+    ) -> io::Result<()> {
+        let (parts, payload_len) = payload;
+        let ip_len = ipv4::HEADER_LEN + udp::HEADER_LEN + payload_len;
         let len = ethernet::frame_len(ip_len);
         if len > self.frame_max {
             return Err(io::Error::from_raw_os_error(libc::EMSGSIZE));
@@ -215,13 +256,14 @@ impl State {
             let src = SocketAddrV4::new(self.iface.addr, src_port);
             let header = self.ipv4_header_with_id(*dst.ip(), Protocol::UDP, id);
             let l4_len = ip_len - ipv4::HEADER_LEN;
+            let payload = parts.concat();
             let mut frame = vec![0; len];
             write_ipv4_frame(
                 &mut frame,
                 (self.iface.mac, Mac::ZERO),
                 &header,
                 l4_len,
-                |l4| write_udp(l4, src, dst, payload),
+                |l4| write_udp(l4, src, dst, &payload),
             );
             self.wait_for(next_hop, frame, now);
             return Ok(());
@@ -237,11 +279,11 @@ impl State {
         let t = self.udp_template.as_ref().expect("built above");
         let Some(dev) = dev else {
             let mut frame = vec![0; len];
-            t.write(&mut frame, id, dst.port(), payload);
+            t.write_parts(&mut frame, id, dst.port(), payload);
             self.emit(frame);
             return Ok(());
         };
-        let mut fill = |buf: &mut [u8]| t.write(buf, id, dst.port(), payload);
+        let mut fill = |buf: &mut [u8]| t.write_parts(buf, id, dst.port(), payload);
         let mut r = dev.transmit(len, &mut fill);
         if matches!(&r, Err(e) if e.kind() == io::ErrorKind::WouldBlock) {
             let _ = dev.flush();
@@ -392,7 +434,7 @@ mod tests {
     fn template_way(t: &UdpTemplate, id: u16, dst_port: u16, payload: &[u8]) -> Vec<u8> {
         let ip_len = ipv4::HEADER_LEN + udp::HEADER_LEN + payload.len();
         let mut frame = vec![0xaa; ethernet::frame_len(ip_len)];
-        t.write(&mut frame, id, dst_port, payload);
+        t.write_parts(&mut frame, id, dst_port, (&[payload], payload.len()));
         frame
     }
 
@@ -419,6 +461,33 @@ mod tests {
                 let (u, data) = udp::Header::parse(dgram, h.src, h.dst).expect("UDP verifies");
                 assert_eq!((u.src_port, u.dst_port, data), (11211, port, p));
             }
+        }
+    }
+
+    #[test]
+    fn a_payload_in_parts_makes_the_frame_of_its_concatenation() {
+        let t = UdpTemplate::new((US, PEER), SRC, DST, 11211);
+        let payload: Vec<u8> = (0..301u32).map(|i| (i * 13 + 5) as u8).collect();
+        // Splits at even and odd offsets, empty parts included.
+        for cuts in [
+            vec![8],
+            vec![1],
+            vec![3, 4],
+            vec![0, 0, 7],
+            vec![5, 6, 13, 14],
+            vec![300],
+        ] {
+            let mut parts = Vec::new();
+            let mut at = 0;
+            for c in &cuts {
+                parts.push(&payload[at..*c]);
+                at = *c;
+            }
+            parts.push(&payload[at..]);
+            let ip_len = ipv4::HEADER_LEN + udp::HEADER_LEN + payload.len();
+            let mut got = vec![0xaa; ethernet::frame_len(ip_len)];
+            t.write_parts(&mut got, 77, 40000, (&parts, payload.len()));
+            assert_eq!(got, long_way(77, 11211, 40000, &payload), "cuts {cuts:?}");
         }
     }
 

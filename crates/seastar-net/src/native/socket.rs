@@ -54,8 +54,13 @@ impl SocketQueue {
         data.extend_from_slice(payload);
         q.push_back((from, data));
         drop(q);
-        for w in self.wakers.borrow_mut().drain(..) {
-            w.wake();
+        // (Checked first: a `Drain` costs its drop even when empty, and
+        // the reader is woken once per batch, not per datagram.)
+        let mut wakers = self.wakers.borrow_mut();
+        if !wakers.is_empty() {
+            for w in wakers.drain(..) {
+                w.wake();
+            }
         }
         Ok(())
     }
@@ -169,8 +174,26 @@ impl UdpSocket {
 
     /// Sends `buf` as one datagram to `addr`.
     pub async fn send_to<B: IoBuf>(&self, buf: B, addr: SocketAddr) -> BufResult<usize, B> {
-        let r = v4(addr).and_then(|a| self.stack.send_udp(self.port, a, buf.init_slice()));
-        (r.map(|()| buf.bytes_init()), buf)
+        let r = self.send_vectored_to(&[buf.init_slice()], addr);
+        (r, buf)
+    }
+
+    /// Sends the concatenation of `parts` as one datagram to `addr`, each
+    /// part copied once, straight into the frame (no buffer to hand over
+    /// and no `await`: a send on the native stack never waits). Returns
+    /// the datagram's length.
+    ///
+    /// ```no_run
+    /// # async fn f(sock: &seastar_net::native::UdpSocket, peer: std::net::SocketAddr) -> std::io::Result<()> {
+    /// let n = sock.send_vectored_to(&[b"VALUE k 0 1\r\n", b"x\r\nEND\r\n"], peer)?;
+    /// assert_eq!(n, 21);
+    /// # Ok(()) }
+    /// ```
+    pub fn send_vectored_to(&self, parts: &[&[u8]], addr: SocketAddr) -> io::Result<usize> {
+        let a = v4(addr)?;
+        let len = parts.iter().map(|p| p.len()).sum();
+        self.stack.send_udp(self.port, a, (parts, len))?;
+        Ok(len)
     }
 
     /// Receives one datagram into `buf` (from its start, up to its
@@ -181,6 +204,16 @@ impl UdpSocket {
         let n = buf.put_slice(&data);
         self.queue.recycle(data);
         (Ok((n, SocketAddr::V4(from))), buf)
+    }
+
+    /// Receives one datagram whole, in a buffer of the socket's own (no
+    /// copy out of the receive queue), and takes `spare` for a later
+    /// datagram (the socket keeps a few such buffers); returns the sender
+    /// and the datagram.
+    pub async fn recv_from_owned(&self, spare: Vec<u8>) -> (SocketAddr, Vec<u8>) {
+        let (from, data) = self.queue.pop().await;
+        self.queue.recycle(spare);
+        (SocketAddr::V4(from), data)
     }
 
     /// Sends `buf` as one datagram to the connected peer.

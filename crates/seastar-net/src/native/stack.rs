@@ -43,6 +43,15 @@ pub(crate) struct Stack {
     /// frames left them unflushed too. Never more: the next settle or
     /// poll flushes.
     hold: Cell<u8>,
+    /// The reactor's coarse time as of this iteration's [`Stack::poll`]
+    /// (pollers run before the iteration's tasks, so their sends see the
+    /// same reading without asking the reactor for it again).
+    now: Cell<Instant>,
+    /// The last flush only published its frames, for the poll of the
+    /// device's fd that the sleep arms to transmit them (see
+    /// [`StackPoller::try_sleep`]): the next drain or flush has the device
+    /// kick what that poll left (nothing, when it ran).
+    published: Cell<bool>,
 }
 
 /// [`Stack::hold`]: replies held by a settle.
@@ -97,10 +106,16 @@ pub(crate) fn install(
         inflight: (0..shards).map(|_| Cell::new(0)).collect(),
         unflushed: Cell::new(false),
         hold: Cell::new(0),
+        now: Cell::new(now()),
+        published: Cell::new(false),
     });
     super::stats::register();
+    // On io_uring a sleep's poll of the device's fd runs its poll handler
+    // when submitted; on epoll the fd is registered once, and not polled.
+    let poll_kicks = seastar_core::runtime::backend() == seastar_core::BackendKind::IoUring;
     let handle = add_poller(StackPoller {
         stack: stack.clone(),
+        poll_kicks,
         wake,
         armed: None,
         timer: None,
@@ -128,17 +143,19 @@ fn now() -> Instant {
 }
 
 impl Stack {
-    /// Sends a datagram from `src_port` (see [`State::send_udp`]).
+    /// Sends a datagram from `src_port` whose payload is the
+    /// concatenation of `parts`, `len` bytes in all (see
+    /// [`State::send_udp_parts`]).
     pub(crate) fn send_udp(
         &self,
         src_port: u16,
         dst: SocketAddrV4,
-        payload: &[u8],
+        payload: (&[&[u8]], usize),
     ) -> io::Result<()> {
         let mut dev = self.dev.borrow_mut();
         let mut st = self.state.borrow_mut();
         let d = dev.as_mut().map(|d| d.as_mut() as &mut dyn Device);
-        st.send_udp(d, now(), src_port, dst, payload)?;
+        st.send_udp_payload(d, self.now.get(), src_port, dst, payload)?;
         if dev.is_some() {
             self.unflushed.set(true);
         }
@@ -157,6 +174,7 @@ impl Stack {
     /// their tasks flushes both in one kick.
     fn poll(self: &Rc<Self>) -> bool {
         let now = now();
+        self.now.set(now);
         let mut dev = self.dev.borrow_mut();
         let mut st = self.state.borrow_mut();
         let mut again = false;
@@ -169,7 +187,7 @@ impl Stack {
         if self.hold.get() == HELD && n > 0 && st.out.is_empty() {
             self.hold.set(HELD_AGAIN);
         } else {
-            self.drain(&mut dev, &mut st);
+            self.drain(&mut dev, &mut st, false);
         }
         drop(dev);
         drop(st);
@@ -187,7 +205,11 @@ impl Stack {
     /// AF_XDP) instead of two. A reply thus waits at most one more
     /// iteration; under a steady trickle of requests that halves the
     /// kicks.
-    fn settle(self: &Rc<Self>) -> bool {
+    ///
+    /// `by_poll`: the sleep will arm a fresh poll of the device's fd, which
+    /// transmits what the flush publishes (the caller kicks if it does not
+    /// sleep after all).
+    fn settle(self: &Rc<Self>, by_poll: bool) -> bool {
         if self.hold.get() == 0
             && self.unflushed.get()
             && !self.state.borrow().has_output()
@@ -200,7 +222,7 @@ impl Stack {
             {
                 let mut dev = self.dev.borrow_mut();
                 let mut st = self.state.borrow_mut();
-                self.drain(&mut dev, &mut st);
+                self.drain(&mut dev, &mut st, by_poll);
             }
             if self.dispatch() {
                 return false;
@@ -221,9 +243,11 @@ impl Stack {
             .is_some_and(|d| d.rx_ready())
     }
 
-    /// Gives queued frames to the device and flushes it. Returns whether
-    /// there was anything to do.
-    fn drain(&self, dev: &mut Option<Box<dyn Device>>, st: &mut State) -> bool {
+    /// Gives queued frames to the device and flushes it (`by_poll`: only
+    /// publishes them, if the device can leave their kick to the poll of
+    /// its fd, see [`Stack::settle`]). Returns whether there was anything
+    /// to do.
+    fn drain(&self, dev: &mut Option<Box<dyn Device>>, st: &mut State, by_poll: bool) -> bool {
         let Some(d) = dev.as_deref_mut() else {
             return false;
         };
@@ -238,10 +262,19 @@ impl Stack {
             }
         }
         if work {
-            if let Err(e) = d.flush() {
-                tracing::debug!(shard = st.shard, "native: device flush failed: {e}");
+            if by_poll && d.publish_for_poll() {
+                self.published.set(true);
+            } else {
+                if let Err(e) = d.flush() {
+                    tracing::debug!(shard = st.shard, "native: device flush failed: {e}");
+                }
+                self.published.set(false);
             }
             self.unflushed.set(false);
+        } else if self.published.take()
+            && let Err(e) = d.kick()
+        {
+            tracing::debug!(shard = st.shard, "native: device kick failed: {e}");
         }
         self.hold.set(0);
         work
@@ -303,6 +336,17 @@ impl Stack {
         .detach();
     }
 
+    /// Kicks the device for frames a flush only published, when the poll
+    /// meant to transmit them did not come.
+    fn kick_published(&self) {
+        if self.published.take()
+            && let Some(d) = self.dev.borrow_mut().as_deref_mut()
+            && let Err(e) = d.kick()
+        {
+            tracing::debug!("native: device kick failed: {e}");
+        }
+    }
+
     /// Whether work waits that the next poll would do.
     fn pending(&self) -> bool {
         self.unflushed.get() || self.state.borrow().has_output()
@@ -354,7 +398,7 @@ fn receive(msg: Handover) {
                 }
             }
         }
-        stack.drain(&mut dev, &mut st);
+        stack.drain(&mut dev, &mut st, false);
     }
     stack.dispatch();
 }
@@ -362,6 +406,8 @@ fn receive(msg: Handover) {
 /// The reactor poller of a shard's stack.
 struct StackPoller {
     stack: Rc<Stack>,
+    /// Arming `wake` polls the device's fd (io_uring).
+    poll_kicks: bool,
     wake: Option<FdWatch>,
     /// The waker `wake` was armed with, while it waits (see `poll`).
     armed: Option<Waker>,
@@ -383,8 +429,27 @@ impl Poller for StackPoller {
         self.stack.poll()
     }
 
+    /// Before a sleep that arms a fresh poll of the device's fd (io_uring),
+    /// the last flush only publishes its frames: the poll handler, which
+    /// the submission of that poll runs, transmits them (an AF_XDP socket
+    /// in copy mode: one `sendto` less per sleep). Whenever the shard does
+    /// not go on to that arm, they are kicked at once.
     fn try_sleep(&mut self, cx: &mut Context<'_>) -> bool {
-        if !self.stack.settle() {
+        let by_poll = self.poll_kicks && self.wake.as_ref().is_some_and(|w| !w.is_armed());
+        let sleep = self.settle_and_arm(cx, by_poll);
+        // Armed: the poll submitted with the sleep (or the next entry into
+        // the kernel) transmits; the next poll's drain checks that it did.
+        if !(sleep && by_poll) {
+            self.stack.kick_published();
+        }
+        sleep
+    }
+}
+
+impl StackPoller {
+    /// [`Poller::try_sleep`] but for the kick of what its flush published.
+    fn settle_and_arm(&mut self, cx: &mut Context<'_>, by_poll: bool) -> bool {
+        if !self.stack.settle(by_poll) {
             return false;
         }
         // Wake for the next ARP retry or timeout, if frames wait.

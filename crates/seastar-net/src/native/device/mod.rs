@@ -41,6 +41,23 @@ pub trait Device {
     /// frames already sent.
     fn flush(&mut self) -> io::Result<()>;
 
+    /// Publishes the frames queued by [`Device::transmit`] without a
+    /// kick, when a poll of [`wake_fd`](Device::wake_fd) transmits them
+    /// (an AF_XDP socket's poll handler drives its TX ring), and returns
+    /// `true`: the caller then polls the fd soon (the shard's sleep arms
+    /// one), or calls [`kick`](Device::kick). `false`, and nothing done,
+    /// where a poll would not (the caller flushes). Default: `false`.
+    fn publish_for_poll(&mut self) -> bool {
+        false
+    }
+
+    /// Has the kernel transmit what [`publish_for_poll`](Device::publish_for_poll)
+    /// published and no poll has sent yet (nothing to do, and no system
+    /// call, once one did). Default: [`flush`](Device::flush).
+    fn kick(&mut self) -> io::Result<()> {
+        self.flush()
+    }
+
     /// Whether received frames wait, as far as the device can tell without
     /// a system call (an AF_XDP socket looks at its RX ring). A device that
     /// cannot tell says `false`: its [`wake_fd`](Device::wake_fd) turns

@@ -1,6 +1,7 @@
 //! The transmit kick held back while frames wait (see `Stack::settle`):
 //! held once, then flushed with the next iteration's replies; never
-//! longer than one more poll.
+//! longer than one more poll. And the kick left to the poll a sleep arms,
+//! or made at once when that poll does not come.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -23,6 +24,9 @@ struct Probe {
     queued: Vec<Vec<u8>>,
     sent: Rc<RefCell<Vec<Vec<u8>>>>,
     flushes: Rc<Cell<u32>>,
+    /// Publishes for a poll (see `Device::publish_for_poll`) and kicks.
+    published: Rc<Cell<u32>>,
+    kicks: Rc<Cell<u32>>,
     /// Only for its descriptor (never readable: nobody sends to it).
     wake: std::net::UdpSocket,
 }
@@ -53,6 +57,17 @@ impl Device for Probe {
         Ok(())
     }
 
+    fn publish_for_poll(&mut self) -> bool {
+        self.published.set(self.published.get() + 1);
+        self.sent.borrow_mut().append(&mut self.queued);
+        true
+    }
+
+    fn kick(&mut self) -> io::Result<()> {
+        self.kicks.set(self.kicks.get() + 1);
+        Ok(())
+    }
+
     fn rx_ready(&mut self) -> bool {
         !self.inbox.borrow().is_empty()
     }
@@ -75,6 +90,8 @@ struct Bed {
     inbox: Rc<RefCell<VecDeque<Vec<u8>>>>,
     sent: Rc<RefCell<Vec<Vec<u8>>>>,
     flushes: Rc<Cell<u32>>,
+    published: Rc<Cell<u32>>,
+    kicks: Rc<Cell<u32>>,
 }
 
 impl Bed {
@@ -84,11 +101,15 @@ impl Bed {
         let inbox = Rc::new(RefCell::new(VecDeque::new()));
         let sent = Rc::new(RefCell::new(Vec::new()));
         let flushes = Rc::new(Cell::new(0));
+        let published = Rc::new(Cell::new(0));
+        let kicks = Rc::new(Cell::new(0));
         let probe = Probe {
             inbox: inbox.clone(),
             queued: Vec::new(),
             sent: sent.clone(),
             flushes: flushes.clone(),
+            published: published.clone(),
+            kicks: kicks.clone(),
             wake: std::net::UdpSocket::bind("127.0.0.1:0").expect("a socket for its fd"),
         };
         let iface = Iface {
@@ -102,7 +123,7 @@ impl Bed {
             .state
             .borrow_mut()
             .learn(PEER, Mac([2, 0, 0, 0, 0, 2]), now(), false);
-        assert!(stack.settle(), "an idle stack may sleep");
+        assert!(stack.settle(false), "an idle stack may sleep");
         sent.borrow_mut().clear();
         flushes.set(0);
         Bed {
@@ -110,12 +131,18 @@ impl Bed {
             inbox,
             sent,
             flushes,
+            published,
+            kicks,
         }
     }
 
     fn reply(&self, payload: &[u8]) {
         self.stack
-            .send_udp(11211, SocketAddrV4::new(PEER, 40000), payload)
+            .send_udp(
+                11211,
+                SocketAddrV4::new(PEER, 40000),
+                (&[payload], payload.len()),
+            )
             .expect("send");
     }
 
@@ -130,7 +157,7 @@ fn a_settle_with_nothing_waiting_flushes_at_once() {
     seastar_core::block_on(async {
         let bed = Bed::start();
         bed.reply(b"one");
-        assert!(bed.stack.settle(), "nothing left: the shard may sleep");
+        assert!(bed.stack.settle(false), "nothing left: the shard may sleep");
         assert_eq!(bed.flushes.get(), 1);
         assert_eq!(bed.sent.borrow().len(), 1);
         super::uninstall();
@@ -143,13 +170,13 @@ fn replies_wait_for_the_next_iteration_while_frames_wait() {
         let bed = Bed::start();
         bed.reply(b"one");
         bed.arrive();
-        assert!(!bed.stack.settle(), "a frame waits: no sleep");
+        assert!(!bed.stack.settle(false), "a frame waits: no sleep");
         assert_eq!(bed.flushes.get(), 0, "the kick is held");
         bed.stack.poll();
         assert!(bed.inbox.borrow().is_empty(), "the poll took the frame");
         assert_eq!(bed.flushes.get(), 0, "still held while its tasks run");
         bed.reply(b"two");
-        assert!(bed.stack.settle());
+        assert!(bed.stack.settle(false));
         assert_eq!(bed.flushes.get(), 1, "both replies in one kick");
         assert_eq!(bed.sent.borrow().len(), 2);
         super::uninstall();
@@ -162,7 +189,7 @@ fn a_hold_lasts_one_poll_at_most() {
         let bed = Bed::start();
         bed.reply(b"one");
         bed.arrive();
-        assert!(!bed.stack.settle());
+        assert!(!bed.stack.settle(false));
         bed.stack.poll();
         assert_eq!(bed.flushes.get(), 0);
         // The shard stays busy (no settle): the next poll flushes even
@@ -174,10 +201,46 @@ fn a_hold_lasts_one_poll_at_most() {
         // A settle holds again only after that flush.
         bed.reply(b"two");
         bed.arrive();
-        assert!(!bed.stack.settle());
+        assert!(!bed.stack.settle(false));
         assert_eq!(bed.flushes.get(), 1);
-        assert!(!bed.stack.settle(), "a frame still waits");
+        assert!(!bed.stack.settle(false), "a frame still waits");
         assert_eq!(bed.flushes.get(), 2, "a second settle in a row flushes");
+        super::uninstall();
+    });
+}
+
+#[test]
+fn a_settle_before_a_fresh_poll_only_publishes_and_a_later_drain_kicks() {
+    seastar_core::block_on(async {
+        let bed = Bed::start();
+        bed.reply(b"one");
+        assert!(bed.stack.settle(true), "nothing left: the shard may sleep");
+        assert_eq!(bed.flushes.get(), 0, "no flush: the poll transmits");
+        assert_eq!((bed.published.get(), bed.kicks.get()), (1, 0));
+        assert!(bed.stack.published.get());
+        // The poll was not armed after all: the next drain kicks, once.
+        bed.stack.poll();
+        assert_eq!(bed.kicks.get(), 1);
+        assert!(!bed.stack.published.get());
+        bed.stack.poll();
+        assert_eq!(bed.kicks.get(), 1, "nothing published is left");
+        super::uninstall();
+    });
+}
+
+#[test]
+fn a_published_batch_not_polled_for_is_kicked() {
+    seastar_core::block_on(async {
+        let bed = Bed::start();
+        bed.reply(b"one");
+        assert!(bed.stack.settle(true));
+        bed.stack.kick_published();
+        assert_eq!((bed.published.get(), bed.kicks.get()), (1, 1));
+        // Without a fresh poll to come, a settle flushes as before.
+        bed.reply(b"two");
+        assert!(bed.stack.settle(false));
+        assert_eq!((bed.flushes.get(), bed.published.get()), (1, 1));
+        assert_eq!(bed.sent.borrow().len(), 2);
         super::uninstall();
     });
 }

@@ -8,7 +8,12 @@
 //! ring; [`Device::flush`] publishes the batch and kicks the kernel with
 //! one `sendto` (copy mode always wants it; the kernel sends at most 32
 //! frames per call, so a larger batch takes one call per 32), then
-//! reclaims the completion ring's addresses into the free list.
+//! reclaims the completion ring's addresses into the free list. Before a
+//! sleep the stack may only publish the batch
+//! ([`Device::publish_for_poll`]): the socket's poll handler, which the
+//! sleep's poll of the socket calls (io_uring's `POLL_ADD` runs it when
+//! submitted), transmits a batch of the TX ring as a `sendto` would, in
+//! the system call that goes to sleep.
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -407,6 +412,28 @@ impl Device for XdpDevice {
         }
         self.reclaim();
         result
+    }
+
+    fn publish_for_poll(&mut self) -> bool {
+        // The kernel's poll handler (`xsk_poll`) sends one batch, as one
+        // `sendto` does: more frames than that take `flush`'s kicks.
+        if self.tx.outstanding() + self.tx.unsubmitted() > KERNEL_TX_BATCH {
+            return false;
+        }
+        self.tx.submit();
+        self.reclaim();
+        true
+    }
+
+    fn kick(&mut self) -> io::Result<()> {
+        self.tx.submit();
+        let r = if self.tx.outstanding() > 0 {
+            self.kick_tx()
+        } else {
+            Ok(())
+        };
+        self.reclaim();
+        r
     }
 
     fn rx_ready(&mut self) -> bool {
