@@ -58,11 +58,11 @@ fn current<'a>() -> Option<&'a Shard> {
     if ptr.is_null() {
         return None;
     }
-    // SAFETY: a non-null `PTR` points to the shard that `OWNER` keeps alive
-    // on this thread (module invariant). The reference does not outlive the
-    // caller's closure (`with`, `try_with`), during which nothing releases
-    // the shard: only `leave` does, and it is never called from inside them.
-    // The shard is only ever accessed through shared references.
+    // The reference does not outlive the caller's closure (`with`,
+    // `try_with`), inside which nothing calls `leave`, the only release;
+    // the shard is only ever accessed through shared references.
+    // SAFETY: a non-null `PTR` points to the shard `OWNER` keeps alive on
+    // this thread (module invariant), for as long as the closure runs.
     Some(unsafe { &*ptr })
 }
 

@@ -376,6 +376,10 @@ impl Uring {
 
     fn enter(&mut self, timeout: Option<Duration>) -> io::Result<()> {
         self.file_queued = 0;
+        let (want, min_wait) = self
+            .sleep_batch
+            .next()
+            .map_or((1, 0), |(n, us)| (n as usize, us));
         let res = match timeout {
             Some(t) if t.is_zero() => {
                 let pending = self.ring.submission().len() as u32;
@@ -392,22 +396,17 @@ impl Uring {
             }
             Some(t) => {
                 let ts = types::Timespec::from(t);
-                let args = types::SubmitArgs::new().timespec(&ts);
-                match self.sleep_batch.next() {
-                    Some((want, us)) => self
-                        .ring
-                        .submitter()
-                        .submit_with_args(want as usize, &args.min_wait_usec(us)),
-                    None => self.ring.submitter().submit_with_args(1, &args),
-                }
+                // A zero minimum wait is the plain wait for `want`.
+                let args = types::SubmitArgs::new()
+                    .timespec(&ts)
+                    .min_wait_usec(min_wait);
+                self.ring.submitter().submit_with_args(want, &args)
             }
-            None => match self.sleep_batch.next() {
-                Some((want, us)) => {
-                    let args = types::SubmitArgs::new().min_wait_usec(us);
-                    self.ring.submitter().submit_with_args(want as usize, &args)
-                }
-                None => self.ring.submitter().submit_and_wait(1),
-            },
+            None if min_wait == 0 => self.ring.submitter().submit_and_wait(want),
+            None => {
+                let args = types::SubmitArgs::new().min_wait_usec(min_wait);
+                self.ring.submitter().submit_with_args(want, &args)
+            }
         };
         match res {
             Ok(_) => Ok(()),
