@@ -91,6 +91,26 @@ pub fn process_cpu(pid: u32) -> Result<ProcessCpu> {
     })
 }
 
+/// Times process `pid` (all threads) gave up its CPU to wait so far: the
+/// sum of `voluntary_ctxt_switches` of its threads, one per sleep of a
+/// shard that blocked.
+pub fn voluntary_switches(pid: u32) -> Result<u64> {
+    let dir = format!("/proc/{pid}/task");
+    let mut total = 0;
+    for task in std::fs::read_dir(&dir).with_context(|| format!("read {dir}"))? {
+        let path = task?.path().join("status");
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue; // a thread that just ended
+        };
+        total += text
+            .lines()
+            .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .unwrap_or(0);
+    }
+    Ok(total)
+}
+
 /// Busy CPU seconds of the whole machine so far (see [`parse_proc_stat`]).
 pub fn system_busy_seconds() -> Result<f64> {
     let text = std::fs::read_to_string("/proc/stat").context("read /proc/stat")?;

@@ -31,6 +31,12 @@ pub(super) fn collect(c: &mut Collector<'_>) {
             st.sleeps.get(),
         );
         c.counter(
+            "seastar_reactor_batched_sleeps_total",
+            "Sleeps that waited for a batch of completions after a burst (io_uring).",
+            &[],
+            st.batched_sleeps.get(),
+        );
+        c.counter(
             "seastar_reactor_stalls_total",
             "Tasks that ran past the blocked-reactor threshold without yielding.",
             &[],

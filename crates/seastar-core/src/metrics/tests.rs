@@ -265,6 +265,7 @@ async fn builtin_metrics_count_tasks_and_smp_messages_per_pair() {
     for name in [
         "seastar_reactor_polls_total",
         "seastar_reactor_sleeps_total",
+        "seastar_reactor_batched_sleeps_total",
         "seastar_reactor_stalls_total",
         "seastar_reactor_busy_seconds_total",
         "seastar_reactor_cpu_seconds_total",

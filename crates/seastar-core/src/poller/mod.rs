@@ -80,6 +80,35 @@ pub trait Poller: 'static {
     /// The shard woke from a sleep that [`try_sleep`](Self::try_sleep)
     /// agreed to.
     fn woke(&mut self) {}
+
+    /// How many items of work (frames received and sent, messages) this
+    /// poller handled since the last call; asked after it agreed to sleep.
+    ///
+    /// On io_uring a shard whose last wake-up was followed by a burst
+    /// (16 items or more, pollers' and completions together) waits for a
+    /// batch in its next sleep: the kernel wakes it when that many
+    /// completions are there or after the batch's wait (50 µs by default,
+    /// `RuntimeBuilder::sleep_batch`), as a NIC moderates its interrupts.
+    /// A device woken through one poll of its fd thus has its next burst
+    /// handled in one wake-up instead of several. The default, 0, leaves
+    /// the shard's sleeps to its completions.
+    ///
+    /// ```
+    /// use std::task::Context;
+    /// use seastar_core::poller::Poller;
+    ///
+    /// struct Frames { seen: u32 }
+    /// impl Poller for Frames {
+    ///     fn poll(&mut self) -> bool { false }
+    ///     fn handled(&mut self) -> u32 { std::mem::take(&mut self.seen) }
+    /// }
+    /// let mut p = Frames { seen: 20 };
+    /// assert_eq!(p.handled(), 20);
+    /// assert_eq!(p.handled(), 0);
+    /// ```
+    fn handled(&mut self) -> u32 {
+        0
+    }
 }
 
 /// Keeps a poller on its shard; dropping it removes the poller.
@@ -196,6 +225,9 @@ pub(crate) struct Pollers {
     /// A poller was added since the last round: it has not been polled
     /// yet, so the shard may not sleep before it is.
     fresh: Cell<bool>,
+    /// Work the pollers handled (`Poller::handled`) since the shard last
+    /// slept.
+    handled: Cell<u32>,
     wake: Arc<PollerWake>,
     waker: Waker,
 }
@@ -209,6 +241,7 @@ impl Pollers {
         Pollers {
             slots: RefCell::new(Vec::new()),
             removed: RefCell::new(Vec::new()),
+            handled: Cell::new(0),
             free: RefCell::new(Vec::new()),
             fresh: Cell::new(false),
             waker: Waker::from(wake.clone()),
@@ -292,8 +325,23 @@ impl Pollers {
         }
         self.wake.woken.store(false, Ordering::Relaxed);
         let mut cx = Context::from_waker(&self.waker);
-        let refused = self.each(|p| !p.try_sleep(&mut cx));
+        let mut handled = self.handled.get();
+        let refused = self.each(|p| {
+            if !p.try_sleep(&mut cx) {
+                return true;
+            }
+            handled = handled.saturating_add(p.handled());
+            false
+        });
+        self.handled.set(handled);
         !refused && !self.wake.woken.load(Ordering::Acquire)
+    }
+
+    /// Takes the work the pollers handled since the shard last slept (on
+    /// the way to a sleep).
+    #[inline]
+    pub(crate) fn take_handled(&self) -> u32 {
+        self.handled.take()
     }
 
     /// Tells every poller the shard woke.

@@ -243,3 +243,49 @@ async fn a_poller_may_remove_itself_and_add_others_while_polled() {
     }
     assert_eq!(polls.get(), 1, "removed after its first poll");
 }
+
+/// Reports `items` of work each time it agrees to sleep.
+struct Handles(u32);
+
+impl Poller for Handles {
+    fn poll(&mut self) -> bool {
+        false
+    }
+
+    fn handled(&mut self) -> u32 {
+        self.0
+    }
+}
+
+/// Sleeps of this shard that waited for a batch, while three timer sleeps
+/// of 1 ms pass with a poller reporting `items` per sleep.
+async fn batched_sleeps_with(items: u32) -> u64 {
+    let batched = || crate::reactor::with(|s| s.stats().batched_sleeps.get());
+    let _h = add_poller(Handles(items));
+    let before = batched();
+    for _ in 0..3 {
+        crate::timer::sleep(Duration::from_millis(1)).await;
+    }
+    batched() - before
+}
+
+/// Whether this shard's sleeps may batch (io_uring on Linux 6.12+).
+fn sleeps_batch() -> bool {
+    crate::io::uring_features().is_some_and(|f| f.sleep_batch)
+}
+
+#[seastar_core::test]
+async fn a_pollers_burst_makes_the_next_sleep_wait_for_a_batch() {
+    let batched = batched_sleeps_with(20).await;
+    if sleeps_batch() {
+        // The first sleep may follow the poller's first poll only.
+        assert!(batched >= 2, "{batched} batched sleeps");
+    } else {
+        assert_eq!(batched, 0, "epoll (or an old kernel) never batches");
+    }
+}
+
+#[seastar_core::test]
+async fn a_quiet_poller_leaves_sleeps_unbatched() {
+    assert_eq!(batched_sleeps_with(0).await, 0);
+}

@@ -112,6 +112,18 @@ impl Driver {
         }
     }
 
+    /// Before a sleep: the shard's reactor pollers handled `items` of work
+    /// since it last woke, which sizes the sleep's batch as completions do.
+    /// Returns whether the sleep will wait for a batch (io_uring; epoll
+    /// sleeps never batch).
+    #[inline]
+    pub(crate) fn prepare_sleep(&mut self, items: u32) -> bool {
+        match self {
+            Driver::Uring(u) => u.prepare_sleep(items),
+            Driver::Epoll(_) => false,
+        }
+    }
+
     pub(crate) fn kind(&self) -> BackendKind {
         match self {
             Driver::Uring(_) => BackendKind::IoUring,

@@ -335,7 +335,13 @@ impl Shard {
                     self.remote.woke();
                     continue;
                 }
-                let r = self.driver.borrow_mut().poll(timeout);
+                let r = {
+                    let mut driver = self.driver.borrow_mut();
+                    if driver.prepare_sleep(self.pollers.take_handled()) {
+                        stats::add(&self.stats.batched_sleeps, 1);
+                    }
+                    driver.poll(timeout)
+                };
                 self.remote.woke();
                 self.pollers.woke();
                 stats::add(&self.stats.sleeps, 1);

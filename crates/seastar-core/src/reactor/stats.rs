@@ -22,6 +22,9 @@ pub(crate) struct ReactorStats {
     pub(crate) polls: Cell<u64>,
     /// Blocking polls: the shard slept in the kernel.
     pub(crate) sleeps: Cell<u64>,
+    /// Sleeps that waited for a batch of completions (io_uring, after a
+    /// burst; `RuntimeBuilder::sleep_batch`).
+    pub(crate) batched_sleeps: Cell<u64>,
     /// Wall-clock nanoseconds of loop iterations that ran tasks.
     pub(crate) busy_ns: Cell<u64>,
     /// Per destination shard: tasks (calls, replies, wakes) published into
@@ -39,6 +42,7 @@ impl ReactorStats {
             tasks_run: Cell::new(0),
             polls: Cell::new(0),
             sleeps: Cell::new(0),
+            batched_sleeps: Cell::new(0),
             busy_ns: Cell::new(0),
             sent: (0..shards).map(|_| Cell::new(0)).collect(),
             ring_full: (0..shards).map(|_| Cell::new(0)).collect(),

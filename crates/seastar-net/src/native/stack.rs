@@ -52,6 +52,9 @@ pub(crate) struct Stack {
     /// [`StackPoller::try_sleep`]): the next drain or flush has the device
     /// kick what that poll left (nothing, when it ran).
     published: Cell<bool>,
+    /// Frames in and out as counted when [`Stack::take_handled`] last
+    /// asked.
+    frames_seen: Cell<u64>,
 }
 
 /// [`Stack::hold`]: replies held by a settle.
@@ -108,6 +111,7 @@ pub(crate) fn install(
         hold: Cell::new(0),
         now: Cell::new(now()),
         published: Cell::new(false),
+        frames_seen: Cell::new(0),
     });
     super::stats::register();
     // On io_uring a sleep's poll of the device's fd runs its poll handler
@@ -347,6 +351,15 @@ impl Stack {
         }
     }
 
+    /// Frames received and sent since the last call (see
+    /// [`StackPoller::handled`]).
+    fn take_handled(&self) -> u32 {
+        let st = self.state.borrow();
+        let frames = st.stats.frames_in + st.stats.frames_out;
+        let n = frames.wrapping_sub(self.frames_seen.replace(frames));
+        u32::try_from(n).unwrap_or(u32::MAX)
+    }
+
     /// Whether work waits that the next poll would do.
     fn pending(&self) -> bool {
         self.unflushed.get() || self.state.borrow().has_output()
@@ -443,6 +456,14 @@ impl Poller for StackPoller {
             self.stack.kick_published();
         }
         sleep
+    }
+
+    /// Frames received and sent since the last sleep: a shard that
+    /// answered a burst sleeps through the first frames of the next one
+    /// (its sleep waits for a batch, see [`Poller::handled`]) and takes
+    /// them in one wake-up, as a NIC's interrupt moderation would.
+    fn handled(&mut self) -> u32 {
+        self.stack.take_handled()
     }
 }
 

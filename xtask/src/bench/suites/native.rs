@@ -261,6 +261,7 @@ fn measure(bed: &Bed, argv: &[String], dur: Duration, side: &mut Side) -> Result
     std::thread::sleep(Duration::from_millis(200));
     // `ip netns exec` and taskset exec the server: `pid` is the server.
     let p0 = proc::process_cpu(pid)?;
+    let w0 = proc::voluntary_switches(pid)?;
     let f0 = cpu0_fields()?;
     let c0 = cpu_busy()?;
     let l = std::thread::scope(|s| {
@@ -274,6 +275,7 @@ fn measure(bed: &Bed, argv: &[String], dur: Duration, side: &mut Side) -> Result
     let c1 = cpu_busy()?;
     let f1 = cpu0_fields()?;
     let p1 = proc::process_cpu(pid)?;
+    let w1 = proc::voluntary_switches(pid)?;
     drop(server);
     if l.ops == 0 {
         bail!("{argv:?}: no get answered");
@@ -281,7 +283,7 @@ fn measure(bed: &Bed, argv: &[String], dur: Duration, side: &mut Side) -> Result
     let ops = l.ops as f64;
     let us = |i: usize| (f1[i] - f0[i]) * 1e6 / ops;
     eprintln!(
-        "  {:.1}k gets/s; CPU 0 µs/get: {:.2} (user {:.2}, nice {:.2}, system {:.2}, softirq {:.2}, irq {:.2}, steal {:.2}); process user {:.2} system {:.2}; CPU 1 {:.2}",
+        "  {:.1}k gets/s; CPU 0 µs/get: {:.2} (user {:.2}, nice {:.2}, system {:.2}, softirq {:.2}, irq {:.2}, steal {:.2}); process user {:.2} system {:.2}; CPU 1 {:.2}; {:.3} sleeps per get",
         ops / l.secs / 1e3,
         (c1[0] - c0[0]) * 1e6 / ops,
         us(0),
@@ -293,6 +295,7 @@ fn measure(bed: &Bed, argv: &[String], dur: Duration, side: &mut Side) -> Result
         (p1 - p0).user_s * 1e6 / ops,
         (p1 - p0).system_s * 1e6 / ops,
         (c1[1] - c0[1]) * 1e6 / ops,
+        w1.saturating_sub(w0) as f64 / ops,
     );
     let core0 = c1[0] - c0[0];
     let pc = p1 - p0;

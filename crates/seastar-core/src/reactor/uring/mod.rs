@@ -207,6 +207,15 @@ impl Uring {
         self.sleep_batch = if on { batch } else { SleepBatch::off() };
     }
 
+    /// Before a sleep: reactor pollers handled `items` of work since the
+    /// shard last woke (see [`SleepBatch::handled`]). Returns whether the
+    /// sleep will wait for a batch.
+    #[inline]
+    pub(crate) fn prepare_sleep(&mut self, items: u32) -> bool {
+        self.sleep_batch.handled(items);
+        self.sleep_batch.next().is_some()
+    }
+
     /// Queues `entry` as a one-shot operation and returns its key.
     ///
     /// # Safety

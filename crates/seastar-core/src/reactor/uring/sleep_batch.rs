@@ -16,6 +16,13 @@
 //! a burst and handles them together, at the price of at most `min_wait`
 //! of extra latency for the first of them.
 //!
+//! Reactor pollers count too (`Poller::handled`): a device woken through
+//! one poll of its fd (the native stack's AF_XDP socket) brings one
+//! completion per wake-up, however many frames follow it, so the frames a
+//! poller received and sent since the last wake-up add to that wake-up's
+//! completions. Its next burst then waits in the ring for up to `min_wait`
+//! and is taken in one wake-up, as a NIC moderates its interrupts.
+//!
 //! The batch follows the load: a sleep waits for a batch (up to `max`
 //! completions, for at most `min_wait`) only after a sleep that ended with
 //! [`MIN_BATCH`] completions or more; otherwise it waits for the first
@@ -86,6 +93,15 @@ impl SleepBatch {
     pub(crate) fn woke(&mut self, completions: u32) {
         self.last = completions;
     }
+
+    /// Reactor pollers handled `items` of work (frames received and sent)
+    /// since the shard last woke: they count as that sleep's completions
+    /// (a poller's device wakes the shard through one poll, whatever
+    /// burst of frames follows it).
+    #[inline]
+    pub(crate) fn handled(&mut self, items: u32) {
+        self.last = self.last.saturating_add(items);
+    }
 }
 
 #[cfg(test)]
@@ -108,6 +124,20 @@ mod tests {
             b.woke(n);
             assert_eq!(b.next(), None, "{n} completions");
         }
+    }
+
+    #[test]
+    fn a_pollers_burst_after_a_single_wake_up_batches_the_next_sleep() {
+        let mut b = policy();
+        b.woke(1);
+        b.handled(MIN_BATCH - 2);
+        assert_eq!(b.next(), None, "one short");
+        b.handled(1);
+        assert_eq!(b.next(), Some((64, 50)));
+        b.woke(1);
+        assert_eq!(b.next(), None, "a wake-up starts the count again");
+        b.handled(u32::MAX);
+        assert_eq!(b.next(), Some((64, 50)), "saturates");
     }
 
     #[test]

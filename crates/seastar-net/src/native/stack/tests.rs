@@ -244,3 +244,22 @@ fn a_published_batch_not_polled_for_is_kicked() {
         super::uninstall();
     });
 }
+
+#[test]
+fn frames_in_and_out_since_the_last_sleep_are_reported_once() {
+    seastar_core::block_on(async {
+        let bed = Bed::start();
+        bed.stack.take_handled();
+        for _ in 0..3 {
+            bed.arrive();
+        }
+        bed.stack.poll();
+        bed.reply(b"one");
+        bed.reply(b"two");
+        assert!(bed.stack.settle(false));
+        assert_eq!(bed.sent.borrow().len(), 2);
+        assert_eq!(bed.stack.take_handled(), 5, "three in, two out");
+        assert_eq!(bed.stack.take_handled(), 0, "counted once");
+        super::uninstall();
+    });
+}
