@@ -10,7 +10,9 @@
 //! [`Poller::try_sleep`], whether it may sleep: a poller with work pending
 //! refuses; one that is idle arranges to be woken (an [`FdWatch`] on its
 //! device's file descriptor, or any future polled with the given context)
-//! and agrees.
+//! and agrees. A poller that reports the work it handled
+//! ([`Poller::handled`]) lets a loaded shard's sleeps wait for a batch, as a
+//! burst of io_uring completions does (`RuntimeBuilder::sleep_batch`).
 //!
 //! Pollers are per shard and never cross threads: [`add_poller`] returns a
 //! `!Send` [`PollerHandle`] that removes the poller when dropped.
