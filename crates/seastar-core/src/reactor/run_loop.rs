@@ -82,8 +82,12 @@ impl Shard {
     // for the shard and the stall state, and reloaded them per task.)
     #[inline(never)]
     fn run_tasks(&self) -> usize {
+        // The iteration's reading (no second clock read when the timers
+        // took one): the quota then also counts this iteration's timers and
+        // pollers, which ran on the shard all the same.
+        let start = self.clock.monotonic_at(self.iteration_now());
         self.batch_deadline
-            .set(crate::sys::monotonic_ns().saturating_add(self.quota_ns()));
+            .set(start.saturating_add(self.quota_ns()));
         let stall = &self.shared.stalls[self.id];
         let mut ran = self.run_calls();
         let mut until_check = FIRST_CHECK_TASKS;
@@ -189,7 +193,7 @@ impl Shard {
     }
 
     fn fire_timers(&self) {
-        if self.timers.borrow().has_due(self.now.get()) {
+        if self.timers.borrow().has_due(|| self.iteration_now()) {
             self.expire_timers();
         }
         if !self.tick_waiters.borrow().is_empty() {
@@ -205,7 +209,7 @@ impl Shard {
         for _ in 0..1024 {
             self.timers
                 .borrow_mut()
-                .expire(self.now.get(), &mut callbacks);
+                .expire(self.iteration_now(), &mut callbacks);
             if callbacks.is_empty() {
                 break;
             }
@@ -251,10 +255,12 @@ impl Shard {
         // Raw monotonic nanoseconds, as `last_remote`.
         let mut idle_since: Option<u64> = None;
         loop {
-            let now = self.clock.now_ns();
-            self.now.set(now);
+            // The clock is read on first use (`iteration_now`).
+            self.now.set(None);
             self.now_instant.set(None);
-            let started = self.stats.iteration_start(|| self.clock.real_ns(now));
+            let started = self
+                .stats
+                .iteration_start(|| self.clock.real_ns(self.iteration_now()));
             self.drain_remote();
             self.fire_timers();
             let polled = self.pollers.poll();

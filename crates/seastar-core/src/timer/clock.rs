@@ -50,6 +50,18 @@ impl Clock {
         }
     }
 
+    /// The monotonic clock's reading (`sys::monotonic_ns`) at `now`, a
+    /// reading of [`now_ns`](Self::now_ns): no clock read on the real
+    /// clock; on a manual one, whose time is not real, the monotonic clock
+    /// read now.
+    #[inline]
+    pub(crate) fn monotonic_at(&self, now: u64) -> u64 {
+        match &self.manual {
+            None => now.saturating_add(self.epoch_ns),
+            Some(_) => sys::monotonic_ns(),
+        }
+    }
+
     /// Real nanoseconds since the epoch, read now.
     #[inline]
     pub(crate) fn real_now_ns(&self) -> u64 {
