@@ -212,7 +212,8 @@ pub(crate) struct Shard {
     now_instant: Cell<Option<Instant>>,
     /// When the current task batch's quota runs out, on the monotonic
     /// clock in nanoseconds (`sys::monotonic_ns`: the quota is real time
-    /// even under a manual clock).
+    /// even under a manual clock), or
+    /// [`NOT_STARTED`](run_loop::NOT_STARTED) until a clock read starts it.
     batch_deadline: Cell<u64>,
     tick_waiters: RefCell<Vec<Waker>>,
     /// The cross-shard transport: this shard's ends of the rings, outgoing
@@ -531,9 +532,18 @@ impl Shard {
     /// second of a thread sharing the shard's core cost httpd about 6% of
     /// its CPU per request (measured, 64 connections, one shard), far more
     /// than the clock reads (a few per request).
+    ///
+    /// A batch whose start was not read yet (see
+    /// [`NOT_STARTED`](run_loop::NOT_STARTED)) starts its quota now.
     #[inline]
     pub(crate) fn need_preempt(&self) -> bool {
-        crate::sys::monotonic_ns() >= self.batch_deadline.get()
+        let now = crate::sys::monotonic_ns();
+        let deadline = self.batch_deadline.get();
+        if deadline == run_loop::NOT_STARTED {
+            self.batch_deadline.set(now.saturating_add(self.quota_ns()));
+            return false;
+        }
+        now >= deadline
     }
 
     /// Drops every task this shard still holds, on this thread, then the
