@@ -34,11 +34,25 @@
 //! at the acknowledgement (which follows the return on the same ring), so
 //! the target never sees a freed cell.
 //!
-//! Ownership of the fields: the origin touches `waker`, `returned` and
-//! `abandoned`; the target touches `stage` (between `Start` and
-//! `Return`), `driver` and `finished`. The origin reads `stage` only
-//! after the return (the ring's acquire makes the target's writes
-//! visible).
+//! Ownership of the fields: the origin touches `waker`, `returned`,
+//! `abandoned`, `reply` and `inline`; the target touches `stage` (between
+//! `Start` and `Return`), `driver` and `finished`. The origin reads
+//! `stage` only after the return (the ring's acquire makes the target's
+//! writes visible).
+//!
+//! # Small outputs travel in the return
+//!
+//! A call whose output fits a word (`T` of at most 8 bytes, the common
+//! `submit_to(.., || async { n })`) returns it inside the message, as
+//! [`Message::Reply`] (the `Return` step with the value): the target moves
+//! the value out of the future into the message and leaves the stage
+//! empty, and the origin keeps it on its own line (`reply`) for the
+//! caller. So the origin never reads the cell's second line, which the
+//! target wrote last: with one call in flight that read was a second
+//! cache-line crossing after the reply's own, on the critical path (the
+//! caller waits for it), and the next call's writes to that line no
+//! longer wait for a read first. A panic, or a bigger output, stays in the
+//! stage and returns as before (`Op::Return`).
 //!
 //! # The probe waker and other threads
 //!
@@ -62,6 +76,7 @@
 use std::cell::{Cell, UnsafeCell};
 use std::future::Future;
 use std::marker::PhantomData;
+use std::mem::MaybeUninit;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::ptr::NonNull;
@@ -99,17 +114,30 @@ pub(crate) struct CallPtr(NonNull<OriginSide>);
 // release/acquire publication orders each side's accesses.
 unsafe impl Send for CallPtr {}
 
+/// A call's output carried inside its return message (see the module
+/// doc): room for a `T` of at most 8 bytes and alignment 8.
+pub(crate) type Payload = MaybeUninit<u64>;
+
+/// Whether a `T` travels in a [`Payload`].
+const fn fits_payload<T>() -> bool {
+    std::mem::size_of::<T>() <= std::mem::size_of::<Payload>()
+        && std::mem::align_of::<T>() <= std::mem::align_of::<Payload>()
+}
+
 /// The type-erased operations of a cell.
 struct VTable {
     /// Target: runs the closure if not yet run and polls the future with `cx`;
-    /// `Ready` once the outcome is stored.
-    poll: unsafe fn(NonNull<OriginSide>, &mut Context<'_>) -> Poll<()>,
+    /// `Ready(true)` once the output was moved into `*out` (the stage left
+    /// empty: outputs that [fit](fits_payload), when the call did not
+    /// panic), `Ready(false)` once the outcome is stored in the stage.
+    poll: unsafe fn(NonNull<OriginSide>, &mut Context<'_>, out: &mut Payload) -> Poll<bool>,
     /// Target: drops the closure or the future (the outcome, if any, stays).
     cancel: unsafe fn(NonNull<OriginSide>),
-    /// Origin: moves the outcome into `*out` (an `Option<Outcome<T>>`),
-    /// then frees the cell as `free` does.
+    /// Origin: moves the outcome (the reply's, or the stage's) into `*out`
+    /// (an `Option<Outcome<T>>`), then frees the cell as `free` does.
     take: unsafe fn(NonNull<OriginSide>, *mut ()),
-    /// Origin: drops the cell and gives its memory back to the pool.
+    /// Origin: drops the cell (and a reply not taken) and gives its memory
+    /// back to the pool.
     free: unsafe fn(NonNull<OriginSide>),
 }
 
@@ -136,7 +164,14 @@ pub(crate) struct OriginSide {
     waker: UnsafeCell<Option<Waker>>,
     returned: Cell<bool>,
     abandoned: Cell<bool>,
+    /// `reply` holds the output (a `T`), which the stage does not.
+    inline: Cell<bool>,
     target: usize,
+    /// The header's vtable, for the origin's steps: the origin reads
+    /// nothing of the target's line when the output came inline.
+    vtable: &'static VTable,
+    /// The output, when it came in a [`Message::Reply`].
+    reply: UnsafeCell<Payload>,
 }
 
 /// Where [`Header`] starts in every cell: right after the origin's line
@@ -195,7 +230,11 @@ where
     ///
     /// `ptr` is a live cell made by [`new`] for these types; called on the
     /// target, between `Start` and `Return`, not re-entered.
-    unsafe fn poll(ptr: NonNull<OriginSide>, cx: &mut Context<'_>) -> Poll<()> {
+    unsafe fn poll(
+        ptr: NonNull<OriginSide>,
+        cx: &mut Context<'_>,
+        out: &mut Payload,
+    ) -> Poll<bool> {
         // SAFETY: called by the target in its phase (vtable contract).
         let stage = unsafe { Self::stage(ptr) };
         if let Stage::Closure(_) = stage {
@@ -206,12 +245,12 @@ where
                 Ok(fut) => *stage = Stage::Running(fut),
                 Err(p) => {
                     *stage = Stage::Done(Err(p));
-                    return Poll::Ready(());
+                    return Poll::Ready(false);
                 }
             }
         }
         let Stage::Running(fut) = stage else {
-            return Poll::Ready(());
+            return Poll::Ready(false);
         };
         // SAFETY: the future lives inside the heap cell, which does not
         // move until freed, and is dropped in place (by the assignment
@@ -219,13 +258,22 @@ where
         let fut = unsafe { Pin::new_unchecked(fut) };
         match std::panic::catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
             Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(v)) if fits_payload::<T>() => {
+                // (Dropping the finished future first, as the stage's
+                // assignment does below; a panic in that drop would
+                // unwind out of the target's loop either way.)
+                *stage = Stage::Empty;
+                // SAFETY: a `T` fits the payload (size and alignment).
+                unsafe { out.as_mut_ptr().cast::<T>().write(v) };
+                Poll::Ready(true)
+            }
             Ok(Poll::Ready(v)) => {
                 *stage = Stage::Done(Ok(v));
-                Poll::Ready(())
+                Poll::Ready(false)
             }
             Err(p) => {
                 *stage = Stage::Done(Err(p));
-                Poll::Ready(())
+                Poll::Ready(false)
             }
         }
     }
@@ -251,6 +299,22 @@ where
     /// origin (the `Return` was received) and wanted by nobody else after
     /// this; `out` points to an `Option<Outcome<T>>` for this `T`.
     unsafe fn take(ptr: NonNull<OriginSide>, out: *mut ()) {
+        // SAFETY: the cell is live and back (contract); origin-side fields.
+        let o = unsafe { ptr.as_ref() };
+        if o.inline.get() {
+            // SAFETY: `reply` holds a `T` (the target wrote one, `inline`
+            // says it was not taken), taken once here; `out` is the caller's
+            // `Option<Outcome<T>>`. The stage is empty: nothing of the
+            // target's line is read, and the block goes back as is.
+            unsafe {
+                let v = (*o.reply.get()).as_ptr().cast::<T>().read();
+                *out.cast::<Option<Outcome<T>>>() = Some(Ok(v));
+                pool::free(ptr.cast(), std::alloc::Layout::new::<Self>());
+            }
+            #[cfg(test)]
+            FREED.with(|n| n.set(n.get() + 1));
+            return;
+        }
         // SAFETY: called by the origin after the return: the target is done
         // with `stage` and the ring's acquire made its writes visible.
         let stage = unsafe { &mut *(*ptr.cast::<Self>().as_ptr()).stage.get() };
@@ -284,7 +348,13 @@ where
             let c = cell.as_ptr();
             debug_assert!((*(*c).origin_side.waker.get()).is_none());
             debug_assert!((*(*c).head.driver.get()).get().is_none());
-            std::ptr::drop_in_place((*c).stage.get());
+            if (*c).origin_side.inline.get() {
+                // The output came inline and was not taken; the stage is
+                // empty (and on the target's line: not read).
+                std::ptr::drop_in_place((*(*c).origin_side.reply.get()).as_mut_ptr().cast::<T>());
+            } else {
+                std::ptr::drop_in_place((*c).stage.get());
+            }
             pool::free(cell.cast(), std::alloc::Layout::new::<Self>());
         }
         #[cfg(test)]
@@ -304,7 +374,10 @@ where
             waker: UnsafeCell::new(None),
             returned: Cell::new(false),
             abandoned: Cell::new(false),
+            inline: Cell::new(false),
             target,
+            vtable: &CallCell::<F, Fut, T>::VTABLE,
+            reply: UnsafeCell::new(MaybeUninit::uninit()),
         },
         head: Header {
             vtable: &CallCell::<F, Fut, T>::VTABLE,
@@ -372,9 +445,20 @@ impl CallPtr {
             Op::CancelAck => {
                 // SAFETY: the return came first on this ring and the caller
                 // is gone: nobody uses the cell any more.
-                unsafe { (self.header().vtable.free)(self.0) }
+                unsafe { (self.origin_side().vtable.free)(self.0) }
             }
         }
+    }
+
+    /// Origin: the call came back with its output inline, `out` (see the
+    /// module doc).
+    pub(crate) fn replied(self, out: Payload) {
+        let o = self.origin_side();
+        // SAFETY: origin-side field, no other reference alive; the payload
+        // holds the call's `T`, which `inline` hands to `take` or `free`.
+        unsafe { *o.reply.get() = out };
+        o.inline.set(true);
+        self.returned();
     }
 
     // --- target side ---
@@ -386,18 +470,20 @@ impl CallPtr {
             scheduler: t.scheduler(),
         };
         let waker = probe.waker();
+        let mut out = Payload::uninit();
         // SAFETY: target phase: between Start and Return, not re-entered.
-        let ready =
-            unsafe { (self.header().vtable.poll)(self.0, &mut Context::from_waker(&waker)) }
-                .is_ready();
+        let ready = unsafe {
+            (self.header().vtable.poll)(self.0, &mut Context::from_waker(&waker), &mut out)
+        };
         // The poll is over: nobody holds the probe any more.
-        if ready {
-            self.finish(t);
+        if let Poll::Ready(inline) = ready {
+            self.finish(t, inline.then_some(out));
         }
     }
 
-    /// Target: sends the call back (the outcome, if any, is in the cell).
-    fn finish(self, t: &Transport) {
+    /// Target: sends the call back, with its output `out` if it came
+    /// inline, else with the outcome (if any) in the cell.
+    fn finish(self, t: &Transport, out: Option<Payload>) {
         let h = self.header();
         h.finished.set(true);
         // SAFETY: target-side field; the probe's poll (the only time other
@@ -408,7 +494,13 @@ impl CallPtr {
         // (it may be running this very call, returning `Ready` now).
         drop(driver);
         let origin = h.origin as usize;
-        t.push(origin, Message::Call(self, Op::Return));
+        t.push(
+            origin,
+            match out {
+                Some(out) => Message::Reply(self, out),
+                None => Message::Call(self, Op::Return),
+            },
+        );
     }
 
     fn cancelled(self, t: &Transport) {
@@ -417,7 +509,7 @@ impl CallPtr {
             // SAFETY: target phase (not finished); the driver, if any, is
             // not running (we are, on its thread).
             unsafe { (h.vtable.cancel)(self.0) };
-            self.copy().finish(t);
+            self.copy().finish(t, None);
         }
         let origin = h.origin as usize;
         t.push(origin, Message::Call(self, Op::CancelAck));
@@ -464,7 +556,6 @@ impl<T> Pending<T> {
     /// target dropped it).
     pub(crate) fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Option<Outcome<T>>> {
         let ptr = self.ptr.as_ref().expect("polled after completion").copy();
-        let h = ptr.header();
         let o = ptr.origin_side();
         if !o.returned.get() {
             // SAFETY: origin-side field, no other reference alive.
@@ -480,7 +571,7 @@ impl<T> Pending<T> {
         // SAFETY: returned; the vtable's `T` is this `T` (built by `new`
         // for the `Submit<T>` that owns this handle); then nobody needs
         // the cell (the caller is done, no cancel was sent).
-        unsafe { (h.vtable.take)(ptr.0, (&mut out as *mut Option<Outcome<T>>).cast()) };
+        unsafe { (o.vtable.take)(ptr.0, (&mut out as *mut Option<Outcome<T>>).cast()) };
         Poll::Ready(out)
     }
 }
@@ -488,11 +579,10 @@ impl<T> Pending<T> {
 impl<T> Drop for Pending<T> {
     fn drop(&mut self) {
         let Some(ptr) = self.ptr.take() else { return };
-        let h = ptr.header();
         let o = ptr.origin_side();
         if o.returned.get() {
             // SAFETY: back and unwanted: nobody needs the cell.
-            unsafe { (h.vtable.free)(ptr.0) };
+            unsafe { (o.vtable.free)(ptr.0) };
             return;
         }
         o.abandoned.set(true);
@@ -530,14 +620,17 @@ impl Future for Drive {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let ptr = self.call.copy();
+        let mut out = Payload::uninit();
         // SAFETY: target phase: the driver only runs while unfinished.
-        if unsafe { (ptr.header().vtable.poll)(ptr.0, cx) }.is_ready() {
-            // SAFETY: polled on the target shard, whose transport is alive
-            // while it runs tasks (`TransportPtr`).
-            ptr.finish(unsafe { &*self.transport.0 });
-            return Poll::Ready(());
+        match unsafe { (ptr.header().vtable.poll)(ptr.0, cx, &mut out) } {
+            Poll::Ready(inline) => {
+                // SAFETY: polled on the target shard, whose transport is
+                // alive while it runs tasks (`TransportPtr`).
+                ptr.finish(unsafe { &*self.transport.0 }, inline.then_some(out));
+                Poll::Ready(())
+            }
+            Poll::Pending => Poll::Pending,
         }
-        Poll::Pending
     }
 }
 

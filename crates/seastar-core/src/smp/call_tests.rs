@@ -247,6 +247,75 @@ mod single_thread {
         while a.pump() | b.pump() {}
     }
 
+    /// A word-sized output with a destructor, counting its drops.
+    struct Counted(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    fn drops() -> std::sync::Arc<std::sync::atomic::AtomicUsize> {
+        std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0))
+    }
+
+    #[test]
+    fn a_word_sized_output_comes_back_inline_and_is_dropped_once() {
+        assert!(super::super::fits_payload::<Counted>());
+        let (a, b) = pair();
+        let (w, _) = counting_waker();
+        let n = drops();
+        let n2 = n.clone();
+        let mut p = a.submit(move || async move { Counted(n2) });
+        a.pump();
+        b.pump();
+        a.pump();
+        match poll(&mut p, &w) {
+            Poll::Ready(Some(Ok(c))) => {
+                assert_eq!(n.load(std::sync::atomic::Ordering::Relaxed), 0);
+                drop(c);
+            }
+            _ => panic!("expected the output"),
+        }
+        drop(p);
+        assert_eq!(n.load(std::sync::atomic::Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn an_inline_output_nobody_takes_is_dropped_with_the_cell() {
+        let (a, b) = pair();
+        let n = drops();
+        let n2 = n.clone();
+        let p = a.submit(move || async move { Counted(n2) });
+        a.pump();
+        b.pump();
+        a.pump();
+        let freed = super::super::FREED.with(Cell::get);
+        drop(p);
+        assert_eq!(n.load(std::sync::atomic::Ordering::Relaxed), 1);
+        assert_eq!(super::super::FREED.with(Cell::get), freed + 1);
+    }
+
+    #[test]
+    fn an_inline_output_of_a_cancelled_call_is_dropped_at_the_acknowledgement() {
+        let (a, b) = pair();
+        let n = drops();
+        let n2 = n.clone();
+        let p = a.submit(move || async move { Counted(n2) });
+        a.pump();
+        // Cancelled before the target ran it: the target runs the start
+        // (the output comes back inline) and then the cancel.
+        drop(p);
+        a.pump();
+        b.pump();
+        assert_eq!(n.load(std::sync::atomic::Ordering::Relaxed), 0);
+        let freed = super::super::FREED.with(Cell::get);
+        while a.pump() | b.pump() {}
+        assert_eq!(n.load(std::sync::atomic::Ordering::Relaxed), 1);
+        assert_eq!(super::super::FREED.with(Cell::get), freed + 1);
+    }
+
     #[test]
     fn dropping_after_the_return_frees_the_unread_outcome() {
         let (a, b) = pair();

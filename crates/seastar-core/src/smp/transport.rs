@@ -22,7 +22,7 @@ use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 use std::task::Waker;
 
-use super::call::{CallPtr, Op};
+use super::call::{CallPtr, Op, Payload};
 use super::ring::{self, Consumer, Producer};
 use crate::reactor::remote::{Notify, Remote};
 use crate::reactor::stats::{self, ReactorStats};
@@ -45,7 +45,13 @@ pub(crate) enum Message {
     Task(Task),
     /// A step of a cross-shard call.
     Call(CallPtr, Op),
+    /// A call's return with its output inline (`call.rs`).
+    Reply(CallPtr, Payload),
 }
+
+// Two words and a tag: with its stamp a message fills a ring slot's 32
+// bytes (`ring.rs`), two slots to a cache line.
+const _: () = assert!(std::mem::size_of::<Message>() <= 24);
 
 /// Wakes a shard (its remote inbox's signal).
 pub(crate) trait Signal: Send + Sync {
@@ -338,6 +344,9 @@ impl Transport {
                 self.activity.set(true);
                 match msg {
                     Message::Task(task) => run_task(task),
+                    // (No prefetch: the origin reads nothing of the cell
+                    // but its own line.)
+                    Message::Reply(call, out) => call.replied(out),
                     Message::Call(call, op @ (Op::Return | Op::CancelAck)) => {
                         call.prefetch();
                         call.deliver(op, self)
@@ -428,7 +437,7 @@ impl Transport {
             while let Some(msg) = ring.pop() {
                 match msg {
                     Message::Task(t) => tasks.push(t),
-                    call @ Message::Call(..) => std::mem::forget(call),
+                    call @ (Message::Call(..) | Message::Reply(..)) => std::mem::forget(call),
                 }
             }
         }
