@@ -57,6 +57,7 @@
 //! ```
 
 mod call;
+mod call_msg;
 mod foreign;
 pub(crate) mod pool;
 mod ring;
@@ -148,8 +149,7 @@ where
     Fut: Future<Output = T> + 'static,
     T: Send + 'static,
 {
-    let ptr = call::new(s.id(), shard, s.current_group().get(), f);
-    let start = transport::Message::Call(ptr.copy(), call::Op::Start);
+    let (ptr, start) = call::new(s.id(), shard, s.current_group().get(), f);
     s.transport().push(shard, start);
     call::Pending::new(ptr, s.transport().clone())
 }

@@ -22,7 +22,8 @@ use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 use std::task::Waker;
 
-use super::call::{CallPtr, Op, Payload};
+use super::call;
+use super::call_msg::{CallMsg, Op, Opened};
 use super::ring::{self, Consumer, Producer};
 use crate::reactor::remote::{Notify, Remote};
 use crate::reactor::stats::{self, ReactorStats};
@@ -43,14 +44,13 @@ const PUBLISH_BATCH: usize = 32;
 pub(crate) enum Message {
     /// A task of the destination shard woken elsewhere.
     Task(Task),
-    /// A step of a cross-shard call.
-    Call(CallPtr, Op),
-    /// A call's return with its output inline (`call.rs`).
-    Reply(CallPtr, Payload),
+    /// A step of a cross-shard call (`call.rs`, `call_msg.rs`).
+    Call(CallMsg),
 }
 
-// Two words and a tag: with its stamp a message fills a ring slot's 32
-// bytes (`ring.rs`), two slots to a cache line.
+// Three words (a task fits beside the call message's non-null cell
+// pointer, which tells the two apart): with its stamp a message fills a
+// ring slot's 32 bytes (`ring.rs`), two slots to a cache line.
 const _: () = assert!(std::mem::size_of::<Message>() <= 24);
 
 /// Wakes a shard (its remote inbox's signal).
@@ -123,18 +123,24 @@ impl Mesh {
     }
 }
 
-/// A cross-shard call step received, to run in the task batch.
-pub(crate) struct Incoming(CallPtr, Op);
+/// A cross-shard call step received from shard `.1`, to run in the task
+/// batch.
+pub(crate) struct Incoming(Opened, usize);
 
 impl Incoming {
-    /// The call's scheduling group if this step runs user code (a start).
+    /// The call's scheduling group if this step runs user code (a start;
+    /// an inline one is always in the default group, see `call.rs`).
     pub(crate) fn starts(&self) -> Option<usize> {
-        (self.1 == Op::Start).then(|| self.0.group())
+        match self.0.op {
+            Op::Start => Some(self.0.call.group()),
+            Op::StartInline => Some(0),
+            _ => None,
+        }
     }
 
     /// Handles the step.
     pub(crate) fn run(self, t: &Transport) {
-        self.0.deliver(self.1, t)
+        call::deliver(self.0, self.1, t)
     }
 }
 
@@ -344,16 +350,19 @@ impl Transport {
                 self.activity.set(true);
                 match msg {
                     Message::Task(task) => run_task(task),
-                    // (No prefetch: the origin reads nothing of the cell
-                    // but its own line.)
-                    Message::Reply(call, out) => call.replied(out),
-                    Message::Call(call, op @ (Op::Return | Op::CancelAck)) => {
-                        call.prefetch();
-                        call.deliver(op, self)
-                    }
-                    Message::Call(call, op) => {
-                        call.prefetch();
-                        self.calls.borrow_mut().push_back(Incoming(call, op))
+                    Message::Call(msg) => {
+                        let m = msg.open();
+                        // The cell's second line is read soon, except by an
+                        // inline reply (the origin reads its own line only)
+                        // and an inline start (the target only writes it).
+                        if !matches!(m.op, Op::Reply | Op::StartInline) {
+                            m.call.prefetch();
+                        }
+                        match m.op {
+                            // The origin's side: a flag and a wake-up.
+                            Op::Return | Op::Reply | Op::CancelAck => call::deliver(m, src, self),
+                            _ => self.calls.borrow_mut().push_back(Incoming(m, src)),
+                        }
                     }
                 }
             }
@@ -437,7 +446,7 @@ impl Transport {
             while let Some(msg) = ring.pop() {
                 match msg {
                     Message::Task(t) => tasks.push(t),
-                    call @ (Message::Call(..) | Message::Reply(..)) => std::mem::forget(call),
+                    call @ Message::Call(..) => std::mem::forget(call),
                 }
             }
         }
