@@ -549,7 +549,8 @@ impl CallPtr {
 
     /// Origin: the call came back with its output inline, `out` (see the
     /// module doc).
-    fn replied(self, out: Payload) {
+    #[inline]
+    pub(crate) fn replied(self, out: Payload) {
         let o = self.origin_side();
         // SAFETY: origin-side field, no other reference alive; the payload
         // holds the call's `T`, which `inline` hands to `take` or `free`.

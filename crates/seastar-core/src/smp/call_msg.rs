@@ -32,19 +32,18 @@ pub(crate) enum Op {
 const OP_BITS: usize = 0b111;
 const _: () = assert!(std::mem::align_of::<OriginSide>() > OP_BITS);
 
-impl Op {
-    fn from_bits(bits: usize) -> Op {
-        match bits {
-            0 => Op::Start,
-            1 => Op::StartInline,
-            2 => Op::Return,
-            3 => Op::Reply,
-            4 => Op::Cancel,
-            5 => Op::CancelAck,
-            _ => unreachable!("a call message's step is one of six"),
-        }
-    }
-}
+/// The step of each value of the tag bits (by table: one load, no
+/// branch; 6 and 7 are never written, see [`CallMsg::pack`]).
+const OPS: [Op; OP_BITS + 1] = [
+    Op::Start,
+    Op::StartInline,
+    Op::Return,
+    Op::Reply,
+    Op::Cancel,
+    Op::CancelAck,
+    Op::CancelAck,
+    Op::CancelAck,
+];
 
 /// One step of a call, as it travels (see the module doc).
 pub(crate) struct CallMsg {
@@ -70,9 +69,13 @@ pub(crate) struct Opened {
 }
 
 impl CallMsg {
+    #[inline]
     fn pack(call: CallPtr, op: Op, start: Option<StartFn>, payload: Payload) -> CallMsg {
         CallMsg {
-            tagged: call.raw().map_addr(|a| a | op as usize),
+            // SAFETY: the cell is 64-byte aligned and at least a line long,
+            // so its address plus the step (< 8) is in bounds, with the
+            // step in the low bits (`call` takes it off again).
+            tagged: unsafe { call.raw().byte_add(op as usize) },
             start,
             payload,
         }
@@ -96,20 +99,27 @@ impl CallMsg {
     }
 
     /// The step this message carries.
+    #[inline]
     pub(crate) fn op(&self) -> Op {
-        Op::from_bits(self.tagged.addr().get() & OP_BITS)
+        OPS[self.tagged.addr().get() & OP_BITS]
+    }
+
+    /// The call this message is about.
+    #[inline]
+    pub(crate) fn call(&self) -> CallPtr {
+        let tag = self.tagged.addr().get() & OP_BITS;
+        // SAFETY: `tagged` is the cell's address plus `tag` (< 8, within
+        // the cell, which is at least a line long), so this is the cell's
+        // address, in bounds of the same allocation.
+        CallPtr::from_raw(unsafe { self.tagged.byte_sub(tag) })
     }
 
     /// Takes the message apart.
+    #[inline]
     pub(crate) fn open(self) -> Opened {
-        let op = self.op();
         Opened {
-            call: CallPtr::from_raw(self.tagged.map_addr(|a| {
-                // The cell's address is a multiple of 64: not zero without
-                // its tag bits.
-                std::num::NonZeroUsize::new(a.get() & !OP_BITS).expect("a cell address")
-            })),
-            op,
+            call: self.call(),
+            op: self.op(),
             start: self.start,
             payload: self.payload,
         }

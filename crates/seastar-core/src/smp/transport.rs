@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex};
 use std::task::Waker;
 
 use super::call;
-use super::call_msg::{CallMsg, Op, Opened};
+use super::call_msg::{CallMsg, Op};
 use super::ring::{self, Consumer, Producer};
 use crate::reactor::remote::{Notify, Remote};
 use crate::reactor::stats::{self, ReactorStats};
@@ -125,14 +125,14 @@ impl Mesh {
 
 /// A cross-shard call step received from shard `.1`, to run in the task
 /// batch.
-pub(crate) struct Incoming(Opened, usize);
+pub(crate) struct Incoming(CallMsg, usize);
 
 impl Incoming {
     /// The call's scheduling group if this step runs user code (a start;
     /// an inline one is always in the default group, see `call.rs`).
     pub(crate) fn starts(&self) -> Option<usize> {
-        match self.0.op {
-            Op::Start => Some(self.0.call.group()),
+        match self.0.op() {
+            Op::Start => Some(self.0.call().group()),
             Op::StartInline => Some(0),
             _ => None,
         }
@@ -140,7 +140,7 @@ impl Incoming {
 
     /// Handles the step.
     pub(crate) fn run(self, t: &Transport) {
-        call::deliver(self.0, self.1, t)
+        call::deliver(self.0.open(), self.1, t)
     }
 }
 
@@ -350,20 +350,25 @@ impl Transport {
                 self.activity.set(true);
                 match msg {
                     Message::Task(task) => run_task(task),
-                    Message::Call(msg) => {
-                        let m = msg.open();
-                        // The cell's second line is read soon, except by an
-                        // inline reply (the origin reads its own line only)
-                        // and an inline start (the target only writes it).
-                        if !matches!(m.op, Op::Reply | Op::StartInline) {
-                            m.call.prefetch();
+                    // The cell's second line is read soon, except by an
+                    // inline reply (the origin reads its own line only) and
+                    // an inline start (the target only writes it). The
+                    // origin's side (a flag and a wake-up) is handled now.
+                    Message::Call(msg) => match msg.op() {
+                        Op::Reply => {
+                            let m = msg.open();
+                            m.call.replied(m.payload)
                         }
-                        match m.op {
-                            // The origin's side: a flag and a wake-up.
-                            Op::Return | Op::Reply | Op::CancelAck => call::deliver(m, src, self),
-                            _ => self.calls.borrow_mut().push_back(Incoming(m, src)),
+                        Op::Return | Op::CancelAck => {
+                            msg.call().prefetch();
+                            call::deliver(msg.open(), src, self)
                         }
-                    }
+                        Op::StartInline => self.calls.borrow_mut().push_back(Incoming(msg, src)),
+                        Op::Start | Op::Cancel => {
+                            msg.call().prefetch();
+                            self.calls.borrow_mut().push_back(Incoming(msg, src))
+                        }
+                    },
                 }
             }
             // Room was made only if something was popped (a producer that
