@@ -417,8 +417,12 @@ impl Transport {
                 }
             }
             // Room was made only if something was popped (a producer that
-            // raised its flag after this retries and finds that room).
-            if popped && ring.take_producer_waiting() {
+            // raised its flag after this retries and finds that room). In
+            // poll mode nobody waits: a producer never sleeps, it retries
+            // its backlog at every flush; and the look costs a full fence
+            // (`mfence`, the handshake's store-load order), which on a
+            // one-call round trip sat on each hop's path.
+            if popped && !self.peers_poll && ring.take_producer_waiting() {
                 self.signals[src].signal();
             }
         }
