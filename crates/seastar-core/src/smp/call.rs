@@ -661,7 +661,7 @@ impl<T> Pending<T> {
 
     /// Marks the call returned without a return (tests: a call that was
     /// never sent, so that dropping the handle frees its cell).
-    #[cfg(test)]
+    #[cfg(all(test, not(loom)))]
     pub(crate) fn force_returned(&mut self) {
         let o = self.ptr.as_ref().expect("a call").origin_side();
         o.returned.set(true);
