@@ -444,6 +444,10 @@ where
     } else {
         Stage::Closure(f)
     };
+    let block = pool::alloc(std::alloc::Layout::new::<CallCell<F, Fut, T>>());
+    let ptr = block.cast::<CallCell<F, Fut, T>>();
+    // (The block taken first, so that the cell can be built in place
+    // rather than on the stack and then copied.)
     let cell = CallCell {
         origin_side: OriginSide {
             waker: UnsafeCell::new(None),
@@ -463,8 +467,6 @@ where
         },
         stage: UnsafeCell::new(stage),
     };
-    let block = pool::alloc(std::alloc::Layout::new::<CallCell<F, Fut, T>>());
-    let ptr = block.cast::<CallCell<F, Fut, T>>();
     // SAFETY: the block is fresh, of this type's layout.
     unsafe { ptr.as_ptr().write(cell) };
     let call = CallPtr(ptr.cast());
