@@ -363,10 +363,10 @@ where
         // SAFETY: the cell is live and back (contract); origin-side fields.
         let o = unsafe { ptr.as_ref() };
         if o.inline.get() {
-            // SAFETY: `reply` holds a `T` (the target wrote one, `inline`
-            // says it was not taken), taken once here; `out` is the caller's
-            // `Option<Outcome<T>>`. The stage is empty: nothing of the
-            // target's line is read, and the block goes back as is.
+            // (The stage is empty: nothing of the target's line is read,
+            // and the block goes back as is.)
+            // SAFETY: `reply` holds a `T` (`inline`: written, not taken),
+            // taken once here; `out` is the caller's `Option<Outcome<T>>`.
             unsafe {
                 let v = (*o.reply.get()).as_ptr().cast::<T>().read();
                 *out.cast::<Option<Outcome<T>>>() = Some(Ok(v));
