@@ -199,15 +199,21 @@ pub(crate) struct Shard {
     driver: RefCell<Driver>,
     timers: RefCell<TimerQueue>,
     clock: Clock,
-    /// Clock reading at the start of the current loop iteration.
-    now: Cell<u64>,
+    /// The current loop iteration's clock reading, taken on first use
+    /// ([`iteration_now`](Self::iteration_now)): by the timers if any is
+    /// armed, else by the task batch or a task. An idle iteration with no
+    /// timer reads no clock: in poll mode the read (~20 ns in a VM) was
+    /// two thirds of an idle iteration, so of the delay to notice a
+    /// cross-shard message.
+    now: Cell<Option<u64>>,
     /// The same reading as an `Instant`, made on the iteration's first
     /// [`lowres_now`](crate::timer::lowres_now) (then one load): an idle
     /// poll-mode iteration need not pay for the conversion.
     now_instant: Cell<Option<Instant>>,
     /// When the current task batch's quota runs out, on the monotonic
     /// clock in nanoseconds (`sys::monotonic_ns`: the quota is real time
-    /// even under a manual clock).
+    /// even under a manual clock), or
+    /// [`NOT_STARTED`](run_loop::NOT_STARTED) until a clock read starts it.
     batch_deadline: Cell<u64>,
     tick_waiters: RefCell<Vec<Waker>>,
     /// The cross-shard transport: this shard's ends of the rings, outgoing
@@ -426,7 +432,6 @@ impl Shard {
             config.sleep_batch,
         )?;
         let kind = driver.kind();
-        let now = clock.now_ns();
         let stats = Rc::new(stats::ReactorStats::new(count));
         let shared_for_stall = shared.clone();
         let transport = {
@@ -447,7 +452,7 @@ impl Shard {
             shared,
             driver: RefCell::new(driver),
             timers: RefCell::new(TimerQueue::default()),
-            now: Cell::new(now),
+            now: Cell::new(None),
             now_instant: Cell::new(None),
             clock,
             batch_deadline: Cell::new(0),
@@ -482,7 +487,21 @@ impl Shard {
         if self.clock.is_manual() {
             self.clock.now_ns()
         } else {
-            self.now.get()
+            self.iteration_now()
+        }
+    }
+
+    /// The current loop iteration's clock reading, read now if nobody
+    /// did yet in this iteration.
+    #[inline]
+    pub(crate) fn iteration_now(&self) -> u64 {
+        match self.now.get() {
+            Some(now) => now,
+            None => {
+                let now = self.clock.now_ns();
+                self.now.set(Some(now));
+                now
+            }
         }
     }
 
@@ -495,7 +514,7 @@ impl Shard {
         } else if let Some(at) = self.now_instant.get() {
             at
         } else {
-            let at = self.clock.to_instant(self.now.get());
+            let at = self.clock.to_instant(self.iteration_now());
             self.now_instant.set(Some(at));
             at
         }
@@ -513,9 +532,18 @@ impl Shard {
     /// second of a thread sharing the shard's core cost httpd about 6% of
     /// its CPU per request (measured, 64 connections, one shard), far more
     /// than the clock reads (a few per request).
+    ///
+    /// A batch whose start was not read yet (see
+    /// [`NOT_STARTED`](run_loop::NOT_STARTED)) starts its quota now.
     #[inline]
     pub(crate) fn need_preempt(&self) -> bool {
-        crate::sys::monotonic_ns() >= self.batch_deadline.get()
+        let now = crate::sys::monotonic_ns();
+        let deadline = self.batch_deadline.get();
+        if deadline == run_loop::NOT_STARTED {
+            self.batch_deadline.set(now.saturating_add(self.quota_ns()));
+            return false;
+        }
+        now >= deadline
     }
 
     /// Drops every task this shard still holds, on this thread, then the

@@ -24,6 +24,17 @@ const FIRST_CHECK_TASKS: usize = 4;
 /// round.
 pub(super) const MAX_UNCHECKED_TASKS: usize = 64;
 
+/// [`Shard::batch_deadline`](super::Shard) of a task batch whose quota has
+/// not started: a batch starts its quota at its first clock read (a check
+/// after [`FIRST_CHECK_TASKS`] tasks or calls, or a task's
+/// [`need_preempt`](crate::need_preempt)), unless the loop iteration read
+/// the clock already (for its timers). So a batch of a task or two, the
+/// common case of a shard waiting on messages (a poll-mode cross-shard
+/// round trip: two such batches, one per shard), reads no clock at all (a
+/// read is ~20 ns in a VM, as much as the rest of such a batch); the quota
+/// then counts from a few tasks in.
+pub(crate) const NOT_STARTED: u64 = 0;
+
 /// How many tasks may run before the next read of the clock, `left` of the
 /// quota being left after `ran` tasks took `spent`: half of those that would
 /// fit in `left` at that pace, at least 1 and at most
@@ -82,8 +93,15 @@ impl Shard {
     // for the shard and the stall state, and reloaded them per task.)
     #[inline(never)]
     fn run_tasks(&self) -> usize {
-        self.batch_deadline
-            .set(crate::sys::monotonic_ns().saturating_add(self.quota_ns()));
+        // The iteration's reading if the timers took one (the quota then
+        // also counts this iteration's timers and pollers, which ran on the
+        // shard all the same); else none: the first clock read of the
+        // batch starts its quota (`NOT_STARTED`).
+        let deadline = match self.now.get() {
+            Some(now) => self.clock.monotonic_at(now).saturating_add(self.quota_ns()),
+            None => NOT_STARTED,
+        };
+        self.batch_deadline.set(deadline);
         let stall = &self.shared.stalls[self.id];
         let mut ran = self.run_calls();
         let mut until_check = FIRST_CHECK_TASKS;
@@ -173,6 +191,11 @@ impl Shard {
     fn tasks_until_check(&self, ran: usize) -> Option<usize> {
         let now = crate::sys::monotonic_ns();
         let deadline = self.batch_deadline.get();
+        if deadline == NOT_STARTED {
+            // The quota starts now; the pace is known at the next read.
+            self.batch_deadline.set(now.saturating_add(self.quota_ns()));
+            return Some(FIRST_CHECK_TASKS);
+        }
         if now >= deadline {
             return None;
         }
@@ -184,12 +207,12 @@ impl Shard {
 
     /// The task quota in nanoseconds.
     #[inline]
-    fn quota_ns(&self) -> u64 {
+    pub(super) fn quota_ns(&self) -> u64 {
         u64::try_from(self.shared.quota.as_nanos()).unwrap_or(u64::MAX)
     }
 
     fn fire_timers(&self) {
-        if self.timers.borrow().has_due(self.now.get()) {
+        if self.timers.borrow().has_due(|| self.iteration_now()) {
             self.expire_timers();
         }
         if !self.tick_waiters.borrow().is_empty() {
@@ -205,7 +228,7 @@ impl Shard {
         for _ in 0..1024 {
             self.timers
                 .borrow_mut()
-                .expire(self.now.get(), &mut callbacks);
+                .expire(self.iteration_now(), &mut callbacks);
             if callbacks.is_empty() {
                 break;
             }
@@ -251,10 +274,12 @@ impl Shard {
         // Raw monotonic nanoseconds, as `last_remote`.
         let mut idle_since: Option<u64> = None;
         loop {
-            let now = self.clock.now_ns();
-            self.now.set(now);
+            // The clock is read on first use (`iteration_now`).
+            self.now.set(None);
             self.now_instant.set(None);
-            let started = self.stats.iteration_start(|| self.clock.real_ns(now));
+            let started = self
+                .stats
+                .iteration_start(|| self.clock.real_ns(self.iteration_now()));
             self.drain_remote();
             self.fire_timers();
             let polled = self.pollers.poll();

@@ -68,7 +68,14 @@ pub(crate) const IDLE: u64 = u64::MAX;
 pub const MAX_FRAMES: usize = 64;
 
 /// What the ticker thread reads to detect a task stalling a shard.
+///
+/// On lines of its own (two, for the adjacent-line prefetcher): the shard
+/// stamps it at every task, and the states of all shards sit side by side
+/// in `Shared::stalls`, so unpadded two shards' stamps shared a line that
+/// bounced between their cores on every task (and a cross-shard message
+/// published after a stamp waited for that line first).
 #[derive(Default)]
+#[repr(align(128))]
 pub(crate) struct StallState {
     /// `Shared::tick` when the running task started, or [`IDLE`].
     pub(crate) started: AtomicU64,

@@ -34,11 +34,37 @@
 //! at the acknowledgement (which follows the return on the same ring), so
 //! the target never sees a freed cell.
 //!
-//! Ownership of the fields: the origin touches `waker`, `returned` and
-//! `abandoned`; the target touches `stage` (between `Start` and
-//! `Return`), `driver` and `finished`. The origin reads `stage` only
-//! after the return (the ring's acquire makes the target's writes
-//! visible).
+//! Ownership of the fields: the origin touches `waker`, `returned`,
+//! `abandoned`, `reply` and `inline`; the target touches `stage` (between
+//! `Start` and `Return`), `driver` and `finished`. The origin reads
+//! `stage` only after the return (the ring's acquire makes the target's
+//! writes visible).
+//!
+//! # Small outputs travel in the return
+//!
+//! A call whose output fits a word (`T` of at most 8 bytes, the common
+//! `submit_to(.., || async { n })`) returns it inside the message, as
+//! `Op::Reply` (the `Return` step with the value): the target moves
+//! the value out of the future into the message and leaves the stage
+//! empty, and the origin keeps it on its own line (`reply`) for the
+//! caller. So the origin never reads the cell's second line, which the
+//! target wrote last: with one call in flight that read was a second
+//! cache-line crossing after the reply's own, on the critical path (the
+//! caller waits for it), and the next call's writes to that line no
+//! longer wait for a read first. A panic, or a bigger output, stays in the
+//! stage and returns as before (`Op::Return`).
+//!
+//! Likewise a closure that fits a word, of a call in the default
+//! scheduling group, travels inside its start (`Op::StartInline`, with the
+//! monomorphic entry point that runs it, a [`StartFn`]; the message
+//! encoding is `call_msg.rs`): the origin leaves the stage empty, and the
+//! target builds the future straight into it, polls it there and leaves
+//! it empty again. So the target only *writes* the cell's second line on
+//! such a call (the stage, `finished`; it reads the header only if the
+//! future waits), and those writes do not stall it the way a read of a
+//! line last written on the other core does: the start no longer costs a
+//! second crossing before the call can run. The origin shard comes from
+//! the ring the start arrived on, not from the header.
 //!
 //! # The probe waker and other threads
 //!
@@ -62,24 +88,18 @@
 use std::cell::{Cell, UnsafeCell};
 use std::future::Future;
 use std::marker::PhantomData;
+use std::mem::MaybeUninit;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::ptr::NonNull;
 use std::rc::Rc;
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 
+use super::call_msg::{CallMsg, Op, Opened};
 use super::pool;
 use super::transport::{Message, Scheduler, Transport};
-
-/// The step of a call a [`Message::Call`] carries; see the module doc.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Op {
-    Start,
-    Return,
-    Cancel,
-    CancelAck,
-}
 
 #[cfg(test)]
 thread_local! {
@@ -94,22 +114,41 @@ mod tests;
 /// A pointer to a call cell, as sent between its two shards.
 pub(crate) struct CallPtr(NonNull<OriginSide>);
 
+/// Target: runs a call whose closure came inline (`closure`, an `F`), in
+/// the empty stage of the cell, polling its future with `cx`; returns as
+/// [`VTable::poll`] does.
+pub(crate) type StartFn =
+    unsafe fn(NonNull<OriginSide>, Payload, &mut Context<'_>, &mut Payload) -> Poll<bool>;
+
 // SAFETY: a cell's fields are each touched by one shard only (module doc);
 // the pointer moves between the two shards through the SPSC rings, whose
 // release/acquire publication orders each side's accesses.
 unsafe impl Send for CallPtr {}
 
+/// A call's output carried inside its return message (see the module
+/// doc): room for a `T` of at most 8 bytes and alignment 8.
+pub(crate) type Payload = MaybeUninit<u64>;
+
+/// Whether a `T` travels in a [`Payload`].
+const fn fits_payload<T>() -> bool {
+    std::mem::size_of::<T>() <= std::mem::size_of::<Payload>()
+        && std::mem::align_of::<T>() <= std::mem::align_of::<Payload>()
+}
+
 /// The type-erased operations of a cell.
 struct VTable {
     /// Target: runs the closure if not yet run and polls the future with `cx`;
-    /// `Ready` once the outcome is stored.
-    poll: unsafe fn(NonNull<OriginSide>, &mut Context<'_>) -> Poll<()>,
+    /// `Ready(true)` once the output was moved into `*out` (the stage left
+    /// empty: outputs that [fit](fits_payload), when the call did not
+    /// panic), `Ready(false)` once the outcome is stored in the stage.
+    poll: unsafe fn(NonNull<OriginSide>, &mut Context<'_>, out: &mut Payload) -> Poll<bool>,
     /// Target: drops the closure or the future (the outcome, if any, stays).
     cancel: unsafe fn(NonNull<OriginSide>),
-    /// Origin: moves the outcome into `*out` (an `Option<Outcome<T>>`),
-    /// then frees the cell as `free` does.
+    /// Origin: moves the outcome (the reply's, or the stage's) into `*out`
+    /// (an `Option<Outcome<T>>`), then frees the cell as `free` does.
     take: unsafe fn(NonNull<OriginSide>, *mut ()),
-    /// Origin: drops the cell and gives its memory back to the pool.
+    /// Origin: drops the cell (and a reply not taken) and gives its memory
+    /// back to the pool.
     free: unsafe fn(NonNull<OriginSide>),
 }
 
@@ -136,7 +175,14 @@ pub(crate) struct OriginSide {
     waker: UnsafeCell<Option<Waker>>,
     returned: Cell<bool>,
     abandoned: Cell<bool>,
+    /// `reply` holds the output (a `T`), which the stage does not.
+    inline: Cell<bool>,
     target: usize,
+    /// The header's vtable, for the origin's steps: the origin reads
+    /// nothing of the target's line when the output came inline.
+    vtable: &'static VTable,
+    /// The output, when it came in an `Op::Reply`.
+    reply: UnsafeCell<Payload>,
 }
 
 /// Where [`Header`] starts in every cell: right after the origin's line
@@ -195,7 +241,11 @@ where
     ///
     /// `ptr` is a live cell made by [`new`] for these types; called on the
     /// target, between `Start` and `Return`, not re-entered.
-    unsafe fn poll(ptr: NonNull<OriginSide>, cx: &mut Context<'_>) -> Poll<()> {
+    unsafe fn poll(
+        ptr: NonNull<OriginSide>,
+        cx: &mut Context<'_>,
+        out: &mut Payload,
+    ) -> Poll<bool> {
         // SAFETY: called by the target in its phase (vtable contract).
         let stage = unsafe { Self::stage(ptr) };
         if let Stage::Closure(_) = stage {
@@ -206,12 +256,28 @@ where
                 Ok(fut) => *stage = Stage::Running(fut),
                 Err(p) => {
                     *stage = Stage::Done(Err(p));
-                    return Poll::Ready(());
+                    return Poll::Ready(false);
                 }
             }
         }
+        // SAFETY: the target's phase, as for this function.
+        unsafe { Self::poll_running(stage, cx, out) }
+    }
+
+    /// Polls the future in `stage`, if it is still running (the rest of
+    /// [`poll`](Self::poll)).
+    ///
+    /// # Safety
+    ///
+    /// `stage` is a live cell's, in the target's phase.
+    #[inline(always)]
+    unsafe fn poll_running(
+        stage: &mut Stage<F, Fut, T>,
+        cx: &mut Context<'_>,
+        out: &mut Payload,
+    ) -> Poll<bool> {
         let Stage::Running(fut) = stage else {
-            return Poll::Ready(());
+            return Poll::Ready(false);
         };
         // SAFETY: the future lives inside the heap cell, which does not
         // move until freed, and is dropped in place (by the assignment
@@ -219,15 +285,58 @@ where
         let fut = unsafe { Pin::new_unchecked(fut) };
         match std::panic::catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
             Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(v)) if fits_payload::<T>() => {
+                // (Dropping the finished future first, as the stage's
+                // assignment does below; a panic in that drop would
+                // unwind out of the target's loop either way.)
+                *stage = Stage::Empty;
+                // SAFETY: a `T` fits the payload (size and alignment).
+                unsafe { out.as_mut_ptr().cast::<T>().write(v) };
+                Poll::Ready(true)
+            }
             Ok(Poll::Ready(v)) => {
                 *stage = Stage::Done(Ok(v));
-                Poll::Ready(())
+                Poll::Ready(false)
             }
             Err(p) => {
                 *stage = Stage::Done(Err(p));
-                Poll::Ready(())
+                Poll::Ready(false)
             }
         }
+    }
+
+    /// The [`StartFn`] of these types.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` is a live cell made by [`new`] for these types with its
+    /// closure inline (its stage empty), and `closure` is that closure;
+    /// called once, on the target, after the `StartInline`.
+    unsafe fn start_inline(
+        ptr: NonNull<OriginSide>,
+        closure: Payload,
+        cx: &mut Context<'_>,
+        out: &mut Payload,
+    ) -> Poll<bool> {
+        // SAFETY: `new` wrote an `F` into the payload (it fits), moved here
+        // once.
+        let f = unsafe { closure.as_ptr().cast::<F>().read() };
+        // SAFETY: the target's phase (contract); only the target touches
+        // the stage now.
+        let stage: *mut Stage<F, Fut, T> = unsafe { Self::stage(ptr) };
+        // (Written, not assigned: the stage holds `Empty`, nothing to drop,
+        // and an assignment would read the line first.)
+        match std::panic::catch_unwind(AssertUnwindSafe(f)) {
+            // SAFETY: the stage is valid for writes, and empty.
+            Ok(fut) => unsafe { stage.write(Stage::Running(fut)) },
+            Err(p) => {
+                // SAFETY: as above.
+                unsafe { stage.write(Stage::Done(Err(p))) };
+                return Poll::Ready(false);
+            }
+        }
+        // SAFETY: as above; the future is pinned in the heap cell.
+        unsafe { Self::poll_running(&mut *stage, cx, out) }
     }
 
     /// [`VTable::cancel`].
@@ -251,6 +360,22 @@ where
     /// origin (the `Return` was received) and wanted by nobody else after
     /// this; `out` points to an `Option<Outcome<T>>` for this `T`.
     unsafe fn take(ptr: NonNull<OriginSide>, out: *mut ()) {
+        // SAFETY: the cell is live and back (contract); origin-side fields.
+        let o = unsafe { ptr.as_ref() };
+        if o.inline.get() {
+            // (The stage is empty: nothing of the target's line is read,
+            // and the block goes back as is.)
+            // SAFETY: `reply` holds a `T` (`inline`: written, not taken),
+            // taken once here; `out` is the caller's `Option<Outcome<T>>`.
+            unsafe {
+                let v = (*o.reply.get()).as_ptr().cast::<T>().read();
+                *out.cast::<Option<Outcome<T>>>() = Some(Ok(v));
+                pool::free(ptr.cast(), std::alloc::Layout::new::<Self>());
+            }
+            #[cfg(test)]
+            FREED.with(|n| n.set(n.get() + 1));
+            return;
+        }
         // SAFETY: called by the origin after the return: the target is done
         // with `stage` and the ring's acquire made its writes visible.
         let stage = unsafe { &mut *(*ptr.cast::<Self>().as_ptr()).stage.get() };
@@ -284,7 +409,13 @@ where
             let c = cell.as_ptr();
             debug_assert!((*(*c).origin_side.waker.get()).is_none());
             debug_assert!((*(*c).head.driver.get()).get().is_none());
-            std::ptr::drop_in_place((*c).stage.get());
+            if (*c).origin_side.inline.get() {
+                // The output came inline and was not taken; the stage is
+                // empty (and on the target's line: not read).
+                std::ptr::drop_in_place((*(*c).origin_side.reply.get()).as_mut_ptr().cast::<T>());
+            } else {
+                std::ptr::drop_in_place((*c).stage.get());
+            }
             pool::free(cell.cast(), std::alloc::Layout::new::<Self>());
         }
         #[cfg(test)]
@@ -292,19 +423,40 @@ where
     }
 }
 
-/// Origin: a new call of `f` from shard `origin` to `target`, in `group`.
-pub(crate) fn new<F, Fut, T>(origin: usize, target: usize, group: usize, f: F) -> CallPtr
+/// Origin: a new call of `f` from shard `origin` to `target`, in `group`,
+/// and the message that starts it.
+pub(crate) fn new<F, Fut, T>(origin: usize, target: usize, group: usize, f: F) -> (CallPtr, Message)
 where
     F: FnOnce() -> Fut + Send + 'static,
     Fut: Future<Output = T> + 'static,
     T: Send + 'static,
 {
+    // The closure inline (see the module doc): the default group only, as
+    // the target enters the call's group before it reads any of the cell.
+    let inline = fits_payload::<F>() && group == 0;
+    let mut closure = Payload::uninit();
+    let stage = if inline {
+        // SAFETY: an `F` fits the payload (size and alignment); it is read
+        // once, by `start_inline` on the target (or leaked with the
+        // message if the target stopped).
+        unsafe { closure.as_mut_ptr().cast::<F>().write(f) };
+        Stage::Empty
+    } else {
+        Stage::Closure(f)
+    };
+    let block = pool::alloc(std::alloc::Layout::new::<CallCell<F, Fut, T>>());
+    let ptr = block.cast::<CallCell<F, Fut, T>>();
+    // (The block taken first, so that the cell can be built in place
+    // rather than on the stack and then copied.)
     let cell = CallCell {
         origin_side: OriginSide {
             waker: UnsafeCell::new(None),
             returned: Cell::new(false),
             abandoned: Cell::new(false),
+            inline: Cell::new(false),
             target,
+            vtable: &CallCell::<F, Fut, T>::VTABLE,
+            reply: UnsafeCell::new(MaybeUninit::uninit()),
         },
         head: Header {
             vtable: &CallCell::<F, Fut, T>::VTABLE,
@@ -313,13 +465,38 @@ where
             finished: Cell::new(false),
             driver: UnsafeCell::new(OnceLock::new()),
         },
-        stage: UnsafeCell::new(Stage::Closure(f)),
+        stage: UnsafeCell::new(stage),
     };
-    let block = pool::alloc(std::alloc::Layout::new::<CallCell<F, Fut, T>>());
-    let ptr = block.cast::<CallCell<F, Fut, T>>();
     // SAFETY: the block is fresh, of this type's layout.
     unsafe { ptr.as_ptr().write(cell) };
-    CallPtr(ptr.cast())
+    let call = CallPtr(ptr.cast());
+    let start = if inline {
+        CallMsg::start_inline(call.copy(), CallCell::<F, Fut, T>::start_inline, closure)
+    } else {
+        CallMsg::step(call.copy(), Op::Start)
+    };
+    (call, Message::Call(start))
+}
+
+/// Handles one message about a call on the shard it arrived at, whose
+/// transport is `t`, from shard `from`.
+pub(crate) fn deliver(m: Opened, from: usize, t: &Transport) {
+    let call = m.call;
+    match m.op {
+        Op::Start => call.start(t, None, from),
+        Op::StartInline => {
+            let start = m.start.expect("an inline start has its entry point");
+            call.start(t, Some((start, m.payload)), from)
+        }
+        Op::Return => call.returned(),
+        Op::Reply => call.replied(m.payload),
+        Op::Cancel => call.cancelled(t, from),
+        Op::CancelAck => {
+            // SAFETY: the return came first on this ring and the caller
+            // is gone: nobody uses the cell any more.
+            unsafe { (call.origin_side().vtable.free)(call.0) }
+        }
+    }
 }
 
 impl CallPtr {
@@ -362,65 +539,89 @@ impl CallPtr {
         CallPtr(self.0)
     }
 
-    /// Handles one message about this call on the shard it arrived at,
-    /// whose transport is `t`.
-    pub(crate) fn deliver(self, op: Op, t: &Transport) {
-        match op {
-            Op::Start => self.start(t),
-            Op::Return => self.returned(),
-            Op::Cancel => self.cancelled(t),
-            Op::CancelAck => {
-                // SAFETY: the return came first on this ring and the caller
-                // is gone: nobody uses the cell any more.
-                unsafe { (self.header().vtable.free)(self.0) }
-            }
-        }
+    /// The cell's address (for `call_msg.rs`).
+    pub(crate) fn raw(&self) -> NonNull<OriginSide> {
+        self.0
+    }
+
+    /// The pointer [`raw`](Self::raw) gave.
+    pub(crate) fn from_raw(ptr: NonNull<OriginSide>) -> CallPtr {
+        CallPtr(ptr)
+    }
+
+    /// Origin: the call came back with its output inline, `out` (see the
+    /// module doc).
+    #[inline]
+    pub(crate) fn replied(self, out: Payload) {
+        let o = self.origin_side();
+        // SAFETY: origin-side field, no other reference alive; the payload
+        // holds the call's `T`, which `inline` hands to `take` or `free`.
+        unsafe { *o.reply.get() = out };
+        o.inline.set(true);
+        self.returned();
     }
 
     // --- target side ---
 
-    fn start(self, t: &Transport) {
+    /// Target: the first poll of the call from shard `origin`, its
+    /// closure in the cell or, with `inline`, in the message.
+    fn start(self, t: &Transport, inline: Option<(StartFn, Payload)>, origin: usize) {
         let probe = Probe {
             call: self.0,
             transport: TransportPtr(t),
             scheduler: t.scheduler(),
+            spawned: AtomicBool::new(false),
         };
         let waker = probe.waker();
-        // SAFETY: target phase: between Start and Return, not re-entered.
-        let ready =
-            unsafe { (self.header().vtable.poll)(self.0, &mut Context::from_waker(&waker)) }
-                .is_ready();
-        // The poll is over: nobody holds the probe any more.
-        if ready {
-            self.finish(t);
+        let mut out = Payload::uninit();
+        let mut cx = Context::from_waker(&waker);
+        // SAFETY: target phase: between Start and Return, not re-entered;
+        // an inline closure is the one `new` put in this call's start.
+        let ready = unsafe {
+            match inline {
+                Some((start, closure)) => start(self.0, closure, &mut cx, &mut out),
+                None => (self.header().vtable.poll)(self.0, &mut cx, &mut out),
+            }
+        };
+        // The poll is over: nobody holds the probe any more (a thread that
+        // used it did so within the poll, which synchronised with it).
+        if let Poll::Ready(inline) = ready {
+            let driver = probe.spawned.load(Ordering::Relaxed);
+            self.finish(t, inline.then_some(out), origin, driver);
         }
     }
 
-    /// Target: sends the call back (the outcome, if any, is in the cell).
-    fn finish(self, t: &Transport) {
+    /// Target: sends the call back to shard `origin`, with its output
+    /// `out` if it came inline, else with the outcome (if any) in the cell;
+    /// closes its driver if it `may_have_driver`.
+    fn finish(self, t: &Transport, out: Option<Payload>, origin: usize, may_have_driver: bool) {
         let h = self.header();
         h.finished.set(true);
-        // SAFETY: target-side field; the probe's poll (the only time other
-        // threads may reach the slot) is over, so no other reference to it
-        // is alive.
-        let driver = unsafe { (*h.driver.get()).take() };
-        // Dropping the handle closes the driver: it is never polled again
-        // (it may be running this very call, returning `Ready` now).
-        drop(driver);
-        let origin = h.origin as usize;
-        t.push(origin, Message::Call(self, Op::Return));
+        if may_have_driver {
+            // SAFETY: target-side field; the probe's poll (the only time
+            // other threads may reach the slot) is over, so no other
+            // reference to it is alive.
+            let driver = unsafe { (*h.driver.get()).take() };
+            // Dropping the handle closes the driver: it is never polled
+            // again (it may be running this very call, returning `Ready`).
+            drop(driver);
+        }
+        let msg = match out {
+            Some(out) => CallMsg::reply(self, out),
+            None => CallMsg::step(self, Op::Return),
+        };
+        t.push(origin, Message::Call(msg));
     }
 
-    fn cancelled(self, t: &Transport) {
+    fn cancelled(self, t: &Transport, origin: usize) {
         let h = self.header();
         if !h.finished.get() {
             // SAFETY: target phase (not finished); the driver, if any, is
             // not running (we are, on its thread).
             unsafe { (h.vtable.cancel)(self.0) };
-            self.copy().finish(t);
+            self.copy().finish(t, None, origin, true);
         }
-        let origin = h.origin as usize;
-        t.push(origin, Message::Call(self, Op::CancelAck));
+        t.push(origin, Message::Call(CallMsg::step(self, Op::CancelAck)));
     }
 
     // --- origin side ---
@@ -460,11 +661,18 @@ impl<T> Pending<T> {
         }
     }
 
+    /// Marks the call returned without a return (tests: a call that was
+    /// never sent, so that dropping the handle frees its cell).
+    #[cfg(all(test, not(loom)))]
+    pub(crate) fn force_returned(&mut self) {
+        let o = self.ptr.as_ref().expect("a call").origin_side();
+        o.returned.set(true);
+    }
+
     /// The outcome once the call is back; `None` if it has none (the
     /// target dropped it).
     pub(crate) fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Option<Outcome<T>>> {
         let ptr = self.ptr.as_ref().expect("polled after completion").copy();
-        let h = ptr.header();
         let o = ptr.origin_side();
         if !o.returned.get() {
             // SAFETY: origin-side field, no other reference alive.
@@ -480,7 +688,7 @@ impl<T> Pending<T> {
         // SAFETY: returned; the vtable's `T` is this `T` (built by `new`
         // for the `Submit<T>` that owns this handle); then nobody needs
         // the cell (the caller is done, no cancel was sent).
-        unsafe { (h.vtable.take)(ptr.0, (&mut out as *mut Option<Outcome<T>>).cast()) };
+        unsafe { (o.vtable.take)(ptr.0, (&mut out as *mut Option<Outcome<T>>).cast()) };
         Poll::Ready(out)
     }
 }
@@ -488,11 +696,10 @@ impl<T> Pending<T> {
 impl<T> Drop for Pending<T> {
     fn drop(&mut self) {
         let Some(ptr) = self.ptr.take() else { return };
-        let h = ptr.header();
         let o = ptr.origin_side();
         if o.returned.get() {
             // SAFETY: back and unwanted: nobody needs the cell.
-            unsafe { (h.vtable.free)(ptr.0) };
+            unsafe { (o.vtable.free)(ptr.0) };
             return;
         }
         o.abandoned.set(true);
@@ -502,7 +709,8 @@ impl<T> Drop for Pending<T> {
         // returned) nobody answers a cancel: the transport sends nothing
         // and the cell leaks, as everything a stopped shard held does.
         let target = o.target;
-        self.transport.push(target, Message::Call(ptr, Op::Cancel));
+        self.transport
+            .push(target, Message::Call(CallMsg::step(ptr, Op::Cancel)));
     }
 }
 
@@ -530,14 +738,19 @@ impl Future for Drive {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let ptr = self.call.copy();
+        let mut out = Payload::uninit();
         // SAFETY: target phase: the driver only runs while unfinished.
-        if unsafe { (ptr.header().vtable.poll)(ptr.0, cx) }.is_ready() {
-            // SAFETY: polled on the target shard, whose transport is alive
-            // while it runs tasks (`TransportPtr`).
-            ptr.finish(unsafe { &*self.transport.0 });
-            return Poll::Ready(());
+        match unsafe { (ptr.header().vtable.poll)(ptr.0, cx, &mut out) } {
+            Poll::Ready(inline) => {
+                let origin = ptr.header().origin as usize;
+                // SAFETY: polled on the target shard, whose transport is
+                // alive while it runs tasks (`TransportPtr`).
+                let t = unsafe { &*self.transport.0 };
+                ptr.finish(t, inline.then_some(out), origin, true);
+                Poll::Ready(())
+            }
+            Poll::Pending => Poll::Pending,
         }
-        Poll::Pending
     }
 }
 
@@ -548,6 +761,9 @@ struct Probe<'a> {
     call: NonNull<OriginSide>,
     transport: TransportPtr,
     scheduler: &'a Scheduler,
+    /// Whether the driver was made (then `finish` closes it; else it
+    /// reads nothing of the driver slot, on the cell's second line).
+    spawned: AtomicBool,
 }
 
 static PROBE: RawWakerVTable =
@@ -593,6 +809,7 @@ impl Probe<'_> {
             let waker = runnable.waker();
             // Runs once soon (a spurious poll is harmless), then when woken.
             runnable.schedule();
+            self.spawned.store(true, Ordering::Relaxed);
             Box::new((task, waker))
         });
         waker.clone()

@@ -20,9 +20,9 @@ use std::sync::Arc;
 #[cfg(not(loom))]
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use super::{Op, Outcome, Pending, new};
+use super::{Outcome, Pending, new};
 use crate::reactor::stats::ReactorStats;
-use crate::smp::transport::{Links, Mesh, Message, Signal, Task, Transport};
+use crate::smp::transport::{Links, Mesh, Signal, Task, Transport};
 
 /// Counts the signals a side received.
 #[derive(Default)]
@@ -86,8 +86,8 @@ impl Side {
         Fut: Future<Output = T> + 'static,
         T: Send + 'static,
     {
-        let ptr = new(0, 1, 0, f);
-        self.t.push(1, Message::Call(ptr.copy(), Op::Start));
+        let (ptr, start) = new(0, 1, 0, f);
+        self.t.push(1, start);
         Pending::new(ptr, self.t.clone())
     }
 }
@@ -245,6 +245,143 @@ mod single_thread {
         // The return, then the acknowledgement (which frees the cell: Miri
         // reports a leak otherwise).
         while a.pump() | b.pump() {}
+    }
+
+    /// The step of the start message `new` makes for `f` in `group`.
+    fn start_op<F, Fut, T>(group: usize, f: F) -> crate::smp::call_msg::Op
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = T> + 'static,
+        T: Send + 'static,
+    {
+        let (ptr, start) = new(0, 1, group, f);
+        let crate::smp::transport::Message::Call(msg) = start else {
+            panic!("a call message")
+        };
+        let m = msg.open();
+        assert_eq!(m.call.raw(), ptr.raw(), "the message names the cell");
+        // Never sent: give the closure back to the cell, then free it as
+        // a returned, unwanted call.
+        if m.op == crate::smp::call_msg::Op::StartInline {
+            // SAFETY: the payload holds the call's closure (an `F`).
+            drop(unsafe { m.payload.as_ptr().cast::<F>().read() });
+        }
+        let op = m.op;
+        let mut p = Pending::<T>::new(ptr, pair().0.t.clone());
+        p.force_returned();
+        drop(p);
+        op
+    }
+
+    #[test]
+    fn a_word_sized_closure_in_the_default_group_starts_inline() {
+        use crate::smp::call_msg::Op;
+        let i = 7u64;
+        assert_eq!(start_op(0, move || async move { i }), Op::StartInline);
+        assert_eq!(start_op(1, move || async move { i }), Op::Start, "group 1");
+        let big = [1u64; 4];
+        assert_eq!(start_op(0, move || async move { big[3] }), Op::Start);
+    }
+
+    #[test]
+    fn a_closure_too_big_to_travel_inline_runs_from_the_cell() {
+        let (a, b) = pair();
+        let (w, _) = counting_waker();
+        let big = [3u64; 4];
+        let mut p = a.submit(move || async move { big.iter().sum::<u64>() });
+        a.pump();
+        b.pump();
+        a.pump();
+        assert!(matches!(poll(&mut p, &w), Poll::Ready(Some(Ok(12)))));
+    }
+
+    #[test]
+    fn an_inline_closure_that_panics_comes_back_as_the_outcome() {
+        let (a, b) = pair();
+        let (w, _) = counting_waker();
+        let i = 3u64;
+        let mut p = a.submit(move || -> std::future::Ready<u64> { panic!("closure {i}") });
+        a.pump();
+        b.pump();
+        a.pump();
+        match poll(&mut p, &w) {
+            Poll::Ready(Some(Err(e))) => {
+                assert_eq!(
+                    e.downcast_ref::<String>().map(String::as_str),
+                    Some("closure 3")
+                )
+            }
+            _ => panic!("expected the panic"),
+        }
+    }
+
+    /// A word-sized output with a destructor, counting its drops.
+    struct Counted(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    fn drops() -> std::sync::Arc<std::sync::atomic::AtomicUsize> {
+        std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0))
+    }
+
+    #[test]
+    fn a_word_sized_output_comes_back_inline_and_is_dropped_once() {
+        assert!(super::super::fits_payload::<Counted>());
+        let (a, b) = pair();
+        let (w, _) = counting_waker();
+        let n = drops();
+        let n2 = n.clone();
+        let mut p = a.submit(move || async move { Counted(n2) });
+        a.pump();
+        b.pump();
+        a.pump();
+        match poll(&mut p, &w) {
+            Poll::Ready(Some(Ok(c))) => {
+                assert_eq!(n.load(std::sync::atomic::Ordering::Relaxed), 0);
+                drop(c);
+            }
+            _ => panic!("expected the output"),
+        }
+        drop(p);
+        assert_eq!(n.load(std::sync::atomic::Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn an_inline_output_nobody_takes_is_dropped_with_the_cell() {
+        let (a, b) = pair();
+        let n = drops();
+        let n2 = n.clone();
+        let p = a.submit(move || async move { Counted(n2) });
+        a.pump();
+        b.pump();
+        a.pump();
+        let freed = super::super::FREED.with(Cell::get);
+        drop(p);
+        assert_eq!(n.load(std::sync::atomic::Ordering::Relaxed), 1);
+        assert_eq!(super::super::FREED.with(Cell::get), freed + 1);
+    }
+
+    #[test]
+    fn an_inline_output_of_a_cancelled_call_is_dropped_at_the_acknowledgement() {
+        let (a, b) = pair();
+        let n = drops();
+        let n2 = n.clone();
+        let p = a.submit(move || async move { Counted(n2) });
+        a.pump();
+        // Cancelled before the target ran it: the target runs the start
+        // (the output comes back inline) and then the cancel.
+        drop(p);
+        a.pump();
+        b.pump();
+        assert_eq!(n.load(std::sync::atomic::Ordering::Relaxed), 0);
+        let freed = super::super::FREED.with(Cell::get);
+        while a.pump() | b.pump() {}
+        assert_eq!(n.load(std::sync::atomic::Ordering::Relaxed), 1);
+        assert_eq!(super::super::FREED.with(Cell::get), freed + 1);
     }
 
     #[test]

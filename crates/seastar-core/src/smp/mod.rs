@@ -32,7 +32,12 @@
 //! on each side. Signalling through a read-modify-write of B's state word
 //! and publishing through a shared tail index made about five crossings a
 //! hop; the stamped slots and the sleep-only signal leave the slot's line
-//! and the call cell's. When B falls behind and A's
+//! and the call cell's, and a call whose closure and output each fit a
+//! word carries them in its start and its reply (`call_msg.rs`), so that
+//! neither side reads a line of the cell the other wrote last (the target
+//! only writes the cell, the origin reads its own line). A loop iteration
+//! that finds nothing reads no clock, and a batch of a task or two none
+//! either (`reactor/run_loop.rs`). When B falls behind and A's
 //! backlog for B reaches eight rings' worth, `submit_to` waits for room:
 //! nothing is dropped and nobody spins (B signals A when it frees space).
 //! Threads that are not shards of the runtime fall back to B's
@@ -57,6 +62,7 @@
 //! ```
 
 mod call;
+mod call_msg;
 mod foreign;
 pub(crate) mod pool;
 mod ring;
@@ -148,8 +154,7 @@ where
     Fut: Future<Output = T> + 'static,
     T: Send + 'static,
 {
-    let ptr = call::new(s.id(), shard, s.current_group().get(), f);
-    let start = transport::Message::Call(ptr.copy(), call::Op::Start);
+    let (ptr, start) = call::new(s.id(), shard, s.current_group().get(), f);
     s.transport().push(shard, start);
     call::Pending::new(ptr, s.transport().clone())
 }

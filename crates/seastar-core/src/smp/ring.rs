@@ -25,7 +25,8 @@
 //! message costs one cache-line transfer instead of two (the index's line,
 //! then the slot's). With one message in flight that is most of the cost
 //! of a hop (numbers in `smp/mod.rs`). Slots are 32-byte aligned so that a
-//! two-word item and its stamp never straddle two lines.
+//! three-word item (a call message, `call_msg.rs`) and its stamp fill one
+//! slot, never straddling two lines.
 //!
 //! The producer keeps its own copy of `head` (`head_seen`) on its own
 //! cache line and reloads the shared index only when the copy says the

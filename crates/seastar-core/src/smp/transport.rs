@@ -22,7 +22,8 @@ use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 use std::task::Waker;
 
-use super::call::{CallPtr, Op};
+use super::call;
+use super::call_msg::{CallMsg, Op};
 use super::ring::{self, Consumer, Producer};
 use crate::reactor::remote::{Notify, Remote};
 use crate::reactor::stats::{self, ReactorStats};
@@ -43,9 +44,14 @@ const PUBLISH_BATCH: usize = 32;
 pub(crate) enum Message {
     /// A task of the destination shard woken elsewhere.
     Task(Task),
-    /// A step of a cross-shard call.
-    Call(CallPtr, Op),
+    /// A step of a cross-shard call (`call.rs`, `call_msg.rs`).
+    Call(CallMsg),
 }
+
+// Three words (a task fits beside the call message's non-null cell
+// pointer, which tells the two apart): with its stamp a message fills a
+// ring slot's 32 bytes (`ring.rs`), two slots to a cache line.
+const _: () = assert!(std::mem::size_of::<Message>() <= 24);
 
 /// Wakes a shard (its remote inbox's signal).
 pub(crate) trait Signal: Send + Sync {
@@ -117,18 +123,24 @@ impl Mesh {
     }
 }
 
-/// A cross-shard call step received, to run in the task batch.
-pub(crate) struct Incoming(CallPtr, Op);
+/// A cross-shard call step received from shard `.1`, to run in the task
+/// batch.
+pub(crate) struct Incoming(CallMsg, usize);
 
 impl Incoming {
-    /// The call's scheduling group if this step runs user code (a start).
+    /// The call's scheduling group if this step runs user code (a start;
+    /// an inline one is always in the default group, see `call.rs`).
     pub(crate) fn starts(&self) -> Option<usize> {
-        (self.1 == Op::Start).then(|| self.0.group())
+        match self.0.op() {
+            Op::Start => Some(self.0.call().group()),
+            Op::StartInline => Some(0),
+            _ => None,
+        }
     }
 
     /// Handles the step.
     pub(crate) fn run(self, t: &Transport) {
-        self.0.deliver(self.1, t)
+        call::deliver(self.0.open(), self.1, t)
     }
 }
 
@@ -229,8 +241,8 @@ impl Transport {
     /// Queues `msg` for shard `dest` (not this one), published when
     /// [`PUBLISH_BATCH`] messages are pending or at the next
     /// [`flush`](Self::flush); leaks it once the shard stopped.
-    pub(crate) fn push(&self, dest: usize, mut msg: Message) {
-        let stats = &*self.stats;
+    #[inline]
+    pub(crate) fn push(&self, dest: usize, msg: Message) {
         debug_assert_ne!(dest, self.id, "messages only go to other shards");
         if self.closed.get() {
             // Stopped: tasks bound for other shards may only be dropped
@@ -239,12 +251,43 @@ impl Transport {
             return;
         }
         self.outgoing_dirty.set(true);
-        let mut outgoing = self.outgoing.borrow_mut();
-        let pending = &mut outgoing[dest];
         // Straight into the ring's next slot (staged, not yet visible),
         // unless older messages still wait for room: they go first. Going
         // through the queue every time cost the origin of a call about 90
-        // of its ~500 instructions (callgrind, 1024 calls in flight).
+        // of its ~500 instructions (callgrind, 1024 calls in flight). The
+        // rest (a full ring, a backlog) is out of line: with it inline,
+        // saving and restoring registers cost each push a third of its
+        // ~80 instructions.
+        if self.outgoing.borrow()[dest].is_empty() {
+            let mut to = self.to.borrow_mut();
+            let ring = to[dest].as_mut().expect("a ring to every other shard");
+            match ring.stage(msg) {
+                Ok(()) => {
+                    // A full batch leaves at once, so the destination
+                    // starts on it while this shard goes on producing (a
+                    // burst of calls overlaps on both cores instead of
+                    // alternating).
+                    if ring.staged() >= PUBLISH_BATCH {
+                        self.publish_batch(ring, dest);
+                    }
+                    return;
+                }
+                Err(back) => {
+                    drop(to);
+                    return self.push_slow(dest, back);
+                }
+            }
+        }
+        self.push_slow(dest, msg)
+    }
+
+    /// [`push`](Self::push) when the ring was full or older messages wait:
+    /// stages `msg` with the full ring's handshake, or queues it.
+    #[inline(never)]
+    fn push_slow(&self, dest: usize, mut msg: Message) {
+        let stats = &*self.stats;
+        let mut outgoing = self.outgoing.borrow_mut();
+        let pending = &mut outgoing[dest];
         if pending.is_empty() {
             let mut to = self.to.borrow_mut();
             let ring = to[dest].as_mut().expect("a ring to every other shard");
@@ -269,6 +312,13 @@ impl Transport {
         }
     }
 
+    /// Publishes the full batch staged in `ring` (to `dest`), nothing
+    /// being queued behind it.
+    #[inline(never)]
+    fn publish_batch(&self, ring: &mut Producer<Message>, dest: usize) {
+        self.publish_staged(ring, dest, &self.stats);
+    }
+
     /// Moves what fits of `pending` into `ring` (to `dest`), publishes
     /// everything staged there and signals `dest` once; the rest stays
     /// queued (the consumer signals back when it has made room).
@@ -286,6 +336,13 @@ impl Transport {
                 break;
             }
         }
+        self.publish_staged(ring, dest, stats);
+    }
+
+    /// Publishes everything staged in `ring` (to `dest`) and signals
+    /// `dest` once.
+    #[inline]
+    fn publish_staged(&self, ring: &mut Producer<Message>, dest: usize, stats: &ReactorStats) {
         let sent = ring.publish();
         if sent > 0 {
             self.activity.set(true);
@@ -338,19 +395,34 @@ impl Transport {
                 self.activity.set(true);
                 match msg {
                     Message::Task(task) => run_task(task),
-                    Message::Call(call, op @ (Op::Return | Op::CancelAck)) => {
-                        call.prefetch();
-                        call.deliver(op, self)
-                    }
-                    Message::Call(call, op) => {
-                        call.prefetch();
-                        self.calls.borrow_mut().push_back(Incoming(call, op))
-                    }
+                    // The cell's second line is read soon, except by an
+                    // inline reply (the origin reads its own line only) and
+                    // an inline start (the target only writes it). The
+                    // origin's side (a flag and a wake-up) is handled now.
+                    Message::Call(msg) => match msg.op() {
+                        Op::Reply => {
+                            let m = msg.open();
+                            m.call.replied(m.payload)
+                        }
+                        Op::Return | Op::CancelAck => {
+                            msg.call().prefetch();
+                            call::deliver(msg.open(), src, self)
+                        }
+                        Op::StartInline => self.calls.borrow_mut().push_back(Incoming(msg, src)),
+                        Op::Start | Op::Cancel => {
+                            msg.call().prefetch();
+                            self.calls.borrow_mut().push_back(Incoming(msg, src))
+                        }
+                    },
                 }
             }
             // Room was made only if something was popped (a producer that
-            // raised its flag after this retries and finds that room).
-            if popped && ring.take_producer_waiting() {
+            // raised its flag after this retries and finds that room). In
+            // poll mode nobody waits: a producer never sleeps, it retries
+            // its backlog at every flush; and the look costs a full fence
+            // (`mfence`, the handshake's store-load order), which on a
+            // one-call round trip sat on each hop's path.
+            if popped && !self.peers_poll && ring.take_producer_waiting() {
                 self.signals[src].signal();
             }
         }

@@ -50,6 +50,18 @@ impl Clock {
         }
     }
 
+    /// The monotonic clock's reading (`sys::monotonic_ns`) at `now`, a
+    /// reading of [`now_ns`](Self::now_ns): no clock read on the real
+    /// clock; on a manual one, whose time is not real, the monotonic clock
+    /// read now.
+    #[inline]
+    pub(crate) fn monotonic_at(&self, now: u64) -> u64 {
+        match &self.manual {
+            None => now.saturating_add(self.epoch_ns),
+            Some(_) => sys::monotonic_ns(),
+        }
+    }
+
     /// Real nanoseconds since the epoch, read now.
     #[inline]
     pub(crate) fn real_now_ns(&self) -> u64 {
@@ -99,9 +111,10 @@ pub fn now() -> Instant {
     })
 }
 
-/// The time the reactor read at the start of its current loop iteration:
-/// costs a thread-local load, lags the real clock by at most one task
-/// quota. Use it for timestamps on hot paths (expiry checks, statistics,
+/// The time the reactor read in its current loop iteration (for its
+/// timers, or at the first use after the iteration started when nothing
+/// read it before): costs a thread-local load, lags the real clock by at
+/// most one task quota. Use it for timestamps on hot paths (expiry checks, statistics,
 /// timeouts). Under a manual clock it is the manual time itself (as
 /// [`now`]), so that tests see no lag after an advance.
 ///

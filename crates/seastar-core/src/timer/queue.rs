@@ -120,12 +120,13 @@ impl TimerQueue {
         }
     }
 
-    /// Whether [`expire`](Self::expire) at `now` has anything to pop (a
-    /// due timer, or a cancelled one's stale entry): one peek, so that the
-    /// reactor's idle iterations skip the rest.
+    /// Whether [`expire`](Self::expire) at the time `now` gives has
+    /// anything to pop (a due timer, or a cancelled one's stale entry): one
+    /// peek, so that the reactor's idle iterations skip the rest, and no
+    /// call of `now` (a clock read) when the queue is empty.
     #[inline]
-    pub(crate) fn has_due(&self, now: u64) -> bool {
-        self.heap.peek().is_some_and(|e| e.0.0 <= now)
+    pub(crate) fn has_due(&self, now: impl FnOnce() -> u64) -> bool {
+        self.heap.peek().is_some_and(|e| e.0.0 <= now())
     }
 
     /// The earliest live deadline.
