@@ -1,7 +1,7 @@
 //! A message about a cross-shard call, packed into three words so that
 //! with its stamp it fills a ring slot's 32 bytes (`ring.rs`): the cell
 //! pointer with the step in its low bits (cells are 64-byte aligned,
-//! `call.rs`), the target's entry point for an inline start, and one word
+//! `call/`), the target's entry point for an inline start, and one word
 //! of payload (the inline closure of a start, or the output of a reply).
 //! A plain enum of these steps takes four words (its tag a word of its
 //! own), which would double the ring's slots.
@@ -11,7 +11,7 @@ use std::ptr::NonNull;
 use super::call::{CallPtr, OriginSide, Payload, StartFn};
 
 /// The step of a call a [`CallMsg`] carries; see the module doc of
-/// `call.rs`.
+/// `call/`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Op {
     /// Origin to target: run the call, whose closure is in the cell.

@@ -9,7 +9,7 @@
 //! Every ordered pair of shards has a bounded single-producer
 //! single-consumer ring (`ring.rs`) carrying messages: tasks of the
 //! destination woken elsewhere, and the steps of cross-shard calls. A call
-//! is a work item (`call.rs`, as in Seastar): one cell, allocated on the
+//! is a work item (`call/`, as in Seastar): one cell, allocated on the
 //! caller's shard from a shard-local pool (`pool.rs`), sent to the target,
 //! polled there in place (a future that finishes at once costs no task; one
 //! that waits gets a local driver task), and sent back with its result. No
@@ -47,7 +47,7 @@
 //! `transport.rs`: one `Transport` per shard, which owns that shard's
 //! ends of the rings (a ring's only `Producer` and only `Consumer`, so the
 //! one-producer/one-consumer rule holds by type) and which the reactor
-//! loop calls at fixed points. `transport.rs`, `call.rs`, `ring.rs` and
+//! loop calls at fixed points. `transport.rs`, `call/`, `ring.rs` and
 //! `pool.rs` sit below the reactor and name none of its items (bar the
 //! leaf modules `reactor::remote` and `reactor::stats`); this file sits
 //! above it.

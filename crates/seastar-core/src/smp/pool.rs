@@ -17,7 +17,7 @@ use std::ptr::NonNull;
 /// Size classes are multiples of this.
 const GRAIN: usize = 32;
 /// Every pooled block starts a cache line: a cell shares no line with
-/// another, and call cells lay out their fields by line (`call.rs`).
+/// another, and call cells lay out their fields by line (`call/`).
 const ALIGN: usize = 64;
 /// Cells above this size are not pooled.
 const MAX_POOLED: usize = 1024;

@@ -10,7 +10,7 @@
 //! and [`drain_for_shutdown`](Transport::drain_for_shutdown) when the shard
 //! stops. Everything else reaches it through the shard.
 //!
-//! Layering: this file and `call.rs`, `ring.rs`, `pool.rs` sit *below* the
+//! Layering: this file and `call/`, `ring.rs`, `pool.rs` sit *below* the
 //! reactor (it uses them; they name no reactor item but the leaf modules
 //! `reactor::remote` and `reactor::stats`), while `smp/mod.rs`
 //! ([`submit_to`](super::submit_to) and friends) sits above it and finds
@@ -44,7 +44,7 @@ const PUBLISH_BATCH: usize = 32;
 pub(crate) enum Message {
     /// A task of the destination shard woken elsewhere.
     Task(Task),
-    /// A step of a cross-shard call (`call.rs`, `call_msg.rs`).
+    /// A step of a cross-shard call (`call/`, `call_msg.rs`).
     Call(CallMsg),
 }
 
@@ -129,7 +129,7 @@ pub(crate) struct Incoming(CallMsg, usize);
 
 impl Incoming {
     /// The call's scheduling group if this step runs user code (a start;
-    /// an inline one is always in the default group, see `call.rs`).
+    /// an inline one is always in the default group, see `call/`).
     pub(crate) fn starts(&self) -> Option<usize> {
         match self.0.op() {
             Op::Start => Some(self.0.call().group()),

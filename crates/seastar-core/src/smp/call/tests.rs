@@ -468,7 +468,7 @@ fn calls_and_cancels_between_two_threads() {
     two_threads(if cfg!(miri) { 4 } else { 64 }, 2);
 }
 
-/// The cross-thread protocol of `call.rs` under loom: a call that waits
+/// The cross-thread protocol of `call/` under loom: a call that waits
 /// once (so it gets a driver) and a cancelled one, over rings of two
 /// slots, in every interleaving loom explores.
 #[cfg(loom)]
