@@ -216,6 +216,7 @@ pub fn run(args: &TestArgs) -> Result<()> {
         );
     }
     let mut results: Vec<(String, Option<bool>, Duration)> = Vec::new();
+    let mut free_after: Vec<Option<f64>> = Vec::new();
     let mut failed = None;
     for mut s in plan(args, nextest, loom, miri) {
         if failed.is_some() {
@@ -230,6 +231,8 @@ pub fn run(args: &TestArgs) -> Result<()> {
             failed = Some(format!("step `{}` failed: {err:#}", s.name));
         }
         results.push((s.name, Some(ok), start.elapsed()));
+        // Disk is a CI limit too: show what each step left free.
+        free_after.push(free_gib(&cmd::root()));
     }
     if !loom {
         results.push((
@@ -247,7 +250,7 @@ pub fn run(args: &TestArgs) -> Result<()> {
         results.push((why.into(), None, Duration::ZERO));
     }
     eprintln!("\n=== xtask test summary ===");
-    for (name, ok, took) in &results {
+    for (i, (name, ok, took)) in results.iter().enumerate() {
         let status = match ok {
             Some(true) => "pass",
             Some(false) => "FAIL",
@@ -258,7 +261,11 @@ pub fn run(args: &TestArgs) -> Result<()> {
         } else {
             String::new()
         };
-        eprintln!("  {status:<8} {took:>9}  {name}");
+        let free = match free_after.get(i).copied().flatten() {
+            Some(gib) if ok.is_some() => format!("{gib:.1} GiB free"),
+            _ => String::new(),
+        };
+        eprintln!("  {status:<8} {took:>9}  {free:>14}  {name}");
     }
     match failed {
         Some(msg) => bail!(msg),
@@ -267,6 +274,17 @@ pub fn run(args: &TestArgs) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// Free space on the file system holding `path`, from `df -Pk`.
+fn free_gib(path: &std::path::Path) -> Option<f64> {
+    let out = Command::new("df").arg("-Pk").arg(path).output().ok()?;
+    parse_df_free_kib(&String::from_utf8_lossy(&out.stdout)).map(|kib| kib as f64 / 1048576.0)
+}
+
+/// The "Available" column (KiB) of `df -Pk`'s one data line.
+fn parse_df_free_kib(out: &str) -> Option<u64> {
+    out.lines().nth(1)?.split_whitespace().nth(3)?.parse().ok()
 }
 
 #[cfg(test)]
@@ -278,6 +296,15 @@ mod tests {
             .into_iter()
             .map(|s| s.name)
             .collect()
+    }
+
+    #[test]
+    fn df_output_gives_the_available_column() {
+        let out = "Filesystem 1024-blocks Used Available Capacity Mounted on\n\
+                   /dev/vda 264091588 78643200 17825792 82% /\n";
+        assert_eq!(parse_df_free_kib(out), Some(17825792));
+        assert_eq!(parse_df_free_kib("Filesystem\n"), None);
+        assert_eq!(parse_df_free_kib(""), None);
     }
 
     #[test]
