@@ -293,9 +293,7 @@ impl Transport {
             let ring = to[dest].as_mut().expect("a ring to every other shard");
             match stage(ring, dest, msg, stats) {
                 Ok(()) => {
-                    // A full batch leaves at once, so the destination starts
-                    // on it while this shard goes on producing (a burst of
-                    // calls overlaps on both cores instead of alternating).
+                    // A full batch leaves at once (as in `push`).
                     if ring.staged() >= PUBLISH_BATCH {
                         self.publish(ring, dest, pending, stats);
                     }

@@ -254,12 +254,9 @@ where
             let Stage::Closure(f) = std::mem::replace(stage, Stage::Empty) else {
                 unreachable!()
             };
-            match std::panic::catch_unwind(AssertUnwindSafe(f)) {
-                Ok(fut) => *stage = Stage::Running(fut),
-                Err(p) => {
-                    *stage = Stage::Done(Err(p));
-                    return Poll::Ready(false);
-                }
+            // SAFETY: the stage was just emptied.
+            if !unsafe { Self::run_closure(stage, f) } {
+                return Poll::Ready(false);
             }
         }
         // SAFETY: the target's phase, as for this function.
@@ -326,19 +323,31 @@ where
         // SAFETY: the target's phase (contract); only the target touches
         // the stage now.
         let stage: *mut Stage<F, Fut, T> = unsafe { Self::stage(ptr) };
-        // (Written, not assigned: the stage holds `Empty`, nothing to drop,
-        // and an assignment would read the line first.)
-        match std::panic::catch_unwind(AssertUnwindSafe(f)) {
-            // SAFETY: the stage is valid for writes, and empty.
-            Ok(fut) => unsafe { stage.write(Stage::Running(fut)) },
-            Err(p) => {
-                // SAFETY: as above.
-                unsafe { stage.write(Stage::Done(Err(p))) };
-                return Poll::Ready(false);
-            }
+        // SAFETY: the stage is valid for writes, and empty (`new` left it so).
+        if !unsafe { Self::run_closure(stage, f) } {
+            return Poll::Ready(false);
         }
         // SAFETY: as above; the future is pinned in the heap cell.
         unsafe { Self::poll_running(&mut *stage, cx, out) }
+    }
+
+    /// Runs the closure `f` into `stage`: its future, or its panic as the
+    /// outcome. Returns whether a future is there to poll. (Written, not
+    /// assigned: the stage holds `Empty`, nothing to drop, and an
+    /// assignment would read the line first.)
+    ///
+    /// # Safety
+    ///
+    /// `stage` is valid for writes and holds `Stage::Empty`.
+    #[inline(always)]
+    unsafe fn run_closure(stage: *mut Stage<F, Fut, T>, f: F) -> bool {
+        let (next, runs) = match std::panic::catch_unwind(AssertUnwindSafe(f)) {
+            Ok(fut) => (Stage::Running(fut), true),
+            Err(p) => (Stage::Done(Err(p)), false),
+        };
+        // SAFETY: valid for writes, and nothing in it to drop (contract).
+        unsafe { stage.write(next) };
+        runs
     }
 
     /// [`VTable::cancel`].
