@@ -2,7 +2,7 @@
 //! for the fuzz targets in `crates/seastar-net/fuzz` (not a public API).
 //!
 //! A [`Session`] is a rustls session driven exactly as the stream drives
-//! it: a receive is fed with `stream::feed` only once the
+//! it: a receive is fed with `recv::feed` only once the
 //! plaintext decrypted before has been read, what rustls queues to send is
 //! collected (and dropped: there is no peer), after a failure every call
 //! fails, and after [`Session::close`] (our `close_notify`) rustls
@@ -17,7 +17,7 @@ use std::sync::Arc;
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection, Connection, ServerConfig, ServerConnection};
 
-use super::stream::feed;
+use super::recv::feed;
 
 /// Most plaintext a session may hold unread after a receive: what one
 /// receive of at most [`RECEIVE_MAX`] bytes can decrypt, plus rustls' own

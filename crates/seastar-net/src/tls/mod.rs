@@ -101,6 +101,7 @@
 //! | `config` | [`TlsServerConfig`], [`TlsClientConfig`], [`crypto_provider`] |
 //! | `handshake` | [`TlsAcceptor`], [`TlsConnector`], the timeout |
 //! | `stream` | [`TlsStream`]: the session driven over the socket |
+//! | `recv` | its receive side: pooled receives, fed to rustls |
 //! | `records` | a server session's TLS 1.3 records after the handshake (offload) |
 //! | `adapters` | the `hyper::rt` and `futures::io` traits for [`TlsStream`] |
 //! | `error` | [`TlsError`] |
@@ -117,6 +118,7 @@ pub mod fuzzing_offload;
 mod handshake;
 mod pem;
 mod records;
+mod recv;
 mod stream;
 
 pub use config::{TlsClientConfig, TlsServerConfig, crypto_provider};
