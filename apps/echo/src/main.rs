@@ -107,7 +107,7 @@ async fn serve(listener: TcpListener, shutdown_timeout: Duration) -> ListenerSta
                 .detach();
             }
             Either::Left((Err(e), _)) => {
-                if e.kind() == std::io::ErrorKind::NotConnected {
+                if TcpListener::is_closed_error(&e) {
                     // Distributing: shard 0's listener closed (it is stopping).
                     tracing::debug!(shard = shard_id(), "listener closed");
                 } else {

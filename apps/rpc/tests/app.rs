@@ -41,6 +41,9 @@ fn start() -> Server {
 }
 
 impl Server {
+    /// SIGTERM, then the exit status and stdout; a clean stop logs no
+    /// error (with the distributing listener, shard 1's accept ends when
+    /// shard 0's listener closes: that is not an error).
     fn stop(mut self) -> (std::process::ExitStatus, String) {
         // SAFETY: kill(2) on our own child's pid.
         unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
@@ -51,6 +54,14 @@ impl Server {
             .unwrap()
             .read_to_string(&mut out)
             .unwrap();
+        let mut err = String::new();
+        self.child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+        assert!(!err.contains("ERROR"), "a clean stop logged errors:\n{err}");
         (self.child.wait().unwrap(), out)
     }
 }

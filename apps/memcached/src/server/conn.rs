@@ -165,7 +165,9 @@ pub(crate) async fn serve_tcp(
             Either::Left((Err(e), _)) => {
                 // Stopping: the listener that distributes connections to
                 // this shard may have closed first.
-                if futures::FutureExt::now_or_never(stop.as_mut()).is_some() {
+                if TcpListener::is_closed_error(&e)
+                    || futures::FutureExt::now_or_never(stop.as_mut()).is_some()
+                {
                     tracing::debug!(shard = shard_id(), error = %e, "accept ended by the stop");
                     break;
                 }

@@ -233,7 +233,9 @@ pub(crate) async fn serve_tls(
                 .detach();
             }
             Either::Left((Err(e), _)) => {
-                if futures::FutureExt::now_or_never(stop.as_mut()).is_some() {
+                if TcpListener::is_closed_error(&e)
+                    || futures::FutureExt::now_or_never(stop.as_mut()).is_some()
+                {
                     break;
                 }
                 tracing::error!(shard = shard_id(), error = %e, "accept failed; no longer accepting");

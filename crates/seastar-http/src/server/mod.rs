@@ -247,7 +247,7 @@ impl Server {
                     spawn_connection(slot, stream, peer);
                 }
                 Either::Left((Err(e), _)) => {
-                    if e.kind() != std::io::ErrorKind::NotConnected {
+                    if !TcpListener::is_closed_error(&e) {
                         tracing::error!(error = %e, "accept failed; no longer accepting");
                     }
                     break;

@@ -345,6 +345,11 @@ impl TcpListener {
     /// once per 10 s per shard), pauses on a timer (5 ms, doubling up to 500 ms), and
     /// retries; the connection waits in the kernel's backlog meanwhile.
     /// Errors about a single aborted connection are skipped.
+    ///
+    /// On a shard other than 0 of a distributing group, `accept` fails with
+    /// `NotConnected` once shard 0's listener is closed (its server is
+    /// stopping): the normal end of an accept loop, which
+    /// [`is_closed_error`](Self::is_closed_error) tells from a failure.
     pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
         let (fd, peer, dist) = match &self.source {
             Source::Socket(sock) => {
@@ -377,6 +382,20 @@ impl TcpListener {
             stream.set_nodelay(true)?;
         }
         Ok((stream, peer))
+    }
+
+    /// Whether an [`accept`](Self::accept) error is the listener's normal
+    /// end (shard 0 of its distributing group closed its listener) rather
+    /// than a failure worth reporting.
+    ///
+    /// ```
+    /// use seastar_net::TcpListener;
+    /// use std::io;
+    /// assert!(TcpListener::is_closed_error(&io::ErrorKind::NotConnected.into()));
+    /// assert!(!TcpListener::is_closed_error(&io::ErrorKind::InvalidInput.into()));
+    /// ```
+    pub fn is_closed_error(err: &io::Error) -> bool {
+        err.kind() == io::ErrorKind::NotConnected
     }
 
     /// The address every shard's listener of this group is bound to.

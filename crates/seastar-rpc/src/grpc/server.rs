@@ -309,7 +309,12 @@ impl GrpcServer {
                     self.spawn_connection(conn);
                 }
                 Either::Left((Err(e), _)) => {
-                    tracing::error!(error = %e, "grpc: accept failed; no longer accepting");
+                    if TcpListener::is_closed_error(&e) {
+                        // Distributing: shard 0's listener closed (stopping).
+                        tracing::debug!("grpc: listener closed");
+                    } else {
+                        tracing::error!(error = %e, "grpc: accept failed; no longer accepting");
+                    }
                     break;
                 }
                 Either::Right(_) => break,

@@ -345,7 +345,12 @@ impl RpcServer {
                     self.spawn_connection(conn);
                 }
                 Either::Left((Err(e), _)) => {
-                    tracing::error!(error = %e, "rpc: accept failed; no longer accepting");
+                    if TcpListener::is_closed_error(&e) {
+                        // Distributing: shard 0's listener closed (stopping).
+                        tracing::debug!("rpc: listener closed");
+                    } else {
+                        tracing::error!(error = %e, "rpc: accept failed; no longer accepting");
+                    }
                     break;
                 }
                 Either::Right(_) => break,
