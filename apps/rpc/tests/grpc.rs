@@ -261,3 +261,37 @@ fn silent_and_idle_connections_are_closed_but_not_during_a_call() {
         server.stop().await;
     });
 }
+
+#[test]
+fn a_stop_closes_connections_without_calls_at_once_and_finishes_calls_in_flight() {
+    run(true, async {
+        let server = GrpcServer::with_options(
+            rpc::greeter::routes(),
+            GrpcOptions::default().grace(Duration::from_secs(30)),
+        );
+        let addr = server
+            .listen("127.0.0.1:0".parse().unwrap(), Default::default())
+            .await
+            .unwrap();
+        // Preface, empty SETTINGS, half a HEADERS frame header; it never
+        // acknowledges anything (the GOAWAY's ping included).
+        let mut partial = std::net::TcpStream::connect(addr).unwrap();
+        let mut hello_bytes = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+        hello_bytes.extend_from_slice(&[0, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0, 16, 1]);
+        std::io::Write::write_all(&mut partial, &hello_bytes).unwrap();
+        let mut busy = greeter(addr).await;
+        let call = spawn_local(async move { busy.say_hello(hello("slow", 0, 1_000)).await });
+        settle().await;
+        assert_eq!(server.connections(), 2);
+        let stopping = server.clone();
+        let stop = spawn_local(async move { stopping.stop().await });
+        settle().await;
+        // No time passes: the connection that never made a call is closed.
+        assert!(closed_by_server(&partial).await);
+        assert!(!stop.is_finished(), "the call in flight was not waited for");
+        ManualClock::advance(Duration::from_secs(1)).await;
+        let r = call.await.unwrap().unwrap();
+        assert_eq!(r.into_inner().message, "Hello slow!");
+        stop.await.unwrap();
+    });
+}

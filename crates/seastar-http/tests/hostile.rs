@@ -290,6 +290,52 @@ fn a_pipelining_client_that_never_reads_cannot_hold_up_the_stop() {
 }
 
 #[test]
+fn clients_that_never_finish_a_request_do_not_hold_up_the_stop() {
+    run(true, async {
+        // Header timeout 30 s, stop timeout 5 s: each of these clients,
+        // waited for, would hold the stop for the whole 5 s.
+        let s = Running::start(Server::new(app()).shutdown_timeout(Duration::from_secs(5))).await;
+        // Part of an HTTP/1 head (past the protocol sniffing).
+        let h1 = Raw::connect(s.addr).await;
+        h1.send(b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: 1").await;
+        // Part of the HTTP/2 preface (still sniffing).
+        let sniffing = Raw::connect(s.addr).await;
+        sniffing.send(b"PRI * HTTP/2.0\r\n").await;
+        // HTTP/2: preface, empty SETTINGS, then half a HEADERS frame header;
+        // it never acknowledges anything (the GOAWAY's ping included).
+        let h2 = Raw::connect(s.addr).await;
+        let mut hello = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+        hello.extend_from_slice(&[0, 0, 0, 4, 0, 0, 0, 0, 0]);
+        hello.extend_from_slice(&[0, 0, 16, 1]);
+        h2.send(&hello).await;
+        // A keep-alive client: one answer, then part of the next head.
+        let mut kept = Raw::connect(s.addr).await;
+        kept.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
+        assert_eq!(kept.response(false).await.unwrap().status, 200);
+        kept.send(b"GET / HTTP/1.1\r\nHo").await;
+        support::settle().await;
+        s.stop.request_abort();
+        let mut task = s.task;
+        let (stats, waited) = advance_until(&mut task, Duration::from_secs(10)).await;
+        assert_eq!(
+            waited,
+            Duration::ZERO,
+            "the stop waited for clients with no request"
+        );
+        assert_eq!((stats.dropped_at_stop, stats.requests), (0, 1), "{stats:?}");
+        for (name, mut c) in [
+            ("h1", h1),
+            ("sniffing", sniffing),
+            ("h2", h2),
+            ("kept", kept),
+        ] {
+            c.closed().await;
+            assert!(c.eof, "{name}: still open");
+        }
+    });
+}
+
+#[test]
 fn connections_beyond_the_cap_are_closed_and_counted() {
     run(false, async {
         let s = Running::start(Server::new(app()).max_connections(2)).await;

@@ -72,7 +72,8 @@ pub(crate) async fn sniff(
 }
 
 /// Serves an HTTP/2 connection (its preface still to be read from `io`):
-/// on stop asks hyper to finish gracefully, counts an error ending.
+/// on stop asks hyper to finish gracefully (or ends at once if no stream
+/// reached the service), counts an error ending.
 pub(crate) async fn serve<I>(io: I, peer: SocketAddr, shared: &Rc<Shared>)
 where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + 'static,
@@ -96,7 +97,14 @@ where
             stopping = true;
             conn.as_mut().graceful_shutdown();
         }
-        conn.as_mut().poll(cx)
+        let r = conn.as_mut().poll(cx);
+        if r.is_pending() && stopping && watch.requests() == 0 {
+            // Stopping, and no stream ever reached us: nothing to finish,
+            // and a client that never acknowledges the GOAWAY's ping
+            // cannot hold the stop (the GOAWAY was queued by the poll).
+            return Poll::Ready(Ok(()));
+        }
+        r
     })
     .await;
     if let Err(e) = result {

@@ -343,6 +343,14 @@ impl Link {
                     b.parking = false;
                     b.park_refused = true;
                 }
+                Poll::Pending
+                    if self.stopping && b.watch.requests() == 0 && b.pending.at_rest() =>
+                {
+                    // Stopping, and no request of this burst reached us (at
+                    // most part of a head was read): nothing to finish, so
+                    // hyper does not wait out the header timeout for it.
+                    return Poll::Ready(Err(End::Closed));
+                }
                 Poll::Pending => {}
             }
             match self.tick(cx, b) {

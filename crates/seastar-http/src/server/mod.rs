@@ -297,10 +297,18 @@ fn spawn_connection(slot: ConnSlot, stream: TcpStream, peer: SocketAddr) {
     if shared.config.http2 {
         let timeout = shared.config.header_read_timeout;
         let serve = async move {
-            let (is_h2, io) = match h2::sniff(stream, timeout).await {
-                Ok(v) => v,
-                Err(e) => {
+            // A stop ends the wait at once: not a whole request line was
+            // read (a client sending a few bytes cannot hold the stop).
+            let sniff = std::pin::pin!(h2::sniff(stream, timeout));
+            let stop = std::pin::pin!(shared.stop.aborted());
+            let (is_h2, io) = match select(sniff, stop).await {
+                Either::Left((Ok(v), _)) => v,
+                Either::Left((Err(e), _)) => {
                     tracing::debug!(%peer, error = %e, "connection ended before a request");
+                    return;
+                }
+                Either::Right(_) => {
+                    tracing::debug!(%peer, "stopping: closed before a request");
                     return;
                 }
             };

@@ -18,6 +18,8 @@ pub(crate) struct Activity {
     read_any: Cell<bool>,
     last: Cell<Instant>,
     busy: Cell<usize>,
+    /// Requests that reached the service, ever.
+    calls: Cell<u64>,
 }
 
 impl Activity {
@@ -28,6 +30,7 @@ impl Activity {
             read_any: Cell::new(false),
             last: Cell::new(now),
             busy: Cell::new(0),
+            calls: Cell::new(0),
         })
     }
 
@@ -42,9 +45,15 @@ impl Activity {
         self.last.set(timer::now());
     }
 
+    /// Whether any request has reached the service.
+    pub(crate) fn called(&self) -> bool {
+        self.calls.get() > 0
+    }
+
     /// A request is being served until the guard drops.
     pub(crate) fn busy(self: &Rc<Self>) -> Busy {
         self.busy.set(self.busy.get() + 1);
+        self.calls.set(self.calls.get() + 1);
         Busy(self.clone())
     }
 }

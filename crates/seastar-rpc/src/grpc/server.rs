@@ -72,7 +72,8 @@ pub enum Ended {
 /// as a TLS session) with `service` (e.g. tonic [`Routes`]) until the client closes it or `stop` resolves, then
 /// finishes the streams in flight (graceful shutdown: GOAWAY), giving up
 /// and closing the connection after `grace` (a client that does not
-/// answer h2's shutdown ping would otherwise hold it open). The other
+/// answer h2's shutdown ping would otherwise hold it open). A connection
+/// on which no request ever reached the service closes at once on stop. The other
 /// limits are [`GrpcOptions`]'s defaults; see [`serve_connection_with`].
 pub async fn serve_connection<S, B, T>(
     stream: T,
@@ -142,6 +143,15 @@ where
         Either::Right((Either::Right((Expired::Idle, _)), _)) => Ended::Idle,
     };
     conn.as_mut().graceful_shutdown();
+    if !activity.called() {
+        // No request ever reached the service: nothing to finish. One poll
+        // queues the GOAWAY; a client that would never answer its ping
+        // (or never finish its first request) cannot hold the stop.
+        if let Some(r) = futures::FutureExt::now_or_never(conn.as_mut()) {
+            return r.map(|()| ended);
+        }
+        return Ok(ended);
+    }
     match select(conn, pin!(timer::sleep(opts.grace))).await {
         Either::Left((r, _)) => r.map(|()| ended),
         Either::Right(_) => {
