@@ -215,18 +215,23 @@ pub(crate) async fn serve_tls(
                 spawn_local(async move {
                     let conns = place.conns.clone();
                     let serve = std::pin::pin!(async {
-                        let mut tls = match acceptor.accept(conn).await {
-                            Ok(t) => t,
-                            Err(e) => {
+                        // A stop ends a handshake at once: no request was
+                        // read yet (a stalled client cannot hold the stop).
+                        let handshake = std::pin::pin!(acceptor.accept(conn));
+                        let mut tls = match select(handshake, conns.stop.aborted()).await {
+                            Either::Left((Ok(t), _)) => t,
+                            Either::Left((Err(e), _)) => {
                                 tracing::debug!(shard = shard_id(), %peer, error = %e, "TLS handshake failed");
+                                return;
+                            }
+                            Either::Right(_) => {
+                                tracing::debug!(shard = shard_id(), %peer, "stopping: TLS handshake abandoned");
                                 return;
                             }
                         };
                         connection(&st, service, &mut tls, &conns.stop).await;
                     });
                     let kill = std::pin::pin!(conns.kill.aborted());
-                    // The stop's read-side shutdown has no socket to act on
-                    // mid-handshake: the stop ends a handshake too.
                     let _ = select(serve, kill).await;
                     drop(place);
                 })
