@@ -2,7 +2,7 @@
 //! `SEASTAR_REACTOR_BACKEND`): a stock tonic client on tokio calls the
 //! Greeter, `rpc bench` drives both protocols, SIGTERM stops it cleanly.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 
@@ -44,25 +44,13 @@ impl Server {
     /// SIGTERM, then the exit status and stdout; a clean stop logs no
     /// error (with the distributing listener, shard 1's accept ends when
     /// shard 0's listener closes: that is not an error).
-    fn stop(mut self) -> (std::process::ExitStatus, String) {
+    fn stop(self) -> (std::process::ExitStatus, String) {
         // SAFETY: kill(2) on our own child's pid.
         unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
-        let mut out = String::new();
-        self.child
-            .stdout
-            .take()
-            .unwrap()
-            .read_to_string(&mut out)
-            .unwrap();
-        let mut err = String::new();
-        self.child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut err)
-            .unwrap();
+        let out = self.child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
         assert!(!err.contains("ERROR"), "a clean stop logged errors:\n{err}");
-        (self.child.wait().unwrap(), out)
+        (out.status, String::from_utf8(out.stdout).unwrap())
     }
 }
 
