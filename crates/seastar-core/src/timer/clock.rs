@@ -114,9 +114,9 @@ pub fn now() -> Instant {
 /// The time the reactor read in its current loop iteration (for its
 /// timers, or at the first use after the iteration started when nothing
 /// read it before): costs a thread-local load, lags the real clock by at
-/// most one task quota. Use it for timestamps on hot paths (expiry checks, statistics,
-/// timeouts). Under a manual clock it is the manual time itself (as
-/// [`now`]), so that tests see no lag after an advance.
+/// most one task quota. Use it for timestamps on hot paths (expiry
+/// checks, statistics, timeouts). Under a manual clock it is the manual
+/// time itself (as [`now`]), so that tests see no lag after an advance.
 ///
 /// # Panics
 ///

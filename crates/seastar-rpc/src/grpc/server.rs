@@ -69,12 +69,13 @@ pub enum Ended {
 }
 
 /// Serves one HTTP/2 connection (a [`TcpStream`], or any hyper I/O such
-/// as a TLS session) with `service` (e.g. tonic [`Routes`]) until the client closes it or `stop` resolves, then
-/// finishes the streams in flight (graceful shutdown: GOAWAY), giving up
-/// and closing the connection after `grace` (a client that does not
-/// answer h2's shutdown ping would otherwise hold it open). A connection
-/// on which no request ever reached the service closes at once on stop. The other
-/// limits are [`GrpcOptions`]'s defaults; see [`serve_connection_with`].
+/// as a TLS session) with `service` (e.g. tonic [`Routes`]) until the
+/// client closes it or `stop` resolves, then finishes the streams in
+/// flight (graceful shutdown: GOAWAY), giving up and closing the
+/// connection after `grace` (a client that does not answer h2's shutdown
+/// ping would otherwise hold it open). A connection on which no request
+/// ever reached the service closes at once on stop. The other limits are
+/// [`GrpcOptions`]'s defaults; see [`serve_connection_with`].
 pub async fn serve_connection<S, B, T>(
     stream: T,
     service: S,

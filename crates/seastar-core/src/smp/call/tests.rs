@@ -92,6 +92,15 @@ impl Side {
     }
 }
 
+/// One hop each way: `a` sends what it has, `b` runs it and answers, `a`
+/// takes the answer.
+#[cfg(not(loom))]
+fn round_trip(a: &Side, b: &Side) {
+    a.pump();
+    b.pump();
+    a.pump();
+}
+
 #[cfg(not(loom))]
 fn pair() -> (Side, Side) {
     let mesh = Mesh::new(2, 4);
@@ -158,9 +167,7 @@ mod single_thread {
         let (a, b) = pair();
         let (w, _) = counting_waker();
         let mut p = a.submit(|| async { panic!("boom") });
-        a.pump();
-        b.pump();
-        a.pump();
+        round_trip(&a, &b);
         match poll(&mut p, &w) {
             Poll::Ready(Some(Err(e))) => assert_eq!(e.downcast_ref::<&str>(), Some(&"boom")),
             _ => panic!("expected the panic"),
@@ -173,9 +180,7 @@ mod single_thread {
         let (w, _) = counting_waker();
         let (tx, rx) = futures::channel::oneshot::channel::<u32>();
         let mut p = a.submit(move || async move { rx.await.unwrap() + 1 });
-        a.pump();
-        b.pump();
-        a.pump();
+        round_trip(&a, &b);
         assert!(poll(&mut p, &w).is_pending());
         tx.send(41).unwrap();
         assert_eq!(b.ready.lock().unwrap().len(), 1, "the driver was woken");
@@ -289,9 +294,7 @@ mod single_thread {
         let (w, _) = counting_waker();
         let big = [3u64; 4];
         let mut p = a.submit(move || async move { big.iter().sum::<u64>() });
-        a.pump();
-        b.pump();
-        a.pump();
+        round_trip(&a, &b);
         assert!(matches!(poll(&mut p, &w), Poll::Ready(Some(Ok(12)))));
     }
 
@@ -301,9 +304,7 @@ mod single_thread {
         let (w, _) = counting_waker();
         let i = 3u64;
         let mut p = a.submit(move || -> std::future::Ready<u64> { panic!("closure {i}") });
-        a.pump();
-        b.pump();
-        a.pump();
+        round_trip(&a, &b);
         match poll(&mut p, &w) {
             Poll::Ready(Some(Err(e))) => {
                 assert_eq!(
@@ -336,9 +337,7 @@ mod single_thread {
         let n = drops();
         let n2 = n.clone();
         let mut p = a.submit(move || async move { Counted(n2) });
-        a.pump();
-        b.pump();
-        a.pump();
+        round_trip(&a, &b);
         match poll(&mut p, &w) {
             Poll::Ready(Some(Ok(c))) => {
                 assert_eq!(n.load(std::sync::atomic::Ordering::Relaxed), 0);
@@ -356,9 +355,7 @@ mod single_thread {
         let n = drops();
         let n2 = n.clone();
         let p = a.submit(move || async move { Counted(n2) });
-        a.pump();
-        b.pump();
-        a.pump();
+        round_trip(&a, &b);
         let freed = super::super::FREED.with(Cell::get);
         drop(p);
         assert_eq!(n.load(std::sync::atomic::Ordering::Relaxed), 1);
@@ -388,9 +385,7 @@ mod single_thread {
     fn dropping_after_the_return_frees_the_unread_outcome() {
         let (a, b) = pair();
         let p = a.submit(|| async { vec![1u8; 16] });
-        a.pump();
-        b.pump();
-        a.pump();
+        round_trip(&a, &b);
         drop(p);
     }
 }
